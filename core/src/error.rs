@@ -1,0 +1,74 @@
+//! The one error type of parley-core.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside the core.
+///
+/// Messages are written for the operator reading the log or the start-up error; users of the
+/// chat never see them (the bot answers with a short, polite line instead).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model file is not where the configuration says.
+    #[error("model file not found: {path}\n  fetch the default model with: scripts/fetch-model.sh\n  or set model.path in config.toml to a GGUF file")]
+    ModelMissing {
+        /// The path that was looked at.
+        path: PathBuf,
+    },
+    /// The model file exists but cannot be used.
+    #[error("model file {path} is unusable: {reason}\n  re-fetch the default model with: rm {path} && scripts/fetch-model.sh")]
+    ModelCorrupt {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The GGUF is valid but describes something Parley cannot run.
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    /// Tokenizer construction or encoding failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// The chat template could not be parsed or rendered.
+    #[error("chat template: {0}")]
+    Template(String),
+    /// A tensor operation failed.
+    #[error("model computation: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// The request cannot be served as asked (too long, bad sampling values, ...).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The prompt does not fit the model's context.
+    #[error("prompt of {prompt} tokens does not fit the context of {context} tokens")]
+    ContextOverflow {
+        /// Prompt length in tokens.
+        prompt: usize,
+        /// Model context length in tokens.
+        context: usize,
+    },
+    /// The engine has stopped (its thread ended) and takes no more requests.
+    #[error("the engine is not running")]
+    EngineStopped,
+    /// A remote engine failed.
+    #[error("remote engine: {0}")]
+    Remote(String),
+    /// A setting is missing or wrong.
+    #[error("config: `{key}`: {reason}")]
+    Config {
+        /// The dotted key, e.g. `sampling.temperature`.
+        key: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// Storage failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// A platform call failed for good (after retries).
+    #[error("platform: {0}")]
+    Platform(String),
+    /// Input/output error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Result with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,193 @@
+//! The seam between the core and the platform adapters.
+//!
+//! An adapter turns a platform event into an [`Incoming`] and implements [`Outbox`] with its
+//! platform client; the core decides whether and how to answer and streams the answer back
+//! through the outbox. The core knows no platform; adapters hold no conversation logic.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::Result;
+
+/// Which platform a channel lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Platform {
+    /// The local terminal (`parley chat`).
+    Console,
+    /// Telegram.
+    Telegram,
+    /// Discord.
+    Discord,
+    /// In-process tests.
+    Test,
+}
+
+impl Platform {
+    /// Stable lowercase name, used in storage and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Console => "console",
+            Platform::Telegram => "telegram",
+            Platform::Discord => "discord",
+            Platform::Test => "test",
+        }
+    }
+
+    /// Inverse of [`Platform::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "console" => Platform::Console,
+            "telegram" => Platform::Telegram,
+            "discord" => Platform::Discord,
+            "test" => Platform::Test,
+            _ => return None,
+        })
+    }
+}
+
+/// One conversation: a platform chat, optionally narrowed to a thread / forum topic.
+///
+/// Everything the bot remembers is keyed by this; two keys never share turns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelKey {
+    /// The platform.
+    pub platform: Platform,
+    /// Platform chat / channel id.
+    pub chat: String,
+    /// Thread or forum-topic id inside the chat, if any.
+    pub thread: Option<String>,
+}
+
+impl ChannelKey {
+    /// A key without a thread.
+    pub fn new(platform: Platform, chat: impl Into<String>) -> Self {
+        Self {
+            platform,
+            chat: chat.into(),
+            thread: None,
+        }
+    }
+
+    /// The same chat narrowed to a thread.
+    pub fn with_thread(mut self, thread: impl Into<String>) -> Self {
+        self.thread = Some(thread.into());
+        self
+    }
+}
+
+impl fmt::Display for ChannelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.thread {
+            Some(t) => write!(f, "{}:{}:{}", self.platform.as_str(), self.chat, t),
+            None => write!(f, "{}:{}", self.platform.as_str(), self.chat),
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// Platform user id.
+    pub id: String,
+    /// The name people see (nickname first where the platform has one).
+    pub display_name: String,
+    /// Whether the platform says this user administers the chat (group admin, Manage Server).
+    pub is_platform_admin: bool,
+}
+
+/// A platform message, reduced to what the core needs.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The conversation it belongs to.
+    pub key: ChannelKey,
+    /// Platform message id (used to reply to it).
+    pub message_id: String,
+    /// Who wrote it.
+    pub author: Author,
+    /// The text, with the bot's own mention already stripped by the adapter.
+    pub text: String,
+    /// A direct (one-to-one) chat.
+    pub is_direct: bool,
+    /// The message mentions the bot (user or role mention, `@botname`).
+    pub mentions_bot: bool,
+    /// The message replies to one of the bot's messages.
+    pub reply_to_bot: bool,
+    /// Unix time in seconds.
+    pub at: i64,
+    /// Chat title for groups, if the platform gives one (used in prompts).
+    pub channel_title: Option<String>,
+}
+
+/// A message the bot sent, so it can be edited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    /// Where it was sent.
+    pub key: ChannelKey,
+    /// Platform message id.
+    pub id: String,
+}
+
+/// Which markup the platform renders. The core sends plain text today; adapters use this to
+/// decide how to escape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markup {
+    /// No markup: text is shown as is.
+    Plain,
+    /// Discord's Markdown.
+    DiscordMarkdown,
+    /// Telegram (text sent without parse mode, so never rejected).
+    TelegramPlain,
+}
+
+/// What the platform allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformLimits {
+    /// Longest message, in characters (Unicode scalar values).
+    pub max_message_chars: usize,
+    /// Smallest gap between two edits of messages in one chat.
+    pub edit_interval: Duration,
+    /// Markup flavour.
+    pub markup: Markup,
+    /// Whether streaming by edits is possible at all (the console prints deltas instead).
+    pub supports_edit: bool,
+}
+
+/// How the core talks back to a platform. Implementations retry transient failures (429 with
+/// retry-after, 5xx) themselves and return an error only when they give up.
+#[async_trait::async_trait]
+pub trait Outbox: Send + Sync {
+    /// Send a new message; `reply_to` names the message it answers (Discord shows it as a reply).
+    async fn send(&self, key: &ChannelKey, text: &str, reply_to: Option<&str>) -> Result<MessageRef>;
+    /// Replace the text of a message the bot sent.
+    async fn edit(&self, msg: &MessageRef, text: &str) -> Result<()>;
+    /// Show "typing…" in the chat.
+    async fn typing(&self, key: &ChannelKey) -> Result<()>;
+    /// The platform's limits.
+    fn limits(&self) -> PlatformLimits;
+}
+
+/// A command the bot understands, as platforms list them (Telegram's `setMyCommands`, Discord's
+/// slash commands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandInfo {
+    /// Name without the slash, lowercase (`reset`).
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Argument hint (`NAME`, `LANG[,LANG]|off`), empty when it takes none.
+    pub args: &'static str,
+    /// Whether only admins may use it.
+    pub admin_only: bool,
+}
+
+/// What adapters hand their events to. The core's `bot::Bot` is the real one; tests may use others.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync {
+    /// Handle one message: decide whether to answer, and answer through `outbox`. Returns once
+    /// the message is accepted (stored and queued), not when the answer is finished.
+    async fn handle(&self, message: Incoming, outbox: std::sync::Arc<dyn Outbox>);
+    /// The commands to register with the platform.
+    fn commands(&self) -> Vec<CommandInfo>;
+    /// Stop: cancel or finish answers in flight and flush storage.
+    async fn shutdown(&self);
+}
