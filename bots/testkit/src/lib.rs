@@ -1,0 +1,9 @@
+//! # parley-testkit
+//!
+//! Fake platform servers on 127.0.0.1 for Parley's end-to-end tests: Discord and Telegram cannot
+//! be reached from the test machines, and a remote inference server should not be needed. Each
+//! fake records every call and can inject faults (429, 5xx, dropped connections).
+
+pub mod discord;
+pub mod openai;
+pub mod telegram;
