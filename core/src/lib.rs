@@ -10,9 +10,13 @@
 //! Rooms:
 //! - [`engine`]: the `Engine` trait, requests, streamed events.
 //! - [`seam`]: the types adapters speak.
+//! - [`model`]: GGUF loading, tokenizer, chat template, the transformer with its KV cache.
+//! - [`sampling`]: temperature / top-k / top-p / repeat penalty, stop strings.
 
 pub mod engine;
 pub mod error;
+pub mod model;
+pub mod sampling;
 pub mod seam;
 
 pub use error::{Error, Result};

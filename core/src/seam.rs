@@ -157,7 +157,12 @@ pub struct PlatformLimits {
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync {
     /// Send a new message; `reply_to` names the message it answers (Discord shows it as a reply).
-    async fn send(&self, key: &ChannelKey, text: &str, reply_to: Option<&str>) -> Result<MessageRef>;
+    async fn send(
+        &self,
+        key: &ChannelKey,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> Result<MessageRef>;
     /// Replace the text of a message the bot sent.
     async fn edit(&self, msg: &MessageRef, text: &str) -> Result<()>;
     /// Show "typing…" in the chat.

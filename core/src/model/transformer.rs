@@ -1,0 +1,538 @@
+//! The decoder-only transformer (llama and qwen2 families) over quantized GGUF weights.
+//!
+//! Adapted from candle-transformers' `quantized_llama` (MIT OR Apache-2.0, Copyright the
+//! Candle authors), changed so that the model is immutable and shared (`Arc`), and all
+//! per-conversation state lives in an explicit [`KvCache`] the caller owns:
+//! - positions come from the cache, never from the caller;
+//! - RoPE angles are computed for the positions in use (no 4096-position table);
+//! - the causal mask is built per call (no mask map that grows forever);
+//! - grouped-query attention reshapes the queries instead of repeating keys and values.
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_transformers::quantized_nn::RmsNorm;
+use std::sync::Arc;
+
+use crate::{Error, Result};
+
+/// The model families Parley runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// Llama 2/3, SmolLM2, TinyLlama, Mistral-style models (`general.architecture = llama`).
+    Llama,
+    /// Qwen2 / Qwen2.5 (biases on q/k/v, NEOX rotary embedding).
+    Qwen2,
+}
+
+impl Arch {
+    /// Parse `general.architecture`.
+    pub fn from_gguf(name: &str) -> Result<Self> {
+        match name {
+            "llama" => Ok(Arch::Llama),
+            "qwen2" => Ok(Arch::Qwen2),
+            other => Err(Error::Unsupported(format!(
+                "architecture `{other}` (supported: llama, qwen2)"
+            ))),
+        }
+    }
+
+    /// The GGUF metadata prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        }
+    }
+}
+
+/// Hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// Model family.
+    pub arch: Arch,
+    /// Number of transformer blocks.
+    pub n_layer: usize,
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads (grouped-query attention when smaller than `n_head`).
+    pub n_kv_head: usize,
+    /// Dimension of one head.
+    pub head_dim: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Context length the model was trained for.
+    pub context_len: usize,
+    /// RoPE base frequency.
+    pub rope_theta: f32,
+    /// RMS-norm epsilon.
+    pub rms_eps: f64,
+}
+
+/// How weights are kept in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    /// As stored in the file.
+    Native,
+    /// Formats without a SIMD dot product in candle (Q4_1, Q5_0, Q5_1) are re-quantized to Q8_0
+    /// at load. Q8_0 keeps more precision than the source, so only rounding noise changes.
+    #[default]
+    FastQ8,
+}
+
+struct Layer {
+    attn_norm: RmsNorm,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    bq: Option<Tensor>,
+    bk: Option<Tensor>,
+    bv: Option<Tensor>,
+    ffn_norm: RmsNorm,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// The immutable model: weights and hyper-parameters. Share it with `Arc`; give each
+/// conversation its own [`KvCache`].
+pub struct Transformer {
+    cfg: ModelConfig,
+    embed: Arc<QTensor>,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    output: QMatMul,
+    inv_freq: Vec<f32>,
+    device: Device,
+    weight_bytes: usize,
+}
+
+impl std::fmt::Debug for Transformer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transformer")
+            .field("cfg", &self.cfg)
+            .field("weight_bytes", &self.weight_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn md<'a>(ct: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value> {
+    ct.metadata
+        .get(key)
+        .ok_or_else(|| Error::Unsupported(format!("GGUF metadata `{key}` is missing")))
+}
+
+fn md_usize(ct: &gguf_file::Content, key: &str) -> Result<usize> {
+    let v = md(ct, key)?;
+    let n = v
+        .to_u64()
+        .or_else(|_| v.to_u32().map(u64::from))
+        .or_else(|_| v.to_i32().map(|x| x.max(0) as u64))
+        .map_err(|_| Error::Unsupported(format!("GGUF metadata `{key}` is not an integer")))?;
+    usize::try_from(n).map_err(|_| Error::Unsupported(format!("`{key}` out of range")))
+}
+
+fn md_f32(ct: &gguf_file::Content, key: &str) -> Option<f32> {
+    ct.metadata.get(key).and_then(|v| v.to_f32().ok())
+}
+
+impl ModelConfig {
+    /// Read the hyper-parameters of `arch` from GGUF metadata.
+    pub fn from_gguf(ct: &gguf_file::Content, arch: Arch) -> Result<Self> {
+        let p = arch.as_str();
+        let n_head = md_usize(ct, &format!("{p}.attention.head_count"))?;
+        let n_kv_head = md_usize(ct, &format!("{p}.attention.head_count_kv")).unwrap_or(n_head);
+        let hidden = md_usize(ct, &format!("{p}.embedding_length"))?;
+        if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 || hidden % n_head != 0 {
+            return Err(Error::Unsupported(format!(
+                "inconsistent head counts: {n_head} heads, {n_kv_head} kv heads, hidden {hidden}"
+            )));
+        }
+        let head_dim =
+            md_usize(ct, &format!("{p}.rope.dimension_count")).unwrap_or(hidden / n_head);
+        let vocab_size = match md_usize(ct, &format!("{p}.vocab_size")) {
+            Ok(v) => v,
+            Err(_) => md(ct, "tokenizer.ggml.tokens")?
+                .to_vec()
+                .map(|v| v.len())
+                .unwrap_or(0),
+        };
+        Ok(Self {
+            arch,
+            n_layer: md_usize(ct, &format!("{p}.block_count"))?,
+            n_head,
+            n_kv_head,
+            head_dim,
+            hidden,
+            vocab_size,
+            context_len: md_usize(ct, &format!("{p}.context_length")).unwrap_or(2048),
+            rope_theta: md_f32(ct, &format!("{p}.rope.freq_base")).unwrap_or(10_000.0),
+            rms_eps: f64::from(
+                md_f32(ct, &format!("{p}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
+            ),
+        })
+    }
+}
+
+fn convert(q: QTensor, format: WeightFormat, device: &Device) -> Result<QTensor> {
+    let slow = matches!(
+        q.dtype(),
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+    );
+    let blocks_fit = q
+        .shape()
+        .dims()
+        .last()
+        .is_some_and(|k| k % GgmlDType::Q8_0.block_size() == 0);
+    if format == WeightFormat::FastQ8 && slow && blocks_fit {
+        let f = q.dequantize(device)?;
+        Ok(QTensor::quantize(&f, GgmlDType::Q8_0)?)
+    } else {
+        Ok(q)
+    }
+}
+
+impl Transformer {
+    /// Load weights of a GGUF whose metadata was read into `ct`.
+    pub fn from_gguf<R: std::io::Read + std::io::Seek>(
+        ct: &gguf_file::Content,
+        reader: &mut R,
+        cfg: ModelConfig,
+        format: WeightFormat,
+    ) -> Result<Self> {
+        let device = Device::Cpu;
+        let mut weight_bytes = 0usize;
+        let mut tensor = |name: &str| -> Result<QTensor> {
+            let t = ct
+                .tensor(reader, name, &device)
+                .map_err(|e| Error::Unsupported(format!("tensor `{name}`: {e}")))?;
+            let t = convert(t, format, &device)?;
+            weight_bytes += t.storage_size_in_bytes();
+            Ok(t)
+        };
+        let embed = Arc::new(tensor("token_embd.weight")?);
+        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, cfg.rms_eps)?;
+        let output = if ct.tensor_infos.contains_key("output.weight") {
+            QMatMul::from_qtensor(tensor("output.weight")?)?
+        } else {
+            QMatMul::from_arc(embed.clone())?
+        };
+        let has_bias = |name: &str| ct.tensor_infos.contains_key(name);
+        let mut layers = Vec::with_capacity(cfg.n_layer);
+        for i in 0..cfg.n_layer {
+            let p = format!("blk.{i}");
+            let mut bias = |name: String| -> Result<Option<Tensor>> {
+                if has_bias(&name) {
+                    Ok(Some(tensor(&name)?.dequantize(&device)?))
+                } else {
+                    Ok(None)
+                }
+            };
+            let bq = bias(format!("{p}.attn_q.bias"))?;
+            let bk = bias(format!("{p}.attn_k.bias"))?;
+            let bv = bias(format!("{p}.attn_v.bias"))?;
+            layers.push(Layer {
+                attn_norm: RmsNorm::from_qtensor(
+                    tensor(&format!("{p}.attn_norm.weight"))?,
+                    cfg.rms_eps,
+                )?,
+                wq: QMatMul::from_qtensor(tensor(&format!("{p}.attn_q.weight"))?)?,
+                wk: QMatMul::from_qtensor(tensor(&format!("{p}.attn_k.weight"))?)?,
+                wv: QMatMul::from_qtensor(tensor(&format!("{p}.attn_v.weight"))?)?,
+                wo: QMatMul::from_qtensor(tensor(&format!("{p}.attn_output.weight"))?)?,
+                bq,
+                bk,
+                bv,
+                ffn_norm: RmsNorm::from_qtensor(
+                    tensor(&format!("{p}.ffn_norm.weight"))?,
+                    cfg.rms_eps,
+                )?,
+                gate: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_gate.weight"))?)?,
+                up: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_up.weight"))?)?,
+                down: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_down.weight"))?)?,
+            });
+        }
+        let inv_freq = (0..cfg.head_dim / 2)
+            .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f32 / cfg.head_dim as f32))
+            .collect();
+        Ok(Self {
+            cfg,
+            embed,
+            layers,
+            norm,
+            output,
+            inv_freq,
+            device,
+            weight_bytes,
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// Bytes the weights take in memory.
+    pub fn weight_bytes(&self) -> usize {
+        self.weight_bytes
+    }
+
+    /// An empty cache for a new conversation.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: (0..self.cfg.n_layer).map(|_| None).collect(),
+            len: 0,
+            cap: 0,
+            row_elems: self.cfg.n_kv_head * self.cfg.head_dim,
+        }
+    }
+
+    fn rope_tables(&self, start: usize, seq: usize) -> Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(seq * half);
+        let mut sin = Vec::with_capacity(seq * half);
+        for pos in start..start + seq {
+            for &f in &self.inv_freq {
+                // f64 for the angle: positions in the tens of thousands lose precision in f32.
+                let a = pos as f64 * f64::from(f);
+                cos.push(a.cos() as f32);
+                sin.push(a.sin() as f32);
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (seq, half), &self.device)?,
+            Tensor::from_vec(sin, (seq, half), &self.device)?,
+        ))
+    }
+
+    fn causal_mask(&self, start: usize, seq: usize) -> Result<Tensor> {
+        let kv_len = start + seq;
+        let mask: Vec<f32> = (0..seq)
+            .flat_map(|i| {
+                (0..kv_len).map(move |j| {
+                    if j <= start + i {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+            })
+            .collect();
+        Ok(Tensor::from_vec(mask, (seq, kv_len), &self.device)?)
+    }
+
+    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        Ok(match self.cfg.arch {
+            Arch::Llama => candle_nn::rotary_emb::rope_i(&x, cos, sin)?,
+            Arch::Qwen2 => candle_nn::rotary_emb::rope(&x, cos, sin)?,
+        })
+    }
+
+    /// Run `tokens` through the model after the tokens already in `cache`, append them to the
+    /// cache, and return the logits (f32, `vocab_size`) for the next token.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let seq = tokens.len();
+        if seq == 0 {
+            return Err(Error::InvalidRequest("forward with no tokens".into()));
+        }
+        let start = cache.len;
+        if start + seq > self.cfg.context_len {
+            return Err(Error::ContextOverflow {
+                prompt: start + seq,
+                context: self.cfg.context_len,
+            });
+        }
+        cache.reserve(start + seq, self.cfg.context_len, &self.cfg, &self.device)?;
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut x = self.embed.embedding(&ids)?.unsqueeze(0)?;
+        let (cos, sin) = self.rope_tables(start, seq)?;
+        let mask = if seq > 1 {
+            Some(self.causal_mask(start, seq)?)
+        } else {
+            None
+        };
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.attn_norm.forward(&x)?;
+            let a = self.attention(layer, &h, &cos, &sin, mask.as_ref(), cache, i, start)?;
+            x = (a + x)?;
+            let h = layer.ffn_norm.forward(&x)?;
+            let g = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
+            let m = layer.down.forward(&(g * layer.up.forward(&h)?)?)?;
+            x = (m + x)?;
+        }
+        cache.len = start + seq;
+        let last = x.narrow(1, seq - 1, 1)?;
+        let last = self.norm.forward(&last)?;
+        let logits = self.output.forward(&last)?;
+        Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        layer: &Layer,
+        h: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+        index: usize,
+        start: usize,
+    ) -> Result<Tensor> {
+        let (_, seq, _) = h.dims3()?;
+        let (nh, nkv, hd) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
+        let proj = |w: &QMatMul, b: &Option<Tensor>| -> Result<Tensor> {
+            let y = w.forward(h)?;
+            Ok(match b {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            })
+        };
+        let q = proj(&layer.wq, &layer.bq)?
+            .reshape((1, seq, nh, hd))?
+            .transpose(1, 2)?;
+        let k = proj(&layer.wk, &layer.bk)?
+            .reshape((1, seq, nkv, hd))?
+            .transpose(1, 2)?;
+        let v = proj(&layer.wv, &layer.bv)?
+            .reshape((1, seq, nkv, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let q = self.rope(&q, cos, sin)?;
+        let k = self.rope(&k, cos, sin)?;
+        let (kk, vv) = cache.append(index, &k, &v, start)?;
+
+        // Grouped-query attention: query heads j*group..(j+1)*group share kv head j, so fold
+        // the group into the query rows instead of repeating keys and values.
+        let group = nh / nkv;
+        let q = q.reshape((1, nkv, group * seq, hd))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let att = (q.matmul(&kk.t()?)? * scale)?;
+        let kv_len = start + seq;
+        let att = match mask {
+            Some(m) => att
+                .reshape((1, nkv, group, seq, kv_len))?
+                .broadcast_add(m)?
+                .reshape((1, nkv, group * seq, kv_len))?,
+            None => att,
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&vv)?;
+        let y = y
+            .reshape((1, nh, seq, hd))?
+            .transpose(1, 2)?
+            .reshape((1, seq, nh * hd))?;
+        Ok(layer.wo.forward(&y)?)
+    }
+}
+
+/// Keys and values of one conversation, for every layer.
+///
+/// Grows in place (amortised doubling up to the context length); [`KvCache::truncate`] rolls
+/// back to a shorter prefix (retry); [`Clone`] makes an independent deep copy.
+#[derive(Debug)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+    cap: usize,
+    row_elems: usize,
+}
+
+impl Clone for KvCache {
+    fn clone(&self) -> Self {
+        // Tensors share storage on clone and the buffers are written in place, so copy them.
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref().and_then(|(k, v)| match (k.copy(), v.copy()) {
+                    (Ok(k), Ok(v)) => Some((k, v)),
+                    _ => None,
+                })
+            })
+            .collect::<Vec<_>>();
+        let complete = layers.iter().all(|l| l.is_some());
+        Self {
+            layers: if complete {
+                layers
+            } else {
+                (0..self.layers.len()).map(|_| None).collect()
+            },
+            len: if complete { self.len } else { 0 },
+            cap: if complete { self.cap } else { 0 },
+            row_elems: self.row_elems,
+        }
+    }
+}
+
+impl KvCache {
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forget everything after the first `len` tokens.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Bytes allocated for keys and values.
+    pub fn bytes(&self) -> usize {
+        self.layers.len() * 2 * self.cap * self.row_elems * std::mem::size_of::<f32>()
+    }
+
+    fn reserve(
+        &mut self,
+        needed: usize,
+        max: usize,
+        cfg: &ModelConfig,
+        dev: &Device,
+    ) -> Result<()> {
+        if needed <= self.cap {
+            return Ok(());
+        }
+        let new_cap = (self.cap * 2).max(needed).max(256).min(max.max(needed));
+        for slot in self.layers.iter_mut() {
+            let k = Tensor::zeros((1, cfg.n_kv_head, new_cap, cfg.head_dim), DType::F32, dev)?;
+            let v = Tensor::zeros((1, cfg.n_kv_head, new_cap, cfg.head_dim), DType::F32, dev)?;
+            if let Some((ok, ov)) = slot.as_ref() {
+                if self.len > 0 {
+                    k.slice_set(&ok.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                    v.slice_set(&ov.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                }
+            }
+            *slot = Some((k, v));
+        }
+        self.cap = new_cap;
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        layer: usize,
+        k: &Tensor,
+        v: &Tensor,
+        start: usize,
+    ) -> Result<(Tensor, Tensor)> {
+        let seq = k.dim(2)?;
+        let (kb, vb) = self.layers[layer]
+            .as_ref()
+            .ok_or_else(|| Error::InvalidRequest("cache not reserved".into()))?;
+        kb.slice_set(&k.contiguous()?, 2, start)?;
+        vb.slice_set(&v.contiguous()?, 2, start)?;
+        Ok((kb.narrow(2, 0, start + seq)?, vb.narrow(2, 0, start + seq)?))
+    }
+}
+
+/// Index of the largest logit.
+pub fn argmax(logits: &Tensor) -> Result<u32> {
+    Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?)
+}
