@@ -81,18 +81,99 @@ pub enum WeightFormat {
     FastQ8,
 }
 
+struct Linear {
+    w: QMatMul,
+    b: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.w.forward(x)?;
+        Ok(match &self.b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// Projections that read the same input (q, k, v; gate, up). With re-quantized weights they
+/// are fused into one matrix: one activation quantization and one kernel call instead of
+/// several, which is most of the per-token overhead of a small model.
+struct Projections {
+    linears: Vec<Linear>,
+    widths: Vec<usize>,
+}
+
+impl Projections {
+    fn load(parts: Vec<(QTensor, Option<Tensor>)>, format: WeightFormat, device: &Device) -> Result<Self> {
+        let widths: Vec<usize> = parts.iter().map(|(w, _)| w.shape().dims()[0]).collect();
+        let fusable = format == WeightFormat::FastQ8
+            && parts.len() > 1
+            && parts.iter().all(|(w, _)| {
+                w.shape().rank() == 2 && w.shape().dims()[1] % GgmlDType::Q8_0.block_size() == 0
+            })
+            && parts.iter().all(|(_, b)| b.is_some()) == parts.iter().any(|(_, b)| b.is_some());
+        if fusable {
+            let ws = parts
+                .iter()
+                .map(|(w, _)| w.dequantize(device))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let w = QTensor::quantize(&Tensor::cat(&ws, 0)?, GgmlDType::Q8_0)?;
+            let b = if parts[0].1.is_some() {
+                let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
+                Some(Tensor::cat(&bs, 0)?)
+            } else {
+                None
+            };
+            Ok(Self {
+                linears: vec![Linear { w: QMatMul::from_qtensor(w)?, b }],
+                widths,
+            })
+        } else {
+            let linears = parts
+                .into_iter()
+                .map(|(w, b)| {
+                    Ok(Linear {
+                        w: QMatMul::from_qtensor(convert(w, format, device)?)?,
+                        b,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Self { linears, widths })
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.linears
+            .iter()
+            .map(|l| match &l.w {
+                QMatMul::QTensor(t) => t.storage_size_in_bytes(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            })
+            .sum()
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        if self.linears.len() == self.widths.len() {
+            return self.linears.iter().map(|l| l.forward(x)).collect();
+        }
+        let y = self.linears[0].forward(x)?;
+        let mut out = Vec::with_capacity(self.widths.len());
+        let mut at = 0;
+        for &w in &self.widths {
+            out.push(y.narrow(D::Minus1, at, w)?);
+            at += w;
+        }
+        Ok(out)
+    }
+}
+
 struct Layer {
     attn_norm: RmsNorm,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
+    qkv: Projections,
     wo: QMatMul,
-    bq: Option<Tensor>,
-    bk: Option<Tensor>,
-    bv: Option<Tensor>,
     ffn_norm: RmsNorm,
-    gate: QMatMul,
-    up: QMatMul,
+    gate_up: Projections,
     down: QMatMul,
 }
 
@@ -203,55 +284,53 @@ impl Transformer {
         format: WeightFormat,
     ) -> Result<Self> {
         let device = Device::Cpu;
-        let mut weight_bytes = 0usize;
-        let mut tensor = |name: &str| -> Result<QTensor> {
-            let t = ct
-                .tensor(reader, name, &device)
-                .map_err(|e| Error::Unsupported(format!("tensor `{name}`: {e}")))?;
-            let t = convert(t, format, &device)?;
-            weight_bytes += t.storage_size_in_bytes();
-            Ok(t)
+        let raw = |reader: &mut R, name: &str| -> Result<QTensor> {
+            ct.tensor(reader, name, &device)
+                .map_err(|e| Error::Unsupported(format!("tensor `{name}`: {e}")))
         };
-        let embed = Arc::new(tensor("token_embd.weight")?);
-        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, cfg.rms_eps)?;
+        let embed = Arc::new(convert(raw(reader, "token_embd.weight")?, format, &device)?);
+        let norm = RmsNorm::from_qtensor(raw(reader, "output_norm.weight")?, cfg.rms_eps)?;
         let output = if ct.tensor_infos.contains_key("output.weight") {
-            QMatMul::from_qtensor(tensor("output.weight")?)?
+            QMatMul::from_qtensor(convert(raw(reader, "output.weight")?, format, &device)?)?
         } else {
             QMatMul::from_arc(embed.clone())?
         };
-        let has_bias = |name: &str| ct.tensor_infos.contains_key(name);
+        let mut weight_bytes = embed.storage_size_in_bytes();
+        if let QMatMul::QTensor(t) = &output {
+            if !Arc::ptr_eq(t, &embed) {
+                weight_bytes += t.storage_size_in_bytes();
+            }
+        }
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let p = format!("blk.{i}");
-            let mut bias = |name: String| -> Result<Option<Tensor>> {
-                if has_bias(&name) {
-                    Ok(Some(tensor(&name)?.dequantize(&device)?))
+            let with_bias = |reader: &mut R, name: &str| -> Result<(QTensor, Option<Tensor>)> {
+                let w = raw(reader, &format!("{p}.{name}.weight"))?;
+                let bias_name = format!("{p}.{name}.bias");
+                let b = if ct.tensor_infos.contains_key(&bias_name) {
+                    Some(raw(reader, &bias_name)?.dequantize(&device)?)
                 } else {
-                    Ok(None)
-                }
+                    None
+                };
+                Ok((w, b))
             };
-            let bq = bias(format!("{p}.attn_q.bias"))?;
-            let bk = bias(format!("{p}.attn_k.bias"))?;
-            let bv = bias(format!("{p}.attn_v.bias"))?;
+            let q = with_bias(reader, "attn_q")?;
+            let k = with_bias(reader, "attn_k")?;
+            let v = with_bias(reader, "attn_v")?;
+            let gate = with_bias(reader, "ffn_gate")?;
+            let up = with_bias(reader, "ffn_up")?;
+            let qkv = Projections::load(vec![q, k, v], format, &device)?;
+            let gate_up = Projections::load(vec![gate, up], format, &device)?;
+            let wo = convert(raw(reader, &format!("{p}.attn_output.weight"))?, format, &device)?;
+            let down = convert(raw(reader, &format!("{p}.ffn_down.weight"))?, format, &device)?;
+            weight_bytes += qkv.bytes() + gate_up.bytes() + wo.storage_size_in_bytes() + down.storage_size_in_bytes();
             layers.push(Layer {
-                attn_norm: RmsNorm::from_qtensor(
-                    tensor(&format!("{p}.attn_norm.weight"))?,
-                    cfg.rms_eps,
-                )?,
-                wq: QMatMul::from_qtensor(tensor(&format!("{p}.attn_q.weight"))?)?,
-                wk: QMatMul::from_qtensor(tensor(&format!("{p}.attn_k.weight"))?)?,
-                wv: QMatMul::from_qtensor(tensor(&format!("{p}.attn_v.weight"))?)?,
-                wo: QMatMul::from_qtensor(tensor(&format!("{p}.attn_output.weight"))?)?,
-                bq,
-                bk,
-                bv,
-                ffn_norm: RmsNorm::from_qtensor(
-                    tensor(&format!("{p}.ffn_norm.weight"))?,
-                    cfg.rms_eps,
-                )?,
-                gate: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_gate.weight"))?)?,
-                up: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_up.weight"))?)?,
-                down: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_down.weight"))?)?,
+                attn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.attn_norm.weight"))?, cfg.rms_eps)?,
+                qkv,
+                wo: QMatMul::from_qtensor(wo)?,
+                ffn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.ffn_norm.weight"))?, cfg.rms_eps)?,
+                gate_up,
+                down: QMatMul::from_qtensor(down)?,
             });
         }
         let inv_freq = (0..cfg.head_dim / 2)
@@ -359,8 +438,8 @@ impl Transformer {
             let a = self.attention(layer, &h, &cos, &sin, mask.as_ref(), cache, i, start)?;
             x = (a + x)?;
             let h = layer.ffn_norm.forward(&x)?;
-            let g = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
-            let m = layer.down.forward(&(g * layer.up.forward(&h)?)?)?;
+            let gu = layer.gate_up.forward(&h)?;
+            let m = layer.down.forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
             x = (m + x)?;
         }
         cache.len = start + seq;
@@ -384,20 +463,10 @@ impl Transformer {
     ) -> Result<Tensor> {
         let (_, seq, _) = h.dims3()?;
         let (nh, nkv, hd) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
-        let proj = |w: &QMatMul, b: &Option<Tensor>| -> Result<Tensor> {
-            let y = w.forward(h)?;
-            Ok(match b {
-                Some(b) => y.broadcast_add(b)?,
-                None => y,
-            })
-        };
-        let q = proj(&layer.wq, &layer.bq)?
-            .reshape((1, seq, nh, hd))?
-            .transpose(1, 2)?;
-        let k = proj(&layer.wk, &layer.bk)?
-            .reshape((1, seq, nkv, hd))?
-            .transpose(1, 2)?;
-        let v = proj(&layer.wv, &layer.bv)?
+        let qkv = layer.qkv.forward(h)?;
+        let q = qkv[0].reshape((1, seq, nh, hd))?.transpose(1, 2)?;
+        let k = qkv[1].reshape((1, seq, nkv, hd))?.transpose(1, 2)?;
+        let v = qkv[2]
             .reshape((1, seq, nkv, hd))?
             .transpose(1, 2)?
             .contiguous()?;
