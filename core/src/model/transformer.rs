@@ -105,7 +105,11 @@ struct Projections {
 }
 
 impl Projections {
-    fn load(parts: Vec<(QTensor, Option<Tensor>)>, format: WeightFormat, device: &Device) -> Result<Self> {
+    fn load(
+        parts: Vec<(QTensor, Option<Tensor>)>,
+        format: WeightFormat,
+        device: &Device,
+    ) -> Result<Self> {
         let widths: Vec<usize> = parts.iter().map(|(w, _)| w.shape().dims()[0]).collect();
         let fusable = format == WeightFormat::FastQ8
             && parts.len() > 1
@@ -126,7 +130,10 @@ impl Projections {
                 None
             };
             Ok(Self {
-                linears: vec![Linear { w: QMatMul::from_qtensor(w)?, b }],
+                linears: vec![Linear {
+                    w: QMatMul::from_qtensor(w)?,
+                    b,
+                }],
                 widths,
             })
         } else {
@@ -148,7 +155,9 @@ impl Projections {
             .iter()
             .map(|l| match &l.w {
                 QMatMul::QTensor(t) => t.storage_size_in_bytes(),
-                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.elem_count() * t.dtype().size_in_bytes(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => {
+                    t.elem_count() * t.dtype().size_in_bytes()
+                }
             })
             .sum()
     }
@@ -321,14 +330,31 @@ impl Transformer {
             let up = with_bias(reader, "ffn_up")?;
             let qkv = Projections::load(vec![q, k, v], format, &device)?;
             let gate_up = Projections::load(vec![gate, up], format, &device)?;
-            let wo = convert(raw(reader, &format!("{p}.attn_output.weight"))?, format, &device)?;
-            let down = convert(raw(reader, &format!("{p}.ffn_down.weight"))?, format, &device)?;
-            weight_bytes += qkv.bytes() + gate_up.bytes() + wo.storage_size_in_bytes() + down.storage_size_in_bytes();
+            let wo = convert(
+                raw(reader, &format!("{p}.attn_output.weight"))?,
+                format,
+                &device,
+            )?;
+            let down = convert(
+                raw(reader, &format!("{p}.ffn_down.weight"))?,
+                format,
+                &device,
+            )?;
+            weight_bytes += qkv.bytes()
+                + gate_up.bytes()
+                + wo.storage_size_in_bytes()
+                + down.storage_size_in_bytes();
             layers.push(Layer {
-                attn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.attn_norm.weight"))?, cfg.rms_eps)?,
+                attn_norm: RmsNorm::from_qtensor(
+                    raw(reader, &format!("{p}.attn_norm.weight"))?,
+                    cfg.rms_eps,
+                )?,
                 qkv,
                 wo: QMatMul::from_qtensor(wo)?,
-                ffn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.ffn_norm.weight"))?, cfg.rms_eps)?,
+                ffn_norm: RmsNorm::from_qtensor(
+                    raw(reader, &format!("{p}.ffn_norm.weight"))?,
+                    cfg.rms_eps,
+                )?,
                 gate_up,
                 down: QMatMul::from_qtensor(down)?,
             });
@@ -439,7 +465,9 @@ impl Transformer {
             x = (a + x)?;
             let h = layer.ffn_norm.forward(&x)?;
             let gu = layer.gate_up.forward(&h)?;
-            let m = layer.down.forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
+            let m = layer
+                .down
+                .forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
             x = (m + x)?;
         }
         cache.len = start + seq;
