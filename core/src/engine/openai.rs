@@ -91,6 +91,9 @@ const DEFAULT_RATIO: f64 = 1.0 / 3.0;
 const MIN_RATIO: f64 = 0.2;
 const MAX_RATIO: f64 = 1.5;
 const SAFETY: f64 = 1.15;
+/// Smallest prompt (in characters) that calibrates: in short prompts a fixed cost (a default system
+/// prompt the server's template adds, the generation prompt) would dominate.
+const CALIBRATION_MIN_SAMPLE_CHARS: usize = 256;
 /// Characters of evidence needed before the calibrated ratio replaces the default.
 const CALIBRATION_MIN_CHARS: f64 = 400.0;
 /// Above this many characters of evidence, old evidence is halved so recent answers dominate.
@@ -1152,8 +1155,8 @@ impl Inner {
 
     /// Learn from a reported prompt size.
     fn calibrate(&self, chars: usize, messages: usize, prompt_tokens: usize) {
-        let content_tokens = prompt_tokens.saturating_sub(messages * CALIBRATION_OVERHEAD);
-        if chars == 0 || content_tokens == 0 {
+        let content_tokens = prompt_tokens.saturating_sub((messages + 1) * CALIBRATION_OVERHEAD);
+        if chars < CALIBRATION_MIN_SAMPLE_CHARS || content_tokens == 0 {
             return;
         }
         let mut c = self.calibration.lock().unwrap_or_else(|e| e.into_inner());
@@ -1276,13 +1279,15 @@ mod tests {
         assert_eq!(e.count_tokens("abcd"), 2);
         assert_eq!(e.count_tokens("abc"), 1);
         // The server says 1 token per 4 characters: ratio drops, but stays above 1/4.
-        e.inner.calibrate(4000, 2, 1000 + 8);
+        e.inner.calibrate(4000, 2, 1000 + 12);
+        // Short prompts teach nothing (fixed template costs dominate them).
+        e.inner.calibrate(2, 1, 31);
         let r = e.token_ratio();
         assert!(r > 0.25 && r < 1.0 / 3.0, "{r}");
         // Absurd reports are clamped.
         e.inner.calibrate(1_000_000, 1, 10);
         assert!(e.token_ratio() >= MIN_RATIO);
-        e.inner.calibrate(10, 1, 10_000_000);
+        e.inner.calibrate(300, 1, 10_000_000);
         assert!(e.token_ratio() <= MAX_RATIO);
     }
 
