@@ -69,13 +69,18 @@ async fn collect(mut generation: Generation) -> Outcome {
         }
         out
     };
-    tokio::time::timeout(LIMIT, run).await.expect("generation hung")
+    tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("generation hung")
 }
 
 fn remote_message(out: &Outcome) -> String {
     match &out.error {
         Some(Error::Remote(m)) => m.clone(),
-        other => panic!("expected a remote error, got {other:?} (deltas {:?})", out.deltas),
+        other => panic!(
+            "expected a remote error, got {other:?} (deltas {:?})",
+            out.deltas
+        ),
     }
 }
 
@@ -161,7 +166,11 @@ async fn stop_strings_are_cut_client_side_even_if_the_server_goes_on() {
     let out = collect(e.generate(req).unwrap()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert_eq!(out.text(), "Sure thing. ");
-    assert!(out.deltas.iter().all(|d| !d.contains('E')), "{:?}", out.deltas);
+    assert!(
+        out.deltas.iter().all(|d| !d.contains('E')),
+        "{:?}",
+        out.deltas
+    );
     assert_eq!(out.usage.unwrap().finish, Some(FinishReason::Stop));
 }
 
@@ -223,7 +232,11 @@ async fn rate_limit_waits_for_retry_after_then_succeeds() {
     let out = collect(e.generate(request("x")).unwrap()).await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert_eq!(out.text(), "after the wait");
-    assert!(t.elapsed() >= Duration::from_millis(950), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(server.chat_requests().len(), 2);
 }
 
@@ -240,7 +253,10 @@ async fn rate_limit_asking_too_long_a_wait_fails_at_once() {
     let t = Instant::now();
     let out = collect(e.generate(request("x")).unwrap()).await;
     let msg = remote_message(&out);
-    assert!(msg.contains("429") && msg.contains("max_retry_wait_secs"), "{msg}");
+    assert!(
+        msg.contains("429") && msg.contains("max_retry_wait_secs"),
+        "{msg}"
+    );
     assert!(t.elapsed() < Duration::from_secs(2));
     assert_eq!(server.chat_requests().len(), 1);
 }
@@ -268,7 +284,10 @@ async fn server_errors_forever_give_up_after_max_retries() {
     let out = collect(e.generate(request("x")).unwrap()).await;
     let msg = remote_message(&out);
     assert!(msg.contains("500") && msg.contains("2 retries"), "{msg}");
-    assert!(msg.contains("injected failure"), "server's message is kept: {msg}");
+    assert!(
+        msg.contains("injected failure"),
+        "server's message is kept: {msg}"
+    );
     assert!(out.deltas.is_empty());
     assert_eq!(server.chat_requests().len(), 3);
 }
@@ -393,7 +412,11 @@ async fn cancelling_stops_the_stream_and_closes_the_connection() {
     let t = Instant::now();
     g.cancel_token().cancel();
     let out = collect(g).await;
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(out.deltas.len() <= 1, "{:?}", out.deltas);
     assert_eq!(out.usage.unwrap().finish, Some(FinishReason::Cancelled));
     assert!(
@@ -527,5 +550,8 @@ async fn engine_reports_its_limits() {
     assert!(e.message_overhead() > 0);
     assert!(e.describe().contains(FakeOpenAi::MODEL));
     e.forget("test");
-    assert!(server.requests().is_empty(), "nothing here touches the network");
+    assert!(
+        server.requests().is_empty(),
+        "nothing here touches the network"
+    );
 }

@@ -54,7 +54,10 @@ fn request(question: &str, max_tokens: usize) -> GenerateRequest {
 async fn short_chat_against_a_real_server() {
     let Some(engine) = engine() else { return };
     println!("engine: {}", engine.describe());
-    println!("estimated ratio before: {:.3} tokens/char", engine.token_ratio());
+    println!(
+        "estimated ratio before: {:.3} tokens/char",
+        engine.token_ratio()
+    );
 
     let started = Instant::now();
     let mut generation = engine
@@ -69,22 +72,37 @@ async fn short_chat_against_a_real_server() {
         }
     };
     let text = deltas.concat();
-    println!("answer ({} deltas, {:?}): {text:?}", deltas.len(), started.elapsed());
+    println!(
+        "answer ({} deltas, {:?}): {text:?}",
+        deltas.len(),
+        started.elapsed()
+    );
     println!("usage: {usage:?}");
     assert!(!text.trim().is_empty(), "the server answered nothing");
-    assert!(deltas.len() > 1, "the answer should stream in several deltas");
+    assert!(
+        deltas.len() > 1,
+        "the answer should stream in several deltas"
+    );
     assert!(usage.prompt_tokens > 0);
     assert!(usage.completion_tokens > 0);
     assert!(matches!(
         usage.finish,
         Some(FinishReason::Stop) | Some(FinishReason::Length)
     ));
-    println!("estimated ratio after: {:.3} tokens/char", engine.token_ratio());
+    println!(
+        "estimated ratio after: {:.3} tokens/char",
+        engine.token_ratio()
+    );
 
     // A stop string is cut client-side: nothing from it onwards comes out.
     let mut req = request("Count from 1 to 10, separated by commas.", 48);
     req.params.stop = vec!["5".into()];
-    let (text, usage) = engine.generate(req).expect("generate").text().await.expect("answer");
+    let (text, usage) = engine
+        .generate(req)
+        .expect("generate")
+        .text()
+        .await
+        .expect("answer");
     println!("with stop \"5\": {text:?} ({:?})", usage.finish);
     assert!(!text.contains('5'));
 

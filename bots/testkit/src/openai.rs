@@ -352,7 +352,9 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
 fn error_response(status: StatusCode, message: &str, kind: &str) -> Response {
     (
         status,
-        axum::Json(json!({ "error": { "message": message, "type": kind, "code": status.as_u16() } })),
+        axum::Json(
+            json!({ "error": { "message": message, "type": kind, "code": status.as_u16() } }),
+        ),
     )
         .into_response()
 }
@@ -387,7 +389,10 @@ fn stops_of(body: &Value) -> Vec<String> {
 
 fn split(text: &str, chunking: Chunking) -> Vec<String> {
     match chunking {
-        Chunking::Words => text.split_inclusive(char::is_whitespace).map(str::to_owned).collect(),
+        Chunking::Words => text
+            .split_inclusive(char::is_whitespace)
+            .map(str::to_owned)
+            .collect(),
         Chunking::Chars(n) => {
             let chars: Vec<char> = text.chars().collect();
             chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
@@ -555,7 +560,11 @@ fn stream_answer(
 ) -> Response {
     let (answer, delay, cached) = {
         let mut script = shared.script();
-        (next_answer(&mut script, &body), script.chunk_delay, script.cached_tokens)
+        (
+            next_answer(&mut script, &body),
+            script.chunk_delay,
+            script.cached_tokens,
+        )
     };
     let include_usage = body
         .pointer("/stream_options/include_usage")

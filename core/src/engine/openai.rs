@@ -165,7 +165,9 @@ impl OpenAiConfig {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(bad(
                 "base_url",
-                format!("`{url}` is not an http:// or https:// URL (e.g. http://127.0.0.1:8080/v1)"),
+                format!(
+                    "`{url}` is not an http:// or https:// URL (e.g. http://127.0.0.1:8080/v1)"
+                ),
             ));
         }
         if self.model.trim().is_empty() {
@@ -176,7 +178,10 @@ impl OpenAiConfig {
             ("connect_timeout_secs", self.connect_timeout_secs),
         ] {
             if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
-                return Err(bad(key, format!("{v} is not a number of seconds in (0, 86400]")));
+                return Err(bad(
+                    key,
+                    format!("{v} is not a number of seconds in (0, 86400]"),
+                ));
             }
         }
         if !(self.max_retry_wait_secs.is_finite()
@@ -200,7 +205,10 @@ impl OpenAiConfig {
     }
 
     fn endpoint(&self) -> String {
-        format!("{}/chat/completions", self.base_url.trim().trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.base_url.trim().trim_end_matches('/')
+        )
     }
 }
 
@@ -329,7 +337,10 @@ impl OpenAiEngine {
                 .params
                 .seed
                 .map(|s| s.wrapping_add(answers.len() as u64));
-            let more = inner.complete(request, 1, seed).await.map_err(|f| f.error)?;
+            let more = inner
+                .complete(request, 1, seed)
+                .await
+                .map_err(|f| f.error)?;
             match more.into_iter().next() {
                 Some(a) => answers.push(a),
                 None => {
@@ -637,10 +648,7 @@ async fn stream_answer(
     let body = inner.body(request, true, 1, request.params.seed);
     let mut retries = 0;
     loop {
-        let response = inner
-            .send(&body, &mut retries)
-            .await
-            .map_err(|f| f.error)?;
+        let response = inner.send(&body, &mut retries).await.map_err(|f| f.error)?;
         let mut stops = StopFilter::new(&request.params.stop);
         let result = if is_json(response.headers()) {
             inner
@@ -655,7 +663,9 @@ async fn stream_answer(
         };
         match result {
             Ok(done) => return Ok(done),
-            Err(f) if f.retryable && progress.content_chunks == 0 && retries < inner.max_retries() => {
+            Err(f)
+                if f.retryable && progress.content_chunks == 0 && retries < inner.max_retries() =>
+            {
                 retries += 1;
                 let wait = inner.backoff(retries);
                 tracing::warn!(
@@ -694,7 +704,11 @@ fn error_message(body: &[u8]) -> String {
             .or_else(|| v.get("message"))
             .or_else(|| v.get("detail"));
         if let Some(m) = msg {
-            return clip(&m.as_str().map(str::to_owned).unwrap_or_else(|| m.to_string()));
+            return clip(
+                &m.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| m.to_string()),
+            );
         }
     }
     clip(String::from_utf8_lossy(body).trim())
@@ -1060,7 +1074,10 @@ impl Inner {
         let parsed = self.parse_completion(response).await?;
         let choice = parsed.choices.into_iter().find(|c| c.index == 0);
         let (text, reason) = match choice {
-            Some(c) => (c.message.and_then(|m| m.content).unwrap_or_default(), c.finish_reason),
+            Some(c) => (
+                c.message.and_then(|m| m.content).unwrap_or_default(),
+                c.finish_reason,
+            ),
             None => (String::new(), None),
         };
         let mut finish = map_finish(reason.as_deref());
@@ -1114,7 +1131,11 @@ impl Inner {
             })?;
         if let Some(u) = parsed.usage.as_ref().map(UsageJson::to_usage) {
             if u.prompt > 0 {
-                let chars = request.messages.iter().map(|m| m.content.chars().count()).sum();
+                let chars = request
+                    .messages
+                    .iter()
+                    .map(|m| m.content.chars().count())
+                    .sum();
                 self.calibrate(chars, request.messages.len(), u.prompt);
             }
         }
@@ -1255,9 +1276,12 @@ mod tests {
     #[test]
     fn body_uses_openai_vocabulary_and_limits_stops() {
         let e = engine(OpenAiConfig::default());
-        let body = e
-            .inner
-            .body(&request(&["a", "", "b", "c", "d", "e"]), true, 1, Some(u64::MAX));
+        let body = e.inner.body(
+            &request(&["a", "", "b", "c", "d", "e"]),
+            true,
+            1,
+            Some(u64::MAX),
+        );
         assert_eq!(body["stop"], json!(["a", "b", "c", "d"]));
         assert_eq!(body["seed"], json!(i64::MAX));
         assert_eq!(body["stream"], json!(true));
@@ -1323,7 +1347,10 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         h.insert(RETRY_AFTER, "0.5".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(500)));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 }

@@ -116,7 +116,10 @@ mod tests {
 
     #[test]
     fn stop_inside_one_piece_cuts_there() {
-        assert_eq!(run(&["User:"], &["hi User: more"]), ("hi ".into(), true, vec!["hi ".into()]));
+        assert_eq!(
+            run(&["User:"], &["hi User: more"]),
+            ("hi ".into(), true, vec!["hi ".into()])
+        );
     }
 
     #[test]
@@ -152,7 +155,9 @@ mod tests {
         let (out, stopped, emitted) = run(&["世界!"], &["é世", "界", "!"]);
         assert_eq!(out, "é");
         assert!(stopped);
-        assert!(emitted.iter().all(|e| std::str::from_utf8(e.as_bytes()).is_ok()));
+        assert!(emitted
+            .iter()
+            .all(|e| std::str::from_utf8(e.as_bytes()).is_ok()));
     }
 
     #[test]
