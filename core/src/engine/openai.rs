@@ -9,8 +9,8 @@
 //! which is how these servers stream).
 //!
 //! # Vocabulary
-//! [`SamplingParams`] map one to one onto the API: `max_tokens`, `temperature`, `top_p`, `seed`
-//! and `stop`. The API allows at most four stop strings, so the first four go to the server and
+//! [`SamplingParams`](super::SamplingParams) map one to one onto the API: `max_tokens`,
+//! `temperature`, `top_p`, `seed` and `stop`. The API allows at most four stop strings, so the first four go to the server and
 //! *all* of them are also enforced here: a stop string is never forwarded, not even its first
 //! characters, even when the server ignores it. `top_k` and `repeat_penalty` are not part of the
 //! OpenAI API; [`OpenAiConfig::extended_sampling`] sends them in the names vLLM and llama.cpp
