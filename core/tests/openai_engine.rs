@@ -361,7 +361,51 @@ async fn a_server_that_never_answers_times_out() {
 }
 
 #[tokio::test]
-async fn a_stream_that_stalls_times_out_keeping_the_partial_text() {
+async fn a_server_refusing_stream_options_is_asked_without_them() {
+    let server = FakeOpenAi::start().await.unwrap();
+    server.fail_next(
+        Fault::Error {
+            status: 400,
+            message: "Unrecognized request argument supplied: stream_options".into(),
+        },
+        1,
+    );
+    server.push_reply("fine");
+    server.push_reply("again");
+    let e = engine(config(&server));
+    let out = collect(e.generate(request("x")).unwrap()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.text(), "fine");
+    let out = collect(e.generate(request("y")).unwrap()).await;
+    assert_eq!(out.text(), "again");
+    assert!(out.usage.unwrap().prompt_tokens > 0, "estimated");
+    let bodies = server.chat_requests();
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies[0].get("stream_options").is_some());
+    assert!(bodies[1].get("stream_options").is_none());
+    assert!(bodies[2].get("stream_options").is_none());
+}
+
+#[tokio::test]
+async fn alternatives_fall_back_when_the_server_rejects_n() {
+    let server = FakeOpenAi::start().await.unwrap();
+    server.fail_next(
+        Fault::Error {
+            status: 400,
+            message: "n must be 1".into(),
+        },
+        1,
+    );
+    server.push_reply("one");
+    server.push_reply("two");
+    let e = engine(config(&server));
+    let answers = e.alternatives(&request("x"), 2).await.unwrap();
+    assert_eq!(answers, vec!["one", "two"]);
+    assert_eq!(server.chat_requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_times_out() {
     let server = FakeOpenAi::start().await.unwrap();
     server.set_chunk_delay(Duration::from_millis(600));
     server.push_reply("slow slow slow");

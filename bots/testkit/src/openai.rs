@@ -68,6 +68,13 @@ pub enum Fault {
     },
     /// Answer this HTTP status with an OpenAI-style JSON error body.
     Status(u16),
+    /// Answer this HTTP status with this `error.message`.
+    Error {
+        /// The HTTP status, e.g. 400.
+        status: u16,
+        /// The message, e.g. `Unrecognized request argument supplied: n`.
+        message: String,
+    },
     /// Stream this many reply pieces, then break the connection (no `finish_reason`, no `[DONE]`).
     CutAfter(usize),
     /// Stream this many reply pieces, then end the response cleanly but without
@@ -469,6 +476,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return error_response(status, "injected failure", "server_error");
+        }
+        Some(Fault::Error { status, message }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            return error_response(status, &message, "invalid_request_error");
         }
         Some(Fault::Hang) => {
             let _guard = guard;

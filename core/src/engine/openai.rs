@@ -4,8 +4,8 @@
 //! [`OpenAiEngine`] implements [`Engine`] by POSTing the whole prompt to
 //! `{base_url}/chat/completions` with `stream: true` and forwarding each server-sent-event delta
 //! as a [`GenEvent::Delta`] the moment it arrives. The last event is [`GenEvent::Done`] with the
-//! server's own usage (it is asked for with `stream_options.include_usage`); a server that does not
-//! report usage gets an estimate (prompt: see below; completion: one token per streamed chunk,
+//! server's own usage (it is asked for with `stream_options.include_usage`, and asked no more once
+//! a server refuses that field); a server that does not report usage gets an estimate (prompt: see below; completion: one token per streamed chunk,
 //! which is how these servers stream).
 //!
 //! # Vocabulary
@@ -55,6 +55,7 @@
 mod sse;
 mod stop;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -228,6 +229,8 @@ struct Inner {
     permits: Arc<Semaphore>,
     timeout: Duration,
     calibration: Mutex<Calibration>,
+    /// Ask for usage in streams (`stream_options`); off once the server refused it.
+    stream_usage: AtomicBool,
 }
 
 /// Evidence for the tokens-per-character ratio.
@@ -287,6 +290,7 @@ impl OpenAiEngine {
             client,
             api_key,
             calibration: Mutex::new(Calibration::default()),
+            stream_usage: AtomicBool::new(true),
             config,
         };
         Ok(Self {
@@ -645,10 +649,22 @@ async fn stream_answer(
     progress: &mut Progress,
 ) -> Result<(FinishReason, Option<ServerUsage>)> {
     let _permit = inner.permit().await?;
-    let body = inner.body(request, true, 1, request.params.seed);
+    let mut body = inner.body(request, true, 1, request.params.seed);
     let mut retries = 0;
     loop {
-        let response = inner.send(&body, &mut retries).await.map_err(|f| f.error)?;
+        let response = match inner.send(&body, &mut retries).await {
+            Ok(response) => response,
+            Err(f) if inner.rejects_stream_options(&f, &body) => {
+                tracing::warn!(
+                    "{} rejects stream_options; streaming without usage reports from now on",
+                    inner.endpoint
+                );
+                inner.stream_usage.store(false, Ordering::Relaxed);
+                body = inner.body(request, true, 1, request.params.seed);
+                continue;
+            }
+            Err(f) => return Err(f.error),
+        };
         let mut stops = StopFilter::new(&request.params.stop);
         let result = if is_json(response.headers()) {
             inner
@@ -735,6 +751,13 @@ fn in_stream_error(error: &Value) -> String {
 }
 
 impl Inner {
+    /// A 400 about `stream_options` (older or strict servers): worth resending without it.
+    fn rejects_stream_options(&self, failure: &Failure, body: &Value) -> bool {
+        failure.status == Some(StatusCode::BAD_REQUEST)
+            && body.get("stream_options").is_some()
+            && failure.error.to_string().contains("stream_options")
+    }
+
     fn max_retries(&self) -> u32 {
         self.config.max_retries
     }
@@ -772,7 +795,7 @@ impl Inner {
         });
         let obj = body.as_object_mut();
         if let Some(obj) = obj {
-            if stream {
+            if stream && self.stream_usage.load(Ordering::Relaxed) {
                 obj.insert("stream_options".into(), json!({ "include_usage": true }));
             }
             if n > 1 {
