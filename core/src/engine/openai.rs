@@ -213,7 +213,26 @@ impl OpenAiConfig {
     }
 }
 
-/// An [`Engine`] backed by an OpenAI-compatible HTTP server. Cheap to share: clone the `Arc`.
+/// An [`Engine`] backed by an OpenAI-compatible HTTP server. Share it behind an `Arc`.
+///
+/// ```no_run
+/// # async fn demo() -> parley_core::Result<()> {
+/// use parley_core::engine::openai::{OpenAiConfig, OpenAiEngine};
+/// use parley_core::engine::{ChatMessage, Engine, GenerateRequest, Role, SamplingParams};
+///
+/// let engine = OpenAiEngine::new(OpenAiConfig {
+///     base_url: "http://127.0.0.1:8080/v1".into(),
+///     ..OpenAiConfig::default()
+/// })?;
+/// let request = GenerateRequest {
+///     conversation: "demo".into(),
+///     messages: vec![ChatMessage::new(Role::User, "Hello!")],
+///     params: SamplingParams::default(),
+/// };
+/// let (text, usage) = engine.generate(request)?.text().await?;
+/// println!("{text} ({} tokens)", usage.completion_tokens);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct OpenAiEngine {
     inner: Arc<Inner>,
