@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::Result;
 
 pub mod local;
+pub mod openai;
 
 /// Who said a message in the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
