@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use teloxide::prelude::Requester;
+use teloxide::requests::Request;
 use teloxide::types::ChatId;
 use teloxide::Bot;
 use tracing::{debug, warn};
@@ -132,7 +133,7 @@ impl Access {
         }
         let (admins, ttl) = match retry
             .run("getChatAdministrators", || {
-                bot.get_chat_administrators(ChatId(chat))
+                bot.get_chat_administrators(ChatId(chat)).send()
             })
             .await
         {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use parley_core::seam::{Handler, Incoming, Outbox};
 use teloxide::payloads::{DeleteWebhookSetters, GetUpdatesSetters};
 use teloxide::prelude::Requester;
+use teloxide::requests::Request;
 use teloxide::types::{AllowedUpdate, BotCommand, Update};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
@@ -26,6 +27,13 @@ pub(crate) struct Poller {
     pub(crate) access: Access,
     pub(crate) redactor: Redactor,
     pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// Resolves once shutdown is asked for; never, if the handle was dropped without asking.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Telegram's rules for a command name: 1–32 of `a-z`, `0-9`, `_`.
@@ -68,11 +76,10 @@ impl Poller {
     }
 
     /// Sleep, or return early (`false`) when shutdown is asked for.
-    async fn pause(&mut self, d: Duration) -> bool {
-        let mut stop = self.stop.clone();
+    async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
-            _ = tokio::time::sleep(d) => !*stop.borrow(),
-            _ = stop.wait_for(|s| *s) => false,
+            _ = tokio::time::sleep(d) => !self.stopping(),
+            _ = stopped(self.stop.clone()) => false,
         }
     }
 
@@ -102,10 +109,9 @@ impl Poller {
             if self.stopping() {
                 return Ok(None);
             }
-            let mut stop = self.stop.clone();
             let result = tokio::select! {
-                r = self.bot.get_me() => r,
-                _ = stop.wait_for(|s| *s) => return Ok(None),
+                r = self.bot.get_me().send() => r,
+                _ = stopped(self.stop.clone()) => return Ok(None),
             };
             match result {
                 Ok(me) => {
@@ -142,6 +148,7 @@ impl Poller {
                 self.bot
                     .delete_webhook()
                     .drop_pending_updates(drop_pending)
+                    .send()
             })
             .await
         {
@@ -151,7 +158,7 @@ impl Poller {
             let commands = bot_commands(&self.handler.commands());
             let count = commands.len();
             match retry
-                .run("setMyCommands", || self.bot.set_my_commands(commands.clone()))
+                .run("setMyCommands", || self.bot.set_my_commands(commands.clone()).send())
                 .await
             {
                 Ok(_) => info!(count, "commands registered"),
@@ -175,11 +182,11 @@ impl Poller {
                 .get_updates()
                 .offset(offset)
                 .timeout(self.settings.poll_timeout_secs)
-                .allowed_updates([AllowedUpdate::Message]);
-            let mut stop = self.stop.clone();
+                .allowed_updates([AllowedUpdate::Message])
+                .send();
             let result = tokio::select! {
                 r = request => r,
-                _ = stop.wait_for(|s| *s) => break 'polling,
+                _ = stopped(self.stop.clone()) => break 'polling,
             };
             match result {
                 Ok(updates) => {
@@ -237,7 +244,7 @@ impl Poller {
         if !unconfirmed {
             return;
         }
-        let request = self.bot.get_updates().offset(offset).limit(1).timeout(0);
+        let request = self.bot.get_updates().offset(offset).limit(1).timeout(0).send();
         match tokio::time::timeout(Duration::from_secs(5), request).await {
             Ok(Ok(_)) => debug!(offset, "offset confirmed"),
             Ok(Err(e)) => {
