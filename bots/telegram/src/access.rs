@@ -35,6 +35,9 @@ const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(30);
 /// Gap between two refusals in one chat.
 const REFUSAL_GAP: Duration = Duration::from_secs(600);
 
+/// A group's administrators, valid until the instant.
+type CachedAdmins = (Instant, Arc<HashSet<i64>>);
+
 /// Allowlists, admins and the group-admin cache.
 #[derive(Debug)]
 pub struct Access {
@@ -44,7 +47,7 @@ pub struct Access {
     group_admins_are_admins: bool,
     refuse_in_groups: bool,
     cache_ttl: Duration,
-    group_admins: Mutex<HashMap<i64, (Instant, Arc<HashSet<i64>>)>>,
+    group_admins: Mutex<HashMap<i64, CachedAdmins>>,
     refused: Mutex<HashMap<i64, Instant>>,
 }
 
@@ -148,7 +151,10 @@ impl Access {
             }
             Err(e) => {
                 warn!(chat, error = %retry.redactor.text(&e), "could not fetch the group's administrators");
-                (Arc::new(HashSet::new()), FAILED_LOOKUP_TTL.min(self.cache_ttl))
+                (
+                    Arc::new(HashSet::new()),
+                    FAILED_LOOKUP_TTL.min(self.cache_ttl),
+                )
             }
         };
         let mut cache = self.group_admins.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,7 +183,10 @@ mod tests {
 
     #[test]
     fn empty_allowlists_allow_everyone() {
-        assert_eq!(access(&[], &[], false).check(-5, 1, false, false), Verdict::Allow);
+        assert_eq!(
+            access(&[], &[], false).check(-5, 1, false, false),
+            Verdict::Allow
+        );
     }
 
     #[test]
@@ -186,7 +195,11 @@ mod tests {
         assert_eq!(a.check(1, 1, true, false), Verdict::Allow);
         assert_eq!(a.check(-7, 1, false, true), Verdict::Allow);
         assert_eq!(a.check(-5, 2, false, false), Verdict::Allow);
-        assert_eq!(a.check(-7, 99, false, false), Verdict::Allow, "admins always pass");
+        assert_eq!(
+            a.check(-7, 99, false, false),
+            Verdict::Allow,
+            "admins always pass"
+        );
     }
 
     #[test]

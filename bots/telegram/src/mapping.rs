@@ -80,7 +80,8 @@ pub fn map_message(msg: &Message, me: &BotIdentity) -> Option<Incoming> {
         text_mentioned = true;
         ranges.sort_by_key(|r| std::cmp::Reverse(r.start));
         for r in ranges.drain(..) {
-            if text.is_char_boundary(r.start) && text.is_char_boundary(r.end) && r.end <= text.len() {
+            if text.is_char_boundary(r.start) && text.is_char_boundary(r.end) && r.end <= text.len()
+            {
                 text.replace_range(r, "");
             }
         }
@@ -126,7 +127,11 @@ fn author_of(msg: &Message) -> Option<Author> {
         let name = sender_chat
             .title()
             .or_else(|| sender_chat.username())
-            .unwrap_or(if anonymous_admin { "Group admin" } else { "Channel" });
+            .unwrap_or(if anonymous_admin {
+                "Group admin"
+            } else {
+                "Channel"
+            });
         return Some(Author {
             id: sender_chat.id.0.to_string(),
             display_name: name.to_owned(),
@@ -291,7 +296,10 @@ mod tests {
         assert!(m.reply_to_bot);
         assert!(!m.mentions_bot);
         assert_eq!(m.key.chat, "-1003000000001");
-        assert_eq!(m.key.thread, None, "a reply thread in a non-forum group is not a topic");
+        assert_eq!(
+            m.key.thread, None,
+            "a reply thread in a non-forum group is not a topic"
+        );
     }
 
     #[test]
@@ -423,7 +431,10 @@ mod tests {
             strip_mention("@parley_test_bot2 hi", u),
             ("@parley_test_bot2 hi".into(), false)
         );
-        assert_eq!(strip_mention("héllo @parley_test_bot", u), ("héllo ".into(), true));
+        assert_eq!(
+            strip_mention("héllo @parley_test_bot", u),
+            ("héllo ".into(), true)
+        );
         assert_eq!(strip_mention("", u), ("".into(), false));
     }
 
@@ -439,8 +450,14 @@ mod tests {
             Some(("/mode  a b".into(), true))
         );
         assert_eq!(normalise_command("/reset@other_bot", u), None);
-        assert_eq!(normalise_command("/reset", u), Some(("/reset".into(), false)));
-        assert_eq!(normalise_command("hi /x@y", u), Some(("hi /x@y".into(), false)));
+        assert_eq!(
+            normalise_command("/reset", u),
+            Some(("/reset".into(), false))
+        );
+        assert_eq!(
+            normalise_command("hi /x@y", u),
+            Some(("hi /x@y".into(), false))
+        );
     }
 
     #[test]

@@ -125,7 +125,10 @@ impl RetryPolicy {
             match call().await {
                 Ok(v) => {
                     if failures > 0 || rate_limited > 0 {
-                        info!(call = what, failures, rate_limited, "Bot API call succeeded after retrying");
+                        info!(
+                            call = what,
+                            failures, rate_limited, "Bot API call succeeded after retrying"
+                        );
                     }
                     return Ok(v);
                 }
@@ -133,10 +136,18 @@ impl RetryPolicy {
                     rate_limited += 1;
                     let wait = after.duration();
                     if wait > self.max_retry_after || rate_limited > self.max_rate_limited {
-                        warn!(call = what, retry_after_s = after.seconds(), "rate limited for too long; giving up");
+                        warn!(
+                            call = what,
+                            retry_after_s = after.seconds(),
+                            "rate limited for too long; giving up"
+                        );
                         return Err(RequestError::RetryAfter(after));
                     }
-                    warn!(call = what, retry_after_s = after.seconds(), "rate limited by Telegram; waiting");
+                    warn!(
+                        call = what,
+                        retry_after_s = after.seconds(),
+                        "rate limited by Telegram; waiting"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) if is_transient(&e) => {
@@ -312,12 +323,19 @@ impl TelegramOutbox {
                 .await;
             match result {
                 Err(RequestError::Api(ApiError::CantParseEntities(_))) if !plain_resent => {
-                    warn!(chat = chat.0, "Telegram rejected the message's entities; resending as plain text");
+                    warn!(
+                        chat = chat.0,
+                        "Telegram rejected the message's entities; resending as plain text"
+                    );
                     plain_resent = true;
                     use_format = false;
                 }
                 Err(RequestError::MigrateToChatId(new_chat)) if !migrated => {
-                    info!(from = chat.0, to = new_chat.0, "group became a supergroup; sending there");
+                    info!(
+                        from = chat.0,
+                        to = new_chat.0,
+                        "group became a supergroup; sending there"
+                    );
                     migrated = true;
                     chat = new_chat;
                 }
@@ -347,7 +365,10 @@ impl TelegramOutbox {
             match result {
                 Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => return Ok(()),
                 Err(RequestError::Api(ApiError::CantParseEntities(_))) if use_format => {
-                    warn!(chat = chat.0, "Telegram rejected the edit's entities; resending as plain text");
+                    warn!(
+                        chat = chat.0,
+                        "Telegram rejected the edit's entities; resending as plain text"
+                    );
                     use_format = false;
                 }
                 Err(e) => return Err(e),
@@ -395,7 +416,11 @@ impl Outbox for TelegramOutbox {
 
     async fn edit(&self, msg: &MessageRef, text: &str) -> parley_core::Result<()> {
         let (chat, _) = chat_of(&msg.key)?;
-        let id = MessageId(msg.id.parse::<i32>().map_err(|_| bad_id("message", &msg.id))?);
+        let id = MessageId(
+            msg.id
+                .parse::<i32>()
+                .map_err(|_| bad_id("message", &msg.id))?,
+        );
         let text = if text.trim().is_empty() {
             EMPTY_PLACEHOLDER
         } else {
@@ -428,7 +453,11 @@ impl Outbox for TelegramOutbox {
             Ok(_) => Ok(()),
             Err(e) => {
                 debug!(channel = %key, error = %self.inner.retry.redactor.text(&e), "typing action failed");
-                Err(platform_error(&self.inner.retry.redactor, "sendChatAction", &e))
+                Err(platform_error(
+                    &self.inner.retry.redactor,
+                    "sendChatAction",
+                    &e,
+                ))
             }
         }
     }

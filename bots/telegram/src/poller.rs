@@ -51,7 +51,10 @@ pub fn bot_commands(commands: &[parley_core::seam::CommandInfo]) -> Vec<BotComma
         .filter(|c| {
             let ok = valid_command(c.name);
             if !ok {
-                warn!(command = c.name, "not a valid Telegram command name; not registered");
+                warn!(
+                    command = c.name,
+                    "not a valid Telegram command name; not registered"
+                );
             }
             ok
         })
@@ -158,7 +161,9 @@ impl Poller {
             let commands = bot_commands(&self.handler.commands());
             let count = commands.len();
             match retry
-                .run("setMyCommands", || self.bot.set_my_commands(commands.clone()).send())
+                .run("setMyCommands", || {
+                    self.bot.set_my_commands(commands.clone()).send()
+                })
                 .await
             {
                 Ok(_) => info!(count, "commands registered"),
@@ -211,7 +216,10 @@ impl Poller {
                     }
                 }
                 Err(RequestError::RetryAfter(s)) => {
-                    warn!(retry_after_s = s.seconds(), "getUpdates rate limited; waiting");
+                    warn!(
+                        retry_after_s = s.seconds(),
+                        "getUpdates rate limited; waiting"
+                    );
                     if !self.pause(s.duration()).await {
                         break;
                     }
@@ -244,13 +252,22 @@ impl Poller {
         if !unconfirmed {
             return;
         }
-        let request = self.bot.get_updates().offset(offset).limit(1).timeout(0).send();
+        let request = self
+            .bot
+            .get_updates()
+            .offset(offset)
+            .limit(1)
+            .timeout(0)
+            .send();
         match tokio::time::timeout(Duration::from_secs(5), request).await {
             Ok(Ok(_)) => debug!(offset, "offset confirmed"),
             Ok(Err(e)) => {
                 warn!(offset, error = %self.redactor.text(&e), "could not confirm handled updates; they may be seen again")
             }
-            Err(_) => warn!(offset, "confirming handled updates timed out; they may be seen again"),
+            Err(_) => warn!(
+                offset,
+                "confirming handled updates timed out; they may be seen again"
+            ),
         }
     }
 
@@ -261,7 +278,10 @@ impl Poller {
             debug!(update = update_id, "update ignored");
             return;
         };
-        let (Ok(chat), Ok(user)) = (incoming.key.chat.parse::<i64>(), incoming.author.id.parse::<i64>()) else {
+        let (Ok(chat), Ok(user)) = (
+            incoming.key.chat.parse::<i64>(),
+            incoming.author.id.parse::<i64>(),
+        ) else {
             return;
         };
         let addressed = incoming.mentions_bot || incoming.reply_to_bot;
@@ -282,7 +302,13 @@ impl Poller {
         if !incoming.author.is_platform_admin {
             incoming.author.is_platform_admin = self
                 .access
-                .is_admin(&self.bot, self.outbox.retry_policy(), chat, user, incoming.is_direct)
+                .is_admin(
+                    &self.bot,
+                    self.outbox.retry_policy(),
+                    chat,
+                    user,
+                    incoming.is_direct,
+                )
                 .await;
         }
         info!(channel = %incoming.key, update = update_id, direct = incoming.is_direct, mention = incoming.mentions_bot, reply = incoming.reply_to_bot, "message");

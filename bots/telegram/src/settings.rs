@@ -239,7 +239,10 @@ mod tests {
             env(&[("PARLEY__TELEGRAM__POLL_TIMEOUT_SECS", "90")]),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("telegram.poll_timeout_secs"), "{err}");
+        assert!(
+            err.to_string().contains("telegram.poll_timeout_secs"),
+            "{err}"
+        );
     }
 
     #[test]

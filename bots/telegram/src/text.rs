@@ -105,7 +105,7 @@ pub fn render_html(text: &str) -> String {
 fn render_inline_code(text: &str, out: &mut String) {
     let pieces: Vec<&str> = text.split('`').collect();
     // With an odd number of backticks the last one has no partner: keep it literally.
-    let paired = if pieces.len() % 2 == 0 {
+    let paired = if pieces.len().is_multiple_of(2) {
         pieces.len() - 1
     } else {
         pieces.len()
@@ -175,7 +175,10 @@ mod tests {
 
     #[test]
     fn html_escapes_and_renders_code() {
-        assert_eq!(render_html("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");
+        assert_eq!(
+            render_html("a < b && c > d"),
+            "a &lt; b &amp;&amp; c &gt; d"
+        );
         assert_eq!(render_html("use `x<y`"), "use <code>x&lt;y</code>");
         assert_eq!(
             render_html("```rust\nfn main() {}\n```"),

@@ -7,7 +7,7 @@ mod util;
 use std::time::{Duration, Instant};
 
 use parley_telegram::{Error, ParseMode, TelegramSettings};
-use parley_testkit::telegram::{Fault, FakeChat, FakeTelegram, FakeUser};
+use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
 use serde_json::json;
 use util::{answer_lands, fast_settings, polling, Adapter, Answer, TestHandler, WAIT};
 
@@ -29,21 +29,46 @@ async fn dm_conversation_is_answered_by_send_and_edits_with_context_kept() {
     let first = fake.push_private(&ada, "hello");
     assert!(answer_lands(&fake, 1001, "echo: hello | history: hello").await);
     fake.push_private(&ada, "how are you?");
-    assert!(answer_lands(&fake, 1001, "echo: how are you? | history: hello / how are you?").await);
+    assert!(
+        answer_lands(
+            &fake,
+            1001,
+            "echo: how are you? | history: hello / how are you?"
+        )
+        .await
+    );
     fake.push_private(&ada, "bye");
-    assert!(answer_lands(&fake, 1001, "echo: bye | history: hello / how are you? / bye").await);
+    assert!(
+        answer_lands(
+            &fake,
+            1001,
+            "echo: bye | history: hello / how are you? / bye"
+        )
+        .await
+    );
 
     let sends = fake.calls_to("sendMessage");
     assert_eq!(sends.len(), 3, "one message per answer");
-    assert!(fake.calls_to("editMessageText").len() >= 3, "answers stream by edits");
-    assert!(!fake.calls_to("sendChatAction").is_empty(), "typing is shown");
-    assert_eq!(sends[0].body["reply_parameters"]["message_id"], json!(first.message_id));
+    assert!(
+        fake.calls_to("editMessageText").len() >= 3,
+        "answers stream by edits"
+    );
+    assert!(
+        !fake.calls_to("sendChatAction").is_empty(),
+        "typing is shown"
+    );
+    assert_eq!(
+        sends[0].body["reply_parameters"]["message_id"],
+        json!(first.message_id)
+    );
     assert!(
         sends.iter().all(|c| c.body.get("parse_mode").is_none()),
         "plain text: no parse mode"
     );
     let got = bot.handler.received();
-    assert!(got.iter().all(|m| m.is_direct && !m.mentions_bot && !m.reply_to_bot));
+    assert!(got
+        .iter()
+        .all(|m| m.is_direct && !m.mentions_bot && !m.reply_to_bot));
     assert_eq!(got[0].author.display_name, "Ada Lovelace");
     bot.stop().await.unwrap();
 }
@@ -59,7 +84,12 @@ async fn group_flags_are_set_and_everything_is_forwarded() {
     fake.push_group(&club, &grace, "chapter 3 was the best");
     fake.push_group(&club, &ada, "@parley_test_bot who wrote it?");
     assert!(
-        answer_lands(&fake, -2001, "echo: who wrote it? | history: chapter 3 was the best / who wrote it?").await
+        answer_lands(
+            &fake,
+            -2001,
+            "echo: who wrote it? | history: chapter 3 was the best / who wrote it?"
+        )
+        .await
     );
     let answer = fake.sent_in(-2001)[0].message_id;
     fake.push_reply(&club, &grace, "and when?", answer);
@@ -85,7 +115,9 @@ async fn group_flags_are_set_and_everything_is_forwarded() {
         ],
         "everything but the other bot's command reaches the core, flagged"
     );
-    assert!(got.iter().all(|m| m.channel_title.as_deref() == Some("Book club")));
+    assert!(got
+        .iter()
+        .all(|m| m.channel_title.as_deref() == Some("Book club")));
     assert_eq!(got[0].author.display_name, "Grace");
     bot.stop().await.unwrap();
 }
@@ -101,12 +133,29 @@ async fn forum_topic_is_its_own_channel_and_answers_go_to_the_topic() {
     fake.push_topic(&forum, 77, &ada, "@parley_test_bot first topic");
     fake.push_topic(&forum, 78, &ada, "@parley_test_bot second topic");
     assert!(answer_lands(&fake, forum.id, "echo: first topic | history: first topic").await);
-    assert!(answer_lands(&fake, forum.id, "echo: second topic | history: second topic").await);
+    assert!(
+        answer_lands(
+            &fake,
+            forum.id,
+            "echo: second topic | history: second topic"
+        )
+        .await
+    );
     let sent = fake.sent_in(forum.id);
-    let topic_of = |text: &str| sent.iter().find(|m| m.text.contains(text)).unwrap().thread_id;
+    let topic_of = |text: &str| {
+        sent.iter()
+            .find(|m| m.text.contains(text))
+            .unwrap()
+            .thread_id
+    };
     assert_eq!(topic_of("first topic"), Some(77));
     assert_eq!(topic_of("second topic"), Some(78));
-    let keys: Vec<_> = bot.handler.received().into_iter().map(|m| m.key.thread).collect();
+    let keys: Vec<_> = bot
+        .handler
+        .received()
+        .into_iter()
+        .map(|m| m.key.thread)
+        .collect();
     assert_eq!(keys, vec![Some("77".to_owned()), Some("78".to_owned())]);
     bot.stop().await.unwrap();
 }
@@ -125,10 +174,20 @@ async fn two_chats_are_isolated() {
     fake.push_private(&ada, "what is my pet?");
     fake.push_private(&grace, "what is my pet?");
     assert!(
-        answer_lands(&fake, 1001, "echo: what is my pet? | history: my cat is Tom / what is my pet?").await
+        answer_lands(
+            &fake,
+            1001,
+            "echo: what is my pet? | history: my cat is Tom / what is my pet?"
+        )
+        .await
     );
     assert!(
-        answer_lands(&fake, 1002, "echo: what is my pet? | history: my dog is Rex / what is my pet?").await
+        answer_lands(
+            &fake,
+            1002,
+            "echo: what is my pet? | history: my dog is Rex / what is my pet?"
+        )
+        .await
     );
     let keys: std::collections::HashSet<_> =
         bot.handler.received().into_iter().map(|m| m.key).collect();
@@ -149,7 +208,9 @@ async fn long_answer_is_split_under_telegrams_limit() {
     let expected: String = "0123456789".chars().cycle().take(5000).collect();
     assert_eq!(whole, expected, "nothing lost or reordered");
     assert!(
-        fake.calls_to("sendMessage").iter().all(|c| c.fault.is_none()),
+        fake.calls_to("sendMessage")
+            .iter()
+            .all(|c| c.fault.is_none()),
         "no part was rejected as too long"
     );
     bot.stop().await.unwrap();
@@ -182,11 +243,21 @@ async fn retry_after_is_honoured() {
     fake.fail_next("editMessageText", 1, Fault::RetryAfter(1));
     fake.push_private(&ada(), "are you there?");
     assert!(
-        fake.wait_until(WAIT, |f| f.calls_to("sendMessage").iter().any(|c| c.fault.is_some()))
+        fake.wait_until(WAIT, |f| f
+            .calls_to("sendMessage")
+            .iter()
+            .any(|c| c.fault.is_some()))
             .await
     );
     let refused_at = Instant::now();
-    assert!(answer_lands(&fake, 1001, "echo: are you there? | history: are you there?").await);
+    assert!(
+        answer_lands(
+            &fake,
+            1001,
+            "echo: are you there? | history: are you there?"
+        )
+        .await
+    );
     assert!(
         refused_at.elapsed() >= Duration::from_millis(900),
         "the retry waited for retry_after"
@@ -217,7 +288,10 @@ async fn rejected_entities_are_resent_as_plain_text() {
     let sends = fake.calls_to("sendMessage");
     assert_eq!(sends[0].body["parse_mode"], json!("HTML"));
     assert!(sends[0].fault.is_some());
-    assert!(sends[1].body.get("parse_mode").is_none(), "resent without parse mode");
+    assert!(
+        sends[1].body.get("parse_mode").is_none(),
+        "resent without parse mode"
+    );
     assert_eq!(sends[1].text(), Some("…"));
     let edits = fake.calls_to("editMessageText");
     assert!(edits[0].fault.is_some());
@@ -226,8 +300,15 @@ async fn rejected_entities_are_resent_as_plain_text() {
         "the rejected edit was resent as plain text"
     );
     let part1: String = full.chars().take(full.chars().count() / 3).collect();
-    assert_eq!(edits[0].text(), Some(parley_telegram::render_html(&part1).as_str()));
-    assert_eq!(edits[1].text(), Some(part1.as_str()), "raw text, not escaped");
+    assert_eq!(
+        edits[0].text(),
+        Some(parley_telegram::render_html(&part1).as_str())
+    );
+    assert_eq!(
+        edits[1].text(),
+        Some(part1.as_str()),
+        "raw text, not escaped"
+    );
     bot.stop().await.unwrap();
 }
 
@@ -289,7 +370,10 @@ async fn polling_recovers_after_the_api_goes_away() {
     fake.restart().await;
     fake.push_private(&ada(), "back again?");
     assert!(answer_lands(&fake, 1001, "echo: back again? | history: back again?").await);
-    assert!(fake.calls_to("getUpdates").len() > before, "polling resumed");
+    assert!(
+        fake.calls_to("getUpdates").len() > before,
+        "polling resumed"
+    );
     assert!(!bot.task.is_finished(), "the adapter kept running");
     bot.stop().await.unwrap();
 }
@@ -302,19 +386,35 @@ async fn updates_are_never_processed_twice_across_restarts() {
     let first = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
     polling(&fake).await;
     let one = fake.push_private(&ada, "one");
-    assert!(fake.wait_until(WAIT, |_| first.handler.received().len() == 1).await);
+    assert!(
+        fake.wait_until(WAIT, |_| first.handler.received().len() == 1)
+            .await
+    );
     let handler_one = first.handler.clone();
     first.stop().await.unwrap();
-    assert!(fake.confirmed_offset() > one.update_id, "shutdown confirmed the offset");
+    assert!(
+        fake.confirmed_offset() > one.update_id,
+        "shutdown confirmed the offset"
+    );
 
     let second = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
     fake.push_private(&ada, "two");
-    assert!(fake.wait_until(WAIT, |_| second.handler.received().len() == 1).await);
+    assert!(
+        fake.wait_until(WAIT, |_| second.handler.received().len() == 1)
+            .await
+    );
     // Give a duplicate the chance to show up: one more full poll round trip.
     let polls = fake.calls_to("getUpdates").len();
-    assert!(fake.wait_until(WAIT, |f| f.calls_to("getUpdates").len() > polls + 1).await);
+    assert!(
+        fake.wait_until(WAIT, |f| f.calls_to("getUpdates").len() > polls + 1)
+            .await
+    );
     assert_eq!(handler_one.texts(), vec!["one"]);
-    assert_eq!(second.handler.texts(), vec!["two"], "`one` is not seen again");
+    assert_eq!(
+        second.handler.texts(),
+        vec!["two"],
+        "`one` is not seen again"
+    );
     second.stop().await.unwrap();
 }
 
@@ -328,7 +428,11 @@ async fn shutdown_stops_polling_and_shuts_the_handler_down() {
     assert!(handler.shut_down.load(std::sync::atomic::Ordering::SeqCst));
     let polls = fake.calls_to("getUpdates").len();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(fake.calls_to("getUpdates").len(), polls, "no polling after shutdown");
+    assert_eq!(
+        fake.calls_to("getUpdates").len(),
+        polls,
+        "no polling after shutdown"
+    );
 }
 
 #[tokio::test]
@@ -350,8 +454,16 @@ async fn strangers_are_refused_in_private_and_ignored_in_groups() {
     fake.push_private(&ada(), "me too");
     assert!(answer_lands(&fake, 1001, "echo: me too | history: me too").await);
 
-    assert_eq!(bot.handler.texts(), vec!["me too"], "strangers never reach the core");
-    assert_eq!(fake.sent_in(3003).len(), 1, "one refusal, not one per message");
+    assert_eq!(
+        bot.handler.texts(),
+        vec!["me too"],
+        "strangers never reach the core"
+    );
+    assert_eq!(
+        fake.sent_in(3003).len(),
+        1,
+        "one refusal, not one per message"
+    );
     assert!(fake.sent_in(-2001).is_empty(), "silence in groups");
     bot.stop().await.unwrap();
 }
@@ -373,7 +485,10 @@ async fn group_administrators_and_configured_admins_are_platform_admins() {
     fake.push_group(&club, &member, "/reset@parley_test_bot");
     fake.push_private(&grace(), "/system be brief");
     fake.push_private(&ada(), "/system be brief");
-    assert!(fake.wait_until(WAIT, |_| bot.handler.received().len() == 4).await);
+    assert!(
+        fake.wait_until(WAIT, |_| bot.handler.received().len() == 4)
+            .await
+    );
     let admin: Vec<(String, bool)> = bot
         .handler
         .received()
@@ -410,7 +525,11 @@ async fn edits_are_throttled_per_chat_and_the_final_text_lands() {
     fake.push_private(&ada(), "go");
     assert!(answer_lands(&fake, 1001, "step 20").await);
     let edits = fake.calls_to("editMessageText");
-    assert!(edits.len() < 20, "superseded edits are skipped ({} sent)", edits.len());
+    assert!(
+        edits.len() < 20,
+        "superseded edits are skipped ({} sent)",
+        edits.len()
+    );
     assert_eq!(edits.last().unwrap().text(), Some("step 20"));
     bot.stop().await.unwrap();
 }
@@ -420,8 +539,12 @@ async fn invalid_token_stops_with_a_clear_error() {
     let fake = FakeTelegram::start().await;
     let handler = TestHandler::new(Answer::Stream);
     let url = parley_telegram::parse_api_url(&fake.api_url()).unwrap();
-    let (runner, _shutdown) =
-        parley_telegram::build(fast_settings(), "1:wrong".to_owned(), Some(url), handler.clone());
+    let (runner, _shutdown) = parley_telegram::build(
+        fast_settings(),
+        "1:wrong".to_owned(),
+        Some(url),
+        handler.clone(),
+    );
     let result = tokio::time::timeout(WAIT, runner).await.unwrap();
     assert!(matches!(result, Err(Error::InvalidToken)), "{result:?}");
     assert!(result.unwrap_err().to_string().contains("@BotFather"));
@@ -469,7 +592,10 @@ async fn binary_answers_and_exits_cleanly_on_sigterm() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     fake.restart().await;
     let polls = fake.calls_to("getUpdates").len();
-    assert!(fake.wait_until(WAIT, |f| f.calls_to("getUpdates").len() > polls).await);
+    assert!(
+        fake.wait_until(WAIT, |f| f.calls_to("getUpdates").len() > polls)
+            .await
+    );
 
     let pid = child.id().expect("child pid");
     let kill = std::process::Command::new("kill")
@@ -489,9 +615,15 @@ async fn binary_answers_and_exits_cleanly_on_sigterm() {
         .await
         .unwrap();
     assert!(stderr.contains("shutting down"), "{stderr}");
-    assert!(!stderr.contains(fake.token()), "the token never reaches the log:\n{stderr}");
+    assert!(
+        !stderr.contains(fake.token()),
+        "the token never reaches the log:\n{stderr}"
+    );
     assert!(!stderr.contains("TEST-fake-token"), "{stderr}");
-    assert!(!stderr.contains("hi from a child"), "no message text above debug");
+    assert!(
+        !stderr.contains("hi from a child"),
+        "no message text above debug"
+    );
 }
 
 #[tokio::test]

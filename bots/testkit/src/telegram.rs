@@ -495,7 +495,13 @@ impl FakeTelegram {
     }
 
     /// `user` writes `text` in forum topic `thread_id` of `chat`.
-    pub fn push_topic(&self, chat: &FakeChat, thread_id: i64, user: &FakeUser, text: &str) -> Pushed {
+    pub fn push_topic(
+        &self,
+        chat: &FakeChat,
+        thread_id: i64,
+        user: &FakeUser,
+        text: &str,
+    ) -> Pushed {
         let mut m = self.message(chat, user, text);
         add_entities(&mut m, text);
         m["message_thread_id"] = json!(thread_id);
@@ -686,8 +692,7 @@ impl Drop for FakeTelegram {
 fn add_entities(message: &mut Value, text: &str) {
     let mut entities = Vec::new();
     let mut offset16 = 0usize;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in text.char_indices() {
         if c == '@' {
             let rest = &text[i + 1..];
             let len = rest
@@ -973,7 +978,9 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
     let text_of = |p: &Value| p.get("text").and_then(Value::as_str).map(str::to_owned);
     match method {
         "getme" => ok(shared.bot.clone()),
-        "getwebhookinfo" => ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": shared.lock().updates.len()})),
+        "getwebhookinfo" => ok(
+            json!({"url": "", "has_custom_certificate": false, "pending_update_count": shared.lock().updates.len()}),
+        ),
         "deletewebhook" | "setwebhook" | "close" | "logout" | "sendchataction" => {
             if method == "deletewebhook"
                 && p.get("drop_pending_updates").and_then(Value::as_bool) == Some(true)
@@ -1016,7 +1023,10 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
                     .and_then(as_i64)
                     .or_else(|| p.get("reply_to_message_id").and_then(as_i64)),
                 text,
-                parse_mode: p.get("parse_mode").and_then(Value::as_str).map(str::to_owned),
+                parse_mode: p
+                    .get("parse_mode")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 edits: 0,
             };
             let v = message_json(shared, &st, &m, false);
@@ -1045,7 +1055,10 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
             else {
                 return api_error(400, "Bad Request: message to edit not found");
             };
-            let parse_mode = p.get("parse_mode").and_then(Value::as_str).map(str::to_owned);
+            let parse_mode = p
+                .get("parse_mode")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             if st.sent[idx].text == text && st.sent[idx].parse_mode == parse_mode {
                 return api_error(
                     400,
@@ -1098,7 +1111,8 @@ async fn get_updates(shared: &Shared, p: &Value) -> Response {
             st.confirmed_offset = offset;
         }
         let confirmed = st.confirmed_offset;
-        st.updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= confirmed);
+        st.updates
+            .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= confirmed);
         timeout.min(st.poll_hold)
     };
     let deadline = tokio::time::Instant::now() + hold;

@@ -171,10 +171,18 @@ pub struct Adapter {
 }
 
 impl Adapter {
-    pub fn start(fake: &FakeTelegram, settings: TelegramSettings, handler: Arc<TestHandler>) -> Self {
+    pub fn start(
+        fake: &FakeTelegram,
+        settings: TelegramSettings,
+        handler: Arc<TestHandler>,
+    ) -> Self {
         let url = parley_telegram::parse_api_url(&fake.api_url()).unwrap();
-        let (runner, shutdown) =
-            parley_telegram::build(settings, fake.token().to_owned(), Some(url), handler.clone());
+        let (runner, shutdown) = parley_telegram::build(
+            settings,
+            fake.token().to_owned(),
+            Some(url),
+            handler.clone(),
+        );
         Self {
             handler,
             shutdown,
@@ -195,7 +203,9 @@ impl Adapter {
 /// Wait until the adapter is polling (its first `getUpdates` arrived).
 pub async fn polling(fake: &FakeTelegram) {
     assert!(
-        fake.wait_for_call("getUpdates", |_| true, WAIT).await.is_some(),
+        fake.wait_for_call("getUpdates", |_| true, WAIT)
+            .await
+            .is_some(),
         "the adapter starts polling"
     );
 }
