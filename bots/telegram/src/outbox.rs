@@ -45,9 +45,18 @@ impl Redactor {
         }
     }
 
-    /// `err` as text, with the token replaced by `<token>`.
-    pub fn text(&self, err: &dyn std::fmt::Display) -> String {
-        let s = err.to_string();
+    /// `err` and its sources as one line ("a: b: c"), with the token replaced by `<token>`.
+    pub fn text(&self, err: &dyn std::error::Error) -> String {
+        let mut s = err.to_string();
+        let mut source = err.source();
+        while let Some(e) = source {
+            let next = e.to_string();
+            if !s.contains(&next) {
+                s.push_str(": ");
+                s.push_str(&next);
+            }
+            source = e.source();
+        }
         if self.token.is_empty() {
             s
         } else {
@@ -534,9 +543,10 @@ mod tests {
     #[test]
     fn redactor_hides_the_token() {
         let r = Redactor::new("123:ABC");
-        assert_eq!(
-            r.text(&"error for url (http://x/bot123:ABC/GetMe)"),
-            "error for url (http://x/bot<token>/GetMe)"
-        );
+        let inner = std::io::Error::other("connect to http://x/bot123:ABC/GetMe refused");
+        let outer = RequestError::Io(Arc::new(inner));
+        let text = r.text(&outer);
+        assert!(text.contains("http://x/bot<token>/GetMe"), "{text}");
+        assert!(!text.contains("123:ABC"), "{text}");
     }
 }
