@@ -7,7 +7,7 @@ use parley_core::seam::{Handler, Incoming, Outbox};
 use teloxide::payloads::{DeleteWebhookSetters, GetUpdatesSetters};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
-use teloxide::types::{AllowedUpdate, BotCommand, Update};
+use teloxide::types::{AllowedUpdate, BotCommand, Update, UpdateKind};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -274,6 +274,13 @@ impl Poller {
     /// One update: map, check access, mark admins, hand to the core.
     async fn dispatch(&self, update: Update, me: &BotIdentity) {
         let update_id = update.id.0;
+        if let UpdateKind::Error(_) = update.kind {
+            warn!(
+                update = update_id,
+                "an update teloxide cannot read was skipped"
+            );
+            return;
+        }
         let Some(mut incoming) = map_update(&update, me) else {
             debug!(update = update_id, "update ignored");
             return;

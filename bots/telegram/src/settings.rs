@@ -112,6 +112,14 @@ impl TelegramSettings {
         }
         let environment = environment.source(env);
         let config = builder.add_source(environment).build()?;
+        if config.get_string("telegram.token").is_ok() {
+            return Err(Error::Setting {
+                key: "token",
+                reason: "the bot token is never read from the config file or PARLEY__ variables: \
+                         remove it there and set TELOXIDE_TOKEN instead"
+                    .to_owned(),
+            });
+        }
         let settings = match config.get::<TelegramSettings>("telegram") {
             Ok(s) => s,
             Err(config::ConfigError::NotFound(_)) => TelegramSettings::default(),
@@ -230,6 +238,14 @@ mod tests {
         writeln!(f, "[telegram]\nedit_intervall_ms = 1500").unwrap();
         let err = TelegramSettings::load_from(Some(f.path()), env(&[])).unwrap_err();
         assert!(err.to_string().contains("edit_intervall_ms"), "{err}");
+    }
+
+    #[test]
+    fn token_in_the_config_file_is_refused_with_a_pointer_to_the_env() {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(f, "[telegram]\ntoken = \"123:abc\"").unwrap();
+        let err = TelegramSettings::load_from(Some(f.path()), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("TELOXIDE_TOKEN"), "{err}");
     }
 
     #[test]

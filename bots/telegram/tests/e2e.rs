@@ -359,6 +359,45 @@ async fn server_errors_are_retried_with_backoff() {
 }
 
 #[tokio::test]
+async fn retry_after_on_polling_is_honoured() {
+    let fake = FakeTelegram::start().await;
+    fake.fail_next("getUpdates", 1, Fault::RetryAfter(1));
+    let started = Instant::now();
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    fake.push_private(&ada(), "patience");
+    assert!(answer_lands(&fake, 1001, "echo: patience | history: patience").await);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let polls = fake.calls_to("getUpdates");
+    assert_eq!(polls[0].fault, Some(Fault::RetryAfter(1)));
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn messages_sent_while_the_bot_was_down_are_answered_after_start() {
+    let fake = FakeTelegram::start().await;
+    fake.push_private(&ada(), "anyone home?");
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    assert!(answer_lands(&fake, 1001, "echo: anyone home? | history: anyone home?").await);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pending_updates_can_be_dropped_at_start() {
+    let fake = FakeTelegram::start().await;
+    fake.push_private(&ada(), "old news");
+    let settings = TelegramSettings {
+        drop_pending_updates: true,
+        ..fast_settings()
+    };
+    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    fake.push_private(&ada(), "fresh");
+    assert!(answer_lands(&fake, 1001, "echo: fresh | history: fresh").await);
+    assert_eq!(bot.handler.texts(), vec!["fresh"]);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn polling_recovers_after_the_api_goes_away() {
     let fake = FakeTelegram::start().await;
     let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
