@@ -10,7 +10,7 @@ use teloxide::requests::Request;
 use teloxide::types::{AllowedUpdate, BotCommand, Update, UpdateKind};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::access::{Access, Verdict};
 use crate::mapping::{map_update, BotIdentity};
@@ -28,6 +28,9 @@ pub(crate) struct Poller {
     pub(crate) redactor: Redactor,
     pub(crate) stop: watch::Receiver<bool>,
 }
+
+/// Longest wait for a group's administrator list before the author is taken as no admin.
+const ADMIN_LOOKUP_LIMIT: Duration = Duration::from_secs(5);
 
 /// Resolves once shutdown is asked for; never, if the handle was dropped without asking.
 async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -297,7 +300,10 @@ impl Poller {
             Verdict::Refuse => {
                 info!(channel = %incoming.key, user, "message from someone not allowed; refusing");
                 if self.access.refusal_due(chat) {
-                    self.refuse(&incoming).await;
+                    // In its own task: a rate-limited refusal must not hold up polling.
+                    let outbox = self.outbox.clone();
+                    let text = self.settings.refusal_text.clone();
+                    tokio::spawn(async move { refuse(outbox, incoming, text).await });
                 }
                 return;
             }
@@ -307,35 +313,43 @@ impl Poller {
             }
         }
         if !incoming.author.is_platform_admin {
-            incoming.author.is_platform_admin = self
-                .access
-                .is_admin(
-                    &self.bot,
-                    self.outbox.retry_policy(),
-                    chat,
-                    user,
-                    incoming.is_direct,
-                )
-                .await;
+            let lookup = self.access.is_admin(
+                &self.bot,
+                self.outbox.retry_policy(),
+                chat,
+                user,
+                incoming.is_direct,
+            );
+            // A slow lookup must not stall the chat: after the limit the author is no admin.
+            incoming.author.is_platform_admin =
+                match tokio::time::timeout(ADMIN_LOOKUP_LIMIT, lookup).await {
+                    Ok(is_admin) => is_admin,
+                    Err(_) => {
+                        warn!(channel = %incoming.key, "admin lookup timed out");
+                        false
+                    }
+                };
         }
         info!(channel = %incoming.key, update = update_id, direct = incoming.is_direct, mention = incoming.mentions_bot, reply = incoming.reply_to_bot, "message");
         debug!(channel = %incoming.key, text = %incoming.text, "message text");
         let outbox: Arc<dyn Outbox> = Arc::new(self.outbox.clone());
-        self.handler.handle(incoming, outbox).await;
-    }
-
-    async fn refuse(&self, incoming: &Incoming) {
-        if let Err(e) = self
-            .outbox
-            .send(
-                &incoming.key,
-                &self.settings.refusal_text,
-                Some(&incoming.message_id),
-            )
-            .await
-        {
-            warn!(channel = %incoming.key, error = %e, "could not send the refusal");
+        let handler = self.handler.clone();
+        let key = incoming.key.clone();
+        // Awaited (messages reach the core in order), but in a task so that a panic in the
+        // handler is logged instead of ending the polling loop.
+        if let Err(e) = tokio::spawn(async move { handler.handle(incoming, outbox).await }).await {
+            error!(channel = %key, error = %e, "the handler failed on a message");
         }
+    }
+}
+
+/// Tell someone not allowed that the bot is private.
+async fn refuse(outbox: TelegramOutbox, incoming: Incoming, text: String) {
+    if let Err(e) = outbox
+        .send(&incoming.key, &text, Some(&incoming.message_id))
+        .await
+    {
+        warn!(channel = %incoming.key, error = %e, "could not send the refusal");
     }
 }
 

@@ -458,6 +458,21 @@ async fn updates_are_never_processed_twice_across_restarts() {
 }
 
 #[tokio::test]
+async fn a_panicking_handler_does_not_stop_the_bot() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(
+        &fake,
+        fast_settings(),
+        TestHandler::new(Answer::PanicOnBoom),
+    );
+    polling(&fake).await;
+    fake.push_private(&ada(), "boom");
+    fake.push_private(&ada(), "still alive?");
+    assert!(answer_lands(&fake, 1001, "echo: still alive? | history: still alive?").await);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn shutdown_stops_polling_and_shuts_the_handler_down() {
     let fake = FakeTelegram::start().await;
     let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));

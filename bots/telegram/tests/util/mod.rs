@@ -38,6 +38,8 @@ pub enum Answer {
     Long(usize),
     /// A send, then `n` edits as fast as the outbox lets them through.
     RapidEdits(usize),
+    /// Like `Stream`, but `handle` itself panics on the text "boom".
+    PanicOnBoom,
 }
 
 /// A `Handler` like the core's in shape: it records every message it gets, keeps a history per
@@ -101,6 +103,9 @@ pub fn commands() -> Vec<CommandInfo> {
 impl Handler for TestHandler {
     async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
         self.received.lock().unwrap().push(message.clone());
+        if self.answer == Answer::PanicOnBoom && message.text == "boom" {
+            panic!("test handler panics on purpose");
+        }
         let history = {
             let mut h = self.history.lock().unwrap();
             let entry = h.entry(message.key.clone()).or_default();
@@ -116,7 +121,7 @@ impl Handler for TestHandler {
             let key = &message.key;
             let reply_to = Some(message.message_id.as_str());
             match answer {
-                Answer::Stream => {
+                Answer::Stream | Answer::PanicOnBoom => {
                     let _ = outbox.typing(key).await;
                     let Ok(msg) = outbox.send(key, "…", reply_to).await else {
                         return;
