@@ -51,6 +51,8 @@ pub use mapping::{
 };
 pub use outbox::{is_transient, Redactor, RetryPolicy, TelegramOutbox, MAX_MESSAGE_LEN};
 pub use parley_core::seam::{Handler, Incoming, Outbox};
+/// The URL type of [`build`]'s `api_url` (teloxide's, via reqwest).
+pub use reqwest::Url;
 pub use poller::bot_commands;
 pub use settings::{api_url_from_env, parse_api_url, token_from_env, ParseMode, TelegramSettings};
 pub use text::{render_html, split_message, truncate_utf16, utf16_len};
@@ -83,7 +85,7 @@ impl ShutdownHandle {
 pub fn build(
     settings: TelegramSettings,
     token: String,
-    api_url: Option<reqwest::Url>,
+    api_url: Option<Url>,
     handler: Arc<dyn Handler>,
 ) -> (Runner, ShutdownHandle) {
     let (tx, rx) = tokio::sync::watch::channel(false);
