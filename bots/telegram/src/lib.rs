@@ -51,9 +51,9 @@ pub use mapping::{
 };
 pub use outbox::{is_transient, Redactor, RetryPolicy, TelegramOutbox, MAX_MESSAGE_LEN};
 pub use parley_core::seam::{Handler, Incoming, Outbox};
+pub use poller::bot_commands;
 /// The URL type of [`build`]'s `api_url` (teloxide's, via reqwest).
 pub use reqwest::Url;
-pub use poller::bot_commands;
 pub use settings::{api_url_from_env, parse_api_url, token_from_env, ParseMode, TelegramSettings};
 pub use text::{render_html, split_message, truncate_utf16, utf16_len};
 

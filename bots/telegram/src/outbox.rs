@@ -541,6 +541,37 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_telegrams() {
+        let settings = TelegramSettings {
+            edit_interval_ms: 1500,
+            ..TelegramSettings::default()
+        };
+        let outbox = TelegramOutbox::new(Bot::new("1:x"), &settings, Redactor::new("1:x"));
+        let limits = outbox.limits();
+        assert_eq!(limits.max_message_chars, 4096);
+        assert_eq!(limits.edit_interval, Duration::from_millis(1500));
+        assert_eq!(limits.markup, Markup::TelegramPlain);
+        assert!(limits.supports_edit);
+    }
+
+    #[tokio::test]
+    async fn foreign_keys_are_errors_not_panics() {
+        let outbox = TelegramOutbox::new(
+            Bot::new("1:x"),
+            &TelegramSettings::default(),
+            Redactor::new("1:x"),
+        );
+        let key = ChannelKey::new(parley_core::seam::Platform::Telegram, "not-a-number");
+        assert!(outbox.send(&key, "hi", None).await.is_err());
+        assert!(outbox.typing(&key).await.is_err());
+        let msg = MessageRef {
+            key: ChannelKey::new(parley_core::seam::Platform::Telegram, "1"),
+            id: "x".into(),
+        };
+        assert!(outbox.edit(&msg, "hi").await.is_err());
+    }
+
+    #[test]
     fn redactor_hides_the_token() {
         let r = Redactor::new("123:ABC");
         let inner = std::io::Error::other("connect to http://x/bot123:ABC/GetMe refused");
