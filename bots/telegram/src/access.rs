@@ -1,0 +1,222 @@
+//! Who may talk to the bot, and who administers it.
+//!
+//! Allowlists: with both `allowed_user_ids` and `allowed_chat_ids` empty everyone is allowed;
+//! otherwise a message is allowed when its author or its chat is listed (so listing a group
+//! admits all its members, listing a user admits them everywhere). Configured admins are always
+//! allowed. Admins are the configured `admin_user_ids` plus, in groups, the group's
+//! administrators (from `getChatAdministrators`, cached per chat).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use teloxide::prelude::Requester;
+use teloxide::requests::Request;
+use teloxide::types::ChatId;
+use teloxide::Bot;
+use tracing::{debug, warn};
+
+use crate::outbox::RetryPolicy;
+use crate::settings::TelegramSettings;
+
+/// What to do with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the core.
+    Allow,
+    /// Answer with the refusal text.
+    Refuse,
+    /// Drop it silently.
+    Ignore,
+}
+
+/// How long a group's admin list is trusted after a failed lookup.
+const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(30);
+/// Gap between two refusals in one chat.
+const REFUSAL_GAP: Duration = Duration::from_secs(600);
+
+/// A group's administrators, valid until the instant.
+type CachedAdmins = (Instant, Arc<HashSet<i64>>);
+
+/// Allowlists, admins and the group-admin cache.
+#[derive(Debug)]
+pub struct Access {
+    allowed_users: HashSet<i64>,
+    allowed_chats: HashSet<i64>,
+    admins: HashSet<i64>,
+    group_admins_are_admins: bool,
+    refuse_in_groups: bool,
+    cache_ttl: Duration,
+    group_admins: Mutex<HashMap<i64, CachedAdmins>>,
+    refused: Mutex<HashMap<i64, Instant>>,
+}
+
+impl Access {
+    /// Access rules from settings.
+    pub fn new(settings: &TelegramSettings) -> Self {
+        Self {
+            allowed_users: settings.allowed_user_ids.iter().copied().collect(),
+            allowed_chats: settings.allowed_chat_ids.iter().copied().collect(),
+            admins: settings.admin_user_ids.iter().copied().collect(),
+            group_admins_are_admins: settings.group_admins_are_admins,
+            refuse_in_groups: settings.refuse_in_groups,
+            cache_ttl: Duration::from_secs(settings.admin_cache_secs),
+            group_admins: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `user` in `chat` may talk to the bot; for those who may not, whether they are told.
+    /// `addressed`: the message mentions or replies to the bot (groups are only refused then).
+    pub fn check(&self, chat: i64, user: i64, is_direct: bool, addressed: bool) -> Verdict {
+        let open = self.allowed_users.is_empty() && self.allowed_chats.is_empty();
+        if open
+            || self.admins.contains(&user)
+            || self.allowed_users.contains(&user)
+            || self.allowed_chats.contains(&chat)
+        {
+            return Verdict::Allow;
+        }
+        if is_direct || (self.refuse_in_groups && addressed) {
+            Verdict::Refuse
+        } else {
+            Verdict::Ignore
+        }
+    }
+
+    /// Whether a refusal may be sent in `chat` now (at most one per chat per ten minutes, so a
+    /// persistent stranger cannot make the bot spam).
+    pub fn refusal_due(&self, chat: i64) -> bool {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if refused.len() > 10_000 {
+            refused.retain(|_, at| now.duration_since(*at) < REFUSAL_GAP);
+        }
+        match refused.get(&chat) {
+            Some(at) if now.duration_since(*at) < REFUSAL_GAP => false,
+            _ => {
+                refused.insert(chat, now);
+                true
+            }
+        }
+    }
+
+    /// Whether `user` is a configured admin.
+    pub fn is_configured_admin(&self, user: i64) -> bool {
+        self.admins.contains(&user)
+    }
+
+    /// Whether `user` administers the bot in `chat`: configured, or (in groups, when enabled) an
+    /// administrator of the group. Lookup failures count as "no" and are logged.
+    pub async fn is_admin(
+        &self,
+        bot: &Bot,
+        retry: &RetryPolicy,
+        chat: i64,
+        user: i64,
+        is_direct: bool,
+    ) -> bool {
+        if self.is_configured_admin(user) {
+            return true;
+        }
+        if is_direct || !self.group_admins_are_admins {
+            return false;
+        }
+        self.group_admins(bot, retry, chat).await.contains(&user)
+    }
+
+    async fn group_admins(&self, bot: &Bot, retry: &RetryPolicy, chat: i64) -> Arc<HashSet<i64>> {
+        {
+            let cache = self.group_admins.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((until, admins)) = cache.get(&chat) {
+                if Instant::now() < *until {
+                    return admins.clone();
+                }
+            }
+        }
+        let (admins, ttl) = match retry
+            .run("getChatAdministrators", || {
+                bot.get_chat_administrators(ChatId(chat)).send()
+            })
+            .await
+        {
+            Ok(members) => {
+                let ids: HashSet<i64> = members
+                    .iter()
+                    .filter(|m| m.is_privileged())
+                    .filter_map(|m| i64::try_from(m.user.id.0).ok())
+                    .collect();
+                debug!(chat, admins = ids.len(), "group administrators fetched");
+                (Arc::new(ids), self.cache_ttl)
+            }
+            Err(e) => {
+                warn!(chat, error = %retry.redactor.text(&e), "could not fetch the group's administrators");
+                (
+                    Arc::new(HashSet::new()),
+                    FAILED_LOOKUP_TTL.min(self.cache_ttl),
+                )
+            }
+        };
+        let mut cache = self.group_admins.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            let now = Instant::now();
+            cache.retain(|_, (until, _)| *until > now);
+        }
+        cache.insert(chat, (Instant::now() + ttl, admins.clone()));
+        admins
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(users: &[i64], chats: &[i64], refuse_in_groups: bool) -> Access {
+        Access::new(&TelegramSettings {
+            allowed_user_ids: users.to_vec(),
+            allowed_chat_ids: chats.to_vec(),
+            admin_user_ids: vec![99],
+            refuse_in_groups,
+            ..TelegramSettings::default()
+        })
+    }
+
+    #[test]
+    fn empty_allowlists_allow_everyone() {
+        assert_eq!(
+            access(&[], &[], false).check(-5, 1, false, false),
+            Verdict::Allow
+        );
+    }
+
+    #[test]
+    fn listed_user_or_chat_is_allowed() {
+        let a = access(&[1], &[-5], false);
+        assert_eq!(a.check(1, 1, true, false), Verdict::Allow);
+        assert_eq!(a.check(-7, 1, false, true), Verdict::Allow);
+        assert_eq!(a.check(-5, 2, false, false), Verdict::Allow);
+        assert_eq!(
+            a.check(-7, 99, false, false),
+            Verdict::Allow,
+            "admins always pass"
+        );
+    }
+
+    #[test]
+    fn strangers_are_refused_in_private_and_ignored_in_groups() {
+        let a = access(&[1], &[], false);
+        assert_eq!(a.check(2, 2, true, false), Verdict::Refuse);
+        assert_eq!(a.check(-7, 2, false, true), Verdict::Ignore);
+        let loud = access(&[1], &[], true);
+        assert_eq!(loud.check(-7, 2, false, true), Verdict::Refuse);
+        assert_eq!(loud.check(-7, 2, false, false), Verdict::Ignore);
+    }
+
+    #[test]
+    fn refusals_are_rate_limited_per_chat() {
+        let a = access(&[1], &[], false);
+        assert!(a.refusal_due(2));
+        assert!(!a.refusal_due(2));
+        assert!(a.refusal_due(3));
+    }
+}

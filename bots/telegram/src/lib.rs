@@ -1,0 +1,142 @@
+//! # parley-telegram
+//!
+//! Parley on Telegram: a personal bot in private chats and a helper in groups, on the shared
+//! core. This crate only translates: Telegram updates become [`Incoming`] messages for the
+//! core's [`Handler`], and the core's answers go back through [`TelegramOutbox`], the
+//! Telegram implementation of the core's [`Outbox`]. It holds no conversation logic.
+//!
+//! ## How data flows
+//! ```text
+//! getUpdates (long poll) ─▶ map_update ─▶ Access (allowlists, admins) ─▶ Handler::handle
+//!                                                                            │
+//! sendMessage / editMessageText / sendChatAction ◀── TelegramOutbox ◀────────┘
+//! ```
+//! - [`build`] returns the runner future and a [`ShutdownHandle`]; tests start and stop the
+//!   adapter in-process against the fake Bot API of `parley-testkit`.
+//! - The runner calls `getMe` (who am I: needed to spot mentions), `deleteWebhook`, and
+//!   `setMyCommands` with the core's command list, then long-polls `getUpdates`.
+//! - Polling is a plain loop rather than teloxide's `Dispatcher`: the adapter needs exactly one
+//!   handler, control of the offset (confirmed on shutdown, so a restart never sees a handled
+//!   update twice) and of error handling (the loop outlives any outage of the API).
+//! - [`map_update`] is pure and tested on JSON fixtures: private chats, groups, forum topics
+//!   (thread = topic), replies to the bot, `@bot` mentions (stripped), `/cmd@bot` (normalised).
+//! - [`TelegramOutbox`] sends plain text (no parse mode) unless configured for HTML, splits
+//!   anything over 4096 UTF-16 units, honours 429 `retry_after`, retries network errors and 5xx
+//!   with backoff, treats "message is not modified" as success and throttles edits per chat.
+//!
+//! ## Configuration
+//! [`TelegramSettings`] is the `[telegram]` section of `config.toml`, overridable with
+//! `PARLEY__TELEGRAM__KEY`. The token comes only from `TELOXIDE_TOKEN`, the API base from
+//! `TELOXIDE_API_URL` when set. Logs never carry the token (errors are redacted) nor message
+//! text above `debug`.
+
+mod access;
+mod error;
+mod mapping;
+mod outbox;
+mod poller;
+mod settings;
+mod text;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use access::{Access, Verdict};
+pub use error::{Error, Result};
+pub use mapping::{
+    display_name, map_message, map_update, map_update_json, normalise_command, strip_mention,
+    BotIdentity,
+};
+pub use outbox::{is_transient, Redactor, RetryPolicy, TelegramOutbox, MAX_MESSAGE_LEN};
+pub use parley_core::seam::{Handler, Incoming, Outbox};
+pub use poller::bot_commands;
+/// The URL type of [`build`]'s `api_url` (teloxide's, via reqwest).
+pub use reqwest::Url;
+pub use settings::{api_url_from_env, parse_api_url, token_from_env, ParseMode, TelegramSettings};
+pub use text::{render_html, split_message, truncate_utf16, utf16_len};
+
+/// The running adapter: resolves when it has stopped (after [`ShutdownHandle::shutdown`], or on
+/// an error retrying cannot fix, such as a rejected token).
+pub type Runner = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
+
+/// Stops a runner from outside: polling ends, handled updates are confirmed, and the handler's
+/// `shutdown` runs before the runner resolves.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    tx: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl ShutdownHandle {
+    /// Ask the runner to stop. Idempotent.
+    pub fn shutdown(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_shutdown(&self) -> bool {
+        *self.tx.borrow()
+    }
+}
+
+/// Build the adapter: `token` for the Bot API at `api_url` (Telegram's when `None`), answering
+/// through `handler`. Nothing runs until the returned runner is awaited or spawned.
+pub fn build(
+    settings: TelegramSettings,
+    token: String,
+    api_url: Option<Url>,
+    handler: Arc<dyn Handler>,
+) -> (Runner, ShutdownHandle) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let handle = ShutdownHandle { tx: Arc::new(tx) };
+    let runner = async move {
+        let redactor = Redactor::new(&token);
+        // The HTTP timeout must outlast the long poll, or every quiet poll would fail.
+        let timeout = Duration::from_secs(u64::from(settings.poll_timeout_secs) + 15);
+        let client = teloxide::net::default_reqwest_settings()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| Error::Api(redactor.text(&e)))?;
+        let mut bot = teloxide::Bot::with_client(token, client);
+        if let Some(url) = api_url {
+            bot = bot.set_api_url(url);
+        }
+        let outbox = TelegramOutbox::new(bot.clone(), &settings, redactor.clone());
+        let poller = poller::Poller {
+            access: Access::new(&settings),
+            bot,
+            settings,
+            handler,
+            outbox,
+            redactor,
+            stop: rx,
+        };
+        poller.run().await
+    };
+    (Box::pin(runner), handle)
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

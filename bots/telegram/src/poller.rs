@@ -1,0 +1,395 @@
+//! The runner: start-up calls, the long-polling loop, shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parley_core::seam::{Handler, Incoming, Outbox};
+use teloxide::payloads::{DeleteWebhookSetters, GetUpdatesSetters};
+use teloxide::prelude::Requester;
+use teloxide::requests::Request;
+use teloxide::types::{AllowedUpdate, BotCommand, Update, UpdateKind};
+use teloxide::{ApiError, Bot, RequestError};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::access::{Access, Verdict};
+use crate::mapping::{map_update, BotIdentity};
+use crate::outbox::{is_transient, Redactor, TelegramOutbox};
+use crate::settings::TelegramSettings;
+use crate::{Error, Result};
+
+/// Everything the running adapter holds.
+pub(crate) struct Poller {
+    pub(crate) bot: Bot,
+    pub(crate) settings: TelegramSettings,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) outbox: TelegramOutbox,
+    pub(crate) access: Access,
+    pub(crate) redactor: Redactor,
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// Longest wait for a group's administrator list before the author is taken as no admin.
+const ADMIN_LOOKUP_LIMIT: Duration = Duration::from_secs(5);
+
+/// Resolves once shutdown is asked for; never, if the handle was dropped without asking.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Telegram's rules for a command name: 1–32 of `a-z`, `0-9`, `_`.
+fn valid_command(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The core's commands as Telegram lists them (invalid names are skipped with a warning).
+pub fn bot_commands(commands: &[parley_core::seam::CommandInfo]) -> Vec<BotCommand> {
+    commands
+        .iter()
+        .filter(|c| {
+            let ok = valid_command(c.name);
+            if !ok {
+                warn!(
+                    command = c.name,
+                    "not a valid Telegram command name; not registered"
+                );
+            }
+            ok
+        })
+        .map(|c| {
+            let mut description = c.description.to_owned();
+            if !c.args.is_empty() {
+                description = format!("{description} ({})", c.args);
+            }
+            if c.admin_only {
+                description.push_str(" [admin]");
+            }
+            let description: String = description.chars().take(256).collect();
+            BotCommand::new(c.name, description)
+        })
+        .take(100)
+        .collect()
+}
+
+impl Poller {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Sleep, or return early (`false`) when shutdown is asked for.
+    async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => !self.stopping(),
+            _ = stopped(self.stop.clone()) => false,
+        }
+    }
+
+    /// Run until shutdown; then stop the handler. An `Err` only for what retrying cannot fix.
+    pub(crate) async fn run(mut self) -> Result<()> {
+        let result = self.serve().await;
+        info!("stopping: waiting for the handler to finish");
+        self.handler.shutdown().await;
+        info!("stopped");
+        result
+    }
+
+    async fn serve(&mut self) -> Result<()> {
+        let Some(me) = self.identify().await? else {
+            return Ok(());
+        };
+        info!(bot = %me.username, id = me.id, "connected to Telegram");
+        self.prepare().await;
+        self.poll(&me).await
+    }
+
+    /// `getMe`, retried until it works; `None` when shutdown came first.
+    async fn identify(&mut self) -> Result<Option<BotIdentity>> {
+        let mut backoff = Duration::from_millis(self.settings.backoff_initial_ms);
+        let max = Duration::from_millis(self.settings.backoff_max_ms);
+        loop {
+            if self.stopping() {
+                return Ok(None);
+            }
+            let result = tokio::select! {
+                r = self.bot.get_me().send() => r,
+                _ = stopped(self.stop.clone()) => return Ok(None),
+            };
+            match result {
+                Ok(me) => {
+                    let Some(username) = me.user.username.clone() else {
+                        return Err(Error::Api("getMe answered without a username".to_owned()));
+                    };
+                    return Ok(Some(BotIdentity::new(me.user.id.0, username)));
+                }
+                Err(RequestError::Api(ApiError::InvalidToken)) => return Err(Error::InvalidToken),
+                Err(RequestError::RetryAfter(s)) => {
+                    if !self.pause(s.duration()).await {
+                        return Ok(None);
+                    }
+                }
+                Err(e) if is_transient(&e) => {
+                    warn!(error = %self.redactor.text(&e), backoff_ms = backoff.as_millis() as u64, "cannot reach Telegram; retrying");
+                    if !self.pause(backoff).await {
+                        return Ok(None);
+                    }
+                    backoff = (backoff * 2).min(max);
+                }
+                Err(e) => return Err(Error::Api(self.redactor.text(&e))),
+            }
+        }
+    }
+
+    /// Drop a webhook (long polling and webhooks exclude each other) and register commands.
+    /// Failures are logged: the bot can run without either.
+    async fn prepare(&mut self) {
+        let retry = self.outbox.retry_policy().clone();
+        let drop_pending = self.settings.drop_pending_updates;
+        if let Err(e) = retry
+            .run("deleteWebhook", || {
+                self.bot
+                    .delete_webhook()
+                    .drop_pending_updates(drop_pending)
+                    .send()
+            })
+            .await
+        {
+            warn!(error = %self.redactor.text(&e), "deleteWebhook failed");
+        }
+        if self.settings.register_commands {
+            let commands = bot_commands(&self.handler.commands());
+            let count = commands.len();
+            match retry
+                .run("setMyCommands", || {
+                    self.bot.set_my_commands(commands.clone()).send()
+                })
+                .await
+            {
+                Ok(_) => info!(count, "commands registered"),
+                Err(e) => warn!(error = %self.redactor.text(&e), "setMyCommands failed"),
+            }
+        }
+    }
+
+    async fn poll(&mut self, me: &BotIdentity) -> Result<()> {
+        let initial = Duration::from_millis(self.settings.backoff_initial_ms);
+        let max = Duration::from_millis(self.settings.backoff_max_ms);
+        let mut backoff = initial;
+        let mut failing = false;
+        // The first update id not yet handled. Asking Telegram for updates from here confirms
+        // everything before it, so a restart never sees a handled update again.
+        let mut offset: i32 = 0;
+        let mut unconfirmed = false;
+        'polling: while !self.stopping() {
+            let request = self
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(self.settings.poll_timeout_secs)
+                .allowed_updates([AllowedUpdate::Message])
+                .send();
+            let result = tokio::select! {
+                r = request => r,
+                _ = stopped(self.stop.clone()) => break 'polling,
+            };
+            match result {
+                Ok(updates) => {
+                    unconfirmed = false;
+                    if failing {
+                        info!("polling works again");
+                        failing = false;
+                    }
+                    backoff = initial;
+                    for update in updates {
+                        let next = i32::try_from(update.id.0.saturating_add(1)).unwrap_or(i32::MAX);
+                        if next <= offset {
+                            debug!(update = update.id.0, "already handled; skipped");
+                            continue;
+                        }
+                        offset = next;
+                        unconfirmed = true;
+                        self.dispatch(update, me).await;
+                        if self.stopping() {
+                            break 'polling;
+                        }
+                    }
+                }
+                Err(RequestError::RetryAfter(s)) => {
+                    warn!(
+                        retry_after_s = s.seconds(),
+                        "getUpdates rate limited; waiting"
+                    );
+                    if !self.pause(s.duration()).await {
+                        break;
+                    }
+                }
+                Err(RequestError::Api(ApiError::InvalidToken)) => {
+                    self.confirm(offset, unconfirmed).await;
+                    return Err(Error::InvalidToken);
+                }
+                Err(e) => {
+                    if failing {
+                        debug!(error = %self.redactor.text(&e), backoff_ms = backoff.as_millis() as u64, "getUpdates still failing");
+                    } else {
+                        warn!(error = %self.redactor.text(&e), backoff_ms = backoff.as_millis() as u64, "getUpdates failed; retrying");
+                    }
+                    failing = true;
+                    if !self.pause(backoff).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(max);
+                }
+            }
+        }
+        self.confirm(offset, unconfirmed).await;
+        Ok(())
+    }
+
+    /// Tell Telegram the handled updates are done (`getUpdates` with the offset, not waiting),
+    /// so the next start begins after them. Best effort: a failure is logged.
+    async fn confirm(&self, offset: i32, unconfirmed: bool) {
+        if !unconfirmed {
+            return;
+        }
+        let request = self
+            .bot
+            .get_updates()
+            .offset(offset)
+            .limit(1)
+            .timeout(0)
+            .send();
+        match tokio::time::timeout(Duration::from_secs(5), request).await {
+            Ok(Ok(_)) => debug!(offset, "offset confirmed"),
+            Ok(Err(e)) => {
+                warn!(offset, error = %self.redactor.text(&e), "could not confirm handled updates; they may be seen again")
+            }
+            Err(_) => warn!(
+                offset,
+                "confirming handled updates timed out; they may be seen again"
+            ),
+        }
+    }
+
+    /// One update: map, check access, mark admins, hand to the core.
+    async fn dispatch(&self, update: Update, me: &BotIdentity) {
+        let update_id = update.id.0;
+        if let UpdateKind::Error(_) = update.kind {
+            warn!(
+                update = update_id,
+                "an update teloxide cannot read was skipped"
+            );
+            return;
+        }
+        let Some(mut incoming) = map_update(&update, me) else {
+            debug!(update = update_id, "update ignored");
+            return;
+        };
+        let (Ok(chat), Ok(user)) = (
+            incoming.key.chat.parse::<i64>(),
+            incoming.author.id.parse::<i64>(),
+        ) else {
+            return;
+        };
+        let addressed = incoming.mentions_bot || incoming.reply_to_bot;
+        match self.access.check(chat, user, incoming.is_direct, addressed) {
+            Verdict::Allow => {}
+            Verdict::Refuse => {
+                info!(channel = %incoming.key, user, "message from someone not allowed; refusing");
+                if self.access.refusal_due(chat) {
+                    // In its own task: a rate-limited refusal must not hold up polling.
+                    let outbox = self.outbox.clone();
+                    let text = self.settings.refusal_text.clone();
+                    tokio::spawn(async move { refuse(outbox, incoming, text).await });
+                }
+                return;
+            }
+            Verdict::Ignore => {
+                debug!(channel = %incoming.key, user, "message from a chat not allowed; ignored");
+                return;
+            }
+        }
+        if !incoming.author.is_platform_admin {
+            let lookup = self.access.is_admin(
+                &self.bot,
+                self.outbox.retry_policy(),
+                chat,
+                user,
+                incoming.is_direct,
+            );
+            // A slow lookup must not stall the chat: after the limit the author is no admin.
+            incoming.author.is_platform_admin =
+                match tokio::time::timeout(ADMIN_LOOKUP_LIMIT, lookup).await {
+                    Ok(is_admin) => is_admin,
+                    Err(_) => {
+                        warn!(channel = %incoming.key, "admin lookup timed out");
+                        false
+                    }
+                };
+        }
+        info!(channel = %incoming.key, update = update_id, direct = incoming.is_direct, mention = incoming.mentions_bot, reply = incoming.reply_to_bot, "message");
+        debug!(channel = %incoming.key, text = %incoming.text, "message text");
+        let outbox: Arc<dyn Outbox> = Arc::new(self.outbox.clone());
+        let handler = self.handler.clone();
+        let key = incoming.key.clone();
+        // Awaited (messages reach the core in order), but in a task so that a panic in the
+        // handler is logged instead of ending the polling loop.
+        if let Err(e) = tokio::spawn(async move { handler.handle(incoming, outbox).await }).await {
+            error!(channel = %key, error = %e, "the handler failed on a message");
+        }
+    }
+}
+
+/// Tell someone not allowed that the bot is private.
+async fn refuse(outbox: TelegramOutbox, incoming: Incoming, text: String) {
+    if let Err(e) = outbox
+        .send(&incoming.key, &text, Some(&incoming.message_id))
+        .await
+    {
+        warn!(channel = %incoming.key, error = %e, "could not send the refusal");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parley_core::seam::CommandInfo;
+
+    #[test]
+    fn commands_map_to_telegram_and_invalid_names_are_skipped() {
+        let commands = [
+            CommandInfo {
+                name: "reset",
+                description: "Forget this conversation",
+                args: "",
+                admin_only: false,
+            },
+            CommandInfo {
+                name: "mode",
+                description: "Switch mode",
+                args: "NAME",
+                admin_only: false,
+            },
+            CommandInfo {
+                name: "system",
+                description: "Set the system prompt",
+                args: "TEXT",
+                admin_only: true,
+            },
+            CommandInfo {
+                name: "Bad-Name",
+                description: "x",
+                args: "",
+                admin_only: false,
+            },
+        ];
+        let out = bot_commands(&commands);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].command, "reset");
+        assert_eq!(out[1].description, "Switch mode (NAME)");
+        assert_eq!(out[2].description, "Set the system prompt (TEXT) [admin]");
+    }
+}

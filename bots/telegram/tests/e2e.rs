@@ -1,0 +1,706 @@
+//! End-to-end tests of the Telegram adapter against the fake Bot API of `parley-testkit`:
+//! in-process (the adapter built with `parley_telegram::build`) and the real binary as a child
+//! process.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use parley_telegram::{Error, ParseMode, TelegramSettings};
+use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
+use serde_json::json;
+use util::{answer_lands, fast_settings, polling, Adapter, Answer, TestHandler, WAIT};
+
+fn ada() -> FakeUser {
+    FakeUser::new(1001, "Ada").last_name("Lovelace")
+}
+
+fn grace() -> FakeUser {
+    FakeUser::new(1002, "Grace").username("grace_h")
+}
+
+#[tokio::test]
+async fn dm_conversation_is_answered_by_send_and_edits_with_context_kept() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let ada = ada();
+
+    let first = fake.push_private(&ada, "hello");
+    assert!(answer_lands(&fake, 1001, "echo: hello | history: hello").await);
+    fake.push_private(&ada, "how are you?");
+    assert!(
+        answer_lands(
+            &fake,
+            1001,
+            "echo: how are you? | history: hello / how are you?"
+        )
+        .await
+    );
+    fake.push_private(&ada, "bye");
+    assert!(
+        answer_lands(
+            &fake,
+            1001,
+            "echo: bye | history: hello / how are you? / bye"
+        )
+        .await
+    );
+
+    let sends = fake.calls_to("sendMessage");
+    assert_eq!(sends.len(), 3, "one message per answer");
+    assert!(
+        fake.calls_to("editMessageText").len() >= 3,
+        "answers stream by edits"
+    );
+    assert!(
+        !fake.calls_to("sendChatAction").is_empty(),
+        "typing is shown"
+    );
+    assert_eq!(
+        sends[0].body["reply_parameters"]["message_id"],
+        json!(first.message_id)
+    );
+    assert!(
+        sends.iter().all(|c| c.body.get("parse_mode").is_none()),
+        "plain text: no parse mode"
+    );
+    let got = bot.handler.received();
+    assert!(got
+        .iter()
+        .all(|m| m.is_direct && !m.mentions_bot && !m.reply_to_bot));
+    assert_eq!(got[0].author.display_name, "Ada Lovelace");
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn group_flags_are_set_and_everything_is_forwarded() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let club = FakeChat::group(-2001, "Book club");
+    let (ada, grace) = (ada(), grace());
+
+    fake.push_group(&club, &grace, "chapter 3 was the best");
+    fake.push_group(&club, &ada, "@parley_test_bot who wrote it?");
+    assert!(
+        answer_lands(
+            &fake,
+            -2001,
+            "echo: who wrote it? | history: chapter 3 was the best / who wrote it?"
+        )
+        .await
+    );
+    let answer = fake.sent_in(-2001)[0].message_id;
+    fake.push_reply(&club, &grace, "and when?", answer);
+    fake.push_group(&club, &ada, "/help@parley_test_bot");
+    fake.push_group(&club, &ada, "/start@someone_else_bot");
+    assert!(
+        fake.wait_until(WAIT, |f| f.sent_in(-2001).len() == 3).await,
+        "the reply and the command are answered"
+    );
+
+    let got = bot.handler.received();
+    let flags: Vec<(String, bool, bool, bool)> = got
+        .iter()
+        .map(|m| (m.text.clone(), m.is_direct, m.mentions_bot, m.reply_to_bot))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            ("chapter 3 was the best".to_owned(), false, false, false),
+            ("who wrote it?".to_owned(), false, true, false),
+            ("and when?".to_owned(), false, false, true),
+            ("/help".to_owned(), false, true, false),
+        ],
+        "everything but the other bot's command reaches the core, flagged"
+    );
+    assert!(got
+        .iter()
+        .all(|m| m.channel_title.as_deref() == Some("Book club")));
+    assert_eq!(got[0].author.display_name, "Grace");
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn forum_topic_is_its_own_channel_and_answers_go_to_the_topic() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let forum = FakeChat::forum(-1003000000002, "Support");
+    let ada = ada();
+
+    fake.push_topic(&forum, 77, &ada, "@parley_test_bot first topic");
+    fake.push_topic(&forum, 78, &ada, "@parley_test_bot second topic");
+    assert!(answer_lands(&fake, forum.id, "echo: first topic | history: first topic").await);
+    assert!(
+        answer_lands(
+            &fake,
+            forum.id,
+            "echo: second topic | history: second topic"
+        )
+        .await
+    );
+    let sent = fake.sent_in(forum.id);
+    let topic_of = |text: &str| {
+        sent.iter()
+            .find(|m| m.text.contains(text))
+            .unwrap()
+            .thread_id
+    };
+    assert_eq!(topic_of("first topic"), Some(77));
+    assert_eq!(topic_of("second topic"), Some(78));
+    let keys: Vec<_> = bot
+        .handler
+        .received()
+        .into_iter()
+        .map(|m| m.key.thread)
+        .collect();
+    assert_eq!(keys, vec![Some("77".to_owned()), Some("78".to_owned())]);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_chats_are_isolated() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let (ada, grace) = (ada(), grace());
+
+    fake.push_private(&ada, "my cat is Tom");
+    fake.push_private(&grace, "my dog is Rex");
+    assert!(answer_lands(&fake, 1001, "echo: my cat is Tom | history: my cat is Tom").await);
+    assert!(answer_lands(&fake, 1002, "echo: my dog is Rex | history: my dog is Rex").await);
+    fake.push_private(&ada, "what is my pet?");
+    fake.push_private(&grace, "what is my pet?");
+    assert!(
+        answer_lands(
+            &fake,
+            1001,
+            "echo: what is my pet? | history: my cat is Tom / what is my pet?"
+        )
+        .await
+    );
+    assert!(
+        answer_lands(
+            &fake,
+            1002,
+            "echo: what is my pet? | history: my dog is Rex / what is my pet?"
+        )
+        .await
+    );
+    let keys: std::collections::HashSet<_> =
+        bot.handler.received().into_iter().map(|m| m.key).collect();
+    assert_eq!(keys.len(), 2, "two chats, two channel keys");
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn long_answer_is_split_under_telegrams_limit() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Long(5000)));
+    polling(&fake).await;
+    fake.push_private(&ada(), "tell me everything");
+    assert!(fake.wait_until(WAIT, |f| f.sent_in(1001).len() == 2).await);
+    let sent = fake.sent_in(1001);
+    assert!(sent.iter().all(|m| m.text.chars().count() <= 4096));
+    let whole: String = sent.iter().map(|m| m.text.as_str()).collect();
+    let expected: String = "0123456789".chars().cycle().take(5000).collect();
+    assert_eq!(whole, expected, "nothing lost or reordered");
+    assert!(
+        fake.calls_to("sendMessage")
+            .iter()
+            .all(|c| c.fault.is_none()),
+        "no part was rejected as too long"
+    );
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn commands_are_registered_with_set_my_commands() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let commands = fake.commands().expect("setMyCommands was called");
+    assert_eq!(
+        commands,
+        json!([
+            {"command": "help", "description": "What I can do"},
+            {"command": "reset", "description": "Forget this conversation"},
+            {"command": "mode", "description": "Switch the persona (NAME)"},
+            {"command": "system", "description": "Set the system prompt (TEXT) [admin]"},
+        ])
+    );
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    fake.fail_next("sendMessage", 1, Fault::RetryAfter(1));
+    fake.fail_next("editMessageText", 1, Fault::RetryAfter(1));
+    fake.push_private(&ada(), "are you there?");
+    assert!(
+        fake.wait_until(WAIT, |f| f
+            .calls_to("sendMessage")
+            .iter()
+            .any(|c| c.fault.is_some()))
+            .await
+    );
+    let refused_at = Instant::now();
+    assert!(
+        answer_lands(
+            &fake,
+            1001,
+            "echo: are you there? | history: are you there?"
+        )
+        .await
+    );
+    assert!(
+        refused_at.elapsed() >= Duration::from_millis(900),
+        "the retry waited for retry_after"
+    );
+
+    let sends = fake.calls_to("sendMessage");
+    assert_eq!(sends.len(), 2, "one refused, one retried");
+    assert_eq!(sends[0].fault, Some(Fault::RetryAfter(1)));
+    assert_eq!(fake.sent_in(1001).len(), 1, "nothing lost, nothing doubled");
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn rejected_entities_are_resent_as_plain_text() {
+    let fake = FakeTelegram::start().await;
+    let settings = TelegramSettings {
+        parse_mode: ParseMode::Html,
+        ..fast_settings()
+    };
+    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    fake.fail_next("sendMessage", 1, Fault::CantParseEntities);
+    fake.fail_next("editMessageText", 1, Fault::CantParseEntities);
+    fake.push_private(&ada(), "a <b> & `c`");
+    let full = "echo: a <b> & `c` | history: a <b> & `c`";
+    assert!(answer_lands(&fake, 1001, &parley_telegram::render_html(full)).await);
+
+    let sends = fake.calls_to("sendMessage");
+    assert_eq!(sends[0].body["parse_mode"], json!("HTML"));
+    assert!(sends[0].fault.is_some());
+    assert!(
+        sends[1].body.get("parse_mode").is_none(),
+        "resent without parse mode"
+    );
+    assert_eq!(sends[1].text(), Some("…"));
+    let edits = fake.calls_to("editMessageText");
+    assert!(edits[0].fault.is_some());
+    assert!(
+        edits[1].fault.is_none() && edits[1].body.get("parse_mode").is_none(),
+        "the rejected edit was resent as plain text"
+    );
+    let part1: String = full.chars().take(full.chars().count() / 3).collect();
+    assert_eq!(
+        edits[0].text(),
+        Some(parley_telegram::render_html(&part1).as_str())
+    );
+    assert_eq!(
+        edits[1].text(),
+        Some(part1.as_str()),
+        "raw text, not escaped"
+    );
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn html_mode_escapes_model_output() {
+    let fake = FakeTelegram::start().await;
+    let settings = TelegramSettings {
+        parse_mode: ParseMode::Html,
+        ..fast_settings()
+    };
+    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    fake.push_private(&ada(), "x < y");
+    assert!(
+        answer_lands(&fake, 1001, "echo: x &lt; y | history: x &lt; y").await,
+        "HTML special characters are escaped"
+    );
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    fake.fail_next("sendMessage", 2, Fault::Disconnect);
+    fake.fail_next("getUpdates", 2, Fault::Disconnect);
+    fake.push_private(&ada(), "still there?");
+    assert!(answer_lands(&fake, 1001, "echo: still there? | history: still there?").await);
+    assert_eq!(fake.sent_in(1001).len(), 1);
+    bot.stop().await.unwrap();
+}
+
+/// Slow by teloxide's design: it sleeps 10 s after any 5xx before returning the error.
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Long(20)));
+    polling(&fake).await;
+    fake.fail_next("sendMessage", 1, Fault::ServerError(502));
+    fake.push_private(&ada(), "hi");
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |f| f.sent_in(1001).len() == 1)
+            .await
+    );
+    assert_eq!(fake.calls_to("sendMessage").len(), 2);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn retry_after_on_polling_is_honoured() {
+    let fake = FakeTelegram::start().await;
+    fake.fail_next("getUpdates", 1, Fault::RetryAfter(1));
+    let started = Instant::now();
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    fake.push_private(&ada(), "patience");
+    assert!(answer_lands(&fake, 1001, "echo: patience | history: patience").await);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let polls = fake.calls_to("getUpdates");
+    assert_eq!(polls[0].fault, Some(Fault::RetryAfter(1)));
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn messages_sent_while_the_bot_was_down_are_answered_after_start() {
+    let fake = FakeTelegram::start().await;
+    fake.push_private(&ada(), "anyone home?");
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    assert!(answer_lands(&fake, 1001, "echo: anyone home? | history: anyone home?").await);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pending_updates_can_be_dropped_at_start() {
+    let fake = FakeTelegram::start().await;
+    fake.push_private(&ada(), "old news");
+    let settings = TelegramSettings {
+        drop_pending_updates: true,
+        ..fast_settings()
+    };
+    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    fake.push_private(&ada(), "fresh");
+    assert!(answer_lands(&fake, 1001, "echo: fresh | history: fresh").await);
+    assert_eq!(bot.handler.texts(), vec!["fresh"]);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn polling_recovers_after_the_api_goes_away() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    fake.stop().await;
+    // Let a few polls fail against the closed port.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = fake.calls_to("getUpdates").len();
+    fake.restart().await;
+    fake.push_private(&ada(), "back again?");
+    assert!(answer_lands(&fake, 1001, "echo: back again? | history: back again?").await);
+    assert!(
+        fake.calls_to("getUpdates").len() > before,
+        "polling resumed"
+    );
+    assert!(!bot.task.is_finished(), "the adapter kept running");
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn updates_are_never_processed_twice_across_restarts() {
+    let fake = FakeTelegram::start().await;
+    let ada = ada();
+
+    let first = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let one = fake.push_private(&ada, "one");
+    assert!(
+        fake.wait_until(WAIT, |_| first.handler.received().len() == 1)
+            .await
+    );
+    let handler_one = first.handler.clone();
+    first.stop().await.unwrap();
+    assert!(
+        fake.confirmed_offset() > one.update_id,
+        "shutdown confirmed the offset"
+    );
+
+    let second = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    fake.push_private(&ada, "two");
+    assert!(
+        fake.wait_until(WAIT, |_| second.handler.received().len() == 1)
+            .await
+    );
+    // Give a duplicate the chance to show up: one more full poll round trip.
+    let polls = fake.calls_to("getUpdates").len();
+    assert!(
+        fake.wait_until(WAIT, |f| f.calls_to("getUpdates").len() > polls + 1)
+            .await
+    );
+    assert_eq!(handler_one.texts(), vec!["one"]);
+    assert_eq!(
+        second.handler.texts(),
+        vec!["two"],
+        "`one` is not seen again"
+    );
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_panicking_handler_does_not_stop_the_bot() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(
+        &fake,
+        fast_settings(),
+        TestHandler::new(Answer::PanicOnBoom),
+    );
+    polling(&fake).await;
+    fake.push_private(&ada(), "boom");
+    fake.push_private(&ada(), "still alive?");
+    assert!(answer_lands(&fake, 1001, "echo: still alive? | history: still alive?").await);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_stops_polling_and_shuts_the_handler_down() {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let handler = bot.handler.clone();
+    bot.stop().await.unwrap();
+    assert!(handler.shut_down.load(std::sync::atomic::Ordering::SeqCst));
+    let polls = fake.calls_to("getUpdates").len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        fake.calls_to("getUpdates").len(),
+        polls,
+        "no polling after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn strangers_are_refused_in_private_and_ignored_in_groups() {
+    let fake = FakeTelegram::start().await;
+    let settings = TelegramSettings {
+        allowed_user_ids: vec![1001],
+        ..fast_settings()
+    };
+    let bot = Adapter::start(&fake, settings.clone(), TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let club = FakeChat::group(-2001, "Book club");
+    let stranger = FakeUser::new(3003, "Mallory");
+
+    fake.push_group(&club, &stranger, "@parley_test_bot hi");
+    fake.push_private(&stranger, "hi");
+    fake.push_private(&stranger, "hi again");
+    assert!(answer_lands(&fake, 3003, &settings.refusal_text).await);
+    fake.push_private(&ada(), "me too");
+    assert!(answer_lands(&fake, 1001, "echo: me too | history: me too").await);
+
+    assert_eq!(
+        bot.handler.texts(),
+        vec!["me too"],
+        "strangers never reach the core"
+    );
+    assert_eq!(
+        fake.sent_in(3003).len(),
+        1,
+        "one refusal, not one per message"
+    );
+    assert!(fake.sent_in(-2001).is_empty(), "silence in groups");
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn group_administrators_and_configured_admins_are_platform_admins() {
+    let fake = FakeTelegram::start().await;
+    let settings = TelegramSettings {
+        admin_user_ids: vec![1002],
+        ..fast_settings()
+    };
+    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
+    polling(&fake).await;
+    let club = FakeChat::supergroup(-1003000000001, "Rust learners");
+    fake.set_admins(club.id, &[1001]);
+    let member = FakeUser::new(3003, "Bob");
+
+    fake.push_group(&club, &ada(), "/reset@parley_test_bot");
+    fake.push_group(&club, &member, "/reset@parley_test_bot");
+    fake.push_private(&grace(), "/system be brief");
+    fake.push_private(&ada(), "/system be brief");
+    assert!(
+        fake.wait_until(WAIT, |_| bot.handler.received().len() == 4)
+            .await
+    );
+    let admin: Vec<(String, bool)> = bot
+        .handler
+        .received()
+        .into_iter()
+        .map(|m| (m.author.id, m.author.is_platform_admin))
+        .collect();
+    assert_eq!(
+        admin,
+        vec![
+            ("1001".into(), true),
+            ("3003".into(), false),
+            ("1002".into(), true),
+            ("1001".into(), false),
+        ],
+        "group admins count in their group only; configured admins everywhere"
+    );
+    assert_eq!(
+        fake.calls_to("getChatAdministrators").len(),
+        1,
+        "the admin list is cached"
+    );
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn edits_are_throttled_per_chat_and_the_final_text_lands() {
+    let fake = FakeTelegram::start().await;
+    let settings = TelegramSettings {
+        edit_interval_ms: 150,
+        ..fast_settings()
+    };
+    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::RapidEdits(20)));
+    polling(&fake).await;
+    fake.push_private(&ada(), "go");
+    assert!(answer_lands(&fake, 1001, "step 20").await);
+    let edits = fake.calls_to("editMessageText");
+    assert!(
+        edits.len() < 20,
+        "superseded edits are skipped ({} sent)",
+        edits.len()
+    );
+    assert_eq!(edits.last().unwrap().text(), Some("step 20"));
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn invalid_token_stops_with_a_clear_error() {
+    let fake = FakeTelegram::start().await;
+    let handler = TestHandler::new(Answer::Stream);
+    let url = parley_telegram::parse_api_url(&fake.api_url()).unwrap();
+    let (runner, _shutdown) = parley_telegram::build(
+        fast_settings(),
+        "1:wrong".to_owned(),
+        Some(url),
+        handler.clone(),
+    );
+    let result = tokio::time::timeout(WAIT, runner).await.unwrap();
+    assert!(matches!(result, Err(Error::InvalidToken)), "{result:?}");
+    assert!(result.unwrap_err().to_string().contains("@BotFather"));
+    assert!(handler.shut_down.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+// ----- the real binary -----
+
+async fn wait_exit(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("the binary exits in time")
+        .expect("wait for the binary")
+}
+
+#[tokio::test]
+async fn binary_answers_and_exits_cleanly_on_sigterm() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[telegram]\npoll_timeout_secs = 1\nbackoff_initial_ms = 20\nbackoff_max_ms = 200\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley-telegram"))
+        .arg("--config")
+        .arg(&config)
+        .env("TELOXIDE_TOKEN", fake.token())
+        .env("TELOXIDE_API_URL", fake.api_url())
+        .env("RUST_LOG", "info")
+        .env_remove("PARLEY_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    polling(&fake).await;
+    assert!(fake.commands().is_some(), "commands registered at start");
+    fake.push_private(&ada(), "hi from a child");
+    assert!(answer_lands(&fake, 1001, "echo: hi from a child").await);
+    // An outage makes the binary log network errors: they must not carry the token.
+    fake.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fake.restart().await;
+    let polls = fake.calls_to("getUpdates").len();
+    assert!(
+        fake.wait_until(WAIT, |f| f.calls_to("getUpdates").len() > polls)
+            .await
+    );
+
+    let pid = child.id().expect("child pid");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_exit(&mut child).await;
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(
+        !stderr.contains(fake.token()),
+        "the token never reaches the log:\n{stderr}"
+    );
+    assert!(!stderr.contains("TEST-fake-token"), "{stderr}");
+    assert!(
+        !stderr.contains("hi from a child"),
+        "no message text above debug"
+    );
+}
+
+#[tokio::test]
+async fn binary_without_token_explains_how_to_get_one() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley-telegram"))
+        .arg("--config")
+        .arg("/nonexistent-dir/none.toml")
+        .env_remove("TELOXIDE_TOKEN")
+        .output();
+    let output = tokio::time::timeout(WAIT, output).await.unwrap().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley-telegram"))
+        .current_dir(dir.path())
+        .env_remove("TELOXIDE_TOKEN")
+        .env_remove("PARLEY_CONFIG")
+        .output();
+    let output = tokio::time::timeout(WAIT, output).await.unwrap().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("@BotFather"), "{stderr}");
+    assert!(stderr.contains("TELOXIDE_TOKEN"), "{stderr}");
+}

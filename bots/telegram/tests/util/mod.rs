@@ -1,0 +1,222 @@
+//! Helpers for the end-to-end tests: a recording test `Handler` and an in-process adapter
+//! started against the fake Bot API.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox};
+use parley_telegram::{ShutdownHandle, TelegramSettings};
+use parley_testkit::telegram::FakeTelegram;
+use tokio::task::JoinHandle;
+
+/// Generous upper bound for anything the tests wait for; they finish as soon as it happens.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Settings that make failures and polls quick.
+pub fn fast_settings() -> TelegramSettings {
+    TelegramSettings {
+        poll_timeout_secs: 1,
+        edit_interval_ms: 30,
+        backoff_initial_ms: 20,
+        backoff_max_ms: 200,
+        max_attempts: 4,
+        ..TelegramSettings::default()
+    }
+}
+
+/// How the test handler answers a triggered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Typing, a placeholder send, two partial edits, then the final text:
+    /// `echo: TEXT | history: T1 / T2 / …` (this channel's texts so far).
+    Stream,
+    /// One send of `len` characters.
+    Long(usize),
+    /// A send, then `n` edits as fast as the outbox lets them through.
+    RapidEdits(usize),
+    /// Like `Stream`, but `handle` itself panics on the text "boom".
+    PanicOnBoom,
+}
+
+/// A `Handler` like the core's in shape: it records every message it gets, keeps a history per
+/// channel, and answers direct messages, mentions and replies through the outbox.
+pub struct TestHandler {
+    pub answer: Answer,
+    pub received: Mutex<Vec<Incoming>>,
+    pub history: Mutex<HashMap<ChannelKey, Vec<String>>>,
+    pub shut_down: AtomicBool,
+}
+
+impl TestHandler {
+    pub fn new(answer: Answer) -> Arc<Self> {
+        Arc::new(Self {
+            answer,
+            received: Mutex::new(Vec::new()),
+            history: Mutex::new(HashMap::new()),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn received(&self) -> Vec<Incoming> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn texts(&self) -> Vec<String> {
+        self.received().into_iter().map(|m| m.text).collect()
+    }
+}
+
+pub fn commands() -> Vec<CommandInfo> {
+    vec![
+        CommandInfo {
+            name: "help",
+            description: "What I can do",
+            args: "",
+            admin_only: false,
+        },
+        CommandInfo {
+            name: "reset",
+            description: "Forget this conversation",
+            args: "",
+            admin_only: false,
+        },
+        CommandInfo {
+            name: "mode",
+            description: "Switch the persona",
+            args: "NAME",
+            admin_only: false,
+        },
+        CommandInfo {
+            name: "system",
+            description: "Set the system prompt",
+            args: "TEXT",
+            admin_only: true,
+        },
+    ]
+}
+
+#[async_trait::async_trait]
+impl Handler for TestHandler {
+    async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
+        self.received.lock().unwrap().push(message.clone());
+        if self.answer == Answer::PanicOnBoom && message.text == "boom" {
+            panic!("test handler panics on purpose");
+        }
+        let history = {
+            let mut h = self.history.lock().unwrap();
+            let entry = h.entry(message.key.clone()).or_default();
+            entry.push(message.text.clone());
+            entry.join(" / ")
+        };
+        if !(message.is_direct || message.mentions_bot || message.reply_to_bot) {
+            return;
+        }
+        let answer = self.answer;
+        // Like the core: accept now, answer in the background.
+        tokio::spawn(async move {
+            let key = &message.key;
+            let reply_to = Some(message.message_id.as_str());
+            match answer {
+                Answer::Stream | Answer::PanicOnBoom => {
+                    let _ = outbox.typing(key).await;
+                    let Ok(msg) = outbox.send(key, "…", reply_to).await else {
+                        return;
+                    };
+                    let full = format!("echo: {} | history: {}", message.text, history);
+                    let third = full.chars().count() / 3;
+                    let part1: String = full.chars().take(third.max(1)).collect();
+                    let part2: String = full.chars().take((2 * third).max(2)).collect();
+                    let _ = outbox.edit(&msg, &part1).await;
+                    let _ = outbox.edit(&msg, &part2).await;
+                    let _ = outbox.edit(&msg, &full).await;
+                }
+                Answer::Long(len) => {
+                    let text: String = "0123456789".chars().cycle().take(len).collect();
+                    let _ = outbox.send(key, &text, reply_to).await;
+                }
+                Answer::RapidEdits(n) => {
+                    let Ok(msg) = outbox.send(key, "…", reply_to).await else {
+                        return;
+                    };
+                    let mut edits = Vec::new();
+                    for i in 1..=n {
+                        let outbox = outbox.clone();
+                        let msg = msg.clone();
+                        edits.push(tokio::spawn(async move {
+                            outbox.edit(&msg, &format!("step {i}")).await
+                        }));
+                        tokio::task::yield_now().await;
+                    }
+                    for e in edits {
+                        let _ = e.await;
+                    }
+                }
+            }
+        });
+    }
+
+    fn commands(&self) -> Vec<CommandInfo> {
+        commands()
+    }
+
+    async fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::SeqCst);
+    }
+}
+
+/// An adapter running in-process against a fake.
+pub struct Adapter {
+    pub handler: Arc<TestHandler>,
+    pub shutdown: ShutdownHandle,
+    pub task: JoinHandle<parley_telegram::Result<()>>,
+}
+
+impl Adapter {
+    pub fn start(
+        fake: &FakeTelegram,
+        settings: TelegramSettings,
+        handler: Arc<TestHandler>,
+    ) -> Self {
+        let url = parley_telegram::parse_api_url(&fake.api_url()).unwrap();
+        let (runner, shutdown) = parley_telegram::build(
+            settings,
+            fake.token().to_owned(),
+            Some(url),
+            handler.clone(),
+        );
+        Self {
+            handler,
+            shutdown,
+            task: tokio::spawn(runner),
+        }
+    }
+
+    /// Ask it to stop and wait until it has.
+    pub async fn stop(self) -> parley_telegram::Result<()> {
+        self.shutdown.shutdown();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("the adapter stops in time")
+            .expect("the adapter task does not panic")
+    }
+}
+
+/// Wait until the adapter is polling (its first `getUpdates` arrived).
+pub async fn polling(fake: &FakeTelegram) {
+    assert!(
+        fake.wait_for_call("getUpdates", |_| true, WAIT)
+            .await
+            .is_some(),
+        "the adapter starts polling"
+    );
+}
+
+/// Wait until the bot's message in `chat` has exactly `text`.
+pub async fn answer_lands(fake: &FakeTelegram, chat: i64, text: &str) -> bool {
+    fake.wait_until(WAIT, |f| f.sent_in(chat).iter().any(|m| m.text == text))
+        .await
+}
