@@ -1,7 +1,7 @@
 //! The serenity event handler: gateway events in, [`Incoming`]s to the core's [`Handler`] out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use parley_core::seam::{Handler, Incoming, Outbox};
@@ -29,13 +29,13 @@ pub struct Events {
     directory: GuildDirectory,
     retry: RetryPolicy,
     throttle: Arc<EditThrottle>,
-    bot_id: OnceLock<UserId>,
+    bot_id: UserId,
     registered: AtomicBool,
 }
 
 impl Events {
     /// Events for `handler` under `settings`.
-    pub fn new(handler: Arc<dyn Handler>, settings: DiscordSettings) -> Self {
+    pub fn new(handler: Arc<dyn Handler>, settings: DiscordSettings, bot_id: UserId) -> Self {
         Self {
             handler,
             access: Access::new(&settings),
@@ -43,7 +43,7 @@ impl Events {
             retry: RetryPolicy::new(&settings),
             throttle: Arc::new(EditThrottle::new(settings.edit_interval())),
             settings,
-            bot_id: OnceLock::new(),
+            bot_id,
             registered: AtomicBool::new(false),
         }
     }
@@ -99,7 +99,7 @@ impl Events {
 
     /// Map, check access, hand over. Returns the [`Incoming`] that was handed to the core.
     fn incoming_for(&self, msg: &Message) -> Option<Incoming> {
-        let bot_id = *self.bot_id.get()?;
+        let bot_id = self.bot_id;
         let roles = msg.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
         let origin = self.origin(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
         if msg.author.bot || msg.webhook_id.is_some() {
@@ -166,7 +166,9 @@ impl Events {
 #[async_trait]
 impl EventHandler for Events {
     async fn ready(&self, ctx: Context, ready: Ready) {
-        let _ = self.bot_id.set(ready.user.id);
+        if self.bot_id != ready.user.id {
+            tracing::warn!("READY names a different bot user than the token's");
+        }
         tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
         self.register_commands(&ctx).await;
     }

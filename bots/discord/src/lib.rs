@@ -139,8 +139,21 @@ pub async fn start(
         tracing::info!(base = %base, "Discord REST base overridden");
         http = http.proxy(base).ratelimiter_disabled(true);
     }
-    let events = gateway::Events::new(Arc::clone(&handler), settings);
-    let client = ClientBuilder::new_with_http(http.build(), intents())
+    let http = http.build();
+    // Ask who we are before connecting: it checks the token with a clear error, and the bot id
+    // is known before the first message arrives (serenity runs READY's handler concurrently
+    // with the events that follow it).
+    let me = http.get_current_user().await.map_err(|e| match &e {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r))
+            if r.status_code.as_u16() == 401 =>
+        {
+            Error::InvalidToken
+        }
+        _ => Error::Client(format!("asking Discord who the bot is: {e}")),
+    })?;
+    tracing::info!(bot = %me.name, id = %me.id, "Discord token accepted");
+    let events = gateway::Events::new(Arc::clone(&handler), settings, me.id);
+    let client = ClientBuilder::new_with_http(http, intents())
         .event_handler(events)
         .await
         .map_err(|e| Error::Client(e.to_string()))?;
