@@ -226,23 +226,38 @@ impl FakeGuild {
             .iter()
             .map(|(id, parent, name)| thread_json(self.id, *id, *parent, name, self.owner_id))
             .collect();
-        json!({
+        // Built in parts: one json! this size exceeds the macro recursion limit.
+        let mut v = json!({
             "id": self.id.to_string(), "name": self.name, "icon": null, "icon_hash": null,
             "splash": null, "discovery_splash": null, "owner_id": self.owner_id.to_string(),
             "afk_channel_id": null, "afk_timeout": 300, "widget_enabled": false,
             "verification_level": 0, "default_message_notifications": 0,
             "explicit_content_filter": 0, "roles": roles, "emojis": [], "features": [],
+        });
+        merge(&mut v, json!({
             "mfa_level": 0, "application_id": null, "system_channel_id": null,
             "system_channel_flags": 0, "rules_channel_id": null, "max_presences": null,
             "max_members": 500000, "vanity_url_code": null, "description": null, "banner": null,
             "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US",
+        }));
+        merge(&mut v, json!({
             "public_updates_channel_id": null, "max_video_channel_users": 25, "nsfw_level": 0,
             "stickers": [], "premium_progress_bar_enabled": false,
             "safety_alerts_channel_id": null, "joined_at": TIMESTAMP, "large": false,
+        }));
+        merge(&mut v, json!({
             "unavailable": false, "member_count": 2, "voice_states": [], "members": [],
             "channels": channels, "threads": threads, "presences": [], "stage_instances": [],
             "guild_scheduled_events": [], "lazy": true,
-        })
+        }));
+        v
+    }
+}
+
+/// Copy the fields of `extra` (an object) into `base` (an object).
+fn merge(base: &mut Value, extra: Value) {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
     }
 }
 
