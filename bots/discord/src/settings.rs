@@ -18,20 +18,26 @@ use crate::error::{Error, Result};
 #[serde(default, deny_unknown_fields)]
 pub struct DiscordSettings {
     /// Register slash commands in these guilds only (instant, for development); empty: globally.
+    #[serde(deserialize_with = "ids")]
     pub command_guild_ids: Vec<u64>,
     /// Register slash commands at start.
     pub register_commands: bool,
     /// Only answer in these guilds (empty: every guild the bot is in).
+    #[serde(deserialize_with = "ids")]
     pub allowed_guild_ids: Vec<u64>,
     /// Only answer in these channels or threads under them (empty: every channel).
+    #[serde(deserialize_with = "ids")]
     pub allowed_channel_ids: Vec<u64>,
     /// Only answer members with one of these roles (empty: no role needed).
+    #[serde(deserialize_with = "ids")]
     pub allowed_role_ids: Vec<u64>,
     /// Only answer these users (empty: everyone). With `allowed_role_ids`, either one admits.
+    #[serde(deserialize_with = "ids")]
     pub allowed_user_ids: Vec<u64>,
     /// Answer direct messages.
     pub allow_direct_messages: bool,
     /// Users who may run admin commands everywhere (besides members with Manage Server).
+    #[serde(deserialize_with = "ids")]
     pub admin_user_ids: Vec<u64>,
     /// Smallest gap between two edits in one channel, in milliseconds.
     pub edit_interval_ms: u64,
@@ -65,26 +71,50 @@ impl Default for DiscordSettings {
     }
 }
 
-const LIST_KEYS: [&str; 6] = [
-    "command_guild_ids",
-    "allowed_guild_ids",
-    "allowed_channel_ids",
-    "allowed_role_ids",
-    "allowed_user_ids",
-    "admin_user_ids",
-];
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdItem {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdList {
+    One(IdItem),
+    Many(Vec<IdItem>),
+}
+
+/// A list of snowflakes written as a TOML array of integers, or (from the environment) as one
+/// integer or a comma-separated string: `PARLEY__DISCORD__ALLOWED_GUILD_IDS=1,2`.
+fn ids<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u64>, D::Error> {
+    let items = match IdList::deserialize(d)? {
+        IdList::One(i) => vec![i],
+        IdList::Many(v) => v,
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            IdItem::Number(n) => out.push(n),
+            IdItem::Text(t) => {
+                for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    out.push(part.parse().map_err(|_| {
+                        serde::de::Error::custom(format!("`{part}` is not a Discord id"))
+                    })?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 
 impl DiscordSettings {
     /// Load `[discord]` from `path` (a missing file means all defaults) and the environment.
     pub fn load(path: &Path) -> Result<Self> {
-        let mut env = config::Environment::with_prefix("PARLEY")
+        let env = config::Environment::with_prefix("PARLEY")
             .prefix_separator("__")
             .separator("__")
-            .try_parsing(true)
-            .list_separator(",");
-        for key in LIST_KEYS {
-            env = env.with_list_parse_key(&format!("discord.{key}"));
-        }
+            .try_parsing(true);
         let cfg = config::Config::builder()
             .add_source(config::File::from(path).required(false))
             .add_source(env)
@@ -126,6 +156,16 @@ mod tests {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, "[model]\npath = \"x.gguf\"\n").unwrap();
         assert_eq!(DiscordSettings::load(&path).unwrap(), DiscordSettings::default());
+    }
+
+    #[test]
+    fn id_lists_accept_one_number_or_a_comma_separated_string() {
+        let one: DiscordSettings = serde_json::from_value(serde_json::json!({ "allowed_guild_ids": 5 })).unwrap();
+        assert_eq!(one.allowed_guild_ids, vec![5]);
+        let text: DiscordSettings =
+            serde_json::from_value(serde_json::json!({ "admin_user_ids": "1, 2" })).unwrap();
+        assert_eq!(text.admin_user_ids, vec![1, 2]);
+        assert!(serde_json::from_value::<DiscordSettings>(serde_json::json!({ "admin_user_ids": "x" })).is_err());
     }
 
     #[test]

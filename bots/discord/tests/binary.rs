@@ -45,9 +45,20 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
     let mut guard = Guard(Some(child));
 
     // Commands land in the guild named by the environment override.
-    fake.wait_for(WAIT, |f| f.registered_commands().get("100").map(|_| ()))
-        .await
-        .expect("binary connected and registered its commands in guild 100");
+    let log_path = dir.path().join("log.txt");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let registered = fake
+        .wait_for(WAIT, |f| {
+            // Stop waiting early when the binary died.
+            if let Ok(Some(_)) = guard.0.as_mut().map_or(Ok(None), Child::try_wait) {
+                return Some(false);
+            }
+            f.registered_commands().get("100").map(|_| true)
+        })
+        .await;
+    if registered != Some(true) {
+        panic!("binary did not register its commands in guild 100; requests {:?}\nlog:\n{}", fake.requests(), log());
+    }
 
     fake.send_message(FakeMessage::direct(900, FakeUser::new(10, "alice"), "hello binary"));
     let answer = fake
@@ -73,7 +84,7 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default();
+    let log = log();
     assert!(exit.success(), "exit {exit:?}; log:\n{log}");
     assert!(!log.contains("test-token"), "the token never appears in the log");
     // The gateway saw the client's close frame (code 1000), not a dropped socket.

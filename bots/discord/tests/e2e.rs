@@ -26,7 +26,7 @@ async fn guild_mention_is_answered_as_a_reply_streamed_by_edits() {
     let id = bot.fake.send_message(
         FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> what is rust?").nick("Ally"),
     );
-    let m = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: what is rust?")).await;
+    let m = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: what is rust?") && c.ends_with(']')).await;
     assert_eq!(m.reply_to.as_deref(), Some(id.to_string().as_str()), "answer replies to the question");
     assert!(m.history.len() >= 2, "answer was streamed by edits: {:?}", m.history);
     let posts: Vec<_> = bot
@@ -50,12 +50,12 @@ async fn guild_mention_is_answered_as_a_reply_streamed_by_edits() {
 async fn another_channel_does_not_see_the_first_channels_turns() {
     let bot = TestBot::start(test_settings()).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> secret-a"));
-    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: secret-a")).await;
+    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: secret-a") && c.ends_with(']')).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> follow-up"));
-    let same = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: follow-up")).await;
+    let same = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: follow-up") && c.ends_with(']')).await;
     assert!(same.content.contains("secret-a"), "same channel keeps context: {}", same.content);
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_B, bob(), "<@4242> hello-b"));
-    let other = bot.wait_message(CHANNEL_B, |c| c.starts_with("echo: hello-b")).await;
+    let other = bot.wait_message(CHANNEL_B, |c| c.starts_with("echo: hello-b") && c.ends_with(']')).await;
     assert_eq!(other.content, final_text("hello-b", &[]));
     bot.stop().await;
 }
@@ -64,9 +64,9 @@ async fn another_channel_does_not_see_the_first_channels_turns() {
 async fn thread_is_a_conversation_of_its_own() {
     let bot = TestBot::start(test_settings()).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> parent-text"));
-    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: parent-text")).await;
+    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: parent-text") && c.ends_with(']')).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, THREAD, alice(), "<@4242> in-thread"));
-    let t = bot.wait_message(THREAD, |c| c.starts_with("echo: in-thread")).await;
+    let t = bot.wait_message(THREAD, |c| c.starts_with("echo: in-thread") && c.ends_with(']')).await;
     assert_eq!(t.content, final_text("in-thread", &[]), "thread does not see its parent");
     let keys: Vec<_> = bot.handler.received().iter().map(|m| m.key.clone()).collect();
     assert_ne!(keys[0], keys[1]);
@@ -77,7 +77,7 @@ async fn thread_is_a_conversation_of_its_own() {
 async fn direct_message_is_answered_without_a_mention() {
     let bot = TestBot::start(test_settings()).await;
     bot.fake.send_message(FakeMessage::direct(900, alice(), "hi there"));
-    bot.wait_message(900, |c| c.starts_with("echo: hi there")).await;
+    bot.wait_message(900, |c| c.starts_with("echo: hi there") && c.ends_with(']')).await;
     let inc = &bot.handler.received()[0];
     assert!(inc.is_direct);
     assert_eq!(inc.author.display_name, "Alice");
@@ -94,7 +94,7 @@ async fn messages_from_bots_and_webhooks_are_ignored() {
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "").embeds(1));
     // A human message afterwards proves the ones before were processed (and dropped).
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> human"));
-    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: human")).await;
+    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: human") && c.ends_with(']')).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let texts: Vec<_> = bot.handler.received().iter().map(|m| m.text.clone()).collect();
     assert_eq!(texts, vec!["human"]);
@@ -106,7 +106,7 @@ async fn messages_from_bots_and_webhooks_are_ignored() {
 async fn reply_never_pings_anyone() {
     let bot = TestBot::start(test_settings()).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> pings"));
-    let m = bot.wait_message(CHANNEL_A, |c| c.contains("@everyone")).await;
+    let m = bot.wait_message(CHANNEL_A, |c| c.ends_with("look")).await;
     assert!(m.content.contains("<@&123>"));
     let none = json!({ "parse": [], "users": [], "roles": [], "replied_user": false });
     for r in bot.fake.requests() {
@@ -176,12 +176,12 @@ async fn rate_limited_and_failing_calls_are_retried_and_nothing_is_lost() {
 async fn gateway_drop_mid_conversation_resumes_and_keeps_answering() {
     let bot = TestBot::start(test_settings()).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> before"));
-    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: before")).await;
+    bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: before") && c.ends_with(']')).await;
 
     // A close frame, a message while disconnected (replayed on RESUME), then an abrupt drop.
     bot.fake.drop_gateway(GatewayDrop::Close(4000));
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> during"));
-    let m = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: during")).await;
+    let m = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: during") && c.ends_with(']')).await;
     assert!(m.content.contains("before"), "conversation continues: {}", m.content);
     bot.fake
         .wait_for(WAIT, |f| (!f.gateway_frames_with_op(6).is_empty()).then_some(()))
@@ -190,7 +190,7 @@ async fn gateway_drop_mid_conversation_resumes_and_keeps_answering() {
 
     bot.fake.drop_gateway(GatewayDrop::Abrupt);
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> after"));
-    let m = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: after")).await;
+    let m = bot.wait_message(CHANNEL_A, |c| c.starts_with("echo: after") && c.ends_with(']')).await;
     assert!(m.content.contains("during"), "{}", m.content);
     assert_eq!(bot.fake.session_count(), 1, "resumed, never re-identified");
     let texts: Vec<_> = bot.handler.received().iter().map(|m| m.text.clone()).collect();
@@ -204,7 +204,7 @@ async fn bot_role_mention_triggers_and_manage_server_members_are_admins() {
     // GUILD_CREATE is processed concurrently with the first events; wait for it to land.
     tokio::time::sleep(Duration::from_millis(200)).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_B, bob(), &format!("<@&{BOT_ROLE}> via role")).roles(&[MOD_ROLE]));
-    bot.wait_message(CHANNEL_B, |c| c.starts_with("echo: via role")).await;
+    bot.wait_message(CHANNEL_B, |c| c.starts_with("echo: via role") && c.ends_with(']')).await;
     let inc = &bot.handler.received()[0];
     assert!(inc.mentions_bot);
     assert!(inc.author.is_platform_admin);
@@ -219,7 +219,7 @@ async fn messages_outside_the_allowlists_are_ignored() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     bot.fake.send_message(FakeMessage::guild(GUILD, CHANNEL_B, alice(), "<@4242> not here"));
     bot.fake.send_message(FakeMessage::guild(GUILD, THREAD, alice(), "<@4242> thread under allowed"));
-    bot.wait_message(THREAD, |c| c.starts_with("echo: thread under allowed")).await;
+    bot.wait_message(THREAD, |c| c.starts_with("echo: thread under allowed") && c.ends_with(']')).await;
     assert!(bot.fake.messages(CHANNEL_B).is_empty());
     bot.stop().await;
 }
