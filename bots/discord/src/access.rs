@@ -269,9 +269,12 @@ mod tests {
             owner: UserId::new(7),
             ..GuildFacts::default()
         };
-        f.role_permissions.insert(RoleId::new(1), Permissions::SEND_MESSAGES);
-        f.role_permissions.insert(RoleId::new(5), Permissions::MANAGE_GUILD);
-        f.role_permissions.insert(RoleId::new(6), Permissions::ADMINISTRATOR);
+        f.role_permissions
+            .insert(RoleId::new(1), Permissions::SEND_MESSAGES);
+        f.role_permissions
+            .insert(RoleId::new(5), Permissions::MANAGE_GUILD);
+        f.role_permissions
+            .insert(RoleId::new(6), Permissions::ADMINISTRATOR);
         assert!(f.can_manage(g, UserId::new(7), &[]));
         assert!(!f.can_manage(g, UserId::new(8), &[]));
         assert!(f.can_manage(g, UserId::new(8), &[RoleId::new(5)]));

@@ -26,7 +26,11 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn clip(s: &str, max: usize, fallback: &str) -> String {
-    let s = if s.trim().is_empty() { fallback } else { s.trim() };
+    let s = if s.trim().is_empty() {
+        fallback
+    } else {
+        s.trim()
+    };
     s.chars().take(max).collect()
 }
 
@@ -38,7 +42,10 @@ pub fn slash_commands(commands: &[CommandInfo]) -> Vec<CreateCommand> {
         .filter(|c| {
             let ok = valid_name(c.name);
             if !ok {
-                tracing::warn!(command = c.name, "not a valid Discord command name; not registered");
+                tracing::warn!(
+                    command = c.name,
+                    "not a valid Discord command name; not registered"
+                );
             }
             ok
         })
@@ -46,8 +53,12 @@ pub fn slash_commands(commands: &[CommandInfo]) -> Vec<CreateCommand> {
             let mut cmd = CreateCommand::new(c.name).description(clip(c.description, 100, c.name));
             if !c.args.is_empty() {
                 cmd = cmd.add_option(
-                    CreateCommandOption::new(CommandOptionType::String, ARGS_OPTION, clip(c.args, 100, "arguments"))
-                        .required(false),
+                    CreateCommandOption::new(
+                        CommandOptionType::String,
+                        ARGS_OPTION,
+                        clip(c.args, 100, "arguments"),
+                    )
+                    .required(false),
                 );
             }
             cmd
@@ -79,7 +90,9 @@ pub fn command_text(interaction: &CommandInteraction) -> String {
 pub fn map_interaction(interaction: &CommandInteraction, configured_admin: bool) -> Incoming {
     let member = interaction.member.as_deref();
     let user = &interaction.user;
-    let perms = member.and_then(|m| m.permissions).unwrap_or(Permissions::empty());
+    let perms = member
+        .and_then(|m| m.permissions)
+        .unwrap_or(Permissions::empty());
     let manages = perms.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR);
     Incoming {
         key: ChannelKey::new(Platform::Discord, interaction.channel_id.get().to_string()),
@@ -114,7 +127,11 @@ mod tests {
 
     #[test]
     fn commands_with_args_get_an_optional_args_option() {
-        let cmds = slash_commands(&[info("reset", ""), info("mode", "NAME"), info("Bad Name", "")]);
+        let cmds = slash_commands(&[
+            info("reset", ""),
+            info("mode", "NAME"),
+            info("Bad Name", ""),
+        ]);
         assert_eq!(cmds.len(), 2);
         let v = serde_json::to_value(&cmds[1]).unwrap();
         assert_eq!(v["name"], "mode");

@@ -71,14 +71,19 @@ impl Events {
                 })
                 .await;
             if r.is_ok() {
-                tracing::info!(count, "slash commands registered globally (may take up to an hour to appear)");
+                tracing::info!(
+                    count,
+                    "slash commands registered globally (may take up to an hour to appear)"
+                );
             }
         } else {
             for g in &self.settings.command_guild_ids {
                 let guild = GuildId::new(*g);
                 let r = self
                     .retry
-                    .run("register guild commands", || guild.set_commands(&ctx.http, commands.clone()))
+                    .run("register guild commands", || {
+                        guild.set_commands(&ctx.http, commands.clone())
+                    })
                     .await;
                 if r.is_ok() {
                     tracing::info!(count, guild = g, "slash commands registered in guild");
@@ -87,7 +92,13 @@ impl Events {
         }
     }
 
-    fn origin(&self, guild: Option<GuildId>, channel: serenity::all::ChannelId, user: UserId, roles: Vec<serenity::all::RoleId>) -> Origin {
+    fn origin(
+        &self,
+        guild: Option<GuildId>,
+        channel: serenity::all::ChannelId,
+        user: UserId,
+        roles: Vec<serenity::all::RoleId>,
+    ) -> Origin {
         Origin {
             guild,
             channel,
@@ -100,7 +111,11 @@ impl Events {
     /// Map, check access, hand over. Returns the [`Incoming`] that was handed to the core.
     fn incoming_for(&self, msg: &Message) -> Option<Incoming> {
         let bot_id = self.bot_id;
-        let roles = msg.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let roles = msg
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
         let origin = self.origin(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
         if msg.author.bot || msg.webhook_id.is_some() {
             return None;
@@ -126,11 +141,17 @@ impl Events {
     }
 
     async fn command(&self, ctx: &Context, cmd: CommandInteraction) {
-        let roles = cmd.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default();
+        let roles = cmd
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
         let origin = self.origin(cmd.guild_id, cmd.channel_id, cmd.user.id, roles);
         if !self.access.allows(&origin) {
             let reply = CreateInteractionResponse::Message(
-                CreateInteractionResponseMessage::new().content(NOT_HERE).ephemeral(true),
+                CreateInteractionResponseMessage::new()
+                    .content(NOT_HERE)
+                    .ephemeral(true),
             );
             if let Err(e) = cmd.create_response(&ctx.http, reply).await {
                 tracing::warn!(error = %e, "could not answer a refused command");

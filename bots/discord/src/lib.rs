@@ -83,7 +83,9 @@ pub fn token_from_env() -> Result<String> {
 
 /// The REST base from `DISCORD_API_BASE`, when set and not empty.
 pub fn api_base_from_env() -> Option<String> {
-    std::env::var(API_BASE_ENV).ok().filter(|s| !s.trim().is_empty())
+    std::env::var(API_BASE_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// Runs the gateway connection until the shards stop.

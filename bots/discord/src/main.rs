@@ -59,15 +59,28 @@ impl Handler for Placeholder {
             return;
         }
         let text = format!("(placeholder) you said: {}", message.text);
-        if let Err(e) = outbox.send(&message.key, &text, Some(&message.message_id)).await {
+        if let Err(e) = outbox
+            .send(&message.key, &text, Some(&message.message_id))
+            .await
+        {
             tracing::warn!(error = %e, "placeholder reply failed");
         }
     }
 
     fn commands(&self) -> Vec<CommandInfo> {
         vec![
-            CommandInfo { name: "help", description: "What I can do", args: "", admin_only: false },
-            CommandInfo { name: "reset", description: "Forget this conversation", args: "", admin_only: false },
+            CommandInfo {
+                name: "help",
+                description: "What I can do",
+                args: "",
+                admin_only: false,
+            },
+            CommandInfo {
+                name: "reset",
+                description: "Forget this conversation",
+                args: "",
+                admin_only: false,
+            },
         ]
     }
 

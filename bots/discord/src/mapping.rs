@@ -163,9 +163,21 @@ mod tests {
         assert_eq!(m.author.display_name, "Ally");
         let mut v = fixture("hi");
         v["member"]["nick"] = Value::Null;
-        assert_eq!(map_message(&parse(v.clone()), &facts()).unwrap().author.display_name, "Alice A.");
+        assert_eq!(
+            map_message(&parse(v.clone()), &facts())
+                .unwrap()
+                .author
+                .display_name,
+            "Alice A."
+        );
         v["author"]["global_name"] = Value::Null;
-        assert_eq!(map_message(&parse(v), &facts()).unwrap().author.display_name, "alice");
+        assert_eq!(
+            map_message(&parse(v), &facts())
+                .unwrap()
+                .author
+                .display_name,
+            "alice"
+        );
     }
 
     #[test]
@@ -196,7 +208,11 @@ mod tests {
         earlier["id"] = json!("1000");
         earlier["author"] = user(BOT, "parley", None, true);
         v["referenced_message"] = earlier;
-        assert!(map_message(&parse(v.clone()), &facts()).unwrap().reply_to_bot);
+        assert!(
+            map_message(&parse(v.clone()), &facts())
+                .unwrap()
+                .reply_to_bot
+        );
         v["referenced_message"]["author"] = user(11, "bob", None, false);
         assert!(!map_message(&parse(v), &facts()).unwrap().reply_to_bot);
     }

@@ -216,7 +216,12 @@ impl EditThrottle {
 
     /// Run `edit` for `message` in `channel` when the channel's turn comes; returns `Ok(())`
     /// without running it when a newer edit of the same message superseded it.
-    pub async fn run<F, Fut>(&self, channel: &str, message: &str, edit: F) -> parley_core::Result<()>
+    pub async fn run<F, Fut>(
+        &self,
+        channel: &str,
+        message: &str,
+        edit: F,
+    ) -> parley_core::Result<()>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = parley_core::Result<()>>,
@@ -293,7 +298,12 @@ pub struct DiscordOutbox {
 
 impl DiscordOutbox {
     /// An outbox on `http`, sharing `throttle` with the other outboxes of the bot.
-    pub fn new(http: Arc<Http>, retry: RetryPolicy, throttle: Arc<EditThrottle>, edit_interval: Duration) -> Self {
+    pub fn new(
+        http: Arc<Http>,
+        retry: RetryPolicy,
+        throttle: Arc<EditThrottle>,
+        edit_interval: Duration,
+    ) -> Self {
         Self {
             http,
             retry,
@@ -305,7 +315,12 @@ impl DiscordOutbox {
 
 #[async_trait]
 impl Outbox for DiscordOutbox {
-    async fn send(&self, key: &ChannelKey, text: &str, reply_to: Option<&str>) -> parley_core::Result<MessageRef> {
+    async fn send(
+        &self,
+        key: &ChannelKey,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> parley_core::Result<MessageRef> {
         let channel = channel_of(key)?;
         let parts = split_message(non_empty(text), MAX_MESSAGE_CHARS);
         if parts.len() > 1 {
@@ -318,7 +333,9 @@ impl Outbox for DiscordOutbox {
         });
         let mut first = None;
         for (i, part) in parts.iter().enumerate() {
-            let mut builder = CreateMessage::new().content(part.as_str()).allowed_mentions(no_mentions());
+            let mut builder = CreateMessage::new()
+                .content(part.as_str())
+                .allowed_mentions(no_mentions());
             if i == 0 {
                 if let Some(r) = &reference {
                     builder = builder.reference_message(r.clone());
@@ -349,7 +366,9 @@ impl Outbox for DiscordOutbox {
             tracing::warn!(channel = %msg.key, "text over 2000 characters handed to edit; cut");
         }
         let content = truncate_message(non_empty(text), MAX_MESSAGE_CHARS);
-        let builder = EditMessage::new().content(content).allowed_mentions(no_mentions());
+        let builder = EditMessage::new()
+            .content(content)
+            .allowed_mentions(no_mentions());
         let http = Arc::clone(&self.http);
         self.throttle
             .run(&channel.to_string(), &msg.id, || async move {
@@ -416,11 +435,16 @@ impl InteractionOutbox {
     }
 
     fn original_id(&self) -> Option<String> {
-        self.original.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.original
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     async fn edit_original(&self, content: &str) -> parley_core::Result<serenity::all::Message> {
-        let builder = EditInteractionResponse::new().content(content).allowed_mentions(no_mentions());
+        let builder = EditInteractionResponse::new()
+            .content(content)
+            .allowed_mentions(no_mentions());
         self.retry
             .run("edit interaction response", || {
                 let b = builder.clone();
@@ -432,7 +456,12 @@ impl InteractionOutbox {
 
 #[async_trait]
 impl Outbox for InteractionOutbox {
-    async fn send(&self, key: &ChannelKey, text: &str, _reply_to: Option<&str>) -> parley_core::Result<MessageRef> {
+    async fn send(
+        &self,
+        key: &ChannelKey,
+        text: &str,
+        _reply_to: Option<&str>,
+    ) -> parley_core::Result<MessageRef> {
         let parts = split_message(non_empty(text), MAX_MESSAGE_CHARS);
         if parts.len() > 1 {
             tracing::warn!(channel = %key, parts = parts.len(), "text over 2000 characters handed to send; split");
@@ -441,7 +470,8 @@ impl Outbox for InteractionOutbox {
         for part in &parts {
             let msg = if self.original_id().is_none() {
                 let m = self.edit_original(part).await?;
-                *self.original.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.id.get().to_string());
+                *self.original.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(m.id.get().to_string());
                 m
             } else {
                 let builder = CreateInteractionResponseFollowup::new()
@@ -536,7 +566,10 @@ mod tests {
     #[test]
     fn allowed_mentions_allow_nothing() {
         let v = serde_json::to_value(no_mentions()).unwrap();
-        assert_eq!(v, serde_json::json!({ "parse": [], "users": [], "roles": [], "replied_user": false }));
+        assert_eq!(
+            v,
+            serde_json::json!({ "parse": [], "users": [], "roles": [], "replied_user": false })
+        );
     }
 
     #[tokio::test]

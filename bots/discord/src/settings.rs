@@ -155,17 +155,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, "[model]\npath = \"x.gguf\"\n").unwrap();
-        assert_eq!(DiscordSettings::load(&path).unwrap(), DiscordSettings::default());
+        assert_eq!(
+            DiscordSettings::load(&path).unwrap(),
+            DiscordSettings::default()
+        );
     }
 
     #[test]
     fn id_lists_accept_one_number_or_a_comma_separated_string() {
-        let one: DiscordSettings = serde_json::from_value(serde_json::json!({ "allowed_guild_ids": 5 })).unwrap();
+        let one: DiscordSettings =
+            serde_json::from_value(serde_json::json!({ "allowed_guild_ids": 5 })).unwrap();
         assert_eq!(one.allowed_guild_ids, vec![5]);
         let text: DiscordSettings =
             serde_json::from_value(serde_json::json!({ "admin_user_ids": "1, 2" })).unwrap();
         assert_eq!(text.admin_user_ids, vec![1, 2]);
-        assert!(serde_json::from_value::<DiscordSettings>(serde_json::json!({ "admin_user_ids": "x" })).is_err());
+        assert!(serde_json::from_value::<DiscordSettings>(
+            serde_json::json!({ "admin_user_ids": "x" })
+        )
+        .is_err());
     }
 
     #[test]

@@ -57,12 +57,24 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
         })
         .await;
     if registered != Some(true) {
-        panic!("binary did not register its commands in guild 100; requests {:?}\nlog:\n{}", fake.requests(), log());
+        panic!(
+            "binary did not register its commands in guild 100; requests {:?}\nlog:\n{}",
+            fake.requests(),
+            log()
+        );
     }
 
-    fake.send_message(FakeMessage::direct(900, FakeUser::new(10, "alice"), "hello binary"));
+    fake.send_message(FakeMessage::direct(
+        900,
+        FakeUser::new(10, "alice"),
+        "hello binary",
+    ));
     let answer = fake
-        .wait_for(WAIT, |f| f.messages(900).into_iter().find(|m| !m.content.trim().is_empty()))
+        .wait_for(WAIT, |f| {
+            f.messages(900)
+                .into_iter()
+                .find(|m| !m.content.trim().is_empty())
+        })
         .await
         .expect("the DM is answered");
     assert!(answer.reply_to.is_some());
@@ -86,7 +98,10 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
     };
     let log = log();
     assert!(exit.success(), "exit {exit:?}; log:\n{log}");
-    assert!(!log.contains("test-token"), "the token never appears in the log");
+    assert!(
+        !log.contains("test-token"),
+        "the token never appears in the log"
+    );
     // The gateway saw the client's close frame (code 1000), not a dropped socket.
     assert!(fake.gateway_frames_with_op(2).len() == 1);
 }
@@ -100,5 +115,8 @@ fn binary_without_token_says_where_to_get_one() {
         .expect("run parley-discord");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("DISCORD_TOKEN") && err.contains("discord.com/developers"), "{err}");
+    assert!(
+        err.contains("DISCORD_TOKEN") && err.contains("discord.com/developers"),
+        "{err}"
+    );
 }

@@ -234,22 +234,31 @@ impl FakeGuild {
             "verification_level": 0, "default_message_notifications": 0,
             "explicit_content_filter": 0, "roles": roles, "emojis": [], "features": [],
         });
-        merge(&mut v, json!({
-            "mfa_level": 0, "application_id": null, "system_channel_id": null,
-            "system_channel_flags": 0, "rules_channel_id": null, "max_presences": null,
-            "max_members": 500000, "vanity_url_code": null, "description": null, "banner": null,
-            "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US",
-        }));
-        merge(&mut v, json!({
-            "public_updates_channel_id": null, "max_video_channel_users": 25, "nsfw_level": 0,
-            "stickers": [], "premium_progress_bar_enabled": false,
-            "safety_alerts_channel_id": null, "joined_at": TIMESTAMP, "large": false,
-        }));
-        merge(&mut v, json!({
-            "unavailable": false, "member_count": 2, "voice_states": [], "members": [],
-            "channels": channels, "threads": threads, "presences": [], "stage_instances": [],
-            "guild_scheduled_events": [], "lazy": true,
-        }));
+        merge(
+            &mut v,
+            json!({
+                "mfa_level": 0, "application_id": null, "system_channel_id": null,
+                "system_channel_flags": 0, "rules_channel_id": null, "max_presences": null,
+                "max_members": 500000, "vanity_url_code": null, "description": null, "banner": null,
+                "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US",
+            }),
+        );
+        merge(
+            &mut v,
+            json!({
+                "public_updates_channel_id": null, "max_video_channel_users": 25, "nsfw_level": 0,
+                "stickers": [], "premium_progress_bar_enabled": false,
+                "safety_alerts_channel_id": null, "joined_at": TIMESTAMP, "large": false,
+            }),
+        );
+        merge(
+            &mut v,
+            json!({
+                "unavailable": false, "member_count": 2, "voice_states": [], "members": [],
+                "channels": channels, "threads": threads, "presences": [], "stage_instances": [],
+                "guild_scheduled_events": [], "lazy": true,
+            }),
+        );
         v
     }
 }
@@ -681,7 +690,9 @@ pub struct FakeDiscord {
 
 impl std::fmt::Debug for FakeDiscord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeDiscord").field("addr", &self.shared.addr).finish()
+        f.debug_struct("FakeDiscord")
+            .field("addr", &self.shared.addr)
+            .finish()
     }
 }
 
@@ -866,12 +877,10 @@ impl FakeDiscord {
 
     /// End the current gateway connection; the session stays resumable.
     pub fn drop_gateway(&self, how: GatewayDrop) {
-        self.shared
-            .drop_tx
-            .send_modify(|(n, d)| {
-                *n += 1;
-                *d = Some(how);
-            });
+        self.shared.drop_tx.send_modify(|(n, d)| {
+            *n += 1;
+            *d = Some(how);
+        });
     }
 
     /// Answer the next IDENTIFYs with this close code (`None`: answer READY again).
@@ -1045,7 +1054,9 @@ fn handle_frame(shared: &Shared, mut frame: Value, sent: &mut Option<u64>) -> Fr
         6 => {
             let known = inner.session.as_deref() == frame["d"]["session_id"].as_str();
             if !known {
-                return FrameReply::Send(vec![json!({ "op": 9, "d": false, "s": null, "t": null })]);
+                return FrameReply::Send(vec![
+                    json!({ "op": 9, "d": false, "s": null, "t": null }),
+                ]);
             }
             inner.connected = true;
             let seq = frame["d"]["seq"].as_u64().unwrap_or(0);

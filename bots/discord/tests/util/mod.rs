@@ -84,9 +84,24 @@ impl Handler for EchoHandler {
 
     fn commands(&self) -> Vec<CommandInfo> {
         vec![
-            CommandInfo { name: "help", description: "What I can do", args: "", admin_only: false },
-            CommandInfo { name: "reset", description: "Forget this conversation", args: "", admin_only: false },
-            CommandInfo { name: "mode", description: "Switch mode", args: "NAME", admin_only: true },
+            CommandInfo {
+                name: "help",
+                description: "What I can do",
+                args: "",
+                admin_only: false,
+            },
+            CommandInfo {
+                name: "reset",
+                description: "Forget this conversation",
+                args: "",
+                admin_only: false,
+            },
+            CommandInfo {
+                name: "mode",
+                description: "Switch mode",
+                args: "NAME",
+                admin_only: true,
+            },
         ]
     }
 
@@ -143,10 +158,17 @@ impl TestBot {
         .await
         .expect("adapter starts");
         let task = tokio::spawn(runner.run());
-        fake.wait_for(WAIT, |f| (!f.registered_commands().is_empty()).then_some(()))
-            .await
-            .expect("bot identified and registered its commands");
-        Self { fake, handler, shutdown, task }
+        fake.wait_for(WAIT, |f| {
+            (!f.registered_commands().is_empty()).then_some(())
+        })
+        .await
+        .expect("bot identified and registered its commands");
+        Self {
+            fake,
+            handler,
+            shutdown,
+            task,
+        }
     }
 
     /// Wait until `channel` holds a bot message whose current text satisfies `pred`.
@@ -156,9 +178,16 @@ impl TestBot {
         pred: impl Fn(&str) -> bool,
     ) -> parley_testkit::discord::SentMessage {
         self.fake
-            .wait_for(WAIT, |f| f.messages(channel).into_iter().find(|m| pred(&m.content)))
+            .wait_for(WAIT, |f| {
+                f.messages(channel).into_iter().find(|m| pred(&m.content))
+            })
             .await
-            .unwrap_or_else(|| panic!("no matching message in {channel}; got {:?}", self.fake.messages(channel)))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no matching message in {channel}; got {:?}",
+                    self.fake.messages(channel)
+                )
+            })
     }
 
     /// Stop the bot and check it ended cleanly.
@@ -169,6 +198,9 @@ impl TestBot {
             .expect("runner stops after shutdown")
             .expect("runner task did not panic");
         assert!(r.is_ok(), "runner ended with {r:?}");
-        assert!(self.handler.shut_down.load(Ordering::SeqCst), "handler.shutdown was called");
+        assert!(
+            self.handler.shut_down.load(Ordering::SeqCst),
+            "handler.shutdown was called"
+        );
     }
 }
