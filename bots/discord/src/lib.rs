@@ -4,7 +4,7 @@
 //! [`Incoming`](parley_core::seam::Incoming) and answers through an
 //! [`Outbox`](parley_core::seam::Outbox) on serenity's REST client. The adapter holds no
 //! conversation logic: whether and what to answer is the core's
-//! [`Handler`](parley_core::seam::Handler)'s business.
+//! [`Handler`]'s business.
 //!
 //! ## How data flows
 //! ```text

@@ -18,10 +18,12 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // serenity logs undecodable gateway payloads (message text included) at warn: keep it to
+    // errors unless RUST_LOG asks for more.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,serenity=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,serenity=error")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -168,6 +168,9 @@ fn classify(e: &serenity::Error) -> Failure {
     }
 }
 
+/// Channel count above which idle throttle slots are forgotten.
+const PRUNE_AT: usize = 1024;
+
 #[derive(Debug)]
 struct SlotState {
     next_free: Instant,
@@ -202,6 +205,16 @@ impl EditThrottle {
 
     fn slot(&self, channel: &str) -> Arc<ChannelSlot> {
         let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= PRUNE_AT && !map.contains_key(channel) {
+            // Forget channels with nothing pending whose turn is long past.
+            let now = Instant::now();
+            map.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot.state.lock().map_or(true, |s| {
+                        !s.latest.is_empty() || s.next_free + self.interval > now
+                    })
+            });
+        }
         Arc::clone(map.entry(channel.to_string()).or_insert_with(|| {
             Arc::new(ChannelSlot {
                 state: Mutex::new(SlotState {
@@ -574,7 +587,7 @@ mod tests {
 
     #[tokio::test]
     async fn throttle_merges_intermediate_edits_and_delivers_the_last() {
-        let t = Arc::new(EditThrottle::new(Duration::from_millis(300)));
+        let t = Arc::new(EditThrottle::new(Duration::from_millis(500)));
         let delivered = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for i in 0..5 {
