@@ -108,8 +108,12 @@ impl Events {
         }
     }
 
-    /// Map, check access, hand over. Returns the [`Incoming`] that was handed to the core.
+    /// The message as the core should see it, or `None` when it is ignored (bots, webhooks,
+    /// outside the allowlists, nothing to read).
     fn incoming_for(&self, msg: &Message) -> Option<Incoming> {
+        if msg.author.bot || msg.webhook_id.is_some() {
+            return None;
+        }
         let bot_id = self.bot_id;
         let roles = msg
             .member
@@ -117,9 +121,6 @@ impl Events {
             .map(|m| m.roles.clone())
             .unwrap_or_default();
         let origin = self.origin(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
-        if msg.author.bot || msg.webhook_id.is_some() {
-            return None;
-        }
         if !self.access.allows(&origin) {
             tracing::debug!(channel = %msg.channel_id, user = %msg.author.id, "message outside the allowlists ignored");
             return None;

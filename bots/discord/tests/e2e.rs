@@ -391,6 +391,15 @@ async fn gateway_drop_mid_conversation_resumes_and_keeps_answering() {
         .await;
     assert!(m.content.contains("during"), "{}", m.content);
     assert_eq!(bot.fake.session_count(), 1, "resumed, never re-identified");
+    // Heartbeats go on after the resumes and are acked (an unacked one would force a new session).
+    let beats = bot.fake.gateway_frames_with_op(1).len();
+    bot.fake
+        .wait_for(WAIT, |f| {
+            (f.gateway_frames_with_op(1).len() >= beats + 2).then_some(())
+        })
+        .await
+        .expect("heartbeats continue after resuming");
+    assert_eq!(bot.fake.session_count(), 1);
     let texts: Vec<_> = bot
         .handler
         .received()

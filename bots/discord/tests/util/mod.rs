@@ -145,6 +145,8 @@ impl TestBot {
         let options = FakeDiscordOptions {
             guilds: vec![test_guild(4242)],
             bot_id: 4242,
+            // Short, so every test also exercises heartbeats and their acks.
+            heartbeat_interval_ms: 250,
             ..FakeDiscordOptions::default()
         };
         let fake = FakeDiscord::start_with(options).await;
