@@ -489,3 +489,73 @@ async fn disallowed_intents_stop_the_bot_with_the_message_content_hint() {
     );
     assert_ne!(bits & (1 << 15), 0, "MESSAGE_CONTENT requested");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_command_answer_fills_the_original_response_then_follow_ups() {
+    let bot = TestBot::start(test_settings()).await;
+    let (_, token) = bot
+        .fake
+        .send_interaction(FakeInteraction::direct(901, alice(), "help"));
+    bot.fake
+        .wait_for(WAIT, |f| {
+            f.messages(901)
+                .iter()
+                .any(|m| m.content.ends_with("end"))
+                .then_some(())
+        })
+        .await
+        .expect("the whole answer arrives");
+    let msgs = bot.fake.messages(901);
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert!(msgs[0].original, "first part fills the deferred response");
+    assert!(msgs[1..].iter().all(|m| !m.original));
+    assert!(msgs
+        .iter()
+        .all(|m| m.interaction_token.as_deref() == Some(token.as_str())));
+    assert!(msgs.iter().all(|m| m.content.chars().count() <= 2000));
+    let none = json!({ "parse": [], "users": [], "roles": [], "replied_user": false });
+    for r in bot.fake.requests() {
+        if r.path.starts_with("/webhooks/") {
+            assert_eq!(r.body["allowed_mentions"], none, "{} {}", r.method, r.path);
+        }
+    }
+    let inc = &bot.handler.received()[0];
+    assert!(inc.is_direct);
+    assert_eq!(inc.text, "/help");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_keeps_running_after_giving_up_on_a_failing_call() {
+    let settings = DiscordSettings {
+        max_retries: 2,
+        ..test_settings()
+    };
+    let bot = TestBot::start(settings).await;
+    let path = format!("/channels/{CHANNEL_A}/messages");
+    bot.fake.fail_next("POST", &path, 3, Fault::Status(500));
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> lost",
+    ));
+    bot.fake
+        .wait_for(WAIT, |f| {
+            (f.requests().iter().filter(|r| r.status == 500).count() == 3).then_some(())
+        })
+        .await
+        .expect("three attempts, then it gives up");
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> still there?",
+    ));
+    bot.wait_message(CHANNEL_A, |c| {
+        c.starts_with("echo: still there?") && c.ends_with(']')
+    })
+    .await;
+    assert_eq!(bot.fake.messages(CHANNEL_A).len(), 1);
+    bot.stop().await;
+}

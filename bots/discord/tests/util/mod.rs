@@ -25,7 +25,8 @@ pub const OWNER: u64 = 1;
 /// A stand-in for the core: remembers every message per channel, and answers DMs, mentions
 /// and replies by sending a short text and editing it twice (streaming), the final text naming
 /// the channel's earlier messages so isolation can be checked. Special inputs:
-/// `long` (hands 4500 characters to `send`), `pings` (answers with mentions in the text).
+/// `long` and `/help` (hand 4500 characters to `send`), `pings` (answers with mentions in the
+/// text).
 #[derive(Default)]
 pub struct EchoHandler {
     pub received: Mutex<Vec<Incoming>>,
@@ -61,7 +62,7 @@ impl Handler for EchoHandler {
         tokio::spawn(async move {
             let text = m.text.clone();
             let reply = Some(m.message_id.as_str());
-            if text == "long" {
+            if text == "long" || text == "/help" {
                 let long = "0123456789 ".repeat(409) + "end";
                 let _ = outbox.send(&m.key, &long, reply).await;
                 return;
