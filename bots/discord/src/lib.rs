@@ -62,7 +62,8 @@ pub use settings::DiscordSettings;
 
 /// Environment variable holding the bot token.
 pub const TOKEN_ENV: &str = "DISCORD_TOKEN";
-/// Environment variable overriding the REST base (tests, proxies).
+/// Environment variable overriding the REST base (tests, proxies): scheme and host, such as
+/// `http://127.0.0.1:8080`; serenity appends `/api/v10/...`.
 pub const API_BASE_ENV: &str = "DISCORD_API_BASE";
 
 /// The gateway intents the bot asks for (see the crate docs for why each).
