@@ -94,6 +94,20 @@ pub struct Runner {
     client: Client,
 }
 
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("done", &self.done.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Runner {
     /// Connect and dispatch events until [`ShutdownHandle::shutdown`] or a fatal gateway error.
     pub async fn run(mut self) -> Result<()> {

@@ -559,3 +559,24 @@ async fn bot_keeps_running_after_giving_up_on_a_failing_call() {
     assert_eq!(bot.fake.messages(CHANNEL_A).len(), 1);
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_token_is_reported_before_connecting() {
+    let fake = FakeDiscord::start().await;
+    fake.fail_next("GET", "/users/@me", 1, Fault::Status(401));
+    let handler = std::sync::Arc::new(EchoHandler::default());
+    let err =
+        match parley_discord::start(test_settings(), "bad", Some(fake.api_base()), handler).await {
+            Ok(_) => panic!("a rejected token must stop the start"),
+            Err(e) => e,
+        };
+    assert!(
+        matches!(err, parley_discord::Error::InvalidToken),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("discord.com/developers"));
+    assert!(
+        fake.gateway_frames().is_empty(),
+        "never reached the gateway"
+    );
+}
