@@ -634,7 +634,8 @@ struct Inner {
     messages: Vec<SentMessage>,
     faults: Vec<FaultRule>,
     commands: HashMap<String, Vec<Value>>,
-    connected: bool,
+    /// Connections that identified or resumed and are still open.
+    live: usize,
     identify_close: Option<u16>,
     interactions: HashMap<String, u64>,
 }
@@ -726,7 +727,7 @@ impl FakeDiscord {
                 messages: Vec::new(),
                 faults: Vec::new(),
                 commands: HashMap::new(),
-                connected: false,
+                live: 0,
                 identify_close: None,
                 interactions: HashMap::new(),
             }),
@@ -834,7 +835,7 @@ impl FakeDiscord {
     /// Whether a client is connected and has a session (identified or resumed).
     pub fn is_connected(&self) -> bool {
         let inner = self.shared.lock();
-        inner.connected && inner.session.is_some()
+        inner.live > 0 && inner.session.is_some()
     }
 
     /// How many sessions IDENTIFY has opened.
@@ -935,6 +936,8 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
     // Sequence number the client has seen on this connection; None until identified/resumed.
     let mut sent: Option<u64> = None;
     let mut pending: VecDeque<Value> = VecDeque::new();
+    // Whether this connection counts in `live` (it identified or resumed).
+    let mut bound = false;
     loop {
         // Armed before reading the log, so a dispatch pushed in between still wakes us.
         let notified = shared.new_dispatch.notified();
@@ -953,7 +956,7 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
         }
         while let Some(frame) = pending.pop_front() {
             if socket.send(text(&frame)).await.is_err() {
-                shared.lock().connected = false;
+                unbind(&shared, bound);
                 return;
             }
         }
@@ -963,7 +966,7 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
                 match msg {
                     WsMessage::Text(t) => {
                         let Ok(frame) = serde_json::from_str::<Value>(t.as_str()) else { continue };
-                        match handle_frame(&shared, frame, &mut sent) {
+                        match handle_frame(&shared, frame, &mut sent, &mut bound) {
                             FrameReply::Send(frames) => pending.extend(frames),
                             FrameReply::Close(code) => {
                                 let _ = socket.send(WsMessage::Close(Some(CloseFrame { code, reason: "closed by fake".into() }))).await;
@@ -994,7 +997,14 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
             }
         }
     }
-    shared.lock().connected = false;
+    unbind(&shared, bound);
+}
+
+fn unbind(shared: &Shared, bound: bool) {
+    if bound {
+        let mut inner = shared.lock();
+        inner.live = inner.live.saturating_sub(1);
+    }
 }
 
 enum FrameReply {
@@ -1002,7 +1012,12 @@ enum FrameReply {
     Close(u16),
 }
 
-fn handle_frame(shared: &Shared, mut frame: Value, sent: &mut Option<u64>) -> FrameReply {
+fn handle_frame(
+    shared: &Shared,
+    mut frame: Value,
+    sent: &mut Option<u64>,
+    bound: &mut bool,
+) -> FrameReply {
     let op = frame["op"].as_u64().unwrap_or(u64::MAX);
     if frame["d"].get("token").is_some() {
         frame["d"]["token"] = json!("<redacted>");
@@ -1019,7 +1034,10 @@ fn handle_frame(shared: &Shared, mut frame: Value, sent: &mut Option<u64>) -> Fr
             let session_id = format!("session{}", inner.session_count);
             inner.session = Some(session_id.clone());
             inner.log.clear();
-            inner.connected = true;
+            if !*bound {
+                *bound = true;
+                inner.live += 1;
+            }
             let o = &shared.options;
             let guilds: Vec<Value> = o
                 .guilds
@@ -1058,7 +1076,10 @@ fn handle_frame(shared: &Shared, mut frame: Value, sent: &mut Option<u64>) -> Fr
                     json!({ "op": 9, "d": false, "s": null, "t": null }),
                 ]);
             }
-            inner.connected = true;
+            if !*bound {
+                *bound = true;
+                inner.live += 1;
+            }
             let seq = frame["d"]["seq"].as_u64().unwrap_or(0);
             // Replay what the client missed, then say RESUMED (after the replay, as Discord does).
             let mut frames: Vec<Value> = inner
