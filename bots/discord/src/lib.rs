@@ -35,6 +35,12 @@
 //! - **Access**: optional guild / channel / role / user allowlists; admins are configured ids
 //!   and members with Manage Server or Administrator (or the owner).
 //!
+//! ## Known limits
+//! - serenity runs each event's handler on its own task, so two messages arriving within
+//!   microseconds in one channel may reach the core in either order.
+//! - A send retried after a 5xx may post twice if Discord had in fact stored the first one.
+//! - A slash command the core never answers keeps Discord's "thinking…" until it expires.
+//!
 //! ## Start and stop
 //! [`start`] builds the client (REST base from `DISCORD_API_BASE` when given) and returns a
 //! [`Runner`] and a [`ShutdownHandle`]; [`run_until_signal`] runs until Ctrl-C / SIGTERM, then
