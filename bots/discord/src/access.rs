@@ -1,0 +1,283 @@
+//! Who may talk to the bot where, and who is an admin.
+//!
+//! [`Access`] applies the optional allowlists of `[discord]`; [`GuildDirectory`] remembers what
+//! GUILD_CREATE and thread events said about each guild (owner, role permissions, the bot's
+//! managed role, thread parents, channel names), which the gateway messages themselves lack.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+use serenity::model::channel::GuildChannel;
+use serenity::model::guild::{Guild, Role};
+use serenity::model::id::{ChannelId, GuildId, RoleId, UserId};
+use serenity::model::permissions::Permissions;
+
+use crate::settings::DiscordSettings;
+
+/// Where a message or command comes from, for the allowlists.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// Guild, `None` for a DM.
+    pub guild: Option<GuildId>,
+    /// Channel (or thread) it was posted in.
+    pub channel: ChannelId,
+    /// The thread's parent channel, when the channel is a thread.
+    pub parent: Option<ChannelId>,
+    /// The author.
+    pub user: UserId,
+    /// The author's roles in the guild.
+    pub roles: Vec<RoleId>,
+}
+
+/// The allowlists and admin ids of `[discord]`.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    guilds: HashSet<u64>,
+    channels: HashSet<u64>,
+    roles: HashSet<u64>,
+    users: HashSet<u64>,
+    admins: HashSet<u64>,
+    direct: bool,
+}
+
+impl Access {
+    /// From the settings.
+    pub fn new(s: &DiscordSettings) -> Self {
+        Self {
+            guilds: s.allowed_guild_ids.iter().copied().collect(),
+            channels: s.allowed_channel_ids.iter().copied().collect(),
+            roles: s.allowed_role_ids.iter().copied().collect(),
+            users: s.allowed_user_ids.iter().copied().collect(),
+            admins: s.admin_user_ids.iter().copied().collect(),
+            direct: s.allow_direct_messages,
+        }
+    }
+
+    /// Whether `user` is a configured admin.
+    pub fn is_configured_admin(&self, user: UserId) -> bool {
+        self.admins.contains(&user.get())
+    }
+
+    /// Whether the bot may answer here. Configured admins pass every list. In a DM only the
+    /// user list applies (roles do not exist there); in a guild the guild list, the channel list
+    /// (a thread passes through its parent) and "user list or role list" must all admit.
+    pub fn allows(&self, o: &Origin) -> bool {
+        if self.is_configured_admin(o.user) {
+            return true;
+        }
+        let user_ok = self.users.contains(&o.user.get());
+        let Some(guild) = o.guild else {
+            return self.direct && (self.users.is_empty() || user_ok);
+        };
+        if !self.guilds.is_empty() && !self.guilds.contains(&guild.get()) {
+            return false;
+        }
+        if !self.channels.is_empty()
+            && !self.channels.contains(&o.channel.get())
+            && !o.parent.is_some_and(|p| self.channels.contains(&p.get()))
+        {
+            return false;
+        }
+        if self.users.is_empty() && self.roles.is_empty() {
+            return true;
+        }
+        user_ok || o.roles.iter().any(|r| self.roles.contains(&r.get()))
+    }
+}
+
+/// What the adapter knows about one guild.
+#[derive(Debug, Clone, Default)]
+pub struct GuildFacts {
+    /// Owner: always an admin.
+    pub owner: UserId,
+    /// Permission bits of each role (the guild id is the `@everyone` role).
+    pub role_permissions: HashMap<RoleId, Permissions>,
+    /// Roles managed for a bot user, by the bot's id.
+    pub bot_roles: HashMap<UserId, Vec<RoleId>>,
+}
+
+impl GuildFacts {
+    /// Whether a member with `roles` may manage the server (Manage Server or Administrator,
+    /// from the role permissions; the owner always may).
+    pub fn can_manage(&self, guild: GuildId, user: UserId, roles: &[RoleId]) -> bool {
+        if user == self.owner {
+            return true;
+        }
+        let everyone = RoleId::new(guild.get());
+        let perms = roles
+            .iter()
+            .chain(std::iter::once(&everyone))
+            .filter_map(|r| self.role_permissions.get(r))
+            .fold(Permissions::empty(), |a, p| a | *p);
+        perms.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR)
+    }
+}
+
+/// Facts from GUILD_CREATE and thread events, shared by all event tasks.
+#[derive(Debug, Default)]
+pub struct GuildDirectory {
+    guilds: RwLock<HashMap<GuildId, GuildFacts>>,
+    /// Thread id → parent channel id.
+    parents: RwLock<HashMap<ChannelId, ChannelId>>,
+    /// Channel or thread id → name.
+    names: RwLock<HashMap<ChannelId, String>>,
+}
+
+fn role_entry(r: &Role) -> (RoleId, Permissions) {
+    (r.id, r.permissions)
+}
+
+impl GuildDirectory {
+    /// Remember a guild from GUILD_CREATE.
+    pub fn add_guild(&self, g: &Guild) {
+        let mut facts = GuildFacts {
+            owner: g.owner_id,
+            role_permissions: g.roles.values().map(role_entry).collect(),
+            bot_roles: HashMap::new(),
+        };
+        for r in g.roles.values() {
+            if let Some(bot) = r.tags.bot_id {
+                facts.bot_roles.entry(bot).or_default().push(r.id);
+            }
+        }
+        write(&self.guilds).insert(g.id, facts);
+        for c in g.channels.values() {
+            self.add_channel(c);
+        }
+        for t in &g.threads {
+            self.add_channel(t);
+        }
+    }
+
+    /// Remember a channel or thread (name, and parent for threads).
+    pub fn add_channel(&self, c: &GuildChannel) {
+        write(&self.names).insert(c.id, c.name.clone());
+        if c.thread_metadata.is_some() {
+            if let Some(p) = c.parent_id {
+                write(&self.parents).insert(c.id, p);
+            }
+        }
+    }
+
+    /// Update one role (GUILD_ROLE_CREATE / UPDATE).
+    pub fn update_role(&self, r: &Role) {
+        if let Some(g) = write(&self.guilds).get_mut(&r.guild_id) {
+            g.role_permissions.insert(r.id, r.permissions);
+            if let Some(bot) = r.tags.bot_id {
+                let v = g.bot_roles.entry(bot).or_default();
+                if !v.contains(&r.id) {
+                    v.push(r.id);
+                }
+            }
+        }
+    }
+
+    /// The thread's parent, if `channel` is a known thread.
+    pub fn parent_of(&self, channel: ChannelId) -> Option<ChannelId> {
+        read(&self.parents).get(&channel).copied()
+    }
+
+    /// The channel's name, if known.
+    pub fn name_of(&self, channel: ChannelId) -> Option<String> {
+        read(&self.names).get(&channel).cloned()
+    }
+
+    /// The managed roles of `bot` in `guild`.
+    pub fn bot_roles(&self, guild: GuildId, bot: UserId) -> Vec<RoleId> {
+        read(&self.guilds)
+            .get(&guild)
+            .and_then(|g| g.bot_roles.get(&bot).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Whether the member may manage the guild; `false` when the guild is unknown.
+    pub fn can_manage(&self, guild: GuildId, user: UserId, roles: &[RoleId]) -> bool {
+        read(&self.guilds)
+            .get(&guild)
+            .is_some_and(|g| g.can_manage(guild, user, roles))
+    }
+}
+
+// A poisoned lock only means another task panicked mid-update of a plain map; the data is
+// still usable, and refusing service would be worse.
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(guild: Option<u64>, channel: u64, user: u64, roles: &[u64]) -> Origin {
+        Origin {
+            guild: guild.map(GuildId::new),
+            channel: ChannelId::new(channel),
+            parent: None,
+            user: UserId::new(user),
+            roles: roles.iter().map(|r| RoleId::new(*r)).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_lists_admit_everyone() {
+        let a = Access::new(&DiscordSettings::default());
+        assert!(a.allows(&origin(Some(1), 2, 3, &[])));
+        assert!(a.allows(&origin(None, 2, 3, &[])));
+    }
+
+    #[test]
+    fn guild_and_channel_lists_apply_and_threads_pass_through_their_parent() {
+        let s = DiscordSettings {
+            allowed_guild_ids: vec![1],
+            allowed_channel_ids: vec![20],
+            ..DiscordSettings::default()
+        };
+        let a = Access::new(&s);
+        assert!(a.allows(&origin(Some(1), 20, 3, &[])));
+        assert!(!a.allows(&origin(Some(9), 20, 3, &[])));
+        assert!(!a.allows(&origin(Some(1), 21, 3, &[])));
+        let mut t = origin(Some(1), 30, 3, &[]);
+        t.parent = Some(ChannelId::new(20));
+        assert!(a.allows(&t));
+    }
+
+    #[test]
+    fn user_or_role_list_admits_and_admins_pass_everything() {
+        let s = DiscordSettings {
+            allowed_user_ids: vec![3],
+            allowed_role_ids: vec![50],
+            admin_user_ids: vec![99],
+            allow_direct_messages: false,
+            ..DiscordSettings::default()
+        };
+        let a = Access::new(&s);
+        assert!(a.allows(&origin(Some(1), 2, 3, &[])));
+        assert!(a.allows(&origin(Some(1), 2, 4, &[50])));
+        assert!(!a.allows(&origin(Some(1), 2, 4, &[51])));
+        assert!(!a.allows(&origin(None, 2, 3, &[])));
+        assert!(a.allows(&origin(None, 2, 99, &[])));
+    }
+
+    #[test]
+    fn manage_server_comes_from_roles_or_ownership() {
+        let g = GuildId::new(1);
+        let mut f = GuildFacts {
+            owner: UserId::new(7),
+            ..GuildFacts::default()
+        };
+        f.role_permissions
+            .insert(RoleId::new(1), Permissions::SEND_MESSAGES);
+        f.role_permissions
+            .insert(RoleId::new(5), Permissions::MANAGE_GUILD);
+        f.role_permissions
+            .insert(RoleId::new(6), Permissions::ADMINISTRATOR);
+        assert!(f.can_manage(g, UserId::new(7), &[]));
+        assert!(!f.can_manage(g, UserId::new(8), &[]));
+        assert!(f.can_manage(g, UserId::new(8), &[RoleId::new(5)]));
+        assert!(f.can_manage(g, UserId::new(8), &[RoleId::new(6)]));
+    }
+}

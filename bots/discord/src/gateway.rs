@@ -1,0 +1,245 @@
+//! The serenity event handler: gateway events in, [`Incoming`]s to the core's [`Handler`] out.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parley_core::seam::{Handler, Incoming, Outbox};
+use serenity::all::{
+    Command, CommandInteraction, Context, CreateInteractionResponse,
+    CreateInteractionResponseMessage, EventHandler, GuildChannel, GuildId, Interaction, Message,
+    Ready, ResumedEvent, Role, ThreadListSyncEvent, UserId,
+};
+use serenity::model::guild::Guild;
+
+use crate::access::{Access, GuildDirectory, Origin};
+use crate::commands::{map_interaction, slash_commands};
+use crate::mapping::{map_message, MessageFacts};
+use crate::outbox::{DiscordOutbox, EditThrottle, InteractionOutbox, RetryPolicy};
+use crate::settings::DiscordSettings;
+
+/// Polite answer to a slash command used where the bot is not enabled.
+const NOT_HERE: &str = "Sorry, I'm not enabled here.";
+
+/// Receives serenity's events and hands messages and commands to the core.
+pub struct Events {
+    handler: Arc<dyn Handler>,
+    settings: DiscordSettings,
+    access: Access,
+    directory: GuildDirectory,
+    retry: RetryPolicy,
+    throttle: Arc<EditThrottle>,
+    bot_id: UserId,
+    registered: AtomicBool,
+}
+
+impl Events {
+    /// Events for `handler` under `settings`.
+    pub fn new(handler: Arc<dyn Handler>, settings: DiscordSettings, bot_id: UserId) -> Self {
+        Self {
+            handler,
+            access: Access::new(&settings),
+            directory: GuildDirectory::default(),
+            retry: RetryPolicy::new(&settings),
+            throttle: Arc::new(EditThrottle::new(settings.edit_interval())),
+            settings,
+            bot_id,
+            registered: AtomicBool::new(false),
+        }
+    }
+
+    fn outbox(&self, ctx: &Context) -> Arc<dyn Outbox> {
+        Arc::new(DiscordOutbox::new(
+            Arc::clone(&ctx.http),
+            self.retry,
+            Arc::clone(&self.throttle),
+            self.settings.edit_interval(),
+        ))
+    }
+
+    async fn register_commands(&self, ctx: &Context) {
+        if !self.settings.register_commands || self.registered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let commands = slash_commands(&self.handler.commands());
+        let count = commands.len();
+        if self.settings.command_guild_ids.is_empty() {
+            let r = self
+                .retry
+                .run("register global commands", || {
+                    Command::set_global_commands(&ctx.http, commands.clone())
+                })
+                .await;
+            if r.is_ok() {
+                tracing::info!(
+                    count,
+                    "slash commands registered globally (may take up to an hour to appear)"
+                );
+            }
+        } else {
+            for g in &self.settings.command_guild_ids {
+                let guild = GuildId::new(*g);
+                let r = self
+                    .retry
+                    .run("register guild commands", || {
+                        guild.set_commands(&ctx.http, commands.clone())
+                    })
+                    .await;
+                if r.is_ok() {
+                    tracing::info!(count, guild = g, "slash commands registered in guild");
+                }
+            }
+        }
+    }
+
+    fn origin(
+        &self,
+        guild: Option<GuildId>,
+        channel: serenity::all::ChannelId,
+        user: UserId,
+        roles: Vec<serenity::all::RoleId>,
+    ) -> Origin {
+        Origin {
+            guild,
+            channel,
+            parent: self.directory.parent_of(channel),
+            user,
+            roles,
+        }
+    }
+
+    /// The message as the core should see it, or `None` when it is ignored (bots, webhooks,
+    /// outside the allowlists, nothing to read).
+    fn incoming_for(&self, msg: &Message) -> Option<Incoming> {
+        if msg.author.bot || msg.webhook_id.is_some() {
+            return None;
+        }
+        let bot_id = self.bot_id;
+        let roles = msg
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
+        let origin = self.origin(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
+        if !self.access.allows(&origin) {
+            tracing::debug!(channel = %msg.channel_id, user = %msg.author.id, "message outside the allowlists ignored");
+            return None;
+        }
+        let is_admin = self.access.is_configured_admin(msg.author.id)
+            || msg
+                .guild_id
+                .is_some_and(|g| self.directory.can_manage(g, msg.author.id, &roles));
+        let facts = MessageFacts {
+            bot_id,
+            bot_role_ids: msg
+                .guild_id
+                .map(|g| self.directory.bot_roles(g, bot_id))
+                .unwrap_or_default(),
+            author_is_admin: is_admin,
+            channel_title: self.directory.name_of(msg.channel_id),
+        };
+        map_message(msg, &facts)
+    }
+
+    async fn command(&self, ctx: &Context, cmd: CommandInteraction) {
+        let roles = cmd
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
+        let origin = self.origin(cmd.guild_id, cmd.channel_id, cmd.user.id, roles);
+        if !self.access.allows(&origin) {
+            let reply = CreateInteractionResponse::Message(
+                CreateInteractionResponseMessage::new()
+                    .content(NOT_HERE)
+                    .ephemeral(true),
+            );
+            if let Err(e) = cmd.create_response(&ctx.http, reply).await {
+                tracing::warn!(error = %e, "could not answer a refused command");
+            }
+            return;
+        }
+        // Defer first: Discord wants an answer within 3 s, the model may take longer.
+        let deferred = self
+            .retry
+            .run("defer interaction", || {
+                cmd.create_response(
+                    &ctx.http,
+                    CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new()),
+                )
+            })
+            .await;
+        if deferred.is_err() {
+            return;
+        }
+        let incoming = map_interaction(&cmd, self.access.is_configured_admin(cmd.user.id));
+        tracing::debug!(channel = %incoming.key, command = %cmd.data.name, "slash command");
+        let outbox = Arc::new(InteractionOutbox::new(
+            Arc::clone(&ctx.http),
+            cmd,
+            self.retry,
+            Arc::clone(&self.throttle),
+            self.settings.edit_interval(),
+        ));
+        self.handler.handle(incoming, outbox).await;
+    }
+}
+
+#[async_trait]
+impl EventHandler for Events {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        if self.bot_id != ready.user.id {
+            tracing::warn!("READY names a different bot user than the token's");
+        }
+        tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        self.register_commands(&ctx).await;
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        tracing::info!("gateway session resumed");
+    }
+
+    async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        self.directory.add_guild(&guild);
+    }
+
+    async fn guild_role_create(&self, _ctx: Context, new: Role) {
+        self.directory.update_role(&new);
+    }
+
+    async fn guild_role_update(&self, _ctx: Context, _old: Option<Role>, new: Role) {
+        self.directory.update_role(&new);
+    }
+
+    async fn channel_create(&self, _ctx: Context, channel: GuildChannel) {
+        self.directory.add_channel(&channel);
+    }
+
+    async fn thread_create(&self, _ctx: Context, thread: GuildChannel) {
+        self.directory.add_channel(&thread);
+    }
+
+    async fn thread_update(&self, _ctx: Context, _old: Option<GuildChannel>, new: GuildChannel) {
+        self.directory.add_channel(&new);
+    }
+
+    async fn thread_list_sync(&self, _ctx: Context, sync: ThreadListSyncEvent) {
+        for t in &sync.threads {
+            self.directory.add_channel(t);
+        }
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        let Some(incoming) = self.incoming_for(&msg) else {
+            return;
+        };
+        tracing::debug!(channel = %incoming.key, mentions_bot = incoming.mentions_bot, direct = incoming.is_direct, "message");
+        self.handler.handle(incoming, self.outbox(&ctx)).await;
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        if let Interaction::Command(cmd) = interaction {
+            self.command(&ctx, cmd).await;
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The `[discord]` section of `config.toml`.
+//!
+//! Loaded with the `config` crate from the config file, then overridden by environment variables
+//! `PARLEY__DISCORD__KEY` (for example `PARLEY__DISCORD__EDIT_INTERVAL_MS=1500`,
+//! `PARLEY__DISCORD__ALLOWED_GUILD_IDS=1,2`). The bot token is never read from here: only from
+//! `DISCORD_TOKEN`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Settings of the Discord adapter. Every key has a default; unknown keys are rejected so a typo
+/// does not silently do nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordSettings {
+    /// Register slash commands in these guilds only (instant, for development); empty: globally.
+    #[serde(deserialize_with = "ids")]
+    pub command_guild_ids: Vec<u64>,
+    /// Register slash commands at start.
+    pub register_commands: bool,
+    /// Only answer in these guilds (empty: every guild the bot is in).
+    #[serde(deserialize_with = "ids")]
+    pub allowed_guild_ids: Vec<u64>,
+    /// Only answer in these channels or threads under them (empty: every channel).
+    #[serde(deserialize_with = "ids")]
+    pub allowed_channel_ids: Vec<u64>,
+    /// Only answer members with one of these roles (empty: no role needed).
+    #[serde(deserialize_with = "ids")]
+    pub allowed_role_ids: Vec<u64>,
+    /// Only answer these users (empty: everyone). With `allowed_role_ids`, either one admits.
+    #[serde(deserialize_with = "ids")]
+    pub allowed_user_ids: Vec<u64>,
+    /// Answer direct messages.
+    pub allow_direct_messages: bool,
+    /// Users who may run admin commands everywhere (besides members with Manage Server).
+    #[serde(deserialize_with = "ids")]
+    pub admin_user_ids: Vec<u64>,
+    /// Smallest gap between two edits in one channel, in milliseconds.
+    pub edit_interval_ms: u64,
+    /// How often a failed REST call is retried (429, 5xx, network) before giving up.
+    pub max_retries: u32,
+    /// First back-off after a 5xx or network error, doubled each time, in milliseconds.
+    pub retry_backoff_ms: u64,
+    /// Longest back-off, in milliseconds.
+    pub retry_backoff_max_ms: u64,
+    /// Wait after a 429 whose `retry_after` is unknown, in milliseconds.
+    pub rate_limit_wait_ms: u64,
+}
+
+impl Default for DiscordSettings {
+    fn default() -> Self {
+        Self {
+            command_guild_ids: Vec::new(),
+            register_commands: true,
+            allowed_guild_ids: Vec::new(),
+            allowed_channel_ids: Vec::new(),
+            allowed_role_ids: Vec::new(),
+            allowed_user_ids: Vec::new(),
+            allow_direct_messages: true,
+            admin_user_ids: Vec::new(),
+            edit_interval_ms: 1000,
+            max_retries: 5,
+            retry_backoff_ms: 250,
+            retry_backoff_max_ms: 8000,
+            rate_limit_wait_ms: 1000,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdItem {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdList {
+    One(IdItem),
+    Many(Vec<IdItem>),
+}
+
+/// A list of snowflakes written as a TOML array of integers, or (from the environment) as one
+/// integer or a comma-separated string: `PARLEY__DISCORD__ALLOWED_GUILD_IDS=1,2`.
+fn ids<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u64>, D::Error> {
+    let items = match IdList::deserialize(d)? {
+        IdList::One(i) => vec![i],
+        IdList::Many(v) => v,
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            IdItem::Number(n) => out.push(n),
+            IdItem::Text(t) => {
+                for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    out.push(part.parse().map_err(|_| {
+                        serde::de::Error::custom(format!("`{part}` is not a Discord id"))
+                    })?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl DiscordSettings {
+    /// Load `[discord]` from `path` (a missing file means all defaults) and the environment.
+    pub fn load(path: &Path) -> Result<Self> {
+        let env = config::Environment::with_prefix("PARLEY")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true);
+        let cfg = config::Config::builder()
+            .add_source(config::File::from(path).required(false))
+            .add_source(env)
+            .build()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        match cfg.get::<DiscordSettings>("discord") {
+            Ok(s) => s.validated(),
+            Err(config::ConfigError::NotFound(_)) => Ok(Self::default()),
+            Err(e) => Err(Error::Config(format!("[discord]: {e}"))),
+        }
+    }
+
+    /// Check ranges; errors name the key.
+    pub fn validated(self) -> Result<Self> {
+        if self.edit_interval_ms > 60_000 {
+            return Err(Error::Config(
+                "`discord.edit_interval_ms`: at most 60000".into(),
+            ));
+        }
+        if self.max_retries > 20 {
+            return Err(Error::Config("`discord.max_retries`: at most 20".into()));
+        }
+        Ok(self)
+    }
+
+    /// [`Self::edit_interval_ms`] as a duration.
+    pub fn edit_interval(&self) -> Duration {
+        Duration::from_millis(self.edit_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_section_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[model]\npath = \"x.gguf\"\n").unwrap();
+        assert_eq!(
+            DiscordSettings::load(&path).unwrap(),
+            DiscordSettings::default()
+        );
+    }
+
+    #[test]
+    fn id_lists_accept_one_number_or_a_comma_separated_string() {
+        let one: DiscordSettings =
+            serde_json::from_value(serde_json::json!({ "allowed_guild_ids": 5 })).unwrap();
+        assert_eq!(one.allowed_guild_ids, vec![5]);
+        let text: DiscordSettings =
+            serde_json::from_value(serde_json::json!({ "admin_user_ids": "1, 2" })).unwrap();
+        assert_eq!(text.admin_user_ids, vec![1, 2]);
+        assert!(serde_json::from_value::<DiscordSettings>(
+            serde_json::json!({ "admin_user_ids": "x" })
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn section_is_read_and_unknown_keys_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[discord]\nedit_interval_ms = 1500\ncommand_guild_ids = [123456789012345678]\n",
+        )
+        .unwrap();
+        let s = DiscordSettings::load(&path).unwrap();
+        assert_eq!(s.edit_interval_ms, 1500);
+        assert_eq!(s.command_guild_ids, vec![123_456_789_012_345_678]);
+
+        std::fs::write(&path, "[discord]\ntoken = \"secret\"\n").unwrap();
+        let err = DiscordSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("token"), "{err}");
+    }
+}

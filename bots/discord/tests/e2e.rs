@@ -1,0 +1,582 @@
+//! The Discord adapter end to end: the real serenity client against the fake gateway + REST
+//! server, with a scripted core.
+
+mod util;
+
+use std::time::Duration;
+
+use parley_discord::DiscordSettings;
+use parley_testkit::discord::{
+    FakeDiscord, FakeInteraction, FakeMessage, FakeUser, Fault, GatewayDrop,
+};
+use serde_json::json;
+use util::*;
+
+fn alice() -> FakeUser {
+    FakeUser::new(10, "alice").with_global_name("Alice")
+}
+
+fn bob() -> FakeUser {
+    FakeUser::new(11, "bob")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guild_mention_is_answered_as_a_reply_streamed_by_edits() {
+    let bot = TestBot::start(test_settings()).await;
+    let id = bot.fake.send_message(
+        FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> what is rust?").nick("Ally"),
+    );
+    let m = bot
+        .wait_message(CHANNEL_A, |c| {
+            c.starts_with("echo: what is rust?") && c.ends_with(']')
+        })
+        .await;
+    assert_eq!(
+        m.reply_to.as_deref(),
+        Some(id.to_string().as_str()),
+        "answer replies to the question"
+    );
+    assert!(
+        m.history.len() >= 2,
+        "answer was streamed by edits: {:?}",
+        m.history
+    );
+    let posts: Vec<_> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == format!("/channels/{CHANNEL_A}/messages"))
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].body["message_reference"]["message_id"],
+        id.to_string()
+    );
+    assert_eq!(
+        posts[0].body["message_reference"]["fail_if_not_exists"],
+        false
+    );
+    let inc = &bot.handler.received()[0];
+    assert!(inc.mentions_bot && !inc.is_direct);
+    assert_eq!(inc.text, "what is rust?");
+    assert_eq!(inc.author.display_name, "Ally");
+    assert!(!inc.author.is_platform_admin);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_channel_does_not_see_the_first_channels_turns() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> secret-a",
+    ));
+    bot.wait_message(CHANNEL_A, |c| {
+        c.starts_with("echo: secret-a") && c.ends_with(']')
+    })
+    .await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> follow-up",
+    ));
+    let same = bot
+        .wait_message(CHANNEL_A, |c| {
+            c.starts_with("echo: follow-up") && c.ends_with(']')
+        })
+        .await;
+    assert!(
+        same.content.contains("secret-a"),
+        "same channel keeps context: {}",
+        same.content
+    );
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_B,
+        bob(),
+        "<@4242> hello-b",
+    ));
+    let other = bot
+        .wait_message(CHANNEL_B, |c| {
+            c.starts_with("echo: hello-b") && c.ends_with(']')
+        })
+        .await;
+    assert_eq!(other.content, final_text("hello-b", &[]));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thread_is_a_conversation_of_its_own() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> parent-text",
+    ));
+    bot.wait_message(CHANNEL_A, |c| {
+        c.starts_with("echo: parent-text") && c.ends_with(']')
+    })
+    .await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        THREAD,
+        alice(),
+        "<@4242> in-thread",
+    ));
+    let t = bot
+        .wait_message(THREAD, |c| {
+            c.starts_with("echo: in-thread") && c.ends_with(']')
+        })
+        .await;
+    assert_eq!(
+        t.content,
+        final_text("in-thread", &[]),
+        "thread does not see its parent"
+    );
+    let keys: Vec<_> = bot
+        .handler
+        .received()
+        .iter()
+        .map(|m| m.key.clone())
+        .collect();
+    assert_ne!(keys[0], keys[1]);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_message_is_answered_without_a_mention() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.fake
+        .send_message(FakeMessage::direct(900, alice(), "hi there"));
+    bot.wait_message(900, |c| c.starts_with("echo: hi there") && c.ends_with(']'))
+        .await;
+    let inc = &bot.handler.received()[0];
+    assert!(inc.is_direct);
+    assert_eq!(inc.author.display_name, "Alice");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_bots_and_webhooks_are_ignored() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        FakeUser::bot(55, "otherbot"),
+        "<@4242> hi",
+    ));
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        bot.fake.bot_user(),
+        "<@4242> me",
+    ));
+    bot.fake
+        .send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> hook").webhook(66));
+    bot.fake
+        .send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "").attachments(2));
+    bot.fake
+        .send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "").embeds(1));
+    // A human message afterwards proves the ones before were processed (and dropped).
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> human",
+    ));
+    bot.wait_message(CHANNEL_A, |c| {
+        c.starts_with("echo: human") && c.ends_with(']')
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let texts: Vec<_> = bot
+        .handler
+        .received()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(texts, vec!["human"]);
+    assert_eq!(bot.fake.messages(CHANNEL_A).len(), 1);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_never_pings_anyone() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> pings",
+    ));
+    let m = bot.wait_message(CHANNEL_A, |c| c.ends_with("look")).await;
+    assert!(m.content.contains("<@&123>"));
+    let none = json!({ "parse": [], "users": [], "roles": [], "replied_user": false });
+    for r in bot.fake.requests() {
+        if r.path.starts_with("/channels/")
+            && (r.method == "POST" || r.method == "PATCH")
+            && !r.path.ends_with("/typing")
+        {
+            assert_eq!(
+                r.body["allowed_mentions"], none,
+                "{} {} body {}",
+                r.method, r.path, r.body
+            );
+        }
+    }
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_over_2000_characters_is_split_into_valid_messages() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> long",
+    ));
+    bot.fake
+        .wait_for(WAIT, |f| {
+            f.messages(CHANNEL_A)
+                .iter()
+                .any(|m| m.content.ends_with("end"))
+                .then_some(())
+        })
+        .await
+        .expect("the whole text arrives");
+    let msgs = bot.fake.messages(CHANNEL_A);
+    assert_eq!(msgs.len(), 3);
+    assert!(msgs.iter().all(|m| m.content.chars().count() <= 2000));
+    let all: String = msgs.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(all, "0123456789 ".repeat(409) + "end");
+    assert!(
+        bot.fake.requests().iter().all(|r| r.status != 400),
+        "Discord never refused a message"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_commands_are_registered_and_answered_through_the_core() {
+    let settings = DiscordSettings {
+        command_guild_ids: vec![GUILD],
+        ..test_settings()
+    };
+    let bot = TestBot::start(settings).await;
+    let cmds = bot.fake.registered_commands();
+    let names: Vec<_> = cmds[&GUILD.to_string()]
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, vec!["help", "reset", "mode"]);
+    assert!(!cmds.contains_key("global"));
+
+    let mod_user = FakeUser::new(12, "moderator");
+    let (_, token) = bot.fake.send_interaction(
+        FakeInteraction::guild(GUILD, CHANNEL_A, mod_user, "mode")
+            .option("args", "translator")
+            .permissions(1 << 5),
+    );
+    let m = bot
+        .wait_message(CHANNEL_A, |c| c == "command: /mode translator")
+        .await;
+    assert_eq!(m.interaction_token.as_deref(), Some(token.as_str()));
+    assert!(
+        m.original,
+        "the deferred original response carries the answer"
+    );
+    let callback = bot
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/callback"))
+        .expect("deferred");
+    assert_eq!(callback.body["type"], 5);
+    let inc = &bot.handler.received()[0];
+    assert_eq!(inc.text, "/mode translator");
+    assert!(inc.author.is_platform_admin, "Manage Server makes an admin");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_and_failing_calls_are_retried_and_nothing_is_lost() {
+    let bot = TestBot::start(test_settings()).await;
+    let path = format!("/channels/{CHANNEL_A}/messages");
+    bot.fake
+        .fail_next("POST", &path, 1, Fault::RateLimited { retry_after: 0.1 });
+    bot.fake.fail_next("PATCH", &path, 1, Fault::Status(502));
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> survive",
+    ));
+    let m = bot
+        .wait_message(CHANNEL_A, |c| c == final_text("survive", &[]))
+        .await;
+    assert_eq!(
+        bot.fake.messages(CHANNEL_A).len(),
+        1,
+        "retried, not duplicated: {m:?}"
+    );
+    let statuses: Vec<_> = bot
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with(&path))
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        statuses.contains(&429) && statuses.contains(&502),
+        "{statuses:?}"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_drop_mid_conversation_resumes_and_keeps_answering() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> before",
+    ));
+    bot.wait_message(CHANNEL_A, |c| {
+        c.starts_with("echo: before") && c.ends_with(']')
+    })
+    .await;
+
+    // A close frame, a message while disconnected (replayed on RESUME), then an abrupt drop.
+    bot.fake.drop_gateway(GatewayDrop::Close(4000));
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> during",
+    ));
+    let m = bot
+        .wait_message(CHANNEL_A, |c| {
+            c.starts_with("echo: during") && c.ends_with(']')
+        })
+        .await;
+    assert!(
+        m.content.contains("before"),
+        "conversation continues: {}",
+        m.content
+    );
+    bot.fake
+        .wait_for(WAIT, |f| {
+            (!f.gateway_frames_with_op(6).is_empty()).then_some(())
+        })
+        .await
+        .expect("the client resumed");
+
+    bot.fake.drop_gateway(GatewayDrop::Abrupt);
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> after",
+    ));
+    let m = bot
+        .wait_message(CHANNEL_A, |c| {
+            c.starts_with("echo: after") && c.ends_with(']')
+        })
+        .await;
+    assert!(m.content.contains("during"), "{}", m.content);
+    assert_eq!(bot.fake.session_count(), 1, "resumed, never re-identified");
+    // Heartbeats go on after the resumes and are acked (an unacked one would force a new session).
+    let beats = bot.fake.gateway_frames_with_op(1).len();
+    bot.fake
+        .wait_for(WAIT, |f| {
+            (f.gateway_frames_with_op(1).len() >= beats + 2).then_some(())
+        })
+        .await
+        .expect("heartbeats continue after resuming");
+    assert_eq!(bot.fake.session_count(), 1);
+    let texts: Vec<_> = bot
+        .handler
+        .received()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["before", "during", "after"],
+        "no turn lost or doubled"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_role_mention_triggers_and_manage_server_members_are_admins() {
+    let bot = TestBot::start(test_settings()).await;
+    // GUILD_CREATE is processed concurrently with the first events; wait for it to land.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bot.fake.send_message(
+        FakeMessage::guild(GUILD, CHANNEL_B, bob(), &format!("<@&{BOT_ROLE}> via role"))
+            .roles(&[MOD_ROLE]),
+    );
+    bot.wait_message(CHANNEL_B, |c| {
+        c.starts_with("echo: via role") && c.ends_with(']')
+    })
+    .await;
+    let inc = &bot.handler.received()[0];
+    assert!(inc.mentions_bot);
+    assert!(inc.author.is_platform_admin);
+    assert_eq!(inc.channel_title.as_deref(), Some("random"));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_outside_the_allowlists_are_ignored() {
+    let settings = DiscordSettings {
+        allowed_channel_ids: vec![CHANNEL_A],
+        ..test_settings()
+    };
+    let bot = TestBot::start(settings).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_B,
+        alice(),
+        "<@4242> not here",
+    ));
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        THREAD,
+        alice(),
+        "<@4242> thread under allowed",
+    ));
+    bot.wait_message(THREAD, |c| {
+        c.starts_with("echo: thread under allowed") && c.ends_with(']')
+    })
+    .await;
+    assert!(bot.fake.messages(CHANNEL_B).is_empty());
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disallowed_intents_stop_the_bot_with_the_message_content_hint() {
+    let fake = FakeDiscord::start().await;
+    fake.set_identify_close(Some(4014));
+    let handler = std::sync::Arc::new(EchoHandler::default());
+    let (runner, _shutdown) =
+        parley_discord::start(test_settings(), "t", Some(fake.api_base()), handler)
+            .await
+            .expect("client builds");
+    let err = tokio::time::timeout(WAIT, runner.run())
+        .await
+        .expect("runner stops")
+        .unwrap_err();
+    assert!(
+        matches!(err, parley_discord::Error::MessageContentIntentDisabled),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("Message Content Intent"));
+    let identify = &fake.gateway_frames_with_op(2)[0];
+    let bits = identify["d"]["intents"].as_u64().unwrap_or(0);
+    assert_eq!(
+        bits,
+        parley_discord::intents().bits(),
+        "asked for the documented intents"
+    );
+    assert_ne!(bits & (1 << 15), 0, "MESSAGE_CONTENT requested");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_command_answer_fills_the_original_response_then_follow_ups() {
+    let bot = TestBot::start(test_settings()).await;
+    let (_, token) = bot
+        .fake
+        .send_interaction(FakeInteraction::direct(901, alice(), "help"));
+    bot.fake
+        .wait_for(WAIT, |f| {
+            f.messages(901)
+                .iter()
+                .any(|m| m.content.ends_with("end"))
+                .then_some(())
+        })
+        .await
+        .expect("the whole answer arrives");
+    let msgs = bot.fake.messages(901);
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert!(msgs[0].original, "first part fills the deferred response");
+    assert!(msgs[1..].iter().all(|m| !m.original));
+    assert!(msgs
+        .iter()
+        .all(|m| m.interaction_token.as_deref() == Some(token.as_str())));
+    assert!(msgs.iter().all(|m| m.content.chars().count() <= 2000));
+    let none = json!({ "parse": [], "users": [], "roles": [], "replied_user": false });
+    for r in bot.fake.requests() {
+        if r.path.starts_with("/webhooks/") {
+            assert_eq!(r.body["allowed_mentions"], none, "{} {}", r.method, r.path);
+        }
+    }
+    let inc = &bot.handler.received()[0];
+    assert!(inc.is_direct);
+    assert_eq!(inc.text, "/help");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_keeps_running_after_giving_up_on_a_failing_call() {
+    let settings = DiscordSettings {
+        max_retries: 2,
+        ..test_settings()
+    };
+    let bot = TestBot::start(settings).await;
+    let path = format!("/channels/{CHANNEL_A}/messages");
+    bot.fake.fail_next("POST", &path, 3, Fault::Status(500));
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> lost",
+    ));
+    bot.fake
+        .wait_for(WAIT, |f| {
+            (f.requests().iter().filter(|r| r.status == 500).count() == 3).then_some(())
+        })
+        .await
+        .expect("three attempts, then it gives up");
+    bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "<@4242> still there?",
+    ));
+    bot.wait_message(CHANNEL_A, |c| {
+        c.starts_with("echo: still there?") && c.ends_with(']')
+    })
+    .await;
+    assert_eq!(bot.fake.messages(CHANNEL_A).len(), 1);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_token_is_reported_before_connecting() {
+    let fake = FakeDiscord::start().await;
+    fake.fail_next("GET", "/users/@me", 1, Fault::Status(401));
+    let handler = std::sync::Arc::new(EchoHandler::default());
+    let err =
+        match parley_discord::start(test_settings(), "bad", Some(fake.api_base()), handler).await {
+            Ok(_) => panic!("a rejected token must stop the start"),
+            Err(e) => e,
+        };
+    assert!(
+        matches!(err, parley_discord::Error::InvalidToken),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("discord.com/developers"));
+    assert!(
+        fake.gateway_frames().is_empty(),
+        "never reached the gateway"
+    );
+}

@@ -1,0 +1,209 @@
+//! Helpers for the Discord adapter's end-to-end tests: a scripted core ([`EchoHandler`]) and a
+//! bot started in-process against the fake Discord of `parley-testkit`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox};
+use parley_discord::{DiscordSettings, ShutdownHandle};
+use parley_testkit::discord::{FakeDiscord, FakeDiscordOptions, FakeGuild};
+
+/// How long any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub const GUILD: u64 = 100;
+pub const CHANNEL_A: u64 = 200;
+pub const CHANNEL_B: u64 = 201;
+pub const THREAD: u64 = 300;
+pub const BOT_ROLE: u64 = 7777;
+pub const MOD_ROLE: u64 = 5555;
+pub const OWNER: u64 = 1;
+
+/// A stand-in for the core: remembers every message per channel, and answers DMs, mentions
+/// and replies by sending a short text and editing it twice (streaming), the final text naming
+/// the channel's earlier messages so isolation can be checked. Special inputs:
+/// `long` and `/help` (hand 4500 characters to `send`), `pings` (answers with mentions in the
+/// text).
+#[derive(Default)]
+pub struct EchoHandler {
+    pub received: Mutex<Vec<Incoming>>,
+    history: Mutex<HashMap<ChannelKey, Vec<String>>>,
+    pub shut_down: AtomicBool,
+}
+
+impl EchoHandler {
+    pub fn received(&self) -> Vec<Incoming> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+pub fn final_text(text: &str, history: &[String]) -> String {
+    format!("echo: {text}\nhistory: [{}]", history.join(" | "))
+}
+
+#[async_trait::async_trait]
+impl Handler for EchoHandler {
+    async fn handle(&self, m: Incoming, outbox: Arc<dyn Outbox>) {
+        self.received.lock().unwrap().push(m.clone());
+        let earlier = {
+            let mut h = self.history.lock().unwrap();
+            let v = h.entry(m.key.clone()).or_default();
+            let earlier = v.clone();
+            v.push(m.text.clone());
+            earlier
+        };
+        if !(m.is_direct || m.mentions_bot || m.reply_to_bot) {
+            return;
+        }
+        // Answer in the background: `handle` returns once the message is accepted.
+        tokio::spawn(async move {
+            let text = m.text.clone();
+            let reply = Some(m.message_id.as_str());
+            if text == "long" || text == "/help" {
+                let long = "0123456789 ".repeat(409) + "end";
+                let _ = outbox.send(&m.key, &long, reply).await;
+                return;
+            }
+            let full = if text == "pings" {
+                "hey @everyone and <@&123> and <@55>, look".to_string()
+            } else if text.starts_with('/') {
+                format!("command: {text}")
+            } else {
+                final_text(&text, &earlier)
+            };
+            let Ok(sent) = outbox.send(&m.key, "\u{2026}", reply).await else {
+                return;
+            };
+            let half: String = full.chars().take(full.chars().count() / 2).collect();
+            let _ = outbox.edit(&sent, &half).await;
+            let _ = outbox.edit(&sent, &full).await;
+        });
+    }
+
+    fn commands(&self) -> Vec<CommandInfo> {
+        vec![
+            CommandInfo {
+                name: "help",
+                description: "What I can do",
+                args: "",
+                admin_only: false,
+            },
+            CommandInfo {
+                name: "reset",
+                description: "Forget this conversation",
+                args: "",
+                admin_only: false,
+            },
+            CommandInfo {
+                name: "mode",
+                description: "Switch mode",
+                args: "NAME",
+                admin_only: true,
+            },
+        ]
+    }
+
+    async fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Settings for fast tests: short edit interval and retry waits.
+pub fn test_settings() -> DiscordSettings {
+    DiscordSettings {
+        edit_interval_ms: 50,
+        retry_backoff_ms: 20,
+        rate_limit_wait_ms: 100,
+        ..DiscordSettings::default()
+    }
+}
+
+/// The guild every test sees: two channels, a thread under the first, the bot's role and a
+/// moderator role with Manage Server.
+pub fn test_guild(bot_id: u64) -> FakeGuild {
+    FakeGuild::new(GUILD, "Test Guild", OWNER)
+        .channel(CHANNEL_A, "general")
+        .channel(CHANNEL_B, "random")
+        .thread(THREAD, CHANNEL_A, "a thread")
+        .bot_role(BOT_ROLE, "Parley", bot_id)
+        .role(MOD_ROLE, "mods", 1 << 5)
+}
+
+pub struct TestBot {
+    pub fake: FakeDiscord,
+    pub handler: Arc<EchoHandler>,
+    pub shutdown: ShutdownHandle,
+    pub task: tokio::task::JoinHandle<parley_discord::Result<()>>,
+}
+
+impl TestBot {
+    /// Start a fake Discord with [`test_guild`] and the adapter on it; returns once the bot has
+    /// identified and registered its commands.
+    pub async fn start(settings: DiscordSettings) -> Self {
+        let options = FakeDiscordOptions {
+            guilds: vec![test_guild(4242)],
+            bot_id: 4242,
+            // Short, so every test also exercises heartbeats and their acks.
+            heartbeat_interval_ms: 250,
+            ..FakeDiscordOptions::default()
+        };
+        let fake = FakeDiscord::start_with(options).await;
+        let handler = Arc::new(EchoHandler::default());
+        let (runner, shutdown) = parley_discord::start(
+            settings,
+            "test-token",
+            Some(fake.api_base()),
+            Arc::clone(&handler) as Arc<dyn Handler>,
+        )
+        .await
+        .expect("adapter starts");
+        let task = tokio::spawn(runner.run());
+        fake.wait_for(WAIT, |f| {
+            (!f.registered_commands().is_empty()).then_some(())
+        })
+        .await
+        .expect("bot identified and registered its commands");
+        Self {
+            fake,
+            handler,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Wait until `channel` holds a bot message whose current text satisfies `pred`.
+    pub async fn wait_message(
+        &self,
+        channel: u64,
+        pred: impl Fn(&str) -> bool,
+    ) -> parley_testkit::discord::SentMessage {
+        self.fake
+            .wait_for(WAIT, |f| {
+                f.messages(channel).into_iter().find(|m| pred(&m.content))
+            })
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no matching message in {channel}; got {:?}",
+                    self.fake.messages(channel)
+                )
+            })
+    }
+
+    /// Stop the bot and check it ended cleanly.
+    pub async fn stop(self) {
+        self.shutdown.shutdown().await;
+        let r = tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("runner stops after shutdown")
+            .expect("runner task did not panic");
+        assert!(r.is_ok(), "runner ended with {r:?}");
+        assert!(
+            self.handler.shut_down.load(Ordering::SeqCst),
+            "handler.shutdown was called"
+        );
+    }
+}
