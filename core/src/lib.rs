@@ -11,8 +11,12 @@
 //! - [`engine`]: the `Engine` trait, requests, streamed events.
 //! - [`seam`]: the types adapters speak.
 
+pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod persona;
+pub mod render;
 pub mod seam;
+pub mod translate;
 
 pub use error::{Error, Result};
