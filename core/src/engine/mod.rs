@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 
 use crate::Result;
 
+pub mod scripted;
+
 /// Who said a message in the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
