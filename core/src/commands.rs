@@ -204,6 +204,17 @@ pub fn usage(name: &str) -> String {
 /// another bot (`/help@otherbot` when `bot_username` is ours). Returns `Some(Err(..))` with a
 /// one-line hint for an unknown command (naming the closest known one) or a bad argument.
 /// Names are case-insensitive; `bot_username` may be given with or without its `@`.
+///
+/// ```
+/// use parley_core::commands::{parse, Command, Setting};
+///
+/// assert_eq!(parse("hello", None), None);
+/// assert_eq!(parse("/help@parleybot", Some("parleybot")), Some(Ok(Command::Help)));
+/// assert_eq!(parse("/help@otherbot", Some("parleybot")), None);
+/// assert_eq!(parse("/set temperature 0.2", None), Some(Ok(Command::Set(Setting::Temperature(0.2)))));
+/// let hint = parse("/hepl", None).unwrap().unwrap_err();
+/// assert!(hint.message.contains("/help"));
+/// ```
 pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Result<Command, CommandError>> {
     let text = text.trim_start();
     let body = text.strip_prefix('/')?;

@@ -50,6 +50,18 @@ struct Piece {
 /// a line break is kept). Leading blank lines and trailing whitespace of `text` are dropped, so
 /// a blank text gives no parts. `max_chars` below 1 is treated as 1; when it is too small to hold
 /// fence markers (under about a dozen characters) fences are not reopened.
+///
+/// ```
+/// use parley_core::render::split_message;
+///
+/// let parts = split_message("First paragraph.\n\nSecond paragraph.", 20);
+/// assert_eq!(parts, ["First paragraph.", "Second paragraph."]);
+///
+/// let code = format!("```py\n{}```", "print(1)\n".repeat(6));
+/// for part in split_message(&code, 40) {
+///     assert!(part.starts_with("```py\n") && part.ends_with("```"));
+/// }
+/// ```
 pub fn split_message(text: &str, max_chars: usize) -> Vec<String> {
     split_pieces(text, max_chars, None)
         .into_iter()
@@ -70,7 +82,7 @@ fn split_pieces(text: &str, max_chars: usize, open: Option<String>) -> Vec<Piece
     while pos < text.len() {
         let rest = &text[pos..];
         // A fence we closed ourselves: its own closing line is no longer needed.
-        if open.is_some() {
+        if open.as_deref().is_some_and(|l| fence_fits(l, max)) {
             if let Some(len) = closing_fence_line(rest) {
                 open = None;
                 pos += len;
@@ -95,15 +107,15 @@ fn split_pieces(text: &str, max_chars: usize, open: Option<String>) -> Vec<Piece
         }
         let mut budget = avail;
         let (cut, body, after) = loop {
-            let cut = find_cut(rest, budget, open.is_some());
-            let body_end = trim_cut(rest, cut, open.clone());
+            let body_end = trim_cut(rest, find_cut(rest, budget, open.is_some()), open.clone());
             let body = &rest[..body_end];
             let after = fence_after(body, open.clone());
             let close = after.as_deref().is_some_and(|l| fence_fits(l, max));
             let need =
                 prefix_chars + body.chars().count() + if close { FENCE_CLOSE_CHARS } else { 0 };
             if need <= max || budget <= 1 {
-                break (cut, body, after);
+                // The next part starts where this body ends (minus the whitespace between).
+                break (body_end, body, after);
             }
             budget = avail.saturating_sub(FENCE_CLOSE_CHARS).max(1);
         };
@@ -153,22 +165,31 @@ fn skip_after_cut(rest: &str) -> usize {
 /// If `rest` starts with a line that closes a fence, the bytes of that line (with its newline).
 fn closing_fence_line(rest: &str) -> Option<usize> {
     let line_end = rest.find('\n').map_or(rest.len(), |i| i + 1);
-    let line = rest[..line_end].trim();
-    (line.starts_with(FENCE) && line.chars().all(|c| c == '`')).then_some(line_end)
+    is_closing_fence(rest[..line_end].trim()).then_some(line_end)
 }
 
 /// The fence open after `text`, given the fence `open` before it.
+///
+/// As in CommonMark, a line starting with ```` ``` ```` opens a block (its first word is the
+/// language tag), and only a line of nothing but backticks closes it: ```` ```rust ```` inside a
+/// block is content.
 fn fence_after(text: &str, mut open: Option<String>) -> Option<String> {
     for line in text.lines() {
-        let line = line.trim_start();
-        if let Some(tag) = line.strip_prefix(FENCE) {
-            open = match open {
-                Some(_) => None,
-                None => Some(tag.split_whitespace().next().unwrap_or("").to_string()),
-            };
+        let line = line.trim();
+        if open.is_some() {
+            if is_closing_fence(line) {
+                open = None;
+            }
+        } else if let Some(tag) = line.strip_prefix(FENCE) {
+            open = Some(tag.split_whitespace().next().unwrap_or("").to_string());
         }
     }
     open
+}
+
+/// A trimmed line that closes a fence: three or more backticks and nothing else.
+fn is_closing_fence(line: &str) -> bool {
+    line.len() >= FENCE.len() && line.bytes().all(|b| b == b'`')
 }
 
 /// Where `rest[..cut]` ends once trailing whitespace is dropped; a cut right after a line that

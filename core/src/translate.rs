@@ -733,6 +733,15 @@ pub enum TranslatePlan {
 ///    one target is in that script, take the text to be in it: with a pair, translate into the
 ///    other language; with one target, skip. If several are, skip: a wrong translation of text
 ///    already in the target language is worse than none.
+///
+/// ```
+/// use parley_core::translate::{plan, Lang, TranslatePlan};
+///
+/// let en = Lang::parse("en").unwrap();
+/// let zh = Lang::parse("zh").unwrap();
+/// assert_eq!(plan("你好，明天见", &[en, zh]), TranslatePlan::Translate { from: Some(zh), to: en });
+/// assert!(matches!(plan("👍", &[en, zh]), TranslatePlan::Skip(_)));
+/// ```
 pub fn plan(text: &str, targets: &[Lang]) -> TranslatePlan {
     let Some(&first) = targets.first() else {
         return TranslatePlan::Skip(SkipReason::NoTarget);
