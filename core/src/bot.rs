@@ -315,6 +315,31 @@ impl Inner {
         Ok(())
     }
 
+    /// What answering `text` means in this channel: the conversation, or (translate mode) a
+    /// one-shot translation; `None` when translate mode leaves it alone.
+    fn prompt_for(&self, key: &ChannelKey, text: &str) -> Option<Prompt> {
+        let targets: Vec<Lang> = self
+            .channel_settings(key)
+            .translate
+            .iter()
+            .filter_map(|c| Lang::from_code(c))
+            .collect();
+        if targets.is_empty() {
+            return Some(Prompt::Chat);
+        }
+        match translate::plan(text, &targets) {
+            TranslatePlan::Skip(why) => {
+                debug!(?why, "not translated");
+                None
+            }
+            TranslatePlan::Translate { from, to } => Some(Prompt::Translate {
+                text: text.to_string(),
+                from,
+                to,
+            }),
+        }
+    }
+
     fn channel_settings(&self, key: &ChannelKey) -> ChannelSettings {
         self.channel_settings
             .get(key)
@@ -578,26 +603,8 @@ impl Bot {
             .await?;
         inner.conversations.with(&key, |c| c.push(turn));
 
-        let targets: Vec<Lang> = inner
-            .channel_settings(&key)
-            .translate
-            .iter()
-            .filter_map(|c| Lang::from_code(c))
-            .collect();
-        let prompt = if targets.is_empty() {
-            Prompt::Chat
-        } else {
-            match translate::plan(text, &targets) {
-                TranslatePlan::Skip(why) => {
-                    debug!(?why, "not translated");
-                    return Ok(());
-                }
-                TranslatePlan::Translate { from, to } => Prompt::Translate {
-                    text: text.to_string(),
-                    from,
-                    to,
-                },
-            }
+        let Some(prompt) = inner.prompt_for(&key, text) else {
+            return Ok(());
         };
         drop(loaded);
         self.submit(&message, outbox, prompt).await;
@@ -694,22 +701,22 @@ impl Bot {
                 let last_role = inner
                     .conversations
                     .with(key, |c| c.turns.last().map(|t| t.role));
-                let ready = match last_role {
-                    Some(Role::Assistant) => {
-                        inner.store.delete_last_assistant_turn(key).await?;
-                        inner.conversations.with(key, |c| {
-                            c.turns.pop();
-                            c.turns.last().is_some_and(|t| t.role == Role::User)
-                        })
-                    }
-                    Some(Role::User) => true,
-                    _ => false,
-                };
+                if last_role == Some(Role::Assistant) {
+                    inner.store.delete_last_assistant_turn(key).await?;
+                    inner.conversations.with(key, |c| {
+                        c.turns.pop();
+                    });
+                }
+                let last_user = inner.conversations.with(key, |c| {
+                    c.turns
+                        .last()
+                        .filter(|t| t.role == Role::User)
+                        .map(|t| t.text.clone())
+                });
                 drop(g);
-                if ready {
-                    self.submit(message, outbox.clone(), Prompt::Chat).await;
-                } else {
-                    say(out, key, reply_to, replies::NOTHING_TO_RETRY).await;
+                match last_user.and_then(|text| inner.prompt_for(key, &text)) {
+                    Some(prompt) => self.submit(message, outbox.clone(), prompt).await,
+                    None => say(out, key, reply_to, replies::NOTHING_TO_RETRY).await,
                 }
             }
             Command::Mode(None) => {

@@ -19,7 +19,7 @@ use crate::engine::SamplingParams;
 use crate::{Error, Result};
 
 /// All settings, one field per `config.toml` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// `[bot]`: identity, triggers, admins, limits.
@@ -42,6 +42,29 @@ pub struct Settings {
     pub telegram: serde_json::Value,
     /// `[discord]`: passed through to the Discord adapter, not validated here.
     pub discord: serde_json::Value,
+}
+
+/// An empty table: what a pass-through section holds when the file leaves it out, so an
+/// adapter deserialising its own struct (with defaults) from it always sees a table.
+fn empty_table() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bot: BotSettings::default(),
+            model: ModelSettings::default(),
+            engine: EngineSettings::default(),
+            sampling: SamplingSettings::default(),
+            scheduler: SchedulerSettings::default(),
+            store: StoreSettings::default(),
+            render: RenderSettings::default(),
+            prompts: PromptSettings::default(),
+            telegram: empty_table(),
+            discord: empty_table(),
+        }
+    }
 }
 
 /// `[bot]`.
@@ -118,7 +141,8 @@ pub struct EngineSettings {
     pub threads: usize,
     /// Memory budget for the local engine's per-conversation KV caches, in MiB.
     pub kv_cache_mb: usize,
-    /// `[engine.openai]`, passed through unvalidated to the OpenAI engine's own config.
+    /// `[engine.openai]`, passed through unvalidated to the OpenAI engine's own config
+    /// (`serde_json::from_value::<OpenAiConfig>(settings.engine.openai.clone())`).
     pub openai: serde_json::Value,
 }
 
@@ -128,7 +152,7 @@ impl Default for EngineSettings {
             kind: EngineKind::Local,
             threads: 0,
             kv_cache_mb: 512,
-            openai: serde_json::Value::Null,
+            openai: empty_table(),
         }
     }
 }

@@ -567,3 +567,24 @@ async fn flood_gets_busy_replies_and_no_crash() {
         Some("echo: still there?")
     );
 }
+
+#[tokio::test]
+async fn retry_in_translate_mode_translates_again() {
+    let rig = Rig::new(
+        &settings(""),
+        ScriptedEngine::new().with_replies(["Hello", "Hi"]),
+    )
+    .await;
+    rig.say(dm("d", "u", "/translate en")).await;
+    rig.say(dm(
+        "d",
+        "u",
+        "Bonjour à tous, comment allez-vous ce matin ?",
+    ))
+    .await;
+    rig.say(dm("d", "u", "/retry")).await;
+    let reqs = rig.engine.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs.iter().all(|r| r.conversation == "test:d#translate"));
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("Hi"));
+}
