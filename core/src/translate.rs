@@ -6,9 +6,11 @@
 //! numbers), then decides by script where the script says it (Han without kana → Chinese, kana
 //! → Japanese, Hangul → Korean, Greek, Hebrew, Thai, …), and asks `whatlang` only for scripts
 //! shared by many languages (Latin, Cyrillic, Arabic, Devanagari), restricted to the languages
-//! Parley names. Short Latin text (under three words) is trusted only with a confident result
-//! or a word from a small list of common chat words (`merci`, `danke`, `gracias`, …); chat
-//! interjections that every language uses (`ok`, `lol`, `haha`) are [`ContentKind::TooShort`].
+//! Parley names. Short Latin text (under eight words), where statistics have little to go on,
+//! is decided first by common chat phrases and by frequent, distinctive words of each language
+//! (`merci`, `danke`, `the`, `und`, …); whatlang's answer for text under three words is trusted
+//! only when it is confident. Chat interjections that every language uses (`ok`, `lol`,
+//! `haha`) are [`ContentKind::TooShort`].
 //!
 //! Planning ([`plan`]) follows the rules users of translation bots ask for: nothing to translate
 //! is skipped, a message already in the single target language is not translated again, and a
@@ -412,6 +414,152 @@ const SHORT_WORDS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Frequent, distinctive words per language: on short text, where statistics have too little
+/// to go on, a few of these settle the language. Words shared by several of these languages
+/// (`de`, `la`, `no`, `me`, `un`, `con`, `bien`, …) are left out on purpose.
+const LEXICON: &[(&str, &[&str])] = &[
+    (
+        "en",
+        &[
+            "i", "you", "he", "she", "we", "they", "the", "is", "are", "was", "were", "be", "to",
+            "of", "and", "on", "at", "for", "with", "this", "that", "what", "why", "how", "not",
+            "don't", "i'm", "it's", "let's", "my", "your", "yes", "too", "so", "do", "does", "can",
+            "will", "good", "nice", "one", "thanks", "thank", "fine", "know", "think", "idea",
+            "way", "worries", "here", "anyone", "tomorrow", "today", "sounds", "see", "go",
+            "perfect", "cheers", "hi", "hey", "hello", "it", "in", "me", "all", "just", "please",
+            "sorry", "great", "cool", "agree", "right", "sure", "yeah", "yep",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "je", "tu", "il", "elle", "nous", "vous", "ils", "les", "une", "est", "et", "mais",
+            "pas", "ne", "c'est", "ça", "avec", "pour", "dans", "sur", "moi", "toi", "aussi",
+            "oui", "merci", "très", "bonne", "bon", "idée", "d'accord", "parti", "joué", "suis",
+            "sont", "qui", "quoi", "vie", "salut", "santé", "bonjour", "bonsoir", "au", "du",
+            "j'ai", "on", "peut", "fait", "tout", "rien", "beaucoup", "coucou", "voilà",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "ich", "du", "er", "sie", "wir", "ihr", "der", "die", "das", "ist", "und", "nicht",
+            "ein", "eine", "mit", "auf", "für", "sehr", "gut", "genau", "wie", "geht's", "weiß",
+            "danke", "bitte", "ja", "nein", "prost", "ganz", "auch", "noch", "schon", "heute",
+            "morgen", "was", "wer", "warum", "hallo", "tschüss", "mir", "mich", "dich", "kein",
+            "klar", "stimmt", "moin", "servus",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "yo", "tú", "él", "ella", "el", "los", "las", "es", "está", "estás", "estoy", "muy",
+            "qué", "pasa", "dónde", "cómo", "por", "para", "pero", "sí", "gracias", "hola",
+            "buenas", "buenos", "también", "salud", "vamos", "y", "del", "todo", "nada", "mucho",
+            "hay", "vale", "claro", "bueno", "adiós", "mañana", "hoy", "soy", "eres",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "io",
+            "sei",
+            "è",
+            "che",
+            "non",
+            "il",
+            "gli",
+            "sono",
+            "ciao",
+            "ragazzi",
+            "grazie",
+            "molto",
+            "bene",
+            "perché",
+            "anche",
+            "questo",
+            "cosa",
+            "tutto",
+            "buongiorno",
+            "prego",
+            "allora",
+            "certo",
+            "oggi",
+            "domani",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "eu", "você", "não", "sim", "obrigado", "obrigada", "pela", "pelo", "ajuda", "tudo",
+            "bem", "muito", "é", "também", "olá", "oi", "uma", "isso", "aqui", "valeu", "beleza",
+            "tchau", "hoje", "amanhã",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "ik",
+            "jij",
+            "het",
+            "een",
+            "niet",
+            "wel",
+            "dank",
+            "hoe",
+            "gaat",
+            "goed",
+            "wat",
+            "zijn",
+            "met",
+            "voor",
+            "hoi",
+            "doei",
+            "bedankt",
+            "ook",
+            "maar",
+            "van",
+            "dankjewel",
+        ],
+    ),
+];
+
+/// The language whose [`LEXICON`] words (and telltale letters) the text uses most, if one
+/// clearly leads: (language, hits).
+fn lexicon_vote(normalized: &str, original: &str) -> Option<(Lang, usize)> {
+    let mut scores: Vec<(&str, usize)> = LEXICON
+        .iter()
+        .map(|(code, words)| {
+            let hits = normalized
+                .split_whitespace()
+                .filter(|w| words.contains(w))
+                .count();
+            (*code, hits)
+        })
+        .collect();
+    let bump = |scores: &mut Vec<(&str, usize)>, code: &str| {
+        if let Some(s) = scores.iter_mut().find(|s| s.0 == code) {
+            s.1 += 1;
+        }
+    };
+    if original.contains(['¿', '¡', 'ñ']) {
+        bump(&mut scores, "es");
+    }
+    if original.contains('ß') {
+        bump(&mut scores, "de");
+    }
+    if original.contains(['ã', 'õ']) {
+        bump(&mut scores, "pt");
+    }
+    scores.sort_by(|a, b| b.1.cmp(&a.1));
+    match scores.as_slice() {
+        [(code, best), (_, second), ..] if *best > 0 && best > second => {
+            Lang::from_code(code).map(|l| (l, *best))
+        }
+        _ => None,
+    }
+}
+
 /// Detect the language and kind of a chat message.
 pub fn detect(text: &str) -> Detection {
     let parts = Parts::of(text);
@@ -512,6 +660,12 @@ fn detect_latin(prose: &str, script: Script) -> Detection {
     let letters = prose.chars().filter(|c| c.is_alphabetic()).count();
     if letters < 2 {
         return text(None, 0.0, ContentKind::TooShort);
+    }
+    if words < 8 {
+        if let Some((lang, hits)) = lexicon_vote(&normalized, prose) {
+            let confidence = (0.6 + 0.1 * hits as f64).min(0.9);
+            return text(Some(lang), confidence, ContentKind::Text);
+        }
     }
     match whatlang_detect(prose) {
         Some((lang, conf)) => {
@@ -895,6 +1049,30 @@ mod tests {
         assert_eq!(detect("gracias").lang, Some(l("es")));
         assert_eq!(detect("thanks!").lang, Some(l("en")));
         assert_eq!(detect("Привет").lang, Some(l("ru")));
+    }
+
+    #[test]
+    fn short_latin_messages_are_told_apart_by_common_words() {
+        for (text, code) in [
+            ("sounds good", "en"),
+            ("me too", "en"),
+            ("Thanks Alice!", "en"),
+            ("I don't know", "en"),
+            ("Moi aussi", "fr"),
+            ("c'est parti", "fr"),
+            ("Santé !", "fr"),
+            ("Wie geht's?", "de"),
+            ("Sehr gut", "de"),
+            ("¿Dónde estás?", "es"),
+            ("Muy bien", "es"),
+            ("Ciao ragazzi, come state?", "it"),
+            ("Tudo bem?", "pt"),
+            ("Hoe gaat het?", "nl"),
+        ] {
+            assert_eq!(detect(text).lang.map(Lang::code), Some(code), "{text}");
+        }
+        // Shared by several languages: not guessed.
+        assert_eq!(detect("no").lang, None);
     }
 
     #[test]
