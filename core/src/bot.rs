@@ -283,7 +283,7 @@ impl Bot {
         let mut loaded = lock.lock().await;
         self.inner.ensure_loaded(key, &mut loaded).await?;
         drop(loaded);
-        Ok(self.inner.build_window(key, is_direct, None).0)
+        Ok(self.inner.build_window(key, is_direct, None).await.0)
     }
 }
 
@@ -417,7 +417,10 @@ impl Inner {
             .with(key, |c| c.system.get_or_insert(text).clone())
     }
 
-    fn build_window(
+    /// Build the channel's window. The turns are copied out of the map and measured on the
+    /// blocking pool: counting tokens is real tokenizer work, and it must hold no lock another
+    /// channel could wait on.
+    async fn build_window(
         &self,
         key: &ChannelKey,
         is_direct: bool,
@@ -425,20 +428,33 @@ impl Inner {
     ) -> (ContextWindow, SamplingParams) {
         let system = self.system_prompt(key, origin);
         let params = self.params(key);
-        let window = self.conversations.with(key, |c| {
-            let w = ContextWindow::build(
-                self.engine.as_ref(),
-                &c.turns,
+        let (turns, start, epoch) = self
+            .conversations
+            .with(key, |c| (c.turns.clone(), c.window_start, c.epoch));
+        let engine = self.engine.clone();
+        let group_context_turns = self.settings.bot.group_context_turns;
+        let max_tokens = params.max_tokens;
+        let build = move || {
+            ContextWindow::build(
+                engine.as_ref(),
+                &turns,
                 WindowSpec {
                     system: &system,
                     group: !is_direct,
-                    max_tokens: params.max_tokens,
-                    group_context_turns: self.settings.bot.group_context_turns,
-                    start: c.window_start,
+                    max_tokens,
+                    group_context_turns,
+                    start,
                 },
-            );
-            c.window_start = w.start;
-            w
+            )
+        };
+        let window = match tokio::task::spawn_blocking(build).await {
+            Ok(w) => w,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        self.conversations.with(key, |c| {
+            if c.epoch == epoch {
+                c.window_start = window.start;
+            }
         });
         (window, params)
     }
@@ -562,7 +578,7 @@ impl Bot {
             return Ok(());
         }
         let chars = text.chars().count();
-        if command.is_none() && chars > inner.settings.bot.max_input_chars {
+        if chars > inner.settings.bot.max_input_chars {
             say(
                 outbox.as_ref(),
                 &key,
@@ -860,8 +876,9 @@ impl Bot {
             }
             Command::Stats => {
                 let stored = inner.store.stats(key).await?;
-                let (window, params) =
-                    inner.build_window(key, message.is_direct, Some(&origin_of(message)));
+                let (window, params) = inner
+                    .build_window(key, message.is_direct, Some(&origin_of(message)))
+                    .await;
                 let last = inner.conversations.with(key, |c| c.last_window);
                 let mut text = format!(
                     "Turns stored: {}\nIn the window: {} turns, {} of {} tokens ({} reserved for the answer)\nDropped from the window: {}\n",
@@ -942,7 +959,9 @@ async fn answer(
     let epoch = inner.conversations.with(key, |c| c.epoch);
     let (request, window) = match &prompt {
         Prompt::Chat => {
-            let (window, params) = inner.build_window(key, origin.is_direct, Some(&origin));
+            let (window, params) = inner
+                .build_window(key, origin.is_direct, Some(&origin))
+                .await;
             let request = GenerateRequest {
                 conversation: conversation_id(key),
                 messages: window.messages.clone(),
