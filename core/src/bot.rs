@@ -255,20 +255,20 @@ impl Bot {
         }
         let mut trigger_words = vec![settings.bot.name.clone()];
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
-        Ok(Bot {
-            inner: Arc::new(Inner {
-                settings: settings.clone(),
-                scheduler: Scheduler::new(settings.scheduler.clone()),
-                engine,
-                store,
-                personas,
-                conversations: Conversations::new(),
-                channel_settings: DashMap::new(),
-                locks: DashMap::new(),
-                rate: DashMap::new(),
-                trigger_words,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            settings: settings.clone(),
+            scheduler: Scheduler::new(settings.scheduler.clone()),
+            engine,
+            store,
+            personas,
+            conversations: Conversations::new(),
+            channel_settings: DashMap::new(),
+            locks: DashMap::new(),
+            rate: DashMap::new(),
+            trigger_words,
+        });
+        spawn_retention(Arc::downgrade(&inner));
+        Ok(Bot { inner })
     }
 
     /// Wait until no answer is running or queued (tests, the console between prompts).
@@ -540,8 +540,18 @@ impl Bot {
         if text.is_empty() {
             return Ok(());
         }
-        let command = commands::parse(text, None);
-        let addressed = command.is_some() || is_addressed(&message, &inner.trigger_words);
+        let named = is_addressed(&message, &inner.trigger_words);
+        let mut command = commands::parse(text, None);
+        if !named {
+            // In a group, `/cmd@otherbot` belongs to another bot, and an unknown `/word` may be
+            // another bot's command: neither gets a hint unless it is addressed to us.
+            let first = text.split_whitespace().next().unwrap_or("");
+            let unknown = matches!(&command, Some(Err(e)) if e.command.is_none());
+            if first.contains('@') || unknown {
+                command = None;
+            }
+        }
+        let addressed = command.is_some() || named;
         let key = message.key.clone();
         let reply_to = Some(message.message_id.as_str());
 
@@ -935,6 +945,33 @@ impl Bot {
         }
         Ok(())
     }
+}
+
+/// How often retention runs while the bot is up (it also runs at start).
+const RETENTION_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// Prune old turns periodically until the bot is dropped.
+fn spawn_retention(inner: std::sync::Weak<Inner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_EVERY);
+        tick.tick().await; // the first tick is immediate; start-up already pruned
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let s = &inner.settings.store;
+            match inner
+                .store
+                .prune(now_unix(), s.retention_days, s.retention_turns)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => info!(pruned = n, "retention removed old turns"),
+                Err(e) => warn!(error = %e, "retention failed"),
+            }
+        }
+    });
 }
 
 fn origin_of(m: &Incoming) -> Origin {

@@ -588,3 +588,19 @@ async fn retry_in_translate_mode_translates_again() {
     assert!(reqs.iter().all(|r| r.conversation == "test:d#translate"));
     assert_eq!(rig.out.last(&key("d")).as_deref(), Some("Hi"));
 }
+
+#[tokio::test]
+async fn group_commands_for_other_bots_are_ignored() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(group("g", "u", "/help@otherbot")).await;
+    rig.say(group("g", "u", "/weather London")).await;
+    assert!(rig.out.messages(&key("g")).is_empty());
+    // Our known commands work without a mention; unknown ones get a hint when addressed.
+    rig.say(group("g", "u", "/stats")).await;
+    assert_eq!(rig.out.messages(&key("g")).len(), 1);
+    rig.say(mention("g", "u", "/weather London")).await;
+    assert!(rig.out.last(&key("g")).unwrap().contains("Unknown command"));
+    // In a direct chat every command is ours.
+    rig.say(dm("d", "u", "/weather")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("Unknown command"));
+}
