@@ -551,7 +551,7 @@ fn lexicon_vote(normalized: &str, original: &str) -> Option<(Lang, usize)> {
     if original.contains(['ã', 'õ']) {
         bump(&mut scores, "pt");
     }
-    scores.sort_by(|a, b| b.1.cmp(&a.1));
+    scores.sort_by_key(|s| std::cmp::Reverse(s.1));
     match scores.as_slice() {
         [(code, best), (_, second), ..] if *best > 0 && best > second => {
             Lang::from_code(code).map(|l| (l, *best))
