@@ -228,6 +228,10 @@ struct Origin {
     is_direct: bool,
     channel_title: Option<String>,
     user_name: String,
+    /// The user turn this answer is for (author id, text, time): the window ends there, so an
+    /// answer queued behind others in a group does not see later questions, nor answer them
+    /// twice. `None` (after `/retry`): up to the newest turn.
+    upto: Option<(String, String, i64)>,
 }
 
 impl Bot {
@@ -428,9 +432,20 @@ impl Inner {
     ) -> (ContextWindow, SamplingParams) {
         let system = self.system_prompt(key, origin);
         let params = self.params(key);
-        let (turns, start, epoch) = self
-            .conversations
-            .with(key, |c| (c.turns.clone(), c.window_start, c.epoch));
+        let upto = origin.and_then(|o| o.upto.as_ref());
+        let (turns, start, epoch) = self.conversations.with(key, |c| {
+            let end = upto
+                .and_then(|(author, text, at)| {
+                    c.turns.iter().rposition(|t| {
+                        t.role == Role::User
+                            && t.author_id == *author
+                            && t.text == *text
+                            && t.at == *at
+                    })
+                })
+                .map_or(c.turns.len(), |i| i + 1);
+            (c.turns[..end].to_vec(), c.window_start, c.epoch)
+        });
         let engine = self.engine.clone();
         let group_context_turns = self.settings.bot.group_context_turns;
         let max_tokens = params.max_tokens;
@@ -633,19 +648,26 @@ impl Bot {
             return Ok(());
         };
         drop(loaded);
-        self.submit(&message, outbox, prompt).await;
+        self.submit(&message, outbox, prompt, true).await;
         Ok(())
     }
 
     /// Queue an answer for `message`; tell the user if the queue is full.
-    async fn submit(&self, message: &Incoming, outbox: Arc<dyn Outbox>, prompt: Prompt) {
-        let origin = Origin {
-            key: message.key.clone(),
-            message_id: message.message_id.clone(),
-            is_direct: message.is_direct,
-            channel_title: message.channel_title.clone(),
-            user_name: message.author.display_name.clone(),
-        };
+    async fn submit(
+        &self,
+        message: &Incoming,
+        outbox: Arc<dyn Outbox>,
+        prompt: Prompt,
+        is_turn: bool,
+    ) {
+        let mut origin = origin_of(message);
+        if is_turn {
+            origin.upto = Some((
+                message.author.id.clone(),
+                message.text.trim().to_string(),
+                message.at,
+            ));
+        }
         let inner = self.inner.clone();
         let out = outbox.clone();
         let o = origin.clone();
@@ -741,7 +763,7 @@ impl Bot {
                 });
                 drop(g);
                 match last_user.and_then(|text| inner.prompt_for(key, &text)) {
-                    Some(prompt) => self.submit(message, outbox.clone(), prompt).await,
+                    Some(prompt) => self.submit(message, outbox.clone(), prompt, false).await,
                     None => say(out, key, reply_to, replies::NOTHING_TO_RETRY).await,
                 }
             }
@@ -981,6 +1003,7 @@ fn origin_of(m: &Incoming) -> Origin {
         is_direct: m.is_direct,
         channel_title: m.channel_title.clone(),
         user_name: m.author.display_name.clone(),
+        upto: None,
     }
 }
 

@@ -604,3 +604,27 @@ async fn group_commands_for_other_bots_are_ignored() {
     rig.say(dm("d", "u", "/weather")).await;
     assert!(rig.out.last(&key("d")).unwrap().contains("Unknown command"));
 }
+
+#[tokio::test]
+async fn queued_group_answers_see_the_chat_up_to_their_own_question() {
+    let rig = Rig::new(&settings(""), echo().with_delay(Duration::from_millis(20))).await;
+    rig.send(mention("g", "alice", "first question")).await;
+    rig.send(mention("g", "bob", "bob's question")).await;
+    rig.send(mention("g", "carol", "carol's question")).await;
+    rig.bot.idle().await;
+    let reqs = rig.requests_for("g");
+    assert_eq!(reqs.len(), 3);
+    let p1 = prompt_text(&reqs[1]);
+    assert!(
+        p1.contains("bob: bob's question") && !p1.contains("carol"),
+        "{p1}"
+    );
+    assert_eq!(reqs[1].messages.last().unwrap().role, Role::User);
+    assert_eq!(reqs[2].messages.last().unwrap().role, Role::User);
+    assert!(reqs[2]
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .ends_with("carol: carol's question"));
+}
