@@ -65,6 +65,14 @@ pub enum Error {
     /// A platform call failed for good (after retries).
     #[error("platform: {0}")]
     Platform(String),
+    /// A persona prompt template is missing, unreadable or does not render.
+    #[error("prompt `{name}`: {reason}")]
+    Prompt {
+        /// The persona, or the file or folder it was read from.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Input/output error.
     #[error(transparent)]
     Io(#[from] std::io::Error),

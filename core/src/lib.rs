@@ -12,11 +12,27 @@
 //! - [`seam`]: the types adapters speak.
 //! - [`model`]: GGUF loading, tokenizer, chat template, the transformer with its KV cache.
 //! - [`sampling`]: temperature / top-k / top-p / repeat penalty, stop strings.
+//! - [`config`]: typed `Settings` from `config.toml` + `PARLEY__SECTION__KEY`, validated.
+//! - [`conversation`]: `Turn`, `Conversation`, the token-measured `ContextWindow`.
+//! - [`store`]: durable history and channel settings in SQLite.
+//! - [`scheduler`]: one answer per channel, fair turns across channels, bounded queues.
+//! - [`bot`]: the `Handler` adapters call: triggers, commands, streaming answers.
+//! - [`testing`]: a recording `Outbox` and message builders for tests.
 
+pub mod bot;
+pub mod commands;
+pub mod config;
+pub mod conversation;
 pub mod engine;
 pub mod error;
 pub mod model;
 pub mod sampling;
+pub mod persona;
+pub mod render;
+pub mod scheduler;
 pub mod seam;
+pub mod store;
+pub mod testing;
+pub mod translate;
 
 pub use error::{Error, Result};

@@ -15,6 +15,7 @@ use crate::Result;
 
 pub mod local;
 pub mod openai;
+pub mod scripted;
 
 /// Who said a message in the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,639 @@
+//! The bot's commands: one parser and one list for every platform.
+//!
+//! [`parse`] turns a message into a [`Command`] (or a one-line usage hint when it is a command
+//! with a mistake), the same on Telegram, Discord and the console. [`command_list`] is the
+//! single list the help text ([`help_text`]), Telegram's `setMyCommands` and Discord's slash
+//! commands are all made from.
+//!
+//! What the parser checks: the command name (case-insensitive, `/cmd@botname` addressed to this
+//! bot, never to another), and the type of each argument (a number where a number is due, a
+//! language Parley knows). What it leaves to the bot: bounds of `/set` values (they come from
+//! the configuration), whether a `/mode` persona exists, and who may use `/system`.
+
+use std::fmt;
+
+use crate::seam::CommandInfo;
+use crate::translate::Lang;
+
+/// A command from a user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// List the commands (also `/start`, which Telegram sends when a chat begins).
+    Help,
+    /// Forget this channel's conversation and start afresh (also `/clear`).
+    Reset,
+    /// Answer the last message again.
+    Retry,
+    /// Switch persona; `None` lists the personas.
+    Mode(Option<String>),
+    /// Set this channel's system prompt; `None` shows it.
+    System(Option<String>),
+    /// Turn translation on, off, or show it.
+    Translate(TranslateArg),
+    /// Change a sampling setting for this channel.
+    Set(Setting),
+    /// Show what is in the context window and how fast answers are.
+    Stats,
+    /// Stop the answer being written.
+    Cancel,
+    /// Delete the user's own stored messages.
+    Forget,
+}
+
+impl Command {
+    /// The command's name, as in [`command_list`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Help => "help",
+            Command::Reset => "reset",
+            Command::Retry => "retry",
+            Command::Mode(_) => "mode",
+            Command::System(_) => "system",
+            Command::Translate(_) => "translate",
+            Command::Set(_) => "set",
+            Command::Stats => "stats",
+            Command::Cancel => "cancel",
+            Command::Forget => "forget",
+        }
+    }
+}
+
+/// The argument of `/translate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranslateArg {
+    /// Translate into these languages: one, or a pair that works both ways (`en,zh`).
+    Langs(Vec<Lang>),
+    /// Stop translating (`off`).
+    Off,
+    /// Show the current setting (no argument).
+    Show,
+}
+
+/// A `/set` command: which setting and its new value. Values are parsed, not bounds-checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting {
+    /// Sampling temperature (`/set temperature 0.7`).
+    Temperature(f64),
+    /// Nucleus sampling mass (`/set top_p 0.9`).
+    TopP(f64),
+    /// Longest answer in tokens (`/set max_tokens 300`).
+    MaxTokens(usize),
+    /// Back to the configured defaults (`/set reset`).
+    Reset,
+}
+
+/// A message that is a command but cannot be run as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    /// The command it was meant to be (`None` for an unknown command).
+    pub command: Option<&'static str>,
+    /// A one-line hint for the user, e.g. "Usage: /set temperature|top_p|max_tokens VALUE".
+    pub message: String,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+const COMMANDS: &[CommandInfo] = &[
+    CommandInfo {
+        name: "help",
+        description: "List the commands",
+        args: "",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "reset",
+        description: "Forget this conversation and start again",
+        args: "",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "retry",
+        description: "Answer the last message again",
+        args: "",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "mode",
+        description: "Switch persona, or list them",
+        args: "[NAME]",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "system",
+        description: "Set this chat's system prompt, or show it",
+        args: "[TEXT]",
+        admin_only: true,
+    },
+    CommandInfo {
+        name: "translate",
+        description: "Translate every message: one language or a pair (en,zh), or off",
+        args: "[LANG[,LANG]|off]",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "set",
+        description: "Change temperature, top_p or max_tokens, or reset them",
+        args: "temperature|top_p|max_tokens VALUE | reset",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "stats",
+        description: "Show the context window and speed",
+        args: "",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "cancel",
+        description: "Stop the answer being written",
+        args: "",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "forget",
+        description: "Delete your own stored messages",
+        args: "",
+        admin_only: false,
+    },
+];
+
+/// Every command, in the order help lists them.
+pub fn command_list() -> Vec<CommandInfo> {
+    COMMANDS.to_vec()
+}
+
+/// The help text: one line per command; admin-only commands only for admins.
+pub fn help_text(is_admin: bool) -> String {
+    let mut out = String::from("Commands:\n");
+    for c in COMMANDS.iter().filter(|c| is_admin || !c.admin_only) {
+        out.push('/');
+        out.push_str(c.name);
+        if !c.args.is_empty() {
+            out.push(' ');
+            out.push_str(c.args);
+        }
+        out.push_str(" — ");
+        out.push_str(c.description);
+        if c.admin_only {
+            out.push_str(" (admins)");
+        }
+        out.push('\n');
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// The usage line of command `name`.
+pub fn usage(name: &str) -> String {
+    match COMMANDS.iter().find(|c| c.name == name) {
+        Some(c) if c.args.is_empty() => format!("Usage: /{}", c.name),
+        Some(c) => format!("Usage: /{} {}", c.name, c.args),
+        None => "Send /help to see the commands.".to_string(),
+    }
+}
+
+/// Parse a message as a command.
+///
+/// Returns `None` when the message is not a command: it does not start with `/`, the word
+/// after the slash is not a command-like name (`/usr/bin`, `/ hello`), or it is addressed to
+/// another bot (`/help@otherbot` when `bot_username` is ours). Returns `Some(Err(..))` with a
+/// one-line hint for an unknown command (naming the closest known one) or a bad argument.
+/// Names are case-insensitive; `bot_username` may be given with or without its `@`.
+///
+/// ```
+/// use parley_core::commands::{parse, Command, Setting};
+///
+/// assert_eq!(parse("hello", None), None);
+/// assert_eq!(parse("/help@parleybot", Some("parleybot")), Some(Ok(Command::Help)));
+/// assert_eq!(parse("/help@otherbot", Some("parleybot")), None);
+/// assert_eq!(parse("/set temperature 0.2", None), Some(Ok(Command::Set(Setting::Temperature(0.2)))));
+/// let hint = parse("/hepl", None).unwrap().unwrap_err();
+/// assert!(hint.message.contains("/help"));
+/// ```
+pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Result<Command, CommandError>> {
+    let text = text.trim_start();
+    let body = text.strip_prefix('/')?;
+    let token_end = body.find(char::is_whitespace).unwrap_or(body.len());
+    let (token, args) = body.split_at(token_end);
+    let (name, target) = match token.split_once('@') {
+        Some((n, t)) => (n, Some(t)),
+        None => (token, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 32
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name_ok {
+        return None;
+    }
+    if let (Some(target), Some(ours)) = (target, bot_username) {
+        if !target.eq_ignore_ascii_case(ours.trim_start_matches('@')) {
+            return None;
+        }
+    }
+    let name = name.to_ascii_lowercase();
+    let args = args.trim();
+    Some(parse_named(&name, args))
+}
+
+fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
+    let usage_err = |command: &'static str, message: String| CommandError {
+        command: Some(command),
+        message,
+    };
+    Ok(match name {
+        "help" | "start" => Command::Help,
+        "reset" | "clear" => Command::Reset,
+        "retry" => Command::Retry,
+        "stats" => Command::Stats,
+        "cancel" | "stop" => Command::Cancel,
+        "forget" => Command::Forget,
+        "mode" => {
+            let mut words = args.split_whitespace();
+            match (words.next(), words.next()) {
+                (None, _) => Command::Mode(None),
+                (Some(m), None) => Command::Mode(Some(m.to_lowercase())),
+                _ => return Err(usage_err("mode", usage("mode"))),
+            }
+        }
+        "system" => Command::System((!args.is_empty()).then(|| args.to_string())),
+        "translate" => Command::Translate(parse_translate(args)?),
+        "set" => Command::Set(parse_set(args)?),
+        other => {
+            let suggestion = closest(other);
+            let message = match suggestion {
+                Some(s) => {
+                    format!("Unknown command /{other}. Did you mean /{s}? Send /help for the list.")
+                }
+                None => format!("Unknown command /{other}. Send /help for the list."),
+            };
+            return Err(CommandError {
+                command: None,
+                message,
+            });
+        }
+    })
+}
+
+fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
+    let err = |message: String| CommandError {
+        command: Some("translate"),
+        message,
+    };
+    let lower = args.to_lowercase();
+    match lower.as_str() {
+        "" | "show" | "status" => return Ok(TranslateArg::Show),
+        "off" | "none" | "stop" | "disable" => return Ok(TranslateArg::Off),
+        _ => {}
+    }
+    let mut langs: Vec<Lang> = Vec::new();
+    for word in args.split([',', ' ', '/', '+']).filter(|w| !w.is_empty()) {
+        let lang = Lang::parse(word).ok_or_else(|| {
+            err(format!(
+                "Unknown language \"{word}\". Use codes like en, zh, fr, de, es, ja. {}",
+                usage("translate")
+            ))
+        })?;
+        if !langs.contains(&lang) {
+            langs.push(lang);
+        }
+    }
+    if langs.len() > 2 {
+        return Err(err(format!(
+            "At most two languages (a pair translates both ways). {}",
+            usage("translate")
+        )));
+    }
+    Ok(TranslateArg::Langs(langs))
+}
+
+fn parse_set(args: &str) -> Result<Setting, CommandError> {
+    let err = |message: String| CommandError {
+        command: Some("set"),
+        message,
+    };
+    let normalized = args.replace('=', " ");
+    let mut words = normalized.split_whitespace();
+    let key = words.next().map(str::to_lowercase);
+    let value = words.next();
+    let extra = words.next();
+    let key = match key.as_deref() {
+        None => return Err(err(usage("set"))),
+        Some(k) => k.replace('-', "_"),
+    };
+    if matches!(key.as_str(), "reset" | "default" | "defaults") {
+        return Ok(Setting::Reset);
+    }
+    let which = match key.as_str() {
+        "temperature" | "temp" => "temperature",
+        "top_p" | "topp" => "top_p",
+        "max_tokens" | "maxtokens" | "tokens" | "max" => "max_tokens",
+        other => {
+            return Err(err(format!(
+                "Unknown setting \"{other}\": use temperature, top_p, max_tokens or reset."
+            )))
+        }
+    };
+    let Some(value) = value.filter(|_| extra.is_none()) else {
+        return Err(err(format!("Usage: /set {which} VALUE")));
+    };
+    let number = |example: &str| -> Result<f64, CommandError> {
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| {
+                err(format!(
+                    "{which} takes a number, e.g. /set {which} {example}"
+                ))
+            })
+    };
+    Ok(match which {
+        "temperature" => Setting::Temperature(number("0.7")?),
+        "top_p" => Setting::TopP(number("0.9")?),
+        _ => Setting::MaxTokens(value.parse::<usize>().map_err(|_| {
+            err("max_tokens takes a whole number, e.g. /set max_tokens 300".to_string())
+        })?),
+    })
+}
+
+/// The listed command closest to `name`, if it is close enough to be a typo.
+fn closest(name: &str) -> Option<&'static str> {
+    // A prefix first: /trans, /sys.
+    if name.len() >= 3 {
+        if let Some(c) = COMMANDS.iter().find(|c| c.name.starts_with(name)) {
+            return Some(c.name);
+        }
+    }
+    COMMANDS
+        .iter()
+        .map(|c| (edit_distance(name, c.name), c.name))
+        .filter(|&(d, n)| d <= 2.max(n.len() / 3) && d < name.chars().count().max(2))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Command {
+        match parse(text, Some("parleybot")) {
+            Some(Ok(c)) => c,
+            other => panic!("{text:?} gave {other:?}"),
+        }
+    }
+
+    fn err(text: &str) -> CommandError {
+        match parse(text, Some("parleybot")) {
+            Some(Err(e)) => e,
+            other => panic!("{text:?} gave {other:?}"),
+        }
+    }
+
+    fn lang(code: &str) -> Lang {
+        Lang::from_code(code).unwrap()
+    }
+
+    #[test]
+    fn plain_text_is_not_a_command() {
+        for t in [
+            "hello",
+            "",
+            "  ",
+            "what is 1/2?",
+            "/",
+            "/ hello",
+            "/usr/bin/env",
+            "//x",
+            "/..",
+        ] {
+            assert_eq!(parse(t, Some("parleybot")), None, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn every_simple_command_parses() {
+        assert_eq!(ok("/help"), Command::Help);
+        assert_eq!(ok("/start"), Command::Help);
+        assert_eq!(ok("/reset"), Command::Reset);
+        assert_eq!(ok("/clear"), Command::Reset);
+        assert_eq!(ok("/retry"), Command::Retry);
+        assert_eq!(ok("/stats"), Command::Stats);
+        assert_eq!(ok("/cancel"), Command::Cancel);
+        assert_eq!(ok("/stop"), Command::Cancel);
+        assert_eq!(ok("/forget"), Command::Forget);
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_whitespace_tolerant() {
+        assert_eq!(ok("  /HELP  "), Command::Help);
+        assert_eq!(ok("/Reset\n"), Command::Reset);
+        assert_eq!(
+            ok("/mode    Concise  "),
+            Command::Mode(Some("concise".into()))
+        );
+        assert_eq!(
+            ok("/set\ttemperature   0.5"),
+            Command::Set(Setting::Temperature(0.5))
+        );
+    }
+
+    #[test]
+    fn commands_addressed_to_this_bot_parse() {
+        assert_eq!(ok("/help@parleybot"), Command::Help);
+        assert_eq!(ok("/help@ParleyBot"), Command::Help);
+        assert_eq!(
+            parse("/reset@parleybot", Some("@parleybot")),
+            Some(Ok(Command::Reset))
+        );
+        assert_eq!(parse("/reset@whoever", None), Some(Ok(Command::Reset)));
+    }
+
+    #[test]
+    fn commands_addressed_to_another_bot_are_ignored() {
+        assert_eq!(parse("/help@otherbot", Some("parleybot")), None);
+        assert_eq!(parse("/nonsense@otherbot", Some("parleybot")), None);
+    }
+
+    #[test]
+    fn mode_lists_or_switches() {
+        assert_eq!(ok("/mode"), Command::Mode(None));
+        assert_eq!(ok("/mode coder"), Command::Mode(Some("coder".into())));
+        let e = err("/mode coder tutor");
+        assert_eq!(e.command, Some("mode"));
+        assert!(e.message.contains("Usage: /mode"));
+    }
+
+    #[test]
+    fn system_keeps_its_text_verbatim() {
+        assert_eq!(ok("/system"), Command::System(None));
+        assert_eq!(
+            ok("/system You are a pirate.\nSpeak like one!"),
+            Command::System(Some("You are a pirate.\nSpeak like one!".into()))
+        );
+    }
+
+    #[test]
+    fn translate_takes_one_or_two_languages_or_off() {
+        assert_eq!(ok("/translate"), Command::Translate(TranslateArg::Show));
+        assert_eq!(ok("/translate off"), Command::Translate(TranslateArg::Off));
+        assert_eq!(ok("/translate OFF"), Command::Translate(TranslateArg::Off));
+        assert_eq!(
+            ok("/translate en"),
+            Command::Translate(TranslateArg::Langs(vec![lang("en")]))
+        );
+        let pair = Command::Translate(TranslateArg::Langs(vec![lang("en"), lang("zh")]));
+        assert_eq!(ok("/translate en,zh"), pair);
+        assert_eq!(ok("/translate en, zh"), pair);
+        assert_eq!(ok("/translate english chinese"), pair);
+        assert_eq!(ok("/translate EN,zh-CN"), pair);
+        assert_eq!(
+            ok("/translate en,en"),
+            Command::Translate(TranslateArg::Langs(vec![lang("en")]))
+        );
+    }
+
+    #[test]
+    fn translate_rejects_unknown_languages_and_triples() {
+        let e = err("/translate xx-nonsense");
+        assert_eq!(e.command, Some("translate"));
+        assert!(e.message.contains("xx-nonsense"), "{}", e.message);
+        assert!(!e.message.contains('\n'));
+        let e = err("/translate en,zh,fr");
+        assert!(e.message.contains("two"), "{}", e.message);
+    }
+
+    #[test]
+    fn set_parses_each_setting() {
+        assert_eq!(
+            ok("/set temperature 0.7"),
+            Command::Set(Setting::Temperature(0.7))
+        );
+        assert_eq!(ok("/set temp=1"), Command::Set(Setting::Temperature(1.0)));
+        assert_eq!(ok("/set top_p 0.9"), Command::Set(Setting::TopP(0.9)));
+        assert_eq!(ok("/set top-p 0.5"), Command::Set(Setting::TopP(0.5)));
+        assert_eq!(
+            ok("/set max_tokens 300"),
+            Command::Set(Setting::MaxTokens(300))
+        );
+        assert_eq!(ok("/set reset"), Command::Set(Setting::Reset));
+        // bounds are the bot's business
+        assert_eq!(
+            ok("/set temperature 99"),
+            Command::Set(Setting::Temperature(99.0))
+        );
+    }
+
+    #[test]
+    fn set_rejects_bad_values_with_a_hint() {
+        for (t, needle) in [
+            ("/set temperature abc", "takes a number"),
+            ("/set temperature NaN", "takes a number"),
+            ("/set temperature inf", "takes a number"),
+            ("/set max_tokens 1.5", "whole number"),
+            ("/set max_tokens -3", "whole number"),
+            ("/set top_p", "Usage: /set top_p VALUE"),
+            ("/set top_p 0.1 0.2", "Usage: /set top_p VALUE"),
+            ("/set colour red", "Unknown setting"),
+            ("/set", "Usage: /set"),
+        ] {
+            let e = err(t);
+            assert_eq!(e.command, Some("set"), "{t}");
+            assert!(e.message.contains(needle), "{t}: {}", e.message);
+            assert!(!e.message.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn unknown_commands_suggest_the_closest() {
+        let e = err("/hepl");
+        assert_eq!(e.command, None);
+        assert!(e.message.contains("Did you mean /help?"), "{}", e.message);
+        assert!(err("/rest").message.contains("/reset"));
+        assert!(err("/transalte en").message.contains("/translate"));
+        assert!(err("/stat").message.contains("/stats"));
+        assert!(err("/sys hi").message.contains("/system"));
+        let e = err("/xyzzy");
+        assert!(!e.message.contains("Did you mean"), "{}", e.message);
+        assert!(e.message.contains("/help"));
+    }
+
+    #[test]
+    fn list_has_every_command_once_with_valid_names() {
+        let list = command_list();
+        let names: Vec<_> = list.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "help",
+                "reset",
+                "retry",
+                "mode",
+                "system",
+                "translate",
+                "set",
+                "stats",
+                "cancel",
+                "forget"
+            ]
+        );
+        for c in &list {
+            // Telegram: 1-32 chars of a-z0-9_; Discord: description ≤ 100 chars.
+            assert!(c
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+            assert!(!c.description.is_empty() && c.description.chars().count() <= 100);
+            // every listed name parses to that command (or its usage hint when it needs args)
+            match parse(&format!("/{}", c.name), None) {
+                Some(Ok(cmd)) => assert_eq!(cmd.name(), c.name),
+                Some(Err(e)) => assert_eq!(e.command, Some(c.name)),
+                None => panic!("/{} is not a command", c.name),
+            }
+        }
+        assert_eq!(
+            list.iter()
+                .filter(|c| c.admin_only)
+                .map(|c| c.name)
+                .collect::<Vec<_>>(),
+            ["system"]
+        );
+    }
+
+    #[test]
+    fn help_hides_admin_commands_from_non_admins() {
+        let user = help_text(false);
+        let admin = help_text(true);
+        assert!(!user.contains("/system"));
+        assert!(admin.contains("/system [TEXT]"));
+        assert!(user.contains("/translate [LANG[,LANG]|off]"));
+        assert_eq!(user.lines().count(), 1 + command_list().len() - 1);
+        assert_eq!(admin.lines().count(), 1 + command_list().len());
+    }
+
+    #[test]
+    fn command_error_displays_its_message() {
+        let e = err("/hepl");
+        assert_eq!(e.to_string(), e.message);
+    }
+}

@@ -1,0 +1,671 @@
+//! Typed settings: `config.toml` plus environment overrides, validated at start.
+//!
+//! [`Settings::load`] reads a TOML file (a missing file means "all defaults") and then the
+//! environment: `PARLEY__SECTION__KEY=value` overrides `[section] key` (for example
+//! `PARLEY__SAMPLING__TEMPERATURE=0.2`, `PARLEY__BOT__TRIGGER_NAMES=parley,bot`). Every key is
+//! checked before anything starts: an unknown key names itself and lists the allowed ones; a
+//! value of the wrong type or out of range names the key and what is allowed.
+//!
+//! Secrets (bot tokens, API keys) are never read from here: adapters take them from the
+//! environment. The `[telegram]`, `[discord]` and `[engine.openai]` tables are passed through
+//! unvalidated as JSON values for the adapter or engine that owns them to deserialise.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::SamplingParams;
+use crate::{Error, Result};
+
+/// All settings, one field per `config.toml` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[bot]`: identity, triggers, admins, limits.
+    pub bot: BotSettings,
+    /// `[model]`: which GGUF file to run.
+    pub model: ModelSettings,
+    /// `[engine]`: local or OpenAI-compatible engine.
+    pub engine: EngineSettings,
+    /// `[sampling]`: defaults and the bounds users may `/set` within.
+    pub sampling: SamplingSettings,
+    /// `[scheduler]`: queues and answers in flight.
+    pub scheduler: SchedulerSettings,
+    /// `[store]`: the SQLite history.
+    pub store: StoreSettings,
+    /// `[render]`: how answers stream into platforms.
+    pub render: RenderSettings,
+    /// `[prompts]`: personas.
+    pub prompts: PromptSettings,
+    /// `[telegram]`: passed through to the Telegram adapter, not validated here.
+    pub telegram: serde_json::Value,
+    /// `[discord]`: passed through to the Discord adapter, not validated here.
+    pub discord: serde_json::Value,
+}
+
+/// An empty table: what a pass-through section holds when the file leaves it out, so an
+/// adapter deserialising its own struct (with defaults) from it always sees a table.
+fn empty_table() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bot: BotSettings::default(),
+            model: ModelSettings::default(),
+            engine: EngineSettings::default(),
+            sampling: SamplingSettings::default(),
+            scheduler: SchedulerSettings::default(),
+            store: StoreSettings::default(),
+            render: RenderSettings::default(),
+            prompts: PromptSettings::default(),
+            telegram: empty_table(),
+            discord: empty_table(),
+        }
+    }
+}
+
+/// `[bot]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotSettings {
+    /// The bot's name, used in prompts and as a trigger word.
+    pub name: String,
+    /// Extra words that address the bot in a group (case-insensitive, anywhere as a word).
+    pub trigger_names: Vec<String>,
+    /// Keep unaddressed group messages as context (off: only what is said to the bot is kept).
+    pub keep_group_context: bool,
+    /// How many unaddressed group messages to keep in the window at most.
+    pub group_context_turns: usize,
+    /// Bot admins as `platform:user_id` (`telegram:12345`, `discord:6789`, `console:local`).
+    pub admins: Vec<String>,
+    /// Longest message the bot accepts, in characters.
+    pub max_input_chars: usize,
+    /// Messages one user may send per minute before being asked to slow down (0 = no limit).
+    pub messages_per_minute: u32,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        Self {
+            name: "Parley".into(),
+            trigger_names: Vec::new(),
+            keep_group_context: false,
+            group_context_turns: 20,
+            admins: Vec::new(),
+            max_input_chars: 4000,
+            messages_per_minute: 12,
+        }
+    }
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Path of the GGUF file.
+    pub path: PathBuf,
+    /// Use fewer context tokens than the model allows (saves memory); `None` = the model's.
+    pub context_len: Option<usize>,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            context_len: None,
+        }
+    }
+}
+
+/// Which engine answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The built-in candle engine running `model.path`.
+    #[default]
+    Local,
+    /// An OpenAI-compatible HTTP server (`[engine.openai]`).
+    Openai,
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// `local` or `openai`.
+    pub kind: EngineKind,
+    /// CPU threads for the local engine (0 = all cores).
+    pub threads: usize,
+    /// Memory budget for the local engine's per-conversation KV caches, in MiB.
+    pub kv_cache_mb: usize,
+    /// `[engine.openai]`, passed through unvalidated to the OpenAI engine's own config
+    /// (`serde_json::from_value::<OpenAiConfig>(settings.engine.openai.clone())`).
+    pub openai: serde_json::Value,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            kind: EngineKind::Local,
+            threads: 0,
+            kv_cache_mb: 512,
+            openai: empty_table(),
+        }
+    }
+}
+
+/// `[sampling]`: the defaults of every channel, and the bounds `/set` allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingSettings {
+    /// Most tokens per answer.
+    pub max_tokens: usize,
+    /// Randomness; 0 = greedy.
+    pub temperature: f64,
+    /// Nucleus sampling mass; 1 = off.
+    pub top_p: f64,
+    /// Keep the k most likely tokens; 0 = off.
+    pub top_k: usize,
+    /// Penalty on recently generated tokens; 1 = off.
+    pub repeat_penalty: f32,
+    /// Tokens the repeat penalty looks back over.
+    pub repeat_last_n: usize,
+    /// Fixed seed for reproducible answers; unset = random.
+    pub seed: Option<u64>,
+    /// Strings that end an answer.
+    pub stop: Vec<String>,
+    /// Highest temperature `/set temperature` accepts.
+    pub temperature_max: f64,
+    /// Highest `/set max_tokens` accepts.
+    pub max_tokens_max: usize,
+}
+
+impl Default for SamplingSettings {
+    fn default() -> Self {
+        let p = SamplingParams::default();
+        Self {
+            max_tokens: p.max_tokens,
+            temperature: p.temperature,
+            top_p: p.top_p,
+            top_k: p.top_k,
+            repeat_penalty: p.repeat_penalty,
+            repeat_last_n: p.repeat_last_n,
+            seed: p.seed,
+            stop: p.stop,
+            temperature_max: 1.5,
+            max_tokens_max: 1024,
+        }
+    }
+}
+
+impl SamplingSettings {
+    /// The engine parameters these defaults describe.
+    pub fn params(&self) -> SamplingParams {
+        SamplingParams {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            repeat_penalty: self.repeat_penalty,
+            repeat_last_n: self.repeat_last_n,
+            seed: self.seed,
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Answers waiting per channel before new messages get a busy reply.
+    pub queue_per_channel: usize,
+    /// Answers waiting across all channels before new messages get a busy reply.
+    pub queue_total: usize,
+    /// Answers generated at the same time (1 suits the local engine; more for a server).
+    pub workers: usize,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            queue_per_channel: 4,
+            queue_total: 64,
+            workers: 1,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// SQLite file.
+    pub path: PathBuf,
+    /// Delete turns older than this many days (0 = keep forever).
+    pub retention_days: u32,
+    /// Keep at most this many turns per channel (0 = no limit).
+    pub retention_turns: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/parley.sqlite3"),
+            retention_days: 90,
+            retention_turns: 2000,
+        }
+    }
+}
+
+/// `[render]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RenderSettings {
+    /// Smallest gap between edits of a streaming answer, per platform (`telegram`, `discord`),
+    /// in milliseconds; a platform not named uses its adapter's own interval.
+    pub edit_interval_ms: BTreeMap<String, u64>,
+}
+
+/// `[prompts]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptSettings {
+    /// Folder of persona templates (`assistant.md`, …).
+    pub dir: PathBuf,
+    /// The mode a channel starts in.
+    pub default_mode: String,
+}
+
+impl Default for PromptSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("prompts"),
+            default_mode: "assistant".into(),
+        }
+    }
+}
+
+/// Tables whose contents belong to someone else: their keys are not checked here.
+const PASS_THROUGH: &[&str] = &[
+    "telegram",
+    "discord",
+    "engine.openai",
+    "render.edit_interval_ms",
+];
+
+/// Environment keys that hold lists (comma-separated in the variable).
+const LIST_KEYS: &[&str] = &["bot.trigger_names", "bot.admins", "sampling.stop"];
+
+impl Settings {
+    /// Load `path` (or `config.toml` semantics: a missing file means defaults) and apply
+    /// `PARLEY__SECTION__KEY` environment overrides, then validate.
+    pub fn load(path: Option<&Path>) -> Result<Settings> {
+        let text = match path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(t) => Some(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(Error::Config {
+                        key: p.display().to_string(),
+                        reason: format!("cannot read the file: {e}"),
+                    })
+                }
+            },
+            None => None,
+        };
+        Self::build(text.as_deref(), None)
+    }
+
+    /// Settings from TOML text alone (no environment), validated. For tests.
+    pub fn from_toml_str(toml: &str) -> Result<Settings> {
+        Self::build(Some(toml), Some(Vec::new()))
+    }
+
+    /// Settings from TOML text plus the given `PARLEY__…` variables instead of the process
+    /// environment, validated. For tests.
+    pub fn from_toml_and_env(toml: &str, env: &[(&str, &str)]) -> Result<Settings> {
+        let vars = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::build(Some(toml), Some(vars))
+    }
+
+    fn build(toml: Option<&str>, env: Option<Vec<(String, String)>>) -> Result<Settings> {
+        let mut environment = config::Environment::with_prefix("PARLEY")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",");
+        for key in LIST_KEYS {
+            environment = environment.with_list_parse_key(key);
+        }
+        if let Some(vars) = env {
+            environment = environment.source(Some(vars.into_iter().collect()));
+        }
+        let mut builder = config::Config::builder();
+        if let Some(t) = toml {
+            builder = builder.add_source(config::File::from_str(t, config::FileFormat::Toml));
+        }
+        let cfg = builder
+            .add_source(environment)
+            .build()
+            .map_err(config_error)?;
+        let raw: serde_json::Value = cfg.clone().try_deserialize().map_err(config_error)?;
+        let schema = serde_json::to_value(Settings::default()).map_err(|e| Error::Config {
+            key: String::new(),
+            reason: e.to_string(),
+        })?;
+        check_keys(&raw, &schema, "")?;
+        let settings: Settings = cfg.try_deserialize().map_err(config_error)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Check ranges and relations between values; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        let s = &self.sampling;
+        range_f64("sampling.temperature_max", s.temperature_max, 0.0, 2.0)?;
+        range_f64(
+            "sampling.temperature",
+            s.temperature,
+            0.0,
+            s.temperature_max,
+        )?;
+        range_f64("sampling.top_p", s.top_p, 0.0, 1.0)?;
+        if s.top_p == 0.0 {
+            return bad("sampling.top_p", "must be above 0 (1 turns it off), got 0");
+        }
+        range_f64(
+            "sampling.repeat_penalty",
+            f64::from(s.repeat_penalty),
+            1.0,
+            2.0,
+        )?;
+        range_usize("sampling.max_tokens_max", s.max_tokens_max, 1, 32768)?;
+        range_usize("sampling.max_tokens", s.max_tokens, 1, s.max_tokens_max)?;
+        if s.stop.iter().any(String::is_empty) {
+            return bad("sampling.stop", "stop strings must not be empty");
+        }
+        let b = &self.bot;
+        if b.name.trim().is_empty() {
+            return bad("bot.name", "must not be empty");
+        }
+        if b.trigger_names.iter().any(|n| n.trim().is_empty()) {
+            return bad("bot.trigger_names", "names must not be empty");
+        }
+        range_usize("bot.max_input_chars", b.max_input_chars, 1, 1_000_000)?;
+        for a in &b.admins {
+            let ok = a
+                .split_once(':')
+                .is_some_and(|(p, id)| crate::seam::Platform::parse(p).is_some() && !id.is_empty());
+            if !ok {
+                return bad(
+                    "bot.admins",
+                    &format!("each admin is \"platform:user_id\" with platform console, telegram, discord or test, got {a:?}"),
+                );
+            }
+        }
+        if let Some(n) = self.model.context_len {
+            range_usize("model.context_len", n, 256, 1 << 20)?;
+        }
+        let q = &self.scheduler;
+        range_usize("scheduler.workers", q.workers, 1, 256)?;
+        range_usize("scheduler.queue_per_channel", q.queue_per_channel, 1, 1000)?;
+        range_usize("scheduler.queue_total", q.queue_total, 1, 100_000)?;
+        for (platform, ms) in &self.render.edit_interval_ms {
+            if crate::seam::Platform::parse(platform).is_none() {
+                return bad(
+                    &format!("render.edit_interval_ms.{platform}"),
+                    "unknown platform; allowed: console, telegram, discord, test",
+                );
+            }
+            range_usize(
+                &format!("render.edit_interval_ms.{platform}"),
+                *ms as usize,
+                0,
+                600_000,
+            )?;
+        }
+        if self.prompts.default_mode.trim().is_empty() {
+            return bad(
+                "prompts.default_mode",
+                "must name a persona file in prompts.dir",
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether `platform:user_id` is listed in `bot.admins`.
+    pub fn is_admin(&self, platform: crate::seam::Platform, user_id: &str) -> bool {
+        self.bot
+            .admins
+            .iter()
+            .any(|a| a.split_once(':') == Some((platform.as_str(), user_id)))
+    }
+}
+
+fn bad<T>(key: &str, reason: &str) -> Result<T> {
+    Err(Error::Config {
+        key: key.into(),
+        reason: reason.into(),
+    })
+}
+
+fn range_f64(key: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
+    if !(lo..=hi).contains(&v) {
+        return bad(key, &format!("must be between {lo} and {hi}, got {v}"));
+    }
+    Ok(())
+}
+
+fn range_usize(key: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    if !(lo..=hi).contains(&v) {
+        return bad(key, &format!("must be between {lo} and {hi}, got {v}"));
+    }
+    Ok(())
+}
+
+/// Walk what was read against the defaults: every key must exist there, and a scalar where a
+/// table is expected (or the other way round) is reported with the key.
+fn check_keys(raw: &serde_json::Value, schema: &serde_json::Value, prefix: &str) -> Result<()> {
+    let serde_json::Value::Object(map) = raw else {
+        return Ok(());
+    };
+    let allowed = match schema {
+        serde_json::Value::Object(m) => m,
+        _ => {
+            return bad(prefix, "is a single value, not a table");
+        }
+    };
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let Some(expected) = allowed.get(k) else {
+            let names: Vec<&str> = allowed.keys().map(String::as_str).collect();
+            let place = if prefix.is_empty() {
+                "top-level sections".to_string()
+            } else {
+                format!("keys in [{prefix}]")
+            };
+            return bad(
+                &key,
+                &format!("unknown key; allowed {place}: {}", names.join(", ")),
+            );
+        };
+        if PASS_THROUGH.contains(&key.as_str()) {
+            continue;
+        }
+        match (v, expected) {
+            (serde_json::Value::Object(_), serde_json::Value::Object(_)) => {
+                check_keys(v, expected, &key)?
+            }
+            (serde_json::Value::Object(_), _) => {
+                return bad(&key, "expected a single value, got a table");
+            }
+            (_, serde_json::Value::Object(_)) => {
+                return bad(&key, "expected a table ([section]), got a single value");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn config_error(e: config::ConfigError) -> Error {
+    match e {
+        config::ConfigError::Type {
+            unexpected,
+            expected,
+            key,
+            ..
+        } => Error::Config {
+            key: key.unwrap_or_default(),
+            reason: format!("expected {expected}, got {unexpected}"),
+        },
+        config::ConfigError::At { error, key, .. } => match config_error(*error) {
+            Error::Config { key: inner, reason } => Error::Config {
+                key: key.filter(|k| !k.is_empty()).unwrap_or(inner),
+                reason,
+            },
+            other => other,
+        },
+        config::ConfigError::NotFound(key) => Error::Config {
+            key,
+            reason: "missing".into(),
+        },
+        other => Error::Config {
+            key: "config.toml".into(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let s = Settings::from_toml_str("").unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.sampling.params(), SamplingParams::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_the_allowed_ones() {
+        let e = Settings::from_toml_str("[sampling]\ntemprature = 0.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sampling.temprature"), "{e}");
+        assert!(e.contains("temperature"), "{e}");
+        let e = Settings::from_toml_str("[sampler]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`sampler`") && e.contains("sampling"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_value_names_key_and_range() {
+        let e = Settings::from_toml_str("[sampling]\ntemperature = 5\ntemperature_max = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sampling.temperature") && e.contains("between 0 and 2, got 5"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = Settings::from_toml_str("[bot]\nkeep_group_context = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bot.keep_group_context"), "{e}");
+        let e = Settings::from_toml_str("[scheduler]\nworkers = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scheduler.workers"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let s = Settings::from_toml_and_env(
+            "[sampling]\ntemperature = 0.5\n",
+            &[
+                ("PARLEY__SAMPLING__TEMPERATURE", "0.2"),
+                ("PARLEY__BOT__TRIGGER_NAMES", "parley,robot"),
+                ("PARLEY__SCHEDULER__QUEUE_TOTAL", "9"),
+                ("PARLEY__BOT__NAME", "Polly"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.sampling.temperature, 0.2);
+        assert_eq!(s.bot.trigger_names, vec!["parley", "robot"]);
+        assert_eq!(s.scheduler.queue_total, 9);
+        assert_eq!(s.bot.name, "Polly");
+        let e = Settings::from_toml_and_env("", &[("PARLEY__BOT__NAMME", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bot.namme"), "{e}");
+    }
+
+    #[test]
+    fn pass_through_tables_are_kept_unvalidated() {
+        let s = Settings::from_toml_str(
+            "[telegram]\nanything = 1\n[engine.openai]\nbase_url = \"http://x\"\n[render.edit_interval_ms]\ntelegram = 1500\n",
+        )
+        .unwrap();
+        assert_eq!(s.telegram["anything"], 1);
+        assert_eq!(s.engine.openai["base_url"], "http://x");
+        assert_eq!(s.render.edit_interval_ms["telegram"], 1500);
+        let e = Settings::from_toml_str("[render.edit_interval_ms]\nirc = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("render.edit_interval_ms.irc"), "{e}");
+    }
+
+    #[test]
+    fn bad_admin_entry_is_named() {
+        let e = Settings::from_toml_str("[bot]\nadmins = [\"12345\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bot.admins"), "{e}");
+        let s = Settings::from_toml_str("[bot]\nadmins = [\"telegram:42\"]\n").unwrap();
+        assert!(s.is_admin(crate::seam::Platform::Telegram, "42"));
+        assert!(!s.is_admin(crate::seam::Platform::Discord, "42"));
+    }
+
+    #[test]
+    fn root_config_toml_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let s = Settings::from_toml_str(&text).unwrap();
+        assert_eq!(s.sampling, SamplingSettings::default());
+        // Every key of the defaults is written (and commented) in the file.
+        let schema = serde_json::to_value(Settings::default()).unwrap();
+        for (section, keys) in schema.as_object().unwrap() {
+            assert!(
+                text.contains(&format!("[{section}]")),
+                "missing [{section}]"
+            );
+            if let Some(keys) = keys.as_object() {
+                for k in keys.keys() {
+                    assert!(
+                        text.contains(&format!("{k} ="))
+                            || text.contains(&format!("{k}="))
+                            || text.contains(&format!("[{section}.{k}]")),
+                        "missing {section}.{k}"
+                    );
+                }
+            }
+        }
+    }
+}

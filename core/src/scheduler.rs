@@ -1,0 +1,431 @@
+//! Who gets the engine next.
+//!
+//! Rules:
+//! - one answer in flight per channel (a channel's answers come in order);
+//! - at most `workers` answers in flight overall (1 for the local engine, which uses every core);
+//! - channels with waiting work take turns round-robin: a channel that just got an answer goes
+//!   to the back of the line, so a chatty channel cannot starve a quiet one;
+//! - waiting work is bounded per channel and in total; beyond that [`Scheduler::submit`] says
+//!   [`Rejected::Busy`] and the caller answers politely;
+//! - a newer job from the same author in the same channel replaces their waiting (not started)
+//!   one in its place in the line ([`Admission::Replaced`]);
+//! - [`Scheduler::cancel`] stops the channel's running job at once (its [`CancelToken`]) and
+//!   drops its waiting ones.
+//!
+//! Jobs are async closures receiving their cancel token; the scheduler spawns them on the
+//! tokio runtime it is called from.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+
+use crate::config::SchedulerSettings;
+use crate::engine::CancelToken;
+use crate::seam::ChannelKey;
+
+/// A unit of work: generate and deliver one answer.
+pub type Job = Box<dyn FnOnce(CancelToken) -> BoxFuture<'static, ()> + Send>;
+
+/// How a submitted job was taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Queued; `ahead` jobs of this channel (running or waiting) come first.
+    Queued {
+        /// Jobs of the same channel before it.
+        ahead: usize,
+    },
+    /// It replaced a waiting job of the same author, which will not run.
+    Replaced,
+}
+
+/// Why a job was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// The channel's or the global queue is full.
+    Busy,
+    /// The scheduler is shutting down.
+    Closed,
+}
+
+struct Pending {
+    author: String,
+    job: Job,
+}
+
+#[derive(Default)]
+struct Channel {
+    pending: VecDeque<Pending>,
+    running: Option<CancelToken>,
+}
+
+#[derive(Default)]
+struct State {
+    channels: HashMap<ChannelKey, Channel>,
+    /// Channels with waiting work and nothing running, in the order they get the engine.
+    ready: VecDeque<ChannelKey>,
+    queued: usize,
+    in_flight: usize,
+    closed: bool,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    limits: SchedulerSettings,
+    idle: Notify,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The fair scheduler. Cheap to clone; clones share the queues.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.inner.lock();
+        f.debug_struct("Scheduler")
+            .field("queued", &s.queued)
+            .field("in_flight", &s.in_flight)
+            .finish()
+    }
+}
+
+/// Finishes a job's bookkeeping even if the job panics.
+struct Finish {
+    inner: Arc<Inner>,
+    key: ChannelKey,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let mut s = self.inner.lock();
+        s.in_flight -= 1;
+        let mut requeue = false;
+        let mut remove = false;
+        if let Some(ch) = s.channels.get_mut(&self.key) {
+            ch.running = None;
+            requeue = !ch.pending.is_empty();
+            remove = !requeue;
+        }
+        if requeue {
+            s.ready.push_back(self.key.clone());
+        } else if remove {
+            s.channels.remove(&self.key);
+        }
+        Scheduler::pump(&self.inner, &mut s);
+        drop(s);
+        self.inner.idle.notify_waiters();
+    }
+}
+
+impl Scheduler {
+    /// A scheduler with these limits.
+    pub fn new(limits: SchedulerSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                limits,
+                idle: Notify::new(),
+            }),
+        }
+    }
+
+    /// Queue `job` for channel `key` on behalf of `author`. Must be called inside a tokio
+    /// runtime (jobs are spawned on it).
+    pub fn submit(&self, key: &ChannelKey, author: &str, job: Job) -> Result<Admission, Rejected> {
+        let mut s = self.inner.lock();
+        if s.closed {
+            return Err(Rejected::Closed);
+        }
+        let limits = &self.inner.limits;
+        let total_full = s.queued >= limits.queue_total;
+        let ch = s.channels.entry(key.clone()).or_default();
+        if let Some(p) = ch.pending.iter_mut().find(|p| p.author == author) {
+            p.job = job;
+            return Ok(Admission::Replaced);
+        }
+        if ch.pending.len() >= limits.queue_per_channel || total_full {
+            if ch.pending.is_empty() && ch.running.is_none() {
+                s.channels.remove(key);
+            }
+            return Err(Rejected::Busy);
+        }
+        let ahead = ch.pending.len() + usize::from(ch.running.is_some());
+        let becomes_ready = ch.pending.is_empty() && ch.running.is_none();
+        ch.pending.push_back(Pending {
+            author: author.to_string(),
+            job,
+        });
+        s.queued += 1;
+        if becomes_ready {
+            s.ready.push_back(key.clone());
+        }
+        Self::pump(&self.inner, &mut s);
+        Ok(Admission::Queued { ahead })
+    }
+
+    /// Start waiting jobs while workers are free, taking channels in turn.
+    fn pump(inner: &Arc<Inner>, s: &mut State) {
+        // Without a runtime (being dropped at shutdown) nothing new starts.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        while s.in_flight < inner.limits.workers {
+            let Some(key) = s.ready.pop_front() else {
+                break;
+            };
+            let Some(ch) = s.channels.get_mut(&key) else {
+                continue;
+            };
+            let Some(p) = ch.pending.pop_front() else {
+                continue;
+            };
+            let token = CancelToken::new();
+            ch.running = Some(token.clone());
+            s.queued -= 1;
+            s.in_flight += 1;
+            let finish = Finish {
+                inner: inner.clone(),
+                key,
+            };
+            let fut = (p.job)(token);
+            runtime.spawn(async move {
+                let _finish = finish;
+                fut.await;
+            });
+        }
+    }
+
+    /// `/cancel`: stop the channel's running job now and drop its waiting ones. Returns whether
+    /// anything was stopped or dropped.
+    pub fn cancel(&self, key: &ChannelKey) -> bool {
+        let mut s = self.inner.lock();
+        let Some(ch) = s.channels.get_mut(key) else {
+            return false;
+        };
+        let dropped = ch.pending.len();
+        ch.pending.clear();
+        let running = ch.running.as_ref().inspect(|t| t.cancel()).is_some();
+        if !running {
+            s.channels.remove(key);
+        }
+        s.queued -= dropped;
+        s.ready.retain(|k| k != key);
+        drop(s);
+        self.inner.idle.notify_waiters();
+        running || dropped > 0
+    }
+
+    /// Whether the channel has an answer running or waiting.
+    pub fn is_busy(&self, key: &ChannelKey) -> bool {
+        self.inner.lock().channels.contains_key(key)
+    }
+
+    /// Jobs waiting (not started) across all channels.
+    pub fn queued(&self) -> usize {
+        self.inner.lock().queued
+    }
+
+    /// Jobs running.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().in_flight
+    }
+
+    /// Wait until nothing is running or waiting.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let s = self.inner.lock();
+                if s.queued == 0 && s.in_flight == 0 {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Take no more jobs, cancel running ones, drop waiting ones, and wait for the running
+    /// ones to end.
+    pub async fn shutdown(&self) {
+        {
+            let mut s = self.inner.lock();
+            s.closed = true;
+            let mut dropped = 0;
+            for ch in s.channels.values_mut() {
+                dropped += ch.pending.len();
+                ch.pending.clear();
+                if let Some(t) = &ch.running {
+                    t.cancel();
+                }
+            }
+            s.queued -= dropped;
+            s.ready.clear();
+            s.channels.retain(|_, ch| ch.running.is_some());
+        }
+        self.inner.idle.notify_waiters();
+        self.idle().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seam::Platform;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+
+    fn key(i: usize) -> ChannelKey {
+        ChannelKey::new(Platform::Test, format!("c{i}"))
+    }
+
+    fn limits(workers: usize, per: usize, total: usize) -> SchedulerSettings {
+        SchedulerSettings {
+            queue_per_channel: per,
+            queue_total: total,
+            workers,
+        }
+    }
+
+    fn recording(tx: &mpsc::UnboundedSender<String>, label: String, ms: u64) -> Job {
+        let tx = tx.clone();
+        Box::new(move |_t| {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let _ = tx.send(label);
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn channels_take_turns() {
+        let s = Scheduler::new(limits(1, 10, 100));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // Channel 0 floods with 5 jobs (distinct authors), then 3 quiet channels ask once.
+        for j in 0..5 {
+            s.submit(
+                &key(0),
+                &format!("a{j}"),
+                recording(&tx, format!("0.{j}"), 5),
+            )
+            .unwrap();
+        }
+        for c in 1..4 {
+            s.submit(&key(c), "q", recording(&tx, format!("{c}.0"), 5))
+                .unwrap();
+        }
+        s.idle().await;
+        drop(tx);
+        let mut order = Vec::new();
+        while let Some(l) = rx.recv().await {
+            order.push(l);
+        }
+        assert_eq!(
+            order,
+            ["0.0", "1.0", "2.0", "3.0", "0.1", "0.2", "0.3", "0.4"]
+        );
+    }
+
+    #[tokio::test]
+    async fn same_author_replaces_waiting_job_and_queues_are_bounded() {
+        let s = Scheduler::new(limits(1, 2, 3));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        s.submit(&key(0), "a", recording(&tx, "first".into(), 20))
+            .unwrap();
+        assert_eq!(
+            s.submit(&key(0), "a", recording(&tx, "second".into(), 1)),
+            Ok(Admission::Queued { ahead: 1 })
+        );
+        assert_eq!(
+            s.submit(&key(0), "a", recording(&tx, "third".into(), 1)),
+            Ok(Admission::Replaced)
+        );
+        s.submit(&key(0), "b", recording(&tx, "b".into(), 1))
+            .unwrap();
+        assert_eq!(
+            s.submit(&key(0), "c", recording(&tx, "c".into(), 1)),
+            Err(Rejected::Busy)
+        );
+        s.submit(&key(1), "x", recording(&tx, "x".into(), 1))
+            .unwrap();
+        assert_eq!(
+            s.submit(&key(2), "y", recording(&tx, "y".into(), 1)),
+            Err(Rejected::Busy)
+        );
+        s.idle().await;
+        drop(tx);
+        let mut order = Vec::new();
+        while let Some(l) = rx.recv().await {
+            order.push(l);
+        }
+        assert_eq!(order, ["first", "x", "third", "b"]);
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_running_and_drops_waiting() {
+        let s = Scheduler::new(limits(1, 5, 10));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let tx2 = tx.clone();
+        s.submit(
+            &key(0),
+            "a",
+            Box::new(move |t| {
+                Box::pin(async move {
+                    while !t.is_cancelled() {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    let _ = tx2.send("cancelled".to_string());
+                })
+            }),
+        )
+        .unwrap();
+        s.submit(&key(0), "b", recording(&tx, "never".into(), 1))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(s.cancel(&key(0)));
+        s.idle().await;
+        drop(tx);
+        assert_eq!(rx.recv().await.as_deref(), Some("cancelled"));
+        assert_eq!(rx.recv().await, None);
+        assert!(!s.is_busy(&key(0)));
+    }
+
+    #[tokio::test]
+    async fn several_workers_run_channels_in_parallel_but_one_per_channel() {
+        let s = Scheduler::new(limits(4, 5, 50));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for c in 0..4 {
+            for j in 0..2 {
+                s.submit(&key(c), &format!("{j}"), recording(&tx, format!("{c}"), 10))
+                    .unwrap();
+            }
+        }
+        assert_eq!(s.in_flight(), 4);
+        s.idle().await;
+        drop(tx);
+        let mut n = 0;
+        while rx.recv().await.is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 8);
+        s.shutdown().await;
+        assert_eq!(
+            s.submit(
+                &key(0),
+                "a",
+                recording(&mpsc::unbounded_channel().0, "z".into(), 1)
+            ),
+            Err(Rejected::Closed)
+        );
+    }
+}

@@ -1,0 +1,609 @@
+//! Durable history and per-channel settings in SQLite.
+//!
+//! One file (WAL journal, `synchronous=FULL`): a turn is committed to disk before the call that
+//! writes it returns, so the bot acknowledges (queues, answers) only what survives a crash or a
+//! `kill -9`. Every call runs on tokio's blocking pool (`spawn_blocking`), never on the async
+//! runtime's threads; the connection sits behind a mutex, SQLite serialises writers anyway.
+//!
+//! Tables: `turns` (one row per message, channel key split into platform/chat/thread, a
+//! `cleared` flag set by `/reset`), `channels` (mode, system override, translation languages,
+//! sampling overrides as JSON). The schema version lives in `PRAGMA user_version`; migrations
+//! run in order on open.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::conversation::Turn;
+use crate::engine::Role;
+use crate::seam::{ChannelKey, Platform};
+use crate::{Error, Result};
+
+/// Schema migrations; entry `i` takes the database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE turns (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform    TEXT    NOT NULL,
+    chat        TEXT    NOT NULL,
+    thread      TEXT    NOT NULL DEFAULT '',
+    role        TEXT    NOT NULL,
+    author_id   TEXT    NOT NULL,
+    author_name TEXT    NOT NULL,
+    text        TEXT    NOT NULL,
+    at          INTEGER NOT NULL,
+    message_id  TEXT,
+    addressed   INTEGER NOT NULL DEFAULT 1,
+    partial     INTEGER NOT NULL DEFAULT 0,
+    cleared     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX turns_by_channel ON turns (platform, chat, thread, id);
+CREATE INDEX turns_by_time ON turns (at);
+CREATE TABLE channels (
+    platform  TEXT NOT NULL,
+    chat      TEXT NOT NULL,
+    thread    TEXT NOT NULL DEFAULT '',
+    mode      TEXT,
+    system    TEXT,
+    translate TEXT NOT NULL DEFAULT '',
+    sampling  TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (platform, chat, thread)
+);
+"#];
+
+/// Per-channel sampling overrides set with `/set`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplingOverrides {
+    /// `/set temperature`.
+    pub temperature: Option<f64>,
+    /// `/set top_p`.
+    pub top_p: Option<f64>,
+    /// `/set max_tokens`.
+    pub max_tokens: Option<usize>,
+}
+
+impl SamplingOverrides {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What a channel remembers besides its turns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelSettings {
+    /// Persona (`/mode`); `None` = the configured default.
+    pub mode: Option<String>,
+    /// System prompt override (`/system`); `None` = the persona's.
+    pub system: Option<String>,
+    /// Translation targets as language codes (`/translate en,zh`); empty = off.
+    pub translate: Vec<String>,
+    /// Sampling overrides (`/set`).
+    pub sampling: SamplingOverrides,
+}
+
+/// Counts for `/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Turns stored and not cleared.
+    pub turns: usize,
+    /// Turns stored in total, including ones cleared by `/reset` and not yet pruned.
+    pub turns_total: usize,
+}
+
+/// A handle on the SQLite store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::Store(e.to_string())
+}
+
+fn thread_of(key: &ChannelKey) -> &str {
+    key.thread.as_deref().unwrap_or("")
+}
+
+fn role_from(s: &str) -> Role {
+    match s {
+        "assistant" => Role::Assistant,
+        "system" => Role::System,
+        _ => Role::User,
+    }
+}
+
+fn key_from(platform: &str, chat: String, thread: String) -> Option<ChannelKey> {
+    let mut key = ChannelKey::new(Platform::parse(platform)?, chat);
+    if !thread.is_empty() {
+        key = key.with_thread(thread);
+    }
+    Some(key)
+}
+
+impl Store {
+    /// Open (or create) the store at `path`, creating its folder, and migrate it. Blocking:
+    /// call at start-up.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path).map_err(db)?;
+        Self::init(conn)
+    }
+
+    /// A store in memory, gone when dropped. For tests.
+    pub fn in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        // WAL: readers never block the writer; FULL: a commit is on disk when it returns.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        if version > MIGRATIONS.len() {
+            return Err(Error::Store(format!(
+                "the database has schema version {version}, newer than this Parley ({}); upgrade Parley",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction().map_err(db)?;
+            tx.execute_batch(sql).map_err(db)?;
+            tx.pragma_update(None, "user_version", i + 1).map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard).map_err(db)
+        })
+        .await
+        .map_err(|e| Error::Store(format!("store task failed: {e}")))?
+    }
+
+    /// The journal mode in use (`wal`).
+    pub async fn journal_mode(&self) -> Result<String> {
+        self.with(|c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)))
+            .await
+    }
+
+    /// Append a turn and commit it; returns its row id.
+    pub async fn append_turn(
+        &self,
+        key: &ChannelKey,
+        turn: &Turn,
+        message_id: Option<&str>,
+    ) -> Result<i64> {
+        let key = key.clone();
+        let turn = turn.clone();
+        let message_id = message_id.map(str::to_string);
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO turns (platform, chat, thread, role, author_id, author_name, text, at,
+                                    message_id, addressed, partial)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    key.platform.as_str(),
+                    key.chat,
+                    thread_of(&key),
+                    turn.role.as_str(),
+                    turn.author_id,
+                    turn.author_name,
+                    turn.text,
+                    turn.at,
+                    message_id,
+                    turn.addressed,
+                    turn.partial,
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    /// The newest `limit` turns of a channel that `/reset` has not cleared, oldest first.
+    pub async fn recent_turns(&self, key: &ChannelKey, limit: usize) -> Result<Vec<Turn>> {
+        let key = key.clone();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT role, author_id, author_name, text, at, addressed, partial FROM turns
+                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND cleared = 0
+                 ORDER BY id DESC LIMIT ?4",
+            )?;
+            let rows = st.query_map(
+                params![
+                    key.platform.as_str(),
+                    key.chat,
+                    thread_of(&key),
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    Ok(Turn {
+                        role: role_from(&r.get::<_, String>(0)?),
+                        author_id: r.get(1)?,
+                        author_name: r.get(2)?,
+                        text: r.get(3)?,
+                        at: r.get(4)?,
+                        addressed: r.get(5)?,
+                        partial: r.get(6)?,
+                    })
+                },
+            )?;
+            let mut turns = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            turns.reverse();
+            Ok(turns)
+        })
+        .await
+    }
+
+    /// Delete the channel's newest turn if it is an answer (for `/retry`). Returns whether one
+    /// was deleted.
+    pub async fn delete_last_assistant_turn(&self, key: &ChannelKey) -> Result<bool> {
+        let key = key.clone();
+        self.with(move |c| {
+            let last: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT id, role FROM turns
+                     WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND cleared = 0
+                     ORDER BY id DESC LIMIT 1",
+                    params![key.platform.as_str(), key.chat, thread_of(&key)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match last {
+                Some((id, role)) if role == "assistant" => {
+                    c.execute("DELETE FROM turns WHERE id = ?1", [id])?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
+    /// `/reset`: hide every turn of the channel from its window. The rows stay until
+    /// retention prunes them, so `/stats` can still count them. Returns how many were cleared.
+    pub async fn clear_channel(&self, key: &ChannelKey) -> Result<usize> {
+        let key = key.clone();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE turns SET cleared = 1
+                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND cleared = 0",
+                params![key.platform.as_str(), key.chat, thread_of(&key)],
+            )
+        })
+        .await
+    }
+
+    /// `/forget`: delete everything `user_id` wrote, in one channel (`Some(key)`) or in every
+    /// channel of `platform` (`None`). The bot's answers to them stay. Returns how many turns
+    /// were deleted.
+    pub async fn forget_user(
+        &self,
+        key: Option<&ChannelKey>,
+        platform: Platform,
+        user_id: &str,
+    ) -> Result<usize> {
+        let key = key.cloned();
+        let user = user_id.to_string();
+        self.with(move |c| match key {
+            Some(k) => c.execute(
+                "DELETE FROM turns WHERE platform = ?1 AND chat = ?2 AND thread = ?3
+                 AND role = 'user' AND author_id = ?4",
+                params![k.platform.as_str(), k.chat, thread_of(&k), user],
+            ),
+            None => c.execute(
+                "DELETE FROM turns WHERE platform = ?1 AND role = 'user' AND author_id = ?2",
+                params![platform.as_str(), user],
+            ),
+        })
+        .await
+    }
+
+    /// The settings of a channel (defaults if it never changed any).
+    pub async fn load_settings(&self, key: &ChannelKey) -> Result<ChannelSettings> {
+        let key = key.clone();
+        let row = self
+            .with(move |c| {
+                c.query_row(
+                    "SELECT mode, system, translate, sampling FROM channels
+                     WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
+                    params![key.platform.as_str(), key.chat, thread_of(&key)],
+                    |r| {
+                        Ok((
+                            r.get::<_, Option<String>>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+            })
+            .await?;
+        let Some((mode, system, translate, sampling)) = row else {
+            return Ok(ChannelSettings::default());
+        };
+        Ok(ChannelSettings {
+            mode,
+            system,
+            translate: translate
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            // A row written by a newer version with fields this one lacks still loads.
+            sampling: serde_json::from_str(&sampling).unwrap_or_default(),
+        })
+    }
+
+    /// Save a channel's settings (replacing what was there).
+    pub async fn save_settings(&self, key: &ChannelKey, settings: &ChannelSettings) -> Result<()> {
+        let key = key.clone();
+        let s = settings.clone();
+        let sampling =
+            serde_json::to_string(&s.sampling).map_err(|e| Error::Store(e.to_string()))?;
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO channels (platform, chat, thread, mode, system, translate, sampling)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (platform, chat, thread) DO UPDATE SET
+                   mode = excluded.mode, system = excluded.system,
+                   translate = excluded.translate, sampling = excluded.sampling",
+                params![
+                    key.platform.as_str(),
+                    key.chat,
+                    thread_of(&key),
+                    s.mode,
+                    s.system,
+                    s.translate.join(","),
+                    sampling
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every channel that has visible turns or settings.
+    pub async fn list_channels(&self) -> Result<Vec<ChannelKey>> {
+        let rows: Vec<(String, String, String)> = self
+            .with(|c| {
+                let mut st = c.prepare(
+                    "SELECT platform, chat, thread FROM turns WHERE cleared = 0
+                     UNION SELECT platform, chat, thread FROM channels
+                     ORDER BY 1, 2, 3",
+                )?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect()
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(p, c, t)| key_from(&p, c, t))
+            .collect())
+    }
+
+    /// Delete turns older than `days` days before `now` (0 = no age limit) and all but the
+    /// newest `turns_per_channel` turns of each channel (0 = no count limit). Returns how many
+    /// turns were deleted.
+    pub async fn prune(&self, now: i64, days: u32, turns_per_channel: usize) -> Result<usize> {
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let mut deleted = 0;
+            if days > 0 {
+                let cutoff = now - i64::from(days) * 86_400;
+                deleted += tx.execute("DELETE FROM turns WHERE at < ?1", [cutoff])?;
+            }
+            if turns_per_channel > 0 {
+                deleted += tx.execute(
+                    "DELETE FROM turns WHERE id IN (
+                       SELECT id FROM (
+                         SELECT id, ROW_NUMBER() OVER (
+                           PARTITION BY platform, chat, thread ORDER BY id DESC) AS n
+                         FROM turns)
+                       WHERE n > ?1)",
+                    [turns_per_channel as i64],
+                )?;
+            }
+            tx.commit()?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    /// Turn counts of one channel.
+    pub async fn stats(&self, key: &ChannelKey) -> Result<ChannelStats> {
+        let key = key.clone();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(cleared = 0), 0), COUNT(*) FROM turns
+                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
+                params![key.platform.as_str(), key.chat, thread_of(&key)],
+                |r| {
+                    Ok(ChannelStats {
+                        turns: r.get::<_, i64>(0)? as usize,
+                        turns_total: r.get::<_, i64>(1)? as usize,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// Write the WAL back into the main file (on shutdown; not needed for durability).
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.with(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(role: Role, who: &str, text: &str, at: i64) -> Turn {
+        Turn {
+            role,
+            author_id: who.into(),
+            author_name: who.into(),
+            text: text.into(),
+            at,
+            addressed: true,
+            partial: false,
+        }
+    }
+
+    fn key(chat: &str) -> ChannelKey {
+        ChannelKey::new(Platform::Test, chat)
+    }
+
+    #[tokio::test]
+    async fn turns_survive_reopen_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/parley.sqlite3");
+        {
+            let s = Store::open(&path).unwrap();
+            assert_eq!(s.journal_mode().await.unwrap(), "wal");
+            s.append_turn(&key("a"), &turn(Role::User, "u1", "hello", 1), Some("m1"))
+                .await
+                .unwrap();
+            s.append_turn(&key("a"), &turn(Role::Assistant, "bot", "hi", 2), None)
+                .await
+                .unwrap();
+            let mut cs = ChannelSettings {
+                mode: Some("concise".into()),
+                translate: vec!["en".into(), "zh".into()],
+                ..Default::default()
+            };
+            cs.sampling.temperature = Some(0.3);
+            s.save_settings(&key("a"), &cs).await.unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let t = s.recent_turns(&key("a"), 10).await.unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].text, "hello");
+        assert_eq!(t[1].role, Role::Assistant);
+        let cs = s.load_settings(&key("a")).await.unwrap();
+        assert_eq!(cs.mode.as_deref(), Some("concise"));
+        assert_eq!(cs.translate, vec!["en", "zh"]);
+        assert_eq!(cs.sampling.temperature, Some(0.3));
+        assert_eq!(s.list_channels().await.unwrap(), vec![key("a")]);
+    }
+
+    #[tokio::test]
+    async fn threads_are_separate_channels() {
+        let s = Store::in_memory().unwrap();
+        let k = key("g").with_thread("7");
+        s.append_turn(&k, &turn(Role::User, "u", "in thread", 1), None)
+            .await
+            .unwrap();
+        assert!(s.recent_turns(&key("g"), 10).await.unwrap().is_empty());
+        assert_eq!(s.recent_turns(&k, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn retry_reset_and_forget() {
+        let s = Store::in_memory().unwrap();
+        let k = key("a");
+        for (r, who, t) in [
+            (Role::User, "alice", "a1"),
+            (Role::User, "bob", "b1"),
+            (Role::Assistant, "bot", "answer"),
+        ] {
+            s.append_turn(&k, &turn(r, who, t, 1), None).await.unwrap();
+        }
+        s.append_turn(
+            &key("other"),
+            &turn(Role::User, "alice", "elsewhere", 1),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(s.delete_last_assistant_turn(&k).await.unwrap());
+        assert!(!s.delete_last_assistant_turn(&k).await.unwrap());
+        assert_eq!(
+            s.forget_user(Some(&k), Platform::Test, "alice")
+                .await
+                .unwrap(),
+            1
+        );
+        let left: Vec<String> = s
+            .recent_turns(&k, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        assert_eq!(left, vec!["b1"]);
+        assert_eq!(s.recent_turns(&key("other"), 10).await.unwrap().len(), 1);
+        assert_eq!(
+            s.forget_user(None, Platform::Test, "alice").await.unwrap(),
+            1
+        );
+        assert_eq!(s.clear_channel(&k).await.unwrap(), 1);
+        assert!(s.recent_turns(&k, 10).await.unwrap().is_empty());
+        let st = s.stats(&k).await.unwrap();
+        assert_eq!((st.turns, st.turns_total), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn retention_by_age_and_count() {
+        let s = Store::in_memory().unwrap();
+        let day = 86_400;
+        for i in 0..10 {
+            s.append_turn(
+                &key("a"),
+                &turn(Role::User, "u", &format!("t{i}"), i * day),
+                None,
+            )
+            .await
+            .unwrap();
+        }
+        for i in 0..3 {
+            s.append_turn(&key("b"), &turn(Role::User, "u", "b", 9 * day + i), None)
+                .await
+                .unwrap();
+        }
+        // Older than 5 days before day 10: t0..t4 go.
+        assert_eq!(s.prune(10 * day, 5, 0).await.unwrap(), 5);
+        // Keep 2 per channel: t5..t7 and one of b go.
+        assert_eq!(s.prune(10 * day, 0, 2).await.unwrap(), 4);
+        let a: Vec<String> = s
+            .recent_turns(&key("a"), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        assert_eq!(a, vec!["t8", "t9"]);
+        assert_eq!(s.recent_turns(&key("b"), 10).await.unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,201 @@
+//! Helpers for tests of the core and of adapters: an in-memory [`Outbox`] that records every
+//! call, and builders for [`Incoming`] messages.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::seam::{
+    Author, ChannelKey, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits,
+};
+use crate::Result;
+
+/// One recorded outbox call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `send`.
+    Send {
+        /// Where.
+        key: ChannelKey,
+        /// The id given to the new message.
+        id: String,
+        /// Its text.
+        text: String,
+        /// The message it replied to.
+        reply_to: Option<String>,
+    },
+    /// `edit`.
+    Edit {
+        /// Where.
+        key: ChannelKey,
+        /// The edited message.
+        id: String,
+        /// Its new text.
+        text: String,
+    },
+    /// `typing`.
+    Typing {
+        /// Where.
+        key: ChannelKey,
+    },
+}
+
+/// An [`Outbox`] that keeps every call in memory.
+#[derive(Debug)]
+pub struct RecordingOutbox {
+    calls: Mutex<Vec<Call>>,
+    limits: PlatformLimits,
+    next_id: AtomicU64,
+}
+
+impl Default for RecordingOutbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecordingOutbox {
+    /// Limits like Telegram's, without an edit interval (tests should not wait).
+    pub fn new() -> Self {
+        Self::with_limits(PlatformLimits {
+            max_message_chars: 4096,
+            edit_interval: Duration::ZERO,
+            markup: Markup::Plain,
+            supports_edit: true,
+        })
+    }
+
+    /// A recorder with these limits.
+    pub fn with_limits(limits: PlatformLimits) -> Self {
+        Self {
+            calls: Mutex::new(Vec::new()),
+            limits,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Call>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().clone()
+    }
+
+    /// Forget the calls so far.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// The messages of channel `key` as they read now (edits applied), in the order sent.
+    pub fn messages(&self, key: &ChannelKey) -> Vec<String> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for call in self.lock().iter() {
+            match call {
+                Call::Send {
+                    key: k, id, text, ..
+                } if k == key => out.push((id.clone(), text.clone())),
+                Call::Edit { key: k, id, text } if k == key => {
+                    if let Some(m) = out.iter_mut().find(|(i, _)| i == id) {
+                        m.1 = text.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// All messages of `key` joined into one string (handy for `contains`).
+    pub fn transcript(&self, key: &ChannelKey) -> String {
+        self.messages(key).join("\n")
+    }
+
+    /// The last message of `key`, as it reads now.
+    pub fn last(&self, key: &ChannelKey) -> Option<String> {
+        self.messages(key).pop()
+    }
+}
+
+#[async_trait::async_trait]
+impl Outbox for RecordingOutbox {
+    async fn send(
+        &self,
+        key: &ChannelKey,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> Result<MessageRef> {
+        let id = format!("m{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.lock().push(Call::Send {
+            key: key.clone(),
+            id: id.clone(),
+            text: text.to_string(),
+            reply_to: reply_to.map(str::to_string),
+        });
+        Ok(MessageRef {
+            key: key.clone(),
+            id,
+        })
+    }
+
+    async fn edit(&self, msg: &MessageRef, text: &str) -> Result<()> {
+        self.lock().push(Call::Edit {
+            key: msg.key.clone(),
+            id: msg.id.clone(),
+            text: text.to_string(),
+        });
+        Ok(())
+    }
+
+    async fn typing(&self, key: &ChannelKey) -> Result<()> {
+        self.lock().push(Call::Typing { key: key.clone() });
+        Ok(())
+    }
+
+    fn limits(&self) -> PlatformLimits {
+        self.limits
+    }
+}
+
+static MESSAGE_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// A direct message from user `user` in chat `chat` on the test platform, sent now.
+pub fn dm(chat: &str, user: &str, text: &str) -> Incoming {
+    Incoming {
+        key: ChannelKey::new(Platform::Test, chat),
+        message_id: format!("in{}", MESSAGE_IDS.fetch_add(1, Ordering::Relaxed)),
+        author: Author {
+            id: user.to_string(),
+            display_name: user.to_string(),
+            is_platform_admin: false,
+        },
+        text: text.to_string(),
+        is_direct: true,
+        mentions_bot: false,
+        reply_to_bot: false,
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        channel_title: None,
+    }
+}
+
+/// A group message from user `user` (display name = `user`) in chat `chat`, not addressed to
+/// the bot unless its text names it; set `mentions_bot` / `reply_to_bot` on the result to
+/// address it.
+pub fn group(chat: &str, user: &str, text: &str) -> Incoming {
+    Incoming {
+        is_direct: false,
+        channel_title: Some(format!("group {chat}")),
+        ..dm(chat, user, text)
+    }
+}
+
+/// [`group`] with `mentions_bot` set.
+pub fn mention(chat: &str, user: &str, text: &str) -> Incoming {
+    Incoming {
+        mentions_bot: true,
+        ..group(chat, user, text)
+    }
+}

@@ -1,0 +1,630 @@
+//! The bot's behaviour end to end, with the scripted engine and a recording outbox.
+
+mod util;
+
+use std::time::Duration;
+
+use parley_core::bot::replies;
+use parley_core::engine::scripted::{Scripted, ScriptedEngine};
+use parley_core::engine::Role;
+use parley_core::seam::{Handler, Incoming};
+use parley_core::store::Store;
+use parley_core::testing::{dm, group, mention, Call};
+use util::*;
+
+#[tokio::test]
+async fn dm_secret_never_reaches_another_channels_prompt() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("alice-dm", "alice", "my secret is PINEAPPLE42"))
+        .await;
+    rig.say(mention("team", "bob", "what did alice tell you?"))
+        .await;
+    rig.say(dm("carol-dm", "carol", "any secrets?")).await;
+    rig.say(dm("alice-dm", "alice", "repeat it")).await;
+    for r in rig.engine.requests() {
+        let text = prompt_text(&r);
+        if r.conversation == key("alice-dm").to_string() {
+            continue;
+        }
+        assert!(
+            !text.contains("PINEAPPLE42"),
+            "leak into {}: {text}",
+            r.conversation
+        );
+    }
+    assert!(rig.last_prompt("alice-dm").contains("PINEAPPLE42"));
+    assert!(!rig.out.transcript(&key("team")).contains("PINEAPPLE42"));
+}
+
+#[tokio::test]
+async fn dm_always_answered_group_only_when_addressed() {
+    let s = settings("[bot]\nmessages_per_minute = 0\ntrigger_names = [\"robo\"]\n");
+    let rig = Rig::new(&s, echo()).await;
+    rig.say(dm("d", "u", "hello")).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("echo: hello"));
+
+    rig.say(group("g", "u", "just chatting among ourselves"))
+        .await;
+    assert!(rig.requests_for("g").is_empty());
+    assert!(rig.out.messages(&key("g")).is_empty());
+
+    rig.say(mention("g", "u", "mentioned")).await;
+    let mut reply = group("g", "u", "replying");
+    reply.reply_to_bot = true;
+    rig.say(reply).await;
+    rig.say(group("g", "u", "hey PARLEY, you there?")).await;
+    rig.say(group("g", "u", "what do you think, robo?")).await;
+    rig.say(group("g", "u", "parleying is not a trigger")).await;
+    assert_eq!(rig.requests_for("g").len(), 4);
+    let msgs = rig.out.messages(&key("g"));
+    assert_eq!(msgs.len(), 4);
+    assert!(msgs[0].starts_with("echo: u: mentioned"), "{msgs:?}");
+}
+
+#[tokio::test]
+async fn group_turns_carry_speaker_names() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(mention("g", "Alice", "I like tea")).await;
+    rig.say(mention("g", "Bob", "I like coffee")).await;
+    let r = rig.requests_for("g").pop().unwrap();
+    let users: Vec<&str> = r
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(users, ["Alice: I like tea", "Bob: I like coffee"]);
+    // In a direct chat there is no name prefix.
+    rig.say(dm("d", "Alice", "hi")).await;
+    assert_eq!(rig.requests_for("d")[0].messages[1].content, "hi");
+}
+
+#[tokio::test]
+async fn unaddressed_group_messages_are_not_kept_by_default() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(group("g", "alice", "the door code is 1234")).await;
+    rig.say(mention("g", "bob", "what is the door code?")).await;
+    assert!(!rig.last_prompt("g").contains("1234"));
+    let stored = rig.store.recent_turns(&key("g"), 100).await.unwrap();
+    assert!(stored.iter().all(|t| !t.text.contains("1234")));
+}
+
+#[tokio::test]
+async fn group_context_when_enabled_is_kept_and_bounded() {
+    let s = settings(
+        "[bot]\nmessages_per_minute = 0\nkeep_group_context = true\ngroup_context_turns = 2\n",
+    );
+    let rig = Rig::new(&s, echo()).await;
+    rig.say(group("g", "alice", "first remark")).await;
+    rig.say(group("g", "alice", "the door code is 1234")).await;
+    rig.say(group("g", "carol", "nice weather")).await;
+    assert!(rig.requests_for("g").is_empty(), "context is not answered");
+    rig.say(mention("g", "bob", "what did alice say?")).await;
+    let p = rig.last_prompt("g");
+    assert!(p.contains("alice: the door code is 1234"), "{p}");
+    assert!(p.contains("carol: nice weather"), "{p}");
+    assert!(!p.contains("first remark"), "bounded to 2: {p}");
+}
+
+#[tokio::test]
+async fn conversation_id_is_the_channel_key_and_prefix_is_stable() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("d", "u", "one")).await;
+    rig.say(dm("d", "u", "two")).await;
+    let reqs = rig.requests_for("d");
+    assert_eq!(reqs[0].conversation, "test:d");
+    // The second prompt starts with the whole first prompt: the engine's cache is reused.
+    assert_eq!(
+        reqs[1].messages[..reqs[0].messages.len()],
+        reqs[0].messages[..]
+    );
+    assert_eq!(reqs[1].messages[2].content, "echo: one");
+}
+
+#[tokio::test]
+async fn help_lists_commands_and_unknown_gets_a_hint() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("d", "u", "/help")).await;
+    let help = rig.out.last(&key("d")).unwrap();
+    for c in [
+        "/reset",
+        "/retry",
+        "/mode",
+        "/translate",
+        "/set",
+        "/stats",
+        "/cancel",
+        "/forget",
+    ] {
+        assert!(help.contains(c), "{c} missing in {help}");
+    }
+    rig.say(dm("d", "u", "/rset")).await;
+    let hint = rig.out.last(&key("d")).unwrap();
+    assert!(hint.contains("/reset") && !hint.contains('\n'), "{hint}");
+    rig.say(dm("d", "u", "/set temperature hot")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("/set"));
+    assert!(rig.engine.requests().is_empty());
+    assert!(!rig.bot.commands().is_empty());
+}
+
+#[tokio::test]
+async fn reset_clears_window_and_engine_cache() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("d", "u", "remember BANANA")).await;
+    rig.say(dm("d", "u", "/reset")).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::RESET));
+    assert_eq!(rig.engine.forgotten(), ["test:d"]);
+    rig.say(dm("d", "u", "what did I say?")).await;
+    let p = rig.last_prompt("d");
+    assert!(!p.contains("BANANA"), "{p}");
+}
+
+#[tokio::test]
+async fn retry_regenerates_with_the_same_prompt() {
+    let rig = Rig::new(
+        &settings(""),
+        ScriptedEngine::new().with_replies(["first answer", "second answer"]),
+    )
+    .await;
+    rig.say(dm("d", "u", "tell me a joke")).await;
+    rig.say(dm("d", "u", "/retry")).await;
+    let reqs = rig.requests_for("d");
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0].messages, reqs[1].messages,
+        "same prefix: cache reused"
+    );
+    let stored = rig.store.recent_turns(&key("d"), 10).await.unwrap();
+    let texts: Vec<&str> = stored.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(texts, ["tell me a joke", "second answer"]);
+    rig.say(dm("e", "u", "/retry")).await;
+    assert_eq!(
+        rig.out.last(&key("e")).as_deref(),
+        Some(replies::NOTHING_TO_RETRY)
+    );
+}
+
+#[tokio::test]
+async fn mode_lists_and_switches_personas() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("d", "u", "/mode")).await;
+    let list = rig.out.last(&key("d")).unwrap();
+    assert!(
+        list.contains("assistant (current)") && list.contains("concise"),
+        "{list}"
+    );
+    rig.say(dm("d", "u", "hi")).await;
+    let before = rig.requests_for("d")[0].messages[0].content.clone();
+    rig.say(dm("d", "u", "/mode concise")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).unwrap(),
+        replies::mode_set("concise")
+    );
+    rig.say(dm("d", "u", "hi again")).await;
+    let after = rig.requests_for("d")[1].messages[0].content.clone();
+    assert_ne!(before, after);
+    rig.say(dm("d", "u", "/mode pirate")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("no mode pirate"));
+}
+
+#[tokio::test]
+async fn system_is_for_admins() {
+    let s = settings("[bot]\nmessages_per_minute = 0\nadmins = [\"test:boss\"]\n");
+    let rig = Rig::new(&s, echo()).await;
+    rig.say(dm("d", "u", "/system You are a pirate.")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::ADMINS_ONLY)
+    );
+    rig.say(dm("d", "boss", "/system You are a pirate.")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::SYSTEM_SET)
+    );
+    let mut by_group_admin = group("g", "mod", "/system Be brief.");
+    by_group_admin.author.is_platform_admin = true;
+    rig.say(by_group_admin).await;
+    assert_eq!(
+        rig.out.last(&key("g")).as_deref(),
+        Some(replies::SYSTEM_SET)
+    );
+    rig.say(dm("d", "u", "ahoy")).await;
+    assert_eq!(
+        rig.requests_for("d")[0].messages[0].content,
+        "You are a pirate."
+    );
+    rig.say(dm("d", "u", "/system")).await;
+    assert!(rig
+        .out
+        .last(&key("d"))
+        .unwrap()
+        .contains("You are a pirate."));
+}
+
+#[tokio::test]
+async fn translate_mode_translates_one_shot() {
+    let rig = Rig::new(
+        &settings(""),
+        ScriptedEngine::new().with_replies(["Good morning everyone"]),
+    )
+    .await;
+    rig.say(dm("d", "u", "/translate en,zh")).await;
+    assert!(rig
+        .out
+        .last(&key("d"))
+        .unwrap()
+        .contains("English and Chinese"));
+    rig.say(dm(
+        "d",
+        "u",
+        "Bonjour à tous, comment allez-vous ce matin ?",
+    ))
+    .await;
+    let reqs = rig.engine.requests();
+    let r = reqs.last().unwrap();
+    assert_eq!(r.conversation, "test:d#translate");
+    assert_eq!(r.messages.len(), 2, "no history in a translation");
+    assert!(
+        r.messages[0].content.contains("English"),
+        "{}",
+        r.messages[0].content
+    );
+    assert_eq!(
+        r.messages[1].content,
+        "Bonjour à tous, comment allez-vous ce matin ?"
+    );
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some("Good morning everyone")
+    );
+    // Emoji alone: nothing to translate.
+    let n = rig.engine.requests().len();
+    rig.say(dm("d", "u", "👍")).await;
+    assert_eq!(rig.engine.requests().len(), n);
+    rig.say(dm("d", "u", "/translate")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("English"));
+    rig.say(dm("d", "u", "/translate off")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::TRANSLATE_OFF)
+    );
+    rig.say(dm("d", "u", "hello")).await;
+    assert_eq!(rig.engine.requests().last().unwrap().conversation, "test:d");
+}
+
+#[tokio::test]
+async fn set_changes_sampling_within_bounds() {
+    let rig = Rig::new(
+        &settings("[sampling]\ntemperature_max = 1.2\nmax_tokens_max = 500\n"),
+        echo(),
+    )
+    .await;
+    rig.say(dm("d", "u", "/set temperature 0.3")).await;
+    rig.say(dm("d", "u", "/set max_tokens 100")).await;
+    rig.say(dm("d", "u", "/set top_p 0.5")).await;
+    rig.say(dm("d", "u", "hi")).await;
+    let p = &rig.requests_for("d")[0].params;
+    assert_eq!((p.temperature, p.max_tokens, p.top_p), (0.3, 100, 0.5));
+    rig.say(dm("d", "u", "/set temperature 1.9")).await;
+    assert!(rig
+        .out
+        .last(&key("d"))
+        .unwrap()
+        .contains("between 0 and 1.2"));
+    rig.say(dm("d", "u", "/set max_tokens 9999")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("500"));
+    rig.say(dm("d", "u", "/set reset")).await;
+    rig.say(dm("d", "u", "hi")).await;
+    assert_eq!(rig.requests_for("d")[1].params.max_tokens, 256);
+}
+
+#[tokio::test]
+async fn stats_reports_window_and_dropped_turns() {
+    let engine = ScriptedEngine::new()
+        .with_context_len(400)
+        .with_responder(|_| "a fairly long answer with quite a few words in it to fill".into());
+    let rig = Rig::new(&settings("[sampling]\nmax_tokens = 100\n"), engine).await;
+    for i in 0..30 {
+        rig.say(dm("d", "u", &format!("message number {i} with some words")))
+            .await;
+    }
+    rig.say(dm("d", "u", "/stats")).await;
+    let s = rig.out.last(&key("d")).unwrap();
+    assert!(s.contains("Turns stored: 60"), "{s}");
+    assert!(s.contains("of 300 tokens"), "{s}");
+    assert!(!s.contains("Dropped from the window: 0\n"), "{s}");
+    assert!(s.contains("scripted test engine"), "{s}");
+    assert!(s.contains("from cache"), "{s}");
+}
+
+#[tokio::test]
+async fn cancel_stops_the_answer_and_keeps_the_part_written() {
+    let engine = ScriptedEngine::new()
+        .with_replies([&"word ".repeat(200)])
+        .with_delay(Duration::from_millis(10));
+    let rig = Rig::new(&settings(""), engine).await;
+    rig.send(dm("d", "u", "write a long essay")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    rig.say(dm("d", "u", "/cancel")).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let msgs = rig.out.messages(&key("d"));
+    assert!(msgs.contains(&replies::CANCELLED.to_string()), "{msgs:?}");
+    let stored = rig.store.recent_turns(&key("d"), 10).await.unwrap();
+    let answer = stored.last().unwrap();
+    assert!(answer.partial && answer.role == Role::Assistant);
+    assert!(answer.text.split_whitespace().count() < 200);
+    rig.say(dm("d", "u", "/cancel")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::NOTHING_TO_CANCEL)
+    );
+}
+
+#[tokio::test]
+async fn forget_deletes_only_the_users_own_messages() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(mention("g", "alice", "alice says SECRET-A")).await;
+    rig.say(mention("g", "bob", "bob says hello")).await;
+    rig.say(mention("g", "alice", "/forget")).await;
+    assert_eq!(rig.out.last(&key("g")).unwrap(), replies::forgot(1));
+    let stored = rig.store.recent_turns(&key("g"), 100).await.unwrap();
+    assert!(stored
+        .iter()
+        .all(|t| !(t.role == Role::User && t.text.contains("SECRET-A"))));
+    assert!(stored.iter().any(|t| t.text == "bob says hello"));
+    rig.say(mention("g", "bob", "what did alice say?")).await;
+    let r = rig.requests_for("g").pop().unwrap();
+    assert!(r
+        .messages
+        .iter()
+        .all(|m| !(m.role == Role::User && m.content.contains("SECRET-A"))));
+    assert!(rig.engine.forgotten().contains(&"test:g".to_string()));
+}
+
+#[tokio::test]
+async fn history_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    {
+        let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+        rig.say(dm("d", "u", "my name is Zed")).await;
+        rig.say(dm("d", "u", "/mode concise")).await;
+        rig.say(dm("d", "u", "/set temperature 0.2")).await;
+
+        rig.bot.shutdown().await;
+    }
+    let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+    rig.say(dm("d", "u", "what is my name?")).await;
+    let r = rig.requests_for("d").pop().unwrap();
+    let p = prompt_text(&r);
+    assert!(
+        p.contains("my name is Zed") && p.contains("echo: my name is Zed"),
+        "{p}"
+    );
+    assert_eq!(r.params.temperature, 0.2);
+    assert!(
+        r.messages[0].content.to_lowercase().contains("brief")
+            || r.messages[0].content.to_lowercase().contains("concise")
+            || r.messages[0].content.to_lowercase().contains("short"),
+        "{}",
+        r.messages[0].content
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_gets_one_clear_reply() {
+    let s = settings("[bot]\nmessages_per_minute = 3\n");
+    let rig = Rig::new(&s, echo()).await;
+    for i in 0..6 {
+        rig.say(dm("d", "u", &format!("m{i}"))).await;
+    }
+    let msgs = rig.out.messages(&key("d"));
+    assert_eq!(rig.requests_for("d").len(), 3);
+    assert_eq!(
+        msgs.iter().filter(|m| *m == replies::RATE_LIMITED).count(),
+        1,
+        "{msgs:?}"
+    );
+    // Another user is not affected.
+    rig.say(dm("d", "v", "hello")).await;
+    assert_eq!(rig.requests_for("d").len(), 4);
+}
+
+#[tokio::test]
+async fn long_input_gets_a_polite_reply() {
+    let s = settings("[bot]\nmessages_per_minute = 0\nmax_input_chars = 50\n");
+    let rig = Rig::new(&s, echo()).await;
+    rig.say(dm("d", "u", &"x".repeat(51))).await;
+    assert_eq!(rig.out.last(&key("d")).unwrap(), replies::too_long(50, 51));
+    assert!(rig.engine.requests().is_empty());
+    assert!(rig
+        .store
+        .recent_turns(&key("d"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn engine_errors_become_a_polite_line() {
+    let engine = ScriptedEngine::new();
+    engine.push(Scripted::Fail("connection refused at 10.0.0.1:8080".into()));
+    let rig = Rig::new(&settings(""), engine).await;
+    rig.say(dm("d", "u", "hi")).await;
+    let t = rig.out.transcript(&key("d"));
+    assert_eq!(t, replies::ENGINE_ERROR);
+    // The user turn is kept; the next message is answered normally.
+    rig.say(dm("d", "u", "hi again")).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("ok"));
+}
+
+#[tokio::test]
+async fn answers_stream_by_edits_and_never_ping_everyone() {
+    let engine = ScriptedEngine::new()
+        .with_replies(["hello @everyone and @here this is a streamed answer"])
+        .with_delay(Duration::from_millis(3));
+    let rig = Rig::new(&settings(""), engine).await;
+    let m: Incoming = dm("d", "u", "hi");
+    let id = m.message_id.clone();
+    rig.say(m).await;
+    let calls = rig.out.calls();
+    let edits = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Edit { .. }))
+        .count();
+    assert!(edits >= 1, "{calls:?}");
+    let first_send = calls.iter().find_map(|c| match c {
+        Call::Send { reply_to, .. } => Some(reply_to.clone()),
+        _ => None,
+    });
+    assert_eq!(first_send, Some(Some(id)));
+    assert!(calls.iter().any(|c| matches!(c, Call::Typing { .. })));
+    let last = rig.out.last(&key("d")).unwrap();
+    assert!(last.contains("streamed answer"));
+    assert!(
+        !last.contains("@everyone") && !last.contains("@here"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn newer_message_supersedes_a_waiting_one_which_stays_as_context() {
+    let engine = echo().with_delay(Duration::from_millis(20));
+    let rig = Rig::new(&settings(""), engine).await;
+    rig.send(dm("d", "u", "one")).await;
+    rig.send(dm("d", "u", "two")).await;
+    rig.send(dm("d", "u", "three")).await;
+    rig.bot.idle().await;
+    let reqs = rig.requests_for("d");
+    assert_eq!(reqs.len(), 2, "two was superseded");
+    let p = prompt_text(&reqs[1]);
+    assert!(p.contains("two") && p.contains("three"), "{p}");
+}
+
+#[tokio::test]
+async fn fair_turns_across_eight_channels() {
+    let s = settings("[scheduler]\nqueue_per_channel = 10\nworkers = 1\n");
+    let rig = Rig::new(&s, echo().with_delay(Duration::from_millis(25))).await;
+    // Channel 0 floods (distinct authors, so nothing is superseded) before the others speak.
+    for i in 0..6 {
+        rig.send(mention("c0", &format!("user{i}"), &format!("flood {i}")))
+            .await;
+    }
+    for c in 1..8 {
+        rig.send(dm(&format!("c{c}"), "q", "quiet question")).await;
+    }
+    rig.bot.idle().await;
+    let order: Vec<String> = rig
+        .engine
+        .requests()
+        .iter()
+        .map(|r| r.conversation.trim_start_matches("test:").to_string())
+        .collect();
+    let expected: Vec<String> = [
+        "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c0", "c0", "c0", "c0", "c0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(order, expected);
+    for c in 1..8 {
+        assert_eq!(rig.out.messages(&key(&format!("c{c}"))).len(), 1);
+    }
+    assert_eq!(rig.out.messages(&key("c0")).len(), 6);
+}
+
+#[tokio::test]
+async fn flood_gets_busy_replies_and_no_crash() {
+    let s = settings("[scheduler]\nqueue_per_channel = 2\nqueue_total = 4\nworkers = 1\n");
+    let rig = Rig::new(&s, echo().with_delay(Duration::from_millis(5))).await;
+    for i in 0..40 {
+        let chat = format!("c{}", i % 5);
+        rig.send(mention(&chat, &format!("user{i}"), &format!("msg {i}")))
+            .await;
+    }
+    rig.bot.idle().await;
+    let busy: usize = (0..5)
+        .map(|c| {
+            rig.out
+                .messages(&key(&format!("c{c}")))
+                .iter()
+                .filter(|m| *m == replies::BUSY)
+                .count()
+        })
+        .sum();
+    let answered = rig.engine.requests().len();
+    assert!(busy > 0, "some got the busy reply");
+    assert_eq!(
+        busy + answered,
+        40,
+        "every message got an answer or a busy reply"
+    );
+    // Still works afterwards.
+    rig.say(dm("after", "u", "still there?")).await;
+    assert_eq!(
+        rig.out.last(&key("after")).as_deref(),
+        Some("echo: still there?")
+    );
+}
+
+#[tokio::test]
+async fn retry_in_translate_mode_translates_again() {
+    let rig = Rig::new(
+        &settings(""),
+        ScriptedEngine::new().with_replies(["Hello", "Hi"]),
+    )
+    .await;
+    rig.say(dm("d", "u", "/translate en")).await;
+    rig.say(dm(
+        "d",
+        "u",
+        "Bonjour à tous, comment allez-vous ce matin ?",
+    ))
+    .await;
+    rig.say(dm("d", "u", "/retry")).await;
+    let reqs = rig.engine.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs.iter().all(|r| r.conversation == "test:d#translate"));
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("Hi"));
+}
+
+#[tokio::test]
+async fn group_commands_for_other_bots_are_ignored() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(group("g", "u", "/help@otherbot")).await;
+    rig.say(group("g", "u", "/weather London")).await;
+    assert!(rig.out.messages(&key("g")).is_empty());
+    // Our known commands work without a mention; unknown ones get a hint when addressed.
+    rig.say(group("g", "u", "/stats")).await;
+    assert_eq!(rig.out.messages(&key("g")).len(), 1);
+    rig.say(mention("g", "u", "/weather London")).await;
+    assert!(rig.out.last(&key("g")).unwrap().contains("Unknown command"));
+    // In a direct chat every command is ours.
+    rig.say(dm("d", "u", "/weather")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("Unknown command"));
+}
+
+#[tokio::test]
+async fn queued_group_answers_see_the_chat_up_to_their_own_question() {
+    let rig = Rig::new(&settings(""), echo().with_delay(Duration::from_millis(20))).await;
+    rig.send(mention("g", "alice", "first question")).await;
+    rig.send(mention("g", "bob", "bob's question")).await;
+    rig.send(mention("g", "carol", "carol's question")).await;
+    rig.bot.idle().await;
+    let reqs = rig.requests_for("g");
+    assert_eq!(reqs.len(), 3);
+    let p1 = prompt_text(&reqs[1]);
+    assert!(
+        p1.contains("bob: bob's question") && !p1.contains("carol"),
+        "{p1}"
+    );
+    assert_eq!(reqs[1].messages.last().unwrap().role, Role::User);
+    assert_eq!(reqs[2].messages.last().unwrap().role, Role::User);
+    assert!(reqs[2]
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .ends_with("carol: carol's question"));
+}
