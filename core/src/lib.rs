@@ -17,6 +17,7 @@
 //! - [`store`]: durable history and channel settings in SQLite.
 //! - [`scheduler`]: one answer per channel, fair turns across channels, bounded queues.
 //! - [`bot`]: the `Handler` adapters call: triggers, commands, streaming answers.
+//! - [`launch`]: start-up shared by the binaries (engine from settings, bot over it).
 //! - [`testing`]: a recording `Outbox` and message builders for tests.
 
 pub mod bot;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod conversation;
 pub mod engine;
 pub mod error;
+pub mod launch;
 pub mod model;
 pub mod sampling;
 pub mod persona;

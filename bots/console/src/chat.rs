@@ -16,14 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use parley_core::bot::Bot;
 use parley_core::config::Settings;
 use parley_core::engine::Engine;
-use parley_core::persona::Personas;
 use parley_core::seam::{
     Author, ChannelKey, Handler, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits,
 };
-use parley_core::store::Store;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The console's one channel.
@@ -137,17 +134,10 @@ fn incoming(n: u64, text: &str, name: &str) -> Incoming {
 
 /// Chat with the bot on stdin/stdout until end of input.
 pub async fn run(settings: Settings, engine: Arc<dyn Engine>) -> anyhow::Result<()> {
-    let store = Store::open(&settings.store.path)
-        .with_context(|| format!("opening the history at {}", settings.store.path.display()))?;
-    let personas = match Personas::load(&settings.prompts.dir) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "using the built-in personas");
-            Personas::builtin()
-        }
-    };
     let model = engine.describe();
-    let bot = Bot::new(&settings, engine, store, personas).await?;
+    let bot = parley_core::launch::bot(&settings, engine)
+        .await
+        .with_context(|| format!("opening the history at {}", settings.store.path.display()))?;
     let outbox = Arc::new(ConsoleOutbox::new());
     let dyn_outbox: Arc<dyn Outbox> = outbox.clone();
     let name = user_name();

@@ -1,31 +1,32 @@
 //! `parley`: the local console bot, one-shot generation, and the benchmark.
 
 mod bench;
+mod chat;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use parley_core::engine::local::{LocalConfig, LocalEngine};
-use parley_core::engine::{ChatMessage, Engine, GenEvent, GenerateRequest, Role, SamplingParams};
+use anyhow::Context;
+use parley_core::config::Settings;
+use parley_core::engine::local::LocalEngine;
+use parley_core::engine::{ChatMessage, Engine, GenEvent, GenerateRequest, Role};
 use parley_core::model::WeightFormat;
 
 /// Parley: a chat bot that runs its language model on this machine.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// GGUF model file.
-    #[arg(
-        long,
-        global = true,
-        env = "PARLEY_MODEL",
-        default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
-    )]
-    model: PathBuf,
-    /// Compute threads (0 = all cores).
-    #[arg(long, global = true, default_value_t = 1)]
-    threads: usize,
+    /// Configuration file (missing file: every setting at its default).
+    #[arg(long, global = true, env = "PARLEY_CONFIG", default_value = "config.toml")]
+    config: PathBuf,
+    /// GGUF model file (overrides model.path).
+    #[arg(long, global = true, env = "PARLEY_MODEL")]
+    model: Option<PathBuf>,
+    /// Compute threads (overrides engine.threads; 0 = all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     /// Keep weights exactly as stored in the file (slower for Q4_1/Q5_x files).
     #[arg(long, global = true)]
     native_weights: bool,
@@ -35,6 +36,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Chat in the terminal: the same bot as on Telegram and Discord, with commands and history.
+    Chat,
     /// Answer one prompt, streaming to stdout.
     Generate {
         /// The question or instruction.
@@ -45,25 +48,25 @@ enum Command {
             default_value = "You are a helpful assistant. Answer briefly and clearly."
         )]
         system: String,
-        /// Most tokens to generate.
-        #[arg(long, default_value_t = 256)]
-        max_tokens: usize,
-        /// Sampling temperature (0 = greedy).
-        #[arg(long, default_value_t = SamplingParams::default().temperature)]
-        temperature: f64,
-        /// Nucleus sampling mass.
-        #[arg(long, default_value_t = SamplingParams::default().top_p)]
-        top_p: f64,
-        /// Keep the k most likely tokens (0 = off).
-        #[arg(long, default_value_t = SamplingParams::default().top_k)]
-        top_k: usize,
-        /// Penalty on repeated tokens (1 = off).
-        #[arg(long, default_value_t = SamplingParams::default().repeat_penalty)]
-        repeat_penalty: f32,
+        /// Most tokens to generate (default: sampling.max_tokens).
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// Sampling temperature, 0 = greedy (default: sampling.temperature).
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// Nucleus sampling mass (default: sampling.top_p).
+        #[arg(long)]
+        top_p: Option<f64>,
+        /// Keep the k most likely tokens, 0 = off (default: sampling.top_k).
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// Penalty on repeated tokens, 1 = off (default: sampling.repeat_penalty).
+        #[arg(long)]
+        repeat_penalty: Option<f32>,
         /// Seed for reproducible sampling.
         #[arg(long)]
         seed: Option<u64>,
-        /// Stop at this string (repeatable).
+        /// Stop at this string (repeatable; default: sampling.stop).
         #[arg(long)]
         stop: Vec<String>,
     },
@@ -93,16 +96,26 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = LocalConfig {
-        threads: cli.threads,
-        weights: if cli.native_weights {
-            WeightFormat::Native
-        } else {
-            WeightFormat::FastQ8
-        },
-        ..LocalConfig::default()
-    };
+    let mut settings = Settings::load(Some(&cli.config))
+        .with_context(|| format!("loading {}", cli.config.display()))?;
+    if let Some(model) = cli.model {
+        settings.model.path = model;
+    }
+    if let Some(threads) = cli.threads {
+        settings.engine.threads = threads;
+    }
+    let mut local = parley_core::launch::local_config(&settings);
+    if cli.native_weights {
+        local.weights = WeightFormat::Native;
+    }
     match cli.command {
+        Command::Chat => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let engine = parley_core::launch::engine(&settings)?;
+                chat::run(settings, engine).await
+            })?;
+        }
         Command::Generate {
             prompt,
             system,
@@ -114,17 +127,17 @@ fn main() -> Result<()> {
             seed,
             stop,
         } => {
-            let engine = LocalEngine::load(&cli.model, &config)?;
-            let params = SamplingParams {
-                max_tokens,
-                temperature,
-                top_p,
-                top_k,
-                repeat_penalty,
-                seed,
-                stop,
-                ..SamplingParams::default()
-            };
+            let engine = LocalEngine::load(&settings.model.path, &local)?;
+            let mut params = settings.sampling.params();
+            params.max_tokens = max_tokens.unwrap_or(params.max_tokens);
+            params.temperature = temperature.unwrap_or(params.temperature);
+            params.top_p = top_p.unwrap_or(params.top_p);
+            params.top_k = top_k.unwrap_or(params.top_k);
+            params.repeat_penalty = repeat_penalty.unwrap_or(params.repeat_penalty);
+            params.seed = seed.or(params.seed);
+            if !stop.is_empty() {
+                params.stop = stop;
+            }
             let mut g = engine.generate(GenerateRequest {
                 conversation: "generate".into(),
                 messages: vec![
@@ -151,7 +164,13 @@ fn main() -> Result<()> {
             json,
             dump_prompt,
         } => {
-            let report = bench::run(&cli.model, &config, prefill, decode, dump_prompt.as_deref())?;
+            let report = bench::run(
+                &settings.model.path,
+                &local,
+                prefill,
+                decode,
+                dump_prompt.as_deref(),
+            )?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

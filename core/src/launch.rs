@@ -1,0 +1,65 @@
+//! Start-up shared by every binary: the engine the settings ask for, and a bot over it.
+//!
+//! The console, Telegram and Discord binaries all call [`engine`] then [`bot`], so a setting
+//! means the same thing everywhere.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::bot::Bot;
+use crate::config::{EngineKind, Settings};
+use crate::engine::local::{LocalConfig, LocalEngine};
+use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
+use crate::engine::Engine;
+use crate::persona::Personas;
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// The local engine's settings, from `[engine]` and `[model]`.
+pub fn local_config(settings: &Settings) -> LocalConfig {
+    LocalConfig {
+        threads: settings.engine.threads,
+        kv_cache_mb: settings.engine.kv_cache_mb,
+        context_len: settings.model.context_len.unwrap_or(0),
+        ..LocalConfig::default()
+    }
+}
+
+/// `[engine.openai]`, checked.
+pub fn openai_config(settings: &Settings) -> Result<OpenAiConfig> {
+    let config: OpenAiConfig = serde_json::from_value(settings.engine.openai.clone()).map_err(
+        |e| Error::Config {
+            key: "engine.openai".into(),
+            reason: e.to_string(),
+        },
+    )?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Build the engine `[engine] kind` names. The OpenAI engine needs a running tokio runtime.
+pub fn engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
+    let engine: Arc<dyn Engine> = match settings.engine.kind {
+        EngineKind::Local => Arc::new(LocalEngine::load(
+            &settings.model.path,
+            &local_config(settings),
+        )?),
+        EngineKind::Openai => Arc::new(OpenAiEngine::new(openai_config(settings)?)?),
+    };
+    info!(engine = %engine.describe(), "engine ready");
+    Ok(engine)
+}
+
+/// Open the store and the personas the settings name, and build the bot.
+pub async fn bot(settings: &Settings, engine: Arc<dyn Engine>) -> Result<Bot> {
+    let store = Store::open(&settings.store.path)?;
+    let personas = match Personas::load(&settings.prompts.dir) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "using the built-in personas");
+            Personas::builtin()
+        }
+    };
+    Bot::new(settings, engine, store, personas).await
+}
