@@ -247,10 +247,6 @@ fn find_cut(rest: &str, budget: usize, in_fence: bool) -> usize {
         }
         prev = Some(c);
     }
-    // A sentence end right at the window's edge: the character after it is past the window.
-    if matches!(prev, Some('。' | '！' | '？' | '；' | '…')) && rest.len() > wend {
-        sentence = sentence.max(Some(wend)).filter(|&p| p <= wend);
-    }
     let order: [Option<usize>; 4] = if in_fence {
         // In code, a line break is worth more than any sentence.
         [para, line, space, None]
@@ -515,6 +511,7 @@ pub enum Action {
 /// [`StreamRenderer::tick`] at [`StreamRenderer::next_due`] so a pause in the stream still
 /// shows the latest text). When the text outgrows a message, that part is completed (cut by the
 /// rules of [`split_message`]) and never changes again; the rest continues in a new message.
+/// The parts end up exactly as [`split_message`] would cut the whole visible text.
 /// [`StreamRenderer::finish`] returns whatever makes every message show its final text exactly,
 /// ignoring the interval. Without edits (the console), every push returns one
 /// [`Action::Append`] with the newly visible text and nothing is split.
@@ -668,21 +665,46 @@ impl StreamRenderer {
         }
     }
 
-    /// The parts every message should show now: the frozen ones and the rest of the text.
-    fn targets(&mut self, last: bool) -> Vec<String> {
+    /// Split the text after the frozen parts into the pieces that are now complete (to
+    /// freeze) and the parts to show after them.
+    ///
+    /// A piece is complete once the text runs at least two characters past its window (the
+    /// look-ahead a cut needs): from then on more text cannot move its cut, so the parts
+    /// streamed are exactly those [`split_message`] gives for the whole text. Until then only
+    /// that piece is shown, and the next message waits.
+    fn pending(&self, last: bool) -> (Vec<Piece>, Vec<String>) {
         let max = self.limits.max_message_chars.max(1);
-        let tail = &self.visible[self.frozen_upto..];
-        let mut pieces = split_pieces(tail, max, self.frozen_fence.clone());
-        // Every piece but the last is complete: its cut cannot move as text is added.
-        let keep_open = if last { 0 } else { 1 };
-        while pieces.len() > keep_open {
-            let piece = pieces.remove(0);
+        let mut start = self.frozen_upto;
+        let pieces = split_pieces(&self.visible[start..], max, self.frozen_fence.clone());
+        if last {
+            return (pieces, Vec::new());
+        }
+        let count = pieces.len();
+        let mut complete = Vec::new();
+        let mut show = Vec::new();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let settled =
+                i + 1 < count && self.visible[start..].trim_end().chars().count() >= max + 2;
+            if !settled {
+                show.push(piece.text);
+                break;
+            }
+            start += piece.consumed;
+            complete.push(piece);
+        }
+        (complete, show)
+    }
+
+    /// The parts every message should show now, freezing the ones that are complete.
+    fn targets(&mut self, last: bool) -> Vec<String> {
+        let (complete, show) = self.pending(last);
+        for piece in complete {
             self.frozen_upto += piece.consumed;
-            self.frozen_fence = piece.open_after.clone();
+            self.frozen_fence = piece.open_after;
             self.frozen.push(piece.text);
         }
         let mut all = self.frozen.clone();
-        all.extend(pieces.into_iter().map(|p| p.text));
+        all.extend(show);
         all
     }
 
@@ -690,11 +712,14 @@ impl StreamRenderer {
         if !self.limits.supports_edit {
             return self.appended < self.visible.len();
         }
-        let max = self.limits.max_message_chars.max(1);
-        let tail = &self.visible[self.frozen_upto..];
-        let pieces = split_pieces(tail, max, self.frozen_fence.clone());
-        let mut all: Vec<&str> = self.frozen.iter().map(String::as_str).collect();
-        all.extend(pieces.iter().map(|p| p.text.as_str()));
+        let (complete, show) = self.pending(false);
+        let all: Vec<&str> = self
+            .frozen
+            .iter()
+            .map(String::as_str)
+            .chain(complete.iter().map(|p| p.text.as_str()))
+            .chain(show.iter().map(String::as_str))
+            .collect();
         all.len() != self.shown.len()
             || all
                 .iter()

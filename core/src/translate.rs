@@ -1031,6 +1031,7 @@ mod tests {
         assert_eq!(detect("<@123> https://x.y").kind, ContentKind::Url);
         assert_eq!(detect("```rust\nfn main() {}\n```").kind, ContentKind::Code);
         assert_eq!(detect("`cargo build`").kind, ContentKind::Code);
+        assert_eq!(detect("```code```").kind, ContentKind::Code);
         assert_eq!(detect("12:30").kind, ContentKind::Number);
         assert_eq!(detect("+1 555 0100").kind, ContentKind::Number);
         assert_eq!(detect("   ").kind, ContentKind::TooShort);

@@ -184,5 +184,11 @@ fn random_streams_end_as_their_text_and_complete_parts_never_change() {
             assert!(p.chars().count() <= max, "round {round}");
             assert!(!p.trim().is_empty());
         }
+        // Streaming ends exactly where a one-shot split of the same text would.
+        assert_eq!(
+            shown,
+            split_message(r.text(), max),
+            "round {round} max {max}"
+        );
     }
 }
