@@ -28,12 +28,11 @@ pub fn local_config(settings: &Settings) -> LocalConfig {
 
 /// `[engine.openai]`, checked.
 pub fn openai_config(settings: &Settings) -> Result<OpenAiConfig> {
-    let config: OpenAiConfig = serde_json::from_value(settings.engine.openai.clone()).map_err(
-        |e| Error::Config {
+    let config: OpenAiConfig =
+        serde_json::from_value(settings.engine.openai.clone()).map_err(|e| Error::Config {
             key: "engine.openai".into(),
             reason: e.to_string(),
-        },
-    )?;
+        })?;
     config.validate()?;
     Ok(config)
 }

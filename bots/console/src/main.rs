@@ -6,9 +6,9 @@ mod chat;
 use std::io::Write;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use anyhow::Context;
 use parley_core::config::Settings;
 use parley_core::engine::local::LocalEngine;
 use parley_core::engine::{ChatMessage, Engine, GenEvent, GenerateRequest, Role};
@@ -19,7 +19,12 @@ use parley_core::model::WeightFormat;
 #[command(version, about)]
 struct Cli {
     /// Configuration file (missing file: every setting at its default).
-    #[arg(long, global = true, env = "PARLEY_CONFIG", default_value = "config.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "PARLEY_CONFIG",
+        default_value = "config.toml"
+    )]
     config: PathBuf,
     /// GGUF model file (overrides model.path).
     #[arg(long, global = true, env = "PARLEY_MODEL")]

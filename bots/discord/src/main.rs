@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use parley_core::seam::{CommandInfo, Handler, Incoming, Outbox};
+use parley_core::seam::Handler;
 
 /// Parley on Discord. The token comes from DISCORD_TOKEN only.
 #[derive(Debug, Parser)]
@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = parley_discord::DiscordSettings::load(&args.config)?;
     let token = parley_discord::token_from_env()?;
-    let handler = make_handler(&args.config)?;
+    let handler = make_handler(&args.config).await?;
     let (runner, shutdown) = parley_discord::start(
         settings,
         &token,
@@ -43,48 +43,10 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The core's handler for this configuration.
-fn make_handler(config: &Path) -> anyhow::Result<Arc<dyn Handler>> {
-    // INTEGRATION: replaced by parley_core::bot::Bot (built from `config`).
-    tracing::warn!(config = %config.display(), "placeholder handler: echoes messages until the core's Bot is wired in");
-    Ok(Arc::new(Placeholder))
-}
-
-// INTEGRATION: replaced by parley_core::bot::Bot.
-/// Stand-in for the core's bot: answers DMs, mentions and replies with an echo.
-struct Placeholder;
-
-#[async_trait::async_trait]
-impl Handler for Placeholder {
-    async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
-        if !(message.is_direct || message.mentions_bot || message.reply_to_bot) {
-            return;
-        }
-        let text = format!("(placeholder) you said: {}", message.text);
-        if let Err(e) = outbox
-            .send(&message.key, &text, Some(&message.message_id))
-            .await
-        {
-            tracing::warn!(error = %e, "placeholder reply failed");
-        }
-    }
-
-    fn commands(&self) -> Vec<CommandInfo> {
-        vec![
-            CommandInfo {
-                name: "help",
-                description: "What I can do",
-                args: "",
-                admin_only: false,
-            },
-            CommandInfo {
-                name: "reset",
-                description: "Forget this conversation",
-                args: "",
-                admin_only: false,
-            },
-        ]
-    }
-
-    async fn shutdown(&self) {}
+/// The core's bot, with the engine `[engine]` names, built from the same config file.
+async fn make_handler(config: &Path) -> anyhow::Result<Arc<dyn Handler>> {
+    let settings = parley_core::config::Settings::load(Some(config))
+        .with_context(|| format!("loading {}", config.display()))?;
+    let engine = parley_core::launch::engine(&settings)?;
+    Ok(Arc::new(parley_core::launch::bot(&settings, engine).await?))
 }

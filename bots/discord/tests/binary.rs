@@ -29,7 +29,19 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "[discord]\nedit_interval_ms = 100\n").expect("write config");
+    // The real bot on the real default model (scripts/fetch-model.sh).
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    std::fs::write(
+        &config,
+        format!(
+            "[discord]\nedit_interval_ms = 100\n\
+             [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
+             [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
+             [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n",
+            dir.path().join("parley.sqlite3").display()
+        ),
+    )
+    .expect("write config");
 
     let child = Command::new(env!("CARGO_BIN_EXE_parley-discord"))
         .arg("--config")

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use parley_core::seam::{CommandInfo, Handler, Incoming, Outbox};
+use parley_core::seam::Handler;
 use parley_telegram::TelegramSettings;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Parley on Telegram. The bot token comes from TELOXIDE_TOKEN (ask @BotFather for one).
 #[derive(Debug, Parser)]
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = &api_url {
         info!(%url, "using a custom Bot API server");
     }
-    let handler = make_handler(&args.config)?;
+    let handler = make_handler(&args.config).await?;
 
     let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler);
     tokio::spawn(async move {
@@ -53,42 +53,10 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The core's brain for this bot.
-// INTEGRATION: replaced by parley_core::bot::Bot (built from the same config file).
-fn make_handler(_config: &Path) -> anyhow::Result<Arc<dyn Handler>> {
-    warn!("running with the placeholder echo handler, not the real bot");
-    Ok(Arc::new(EchoHandler))
-}
-
-/// Placeholder brain: answers direct messages, mentions and replies with an echo.
-// INTEGRATION: replaced by parley_core::bot::Bot
-struct EchoHandler;
-
-#[async_trait::async_trait]
-impl Handler for EchoHandler {
-    async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
-        if !(message.is_direct || message.mentions_bot || message.reply_to_bot) {
-            return;
-        }
-        tokio::spawn(async move {
-            let reply = format!("echo: {}", message.text);
-            if let Err(e) = outbox
-                .send(&message.key, &reply, Some(&message.message_id))
-                .await
-            {
-                warn!(channel = %message.key, error = %e, "echo failed");
-            }
-        });
-    }
-
-    fn commands(&self) -> Vec<CommandInfo> {
-        vec![CommandInfo {
-            name: "help",
-            description: "What this bot does",
-            args: "",
-            admin_only: false,
-        }]
-    }
-
-    async fn shutdown(&self) {}
+/// The core's bot, with the engine `[engine]` names, built from the same config file.
+async fn make_handler(config: &Path) -> anyhow::Result<Arc<dyn Handler>> {
+    let settings = parley_core::config::Settings::load(Some(config))
+        .with_context(|| format!("loading {}", config.display()))?;
+    let engine = parley_core::launch::engine(&settings)?;
+    Ok(Arc::new(parley_core::launch::bot(&settings, engine).await?))
 }
