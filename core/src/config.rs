@@ -137,7 +137,7 @@ pub enum EngineKind {
 pub struct EngineSettings {
     /// `local` or `openai`.
     pub kind: EngineKind,
-    /// CPU threads for the local engine (0 = all cores).
+    /// CPU threads for the local engine (0 = all cores; default 1, see config.toml).
     pub threads: usize,
     /// Memory budget for the local engine's per-conversation KV caches, in MiB.
     pub kv_cache_mb: usize,
@@ -150,7 +150,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             kind: EngineKind::Local,
-            threads: 0,
+            threads: 1,
             kv_cache_mb: 512,
             openai: empty_table(),
         }

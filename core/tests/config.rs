@@ -54,6 +54,10 @@ fn toml_syntax_errors_are_reported() {
 #[test]
 fn repository_config_toml_loads() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
-    let s = Settings::load(Some(&path)).unwrap();
-    assert_eq!(s, Settings::default());
+    let mut s = Settings::load(Some(&path)).unwrap();
+    // The adapters' sections are theirs to check (their own tests load this file too).
+    assert!(s.telegram.is_object() && s.discord.is_object());
+    s.telegram = Settings::default().telegram;
+    s.discord = Settings::default().discord;
+    assert_eq!(s, Settings::default(), "config.toml shows the defaults");
 }

@@ -166,3 +166,9 @@ async fn model_output_never_pings_anyone() {
     run.shutdown.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(20), run.task).await;
 }
+
+#[test]
+fn repository_config_toml_loads_for_discord() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.toml");
+    parley_discord::DiscordSettings::load(&path).expect("[discord] of config.toml");
+}

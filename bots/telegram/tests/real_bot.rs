@@ -113,3 +113,9 @@ async fn dm_conversation_with_the_real_model_and_commands() {
         .expect("no panic")
         .expect("clean");
 }
+
+#[test]
+fn repository_config_toml_loads_for_telegram() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.toml");
+    parley_telegram::TelegramSettings::load(Some(&path)).expect("[telegram] of config.toml");
+}
