@@ -1033,6 +1033,11 @@ async fn answer(
             let mut params = inner.params(key);
             // Translations should be faithful, not creative.
             params.temperature = params.temperature.min(0.3);
+            // A translation is about as long as its source: a small model that keeps going
+            // after it is done only adds noise.
+            params.max_tokens = params
+                .max_tokens
+                .min(inner.engine.count_tokens(text) * 3 + 16);
             let request = GenerateRequest {
                 conversation: format!("{}#translate", conversation_id(key)),
                 messages: vec![
