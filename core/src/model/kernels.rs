@@ -28,8 +28,10 @@ use crate::{Error, Result};
 const QK: usize = 32;
 /// Output rows per interleaved group.
 const G: usize = 16;
-/// Activation rows processed together by the integer kernel.
-const R: usize = 4;
+/// From this many activation rows on, [`QuantMatrix::matmul`] dequantizes and runs an f32 gemm.
+pub const GEMM_MIN_ROWS: usize = 32;
+/// Below this many multiply-adds the integer kernel stays on one thread.
+const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 #[derive(Clone)]
 enum Quants {
@@ -219,36 +221,57 @@ impl QuantMatrix {
         self.matmul(x, 1, out, threads)
     }
 
-    /// `out (m × n) = x (m × k) · Wᵀ`, row-major, on `threads` threads.
+    /// `out (m × n) = x (m × k) · Wᵀ`, row-major, on up to `threads` threads (candle's rayon
+    /// pool; `threads == 1` runs on the calling thread). From [`GEMM_MIN_ROWS`] rows on, the
+    /// weights are dequantized to f32 and multiplied with candle's f32 matmul (faster for
+    /// large batches than any integer kernel here, see `bench_kernels`).
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
         assert!(x.len() >= m * self.k && out.len() >= m * self.n, "kernel sizes");
         if m == 0 {
             return;
         }
+        if m >= GEMM_MIN_ROWS {
+            if let Ok(y) = self.gemm_f32(x, m) {
+                out[..m * self.n].copy_from_slice(&y);
+                return;
+            }
+        }
+        self.matmul_int(x, m, out, threads)
+    }
+
+    /// The integer kernel at any `m` (the tests and benchmark call it directly).
+    pub fn matmul_int(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
+        use rayon::prelude::*;
         let xq = quantize_rows(x, m, self.k);
-        let threads = threads.clamp(1, self.groups);
+        let work = m * self.n * self.k;
+        let threads = if work < PARALLEL_MIN_MACS {
+            1
+        } else {
+            threads.clamp(1, self.groups)
+        };
         if threads == 1 {
             let tile = self.groups_range(&xq, m, 0, self.groups);
             self.scatter(&tile, m, 0, self.groups, out);
             return;
         }
         let per = self.groups.div_ceil(threads);
-        let tiles: Vec<(usize, usize, Vec<f32>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let (g0, g1) = (t * per, ((t + 1) * per).min(self.groups));
-                    let xq = &xq;
-                    s.spawn(move || (g0, g1, self.groups_range(xq, m, g0, g1)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("kernel thread panicked"))
-                .collect()
-        });
+        let tiles: Vec<(usize, usize, Vec<f32>)> = (0..threads)
+            .into_par_iter()
+            .map(|t| {
+                let (g0, g1) = ((t * per).min(self.groups), ((t + 1) * per).min(self.groups));
+                (g0, g1, self.groups_range(&xq, m, g0, g1))
+            })
+            .collect();
         for (g0, g1, tile) in tiles {
             self.scatter(&tile, m, g0, g1, out);
         }
+    }
+
+    fn gemm_f32(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(self.dequantize(), (self.n, self.k), &dev)?;
+        let xt = Tensor::from_slice(&x[..m * self.k], (m, self.k), &dev)?;
+        Ok(xt.matmul(&w.t()?)?.flatten_all()?.to_vec1::<f32>()?)
     }
 
     /// Copy a `m × (g1-g0)·G` tile into the valid columns of `out`.
@@ -272,70 +295,70 @@ impl QuantMatrix {
         let k = self.k;
         for g in g0..g1 {
             let col = (g - g0) * G;
-            let mut i = 0;
-            while i < m {
-                let rows = (m - i).min(R);
-                let mut acc = [[0f32; G]; R];
-                let xs = &xq.q[i * k..(i + rows) * k];
-                let xd = &xq.d[i * nb..(i + rows) * nb];
-                let xsum = &xq.s[i * nb..(i + rows) * nb];
-                match &self.quants {
-                    Quants::Q4_1 { q, d, m: mins } => {
-                        let q = &q[g * nb * 256..(g + 1) * nb * 256];
-                        let d = &d[g * nb * G..(g + 1) * nb * G];
-                        let mins = &mins[g * nb * G..(g + 1) * nb * G];
-                        match rows {
-                            4 => q4_1_group::<4>(q, d, mins, xs, xd, xsum, nb, &mut acc),
-                            3 => q4_1_group::<3>(q, d, mins, xs, xd, xsum, nb, &mut acc),
-                            2 => q4_1_group::<2>(q, d, mins, xs, xd, xsum, nb, &mut acc),
-                            _ => q4_1_group::<1>(q, d, mins, xs, xd, xsum, nb, &mut acc),
-                        }
-                    }
-                    Quants::Q8_0 { q, d } => {
-                        let q = &q[g * nb * 512..(g + 1) * nb * 512];
-                        let d = &d[g * nb * G..(g + 1) * nb * G];
-                        match rows {
-                            4 => q8_0_group::<4>(q, d, xs, xd, nb, &mut acc),
-                            3 => q8_0_group::<3>(q, d, xs, xd, nb, &mut acc),
-                            2 => q8_0_group::<2>(q, d, xs, xd, nb, &mut acc),
-                            _ => q8_0_group::<1>(q, d, xs, xd, nb, &mut acc),
-                        }
-                    }
-                }
-                for (j, a) in acc.iter().take(rows).enumerate() {
-                    tile[(i + j) * w + col..(i + j) * w + col + G].copy_from_slice(a);
-                }
-                i += rows;
+            for i in 0..m {
+                let xs = &xq.q[i * k..(i + 1) * k];
+                let xd = &xq.d[i * nb..(i + 1) * nb];
+                let acc = match &self.quants {
+                    Quants::Q4_1 { q, d, m: mins } => q4_1_row(
+                        &q[g * nb * 256..(g + 1) * nb * 256],
+                        &d[g * nb * G..(g + 1) * nb * G],
+                        &mins[g * nb * G..(g + 1) * nb * G],
+                        xs,
+                        xd,
+                        &xq.s[i * nb..(i + 1) * nb],
+                    ),
+                    Quants::Q8_0 { q, d } => q8_0_row(
+                        &q[g * nb * 512..(g + 1) * nb * 512],
+                        &d[g * nb * G..(g + 1) * nb * G],
+                        xs,
+                        xd,
+                    ),
+                };
+                tile[i * w + col..i * w + col + G].copy_from_slice(&acc);
             }
         }
         tile
     }
 
-    /// Dequantize to f32, `n × k` row-major (reference and tests).
+    /// Dequantize to f32, `n × k` row-major.
     pub fn dequantize(&self) -> Vec<f32> {
         let (nb, k) = (self.nb, self.k);
-        let mut out = vec![0f32; self.n * k];
-        for i in 0..self.n {
-            let (g, r) = (i / G, i % G);
+        let mut out = vec![0f32; self.groups * G * k];
+        for (g, rows) in out.chunks_exact_mut(G * k).enumerate() {
             for b in 0..nb {
                 let gb = g * nb + b;
-                let o = &mut out[i * k + b * QK..i * k + b * QK + QK];
+                let mut tile = [[0f32; G]; QK];
                 match &self.quants {
                     Quants::Q4_1 { q, d, m } => {
+                        let qb = &q[gb * 256..gb * 256 + 256];
+                        let db = &d[gb * G..gb * G + G];
+                        let mb = &m[gb * G..gb * G + G];
                         for e in 0..16 {
-                            let byte = q[gb * 256 + e * G + r];
-                            o[e] = d[gb * G + r] * f32::from(byte & 15) + m[gb * G + r];
-                            o[e + 16] = d[gb * G + r] * f32::from(byte >> 4) + m[gb * G + r];
+                            for r in 0..G {
+                                let byte = qb[e * G + r];
+                                tile[e][r] = db[r] * f32::from(byte & 15) + mb[r];
+                                tile[e + 16][r] = db[r] * f32::from(byte >> 4) + mb[r];
+                            }
                         }
                     }
                     Quants::Q8_0 { q, d } => {
-                        for (e, v) in o.iter_mut().enumerate() {
-                            *v = d[gb * G + r] * f32::from(q[gb * 512 + e * G + r]);
+                        let qb = &q[gb * 512..gb * 512 + 512];
+                        let db = &d[gb * G..gb * G + G];
+                        for e in 0..QK {
+                            for r in 0..G {
+                                tile[e][r] = db[r] * f32::from(qb[e * G + r]);
+                            }
                         }
+                    }
+                }
+                for (r, row) in rows.chunks_exact_mut(k).enumerate() {
+                    for (e, t) in tile.iter().enumerate() {
+                        row[b * QK + e] = t[r];
                     }
                 }
             }
         }
+        out.truncate(self.n * k);
         out
     }
 
@@ -359,105 +382,62 @@ impl QuantMatrix {
     }
 }
 
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn q4_1_group<const RR: usize>(
-    q: &[u8],
-    d: &[f32],
-    mins: &[f32],
-    xs: &[i16],
-    xd: &[f32],
-    xsum: &[f32],
-    nb: usize,
-    out: &mut [[f32; G]; R],
-) {
-    let k = nb * QK;
-    let mut facc = [[0f32; G]; RR];
-    for b in 0..nb {
-        let qb: &[u8; 256] = q[b * 256..b * 256 + 256].try_into().expect("block");
-        let db: &[f32; G] = d[b * G..b * G + G].try_into().expect("block");
-        let mb: &[f32; G] = mins[b * G..b * G + G].try_into().expect("block");
-        let mut xb = [[0i16; QK]; RR];
-        for (j, x) in xb.iter_mut().enumerate() {
-            *x = xs[j * k + b * QK..j * k + b * QK + QK].try_into().expect("block");
-        }
-        let mut acc = [[0i32; G]; RR];
+/// One activation row against one Q4_1 row group.
+#[inline(never)]
+fn q4_1_row(q: &[u8], d: &[f32], mins: &[f32], xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
+    let mut facc = [0f32; G];
+    for ((((qb, db), mb), xb), (&dx, &sx)) in q
+        .chunks_exact(256)
+        .zip(d.chunks_exact(G))
+        .zip(mins.chunks_exact(G))
+        .zip(xs.chunks_exact(QK))
+        .zip(xd.iter().zip(xsum))
+    {
+        let mut acc = [0i32; G];
         for h in 0..2 {
-            let mut a16 = [[0i16; G]; RR];
+            let mut a16 = [0i16; G];
             for e in h * 8..h * 8 + 8 {
-                let bytes: &[u8; G] = qb[e * G..e * G + G].try_into().expect("block");
-                let mut lo = [0i16; G];
-                let mut hi = [0i16; G];
+                let (x0, x1) = (xb[e], xb[e + 16]);
+                let bytes = &qb[e * G..e * G + G];
                 for r in 0..G {
-                    lo[r] = i16::from(bytes[r] & 15);
-                    hi[r] = i16::from(bytes[r] >> 4);
-                }
-                for j in 0..RR {
-                    let (x0, x1) = (xb[j][e], xb[j][e + 16]);
-                    for r in 0..G {
-                        a16[j][r] += lo[r] * x0 + hi[r] * x1;
-                    }
+                    let b = bytes[r];
+                    a16[r] += i16::from(b & 15) * x0 + i16::from(b >> 4) * x1;
                 }
             }
-            for j in 0..RR {
-                for r in 0..G {
-                    acc[j][r] += i32::from(a16[j][r]);
-                }
+            for r in 0..G {
+                acc[r] += i32::from(a16[r]);
             }
         }
-        for j in 0..RR {
-            let (dx, sx) = (xd[j * nb + b], xsum[j * nb + b]);
-            for r in 0..G {
-                facc[j][r] += db[r] * dx * acc[j][r] as f32 + mb[r] * sx;
-            }
+        for r in 0..G {
+            facc[r] += db[r] * dx * acc[r] as f32 + mb[r] * sx;
         }
     }
-    out[..RR].copy_from_slice(&facc);
+    facc
 }
 
-#[inline(always)]
-fn q8_0_group<const RR: usize>(
-    q: &[i8],
-    d: &[f32],
-    xs: &[i16],
-    xd: &[f32],
-    nb: usize,
-    out: &mut [[f32; G]; R],
-) {
-    let k = nb * QK;
-    let mut facc = [[0f32; G]; RR];
-    for b in 0..nb {
-        let qb: &[i8; 512] = q[b * 512..b * 512 + 512].try_into().expect("block");
-        let db: &[f32; G] = d[b * G..b * G + G].try_into().expect("block");
-        let mut xb = [[0i16; QK]; RR];
-        for (j, x) in xb.iter_mut().enumerate() {
-            *x = xs[j * k + b * QK..j * k + b * QK + QK].try_into().expect("block");
+/// One activation row against one Q8_0 row group. One flat loop over element pairs of all
+/// blocks (a runtime trip count, so LLVM vectorises across the 16 rows, not across pairs).
+#[inline(never)]
+fn q8_0_row(q: &[i8], d: &[f32], xs: &[i16], xd: &[f32]) -> [f32; G] {
+    let mut facc = [0f32; G];
+    let mut acc = [0i32; G];
+    for (i, (w, x)) in q.chunks_exact(2 * G).zip(xs.chunks_exact(2)).enumerate() {
+        let (w0, w1) = w.split_at(G);
+        let (x0, x1) = (x[0], x[1]);
+        for r in 0..G {
+            acc[r] += i32::from(i16::from(w0[r]) * x0 + i16::from(w1[r]) * x1);
         }
-        let mut acc = [[0i32; G]; RR];
-        for e in (0..QK).step_by(2) {
-            let w0: &[i8; G] = qb[e * G..e * G + G].try_into().expect("block");
-            let w1: &[i8; G] = qb[(e + 1) * G..(e + 1) * G + G].try_into().expect("block");
-            let mut a = [0i16; G];
-            let mut c = [0i16; G];
+        if i % (QK / 2) == QK / 2 - 1 {
+            let b = i / (QK / 2);
+            let dx = xd[b];
+            let db = &d[b * G..b * G + G];
             for r in 0..G {
-                a[r] = i16::from(w0[r]);
-                c[r] = i16::from(w1[r]);
-            }
-            for j in 0..RR {
-                let (x0, x1) = (xb[j][e], xb[j][e + 1]);
-                for r in 0..G {
-                    acc[j][r] += i32::from(a[r] * x0 + c[r] * x1);
-                }
-            }
-        }
-        for j in 0..RR {
-            let dx = xd[j * nb + b];
-            for r in 0..G {
-                facc[j][r] += db[r] * dx * acc[j][r] as f32;
+                facc[r] += db[r] * dx * acc[r] as f32;
+                acc[r] = 0;
             }
         }
     }
-    out[..RR].copy_from_slice(&facc);
+    facc
 }
 
 #[cfg(test)]
@@ -501,7 +481,10 @@ mod tests {
             let candle = qmm.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
             for threads in [1, 3] {
                 let mut out = vec![0f32; m * n];
-                km.matmul(&xv, m, &mut out, threads);
+                km.matmul_int(&xv, m, &mut out, threads);
+                let mut out2 = vec![0f32; m * n];
+                km.matmul(&xv, m, &mut out2, threads);
+                assert!(rel_err(&out2, &reference) < 0.01, "{dtype:?} {n}x{k} m={m}: matmul");
                 // Activation quantization to 8 bits: relative error ~ 0.5/127/sqrt(3) per
                 // element, averaging out over a dot product; 1% is a generous bound.
                 let e_ref = rel_err(&out, &reference);
