@@ -26,9 +26,10 @@ struct Cli {
     /// Compute threads (0 = all cores).
     #[arg(long, global = true, default_value_t = 1)]
     threads: usize,
-    /// Keep weights exactly as stored in the file (slower for Q4_1/Q5_x files).
-    #[arg(long, global = true)]
-    native_weights: bool,
+    /// Weight handling: `kernels` (Parley's Q4_1/Q8_0 kernels), `q8` (re-quantize Q4_1/Q5_x
+    /// to Q8_0 for candle), `native` (candle, as stored).
+    #[arg(long, global = true, default_value = "kernels")]
+    weights: WeightFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,11 +96,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let config = LocalConfig {
         threads: cli.threads,
-        weights: if cli.native_weights {
-            WeightFormat::Native
-        } else {
-            WeightFormat::FastQ8
-        },
+        weights: cli.weights,
         ..LocalConfig::default()
     };
     match cli.command {

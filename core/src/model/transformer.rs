@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
 
+use super::kernels::QuantMatrix;
 use crate::{Error, Result};
 
 /// The model families Parley runs.
@@ -77,18 +78,66 @@ pub enum WeightFormat {
     Native,
     /// Formats without a SIMD dot product in candle (Q4_1, Q5_0, Q5_1) are re-quantized to Q8_0
     /// at load. Q8_0 keeps more precision than the source, so only rounding noise changes.
-    #[default]
     FastQ8,
+    /// Q4_1 and Q8_0 weights run on Parley's own kernels ([`super::kernels`]) as stored
+    /// (repacked, not re-quantized); other types fall back to [`WeightFormat::FastQ8`].
+    #[default]
+    Kernels,
+}
+
+impl std::str::FromStr for WeightFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "native" => Ok(Self::Native),
+            "q8" => Ok(Self::FastQ8),
+            "kernels" => Ok(Self::Kernels),
+            other => Err(format!("unknown weight format `{other}` (native, q8, kernels)")),
+        }
+    }
+}
+
+enum Weights {
+    Candle(QMatMul),
+    Kernel(QuantMatrix),
 }
 
 struct Linear {
-    w: QMatMul,
+    w: Weights,
     b: Option<Tensor>,
 }
 
+fn kernel_ok(q: &QTensor) -> bool {
+    matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q8_0)
+        && q.shape().rank() == 2
+        && q.shape().dims()[1] % 32 == 0
+}
+
 impl Linear {
+    fn load(w: QTensor, b: Option<Tensor>, format: WeightFormat, device: &Device) -> Result<Self> {
+        let w = if format == WeightFormat::Kernels && kernel_ok(&w) {
+            Weights::Kernel(QuantMatrix::from_qtensor(&w)?)
+        } else {
+            Weights::Candle(QMatMul::from_qtensor(convert(w, format, device)?)?)
+        };
+        Ok(Self { w, b })
+    }
+
+    fn bytes(&self) -> usize {
+        match &self.w {
+            Weights::Candle(QMatMul::QTensor(t)) => t.storage_size_in_bytes(),
+            Weights::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
+                t.elem_count() * t.dtype().size_in_bytes()
+            }
+            Weights::Kernel(k) => k.bytes(),
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.w.forward(x)?;
+        let y = match &self.w {
+            Weights::Candle(w) => w.forward(x)?,
+            Weights::Kernel(k) => k.forward(x, candle_core::utils::get_num_threads())?,
+        };
         Ok(match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -107,6 +156,30 @@ struct Projections {
 impl Projections {
     fn load(parts: Vec<(QTensor, Option<Tensor>)>, format: WeightFormat, device: &Device) -> Result<Self> {
         let widths: Vec<usize> = parts.iter().map(|(w, _)| w.shape().dims()[0]).collect();
+        let same_bias = parts.iter().all(|(_, b)| b.is_some()) == parts.iter().any(|(_, b)| b.is_some());
+        let cat_bias = |parts: &[(QTensor, Option<Tensor>)]| -> Result<Option<Tensor>> {
+            Ok(if parts[0].1.is_some() {
+                let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
+                Some(Tensor::cat(&bs, 0)?)
+            } else {
+                None
+            })
+        };
+        if format == WeightFormat::Kernels
+            && parts.len() > 1
+            && same_bias
+            && parts.iter().all(|(w, _)| kernel_ok(w) && w.dtype() == parts[0].0.dtype())
+        {
+            let ws: Vec<&QTensor> = parts.iter().map(|(w, _)| w).collect();
+            let w = QuantMatrix::from_qtensors(&ws)?;
+            return Ok(Self {
+                linears: vec![Linear {
+                    w: Weights::Kernel(w),
+                    b: cat_bias(&parts)?,
+                }],
+                widths,
+            });
+        }
         let fusable = format == WeightFormat::FastQ8
             && parts.len() > 1
             && parts.iter().all(|(w, _)| {
@@ -119,38 +192,24 @@ impl Projections {
                 .map(|(w, _)| w.dequantize(device))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let w = QTensor::quantize(&Tensor::cat(&ws, 0)?, GgmlDType::Q8_0)?;
-            let b = if parts[0].1.is_some() {
-                let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
-                Some(Tensor::cat(&bs, 0)?)
-            } else {
-                None
-            };
             Ok(Self {
-                linears: vec![Linear { w: QMatMul::from_qtensor(w)?, b }],
+                linears: vec![Linear {
+                    w: Weights::Candle(QMatMul::from_qtensor(w)?),
+                    b: cat_bias(&parts)?,
+                }],
                 widths,
             })
         } else {
             let linears = parts
                 .into_iter()
-                .map(|(w, b)| {
-                    Ok(Linear {
-                        w: QMatMul::from_qtensor(convert(w, format, device)?)?,
-                        b,
-                    })
-                })
+                .map(|(w, b)| Linear::load(w, b, format, device))
                 .collect::<Result<Vec<_>>>()?;
             Ok(Self { linears, widths })
         }
     }
 
     fn bytes(&self) -> usize {
-        self.linears
-            .iter()
-            .map(|l| match &l.w {
-                QMatMul::QTensor(t) => t.storage_size_in_bytes(),
-                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.elem_count() * t.dtype().size_in_bytes(),
-            })
-            .sum()
+        self.linears.iter().map(Linear::bytes).sum()
     }
 
     fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
@@ -171,10 +230,10 @@ impl Projections {
 struct Layer {
     attn_norm: RmsNorm,
     qkv: Projections,
-    wo: QMatMul,
+    wo: Linear,
     ffn_norm: RmsNorm,
     gate_up: Projections,
-    down: QMatMul,
+    down: Linear,
 }
 
 /// The immutable model: weights and hyper-parameters. Share it with `Arc`; give each
@@ -184,7 +243,7 @@ pub struct Transformer {
     embed: Arc<QTensor>,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     inv_freq: Vec<f32>,
     device: Device,
     weight_bytes: usize,
@@ -290,17 +349,25 @@ impl Transformer {
         };
         let embed = Arc::new(convert(raw(reader, "token_embd.weight")?, format, &device)?);
         let norm = RmsNorm::from_qtensor(raw(reader, "output_norm.weight")?, cfg.rms_eps)?;
-        let output = if ct.tensor_infos.contains_key("output.weight") {
-            QMatMul::from_qtensor(convert(raw(reader, "output.weight")?, format, &device)?)?
-        } else {
-            QMatMul::from_arc(embed.clone())?
-        };
         let mut weight_bytes = embed.storage_size_in_bytes();
-        if let QMatMul::QTensor(t) = &output {
-            if !Arc::ptr_eq(t, &embed) {
-                weight_bytes += t.storage_size_in_bytes();
+        let output = if ct.tensor_infos.contains_key("output.weight") {
+            let o = Linear::load(raw(reader, "output.weight")?, None, format, &device)?;
+            weight_bytes += o.bytes();
+            o
+        } else if format == WeightFormat::Kernels && kernel_ok(&embed) {
+            // Tied embedding: the kernel keeps its own repacked copy.
+            let o = Linear {
+                w: Weights::Kernel(QuantMatrix::from_qtensor(&embed)?),
+                b: None,
+            };
+            weight_bytes += o.bytes();
+            o
+        } else {
+            Linear {
+                w: Weights::Candle(QMatMul::from_arc(embed.clone())?),
+                b: None,
             }
-        }
+        };
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let p = format!("blk.{i}");
@@ -321,16 +388,16 @@ impl Transformer {
             let up = with_bias(reader, "ffn_up")?;
             let qkv = Projections::load(vec![q, k, v], format, &device)?;
             let gate_up = Projections::load(vec![gate, up], format, &device)?;
-            let wo = convert(raw(reader, &format!("{p}.attn_output.weight"))?, format, &device)?;
-            let down = convert(raw(reader, &format!("{p}.ffn_down.weight"))?, format, &device)?;
-            weight_bytes += qkv.bytes() + gate_up.bytes() + wo.storage_size_in_bytes() + down.storage_size_in_bytes();
+            let wo = Linear::load(raw(reader, &format!("{p}.attn_output.weight"))?, None, format, &device)?;
+            let down = Linear::load(raw(reader, &format!("{p}.ffn_down.weight"))?, None, format, &device)?;
+            weight_bytes += qkv.bytes() + gate_up.bytes() + wo.bytes() + down.bytes();
             layers.push(Layer {
                 attn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.attn_norm.weight"))?, cfg.rms_eps)?,
                 qkv,
-                wo: QMatMul::from_qtensor(wo)?,
+                wo,
                 ffn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.ffn_norm.weight"))?, cfg.rms_eps)?,
                 gate_up,
-                down: QMatMul::from_qtensor(down)?,
+                down,
             });
         }
         let inv_freq = (0..cfg.head_dim / 2)
