@@ -36,9 +36,9 @@ const PARALLEL_MIN_MACS: usize = 1 << 20;
 #[derive(Clone)]
 enum Quants {
     /// Per group and block, 256 bytes: `q[e*16 + r] = w[r][e] | w[r][e+16] << 4`, `e < 16`.
-    Q4_1 { q: Vec<u8>, d: Vec<f32>, m: Vec<f32> },
+    Q4_1 { q: Vec<u8>, d: Vec<u16>, m: Vec<u16> },
     /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127).
-    Q8_0 { q: Vec<i8>, d: Vec<f32> },
+    Q8_0 { q: Vec<i8>, d: Vec<u16> },
 }
 
 /// An `n × k` quantized weight matrix repacked for [`QuantMatrix::matmul`].
@@ -61,8 +61,25 @@ impl std::fmt::Debug for QuantMatrix {
     }
 }
 
-fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+/// Raw f16 bits of a scale, checked to be finite (the kernels' conversion handles zero,
+/// subnormal and normal values exactly, not infinities or NaN).
+fn f16_at(b: &[u8], at: usize) -> Result<u16> {
+    let h = f16::from_le_bytes([b[at], b[at + 1]]);
+    if !h.is_finite() {
+        return Err(Error::Unsupported("non-finite weight scale".into()));
+    }
+    debug_assert_eq!(h16(h.to_bits()), h.to_f32());
+    Ok(h.to_bits())
+}
+
+/// f16 bits to f32 for finite values, in integer and float operations LLVM vectorises:
+/// move exponent and mantissa into place, rescale the exponent bias by multiplying with
+/// 2^112 (which also normalises subnormals), then put the sign back.
+#[inline(always)]
+fn h16(h: u16) -> f32 {
+    let h = u32::from(h);
+    let mag = f32::from_bits((h & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(mag.to_bits() | ((h & 0x8000) << 16))
 }
 
 /// Activations quantized per 32-block.
@@ -147,15 +164,15 @@ impl QuantMatrix {
         let quants = match dtype {
             GgmlDType::Q4_1 => {
                 let mut q = vec![0u8; groups * nb * 256];
-                let mut d = vec![0f32; groups * nb * G];
-                let mut m = vec![0f32; groups * nb * G];
+                let mut d = vec![0u16; groups * nb * G];
+                let mut m = vec![0u16; groups * nb * G];
                 for (i, row) in raw.iter().enumerate() {
                     let (g, r) = (i / G, i % G);
                     for b in 0..nb {
                         let blk = &row[b * 20..b * 20 + 20];
                         let gb = g * nb + b;
-                        d[gb * G + r] = f16_at(blk, 0);
-                        m[gb * G + r] = f16_at(blk, 2);
+                        d[gb * G + r] = f16_at(blk, 0)?;
+                        m[gb * G + r] = f16_at(blk, 2)?;
                         for e in 0..16 {
                             // GGML already stores element e low and e+16 high.
                             q[gb * 256 + e * G + r] = blk[4 + e];
@@ -166,13 +183,13 @@ impl QuantMatrix {
             }
             _ => {
                 let mut q = vec![0i8; groups * nb * 512];
-                let mut d = vec![0f32; groups * nb * G];
+                let mut d = vec![0u16; groups * nb * G];
                 for (i, row) in raw.iter().enumerate() {
                     let (g, r) = (i / G, i % G);
                     for b in 0..nb {
                         let blk = &row[b * 34..b * 34 + 34];
                         let gb = g * nb + b;
-                        d[gb * G + r] = f16_at(blk, 0);
+                        d[gb * G + r] = f16_at(blk, 0)?;
                         for e in 0..QK {
                             q[gb * 512 + e * G + r] = (blk[2 + e] as i8).max(-127);
                         }
@@ -211,8 +228,8 @@ impl QuantMatrix {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         match &self.quants {
-            Quants::Q4_1 { q, d, m } => q.len() + 4 * (d.len() + m.len()),
-            Quants::Q8_0 { q, d } => q.len() + 4 * d.len(),
+            Quants::Q4_1 { q, d, m } => q.len() + 2 * (d.len() + m.len()),
+            Quants::Q8_0 { q, d } => q.len() + 2 * d.len(),
         }
     }
 
@@ -336,8 +353,9 @@ impl QuantMatrix {
                         for e in 0..16 {
                             for r in 0..G {
                                 let byte = qb[e * G + r];
-                                tile[e][r] = db[r] * f32::from(byte & 15) + mb[r];
-                                tile[e + 16][r] = db[r] * f32::from(byte >> 4) + mb[r];
+                                let (dr, mr) = (h16(db[r]), h16(mb[r]));
+                                tile[e][r] = dr * f32::from(byte & 15) + mr;
+                                tile[e + 16][r] = dr * f32::from(byte >> 4) + mr;
                             }
                         }
                     }
@@ -346,7 +364,7 @@ impl QuantMatrix {
                         let db = &d[gb * G..gb * G + G];
                         for e in 0..QK {
                             for r in 0..G {
-                                tile[e][r] = db[r] * f32::from(qb[e * G + r]);
+                                tile[e][r] = h16(db[r]) * f32::from(qb[e * G + r]);
                             }
                         }
                     }
@@ -384,7 +402,7 @@ impl QuantMatrix {
 
 /// One activation row against one Q4_1 row group.
 #[inline(never)]
-fn q4_1_row(q: &[u8], d: &[f32], mins: &[f32], xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
+fn q4_1_row(q: &[u8], d: &[u16], mins: &[u16], xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
     let mut facc = [0f32; G];
     for ((((qb, db), mb), xb), (&dx, &sx)) in q
         .chunks_exact(256)
@@ -409,7 +427,7 @@ fn q4_1_row(q: &[u8], d: &[f32], mins: &[f32], xs: &[i16], xd: &[f32], xsum: &[f
             }
         }
         for r in 0..G {
-            facc[r] += db[r] * dx * acc[r] as f32 + mb[r] * sx;
+            facc[r] += h16(db[r]) * dx * acc[r] as f32 + h16(mb[r]) * sx;
         }
     }
     facc
@@ -418,7 +436,7 @@ fn q4_1_row(q: &[u8], d: &[f32], mins: &[f32], xs: &[i16], xd: &[f32], xsum: &[f
 /// One activation row against one Q8_0 row group. One flat loop over element pairs of all
 /// blocks (a runtime trip count, so LLVM vectorises across the 16 rows, not across pairs).
 #[inline(never)]
-fn q8_0_row(q: &[i8], d: &[f32], xs: &[i16], xd: &[f32]) -> [f32; G] {
+fn q8_0_row(q: &[i8], d: &[u16], xs: &[i16], xd: &[f32]) -> [f32; G] {
     let mut facc = [0f32; G];
     let mut acc = [0i32; G];
     for (i, (w, x)) in q.chunks_exact(2 * G).zip(xs.chunks_exact(2)).enumerate() {
@@ -432,7 +450,7 @@ fn q8_0_row(q: &[i8], d: &[f32], xs: &[i16], xd: &[f32]) -> [f32; G] {
             let dx = xd[b];
             let db = &d[b * G..b * G + G];
             for r in 0..G {
-                facc[r] += db[r] * dx * acc[r] as f32;
+                facc[r] += h16(db[r]) * dx * acc[r] as f32;
                 acc[r] = 0;
             }
         }
