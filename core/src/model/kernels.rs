@@ -36,7 +36,11 @@ const PARALLEL_MIN_MACS: usize = 1 << 20;
 #[derive(Clone)]
 enum Quants {
     /// Per group and block, 256 bytes: `q[e*16 + r] = w[r][e] | w[r][e+16] << 4`, `e < 16`.
-    Q4_1 { q: Vec<u8>, d: Vec<u16>, m: Vec<u16> },
+    Q4_1 {
+        q: Vec<u8>,
+        d: Vec<u16>,
+        m: Vec<u16>,
+    },
     /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127).
     Q8_0 { q: Vec<i8>, d: Vec<u16> },
 }
@@ -243,7 +247,10 @@ impl QuantMatrix {
     /// weights are dequantized to f32 and multiplied with candle's f32 matmul (faster for
     /// large batches than any integer kernel here, see `bench_kernels`).
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
-        assert!(x.len() >= m * self.k && out.len() >= m * self.n, "kernel sizes");
+        assert!(
+            x.len() >= m * self.k && out.len() >= m * self.n,
+            "kernel sizes"
+        );
         if m == 0 {
             return;
         }
@@ -383,9 +390,14 @@ impl QuantMatrix {
     /// `forward` on a candle tensor `(..., k)` → `(..., n)`.
     pub fn forward(&self, x: &Tensor, threads: usize) -> Result<Tensor> {
         let dims = x.dims().to_vec();
-        let k = *dims.last().ok_or_else(|| Error::Unsupported("scalar input".into()))?;
+        let k = *dims
+            .last()
+            .ok_or_else(|| Error::Unsupported("scalar input".into()))?;
         if k != self.k {
-            return Err(Error::Unsupported(format!("kernel input width {k} != {}", self.k)));
+            return Err(Error::Unsupported(format!(
+                "kernel input width {k} != {}",
+                self.k
+            )));
         }
         let m = x.elem_count() / k;
         let xv = x
@@ -458,107 +470,6 @@ fn q8_0_row(q: &[i8], d: &[u16], xs: &[i16], xd: &[f32]) -> [f32; G] {
     facc
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::quantized::QMatMul;
-    use candle_core::Module;
-
-    /// Deterministic pseudo-random values in [-1, 1).
-    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-        let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
-        let den: f32 = b.iter().map(|y| y * y).sum();
-        (num / den.max(1e-30)).sqrt()
-    }
-
-    fn check(dtype: GgmlDType, n: usize, k: usize, ms: &[usize]) {
-        let dev = Device::Cpu;
-        let w = Tensor::from_vec(rand_vec(n * k, (n * 31 + k) as u64), (n, k), &dev).unwrap();
-        let qt = QTensor::quantize(&w, dtype).unwrap();
-        let wf = qt.dequantize(&dev).unwrap();
-        let km = QuantMatrix::from_qtensor(&qt).unwrap();
-        // The repacked weights are exactly candle's dequantized weights.
-        let dq = km.dequantize();
-        assert_eq!(dq, wf.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-        let qmm = QMatMul::from_qtensor(qt).unwrap();
-        for &m in ms {
-            let xv = rand_vec(m * k, (m * 7 + n) as u64);
-            let x = Tensor::from_vec(xv.clone(), (m, k), &dev).unwrap();
-            let reference = x.matmul(&wf.t().unwrap()).unwrap();
-            let reference = reference.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let candle = qmm.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            for threads in [1, 3] {
-                let mut out = vec![0f32; m * n];
-                km.matmul_int(&xv, m, &mut out, threads);
-                let mut out2 = vec![0f32; m * n];
-                km.matmul(&xv, m, &mut out2, threads);
-                assert!(rel_err(&out2, &reference) < 0.01, "{dtype:?} {n}x{k} m={m}: matmul");
-                // Activation quantization to 8 bits: relative error ~ 0.5/127/sqrt(3) per
-                // element, averaging out over a dot product; 1% is a generous bound.
-                let e_ref = rel_err(&out, &reference);
-                let e_candle = rel_err(&out, &candle);
-                let e_candle_ref = rel_err(&candle, &reference);
-                assert!(
-                    e_ref < 0.01,
-                    "{dtype:?} {n}x{k} m={m}: error vs f32 {e_ref} (candle's own: {e_candle_ref})"
-                );
-                assert!(e_candle < 0.01, "{dtype:?} {n}x{k} m={m}: vs candle {e_candle}");
-            }
-        }
-    }
-
-    const SHAPES: [(usize, usize); 4] = [(576, 576), (192, 576), (1536, 576), (576, 1536)];
-
-    #[test]
-    fn kernels_q4_1_match_candle() {
-        for (n, k) in SHAPES {
-            check(GgmlDType::Q4_1, n, k, &[1, 3, 17, 512]);
-        }
-        check(GgmlDType::Q4_1, 49152, 576, &[1, 3]);
-        // Rows not a multiple of the group.
-        check(GgmlDType::Q4_1, 40, 64, &[1, 5]);
-    }
-
-    #[test]
-    fn kernels_q8_0_match_candle() {
-        for (n, k) in SHAPES {
-            check(GgmlDType::Q8_0, n, k, &[1, 3, 17, 512]);
-        }
-        check(GgmlDType::Q8_0, 49152, 576, &[1, 3]);
-        check(GgmlDType::Q8_0, 40, 64, &[1, 5]);
-    }
-
-    #[test]
-    fn kernels_fused_parts() {
-        let dev = Device::Cpu;
-        let a = Tensor::from_vec(rand_vec(64 * 64, 1), (64, 64), &dev).unwrap();
-        let b = Tensor::from_vec(rand_vec(24 * 64, 2), (24, 64), &dev).unwrap();
-        let qa = QTensor::quantize(&a, GgmlDType::Q4_1).unwrap();
-        let qb = QTensor::quantize(&b, GgmlDType::Q4_1).unwrap();
-        let km = QuantMatrix::from_qtensors(&[&qa, &qb]).unwrap();
-        let cat = Tensor::cat(&[qa.dequantize(&dev).unwrap(), qb.dequantize(&dev).unwrap()], 0)
-            .unwrap();
-        assert_eq!(km.rows(), 88);
-        assert_eq!(km.dequantize(), cat.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-    }
-
-    #[test]
-    #[ignore]
-    fn kernels_bench() {
-        println!("{}", bench_kernels(5));
-    }
-}
-
 /// Micro-benchmark: this module's kernels against candle's `QMatMul` (Q4_1 native and Q8_0)
 /// for the SmolLM2-135M shapes, at m = 1 and 512, alternating `rounds` times. Returns a table
 /// of best-of times and ratios (> 1: ours is faster).
@@ -574,9 +485,23 @@ pub fn bench_kernels(rounds: usize) -> String {
     let _ = writeln!(
         s,
         "threads {threads}\n{:>12} {:>4} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-        "shape", "m", "ours q4_1", "cand q4_1", "ours q8_0", "cand q8_0", "cand f32", "q41 x", "q80 x"
+        "shape",
+        "m",
+        "ours q4_1",
+        "cand q4_1",
+        "ours q8_0",
+        "cand q8_0",
+        "cand f32",
+        "q41 x",
+        "q80 x"
     );
-    let shapes = [(576, 576), (192, 576), (1536, 576), (576, 1536), (49152, 576)];
+    let shapes = [
+        (576, 576),
+        (192, 576),
+        (1536, 576),
+        (576, 1536),
+        (49152, 576),
+    ];
     for (n, k) in shapes {
         let mut seed = 1u64;
         let w: Vec<f32> = (0..n * k)
@@ -597,10 +522,16 @@ pub fn bench_kernels(rounds: usize) -> String {
             if n == 49152 && m > 1 {
                 continue;
             }
-            let x: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
             let xt = Tensor::from_vec(x.clone(), (m, k), &dev).expect("x");
             let mut out = vec![0f32; m * n];
-            let reps = if m == 1 { (20_000_000 / (n * k)).max(3) } else { 1 };
+            let reps = if m == 1 {
+                (20_000_000 / (n * k)).max(3)
+            } else {
+                1
+            };
             let mut best = [f64::MAX; 5];
             for _ in 0..rounds {
                 let t = Instant::now();
@@ -647,4 +578,127 @@ pub fn bench_kernels(rounds: usize) -> String {
     }
     s.push_str("times in µs (best of rounds); ratios: candle time / ours, same dtype\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QMatMul;
+    use candle_core::Module;
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+        let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let den: f32 = b.iter().map(|y| y * y).sum();
+        (num / den.max(1e-30)).sqrt()
+    }
+
+    fn check(dtype: GgmlDType, n: usize, k: usize, ms: &[usize]) {
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(rand_vec(n * k, (n * 31 + k) as u64), (n, k), &dev).unwrap();
+        let qt = QTensor::quantize(&w, dtype).unwrap();
+        let wf = qt.dequantize(&dev).unwrap();
+        let km = QuantMatrix::from_qtensor(&qt).unwrap();
+        // The repacked weights are exactly candle's dequantized weights.
+        let dq = km.dequantize();
+        assert_eq!(dq, wf.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        let qmm = QMatMul::from_qtensor(qt).unwrap();
+        for &m in ms {
+            let xv = rand_vec(m * k, (m * 7 + n) as u64);
+            let x = Tensor::from_vec(xv.clone(), (m, k), &dev).unwrap();
+            let reference = x.matmul(&wf.t().unwrap()).unwrap();
+            let reference = reference.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let candle = qmm
+                .forward(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for threads in [1, 3] {
+                let mut out = vec![0f32; m * n];
+                km.matmul_int(&xv, m, &mut out, threads);
+                let mut out2 = vec![0f32; m * n];
+                km.matmul(&xv, m, &mut out2, threads);
+                assert!(
+                    rel_err(&out2, &reference) < 0.01,
+                    "{dtype:?} {n}x{k} m={m}: matmul"
+                );
+                // Activation quantization to 8 bits: relative error ~ 0.5/127/sqrt(3) per
+                // element, averaging out over a dot product; 1% is a generous bound.
+                let e_ref = rel_err(&out, &reference);
+                let e_candle = rel_err(&out, &candle);
+                let e_candle_ref = rel_err(&candle, &reference);
+                assert!(
+                    e_ref < 0.01,
+                    "{dtype:?} {n}x{k} m={m}: error vs f32 {e_ref} (candle's own: {e_candle_ref})"
+                );
+                assert!(
+                    e_candle < 0.01,
+                    "{dtype:?} {n}x{k} m={m}: vs candle {e_candle}"
+                );
+            }
+        }
+    }
+
+    const SHAPES: [(usize, usize); 4] = [(576, 576), (192, 576), (1536, 576), (576, 1536)];
+
+    #[test]
+    fn kernels_q4_1_match_candle() {
+        for (n, k) in SHAPES {
+            check(GgmlDType::Q4_1, n, k, &[1, 3, 17, 512]);
+        }
+        check(GgmlDType::Q4_1, 49152, 576, &[1, 3]);
+        // Rows not a multiple of the group.
+        check(GgmlDType::Q4_1, 40, 64, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_q8_0_match_candle() {
+        for (n, k) in SHAPES {
+            check(GgmlDType::Q8_0, n, k, &[1, 3, 17, 512]);
+        }
+        check(GgmlDType::Q8_0, 49152, 576, &[1, 3]);
+        check(GgmlDType::Q8_0, 40, 64, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_fused_parts() {
+        let dev = Device::Cpu;
+        let a = Tensor::from_vec(rand_vec(64 * 64, 1), (64, 64), &dev).unwrap();
+        let b = Tensor::from_vec(rand_vec(24 * 64, 2), (24, 64), &dev).unwrap();
+        let qa = QTensor::quantize(&a, GgmlDType::Q4_1).unwrap();
+        let qb = QTensor::quantize(&b, GgmlDType::Q4_1).unwrap();
+        let km = QuantMatrix::from_qtensors(&[&qa, &qb]).unwrap();
+        let cat = Tensor::cat(
+            &[qa.dequantize(&dev).unwrap(), qb.dequantize(&dev).unwrap()],
+            0,
+        )
+        .unwrap();
+        assert_eq!(km.rows(), 88);
+        assert_eq!(
+            km.dequantize(),
+            cat.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+    }
+
+    #[test]
+    #[ignore]
+    fn kernels_bench() {
+        println!("{}", bench_kernels(5));
+    }
 }

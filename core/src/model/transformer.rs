@@ -92,7 +92,9 @@ impl std::str::FromStr for WeightFormat {
             "native" => Ok(Self::Native),
             "q8" => Ok(Self::FastQ8),
             "kernels" => Ok(Self::Kernels),
-            other => Err(format!("unknown weight format `{other}` (native, q8, kernels)")),
+            other => Err(format!(
+                "unknown weight format `{other}` (native, q8, kernels)"
+            )),
         }
     }
 }
@@ -110,7 +112,7 @@ struct Linear {
 fn kernel_ok(q: &QTensor) -> bool {
     matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q8_0)
         && q.shape().rank() == 2
-        && q.shape().dims()[1] % 32 == 0
+        && q.shape().dims()[1].is_multiple_of(32)
 }
 
 impl Linear {
@@ -154,9 +156,14 @@ struct Projections {
 }
 
 impl Projections {
-    fn load(parts: Vec<(QTensor, Option<Tensor>)>, format: WeightFormat, device: &Device) -> Result<Self> {
+    fn load(
+        parts: Vec<(QTensor, Option<Tensor>)>,
+        format: WeightFormat,
+        device: &Device,
+    ) -> Result<Self> {
         let widths: Vec<usize> = parts.iter().map(|(w, _)| w.shape().dims()[0]).collect();
-        let same_bias = parts.iter().all(|(_, b)| b.is_some()) == parts.iter().any(|(_, b)| b.is_some());
+        let same_bias =
+            parts.iter().all(|(_, b)| b.is_some()) == parts.iter().any(|(_, b)| b.is_some());
         let cat_bias = |parts: &[(QTensor, Option<Tensor>)]| -> Result<Option<Tensor>> {
             Ok(if parts[0].1.is_some() {
                 let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
@@ -168,7 +175,9 @@ impl Projections {
         if format == WeightFormat::Kernels
             && parts.len() > 1
             && same_bias
-            && parts.iter().all(|(w, _)| kernel_ok(w) && w.dtype() == parts[0].0.dtype())
+            && parts
+                .iter()
+                .all(|(w, _)| kernel_ok(w) && w.dtype() == parts[0].0.dtype())
         {
             let ws: Vec<&QTensor> = parts.iter().map(|(w, _)| w).collect();
             let w = QuantMatrix::from_qtensors(&ws)?;
@@ -180,7 +189,7 @@ impl Projections {
                 widths,
             });
         }
-        let fusable = format == WeightFormat::FastQ8
+        let fusable = format != WeightFormat::Native
             && parts.len() > 1
             && parts.iter().all(|(w, _)| {
                 w.shape().rank() == 2 && w.shape().dims()[1] % GgmlDType::Q8_0.block_size() == 0
@@ -326,7 +335,7 @@ fn convert(q: QTensor, format: WeightFormat, device: &Device) -> Result<QTensor>
         .dims()
         .last()
         .is_some_and(|k| k % GgmlDType::Q8_0.block_size() == 0);
-    if format == WeightFormat::FastQ8 && slow && blocks_fit {
+    if format != WeightFormat::Native && slow && blocks_fit {
         let f = q.dequantize(device)?;
         Ok(QTensor::quantize(&f, GgmlDType::Q8_0)?)
     } else {
@@ -388,14 +397,30 @@ impl Transformer {
             let up = with_bias(reader, "ffn_up")?;
             let qkv = Projections::load(vec![q, k, v], format, &device)?;
             let gate_up = Projections::load(vec![gate, up], format, &device)?;
-            let wo = Linear::load(raw(reader, &format!("{p}.attn_output.weight"))?, None, format, &device)?;
-            let down = Linear::load(raw(reader, &format!("{p}.ffn_down.weight"))?, None, format, &device)?;
+            let wo = Linear::load(
+                raw(reader, &format!("{p}.attn_output.weight"))?,
+                None,
+                format,
+                &device,
+            )?;
+            let down = Linear::load(
+                raw(reader, &format!("{p}.ffn_down.weight"))?,
+                None,
+                format,
+                &device,
+            )?;
             weight_bytes += qkv.bytes() + gate_up.bytes() + wo.bytes() + down.bytes();
             layers.push(Layer {
-                attn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.attn_norm.weight"))?, cfg.rms_eps)?,
+                attn_norm: RmsNorm::from_qtensor(
+                    raw(reader, &format!("{p}.attn_norm.weight"))?,
+                    cfg.rms_eps,
+                )?,
                 qkv,
                 wo,
-                ffn_norm: RmsNorm::from_qtensor(raw(reader, &format!("{p}.ffn_norm.weight"))?, cfg.rms_eps)?,
+                ffn_norm: RmsNorm::from_qtensor(
+                    raw(reader, &format!("{p}.ffn_norm.weight"))?,
+                    cfg.rms_eps,
+                )?,
                 gate_up,
                 down,
             });
@@ -506,7 +531,9 @@ impl Transformer {
             x = (a + x)?;
             let h = layer.ffn_norm.forward(&x)?;
             let gu = layer.gate_up.forward(&h)?;
-            let m = layer.down.forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
+            let m = layer
+                .down
+                .forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
             x = (m + x)?;
         }
         cache.len = start + seq;
@@ -561,7 +588,7 @@ impl Transformer {
             .reshape((1, nh, seq, hd))?
             .transpose(1, 2)?
             .reshape((1, seq, nh * hd))?;
-        Ok(layer.wo.forward(&y)?)
+        layer.wo.forward(&y)
     }
 }
 
