@@ -1,7 +1,7 @@
 //! Quantized matrix kernels in safe Rust: `y = x · Wᵀ` for Q4_1 and Q8_0 weights.
 //!
 //! Design:
-//! - Weights are repacked at load into groups of [`G`] = 16 output rows ("rows in lanes"):
+//! - Weights are repacked at load into groups of `G` = 16 output rows ("rows in lanes"):
 //!   for one group and one 32-element block, the quants of the 16 rows are interleaved so
 //!   that one SIMD register holds the same element of 16 rows. Scales (and Q4_1 minimums)
 //!   live in separate arrays of raw f16 bits in the same group/block order (Q4_1: 20 bytes
@@ -16,7 +16,7 @@
 //! - From [`GEMM_MIN_ROWS`] activation rows on (prefill), the weights are dequantized to f32
 //!   and multiplied with candle's f32 matmul (the `gemm` crate): at m = 512 that is ~1.5x
 //!   faster than the integer kernel (see [`bench_kernels`]).
-//! - Above [`PARALLEL_MIN_MACS`] the row groups are split over candle's rayon pool;
+//! - Above `PARALLEL_MIN_MACS` (1M multiply-adds) the row groups are split over candle's rayon pool;
 //!   `threads == 1` (or a small matrix) runs on the calling thread and spawns nothing.
 
 use std::borrow::Cow;
