@@ -191,6 +191,8 @@ fn truncated_cache_regenerates_like_a_fresh_run() {
     assert_eq!(argmax(&lb).expect("b"), argmax(&lc).expect("c"));
 }
 
+/// With the default weights every row is computed the same way whatever the batch, so the
+/// cached path must give exactly the fresh path's answer.
 #[test]
 fn follow_up_reuses_the_conversation_cache() {
     let mut messages = chat("What is the capital of France?");

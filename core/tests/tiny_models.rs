@@ -176,12 +176,14 @@ fn check(arch: &str, format: WeightFormat) {
 fn tiny_llama_loads_runs_and_caches_consistently() {
     check("llama", WeightFormat::Native);
     check("llama", WeightFormat::FastQ8);
+    check("llama", WeightFormat::Kernels);
 }
 
 #[test]
 fn tiny_qwen2_loads_runs_and_caches_consistently() {
     check("qwen2", WeightFormat::Native);
     check("qwen2", WeightFormat::FastQ8);
+    check("qwen2", WeightFormat::Kernels);
 }
 
 #[test]

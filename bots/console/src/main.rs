@@ -32,9 +32,10 @@ struct Cli {
     /// Compute threads (overrides engine.threads; 0 = all cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// Keep weights exactly as stored in the file (slower for Q4_1/Q5_x files).
-    #[arg(long, global = true)]
-    native_weights: bool,
+    /// Weight handling: `kernels` (Parley's Q4_1/Q8_0 kernels), `q8` (re-quantize Q4_1/Q5_x
+    /// to Q8_0 for candle), `native` (candle, as stored).
+    #[arg(long, global = true, default_value = "kernels")]
+    weights: WeightFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,9 +111,7 @@ fn main() -> Result<()> {
         settings.engine.threads = threads;
     }
     let mut local = parley_core::launch::local_config(&settings);
-    if cli.native_weights {
-        local.weights = WeightFormat::Native;
-    }
+    local.weights = cli.weights;
     match cli.command {
         Command::Chat => {
             let rt = tokio::runtime::Runtime::new()?;

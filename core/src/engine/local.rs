@@ -42,7 +42,7 @@ impl Default for LocalConfig {
         Self {
             threads: 1,
             kv_cache_mb: 512,
-            weights: WeightFormat::FastQ8,
+            weights: WeightFormat::default(),
             context_len: 0,
         }
     }

@@ -5,6 +5,7 @@
 //! [`ChatTemplate`] from `tokenizer.chat_template` (ChatML when absent).
 //! [`Model::encode_chat`] turns a message list into prompt ids with user text kept plain.
 
+pub mod kernels;
 pub mod template;
 pub mod tokenizer;
 pub mod transformer;

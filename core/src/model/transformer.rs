@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
 
+use super::kernels::QuantMatrix;
 use crate::{Error, Result};
 
 /// The model families Parley runs.
@@ -77,18 +78,81 @@ pub enum WeightFormat {
     Native,
     /// Formats without a SIMD dot product in candle (Q4_1, Q5_0, Q5_1) are re-quantized to Q8_0
     /// at load. Q8_0 keeps more precision than the source, so only rounding noise changes.
-    #[default]
     FastQ8,
+    /// Q4_1 and Q8_0 weights run on Parley's own kernels ([`super::kernels`]) as stored
+    /// (repacked, not re-quantized); other types fall back to [`WeightFormat::FastQ8`].
+    #[default]
+    Kernels,
+    /// [`WeightFormat::Kernels`], with prefill batches on an f32 gemm: faster prefill, but a
+    /// cached conversation no longer continues bit-exactly like a fresh prefill.
+    KernelsGemm,
+}
+
+impl WeightFormat {
+    fn uses_kernels(self) -> bool {
+        matches!(self, WeightFormat::Kernels | WeightFormat::KernelsGemm)
+    }
+}
+
+impl std::str::FromStr for WeightFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "native" => Ok(Self::Native),
+            "q8" => Ok(Self::FastQ8),
+            "kernels" => Ok(Self::Kernels),
+            "kernels-gemm" => Ok(Self::KernelsGemm),
+            other => Err(format!(
+                "unknown weight format `{other}` (native, q8, kernels, kernels-gemm)"
+            )),
+        }
+    }
+}
+
+enum Weights {
+    Candle(QMatMul),
+    Kernel(QuantMatrix),
 }
 
 struct Linear {
-    w: QMatMul,
+    w: Weights,
     b: Option<Tensor>,
 }
 
+fn kernel_ok(q: &QTensor) -> bool {
+    matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q8_0)
+        && q.shape().rank() == 2
+        && q.shape().dims()[1].is_multiple_of(32)
+}
+
 impl Linear {
+    fn load(w: QTensor, b: Option<Tensor>, format: WeightFormat, device: &Device) -> Result<Self> {
+        let w = if format.uses_kernels() && kernel_ok(&w) {
+            Weights::Kernel(
+                QuantMatrix::from_qtensor(&w)?
+                    .with_gemm_prefill(format == WeightFormat::KernelsGemm),
+            )
+        } else {
+            Weights::Candle(QMatMul::from_qtensor(convert(w, format, device)?)?)
+        };
+        Ok(Self { w, b })
+    }
+
+    fn bytes(&self) -> usize {
+        match &self.w {
+            Weights::Candle(QMatMul::QTensor(t)) => t.storage_size_in_bytes(),
+            Weights::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
+                t.elem_count() * t.dtype().size_in_bytes()
+            }
+            Weights::Kernel(k) => k.bytes(),
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.w.forward(x)?;
+        let y = match &self.w {
+            Weights::Candle(w) => w.forward(x)?,
+            Weights::Kernel(k) => k.forward(x, candle_core::utils::get_num_threads())?,
+        };
         Ok(match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -111,7 +175,35 @@ impl Projections {
         device: &Device,
     ) -> Result<Self> {
         let widths: Vec<usize> = parts.iter().map(|(w, _)| w.shape().dims()[0]).collect();
-        let fusable = format == WeightFormat::FastQ8
+        let same_bias =
+            parts.iter().all(|(_, b)| b.is_some()) == parts.iter().any(|(_, b)| b.is_some());
+        let cat_bias = |parts: &[(QTensor, Option<Tensor>)]| -> Result<Option<Tensor>> {
+            Ok(if parts[0].1.is_some() {
+                let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
+                Some(Tensor::cat(&bs, 0)?)
+            } else {
+                None
+            })
+        };
+        if format.uses_kernels()
+            && parts.len() > 1
+            && same_bias
+            && parts
+                .iter()
+                .all(|(w, _)| kernel_ok(w) && w.dtype() == parts[0].0.dtype())
+        {
+            let ws: Vec<&QTensor> = parts.iter().map(|(w, _)| w).collect();
+            let w = QuantMatrix::from_qtensors(&ws)?
+                .with_gemm_prefill(format == WeightFormat::KernelsGemm);
+            return Ok(Self {
+                linears: vec![Linear {
+                    w: Weights::Kernel(w),
+                    b: cat_bias(&parts)?,
+                }],
+                widths,
+            });
+        }
+        let fusable = format != WeightFormat::Native
             && parts.len() > 1
             && parts.iter().all(|(w, _)| {
                 w.shape().rank() == 2 && w.shape().dims()[1] % GgmlDType::Q8_0.block_size() == 0
@@ -123,43 +215,24 @@ impl Projections {
                 .map(|(w, _)| w.dequantize(device))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let w = QTensor::quantize(&Tensor::cat(&ws, 0)?, GgmlDType::Q8_0)?;
-            let b = if parts[0].1.is_some() {
-                let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
-                Some(Tensor::cat(&bs, 0)?)
-            } else {
-                None
-            };
             Ok(Self {
                 linears: vec![Linear {
-                    w: QMatMul::from_qtensor(w)?,
-                    b,
+                    w: Weights::Candle(QMatMul::from_qtensor(w)?),
+                    b: cat_bias(&parts)?,
                 }],
                 widths,
             })
         } else {
             let linears = parts
                 .into_iter()
-                .map(|(w, b)| {
-                    Ok(Linear {
-                        w: QMatMul::from_qtensor(convert(w, format, device)?)?,
-                        b,
-                    })
-                })
+                .map(|(w, b)| Linear::load(w, b, format, device))
                 .collect::<Result<Vec<_>>>()?;
             Ok(Self { linears, widths })
         }
     }
 
     fn bytes(&self) -> usize {
-        self.linears
-            .iter()
-            .map(|l| match &l.w {
-                QMatMul::QTensor(t) => t.storage_size_in_bytes(),
-                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => {
-                    t.elem_count() * t.dtype().size_in_bytes()
-                }
-            })
-            .sum()
+        self.linears.iter().map(Linear::bytes).sum()
     }
 
     fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
@@ -180,10 +253,10 @@ impl Projections {
 struct Layer {
     attn_norm: RmsNorm,
     qkv: Projections,
-    wo: QMatMul,
+    wo: Linear,
     ffn_norm: RmsNorm,
     gate_up: Projections,
-    down: QMatMul,
+    down: Linear,
 }
 
 /// The immutable model: weights and hyper-parameters. Share it with `Arc`; give each
@@ -193,7 +266,7 @@ pub struct Transformer {
     embed: Arc<QTensor>,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     inv_freq: Vec<f32>,
     device: Device,
     weight_bytes: usize,
@@ -276,7 +349,7 @@ fn convert(q: QTensor, format: WeightFormat, device: &Device) -> Result<QTensor>
         .dims()
         .last()
         .is_some_and(|k| k % GgmlDType::Q8_0.block_size() == 0);
-    if format == WeightFormat::FastQ8 && slow && blocks_fit {
+    if format != WeightFormat::Native && slow && blocks_fit {
         let f = q.dequantize(device)?;
         Ok(QTensor::quantize(&f, GgmlDType::Q8_0)?)
     } else {
@@ -299,17 +372,25 @@ impl Transformer {
         };
         let embed = Arc::new(convert(raw(reader, "token_embd.weight")?, format, &device)?);
         let norm = RmsNorm::from_qtensor(raw(reader, "output_norm.weight")?, cfg.rms_eps)?;
-        let output = if ct.tensor_infos.contains_key("output.weight") {
-            QMatMul::from_qtensor(convert(raw(reader, "output.weight")?, format, &device)?)?
-        } else {
-            QMatMul::from_arc(embed.clone())?
-        };
         let mut weight_bytes = embed.storage_size_in_bytes();
-        if let QMatMul::QTensor(t) = &output {
-            if !Arc::ptr_eq(t, &embed) {
-                weight_bytes += t.storage_size_in_bytes();
+        let output = if ct.tensor_infos.contains_key("output.weight") {
+            let o = Linear::load(raw(reader, "output.weight")?, None, format, &device)?;
+            weight_bytes += o.bytes();
+            o
+        } else if format.uses_kernels() && kernel_ok(&embed) {
+            // Tied embedding: the kernel keeps its own repacked copy.
+            let o = Linear {
+                w: Weights::Kernel(QuantMatrix::from_qtensor(&embed)?),
+                b: None,
+            };
+            weight_bytes += o.bytes();
+            o
+        } else {
+            Linear {
+                w: Weights::Candle(QMatMul::from_arc(embed.clone())?),
+                b: None,
             }
-        }
+        };
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let p = format!("blk.{i}");
@@ -330,33 +411,32 @@ impl Transformer {
             let up = with_bias(reader, "ffn_up")?;
             let qkv = Projections::load(vec![q, k, v], format, &device)?;
             let gate_up = Projections::load(vec![gate, up], format, &device)?;
-            let wo = convert(
+            let wo = Linear::load(
                 raw(reader, &format!("{p}.attn_output.weight"))?,
+                None,
                 format,
                 &device,
             )?;
-            let down = convert(
+            let down = Linear::load(
                 raw(reader, &format!("{p}.ffn_down.weight"))?,
+                None,
                 format,
                 &device,
             )?;
-            weight_bytes += qkv.bytes()
-                + gate_up.bytes()
-                + wo.storage_size_in_bytes()
-                + down.storage_size_in_bytes();
+            weight_bytes += qkv.bytes() + gate_up.bytes() + wo.bytes() + down.bytes();
             layers.push(Layer {
                 attn_norm: RmsNorm::from_qtensor(
                     raw(reader, &format!("{p}.attn_norm.weight"))?,
                     cfg.rms_eps,
                 )?,
                 qkv,
-                wo: QMatMul::from_qtensor(wo)?,
+                wo,
                 ffn_norm: RmsNorm::from_qtensor(
                     raw(reader, &format!("{p}.ffn_norm.weight"))?,
                     cfg.rms_eps,
                 )?,
                 gate_up,
-                down: QMatMul::from_qtensor(down)?,
+                down,
             });
         }
         let inv_freq = (0..cfg.head_dim / 2)
@@ -522,7 +602,7 @@ impl Transformer {
             .reshape((1, nh, seq, hd))?
             .transpose(1, 2)?
             .reshape((1, seq, nh * hd))?;
-        Ok(layer.wo.forward(&y)?)
+        layer.wo.forward(&y)
     }
 }
 

@@ -1,0 +1,722 @@
+//! Quantized matrix kernels in safe Rust: `y = x · Wᵀ` for Q4_1 and Q8_0 weights.
+//!
+//! Design:
+//! - Weights are repacked at load into groups of `G` = 16 output rows ("rows in lanes"):
+//!   for one group and one 32-element block, the quants of the 16 rows are interleaved so
+//!   that one SIMD register holds the same element of 16 rows. Scales (and Q4_1 minimums)
+//!   live in separate arrays of raw f16 bits in the same group/block order (Q4_1: 20 bytes
+//!   per 32 weights, as in the file; Q8_0: 34). Every inner-loop operation is lane-parallel
+//!   (no horizontal sums), which LLVM vectorises reliably (checked with `objdump`: `vpmullw`,
+//!   `vpaddw`, `vpmovzxbw`/`vpmovsxbw` on ymm, f32 scaling on zmm).
+//! - Activations are quantized per 32-block to i8-range integers (kept as i16) with a scale
+//!   `dx` and the block sum `sx = dx·Σq` (Q8_1-style, for Q4_1's minimum term).
+//! - Q4_1 block: `Σ (d·q_w + m)·dx·q_x = d·dx·Σ q_w·q_x + m·sx`. The integer dot runs in
+//!   i16 over 8 element pairs (16 products ≤ 15·127 each, ≤ 30 480, no overflow), then i32.
+//! - Q8_0 block: `d·dx·Σ q_w·q_x`, two products (≤ 2·127², fits i16) per i16 step, then i32.
+//! - Every row of activations is quantized and reduced the same way whatever the batch size,
+//!   so prefilling tokens one at a time or all at once gives the same numbers: a conversation
+//!   resumed from its KV cache continues exactly like a fresh prefill of the same text.
+//!   Opt-in ([`QuantMatrix::with_gemm_prefill`], `--weights kernels-gemm`): from
+//!   [`GEMM_MIN_ROWS`] rows on, dequantize to f32 and use candle's f32 matmul (the `gemm`
+//!   crate), ~1.5x faster prefill at m = 512 (see [`bench_kernels`]) at the price of that
+//!   exactness.
+//! - Above `PARALLEL_MIN_MACS` (1M multiply-adds) the row groups are split over candle's rayon pool;
+//!   `threads == 1` (or a small matrix) runs on the calling thread and spawns nothing.
+
+use std::borrow::Cow;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use half::f16;
+
+use crate::{Error, Result};
+
+/// Elements per quantization block.
+const QK: usize = 32;
+/// Output rows per interleaved group.
+const G: usize = 16;
+/// From this many activation rows on, [`QuantMatrix::matmul`] dequantizes and runs an f32 gemm.
+pub const GEMM_MIN_ROWS: usize = 32;
+/// Below this many multiply-adds the integer kernel stays on one thread (a lower threshold,
+/// 128K, measured no faster at 2 threads).
+const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+#[derive(Clone)]
+enum Quants {
+    /// Per group and block, 256 bytes: `q[e*16 + r] = w[r][e] | w[r][e+16] << 4`, `e < 16`.
+    Q4_1 {
+        q: Vec<u8>,
+        d: Vec<u16>,
+        m: Vec<u16>,
+    },
+    /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127).
+    Q8_0 { q: Vec<i8>, d: Vec<u16> },
+}
+
+/// An `n × k` quantized weight matrix repacked for [`QuantMatrix::matmul`].
+#[derive(Clone)]
+pub struct QuantMatrix {
+    n: usize,
+    k: usize,
+    nb: usize,
+    groups: usize,
+    quants: Quants,
+    gemm_prefill: bool,
+}
+
+impl std::fmt::Debug for QuantMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuantMatrix")
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .field("dtype", &self.dtype())
+            .finish()
+    }
+}
+
+/// Raw f16 bits of a scale, checked to be finite (the kernels' conversion handles zero,
+/// subnormal and normal values exactly, not infinities or NaN).
+fn f16_at(b: &[u8], at: usize) -> Result<u16> {
+    let h = f16::from_le_bytes([b[at], b[at + 1]]);
+    if !h.is_finite() {
+        return Err(Error::Unsupported("non-finite weight scale".into()));
+    }
+    debug_assert_eq!(h16(h.to_bits()), h.to_f32());
+    Ok(h.to_bits())
+}
+
+/// f16 bits to f32 for finite values, in integer and float operations LLVM vectorises:
+/// move exponent and mantissa into place, rescale the exponent bias by multiplying with
+/// 2^112 (which also normalises subnormals), then put the sign back.
+#[inline(always)]
+fn h16(h: u16) -> f32 {
+    let h = u32::from(h);
+    let mag = f32::from_bits((h & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(mag.to_bits() | ((h & 0x8000) << 16))
+}
+
+/// Activations quantized per 32-block.
+struct QRows {
+    /// `m × k` integers in `-127..=127`.
+    q: Vec<i16>,
+    /// `m × nb` scales.
+    d: Vec<f32>,
+    /// `m × nb` block sums times scale.
+    s: Vec<f32>,
+}
+
+fn quantize_rows(x: &[f32], m: usize, k: usize) -> QRows {
+    let nb = k / QK;
+    let mut q = vec![0i16; m * k];
+    let mut d = vec![0f32; m * nb];
+    let mut s = vec![0f32; m * nb];
+    for (i, (xb, qb)) in x[..m * k]
+        .chunks_exact(QK)
+        .zip(q.chunks_exact_mut(QK))
+        .enumerate()
+    {
+        let amax = xb.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let scale = amax / 127.0;
+        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        let mut sum = 0i32;
+        for (o, v) in qb.iter_mut().zip(xb) {
+            let r = (v * inv).round().clamp(-127.0, 127.0) as i16;
+            *o = r;
+            sum += i32::from(r);
+        }
+        d[i] = scale;
+        s[i] = scale * sum as f32;
+    }
+    QRows { q, d, s }
+}
+
+impl QuantMatrix {
+    /// Repack one 2-D Q4_1 or Q8_0 tensor.
+    pub fn from_qtensor(t: &QTensor) -> Result<Self> {
+        Self::from_qtensors(&[t])
+    }
+
+    /// Repack the rows of several tensors of the same dtype and width, one after the other
+    /// (fused projections).
+    pub fn from_qtensors(parts: &[&QTensor]) -> Result<Self> {
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::Unsupported("no tensors".into()))?;
+        let dtype = first.dtype();
+        let dims = first.shape().dims();
+        if dims.len() != 2 || dims[1] % QK != 0 {
+            return Err(Error::Unsupported(format!("kernel shape {dims:?}")));
+        }
+        let k = dims[1];
+        let nb = k / QK;
+        let mut rows: Vec<Cow<'_, [u8]>> = Vec::new();
+        let mut n = 0;
+        for p in parts {
+            let d = p.shape().dims();
+            if p.dtype() != dtype || d.len() != 2 || d[1] != k {
+                return Err(Error::Unsupported("kernel parts differ".into()));
+            }
+            n += d[0];
+            rows.push(p.data()?);
+        }
+        let block_bytes = match dtype {
+            GgmlDType::Q4_1 => 20,
+            GgmlDType::Q8_0 => 34,
+            other => return Err(Error::Unsupported(format!("kernel dtype {other:?}"))),
+        };
+        let row_bytes = nb * block_bytes;
+        // Raw bytes of row `i` of the concatenation.
+        let raw: Vec<&[u8]> = rows
+            .iter()
+            .flat_map(|r| r.chunks_exact(row_bytes))
+            .collect();
+        if raw.len() != n {
+            return Err(Error::Unsupported("kernel tensor size".into()));
+        }
+        let groups = n.div_ceil(G);
+        let quants = match dtype {
+            GgmlDType::Q4_1 => {
+                let mut q = vec![0u8; groups * nb * 256];
+                let mut d = vec![0u16; groups * nb * G];
+                let mut m = vec![0u16; groups * nb * G];
+                for (i, row) in raw.iter().enumerate() {
+                    let (g, r) = (i / G, i % G);
+                    for b in 0..nb {
+                        let blk = &row[b * 20..b * 20 + 20];
+                        let gb = g * nb + b;
+                        d[gb * G + r] = f16_at(blk, 0)?;
+                        m[gb * G + r] = f16_at(blk, 2)?;
+                        for e in 0..16 {
+                            // GGML already stores element e low and e+16 high.
+                            q[gb * 256 + e * G + r] = blk[4 + e];
+                        }
+                    }
+                }
+                Quants::Q4_1 { q, d, m }
+            }
+            _ => {
+                let mut q = vec![0i8; groups * nb * 512];
+                let mut d = vec![0u16; groups * nb * G];
+                for (i, row) in raw.iter().enumerate() {
+                    let (g, r) = (i / G, i % G);
+                    for b in 0..nb {
+                        let blk = &row[b * 34..b * 34 + 34];
+                        let gb = g * nb + b;
+                        d[gb * G + r] = f16_at(blk, 0)?;
+                        for e in 0..QK {
+                            q[gb * 512 + e * G + r] = (blk[2 + e] as i8).max(-127);
+                        }
+                    }
+                }
+                Quants::Q8_0 { q, d }
+            }
+        };
+        Ok(Self {
+            n,
+            k,
+            nb,
+            groups,
+            quants,
+            gemm_prefill: false,
+        })
+    }
+
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// Input columns.
+    pub fn cols(&self) -> usize {
+        self.k
+    }
+
+    /// The source quantization.
+    pub fn dtype(&self) -> GgmlDType {
+        match self.quants {
+            Quants::Q4_1 { .. } => GgmlDType::Q4_1,
+            Quants::Q8_0 { .. } => GgmlDType::Q8_0,
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        match &self.quants {
+            Quants::Q4_1 { q, d, m } => q.len() + 2 * (d.len() + m.len()),
+            Quants::Q8_0 { q, d } => q.len() + 2 * d.len(),
+        }
+    }
+
+    /// Use the f32 gemm from [`GEMM_MIN_ROWS`] rows on. Faster prefill, but a row's result then
+    /// depends on how many rows came with it, so a cached conversation no longer continues
+    /// exactly like a fresh prefill of the same text. Off by default.
+    pub fn with_gemm_prefill(mut self, on: bool) -> Self {
+        self.gemm_prefill = on;
+        self
+    }
+
+    /// `y = x · Wᵀ` for one row.
+    pub fn matvec(&self, x: &[f32], out: &mut [f32], threads: usize) {
+        self.matmul(x, 1, out, threads)
+    }
+
+    /// `out (m × n) = x (m × k) · Wᵀ`, row-major, on up to `threads` threads (candle's rayon
+    /// pool; `threads == 1` runs on the calling thread). With [`QuantMatrix::with_gemm_prefill`],
+    /// from [`GEMM_MIN_ROWS`] rows on, the weights are dequantized to f32 and multiplied with candle's f32 matmul (faster for
+    /// large batches than any integer kernel here, see `bench_kernels`).
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
+        assert!(
+            x.len() >= m * self.k && out.len() >= m * self.n,
+            "kernel sizes"
+        );
+        if m == 0 {
+            return;
+        }
+        if self.gemm_prefill && m >= GEMM_MIN_ROWS {
+            if let Ok(y) = self.gemm_f32(x, m) {
+                out[..m * self.n].copy_from_slice(&y);
+                return;
+            }
+        }
+        self.matmul_int(x, m, out, threads)
+    }
+
+    /// The integer kernel at any `m` (the tests and benchmark call it directly).
+    pub fn matmul_int(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
+        use rayon::prelude::*;
+        let xq = quantize_rows(x, m, self.k);
+        let work = m * self.n * self.k;
+        let threads = if work < PARALLEL_MIN_MACS {
+            1
+        } else {
+            threads.clamp(1, self.groups)
+        };
+        if threads == 1 {
+            let tile = self.groups_range(&xq, m, 0, self.groups);
+            self.scatter(&tile, m, 0, self.groups, out);
+            return;
+        }
+        let per = self.groups.div_ceil(threads);
+        let tiles: Vec<(usize, usize, Vec<f32>)> = (0..threads)
+            .into_par_iter()
+            .map(|t| {
+                let (g0, g1) = ((t * per).min(self.groups), ((t + 1) * per).min(self.groups));
+                (g0, g1, self.groups_range(&xq, m, g0, g1))
+            })
+            .collect();
+        for (g0, g1, tile) in tiles {
+            self.scatter(&tile, m, g0, g1, out);
+        }
+    }
+
+    fn gemm_f32(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(self.dequantize(), (self.n, self.k), &dev)?;
+        let xt = Tensor::from_slice(&x[..m * self.k], (m, self.k), &dev)?;
+        Ok(xt.matmul(&w.t()?)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    /// Copy a `m × (g1-g0)·G` tile into the valid columns of `out`.
+    fn scatter(&self, tile: &[f32], m: usize, g0: usize, g1: usize, out: &mut [f32]) {
+        let w = (g1 - g0) * G;
+        let c0 = g0 * G;
+        let c1 = (g1 * G).min(self.n);
+        if c1 <= c0 {
+            return;
+        }
+        for i in 0..m {
+            out[i * self.n + c0..i * self.n + c1].copy_from_slice(&tile[i * w..i * w + (c1 - c0)]);
+        }
+    }
+
+    /// Compute groups `g0..g1` for all `m` rows: a `m × (g1-g0)·G` tile.
+    fn groups_range(&self, xq: &QRows, m: usize, g0: usize, g1: usize) -> Vec<f32> {
+        let w = (g1 - g0) * G;
+        let mut tile = vec![0f32; m * w];
+        let nb = self.nb;
+        let k = self.k;
+        for g in g0..g1 {
+            let col = (g - g0) * G;
+            for i in 0..m {
+                let xs = &xq.q[i * k..(i + 1) * k];
+                let xd = &xq.d[i * nb..(i + 1) * nb];
+                let acc = match &self.quants {
+                    Quants::Q4_1 { q, d, m: mins } => q4_1_row(
+                        &q[g * nb * 256..(g + 1) * nb * 256],
+                        &d[g * nb * G..(g + 1) * nb * G],
+                        &mins[g * nb * G..(g + 1) * nb * G],
+                        xs,
+                        xd,
+                        &xq.s[i * nb..(i + 1) * nb],
+                    ),
+                    Quants::Q8_0 { q, d } => q8_0_row(
+                        &q[g * nb * 512..(g + 1) * nb * 512],
+                        &d[g * nb * G..(g + 1) * nb * G],
+                        xs,
+                        xd,
+                    ),
+                };
+                tile[i * w + col..i * w + col + G].copy_from_slice(&acc);
+            }
+        }
+        tile
+    }
+
+    /// Dequantize to f32, `n × k` row-major.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let (nb, k) = (self.nb, self.k);
+        let mut out = vec![0f32; self.groups * G * k];
+        for (g, rows) in out.chunks_exact_mut(G * k).enumerate() {
+            for b in 0..nb {
+                let gb = g * nb + b;
+                let mut tile = [[0f32; G]; QK];
+                match &self.quants {
+                    Quants::Q4_1 { q, d, m } => {
+                        let qb = &q[gb * 256..gb * 256 + 256];
+                        let db = &d[gb * G..gb * G + G];
+                        let mb = &m[gb * G..gb * G + G];
+                        for e in 0..16 {
+                            for r in 0..G {
+                                let byte = qb[e * G + r];
+                                let (dr, mr) = (h16(db[r]), h16(mb[r]));
+                                tile[e][r] = dr * f32::from(byte & 15) + mr;
+                                tile[e + 16][r] = dr * f32::from(byte >> 4) + mr;
+                            }
+                        }
+                    }
+                    Quants::Q8_0 { q, d } => {
+                        let qb = &q[gb * 512..gb * 512 + 512];
+                        let db = &d[gb * G..gb * G + G];
+                        for e in 0..QK {
+                            for r in 0..G {
+                                tile[e][r] = h16(db[r]) * f32::from(qb[e * G + r]);
+                            }
+                        }
+                    }
+                }
+                for (r, row) in rows.chunks_exact_mut(k).enumerate() {
+                    for (e, t) in tile.iter().enumerate() {
+                        row[b * QK + e] = t[r];
+                    }
+                }
+            }
+        }
+        out.truncate(self.n * k);
+        out
+    }
+
+    /// `forward` on a candle tensor `(..., k)` → `(..., n)`.
+    pub fn forward(&self, x: &Tensor, threads: usize) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let k = *dims
+            .last()
+            .ok_or_else(|| Error::Unsupported("scalar input".into()))?;
+        if k != self.k {
+            return Err(Error::Unsupported(format!(
+                "kernel input width {k} != {}",
+                self.k
+            )));
+        }
+        let m = x.elem_count() / k;
+        let xv = x
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let mut out = vec![0f32; m * self.n];
+        self.matmul(&xv, m, &mut out, threads);
+        let mut od = dims;
+        *od.last_mut().expect("rank >= 1") = self.n;
+        Ok(Tensor::from_vec(out, od, &Device::Cpu)?)
+    }
+}
+
+/// One activation row against one Q4_1 row group.
+#[inline(never)]
+fn q4_1_row(q: &[u8], d: &[u16], mins: &[u16], xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
+    let mut facc = [0f32; G];
+    for ((((qb, db), mb), xb), (&dx, &sx)) in q
+        .chunks_exact(256)
+        .zip(d.chunks_exact(G))
+        .zip(mins.chunks_exact(G))
+        .zip(xs.chunks_exact(QK))
+        .zip(xd.iter().zip(xsum))
+    {
+        let mut acc = [0i32; G];
+        for h in 0..2 {
+            let mut a16 = [0i16; G];
+            for e in h * 8..h * 8 + 8 {
+                let (x0, x1) = (xb[e], xb[e + 16]);
+                let bytes = &qb[e * G..e * G + G];
+                for r in 0..G {
+                    let b = bytes[r];
+                    a16[r] += i16::from(b & 15) * x0 + i16::from(b >> 4) * x1;
+                }
+            }
+            for r in 0..G {
+                acc[r] += i32::from(a16[r]);
+            }
+        }
+        for r in 0..G {
+            facc[r] += h16(db[r]) * dx * acc[r] as f32 + h16(mb[r]) * sx;
+        }
+    }
+    facc
+}
+
+/// One activation row against one Q8_0 row group. One flat loop over element pairs of all
+/// blocks (a runtime trip count, so LLVM vectorises across the 16 rows, not across pairs).
+#[inline(never)]
+fn q8_0_row(q: &[i8], d: &[u16], xs: &[i16], xd: &[f32]) -> [f32; G] {
+    let mut facc = [0f32; G];
+    let mut acc = [0i32; G];
+    for (i, (w, x)) in q.chunks_exact(2 * G).zip(xs.chunks_exact(2)).enumerate() {
+        let (w0, w1) = w.split_at(G);
+        let (x0, x1) = (x[0], x[1]);
+        for r in 0..G {
+            acc[r] += i32::from(i16::from(w0[r]) * x0 + i16::from(w1[r]) * x1);
+        }
+        if i % (QK / 2) == QK / 2 - 1 {
+            let b = i / (QK / 2);
+            let dx = xd[b];
+            let db = &d[b * G..b * G + G];
+            for r in 0..G {
+                facc[r] += h16(db[r]) * dx * acc[r] as f32;
+                acc[r] = 0;
+            }
+        }
+    }
+    facc
+}
+
+/// Micro-benchmark: this module's kernels against candle's `QMatMul` (Q4_1 native and Q8_0)
+/// for the SmolLM2-135M shapes, at m = 1 and 512, alternating `rounds` times. Returns a table
+/// of best-of times and ratios (> 1: ours is faster).
+pub fn bench_kernels(rounds: usize) -> String {
+    use candle_core::quantized::QMatMul;
+    use candle_core::Module;
+    use std::fmt::Write;
+    use std::time::Instant;
+
+    let dev = Device::Cpu;
+    let threads = candle_core::utils::get_num_threads();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "threads {threads}\n{:>12} {:>4} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "shape",
+        "m",
+        "ours q4_1",
+        "cand q4_1",
+        "ours q8_0",
+        "cand q8_0",
+        "cand f32",
+        "q41 x",
+        "q80 x"
+    );
+    let shapes = [
+        (576, 576),
+        (192, 576),
+        (1536, 576),
+        (576, 1536),
+        (49152, 576),
+    ];
+    for (n, k) in shapes {
+        let mut seed = 1u64;
+        let w: Vec<f32> = (0..n * k)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect();
+        let w = Tensor::from_vec(w, (n, k), &dev).expect("tensor");
+        let q41 = QTensor::quantize(&w, GgmlDType::Q4_1).expect("q");
+        let q80 = QTensor::quantize(&w, GgmlDType::Q8_0).expect("q");
+        let k41 = QuantMatrix::from_qtensor(&q41).expect("k");
+        let k80 = QuantMatrix::from_qtensor(&q80).expect("k");
+        let c41 = QMatMul::from_qtensor(q41).expect("c");
+        let c80 = QMatMul::from_qtensor(q80).expect("c");
+        let wt = w.t().expect("t");
+        for m in [1usize, 512] {
+            if n == 49152 && m > 1 {
+                continue;
+            }
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
+            let xt = Tensor::from_vec(x.clone(), (m, k), &dev).expect("x");
+            let mut out = vec![0f32; m * n];
+            let reps = if m == 1 {
+                (20_000_000 / (n * k)).max(3)
+            } else {
+                1
+            };
+            let mut best = [f64::MAX; 5];
+            for _ in 0..rounds {
+                let t = Instant::now();
+                for _ in 0..reps {
+                    k41.matmul(&x, m, &mut out, threads);
+                }
+                best[0] = best[0].min(t.elapsed().as_secs_f64() / reps as f64);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    c41.forward(&xt).expect("f");
+                }
+                best[1] = best[1].min(t.elapsed().as_secs_f64() / reps as f64);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    k80.matmul(&x, m, &mut out, threads);
+                }
+                best[2] = best[2].min(t.elapsed().as_secs_f64() / reps as f64);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    c80.forward(&xt).expect("f");
+                }
+                best[3] = best[3].min(t.elapsed().as_secs_f64() / reps as f64);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    xt.matmul(&wt).expect("f");
+                }
+                best[4] = best[4].min(t.elapsed().as_secs_f64() / reps as f64);
+            }
+            let us = |t: f64| t * 1e6;
+            let _ = writeln!(
+                s,
+                "{:>12} {:>4} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>8.2}",
+                format!("{n}x{k}"),
+                m,
+                us(best[0]),
+                us(best[1]),
+                us(best[2]),
+                us(best[3]),
+                us(best[4]),
+                best[1] / best[0],
+                best[3] / best[2],
+            );
+        }
+    }
+    s.push_str("times in µs (best of rounds); ratios: candle time / ours, same dtype\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QMatMul;
+    use candle_core::Module;
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+        let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let den: f32 = b.iter().map(|y| y * y).sum();
+        (num / den.max(1e-30)).sqrt()
+    }
+
+    fn check(dtype: GgmlDType, n: usize, k: usize, ms: &[usize]) {
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(rand_vec(n * k, (n * 31 + k) as u64), (n, k), &dev).unwrap();
+        let qt = QTensor::quantize(&w, dtype).unwrap();
+        let wf = qt.dequantize(&dev).unwrap();
+        let km = QuantMatrix::from_qtensor(&qt).unwrap();
+        // The repacked weights are exactly candle's dequantized weights.
+        let dq = km.dequantize();
+        assert_eq!(dq, wf.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        let qmm = QMatMul::from_qtensor(qt).unwrap();
+        for &m in ms {
+            let xv = rand_vec(m * k, (m * 7 + n) as u64);
+            let x = Tensor::from_vec(xv.clone(), (m, k), &dev).unwrap();
+            let reference = x.matmul(&wf.t().unwrap()).unwrap();
+            let reference = reference.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let candle = qmm
+                .forward(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for threads in [1, 3] {
+                let mut out = vec![0f32; m * n];
+                km.matmul_int(&xv, m, &mut out, threads);
+                let mut out2 = vec![0f32; m * n];
+                km.matmul(&xv, m, &mut out2, threads);
+                assert!(
+                    rel_err(&out2, &reference) < 0.01,
+                    "{dtype:?} {n}x{k} m={m}: matmul"
+                );
+                // Activation quantization to 8 bits: relative error ~ 0.5/127/sqrt(3) per
+                // element, averaging out over a dot product; 1% is a generous bound.
+                let e_ref = rel_err(&out, &reference);
+                let e_candle = rel_err(&out, &candle);
+                let e_candle_ref = rel_err(&candle, &reference);
+                assert!(
+                    e_ref < 0.01,
+                    "{dtype:?} {n}x{k} m={m}: error vs f32 {e_ref} (candle's own: {e_candle_ref})"
+                );
+                assert!(
+                    e_candle < 0.01,
+                    "{dtype:?} {n}x{k} m={m}: vs candle {e_candle}"
+                );
+            }
+        }
+    }
+
+    const SHAPES: [(usize, usize); 4] = [(576, 576), (192, 576), (1536, 576), (576, 1536)];
+
+    #[test]
+    fn kernels_q4_1_match_candle() {
+        for (n, k) in SHAPES {
+            check(GgmlDType::Q4_1, n, k, &[1, 3, 17, 512]);
+        }
+        check(GgmlDType::Q4_1, 49152, 576, &[1, 3]);
+        // Rows not a multiple of the group.
+        check(GgmlDType::Q4_1, 40, 64, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_q8_0_match_candle() {
+        for (n, k) in SHAPES {
+            check(GgmlDType::Q8_0, n, k, &[1, 3, 17, 512]);
+        }
+        check(GgmlDType::Q8_0, 49152, 576, &[1, 3]);
+        check(GgmlDType::Q8_0, 40, 64, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_fused_parts() {
+        let dev = Device::Cpu;
+        let a = Tensor::from_vec(rand_vec(64 * 64, 1), (64, 64), &dev).unwrap();
+        let b = Tensor::from_vec(rand_vec(24 * 64, 2), (24, 64), &dev).unwrap();
+        let qa = QTensor::quantize(&a, GgmlDType::Q4_1).unwrap();
+        let qb = QTensor::quantize(&b, GgmlDType::Q4_1).unwrap();
+        let km = QuantMatrix::from_qtensors(&[&qa, &qb]).unwrap();
+        let cat = Tensor::cat(
+            &[qa.dequantize(&dev).unwrap(), qb.dequantize(&dev).unwrap()],
+            0,
+        )
+        .unwrap();
+        assert_eq!(km.rows(), 88);
+        assert_eq!(
+            km.dequantize(),
+            cat.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+    }
+
+    #[test]
+    #[ignore]
+    fn kernels_bench() {
+        println!("{}", bench_kernels(5));
+    }
+}
