@@ -19,14 +19,16 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet llama-cpp-python==0.3.16 numpy
 fi
-cargo build --release --quiet -p parley
-parley="${CARGO_TARGET_DIR:-target}/release/parley"
+if [ -z "${PARLEY_BIN:-}" ]; then
+  cargo build --release --quiet -p parley
+fi
+parley="${PARLEY_BIN:-${CARGO_TARGET_DIR:-target}/release/parley}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 printf '%-4s %12s %12s %8s %12s %12s %8s %10s\n' run p_prefill l_prefill ratio p_decode l_decode ratio ttft_ratio
 for i in $(seq 1 "$runs"); do
-  "$parley" --model "$model" --threads "$threads" bench --json --dump-prompt "$tmp/prompt.json" > "$tmp/p.json"
+  "$parley" --model "$model" --threads "$threads" ${PARLEY_BENCH_ARGS:-} bench --json --dump-prompt "$tmp/prompt.json" > "$tmp/p.json"
   "$venv/bin/python" bench/llamacpp_bench.py "$model" "$tmp/prompt.json" "$threads" 128 > "$tmp/l.json"
   python3 - "$tmp/p.json" "$tmp/l.json" "$i" <<'PY'
 import json, sys
