@@ -62,3 +62,27 @@ pub async fn bot(settings: &Settings, engine: Arc<dyn Engine>) -> Result<Bot> {
     };
     Bot::new(settings, engine, store, personas).await
 }
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM: when a bot should shut down.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("Ctrl-C received"),
+        () = term => info!("SIGTERM received"),
+    }
+}

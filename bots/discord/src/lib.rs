@@ -193,7 +193,7 @@ pub async fn run_until_signal(runner: Runner, shutdown: ShutdownHandle) -> Resul
     let mut task = tokio::spawn(runner.run());
     let result = tokio::select! {
         r = &mut task => r,
-        () = signal() => {
+        () = parley_core::launch::shutdown_signal() => {
             shutdown.shutdown().await;
             match tokio::time::timeout(Duration::from_secs(10), &mut task).await {
                 Ok(r) => r,
@@ -207,27 +207,4 @@ pub async fn run_until_signal(runner: Runner, shutdown: ShutdownHandle) -> Resul
     };
     shutdown.shutdown().await;
     result.map_err(|e| Error::Client(format!("gateway task: {e}")))?
-}
-
-async fn signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = term => tracing::info!("SIGTERM received"),
-    }
 }
