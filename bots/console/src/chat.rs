@@ -1,6 +1,6 @@
 //! `parley chat`: talk to the bot in the terminal.
 //!
-//! A read-eval-print loop over the same [`Bot`] the Telegram and Discord adapters use, with a
+//! A read-eval-print loop over the same [`Bot`](parley_core::bot::Bot) the Telegram and Discord adapters use, with a
 //! console [`Outbox`] that prints the answer as it streams (the terminal cannot edit what it
 //! printed, so `supports_edit` is false and the renderer hands out appended text). The chat is
 //! one channel, `console:local`, a direct chat: every line is answered, commands work, and its
