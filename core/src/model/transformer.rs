@@ -586,6 +586,12 @@ impl Transformer {
         // the group into the query rows instead of repeating keys and values.
         let group = nh / nkv;
         let q = q.reshape((1, nkv, group * seq, hd))?;
+        if seq == 1 {
+            // Decode: one query row per head against the cache, read in place. candle's gemm
+            // spends more time packing these tiny matrices than multiplying them.
+            let y = decode_attention(&q, &kk, &vv, start + 1)?;
+            return layer.wo.forward(&y.reshape((1, 1, nh * hd))?);
+        }
         let scale = 1.0 / (hd as f64).sqrt();
         let att = (q.matmul(&kk.t()?)? * scale)?;
         let kv_len = start + seq;
@@ -604,6 +610,68 @@ impl Transformer {
             .reshape((1, seq, nh * hd))?;
         layer.wo.forward(&y)
     }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent sums so the loop vectorises (float addition is not reassociated).
+    let mut acc = [0f32; 8];
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail = a.len() - a.len() % 8;
+    let rest: f32 = a[tail..].iter().zip(&b[tail..]).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + rest
+}
+
+/// Attention of one query position (`q`: 1 × kv heads × group × head_dim) over the first
+/// `len` cached positions of `kk`/`vv` (views of the cache buffers, read without copying).
+fn decode_attention(q: &Tensor, kk: &Tensor, vv: &Tensor, len: usize) -> Result<Tensor> {
+    let (_, nkv, group, hd) = q.dims4()?;
+    let qv = q.flatten_all()?.to_vec1::<f32>()?;
+    let (ks, kl) = kk.storage_and_layout();
+    let (vs, vl) = vv.storage_and_layout();
+    let (candle_core::Storage::Cpu(kc), candle_core::Storage::Cpu(vc)) = (&*ks, &*vs) else {
+        return Err(Error::Unsupported(
+            "decode attention runs on the CPU only".into(),
+        ));
+    };
+    let (kd, vd) = (kc.as_slice::<f32>()?, vc.as_slice::<f32>()?);
+    let (ko, kst) = (kl.start_offset(), kl.stride());
+    let (vo, vst) = (vl.start_offset(), vl.stride());
+    if kst[3] != 1 || vst[3] != 1 {
+        return Err(Error::Unsupported("cache rows must be contiguous".into()));
+    }
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut out = vec![0f32; nkv * group * hd];
+    let mut scores = vec![0f32; len];
+    for j in 0..nkv {
+        for g in 0..group {
+            let row = (j * group + g) * hd;
+            let qrow = &qv[row..row + hd];
+            let mut max = f32::NEG_INFINITY;
+            for (t, s) in scores.iter_mut().enumerate() {
+                let at = ko + j * kst[1] + t * kst[2];
+                *s = dot(qrow, &kd[at..at + hd]) * scale;
+                max = max.max(*s);
+            }
+            let mut sum = 0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            let o = &mut out[row..row + hd];
+            for (t, s) in scores.iter().enumerate() {
+                let p = s / sum;
+                let at = vo + j * vst[1] + t * vst[2];
+                for (o, v) in o.iter_mut().zip(&vd[at..at + hd]) {
+                    *o += p * v;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(out, (1, nkv * group, 1, hd), q.device())?)
 }
 
 /// Keys and values of one conversation, for every layer.
