@@ -344,16 +344,9 @@ impl Worker {
             if stopped() {
                 break;
             }
-            match model.transformer.forward(chunk, &mut entry.cache) {
-                Ok(l) => {
-                    entry.tokens.extend_from_slice(chunk);
-                    logits = Some(l);
-                }
-                Err(e) => {
-                    // The cache may be half-written: drop it rather than reuse it.
-                    return Err(e);
-                }
-            }
+            // On error the entry (maybe half-written) is dropped, never reused.
+            logits = Some(model.transformer.forward(chunk, &mut entry.cache)?);
+            entry.tokens.extend_from_slice(chunk);
         }
         usage.prefill = prefill_start.elapsed();
         let Some(mut logits) = logits else {

@@ -208,7 +208,7 @@ impl Projections {
             && parts.iter().all(|(w, _)| {
                 w.shape().rank() == 2 && w.shape().dims()[1] % GgmlDType::Q8_0.block_size() == 0
             })
-            && parts.iter().all(|(_, b)| b.is_some()) == parts.iter().any(|(_, b)| b.is_some());
+            && same_bias;
         if fusable {
             let ws = parts
                 .iter()
