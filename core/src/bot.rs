@@ -18,6 +18,14 @@
 //!    the first text, edits no more often than the platform's interval), stores the answer
 //!    durably, and only then sends the final text.
 //!
+//! A message the platform delivers again (after a crash, Telegram redelivers the updates of the
+//! last unconfirmed poll) is recognised by its id ([`Store::sight`]): it is neither stored nor
+//! answered twice, but a stored question whose answer the crash cut off is answered.
+//!
+//! Channels whose last message is older than `bot.unload_idle_minutes` are unloaded from memory
+//! (their turns stay in the store and come back on the next message), so a bot in thousands of
+//! chats holds only the active ones.
+//!
 //! Channels are independent: their turns live in a `DashMap`, each has its own lock for ordering
 //! its writes, and the conversation id the engine sees is the channel key's text, so no prompt
 //! ever contains another channel's turns. What users read comes from [`replies`]; errors are
@@ -27,7 +35,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use futures::FutureExt;
 use tracing::{debug, info, instrument, warn};
 
@@ -43,7 +51,7 @@ use crate::persona::{Personas, PromptContext};
 use crate::render::{self, Action, StreamRenderer};
 use crate::scheduler::{Admission, Job, Rejected, Scheduler};
 use crate::seam::{ChannelKey, CommandInfo, Handler, Incoming, MessageRef, Outbox};
-use crate::store::{ChannelSettings, Store};
+use crate::store::{ChannelSettings, Sight, Store};
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
 
@@ -160,6 +168,22 @@ struct Inner {
     scheduler: Scheduler,
     rate: DashMap<String, RateWindow>,
     trigger_words: Vec<String>,
+    /// When each loaded channel last had a message (for unloading idle ones).
+    touched: DashMap<ChannelKey, Instant>,
+    /// User turns (channel, platform message id) whose answer is queued or running.
+    answering: Arc<DashSet<(ChannelKey, String)>>,
+}
+
+/// Removes a message from [`Inner::answering`] when its answer job ends or is dropped.
+struct Answering {
+    set: Arc<DashSet<(ChannelKey, String)>>,
+    id: (ChannelKey, String),
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.set.remove(&self.id);
+    }
 }
 
 #[derive(Default)]
@@ -270,8 +294,11 @@ impl Bot {
             locks: DashMap::new(),
             rate: DashMap::new(),
             trigger_words,
+            touched: DashMap::new(),
+            answering: Arc::new(DashSet::new()),
         });
         spawn_retention(Arc::downgrade(&inner));
+        spawn_unloader(Arc::downgrade(&inner));
         Ok(Bot { inner })
     }
 
@@ -289,11 +316,74 @@ impl Bot {
         drop(loaded);
         Ok(self.inner.build_window(key, is_direct, None).await.0)
     }
+
+    /// How many channels are loaded in memory.
+    pub fn loaded_channels(&self) -> usize {
+        self.inner.conversations.len()
+    }
+
+    /// Unload every channel that has had no message for `idle` and has no answer queued or
+    /// running; returns how many were unloaded. Their turns and settings stay in the store and
+    /// are loaded again on the channel's next message. Runs every minute with
+    /// `bot.unload_idle_minutes`; public for tests and embedders.
+    pub fn unload_idle(&self, idle: Duration) -> usize {
+        self.inner.unload_idle(idle)
+    }
 }
 
 impl Inner {
     fn channel_lock(&self, key: &ChannelKey) -> Arc<tokio::sync::Mutex<bool>> {
+        self.touched.insert(key.clone(), Instant::now());
         self.locks.entry(key.clone()).or_default().clone()
+    }
+
+    fn unload_idle(&self, idle: Duration) -> usize {
+        let now = Instant::now();
+        let stale: Vec<ChannelKey> = self
+            .touched
+            .iter()
+            .filter(|e| now.duration_since(*e.value()) >= idle)
+            .map(|e| e.key().clone())
+            .collect();
+        let mut unloaded = 0;
+        for key in stale {
+            if self.scheduler.is_busy(&key) {
+                continue;
+            }
+            let Some(lock) = self.locks.get(&key).map(|l| l.value().clone()) else {
+                self.touched.remove(&key);
+                continue;
+            };
+            // Whoever holds or waits for the lock is about to use the channel: leave it.
+            let Ok(mut loaded) = lock.try_lock() else {
+                continue;
+            };
+            if self
+                .touched
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t.value()) < idle)
+            {
+                continue;
+            }
+            self.conversations.remove(&key);
+            self.channel_settings.remove(&key);
+            self.touched.remove(&key);
+            // Whoever takes the lock next loads the channel from the store again.
+            *loaded = false;
+            // Drop the lock itself when nobody else has a handle on it (the map's and ours);
+            // `remove_if` holds the shard, so no handle can be taken while it checks.
+            self.locks.remove_if(&key, |_, l| {
+                Arc::ptr_eq(l, &lock) && Arc::strong_count(l) == 2
+            });
+            unloaded += 1;
+        }
+        // Rate windows older than a minute say nothing any more.
+        self.rate.retain(|_, w| {
+            w.times
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
+        });
+        unloaded
     }
 
     /// Load a channel's turns and settings from the store on first use.
@@ -577,6 +667,10 @@ impl Bot {
                 let lock = inner.channel_lock(&key);
                 let mut loaded = lock.lock().await;
                 inner.ensure_loaded(&key, &mut loaded).await?;
+                if inner.store.sight(&key, &message.message_id).await? != Sight::New {
+                    debug!("delivered again; already kept");
+                    return Ok(());
+                }
                 let mut turn = Turn::user(
                     &message.author.id,
                     &message.author.display_name,
@@ -618,8 +712,26 @@ impl Bot {
         let mut loaded = lock.lock().await;
         inner.ensure_loaded(&key, &mut loaded).await?;
 
+        let in_flight = inner
+            .answering
+            .contains(&(key.clone(), message.message_id.clone()));
+        let sight = if in_flight {
+            Sight::Done
+        } else {
+            inner.store.sight(&key, &message.message_id).await?
+        };
+        if sight == Sight::Done {
+            debug!("delivered again; already handled");
+            return Ok(());
+        }
+
         match command {
             Some(Ok(cmd)) => {
+                // At most once: a command redelivered after a crash is not run again.
+                inner
+                    .store
+                    .mark_handled(&key, &message.message_id, message.at)
+                    .await?;
                 drop(loaded);
                 return self.run_command(cmd, &message, outbox).await;
             }
@@ -631,18 +743,22 @@ impl Bot {
             None => {}
         }
 
-        // Durable before anything else: the turn is committed before it is queued.
-        let turn = Turn::user(
-            &message.author.id,
-            &message.author.display_name,
-            text,
-            message.at,
-        );
-        inner
-            .store
-            .append_turn(&key, &turn, Some(&message.message_id))
-            .await?;
-        inner.conversations.with(&key, |c| c.push(turn));
+        if sight == Sight::New {
+            // Durable before anything else: the turn is committed before it is queued.
+            let turn = Turn::user(
+                &message.author.id,
+                &message.author.display_name,
+                text,
+                message.at,
+            );
+            inner
+                .store
+                .append_turn(&key, &turn, Some(&message.message_id))
+                .await?;
+            inner.conversations.with(&key, |c| c.push(turn));
+        } else {
+            info!("answering a stored question whose answer was cut off");
+        }
 
         let Some(prompt) = inner.prompt_for(&key, text) else {
             return Ok(());
@@ -671,8 +787,20 @@ impl Bot {
         let inner = self.inner.clone();
         let out = outbox.clone();
         let o = origin.clone();
+        let answering = is_turn.then(|| {
+            let id = (origin.key.clone(), origin.message_id.clone());
+            inner.answering.insert(id.clone());
+            Answering {
+                set: inner.answering.clone(),
+                id,
+            }
+        });
         let job: Job = Box::new(move |token| {
-            async move { answer(inner, o, out, prompt, token).await }.boxed()
+            async move {
+                answer(inner, o, out, prompt, token).await;
+                drop(answering);
+            }
+            .boxed()
         });
         match self
             .inner
@@ -991,6 +1119,34 @@ fn spawn_retention(inner: std::sync::Weak<Inner>) {
                 Ok(0) => {}
                 Ok(n) => info!(pruned = n, "retention removed old turns"),
                 Err(e) => warn!(error = %e, "retention failed"),
+            }
+        }
+    });
+}
+
+/// How often idle channels are looked for.
+const UNLOAD_EVERY: Duration = Duration::from_secs(60);
+
+/// Unload idle channels (`bot.unload_idle_minutes`) until the bot is dropped.
+fn spawn_unloader(inner: std::sync::Weak<Inner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(UNLOAD_EVERY);
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let minutes = inner.settings.bot.unload_idle_minutes;
+            if minutes == 0 {
+                continue;
+            }
+            let n = inner.unload_idle(Duration::from_secs(u64::from(minutes) * 60));
+            if n > 0 {
+                debug!(
+                    unloaded = n,
+                    loaded = inner.conversations.len(),
+                    "idle channels unloaded"
+                );
             }
         }
     });

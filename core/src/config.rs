@@ -85,6 +85,9 @@ pub struct BotSettings {
     pub max_input_chars: usize,
     /// Messages one user may send per minute before being asked to slow down (0 = no limit).
     pub messages_per_minute: u32,
+    /// Unload a channel from memory after this many minutes without a message (0 = never);
+    /// its history stays in the store and comes back with its next message.
+    pub unload_idle_minutes: u32,
 }
 
 impl Default for BotSettings {
@@ -97,6 +100,7 @@ impl Default for BotSettings {
             admins: Vec::new(),
             max_input_chars: 4000,
             messages_per_minute: 12,
+            unload_idle_minutes: 30,
         }
     }
 }

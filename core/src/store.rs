@@ -22,7 +22,8 @@ use crate::seam::{ChannelKey, Platform};
 use crate::{Error, Result};
 
 /// Schema migrations; entry `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE turns (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     platform    TEXT    NOT NULL,
@@ -50,7 +51,37 @@ CREATE TABLE channels (
     sampling  TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (platform, chat, thread)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE seen (
+    platform   TEXT    NOT NULL,
+    chat       TEXT    NOT NULL,
+    thread     TEXT    NOT NULL DEFAULT '',
+    message_id TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (platform, chat, thread, message_id)
+);
+CREATE INDEX turns_by_message ON turns (platform, chat, thread, message_id);
+"#,
+];
+
+/// How long the ids of handled messages are remembered for [`Store::sight`], in seconds. A
+/// platform replays messages after a crash within seconds or minutes (Telegram redelivers the
+/// updates of the last poll that was never confirmed); two days is ample.
+pub const SEEN_KEEP_SECS: i64 = 2 * 86_400;
+
+/// Whether a platform message was handled before (see [`Store::sight`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sight {
+    /// Never seen: handle it.
+    New,
+    /// Its user turn is stored but no answer came after it (the process stopped in between):
+    /// answer it without storing it again.
+    Unanswered,
+    /// Handled already (answered, a command that ran, kept as context, or reset/forgotten
+    /// since): do nothing.
+    Done,
+}
 
 /// Per-channel sampling overrides set with `/set`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -119,6 +150,21 @@ fn role_from(s: &str) -> Role {
         "system" => Role::System,
         _ => Role::User,
     }
+}
+
+fn mark_seen(c: &Connection, key: &ChannelKey, message_id: &str, at: i64) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT OR IGNORE INTO seen (platform, chat, thread, message_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            key.platform.as_str(),
+            key.chat,
+            thread_of(key),
+            message_id,
+            at
+        ],
+    )?;
+    Ok(())
 }
 
 fn key_from(platform: &str, chat: String, thread: String) -> Option<ChannelKey> {
@@ -205,7 +251,8 @@ impl Store {
         let turn = turn.clone();
         let message_id = message_id.map(str::to_string);
         self.with(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO turns (platform, chat, thread, role, author_id, author_name, text, at,
                                     message_id, addressed, partial)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -223,7 +270,68 @@ impl Store {
                     turn.partial,
                 ],
             )?;
-            Ok(c.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            if let (Role::User, Some(m)) = (turn.role, &message_id) {
+                mark_seen(&tx, &key, m, turn.at)?;
+            }
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Remember that the platform message `message_id` was handled without storing a turn (a
+    /// command), so a redelivery of it is recognised by [`Store::sight`].
+    pub async fn mark_handled(&self, key: &ChannelKey, message_id: &str, at: i64) -> Result<()> {
+        let key = key.clone();
+        let message_id = message_id.to_string();
+        self.with(move |c| mark_seen(c, &key, &message_id, at))
+            .await
+    }
+
+    /// Whether the platform message `message_id` of this channel was handled before: platforms
+    /// redeliver after a crash (an unconfirmed Telegram poll, a Discord resume), and a
+    /// redelivered message must neither be stored twice nor answered twice, while one whose
+    /// answer was cut off by the crash still deserves one.
+    pub async fn sight(&self, key: &ChannelKey, message_id: &str) -> Result<Sight> {
+        let key = key.clone();
+        let message_id = message_id.to_string();
+        self.with(move |c| {
+            let thread = thread_of(&key);
+            let seen: bool = c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM seen
+                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND message_id = ?4)",
+                params![key.platform.as_str(), key.chat, thread, message_id],
+                |r| r.get(0),
+            )?;
+            if !seen {
+                return Ok(Sight::New);
+            }
+            let turn: Option<(i64, bool, bool)> = c
+                .query_row(
+                    "SELECT id, cleared, addressed FROM turns
+                     WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND message_id = ?4
+                       AND role = 'user'
+                     ORDER BY id DESC LIMIT 1",
+                    params![key.platform.as_str(), key.chat, thread, message_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((id, false, true)) = turn else {
+                return Ok(Sight::Done);
+            };
+            let answered: bool = c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM turns
+                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND id > ?4
+                   AND role = 'assistant')",
+                params![key.platform.as_str(), key.chat, thread, id],
+                |r| r.get(0),
+            )?;
+            Ok(if answered {
+                Sight::Done
+            } else {
+                Sight::Unanswered
+            })
         })
         .await
     }
@@ -422,6 +530,10 @@ impl Store {
                 let cutoff = now - i64::from(days) * 86_400;
                 deleted += tx.execute("DELETE FROM turns WHERE at < ?1", [cutoff])?;
             }
+            tx.execute(
+                "DELETE FROM seen WHERE at < ?1",
+                [now.saturating_sub(SEEN_KEEP_SECS)],
+            )?;
             if turns_per_channel > 0 {
                 deleted += tx.execute(
                     "DELETE FROM turns WHERE id IN (
@@ -605,5 +717,38 @@ mod tests {
             .collect();
         assert_eq!(a, vec!["t8", "t9"]);
         assert_eq!(s.recent_turns(&key("b"), 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn sight_tells_new_unanswered_and_done_messages() {
+        let s = Store::in_memory().unwrap();
+        let k = key("a");
+        assert_eq!(s.sight(&k, "m1").await.unwrap(), Sight::New);
+        s.append_turn(&k, &turn(Role::User, "u", "q1", 100), Some("m1"))
+            .await
+            .unwrap();
+        assert_eq!(s.sight(&k, "m1").await.unwrap(), Sight::Unanswered);
+        // The same id in another channel or thread is another message.
+        assert_eq!(s.sight(&key("b"), "m1").await.unwrap(), Sight::New);
+        let t = key("a").with_thread("7");
+        assert_eq!(s.sight(&t, "m1").await.unwrap(), Sight::New);
+        s.append_turn(&k, &turn(Role::Assistant, "bot", "a1", 101), Some("r1"))
+            .await
+            .unwrap();
+        assert_eq!(s.sight(&k, "m1").await.unwrap(), Sight::Done);
+        // A reset question counts as handled.
+        s.append_turn(&k, &turn(Role::User, "u", "q2", 102), Some("m2"))
+            .await
+            .unwrap();
+        s.clear_channel(&k).await.unwrap();
+        assert_eq!(s.sight(&k, "m2").await.unwrap(), Sight::Done);
+        // A command leaves no turn, only its id.
+        s.mark_handled(&k, "m3", 103).await.unwrap();
+        assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::Done);
+        // The ids are forgotten after SEEN_KEEP_SECS.
+        s.prune(103 + SEEN_KEEP_SECS, 0, 0).await.unwrap();
+        assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::Done);
+        s.prune(104 + SEEN_KEEP_SECS, 0, 0).await.unwrap();
+        assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::New);
     }
 }

@@ -164,7 +164,12 @@ static MESSAGE_IDS: AtomicU64 = AtomicU64::new(1);
 pub fn dm(chat: &str, user: &str, text: &str) -> Incoming {
     Incoming {
         key: ChannelKey::new(Platform::Test, chat),
-        message_id: format!("in{}", MESSAGE_IDS.fetch_add(1, Ordering::Relaxed)),
+        // Unique across processes too: a test may reopen a store another process wrote.
+        message_id: format!(
+            "in{}-{}",
+            std::process::id(),
+            MESSAGE_IDS.fetch_add(1, Ordering::Relaxed)
+        ),
         author: Author {
             id: user.to_string(),
             display_name: user.to_string(),

@@ -628,3 +628,92 @@ async fn queued_group_answers_see_the_chat_up_to_their_own_question() {
         .content
         .ends_with("carol: carol's question"));
 }
+
+#[tokio::test]
+async fn a_redelivered_message_is_neither_stored_nor_answered_twice() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    let m = dm("d", "u", "hello once");
+    rig.say(m.clone()).await;
+    rig.say(m.clone()).await;
+    assert_eq!(rig.requests_for("d").len(), 1);
+    assert_eq!(rig.out.messages(&key("d")), ["echo: hello once"]);
+    let stored = rig.store.recent_turns(&key("d"), 100).await.unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+
+    // Delivered again while its answer is being written: answered once.
+    let rig = Rig::new(&settings(""), echo().with_delay(Duration::from_millis(20))).await;
+    let m = dm("q", "u", "a slow question");
+    rig.send(m.clone()).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    rig.send(m).await;
+    rig.bot.idle().await;
+    assert_eq!(rig.requests_for("q").len(), 1);
+
+    // A command delivered again does not run again.
+    rig.say(dm("c", "u", "note this")).await;
+    let retry = dm("c", "u", "/retry");
+    rig.say(retry.clone()).await;
+    rig.say(retry).await;
+    assert_eq!(rig.requests_for("c").len(), 2, "one answer, one retry");
+}
+
+#[tokio::test]
+async fn a_question_whose_answer_a_crash_cut_off_is_answered_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    let m = dm("d", "u", "are you there?");
+    {
+        // The process stored the question, then died before answering.
+        let store = Store::open(&path).unwrap();
+        let turn = parley_core::conversation::Turn::user("u", "u", &m.text, m.at);
+        store
+            .append_turn(&key("d"), &turn, Some(&m.message_id))
+            .await
+            .unwrap();
+    }
+    let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+    // The platform delivers it again (Telegram: the unconfirmed poll).
+    rig.say(m.clone()).await;
+    assert_eq!(rig.out.messages(&key("d")), ["echo: are you there?"]);
+    let users = |p: &str| p.matches("are you there?").count();
+    assert_eq!(
+        users(&rig.last_prompt("d")),
+        1,
+        "the question is not stored twice"
+    );
+    let stored = rig.store.recent_turns(&key("d"), 100).await.unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    // And a third delivery, now answered, is left alone.
+    rig.say(m).await;
+    assert_eq!(rig.requests_for("d").len(), 1);
+}
+
+#[tokio::test]
+async fn idle_channels_are_unloaded_and_come_back_from_the_store() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("a", "u", "my favourite colour is teal")).await;
+    rig.say(dm("b", "v", "/mode concise")).await;
+    assert_eq!(rig.bot.loaded_channels(), 2);
+    // Nothing is idle for an hour yet.
+    assert_eq!(rig.bot.unload_idle(Duration::from_secs(3600)), 0);
+    assert_eq!(rig.bot.unload_idle(Duration::ZERO), 2);
+    assert_eq!(rig.bot.loaded_channels(), 0);
+
+    rig.say(dm("a", "u", "what is my favourite colour?")).await;
+    assert!(rig.last_prompt("a").contains("teal"), "history came back");
+    rig.say(dm("b", "v", "hi")).await;
+    let p = rig.last_prompt("b").to_lowercase();
+    assert!(
+        p.contains("brief") || p.contains("concise") || p.contains("short"),
+        "settings came back: {p}"
+    );
+    assert_eq!(rig.bot.loaded_channels(), 2);
+
+    // A channel with an answer under way is left loaded.
+    let rig = Rig::new(&settings(""), echo().with_delay(Duration::from_millis(20))).await;
+    rig.send(dm("busy", "u", "take your time")).await;
+    assert_eq!(rig.bot.unload_idle(Duration::ZERO), 0);
+    rig.bot.idle().await;
+    assert_eq!(rig.out.messages(&key("busy")), ["echo: take your time"]);
+    assert_eq!(rig.bot.unload_idle(Duration::ZERO), 1);
+}

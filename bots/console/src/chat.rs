@@ -107,6 +107,16 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// This console session's id: the time it started, in nanoseconds.
+fn session_id() -> u128 {
+    static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    })
+}
+
 fn user_name() -> String {
     std::env::var("USER")
         .ok()
@@ -117,7 +127,9 @@ fn user_name() -> String {
 fn incoming(n: u64, text: &str, name: &str) -> Incoming {
     Incoming {
         key: console_key(),
-        message_id: format!("line{n}"),
+        // Ids must never repeat across runs: the store recognises a message id it has seen as a
+        // redelivery. The session's start time in nanoseconds plus the line number does that.
+        message_id: format!("{}-{n}", session_id()),
         author: Author {
             id: "local".to_string(),
             display_name: name.to_string(),
