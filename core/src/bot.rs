@@ -40,7 +40,7 @@ use futures::FutureExt;
 use tracing::{debug, info, instrument, warn};
 
 use crate::commands::{self, Command, Setting, TranslateArg};
-use crate::config::Settings;
+use crate::config::{SamplingSettings, Settings};
 use crate::conversation::{
     conversation_id, ContextWindow, Conversation, Conversations, Turn, WindowSpec, WindowStats,
 };
@@ -51,12 +51,15 @@ use crate::persona::{Personas, PromptContext};
 use crate::render::{self, Action, StreamRenderer};
 use crate::scheduler::{Admission, Job, Rejected, Scheduler};
 use crate::seam::{ChannelKey, CommandInfo, Handler, Incoming, MessageRef, Outbox};
-use crate::store::{ChannelSettings, Sight, Store};
+use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice, Sight, Store};
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
 
 /// Every line the bot says on its own (not the model's words), in one place.
 pub mod replies {
+    use crate::engine::SamplingParams;
+    use crate::store::SamplingOverrides;
+
     /// The queue is full.
     pub const BUSY: &str = "I'm busy with other messages right now. Please try again in a moment.";
     /// The bot is shutting down.
@@ -134,6 +137,42 @@ pub mod replies {
     /// `/set NAME VALUE` done.
     pub fn set_done(name: &str, value: &str) -> String {
         format!("{name} is now {value} in this chat.")
+    }
+    /// Stop strings as users typed them (`"\n\n", "User:"`), or `none`.
+    pub fn stops(stop: &[String]) -> String {
+        if stop.is_empty() {
+            return "none".to_string();
+        }
+        stop.iter()
+            .map(|s| {
+                let escaped = s
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+                    .replace('\t', "\\t");
+                format!("\"{escaped}\"")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    /// `/set` alone: the chat's generation settings; `*` marks what `/set` changed here.
+    pub fn settings(p: &SamplingParams, o: &SamplingOverrides) -> String {
+        let mark = |here: bool| if here { " *" } else { "" };
+        let seed = p.seed.map_or("random".to_string(), |s| s.to_string());
+        format!(
+            "Settings in this chat:\ntemperature {}{}\ntop_p {}{}\nmax_tokens {}{}\nseed {}{}\nstop {}{}\n\
+             (* set here) Change one with /set NAME VALUE; /set reset restores the defaults.",
+            p.temperature,
+            mark(o.temperature.is_some()),
+            p.top_p,
+            mark(o.top_p.is_some()),
+            p.max_tokens,
+            mark(o.max_tokens.is_some()),
+            seed,
+            mark(o.seed.is_some()),
+            stops(&p.stop),
+            mark(o.stop.is_some()),
+        )
     }
 }
 
@@ -458,6 +497,14 @@ impl Inner {
         }
         if let Some(m) = o.max_tokens {
             p.max_tokens = m;
+        }
+        match o.seed {
+            Some(SeedChoice::Fixed(seed)) => p.seed = Some(seed),
+            Some(SeedChoice::Random) => p.seed = None,
+            None => {}
+        }
+        if let Some(stop) = o.stop {
+            p.stop = stop;
         }
         p
     }
@@ -978,61 +1025,20 @@ impl Bot {
                 inner.save_channel_settings(key, cs).await?;
                 say(out, key, reply_to, &reply).await;
             }
+            Command::Set(Setting::Show) => {
+                let o = inner.channel_settings(key).sampling;
+                let text = replies::settings(&inner.params(key), &o);
+                say(out, key, reply_to, &text).await;
+            }
             Command::Set(setting) => {
-                let bounds = &inner.settings.sampling;
                 let mut cs = inner.channel_settings(key);
-                let reply = match setting {
-                    Setting::Reset => {
-                        cs.sampling = Default::default();
-                        replies::SET_RESET.to_string()
+                match apply_setting(setting, &inner.settings.sampling, &mut cs.sampling) {
+                    Ok(reply) => {
+                        inner.save_channel_settings(key, cs).await?;
+                        say(out, key, reply_to, &reply).await;
                     }
-                    Setting::Temperature(t) => {
-                        if !(0.0..=bounds.temperature_max).contains(&t) {
-                            let hi = bounds.temperature_max.to_string();
-                            say(
-                                out,
-                                key,
-                                reply_to,
-                                &replies::out_of_bounds("temperature", "0", &hi),
-                            )
-                            .await;
-                            return Ok(());
-                        }
-                        cs.sampling.temperature = Some(t);
-                        replies::set_done("temperature", &t.to_string())
-                    }
-                    Setting::TopP(p) => {
-                        if !(p > 0.0 && p <= 1.0) {
-                            say(
-                                out,
-                                key,
-                                reply_to,
-                                &replies::out_of_bounds("top_p", "0 (excluded)", "1"),
-                            )
-                            .await;
-                            return Ok(());
-                        }
-                        cs.sampling.top_p = Some(p);
-                        replies::set_done("top_p", &p.to_string())
-                    }
-                    Setting::MaxTokens(m) => {
-                        if !(1..=bounds.max_tokens_max).contains(&m) {
-                            let hi = bounds.max_tokens_max.to_string();
-                            say(
-                                out,
-                                key,
-                                reply_to,
-                                &replies::out_of_bounds("max_tokens", "1", &hi),
-                            )
-                            .await;
-                            return Ok(());
-                        }
-                        cs.sampling.max_tokens = Some(m);
-                        replies::set_done("max_tokens", &m.to_string())
-                    }
-                };
-                inner.save_channel_settings(key, cs).await?;
-                say(out, key, reply_to, &reply).await;
+                    Err(why) => say(out, key, reply_to, &why).await,
+                }
             }
             Command::Stats => {
                 let stored = inner.store.stats(key).await?;
@@ -1122,6 +1128,55 @@ fn spawn_retention(inner: std::sync::Weak<Inner>) {
             }
         }
     });
+}
+
+/// Apply a `/set` to a chat's overrides, within the configured bounds: the reply to send, or
+/// why the value was refused (the overrides are then unchanged).
+fn apply_setting(
+    setting: Setting,
+    bounds: &SamplingSettings,
+    o: &mut SamplingOverrides,
+) -> std::result::Result<String, String> {
+    Ok(match setting {
+        Setting::Show => return Err(commands::usage("set")),
+        Setting::Reset => {
+            *o = SamplingOverrides::default();
+            replies::SET_RESET.to_string()
+        }
+        Setting::Temperature(t) => {
+            if !(0.0..=bounds.temperature_max).contains(&t) {
+                let hi = bounds.temperature_max.to_string();
+                return Err(replies::out_of_bounds("temperature", "0", &hi));
+            }
+            o.temperature = Some(t);
+            replies::set_done("temperature", &t.to_string())
+        }
+        Setting::TopP(p) => {
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(replies::out_of_bounds("top_p", "0 (excluded)", "1"));
+            }
+            o.top_p = Some(p);
+            replies::set_done("top_p", &p.to_string())
+        }
+        Setting::MaxTokens(m) => {
+            if !(1..=bounds.max_tokens_max).contains(&m) {
+                let hi = bounds.max_tokens_max.to_string();
+                return Err(replies::out_of_bounds("max_tokens", "1", &hi));
+            }
+            o.max_tokens = Some(m);
+            replies::set_done("max_tokens", &m.to_string())
+        }
+        Setting::Seed(seed) => {
+            o.seed = Some(seed.map_or(SeedChoice::Random, SeedChoice::Fixed));
+            let shown = seed.map_or("random".to_string(), |s| s.to_string());
+            replies::set_done("seed", &shown)
+        }
+        Setting::Stop(stop) => {
+            let shown = replies::stops(&stop);
+            o.stop = Some(stop);
+            replies::set_done("stop", &shown)
+        }
+    })
 }
 
 /// How often idle channels are looked for.

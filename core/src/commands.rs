@@ -78,16 +78,29 @@ pub enum Setting {
     TopP(f64),
     /// Longest answer in tokens (`/set max_tokens 300`).
     MaxTokens(usize),
+    /// Fixed seed for reproducible answers (`/set seed 42`), or `None` for random
+    /// (`/set seed random`).
+    Seed(Option<u64>),
+    /// Strings that end an answer (`/set stop "\n\n" "User:"`); empty for none
+    /// (`/set stop none`).
+    Stop(Vec<String>),
     /// Back to the configured defaults (`/set reset`).
     Reset,
+    /// Show the chat's settings (`/set` alone).
+    Show,
 }
+
+/// Most stop strings a chat may set (the OpenAI API's limit).
+pub const MAX_STOPS: usize = 4;
+/// Longest stop string, in characters.
+pub const MAX_STOP_CHARS: usize = 64;
 
 /// A message that is a command but cannot be run as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandError {
     /// The command it was meant to be (`None` for an unknown command).
     pub command: Option<&'static str>,
-    /// A one-line hint for the user, e.g. "Usage: /set temperature|top_p|max_tokens VALUE".
+    /// A one-line hint for the user, e.g. "Usage: /set top_p VALUE".
     pub message: String,
 }
 
@@ -138,8 +151,8 @@ const COMMANDS: &[CommandInfo] = &[
     },
     CommandInfo {
         name: "set",
-        description: "Change temperature, top_p or max_tokens, or reset them",
-        args: "temperature|top_p|max_tokens VALUE | reset",
+        description: "Show or change temperature, top_p, max_tokens, seed or stop, or reset them",
+        args: "[temperature|top_p|max_tokens|seed|stop VALUE | reset]",
         admin_only: false,
     },
     CommandInfo {
@@ -316,29 +329,40 @@ fn parse_set(args: &str) -> Result<Setting, CommandError> {
         command: Some("set"),
         message,
     };
-    let normalized = args.replace('=', " ");
-    let mut words = normalized.split_whitespace();
-    let key = words.next().map(str::to_lowercase);
-    let value = words.next();
-    let extra = words.next();
-    let key = match key.as_deref() {
-        None => return Err(err(usage("set"))),
-        Some(k) => k.replace('-', "_"),
+    // The name ends at the first space or `=`; the value is the rest (stop strings may hold
+    // spaces and `=`).
+    let args = args.trim();
+    let (key, rest) = match args.find(|c: char| c.is_whitespace() || c == '=') {
+        Some(i) => (
+            &args[..i],
+            args[i..].trim_start_matches(['=', ' ', '\t']).trim(),
+        ),
+        None => (args, ""),
     };
-    if matches!(key.as_str(), "reset" | "default" | "defaults") {
+    let key = key.to_lowercase().replace('-', "_");
+    if key.is_empty() {
+        return Ok(Setting::Show);
+    }
+    if matches!(key.as_str(), "reset" | "default" | "defaults") && rest.is_empty() {
         return Ok(Setting::Reset);
     }
     let which = match key.as_str() {
         "temperature" | "temp" => "temperature",
         "top_p" | "topp" => "top_p",
         "max_tokens" | "maxtokens" | "tokens" | "max" => "max_tokens",
+        "seed" => "seed",
+        "stop" | "stops" => "stop",
         other => {
             return Err(err(format!(
-                "Unknown setting \"{other}\": use temperature, top_p, max_tokens or reset."
-            )))
+            "Unknown setting \"{other}\": use temperature, top_p, max_tokens, seed, stop or reset."
+        )))
         }
     };
-    let Some(value) = value.filter(|_| extra.is_none()) else {
+    if which == "stop" {
+        return parse_stops(rest).map(Setting::Stop).map_err(err);
+    }
+    let mut words = rest.split_whitespace();
+    let (Some(value), None) = (words.next(), words.next()) else {
         return Err(err(format!("Usage: /set {which} VALUE")));
     };
     let number = |example: &str| -> Result<f64, CommandError> {
@@ -355,10 +379,74 @@ fn parse_set(args: &str) -> Result<Setting, CommandError> {
     Ok(match which {
         "temperature" => Setting::Temperature(number("0.7")?),
         "top_p" => Setting::TopP(number("0.9")?),
+        "seed" => match value.to_lowercase().as_str() {
+            "random" | "off" | "none" => Setting::Seed(None),
+            v => Setting::Seed(Some(v.parse::<u64>().map_err(|_| {
+                err("seed takes a whole number or \"random\", e.g. /set seed 42".to_string())
+            })?)),
+        },
         _ => Setting::MaxTokens(value.parse::<usize>().map_err(|_| {
             err("max_tokens takes a whole number, e.g. /set max_tokens 300".to_string())
         })?),
     })
+}
+
+/// The value of `/set stop`: `none`/`off` for no stop strings, one or more double-quoted
+/// strings (with `\n`, `\t`, `\"` and `\\` escapes), or the bare text as one string.
+fn parse_stops(rest: &str) -> Result<Vec<String>, String> {
+    let usage = "Usage: /set stop \"TEXT\" [\"TEXT\" ...] | none";
+    if rest.is_empty() {
+        return Err(usage.to_string());
+    }
+    if matches!(rest.to_lowercase().as_str(), "none" | "off" | "clear") {
+        return Ok(Vec::new());
+    }
+    let stops = if rest.starts_with('"') {
+        let mut stops = Vec::new();
+        let mut chars = rest.chars();
+        loop {
+            match chars.next() {
+                None => break,
+                Some(c) if c.is_whitespace() => continue,
+                Some('"') => {}
+                Some(_) => return Err(format!("Put each stop string in quotes. {usage}")),
+            }
+            let mut s = String::new();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("A quote is not closed. {usage}")),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some('n') => s.push('\n'),
+                        Some('t') => s.push('\t'),
+                        Some(c @ ('"' | '\\')) => s.push(c),
+                        Some(c) => {
+                            s.push('\\');
+                            s.push(c);
+                        }
+                        None => return Err(format!("A quote is not closed. {usage}")),
+                    },
+                    Some(c) => s.push(c),
+                }
+            }
+            stops.push(s);
+        }
+        stops
+    } else {
+        vec![rest.to_string()]
+    };
+    if stops.iter().any(String::is_empty) {
+        return Err("A stop string cannot be empty.".to_string());
+    }
+    if stops.len() > MAX_STOPS {
+        return Err(format!("At most {MAX_STOPS} stop strings."));
+    }
+    if stops.iter().any(|s| s.chars().count() > MAX_STOP_CHARS) {
+        return Err(format!(
+            "A stop string may be at most {MAX_STOP_CHARS} characters."
+        ));
+    }
+    Ok(stops)
 }
 
 /// The listed command closest to `name`, if it is close enough to be a typo.
@@ -537,6 +625,22 @@ mod tests {
             Command::Set(Setting::MaxTokens(300))
         );
         assert_eq!(ok("/set reset"), Command::Set(Setting::Reset));
+        assert_eq!(ok("/set"), Command::Set(Setting::Show));
+        assert_eq!(ok("/set seed 42"), Command::Set(Setting::Seed(Some(42))));
+        assert_eq!(ok("/set seed=random"), Command::Set(Setting::Seed(None)));
+        assert_eq!(
+            ok(r#"/set stop "\n\n" "User:" "say \"hi\"""#),
+            Command::Set(Setting::Stop(vec![
+                "\n\n".into(),
+                "User:".into(),
+                "say \"hi\"".into()
+            ]))
+        );
+        assert_eq!(
+            ok("/set stop The End"),
+            Command::Set(Setting::Stop(vec!["The End".into()]))
+        );
+        assert_eq!(ok("/set stop none"), Command::Set(Setting::Stop(vec![])));
         // bounds are the bot's business
         assert_eq!(
             ok("/set temperature 99"),
@@ -555,7 +659,13 @@ mod tests {
             ("/set top_p", "Usage: /set top_p VALUE"),
             ("/set top_p 0.1 0.2", "Usage: /set top_p VALUE"),
             ("/set colour red", "Unknown setting"),
-            ("/set", "Usage: /set"),
+            ("/set seed -1", "whole number"),
+            ("/set seed 1 2", "Usage: /set seed VALUE"),
+            ("/set stop", "Usage: /set stop"),
+            (r#"/set stop "a" b"#, "in quotes"),
+            (r#"/set stop "open"#, "not closed"),
+            (r#"/set stop """#, "cannot be empty"),
+            (r#"/set stop "1" "2" "3" "4" "5""#, "At most 4"),
         ] {
             let e = err(t);
             assert_eq!(e.command, Some("set"), "{t}");

@@ -93,6 +93,20 @@ pub struct SamplingOverrides {
     pub top_p: Option<f64>,
     /// `/set max_tokens`.
     pub max_tokens: Option<usize>,
+    /// `/set seed`.
+    pub seed: Option<SeedChoice>,
+    /// `/set stop` (empty: no stop strings, whatever the config says).
+    pub stop: Option<Vec<String>>,
+}
+
+/// A chat's `/set seed`: a fixed seed, or random even where the config fixes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeedChoice {
+    /// Reproducible answers.
+    Fixed(u64),
+    /// A new seed for every answer.
+    Random,
 }
 
 impl SamplingOverrides {

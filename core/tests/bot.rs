@@ -316,6 +316,40 @@ async fn set_changes_sampling_within_bounds() {
     rig.say(dm("d", "u", "/set reset")).await;
     rig.say(dm("d", "u", "hi")).await;
     assert_eq!(rig.requests_for("d")[1].params.max_tokens, 256);
+
+    // seed and stop, and `/set` alone shows what is in force.
+    rig.say(dm("d", "u", "/set seed 42")).await;
+    rig.say(dm("d", "u", r#"/set stop "STOP" "\n\n""#)).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(r#"stop is now "STOP", "\n\n" in this chat."#)
+    );
+    rig.say(dm("d", "u", "one STOP two")).await;
+    let p = &rig.requests_for("d")[2].params;
+    assert_eq!(p.seed, Some(42));
+    assert_eq!(p.stop, ["STOP", "\n\n"]);
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("echo: one"));
+    rig.say(dm("d", "u", "/set")).await;
+    let shown = rig.out.last(&key("d")).unwrap();
+    assert!(shown.contains("seed 42 *"), "{shown}");
+    assert!(shown.contains(r#"stop "STOP", "\n\n" *"#), "{shown}");
+    assert!(shown.contains("max_tokens 256\n"), "{shown}");
+    // Settings are per chat and survive a restart (they are in the store).
+    rig.say(dm("other", "u", "hi")).await;
+    assert_eq!(rig.requests_for("other")[0].params.seed, None);
+    let s = rig.store.load_settings(&key("d")).await.unwrap();
+    assert_eq!(
+        s.sampling.stop.as_deref(),
+        Some(&["STOP".to_string(), "\n\n".to_string()][..])
+    );
+    rig.say(dm("d", "u", "/set stop none")).await;
+    rig.say(dm("d", "u", "/set seed random")).await;
+    rig.say(dm("d", "u", "one STOP two")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some("echo: one STOP two")
+    );
+    assert_eq!(rig.requests_for("d")[3].params.seed, None);
 }
 
 #[tokio::test]
