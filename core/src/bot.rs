@@ -39,7 +39,7 @@ use dashmap::{DashMap, DashSet};
 use futures::FutureExt;
 use tracing::{debug, info, instrument, warn};
 
-use crate::commands::{self, Command, Setting, TranslateArg};
+use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
 use crate::config::{SamplingSettings, Settings};
 use crate::conversation::{
     conversation_id, ContextWindow, Conversation, Conversations, Turn, WindowSpec, WindowStats,
@@ -133,6 +133,51 @@ pub mod replies {
     /// A `/set` value out of bounds.
     pub fn out_of_bounds(name: &str, lo: &str, hi: &str) -> String {
         format!("{name} must be between {lo} and {hi}.")
+    }
+    /// `/remember` with nothing pinned.
+    pub const NO_NOTES: &str = "Nothing pinned in this chat. /remember TEXT pins a fact that \
+        stays in my context however long the chat gets.";
+    /// `/remember clear` done.
+    pub const NOTES_CLEARED: &str = "Unpinned every note in this chat.";
+    /// `/remember` lists the notes.
+    pub fn notes(notes: &[String]) -> String {
+        let mut out = String::from("Pinned in this chat:");
+        for (i, n) in notes.iter().enumerate() {
+            out.push_str(&format!("\n{}. {n}", i + 1));
+        }
+        out.push_str("\n/remember delete N unpins one; /remember clear unpins all.");
+        out
+    }
+    /// `/remember TEXT` done.
+    pub fn note_added(n: usize) -> String {
+        format!("Pinned as note {n}: I'll keep it in mind in this chat, even after /reset.")
+    }
+    /// `/remember TEXT` with every slot taken.
+    pub fn notes_full(max: usize) -> String {
+        format!("This chat already has {max} pinned notes. Unpin one with /remember delete N.")
+    }
+    /// `/remember delete N` done.
+    pub fn note_deleted(n: usize, text: &str) -> String {
+        format!("Unpinned note {n}: {text}")
+    }
+    /// `/remember delete N` with no such note.
+    pub fn no_such_note(n: usize, count: usize) -> String {
+        match count {
+            0 => format!("There is no note {n}: nothing is pinned in this chat."),
+            1 => format!("There is no note {n}: only note 1 is pinned."),
+            c => format!("There is no note {n}: notes are numbered 1 to {c}."),
+        }
+    }
+    /// The block pinned notes add to the system prompt.
+    pub fn notes_block(notes: &[String]) -> String {
+        let mut out = String::from(
+            "\n\nThe users of this chat asked you to keep these facts in mind (pinned with /remember):",
+        );
+        for n in notes {
+            out.push_str("\n- ");
+            out.push_str(n);
+        }
+        out
     }
     /// `/set NAME VALUE` done.
     pub fn set_done(name: &str, value: &str) -> String {
@@ -523,6 +568,11 @@ impl Inner {
             return s;
         }
         let cs = self.channel_settings(key);
+        let notes = if cs.notes.is_empty() {
+            String::new()
+        } else {
+            replies::notes_block(&cs.notes)
+        };
         let text = match cs.system {
             Some(s) => s,
             None => {
@@ -554,6 +604,7 @@ impl Inner {
                 }
             }
         };
+        let text = text + &notes;
         self.conversations
             .with(key, |c| c.system.get_or_insert(text).clone())
     }
@@ -991,6 +1042,37 @@ impl Bot {
                     replies::SYSTEM_SET
                 };
                 say(out, key, reply_to, reply).await;
+            }
+            Command::Remember(arg) => {
+                let mut cs = inner.channel_settings(key);
+                let reply = match arg {
+                    RememberArg::List if cs.notes.is_empty() => replies::NO_NOTES.to_string(),
+                    RememberArg::List => replies::notes(&cs.notes),
+                    RememberArg::Add(_) if cs.notes.len() >= commands::MAX_NOTES => {
+                        replies::notes_full(commands::MAX_NOTES)
+                    }
+                    RememberArg::Add(text) => {
+                        cs.notes.push(text);
+                        replies::note_added(cs.notes.len())
+                    }
+                    RememberArg::Delete(n) if n > cs.notes.len() => {
+                        replies::no_such_note(n, cs.notes.len())
+                    }
+                    RememberArg::Delete(n) => {
+                        let text = cs.notes.remove(n - 1);
+                        replies::note_deleted(n, &text)
+                    }
+                    RememberArg::Clear => {
+                        cs.notes.clear();
+                        replies::NOTES_CLEARED.to_string()
+                    }
+                };
+                if cs.notes != inner.channel_settings(key).notes {
+                    inner.save_channel_settings(key, cs).await?;
+                    // The notes live in the system prompt: render it again.
+                    inner.conversations.with(key, |c| c.system = None);
+                }
+                say(out, key, reply_to, &reply).await;
             }
             Command::Translate(arg) => {
                 let mut cs = inner.channel_settings(key);

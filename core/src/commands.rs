@@ -38,7 +38,27 @@ pub enum Command {
     Cancel,
     /// Delete the user's own stored messages.
     Forget,
+    /// Pinned notes that stay in the context however long the chat gets.
+    Remember(RememberArg),
 }
+
+/// The argument of `/remember`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RememberArg {
+    /// List the notes (no argument).
+    List,
+    /// Pin a note.
+    Add(String),
+    /// Remove note number N (1-based, as listed).
+    Delete(usize),
+    /// Remove every note.
+    Clear,
+}
+
+/// Most `/remember` notes a chat may pin.
+pub const MAX_NOTES: usize = 10;
+/// Longest `/remember` note, in characters.
+pub const MAX_NOTE_CHARS: usize = 300;
 
 impl Command {
     /// The command's name, as in [`command_list`].
@@ -54,6 +74,7 @@ impl Command {
             Command::Stats => "stats",
             Command::Cancel => "cancel",
             Command::Forget => "forget",
+            Command::Remember(_) => "remember",
         }
     }
 }
@@ -153,6 +174,12 @@ const COMMANDS: &[CommandInfo] = &[
         name: "set",
         description: "Show or change temperature, top_p, max_tokens, seed or stop, or reset them",
         args: "[temperature|top_p|max_tokens|seed|stop VALUE | reset]",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "remember",
+        description: "Pin a fact that stays in every answer's context, or list the pinned ones",
+        args: "[TEXT | delete N | clear]",
         admin_only: false,
     },
     CommandInfo {
@@ -276,6 +303,7 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
         "system" => Command::System((!args.is_empty()).then(|| args.to_string())),
         "translate" => Command::Translate(parse_translate(args)?),
         "set" => Command::Set(parse_set(args)?),
+        "remember" | "pin" | "note" => Command::Remember(parse_remember(args)?),
         other => {
             let suggestion = closest(other);
             let message = match suggestion {
@@ -322,6 +350,41 @@ fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
         )));
     }
     Ok(TranslateArg::Langs(langs))
+}
+
+fn parse_remember(args: &str) -> Result<RememberArg, CommandError> {
+    let err = |message: String| CommandError {
+        command: Some("remember"),
+        message,
+    };
+    let args = args.trim();
+    if args.is_empty() {
+        return Ok(RememberArg::List);
+    }
+    let mut words = args.split_whitespace();
+    let first = words.next().unwrap_or("").to_lowercase();
+    let second = words.next();
+    let third = words.next();
+    match (first.as_str(), second, third) {
+        ("clear", None, _) => return Ok(RememberArg::Clear),
+        ("delete" | "remove" | "del" | "rm", Some(n), None) => {
+            return match n.trim_start_matches('#').parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(RememberArg::Delete(n)),
+                _ => Err(err(
+                    "Give the number of the note to delete, as /remember lists it, e.g. /remember delete 2"
+                        .to_string(),
+                )),
+            }
+        }
+        _ => {}
+    }
+    let chars = args.chars().count();
+    if chars > MAX_NOTE_CHARS {
+        return Err(err(format!(
+            "A note may be at most {MAX_NOTE_CHARS} characters (this one has {chars})."
+        )));
+    }
+    Ok(RememberArg::Add(args.to_string()))
 }
 
 fn parse_set(args: &str) -> Result<Setting, CommandError> {
@@ -609,6 +672,39 @@ mod tests {
         assert!(!e.message.contains('\n'));
         let e = err("/translate en,zh,fr");
         assert!(e.message.contains("two"), "{}", e.message);
+    }
+
+    #[test]
+    fn remember_parses_add_list_delete_and_clear() {
+        assert_eq!(ok("/remember"), Command::Remember(RememberArg::List));
+        assert_eq!(
+            ok("/remember  my cat is called Miso "),
+            Command::Remember(RememberArg::Add("my cat is called Miso".into()))
+        );
+        assert_eq!(
+            ok("/remember delete 2"),
+            Command::Remember(RememberArg::Delete(2))
+        );
+        assert_eq!(
+            ok("/pin remove #1"),
+            Command::Remember(RememberArg::Delete(1))
+        );
+        assert_eq!(ok("/remember clear"), Command::Remember(RememberArg::Clear));
+        // Sentences that merely start with those words are notes.
+        assert_eq!(
+            ok("/remember clear skies are forecast"),
+            Command::Remember(RememberArg::Add("clear skies are forecast".into()))
+        );
+        assert_eq!(
+            ok("/remember delete the old plan, we use plan B"),
+            Command::Remember(RememberArg::Add(
+                "delete the old plan, we use plan B".into()
+            ))
+        );
+        let e = err("/remember delete 0");
+        assert!(e.message.contains("number of the note"), "{}", e.message);
+        let e = err(&format!("/remember {}", "x".repeat(MAX_NOTE_CHARS + 1)));
+        assert!(e.message.contains("at most 300"), "{}", e.message);
     }
 
     #[test]

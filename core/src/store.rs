@@ -62,6 +62,7 @@ CREATE TABLE seen (
     PRIMARY KEY (platform, chat, thread, message_id)
 );
 CREATE INDEX turns_by_message ON turns (platform, chat, thread, message_id);
+ALTER TABLE channels ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
 "#,
 ];
 
@@ -127,6 +128,8 @@ pub struct ChannelSettings {
     pub translate: Vec<String>,
     /// Sampling overrides (`/set`).
     pub sampling: SamplingOverrides,
+    /// Pinned notes (`/remember`), oldest first.
+    pub notes: Vec<String>,
 }
 
 /// Counts for `/stats`.
@@ -455,7 +458,7 @@ impl Store {
         let row = self
             .with(move |c| {
                 c.query_row(
-                    "SELECT mode, system, translate, sampling FROM channels
+                    "SELECT mode, system, translate, sampling, notes FROM channels
                      WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
                     params![key.platform.as_str(), key.chat, thread_of(&key)],
                     |r| {
@@ -464,13 +467,14 @@ impl Store {
                             r.get::<_, Option<String>>(1)?,
                             r.get::<_, String>(2)?,
                             r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
                         ))
                     },
                 )
                 .optional()
             })
             .await?;
-        let Some((mode, system, translate, sampling)) = row else {
+        let Some((mode, system, translate, sampling, notes)) = row else {
             return Ok(ChannelSettings::default());
         };
         Ok(ChannelSettings {
@@ -483,6 +487,7 @@ impl Store {
                 .collect(),
             // A row written by a newer version with fields this one lacks still loads.
             sampling: serde_json::from_str(&sampling).unwrap_or_default(),
+            notes: serde_json::from_str(&notes).unwrap_or_default(),
         })
     }
 
@@ -492,13 +497,16 @@ impl Store {
         let s = settings.clone();
         let sampling =
             serde_json::to_string(&s.sampling).map_err(|e| Error::Store(e.to_string()))?;
+        let notes = serde_json::to_string(&s.notes).map_err(|e| Error::Store(e.to_string()))?;
         self.with(move |c| {
             c.execute(
-                "INSERT INTO channels (platform, chat, thread, mode, system, translate, sampling)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO channels (platform, chat, thread, mode, system, translate, sampling,
+                                       notes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (platform, chat, thread) DO UPDATE SET
                    mode = excluded.mode, system = excluded.system,
-                   translate = excluded.translate, sampling = excluded.sampling",
+                   translate = excluded.translate, sampling = excluded.sampling,
+                   notes = excluded.notes",
                 params![
                     key.platform.as_str(),
                     key.chat,
@@ -506,7 +514,8 @@ impl Store {
                     s.mode,
                     s.system,
                     s.translate.join(","),
-                    sampling
+                    sampling,
+                    notes
                 ],
             )?;
             Ok(())
@@ -764,5 +773,41 @@ mod tests {
         assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::Done);
         s.prune(104 + SEEN_KEEP_SECS, 0, 0).await.unwrap();
         assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::New);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_migrates_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO channels (platform, chat, thread, mode, translate, sampling)
+                 VALUES ('test', 'a', '', 'coder', 'fr', '{\"temperature\":0.2}')",
+                [],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO turns (platform, chat, role, author_id, author_name, text, at,
+                                    message_id)
+                 VALUES ('test', 'a', 'user', 'u', 'u', 'old question', 5, 'm1')",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let cs = s.load_settings(&key("a")).await.unwrap();
+        assert_eq!(cs.mode.as_deref(), Some("coder"));
+        assert_eq!(cs.sampling.temperature, Some(0.2));
+        assert!(cs.notes.is_empty());
+        assert_eq!(s.recent_turns(&key("a"), 10).await.unwrap().len(), 1);
+        // Turns stored before the migration were never marked seen.
+        assert_eq!(s.sight(&key("a"), "m1").await.unwrap(), Sight::New);
+        let mut cs = cs;
+        cs.notes.push("kept".into());
+        s.save_settings(&key("a"), &cs).await.unwrap();
+        assert_eq!(s.load_settings(&key("a")).await.unwrap().notes, ["kept"]);
     }
 }

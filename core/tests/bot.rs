@@ -751,3 +751,67 @@ async fn idle_channels_are_unloaded_and_come_back_from_the_store() {
     assert_eq!(rig.out.messages(&key("busy")), ["echo: take your time"]);
     assert_eq!(rig.bot.unload_idle(Duration::ZERO), 1);
 }
+
+#[tokio::test]
+async fn pinned_notes_stay_in_context_when_old_turns_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    let engine = || {
+        ScriptedEngine::new()
+            .with_context_len(400)
+            .with_responder(|_| "a fairly long answer with quite a few words in it to fill".into())
+    };
+    let s = settings("[sampling]\nmax_tokens = 100\n");
+    {
+        let rig = Rig::with_store(&s, engine(), Store::open(&path).unwrap()).await;
+        rig.say(dm("d", "u", "/remember")).await;
+        assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::NO_NOTES));
+        rig.say(dm("d", "u", "my cat is called Miso")).await;
+        rig.say(dm("d", "u", "/remember my cat is called Miso"))
+            .await;
+        assert!(rig.out.last(&key("d")).unwrap().contains("note 1"));
+        rig.say(dm("d", "u", "/remember @everyone likes tea")).await;
+        let reply = rig.out.last(&key("d")).unwrap();
+        assert!(!reply.contains("@everyone"), "never pings: {reply}");
+        for i in 0..30 {
+            rig.say(dm("d", "u", &format!("message number {i} with some words")))
+                .await;
+        }
+        let p = rig.last_prompt("d");
+        assert!(
+            !p.contains("[user] my cat is called Miso"),
+            "the turn dropped out: {p}"
+        );
+        assert!(
+            p.contains("- my cat is called Miso"),
+            "the note stayed: {p}"
+        );
+        // Other chats never see it.
+        rig.say(dm("other", "u", "hello")).await;
+        assert!(!rig.last_prompt("other").contains("Miso"));
+        rig.bot.shutdown().await;
+    }
+    // It survives a restart and /reset.
+    let rig = Rig::with_store(&s, engine(), Store::open(&path).unwrap()).await;
+    rig.say(dm("d", "u", "/reset")).await;
+    rig.say(dm("d", "u", "what is my cat called?")).await;
+    assert!(rig.last_prompt("d").contains("- my cat is called Miso"));
+    rig.say(dm("d", "u", "/remember")).await;
+    let list = rig.out.last(&key("d")).unwrap();
+    assert!(list.contains("1. my cat is called Miso"), "{list}");
+    assert!(list.contains("2. "), "{list}");
+    rig.say(dm("d", "u", "/remember delete 5")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("1 to 2"));
+    rig.say(dm("d", "u", "/remember delete 1")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("Unpinned note 1"));
+    rig.say(dm("d", "u", "and now?")).await;
+    let p = rig.last_prompt("d");
+    assert!(!p.contains("Miso") && p.contains("likes tea"), "{p}");
+    rig.say(dm("d", "u", "/remember clear")).await;
+    rig.say(dm("d", "u", "and now?")).await;
+    assert!(!rig.last_prompt("d").contains("pinned with /remember"));
+    for i in 0..11 {
+        rig.say(dm("d", "u", &format!("/remember fact {i}"))).await;
+    }
+    assert!(rig.out.last(&key("d")).unwrap().contains("already has 10"));
+}
