@@ -798,6 +798,7 @@ mod tests {
                 "system",
                 "translate",
                 "set",
+                "remember",
                 "stats",
                 "cancel",
                 "forget"
