@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use parley_core::seam::{ChannelKey, Markup, MessageRef, Outbox, PlatformLimits};
 use serenity::all::{
     ChannelId, CommandInteraction, CreateAllowedMentions, CreateInteractionResponseFollowup,
-    CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId, MessageReference,
-    MessageReferenceKind,
+    CreateMessage, EditInteractionResponse, EditMessage, Http, Message, MessageId,
+    MessageReference, MessageReferenceKind,
 };
 use serenity::http::HttpError;
 use tokio::time::Instant;
@@ -290,6 +290,34 @@ fn parse_id(s: &str) -> parley_core::Result<u64> {
         .ok_or_else(|| parley_core::Error::Platform(format!("not a discord id: {s:?}")))
 }
 
+/// Send `text` to `key` (a placeholder when it is blank) in parts of at most
+/// [`MAX_MESSAGE_CHARS`], one after the other, with a warning when it has to be split.
+/// `send_part` sends one part, given its index; the first message sent stands for the whole.
+async fn send_parts<F, Fut>(
+    key: &ChannelKey,
+    text: &str,
+    mut send_part: F,
+) -> parley_core::Result<MessageRef>
+where
+    F: FnMut(usize, String) -> Fut,
+    Fut: Future<Output = parley_core::Result<Message>>,
+{
+    let parts = split_message(non_empty(text), MAX_MESSAGE_CHARS);
+    if parts.len() > 1 {
+        tracing::warn!(channel = %key, parts = parts.len(), "text over 2000 characters handed to send; split");
+    }
+    let mut first = None;
+    for (i, part) in parts.into_iter().enumerate() {
+        let msg = send_part(i, part).await?;
+        first.get_or_insert(msg.id);
+    }
+    let id = first.ok_or_else(|| parley_core::Error::Platform("nothing sent".into()))?;
+    Ok(MessageRef {
+        key: key.clone(),
+        id: id.get().to_string(),
+    })
+}
+
 /// The platform limits the adapter reports.
 pub fn limits(edit_interval: Duration) -> PlatformLimits {
     PlatformLimits {
@@ -335,19 +363,14 @@ impl Outbox for DiscordOutbox {
         reply_to: Option<&str>,
     ) -> parley_core::Result<MessageRef> {
         let channel = channel_of(key)?;
-        let parts = split_message(non_empty(text), MAX_MESSAGE_CHARS);
-        if parts.len() > 1 {
-            tracing::warn!(channel = %key, parts = parts.len(), "text over 2000 characters handed to send; split");
-        }
         let reference = reply_to.and_then(|r| parse_id(r).ok()).map(|mid| {
             MessageReference::new(MessageReferenceKind::Default, channel)
                 .message_id(MessageId::new(mid))
                 .fail_if_not_exists(false)
         });
-        let mut first = None;
-        for (i, part) in parts.iter().enumerate() {
+        send_parts(key, text, |i, part| {
             let mut builder = CreateMessage::new()
-                .content(part.as_str())
+                .content(part)
                 .allowed_mentions(no_mentions());
             if i == 0 {
                 if let Some(r) = &reference {
@@ -355,21 +378,17 @@ impl Outbox for DiscordOutbox {
                 }
             }
             let http = Arc::clone(&self.http);
-            let msg = self
-                .retry
-                .run("send", || {
-                    let b = builder.clone();
-                    let http = Arc::clone(&http);
-                    async move { channel.send_message(&http, b).await }
-                })
-                .await?;
-            first.get_or_insert(msg.id);
-        }
-        let id = first.ok_or_else(|| parley_core::Error::Platform("nothing sent".into()))?;
-        Ok(MessageRef {
-            key: key.clone(),
-            id: id.get().to_string(),
+            async move {
+                self.retry
+                    .run("send", || {
+                        let b = builder.clone();
+                        let http = Arc::clone(&http);
+                        async move { channel.send_message(&http, b).await }
+                    })
+                    .await
+            }
         })
+        .await
     }
 
     async fn edit(&self, msg: &MessageRef, text: &str) -> parley_core::Result<()> {
@@ -454,7 +473,7 @@ impl InteractionOutbox {
             .clone()
     }
 
-    async fn edit_original(&self, content: &str) -> parley_core::Result<serenity::all::Message> {
+    async fn edit_original(&self, content: &str) -> parley_core::Result<Message> {
         let builder = EditInteractionResponse::new()
             .content(content)
             .allowed_mentions(no_mentions());
@@ -475,35 +494,25 @@ impl Outbox for InteractionOutbox {
         text: &str,
         _reply_to: Option<&str>,
     ) -> parley_core::Result<MessageRef> {
-        let parts = split_message(non_empty(text), MAX_MESSAGE_CHARS);
-        if parts.len() > 1 {
-            tracing::warn!(channel = %key, parts = parts.len(), "text over 2000 characters handed to send; split");
-        }
-        let mut first = None;
-        for part in &parts {
-            let msg = if self.original_id().is_none() {
-                let m = self.edit_original(part).await?;
+        send_parts(key, text, |_, part| async move {
+            if self.original_id().is_none() {
+                let m = self.edit_original(&part).await?;
                 *self.original.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some(m.id.get().to_string());
-                m
+                Ok(m)
             } else {
                 let builder = CreateInteractionResponseFollowup::new()
-                    .content(part.as_str())
+                    .content(part)
                     .allowed_mentions(no_mentions());
                 self.retry
                     .run("interaction follow-up", || {
                         let b = builder.clone();
                         async move { self.interaction.create_followup(&self.http, b).await }
                     })
-                    .await?
-            };
-            first.get_or_insert(msg.id);
-        }
-        let id = first.ok_or_else(|| parley_core::Error::Platform("nothing sent".into()))?;
-        Ok(MessageRef {
-            key: key.clone(),
-            id: id.get().to_string(),
+                    .await
+            }
         })
+        .await
     }
 
     async fn edit(&self, msg: &MessageRef, text: &str) -> parley_core::Result<()> {

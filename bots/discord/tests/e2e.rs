@@ -26,11 +26,7 @@ async fn guild_mention_is_answered_as_a_reply_streamed_by_edits() {
     let id = bot.fake.send_message(
         FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> what is rust?").nick("Ally"),
     );
-    let m = bot
-        .wait_message(CHANNEL_A, |c| {
-            c.starts_with("echo: what is rust?") && c.ends_with(']')
-        })
-        .await;
+    let m = bot.wait_answer(CHANNEL_A, "what is rust?").await;
     assert_eq!(
         m.reply_to.as_deref(),
         Some(id.to_string().as_str()),
@@ -67,43 +63,14 @@ async fn guild_mention_is_answered_as_a_reply_streamed_by_edits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_channel_does_not_see_the_first_channels_turns() {
     let bot = TestBot::start(test_settings()).await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> secret-a",
-    ));
-    bot.wait_message(CHANNEL_A, |c| {
-        c.starts_with("echo: secret-a") && c.ends_with(']')
-    })
-    .await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> follow-up",
-    ));
-    let same = bot
-        .wait_message(CHANNEL_A, |c| {
-            c.starts_with("echo: follow-up") && c.ends_with(']')
-        })
-        .await;
+    bot.ask(CHANNEL_A, alice(), "secret-a").await;
+    let same = bot.ask(CHANNEL_A, alice(), "follow-up").await;
     assert!(
         same.content.contains("secret-a"),
         "same channel keeps context: {}",
         same.content
     );
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_B,
-        bob(),
-        "<@4242> hello-b",
-    ));
-    let other = bot
-        .wait_message(CHANNEL_B, |c| {
-            c.starts_with("echo: hello-b") && c.ends_with(']')
-        })
-        .await;
+    let other = bot.ask(CHANNEL_B, bob(), "hello-b").await;
     assert_eq!(other.content, final_text("hello-b", &[]));
     bot.stop().await;
 }
@@ -111,27 +78,8 @@ async fn another_channel_does_not_see_the_first_channels_turns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thread_is_a_conversation_of_its_own() {
     let bot = TestBot::start(test_settings()).await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> parent-text",
-    ));
-    bot.wait_message(CHANNEL_A, |c| {
-        c.starts_with("echo: parent-text") && c.ends_with(']')
-    })
-    .await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        THREAD,
-        alice(),
-        "<@4242> in-thread",
-    ));
-    let t = bot
-        .wait_message(THREAD, |c| {
-            c.starts_with("echo: in-thread") && c.ends_with(']')
-        })
-        .await;
+    bot.ask(CHANNEL_A, alice(), "parent-text").await;
+    let t = bot.ask(THREAD, alice(), "in-thread").await;
     assert_eq!(
         t.content,
         final_text("in-thread", &[]),
@@ -152,8 +100,7 @@ async fn direct_message_is_answered_without_a_mention() {
     let bot = TestBot::start(test_settings()).await;
     bot.fake
         .send_message(FakeMessage::direct(900, alice(), "hi there"));
-    bot.wait_message(900, |c| c.starts_with("echo: hi there") && c.ends_with(']'))
-        .await;
+    bot.wait_answer(900, "hi there").await;
     let inc = &bot.handler.received()[0];
     assert!(inc.is_direct);
     assert_eq!(inc.author.display_name, "Alice");
@@ -163,18 +110,8 @@ async fn direct_message_is_answered_without_a_mention() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_from_bots_and_webhooks_are_ignored() {
     let bot = TestBot::start(test_settings()).await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        FakeUser::bot(55, "otherbot"),
-        "<@4242> hi",
-    ));
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        bot.fake.bot_user(),
-        "<@4242> me",
-    ));
+    bot.mention(CHANNEL_A, FakeUser::bot(55, "otherbot"), "hi");
+    bot.mention(CHANNEL_A, bot.fake.bot_user(), "me");
     bot.fake
         .send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "<@4242> hook").webhook(66));
     bot.fake
@@ -182,16 +119,7 @@ async fn messages_from_bots_and_webhooks_are_ignored() {
     bot.fake
         .send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "").embeds(1));
     // A human message afterwards proves the ones before were processed (and dropped).
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> human",
-    ));
-    bot.wait_message(CHANNEL_A, |c| {
-        c.starts_with("echo: human") && c.ends_with(']')
-    })
-    .await;
+    bot.ask(CHANNEL_A, alice(), "human").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let texts: Vec<_> = bot
         .handler
@@ -207,12 +135,7 @@ async fn messages_from_bots_and_webhooks_are_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reply_never_pings_anyone() {
     let bot = TestBot::start(test_settings()).await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> pings",
-    ));
+    bot.mention(CHANNEL_A, alice(), "pings");
     let m = bot.wait_message(CHANNEL_A, |c| c.ends_with("look")).await;
     assert!(m.content.contains("<@&123>"));
     let none = json!({ "parse": [], "users": [], "roles": [], "replied_user": false });
@@ -234,12 +157,7 @@ async fn reply_never_pings_anyone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_over_2000_characters_is_split_into_valid_messages() {
     let bot = TestBot::start(test_settings()).await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> long",
-    ));
+    bot.mention(CHANNEL_A, alice(), "long");
     bot.fake
         .wait_for(WAIT, |f| {
             f.messages(CHANNEL_A)
@@ -273,7 +191,7 @@ async fn slash_commands_are_registered_and_answered_through_the_core() {
         .iter()
         .map(|c| c["name"].as_str().unwrap_or("").to_string())
         .collect();
-    assert_eq!(names, vec!["help", "reset", "mode"]);
+    assert_eq!(names, vec!["help", "reset", "mode", "system"]);
     assert!(!cmds.contains_key("global"));
 
     let mod_user = FakeUser::new(12, "moderator");
@@ -310,12 +228,7 @@ async fn rate_limited_and_failing_calls_are_retried_and_nothing_is_lost() {
     bot.fake
         .fail_next("POST", &path, 1, Fault::RateLimited { retry_after: 0.1 });
     bot.fake.fail_next("PATCH", &path, 1, Fault::Status(502));
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> survive",
-    ));
+    bot.mention(CHANNEL_A, alice(), "survive");
     let m = bot
         .wait_message(CHANNEL_A, |c| c == final_text("survive", &[]))
         .await;
@@ -341,30 +254,11 @@ async fn rate_limited_and_failing_calls_are_retried_and_nothing_is_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_drop_mid_conversation_resumes_and_keeps_answering() {
     let bot = TestBot::start(test_settings()).await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> before",
-    ));
-    bot.wait_message(CHANNEL_A, |c| {
-        c.starts_with("echo: before") && c.ends_with(']')
-    })
-    .await;
+    bot.ask(CHANNEL_A, alice(), "before").await;
 
     // A close frame, a message while disconnected (replayed on RESUME), then an abrupt drop.
     bot.fake.drop_gateway(GatewayDrop::Close(4000));
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> during",
-    ));
-    let m = bot
-        .wait_message(CHANNEL_A, |c| {
-            c.starts_with("echo: during") && c.ends_with(']')
-        })
-        .await;
+    let m = bot.ask(CHANNEL_A, alice(), "during").await;
     assert!(
         m.content.contains("before"),
         "conversation continues: {}",
@@ -378,17 +272,7 @@ async fn gateway_drop_mid_conversation_resumes_and_keeps_answering() {
         .expect("the client resumed");
 
     bot.fake.drop_gateway(GatewayDrop::Abrupt);
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> after",
-    ));
-    let m = bot
-        .wait_message(CHANNEL_A, |c| {
-            c.starts_with("echo: after") && c.ends_with(']')
-        })
-        .await;
+    let m = bot.ask(CHANNEL_A, alice(), "after").await;
     assert!(m.content.contains("during"), "{}", m.content);
     assert_eq!(bot.fake.session_count(), 1, "resumed, never re-identified");
     // Heartbeats go on after the resumes and are acked (an unacked one would force a new session).
@@ -423,10 +307,7 @@ async fn bot_role_mention_triggers_and_manage_server_members_are_admins() {
         FakeMessage::guild(GUILD, CHANNEL_B, bob(), &format!("<@&{BOT_ROLE}> via role"))
             .roles(&[MOD_ROLE]),
     );
-    bot.wait_message(CHANNEL_B, |c| {
-        c.starts_with("echo: via role") && c.ends_with(']')
-    })
-    .await;
+    bot.wait_answer(CHANNEL_B, "via role").await;
     let inc = &bot.handler.received()[0];
     assert!(inc.mentions_bot);
     assert!(inc.author.is_platform_admin);
@@ -442,22 +323,8 @@ async fn messages_outside_the_allowlists_are_ignored() {
     };
     let bot = TestBot::start(settings).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_B,
-        alice(),
-        "<@4242> not here",
-    ));
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        THREAD,
-        alice(),
-        "<@4242> thread under allowed",
-    ));
-    bot.wait_message(THREAD, |c| {
-        c.starts_with("echo: thread under allowed") && c.ends_with(']')
-    })
-    .await;
+    bot.mention(CHANNEL_B, alice(), "not here");
+    bot.ask(THREAD, alice(), "thread under allowed").await;
     assert!(bot.fake.messages(CHANNEL_B).is_empty());
     bot.stop().await;
 }
@@ -534,28 +401,14 @@ async fn bot_keeps_running_after_giving_up_on_a_failing_call() {
     let bot = TestBot::start(settings).await;
     let path = format!("/channels/{CHANNEL_A}/messages");
     bot.fake.fail_next("POST", &path, 3, Fault::Status(500));
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> lost",
-    ));
+    bot.mention(CHANNEL_A, alice(), "lost");
     bot.fake
         .wait_for(WAIT, |f| {
             (f.requests().iter().filter(|r| r.status == 500).count() == 3).then_some(())
         })
         .await
         .expect("three attempts, then it gives up");
-    bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> still there?",
-    ));
-    bot.wait_message(CHANNEL_A, |c| {
-        c.starts_with("echo: still there?") && c.ends_with(']')
-    })
-    .await;
+    bot.ask(CHANNEL_A, alice(), "still there?").await;
     assert_eq!(bot.fake.messages(CHANNEL_A).len(), 1);
     bot.stop().await;
 }

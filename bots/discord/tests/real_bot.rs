@@ -6,87 +6,35 @@ mod util;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::config::Settings;
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::Engine;
 use parley_core::seam::Handler;
-use parley_testkit::discord::{FakeDiscord, FakeDiscordOptions, FakeMessage, FakeUser};
-use util::{test_guild, test_settings, CHANNEL_A, CHANNEL_B, GUILD, THREAD};
-
-const MODEL_WAIT: Duration = Duration::from_secs(90);
-const BOT_ID: u64 = 4242;
-
-fn settings(dir: &std::path::Path) -> Settings {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    Settings::from_toml_str(&format!(
-        "[model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
-         [engine]\nthreads = 1\n\
-         [sampling]\nmax_tokens = 32\ntemperature = 0.0\n\
-         [store]\npath = \"{}\"\n\
-         [prompts]\ndir = \"{root}/prompts\"\n",
-        dir.join("parley.sqlite3").display()
-    ))
-    .expect("settings")
-}
-
-struct Running {
-    fake: FakeDiscord,
-    shutdown: parley_discord::ShutdownHandle,
-    task: tokio::task::JoinHandle<parley_discord::Result<()>>,
-}
+use parley_testkit::discord::{
+    FakeDiscord, FakeDiscordOptions, FakeMessage, FakeUser, SentMessage,
+};
+use parley_testkit::real_bot::{settings, MODEL_WAIT};
+use util::{
+    start_on, test_guild, test_settings, Running, BOT_ID, CHANNEL_A, CHANNEL_B, GUILD, THREAD,
+};
 
 async fn start(handler: Arc<dyn Handler>) -> Running {
-    let fake = FakeDiscord::start_with(FakeDiscordOptions {
+    let options = FakeDiscordOptions {
         guilds: vec![test_guild(BOT_ID)],
         bot_id: BOT_ID,
         ..FakeDiscordOptions::default()
-    })
-    .await;
-    let (runner, shutdown) = parley_discord::start(
-        test_settings(),
-        "test-token",
-        Some(fake.api_base()),
-        handler,
-    )
-    .await
-    .expect("adapter starts");
-    let task = tokio::spawn(runner.run());
-    fake.wait_for(MODEL_WAIT, |f| {
-        (!f.registered_commands().is_empty()).then_some(())
-    })
-    .await
-    .expect("registered");
-    Running {
-        fake,
-        shutdown,
-        task,
-    }
+    };
+    start_on(options, test_settings(), handler, MODEL_WAIT).await
 }
 
 /// The bot's messages in `channel` once `n` exist and none changed for 1.5 s.
-async fn settled(
-    fake: &FakeDiscord,
-    channel: u64,
-    n: usize,
-) -> Vec<parley_testkit::discord::SentMessage> {
-    let mut last: Vec<String> = Vec::new();
-    let mut stable = 0;
-    let deadline = tokio::time::Instant::now() + MODEL_WAIT;
-    while tokio::time::Instant::now() < deadline {
-        let msgs = fake.messages(channel);
-        let now: Vec<String> = msgs.iter().map(|m| m.content.clone()).collect();
-        if now.len() >= n && now == last && now.iter().all(|t| !t.trim().is_empty()) {
-            stable += 1;
-            if stable >= 15 {
-                return msgs;
-            }
-        } else {
-            stable = 0;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("channel {channel}: wanted {n} settled messages, have {last:?}");
+async fn settled(fake: &FakeDiscord, channel: u64, n: usize) -> Vec<SentMessage> {
+    parley_testkit::real_bot::settled(
+        &format!("channel {channel}"),
+        n,
+        || fake.messages(channel),
+        |m| &m.content,
+    )
+    .await
 }
 
 fn alice() -> FakeUser {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parley_telegram::{Error, ParseMode, TelegramSettings};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
 use serde_json::json;
-use util::{answer_lands, fast_settings, polling, Adapter, Answer, TestHandler, WAIT};
+use util::{answer_lands, fast_settings, polling, started, Adapter, Answer, TestHandler, WAIT};
 
 fn ada() -> FakeUser {
     FakeUser::new(1001, "Ada").last_name("Lovelace")
@@ -21,9 +21,7 @@ fn grace() -> FakeUser {
 
 #[tokio::test]
 async fn dm_conversation_is_answered_by_send_and_edits_with_context_kept() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     let ada = ada();
 
     let first = fake.push_private(&ada, "hello");
@@ -75,9 +73,7 @@ async fn dm_conversation_is_answered_by_send_and_edits_with_context_kept() {
 
 #[tokio::test]
 async fn group_flags_are_set_and_everything_is_forwarded() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     let club = FakeChat::group(-2001, "Book club");
     let (ada, grace) = (ada(), grace());
 
@@ -124,9 +120,7 @@ async fn group_flags_are_set_and_everything_is_forwarded() {
 
 #[tokio::test]
 async fn forum_topic_is_its_own_channel_and_answers_go_to_the_topic() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     let forum = FakeChat::forum(-1003000000002, "Support");
     let ada = ada();
 
@@ -162,9 +156,7 @@ async fn forum_topic_is_its_own_channel_and_answers_go_to_the_topic() {
 
 #[tokio::test]
 async fn two_chats_are_isolated() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     let (ada, grace) = (ada(), grace());
 
     fake.push_private(&ada, "my cat is Tom");
@@ -197,9 +189,7 @@ async fn two_chats_are_isolated() {
 
 #[tokio::test]
 async fn long_answer_is_split_under_telegrams_limit() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Long(5000)));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Long(5000)).await;
     fake.push_private(&ada(), "tell me everything");
     assert!(fake.wait_until(WAIT, |f| f.sent_in(1001).len() == 2).await);
     let sent = fake.sent_in(1001);
@@ -218,9 +208,7 @@ async fn long_answer_is_split_under_telegrams_limit() {
 
 #[tokio::test]
 async fn commands_are_registered_with_set_my_commands() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     let commands = fake.commands().expect("setMyCommands was called");
     assert_eq!(
         commands,
@@ -236,9 +224,7 @@ async fn commands_are_registered_with_set_my_commands() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     fake.fail_next("sendMessage", 1, Fault::RetryAfter(1));
     fake.fail_next("editMessageText", 1, Fault::RetryAfter(1));
     fake.push_private(&ada(), "are you there?");
@@ -272,13 +258,11 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn rejected_entities_are_resent_as_plain_text() {
-    let fake = FakeTelegram::start().await;
     let settings = TelegramSettings {
         parse_mode: ParseMode::Html,
         ..fast_settings()
     };
-    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(settings, Answer::Stream).await;
     fake.fail_next("sendMessage", 1, Fault::CantParseEntities);
     fake.fail_next("editMessageText", 1, Fault::CantParseEntities);
     fake.push_private(&ada(), "a <b> & `c`");
@@ -314,13 +298,11 @@ async fn rejected_entities_are_resent_as_plain_text() {
 
 #[tokio::test]
 async fn html_mode_escapes_model_output() {
-    let fake = FakeTelegram::start().await;
     let settings = TelegramSettings {
         parse_mode: ParseMode::Html,
         ..fast_settings()
     };
-    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(settings, Answer::Stream).await;
     fake.push_private(&ada(), "x < y");
     assert!(
         answer_lands(&fake, 1001, "echo: x &lt; y | history: x &lt; y").await,
@@ -331,9 +313,7 @@ async fn html_mode_escapes_model_output() {
 
 #[tokio::test]
 async fn dropped_connections_are_retried() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     fake.fail_next("sendMessage", 2, Fault::Disconnect);
     fake.fail_next("getUpdates", 2, Fault::Disconnect);
     fake.push_private(&ada(), "still there?");
@@ -345,9 +325,7 @@ async fn dropped_connections_are_retried() {
 /// Slow by teloxide's design: it sleeps 10 s after any 5xx before returning the error.
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Long(20)));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Long(20)).await;
     fake.fail_next("sendMessage", 1, Fault::ServerError(502));
     fake.push_private(&ada(), "hi");
     assert!(
@@ -399,9 +377,7 @@ async fn pending_updates_can_be_dropped_at_start() {
 
 #[tokio::test]
 async fn polling_recovers_after_the_api_goes_away() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     fake.stop().await;
     // Let a few polls fail against the closed port.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -459,13 +435,7 @@ async fn updates_are_never_processed_twice_across_restarts() {
 
 #[tokio::test]
 async fn a_panicking_handler_does_not_stop_the_bot() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(
-        &fake,
-        fast_settings(),
-        TestHandler::new(Answer::PanicOnBoom),
-    );
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::PanicOnBoom).await;
     fake.push_private(&ada(), "boom");
     fake.push_private(&ada(), "still alive?");
     assert!(answer_lands(&fake, 1001, "echo: still alive? | history: still alive?").await);
@@ -474,9 +444,7 @@ async fn a_panicking_handler_does_not_stop_the_bot() {
 
 #[tokio::test]
 async fn shutdown_stops_polling_and_shuts_the_handler_down() {
-    let fake = FakeTelegram::start().await;
-    let bot = Adapter::start(&fake, fast_settings(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
     let handler = bot.handler.clone();
     bot.stop().await.unwrap();
     assert!(handler.shut_down.load(std::sync::atomic::Ordering::SeqCst));
@@ -491,13 +459,11 @@ async fn shutdown_stops_polling_and_shuts_the_handler_down() {
 
 #[tokio::test]
 async fn strangers_are_refused_in_private_and_ignored_in_groups() {
-    let fake = FakeTelegram::start().await;
     let settings = TelegramSettings {
         allowed_user_ids: vec![1001],
         ..fast_settings()
     };
-    let bot = Adapter::start(&fake, settings.clone(), TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(settings.clone(), Answer::Stream).await;
     let club = FakeChat::group(-2001, "Book club");
     let stranger = FakeUser::new(3003, "Mallory");
 
@@ -524,13 +490,11 @@ async fn strangers_are_refused_in_private_and_ignored_in_groups() {
 
 #[tokio::test]
 async fn group_administrators_and_configured_admins_are_platform_admins() {
-    let fake = FakeTelegram::start().await;
     let settings = TelegramSettings {
         admin_user_ids: vec![1002],
         ..fast_settings()
     };
-    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::Stream));
-    polling(&fake).await;
+    let (fake, bot) = started(settings, Answer::Stream).await;
     let club = FakeChat::supergroup(-1003000000001, "Rust learners");
     fake.set_admins(club.id, &[1001]);
     let member = FakeUser::new(3003, "Bob");
@@ -569,13 +533,11 @@ async fn group_administrators_and_configured_admins_are_platform_admins() {
 
 #[tokio::test]
 async fn edits_are_throttled_per_chat_and_the_final_text_lands() {
-    let fake = FakeTelegram::start().await;
     let settings = TelegramSettings {
         edit_interval_ms: 150,
         ..fast_settings()
     };
-    let bot = Adapter::start(&fake, settings, TestHandler::new(Answer::RapidEdits(20)));
-    polling(&fake).await;
+    let (fake, bot) = started(settings, Answer::RapidEdits(20)).await;
     fake.push_private(&ada(), "go");
     assert!(answer_lands(&fake, 1001, "step 20").await);
     let edits = fake.calls_to("editMessageText");

@@ -6,24 +6,13 @@ mod util;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::config::Settings;
 use parley_core::seam::Handler;
+use parley_testkit::real_bot::settings;
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser};
 use util::{fast_settings, polling};
 
-const MODEL_WAIT: Duration = Duration::from_secs(90);
-
 async fn real_bot(dir: &std::path::Path) -> Arc<dyn Handler> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let settings = Settings::from_toml_str(&format!(
-        "[model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
-         [engine]\nthreads = 1\n\
-         [sampling]\nmax_tokens = 32\ntemperature = 0.0\n\
-         [store]\npath = \"{}\"\n\
-         [prompts]\ndir = \"{root}/prompts\"\n",
-        dir.join("parley.sqlite3").display()
-    ))
-    .expect("settings");
+    let settings = settings(dir);
     let engine =
         parley_core::launch::engine(&settings).expect("engine (run scripts/fetch-model.sh)");
     Arc::new(
@@ -39,23 +28,13 @@ fn ada() -> FakeUser {
 
 /// Wait until chat `chat` holds `n` bot messages whose text stopped changing.
 async fn settled(fake: &FakeTelegram, chat: i64, n: usize) -> Vec<String> {
-    let mut last = Vec::new();
-    let mut stable = 0;
-    let deadline = tokio::time::Instant::now() + MODEL_WAIT;
-    while tokio::time::Instant::now() < deadline {
-        let now: Vec<String> = fake.sent_in(chat).into_iter().map(|m| m.text).collect();
-        if now.len() >= n && now == last && now.iter().all(|t| !t.trim().is_empty()) {
-            stable += 1;
-            if stable >= 15 {
-                return now;
-            }
-        } else {
-            stable = 0;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chat {chat}: wanted {n} settled messages, have {last:?}");
+    parley_testkit::real_bot::settled(
+        &format!("chat {chat}"),
+        n,
+        || fake.sent_in(chat).into_iter().map(|m| m.text).collect(),
+        String::as_str,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

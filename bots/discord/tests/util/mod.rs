@@ -2,14 +2,16 @@
 //! bot started in-process against the fake Discord of `parley-testkit`.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox};
+use parley_core::seam::{Handler, Incoming, Outbox};
 use parley_discord::{DiscordSettings, ShutdownHandle};
-use parley_testkit::discord::{FakeDiscord, FakeDiscordOptions, FakeGuild};
+use parley_testkit::discord::{
+    FakeDiscord, FakeDiscordOptions, FakeGuild, FakeMessage, FakeUser, SentMessage,
+};
+use parley_testkit::handler::{Script, ScriptedHandler};
 
 /// How long any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -21,93 +23,46 @@ pub const THREAD: u64 = 300;
 pub const BOT_ROLE: u64 = 7777;
 pub const MOD_ROLE: u64 = 5555;
 pub const OWNER: u64 = 1;
+/// The bot's user id on the fake.
+pub const BOT_ID: u64 = 4242;
 
-/// A stand-in for the core: remembers every message per channel, and answers DMs, mentions
-/// and replies by sending a short text and editing it twice (streaming), the final text naming
-/// the channel's earlier messages so isolation can be checked. Special inputs:
-/// `long` and `/help` (hand 4500 characters to `send`), `pings` (answers with mentions in the
-/// text).
-#[derive(Default)]
-pub struct EchoHandler {
-    pub received: Mutex<Vec<Incoming>>,
-    history: Mutex<HashMap<ChannelKey, Vec<String>>>,
-    pub shut_down: AtomicBool,
-}
+/// The scripted core's answers: like the core, it remembers every message per channel, and
+/// answers DMs, mentions and replies by sending a short text and editing it twice (streaming),
+/// the final text naming the channel's earlier messages so isolation can be checked. Special
+/// inputs: `long` and `/help` (hand 4500 characters to `send`), `pings` (answers with mentions
+/// in the text).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Echo;
 
-impl EchoHandler {
-    pub fn received(&self) -> Vec<Incoming> {
-        self.received.lock().unwrap().clone()
-    }
-}
+/// The scripted core the tests run the adapter on.
+pub type EchoHandler = ScriptedHandler<Echo>;
 
 pub fn final_text(text: &str, history: &[String]) -> String {
     format!("echo: {text}\nhistory: [{}]", history.join(" | "))
 }
 
-#[async_trait::async_trait]
-impl Handler for EchoHandler {
-    async fn handle(&self, m: Incoming, outbox: Arc<dyn Outbox>) {
-        self.received.lock().unwrap().push(m.clone());
-        let earlier = {
-            let mut h = self.history.lock().unwrap();
-            let v = h.entry(m.key.clone()).or_default();
-            let earlier = v.clone();
-            v.push(m.text.clone());
-            earlier
-        };
-        if !(m.is_direct || m.mentions_bot || m.reply_to_bot) {
+impl Script for Echo {
+    async fn answer(self, m: Incoming, earlier: Vec<String>, outbox: Arc<dyn Outbox>) {
+        let text = m.text.clone();
+        let reply = Some(m.message_id.as_str());
+        if text == "long" || text == "/help" {
+            let long = "0123456789 ".repeat(409) + "end";
+            let _ = outbox.send(&m.key, &long, reply).await;
             return;
         }
-        // Answer in the background: `handle` returns once the message is accepted.
-        tokio::spawn(async move {
-            let text = m.text.clone();
-            let reply = Some(m.message_id.as_str());
-            if text == "long" || text == "/help" {
-                let long = "0123456789 ".repeat(409) + "end";
-                let _ = outbox.send(&m.key, &long, reply).await;
-                return;
-            }
-            let full = if text == "pings" {
-                "hey @everyone and <@&123> and <@55>, look".to_string()
-            } else if text.starts_with('/') {
-                format!("command: {text}")
-            } else {
-                final_text(&text, &earlier)
-            };
-            let Ok(sent) = outbox.send(&m.key, "\u{2026}", reply).await else {
-                return;
-            };
-            let half: String = full.chars().take(full.chars().count() / 2).collect();
-            let _ = outbox.edit(&sent, &half).await;
-            let _ = outbox.edit(&sent, &full).await;
-        });
-    }
-
-    fn commands(&self) -> Vec<CommandInfo> {
-        vec![
-            CommandInfo {
-                name: "help",
-                description: "What I can do",
-                args: "",
-                admin_only: false,
-            },
-            CommandInfo {
-                name: "reset",
-                description: "Forget this conversation",
-                args: "",
-                admin_only: false,
-            },
-            CommandInfo {
-                name: "mode",
-                description: "Switch mode",
-                args: "NAME",
-                admin_only: true,
-            },
-        ]
-    }
-
-    async fn shutdown(&self) {
-        self.shut_down.store(true, Ordering::SeqCst);
+        let full = if text == "pings" {
+            "hey @everyone and <@&123> and <@55>, look".to_string()
+        } else if text.starts_with('/') {
+            format!("command: {text}")
+        } else {
+            final_text(&text, &earlier)
+        };
+        let Ok(sent) = outbox.send(&m.key, "\u{2026}", reply).await else {
+            return;
+        };
+        let half: String = full.chars().take(full.chars().count() / 2).collect();
+        let _ = outbox.edit(&sent, &half).await;
+        let _ = outbox.edit(&sent, &full).await;
     }
 }
 
@@ -132,6 +87,39 @@ pub fn test_guild(bot_id: u64) -> FakeGuild {
         .role(MOD_ROLE, "mods", 1 << 5)
 }
 
+/// The adapter running in-process on a fake Discord.
+pub struct Running {
+    pub fake: FakeDiscord,
+    pub shutdown: ShutdownHandle,
+    pub task: tokio::task::JoinHandle<parley_discord::Result<()>>,
+}
+
+/// Start a fake Discord with `options` and the adapter with `settings` and `handler` on it;
+/// returns once the bot has identified and registered its commands (within `within`).
+pub async fn start_on(
+    options: FakeDiscordOptions,
+    settings: DiscordSettings,
+    handler: Arc<dyn Handler>,
+    within: Duration,
+) -> Running {
+    let fake = FakeDiscord::start_with(options).await;
+    let (runner, shutdown) =
+        parley_discord::start(settings, "test-token", Some(fake.api_base()), handler)
+            .await
+            .expect("adapter starts");
+    let task = tokio::spawn(runner.run());
+    fake.wait_for(within, |f| {
+        (!f.registered_commands().is_empty()).then_some(())
+    })
+    .await
+    .expect("bot identified and registered its commands");
+    Running {
+        fake,
+        shutdown,
+        task,
+    }
+}
+
 pub struct TestBot {
     pub fake: FakeDiscord,
     pub handler: Arc<EchoHandler>,
@@ -144,28 +132,18 @@ impl TestBot {
     /// identified and registered its commands.
     pub async fn start(settings: DiscordSettings) -> Self {
         let options = FakeDiscordOptions {
-            guilds: vec![test_guild(4242)],
-            bot_id: 4242,
+            guilds: vec![test_guild(BOT_ID)],
+            bot_id: BOT_ID,
             // Short, so every test also exercises heartbeats and their acks.
             heartbeat_interval_ms: 250,
             ..FakeDiscordOptions::default()
         };
-        let fake = FakeDiscord::start_with(options).await;
-        let handler = Arc::new(EchoHandler::default());
-        let (runner, shutdown) = parley_discord::start(
-            settings,
-            "test-token",
-            Some(fake.api_base()),
-            Arc::clone(&handler) as Arc<dyn Handler>,
-        )
-        .await
-        .expect("adapter starts");
-        let task = tokio::spawn(runner.run());
-        fake.wait_for(WAIT, |f| {
-            (!f.registered_commands().is_empty()).then_some(())
-        })
-        .await
-        .expect("bot identified and registered its commands");
+        let handler = EchoHandler::new(Echo);
+        let Running {
+            fake,
+            shutdown,
+            task,
+        } = start_on(options, settings, handler.clone(), WAIT).await;
         Self {
             fake,
             handler,
@@ -175,11 +153,7 @@ impl TestBot {
     }
 
     /// Wait until `channel` holds a bot message whose current text satisfies `pred`.
-    pub async fn wait_message(
-        &self,
-        channel: u64,
-        pred: impl Fn(&str) -> bool,
-    ) -> parley_testkit::discord::SentMessage {
+    pub async fn wait_message(&self, channel: u64, pred: impl Fn(&str) -> bool) -> SentMessage {
         self.fake
             .wait_for(WAIT, |f| {
                 f.messages(channel).into_iter().find(|m| pred(&m.content))
@@ -191,6 +165,31 @@ impl TestBot {
                     self.fake.messages(channel)
                 )
             })
+    }
+
+    /// Post `text` in `channel` of the test guild as `author`, mentioning the bot; returns the
+    /// message's id.
+    pub fn mention(&self, channel: u64, author: FakeUser, text: &str) -> u64 {
+        self.fake.send_message(FakeMessage::guild(
+            GUILD,
+            channel,
+            author,
+            &format!("<@{BOT_ID}> {text}"),
+        ))
+    }
+
+    /// Wait until `channel` holds the bot's whole answer to `text`: the echo of `text`,
+    /// streamed to its end.
+    pub async fn wait_answer(&self, channel: u64, text: &str) -> SentMessage {
+        let echo = format!("echo: {text}");
+        self.wait_message(channel, |c| c.starts_with(&echo) && c.ends_with(']'))
+            .await
+    }
+
+    /// [`mention`](Self::mention) the bot with `text` and [`wait_answer`](Self::wait_answer).
+    pub async fn ask(&self, channel: u64, author: FakeUser, text: &str) -> SentMessage {
+        self.mention(channel, author, text);
+        self.wait_answer(channel, text).await
     }
 
     /// Stop the bot and check it ended cleanly.

@@ -1,15 +1,14 @@
-//! Helpers for the end-to-end tests: a recording test `Handler` and an in-process adapter
-//! started against the fake Bot API.
+//! Helpers for the end-to-end tests: a recording test `Handler` ([`TestHandler`], answering as
+//! an [`Answer`] says) and an in-process adapter started against the fake Bot API.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox};
+use parley_core::seam::{Incoming, Outbox};
 use parley_telegram::{ShutdownHandle, TelegramSettings};
+use parley_testkit::handler::{Script, ScriptedHandler};
 use parley_testkit::telegram::FakeTelegram;
 use tokio::task::JoinHandle;
 
@@ -42,129 +41,57 @@ pub enum Answer {
     PanicOnBoom,
 }
 
-/// A `Handler` like the core's in shape: it records every message it gets, keeps a history per
-/// channel, and answers direct messages, mentions and replies through the outbox.
-pub struct TestHandler {
-    pub answer: Answer,
-    pub received: Mutex<Vec<Incoming>>,
-    pub history: Mutex<HashMap<ChannelKey, Vec<String>>>,
-    pub shut_down: AtomicBool,
-}
+/// The scripted core the tests run the adapter on: it answers the way its [`Answer`] says.
+pub type TestHandler = ScriptedHandler<Answer>;
 
-impl TestHandler {
-    pub fn new(answer: Answer) -> Arc<Self> {
-        Arc::new(Self {
-            answer,
-            received: Mutex::new(Vec::new()),
-            history: Mutex::new(HashMap::new()),
-            shut_down: AtomicBool::new(false),
-        })
-    }
-
-    pub fn received(&self) -> Vec<Incoming> {
-        self.received.lock().unwrap().clone()
-    }
-
-    pub fn texts(&self) -> Vec<String> {
-        self.received().into_iter().map(|m| m.text).collect()
-    }
-}
-
-pub fn commands() -> Vec<CommandInfo> {
-    vec![
-        CommandInfo {
-            name: "help",
-            description: "What I can do",
-            args: "",
-            admin_only: false,
-        },
-        CommandInfo {
-            name: "reset",
-            description: "Forget this conversation",
-            args: "",
-            admin_only: false,
-        },
-        CommandInfo {
-            name: "mode",
-            description: "Switch the persona",
-            args: "NAME",
-            admin_only: false,
-        },
-        CommandInfo {
-            name: "system",
-            description: "Set the system prompt",
-            args: "TEXT",
-            admin_only: true,
-        },
-    ]
-}
-
-#[async_trait::async_trait]
-impl Handler for TestHandler {
-    async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
-        self.received.lock().unwrap().push(message.clone());
-        if self.answer == Answer::PanicOnBoom && message.text == "boom" {
+impl Script for Answer {
+    fn inspect(&self, message: &Incoming) {
+        if *self == Answer::PanicOnBoom && message.text == "boom" {
             panic!("test handler panics on purpose");
         }
-        let history = {
-            let mut h = self.history.lock().unwrap();
-            let entry = h.entry(message.key.clone()).or_default();
-            entry.push(message.text.clone());
-            entry.join(" / ")
-        };
-        if !(message.is_direct || message.mentions_bot || message.reply_to_bot) {
-            return;
-        }
-        let answer = self.answer;
-        // Like the core: accept now, answer in the background.
-        tokio::spawn(async move {
-            let key = &message.key;
-            let reply_to = Some(message.message_id.as_str());
-            match answer {
-                Answer::Stream | Answer::PanicOnBoom => {
-                    let _ = outbox.typing(key).await;
-                    let Ok(msg) = outbox.send(key, "…", reply_to).await else {
-                        return;
-                    };
-                    let full = format!("echo: {} | history: {}", message.text, history);
-                    let third = full.chars().count() / 3;
-                    let part1: String = full.chars().take(third.max(1)).collect();
-                    let part2: String = full.chars().take((2 * third).max(2)).collect();
-                    let _ = outbox.edit(&msg, &part1).await;
-                    let _ = outbox.edit(&msg, &part2).await;
-                    let _ = outbox.edit(&msg, &full).await;
+    }
+
+    async fn answer(self, message: Incoming, earlier: Vec<String>, outbox: Arc<dyn Outbox>) {
+        let key = &message.key;
+        let reply_to = Some(message.message_id.as_str());
+        match self {
+            Answer::Stream | Answer::PanicOnBoom => {
+                let _ = outbox.typing(key).await;
+                let Ok(msg) = outbox.send(key, "…", reply_to).await else {
+                    return;
+                };
+                let mut history = earlier;
+                history.push(message.text.clone());
+                let full = format!("echo: {} | history: {}", message.text, history.join(" / "));
+                let third = full.chars().count() / 3;
+                let part1: String = full.chars().take(third.max(1)).collect();
+                let part2: String = full.chars().take((2 * third).max(2)).collect();
+                let _ = outbox.edit(&msg, &part1).await;
+                let _ = outbox.edit(&msg, &part2).await;
+                let _ = outbox.edit(&msg, &full).await;
+            }
+            Answer::Long(len) => {
+                let text: String = "0123456789".chars().cycle().take(len).collect();
+                let _ = outbox.send(key, &text, reply_to).await;
+            }
+            Answer::RapidEdits(n) => {
+                let Ok(msg) = outbox.send(key, "…", reply_to).await else {
+                    return;
+                };
+                let mut edits = Vec::new();
+                for i in 1..=n {
+                    let outbox = outbox.clone();
+                    let msg = msg.clone();
+                    edits.push(tokio::spawn(async move {
+                        outbox.edit(&msg, &format!("step {i}")).await
+                    }));
+                    tokio::task::yield_now().await;
                 }
-                Answer::Long(len) => {
-                    let text: String = "0123456789".chars().cycle().take(len).collect();
-                    let _ = outbox.send(key, &text, reply_to).await;
-                }
-                Answer::RapidEdits(n) => {
-                    let Ok(msg) = outbox.send(key, "…", reply_to).await else {
-                        return;
-                    };
-                    let mut edits = Vec::new();
-                    for i in 1..=n {
-                        let outbox = outbox.clone();
-                        let msg = msg.clone();
-                        edits.push(tokio::spawn(async move {
-                            outbox.edit(&msg, &format!("step {i}")).await
-                        }));
-                        tokio::task::yield_now().await;
-                    }
-                    for e in edits {
-                        let _ = e.await;
-                    }
+                for e in edits {
+                    let _ = e.await;
                 }
             }
-        });
-    }
-
-    fn commands(&self) -> Vec<CommandInfo> {
-        commands()
-    }
-
-    async fn shutdown(&self) {
-        self.shut_down.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -213,6 +140,15 @@ pub async fn polling(fake: &FakeTelegram) {
             .is_some(),
         "the adapter starts polling"
     );
+}
+
+/// A fresh fake Bot API and an adapter on it with `settings`, answering the way `answer` says;
+/// returns once the adapter is polling.
+pub async fn started(settings: TelegramSettings, answer: Answer) -> (FakeTelegram, Adapter) {
+    let fake = FakeTelegram::start().await;
+    let bot = Adapter::start(&fake, settings, TestHandler::new(answer));
+    polling(&fake).await;
+    (fake, bot)
 }
 
 /// Wait until the bot's message in `chat` has exactly `text`.

@@ -1,0 +1,122 @@
+//! A stand-in for the core in the adapters' end-to-end tests: [`ScriptedHandler`] records every
+//! message it gets, keeps each channel's texts, and answers the messages addressed to the bot
+//! (direct messages, mentions, replies) the way its [`Script`] says, in the background like the
+//! core. [`commands`] is the command list it reports.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox};
+
+/// How a [`ScriptedHandler`] answers.
+pub trait Script: Clone + Send + Sync + 'static {
+    /// Called in `handle` itself for every message, after it is recorded and before it joins
+    /// its channel's history: the place to panic on purpose. Does nothing by default.
+    fn inspect(&self, _message: &Incoming) {}
+
+    /// Answer `message`, addressed to the bot, through `outbox`; `earlier` holds the texts its
+    /// channel had before it, oldest first. Runs in its own task.
+    fn answer(
+        self,
+        message: Incoming,
+        earlier: Vec<String>,
+        outbox: Arc<dyn Outbox>,
+    ) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// A `Handler` like the core's in shape: it records every message it gets, keeps a history per
+/// channel, and has its [`Script`] answer direct messages, mentions and replies.
+#[derive(Default)]
+pub struct ScriptedHandler<S> {
+    /// How it answers.
+    pub script: S,
+    /// Every message handed to it, in order.
+    pub received: Mutex<Vec<Incoming>>,
+    /// Each channel's texts so far.
+    pub history: Mutex<HashMap<ChannelKey, Vec<String>>>,
+    /// Whether `shutdown` was called.
+    pub shut_down: AtomicBool,
+}
+
+impl<S: Script> ScriptedHandler<S> {
+    /// A handler answering with `script`.
+    pub fn new(script: S) -> Arc<Self> {
+        Arc::new(Self {
+            script,
+            received: Mutex::new(Vec::new()),
+            history: Mutex::new(HashMap::new()),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    /// The messages received so far.
+    pub fn received(&self) -> Vec<Incoming> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The texts of the messages received so far.
+    pub fn texts(&self) -> Vec<String> {
+        self.received().into_iter().map(|m| m.text).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: Script> Handler for ScriptedHandler<S> {
+    async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
+        self.received.lock().unwrap().push(message.clone());
+        self.script.inspect(&message);
+        let earlier = {
+            let mut h = self.history.lock().unwrap();
+            let texts = h.entry(message.key.clone()).or_default();
+            let earlier = texts.clone();
+            texts.push(message.text.clone());
+            earlier
+        };
+        if !(message.is_direct || message.mentions_bot || message.reply_to_bot) {
+            return;
+        }
+        // Like the core: accept now, answer in the background.
+        tokio::spawn(self.script.clone().answer(message, earlier, outbox));
+    }
+
+    fn commands(&self) -> Vec<CommandInfo> {
+        commands()
+    }
+
+    async fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The commands the test handler reports: two for everyone, one with an argument, and one
+/// admin-only command with an argument.
+pub fn commands() -> Vec<CommandInfo> {
+    vec![
+        CommandInfo {
+            name: "help",
+            description: "What I can do",
+            args: "",
+            admin_only: false,
+        },
+        CommandInfo {
+            name: "reset",
+            description: "Forget this conversation",
+            args: "",
+            admin_only: false,
+        },
+        CommandInfo {
+            name: "mode",
+            description: "Switch the persona",
+            args: "NAME",
+            admin_only: false,
+        },
+        CommandInfo {
+            name: "system",
+            description: "Set the system prompt",
+            args: "TEXT",
+            admin_only: true,
+        },
+    ]
+}
