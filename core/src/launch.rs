@@ -13,6 +13,7 @@ use crate::engine::local::{LocalConfig, LocalEngine};
 use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
 use crate::engine::Engine;
 use crate::persona::Personas;
+use crate::seam::Handler;
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -61,6 +62,14 @@ pub async fn bot(settings: &Settings, engine: Arc<dyn Engine>) -> Result<Bot> {
         }
     };
     Bot::new(settings, engine, store, personas).await
+}
+
+/// The bot an adapter binary hands its messages to: the settings in the file at `config` (a
+/// missing file means every default), the engine they name, and a bot over it.
+pub async fn handler_from_config(config: &std::path::Path) -> Result<Arc<dyn Handler>> {
+    let settings = Settings::load(Some(config))?;
+    let engine = engine(&settings)?;
+    Ok(Arc::new(bot(&settings, engine).await?))
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM: when a bot should shut down.

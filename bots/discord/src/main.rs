@@ -1,11 +1,9 @@
 //! `parley-discord`: Parley as a Discord bot. Thin: arguments, logging, settings, run.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use parley_core::seam::Handler;
 
 /// Parley on Discord. The token comes from DISCORD_TOKEN only.
 #[derive(Debug, Parser)]
@@ -30,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = parley_discord::DiscordSettings::load(&args.config)?;
     let token = parley_discord::token_from_env()?;
-    let handler = make_handler(&args.config).await?;
+    let handler = parley_core::launch::handler_from_config(&args.config)
+        .await
+        .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
     let (runner, shutdown) = parley_discord::start(
         settings,
         &token,
@@ -41,12 +41,4 @@ async fn main() -> anyhow::Result<()> {
     .context("starting the Discord client")?;
     parley_discord::run_until_signal(runner, shutdown).await?;
     Ok(())
-}
-
-/// The core's bot, with the engine `[engine]` names, built from the same config file.
-async fn make_handler(config: &Path) -> anyhow::Result<Arc<dyn Handler>> {
-    let settings = parley_core::config::Settings::load(Some(config))
-        .with_context(|| format!("loading {}", config.display()))?;
-    let engine = parley_core::launch::engine(&settings)?;
-    Ok(Arc::new(parley_core::launch::bot(&settings, engine).await?))
 }

@@ -1,12 +1,10 @@
 //! `parley-telegram`: Parley as a Telegram bot. Parse args, start tracing, load settings, build,
 //! run until Ctrl-C / SIGTERM. Everything else lives in the library.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use parley_core::seam::Handler;
 use parley_telegram::TelegramSettings;
 use tracing::info;
 
@@ -41,7 +39,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = &api_url {
         info!(%url, "using a custom Bot API server");
     }
-    let handler = make_handler(&args.config).await?;
+    let handler = parley_core::launch::handler_from_config(&args.config)
+        .await
+        .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
 
     let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler);
     tokio::spawn(async move {
@@ -51,12 +51,4 @@ async fn main() -> anyhow::Result<()> {
     });
     runner.await?;
     Ok(())
-}
-
-/// The core's bot, with the engine `[engine]` names, built from the same config file.
-async fn make_handler(config: &Path) -> anyhow::Result<Arc<dyn Handler>> {
-    let settings = parley_core::config::Settings::load(Some(config))
-        .with_context(|| format!("loading {}", config.display()))?;
-    let engine = parley_core::launch::engine(&settings)?;
-    Ok(Arc::new(parley_core::launch::bot(&settings, engine).await?))
 }
