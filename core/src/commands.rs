@@ -281,10 +281,6 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Result<Command, C
 }
 
 fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
-    let usage_err = |command: &'static str, message: String| CommandError {
-        command: Some(command),
-        message,
-    };
     Ok(match name {
         "help" | "start" => Command::Help,
         "reset" | "clear" => Command::Reset,
@@ -297,7 +293,7 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
             match (words.next(), words.next()) {
                 (None, _) => Command::Mode(None),
                 (Some(m), None) => Command::Mode(Some(m.to_lowercase())),
-                _ => return Err(usage_err("mode", usage("mode"))),
+                _ => return Err(error_of("mode")(usage("mode"))),
             }
         }
         "system" => Command::System((!args.is_empty()).then(|| args.to_string())),
@@ -320,11 +316,16 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
     })
 }
 
-fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
-    let err = |message: String| CommandError {
-        command: Some("translate"),
+/// A command error for `command` with the given message.
+fn error_of(command: &'static str) -> impl Fn(String) -> CommandError {
+    move |message| CommandError {
+        command: Some(command),
         message,
-    };
+    }
+}
+
+fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
+    let err = error_of("translate");
     let lower = args.to_lowercase();
     match lower.as_str() {
         "" | "show" | "status" => return Ok(TranslateArg::Show),
@@ -353,10 +354,7 @@ fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
 }
 
 fn parse_remember(args: &str) -> Result<RememberArg, CommandError> {
-    let err = |message: String| CommandError {
-        command: Some("remember"),
-        message,
-    };
+    let err = error_of("remember");
     let args = args.trim();
     if args.is_empty() {
         return Ok(RememberArg::List);
@@ -388,10 +386,7 @@ fn parse_remember(args: &str) -> Result<RememberArg, CommandError> {
 }
 
 fn parse_set(args: &str) -> Result<Setting, CommandError> {
-    let err = |message: String| CommandError {
-        command: Some("set"),
-        message,
-    };
+    let err = error_of("set");
     // The name ends at the first space or `=`; the value is the rest (stop strings may hold
     // spaces and `=`).
     let args = args.trim();
