@@ -38,7 +38,10 @@ struct Piece {
     open_after: Option<String>,
 }
 
-/// Split `text` into parts of at most `max_chars` characters (Unicode scalar values).
+/// Split `text` into parts of at most `max_chars` characters, counted as UTF-16 code units:
+/// what Telegram's 4096 and Discord's 2000 limits count. It is the number of characters except
+/// for emoji and other characters outside the Basic Multilingual Plane, which count two, so an
+/// emoji-dense answer is never refused as too long.
 ///
 /// Cuts prefer, within the second half of the space available, a blank line, then a line
 /// break, then the end of a sentence, then a space; failing those, the last space anywhere;
@@ -94,9 +97,9 @@ fn split_pieces(text: &str, max_chars: usize, open: Option<String>) -> Vec<Piece
             Some(lang) if fence_fits(lang, max) => format!("{FENCE}{lang}\n"),
             _ => String::new(),
         };
-        let prefix_chars = prefix.chars().count();
+        let prefix_chars = units(&prefix);
         let avail = max - prefix_chars;
-        if rest.chars().count() <= avail {
+        if units(rest) <= avail {
             let after = fence_after(rest, open.clone());
             pieces.push(Piece {
                 text: format!("{prefix}{rest}"),
@@ -111,8 +114,7 @@ fn split_pieces(text: &str, max_chars: usize, open: Option<String>) -> Vec<Piece
             let body = &rest[..body_end];
             let after = fence_after(body, open.clone());
             let close = after.as_deref().is_some_and(|l| fence_fits(l, max));
-            let need =
-                prefix_chars + body.chars().count() + if close { FENCE_CLOSE_CHARS } else { 0 };
+            let need = prefix_chars + units(body) + if close { FENCE_CLOSE_CHARS } else { 0 };
             if need <= max || budget <= 1 {
                 // The next part starts where this body ends (minus the whitespace between).
                 break (body_end, body, after);
@@ -142,7 +144,7 @@ fn split_pieces(text: &str, max_chars: usize, open: Option<String>) -> Vec<Piece
 
 /// Whether a fence with `lang` can be reopened and closed within `max` with room for content.
 fn fence_fits(lang: &str, max: usize) -> bool {
-    FENCE.len() + lang.chars().count() + 1 + FENCE_CLOSE_CHARS + 8 <= max
+    FENCE.len() + units(lang) + 1 + FENCE_CLOSE_CHARS + 8 <= max
 }
 
 /// Bytes of blank lines at the start of `text` (up to the last newline of its leading
@@ -207,16 +209,29 @@ fn trim_cut(rest: &str, cut: usize, open: Option<String>) -> usize {
     body.len()
 }
 
-/// Byte index of the `n`th character of `s` (or its length).
-fn char_to_byte(s: &str, n: usize) -> usize {
-    s.char_indices().nth(n).map_or(s.len(), |(i, _)| i)
+/// The length of `s` as the platforms count it: UTF-16 code units.
+pub fn units(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
 }
 
-/// Pick the cut in `rest`, which is longer than `budget` characters: a byte index in
+/// Byte index of the end of the longest prefix of `s` that is at most `n` UTF-16 units (at a
+/// character boundary; `s.len()` when all of `s` fits).
+pub fn unit_to_byte(s: &str, n: usize) -> usize {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += c.len_utf16();
+        if used > n {
+            return i;
+        }
+    }
+    s.len()
+}
+
+/// Pick the cut in `rest`, which is longer than `budget` UTF-16 units: a byte index in
 /// `1..=byte(budget)` at a character boundary.
 fn find_cut(rest: &str, budget: usize, in_fence: bool) -> usize {
-    let wend = char_to_byte(rest, budget);
-    let half = char_to_byte(rest, budget / 2).max(1);
+    let wend = unit_to_byte(rest, budget);
+    let half = unit_to_byte(rest, budget / 2).max(1);
     let window_ok = |p: usize| p >= half && p <= wend;
 
     let mut para = None;
@@ -683,8 +698,7 @@ impl StreamRenderer {
         let mut complete = Vec::new();
         let mut show = Vec::new();
         for (i, piece) in pieces.into_iter().enumerate() {
-            let settled =
-                i + 1 < count && self.visible[start..].trim_end().chars().count() >= max + 2;
+            let settled = i + 1 < count && units(self.visible[start..].trim_end()) >= max + 2;
             if !settled {
                 show.push(piece.text);
                 break;
@@ -776,7 +790,7 @@ mod tests {
     use super::*;
 
     fn chars(s: &str) -> usize {
-        s.chars().count()
+        units(s)
     }
 
     fn assert_fits(parts: &[String], max: usize) {
@@ -904,11 +918,29 @@ mod tests {
 
     #[test]
     fn emoji_are_never_split() {
+        // Each of these emoji is 2 UTF-16 units, as Telegram and Discord count them.
         let t = "😀".repeat(25);
         let parts = split_message(&t, 10);
         assert_fits(&parts, 10);
         assert_eq!(parts.concat(), t);
-        assert_eq!(parts.len(), 3);
+        assert_eq!(parts.len(), 5);
+        assert!(parts.iter().all(|p| p.chars().count() == 5), "{parts:?}");
+        // An odd limit cannot hold half an emoji.
+        let parts = split_message(&t, 11);
+        assert_fits(&parts, 11);
+        assert_eq!(parts.concat(), t);
+    }
+
+    #[test]
+    fn limits_count_utf16_units_like_the_platforms() {
+        assert_eq!(units("abc"), 3);
+        assert_eq!(units("你好"), 2);
+        assert_eq!(units("😀"), 2);
+        // 4096 emoji are 8192 units: Telegram would refuse them as one message.
+        let t = "😀".repeat(4096);
+        let parts = split_message(&t, 4096);
+        assert_eq!(parts.len(), 2);
+        assert_fits(&parts, 4096);
     }
 
     #[test]
@@ -925,9 +957,9 @@ mod tests {
 
     #[test]
     fn zwj_sequences_are_not_cut_after_the_joiner() {
-        let family = "👨\u{200D}👩\u{200D}👧";
+        let family = "👨\u{200D}👩\u{200D}👧"; // 8 UTF-16 units
         let t = family.repeat(6);
-        let parts = split_message(&t, 7);
+        let parts = split_message(&t, 9);
         for p in &parts {
             assert!(!p.ends_with('\u{200D}'));
         }

@@ -142,7 +142,8 @@ pub enum Markup {
 /// What the platform allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlatformLimits {
-    /// Longest message, in characters (Unicode scalar values).
+    /// Longest message, in UTF-16 code units (what Telegram and Discord count; an emoji outside
+    /// the Basic Multilingual Plane counts two).
     pub max_message_chars: usize,
     /// Smallest gap between two edits of messages in one chat.
     pub edit_interval: Duration,

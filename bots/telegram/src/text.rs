@@ -3,19 +3,12 @@
 
 /// Length in UTF-16 code units: an emoji outside the BMP counts two.
 pub fn utf16_len(text: &str) -> usize {
-    text.chars().map(char::len_utf16).sum()
+    parley_core::render::units(text)
 }
 
 /// The longest prefix of `text` of at most `max` UTF-16 units, as a byte index.
 fn prefix_end(text: &str, max: usize) -> usize {
-    let mut units = 0;
-    for (i, c) in text.char_indices() {
-        units += c.len_utf16();
-        if units > max {
-            return i;
-        }
-    }
-    text.len()
+    parley_core::render::unit_to_byte(text, max)
 }
 
 /// `text` cut to `max` UTF-16 units at a character boundary; `None` when it already fits.
