@@ -50,7 +50,9 @@ use crate::engine::{
 use crate::persona::{Personas, PromptContext};
 use crate::render::{self, Action, StreamRenderer};
 use crate::scheduler::{Admission, Job, Rejected, Scheduler};
-use crate::seam::{ChannelKey, CommandInfo, Handler, Incoming, MessageRef, Outbox};
+use crate::seam::{
+    Author, ChannelKey, CommandInfo, Handler, Incoming, MessageRef, Outbox, Platform,
+};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice, Sight, Store};
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
@@ -728,6 +730,46 @@ impl Handler for Bot {
         commands::command_list()
     }
 
+    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
+        let minutes = self.inner.settings.bot.resume_within_minutes;
+        if minutes == 0 {
+            return;
+        }
+        let since = now_unix() - i64::from(minutes) * 60;
+        let pending = match self.inner.store.unanswered(platform, since).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "could not look for unanswered questions");
+                return;
+            }
+        };
+        if !pending.is_empty() {
+            info!(
+                count = pending.len(),
+                "answering questions a restart left unanswered"
+            );
+        }
+        for q in pending {
+            let message = Incoming {
+                key: q.key,
+                message_id: q.message_id,
+                author: Author {
+                    id: q.turn.author_id,
+                    display_name: q.turn.author_name,
+                    is_platform_admin: false,
+                },
+                text: q.turn.text,
+                is_direct: q.direct,
+                // It was stored as addressed to the bot.
+                mentions_bot: true,
+                reply_to_bot: false,
+                at: q.turn.at,
+                channel_title: None,
+            };
+            self.handle(message, outbox.clone()).await;
+        }
+    }
+
     async fn shutdown(&self) {
         self.inner.scheduler.shutdown().await;
         if let Err(e) = self.inner.store.checkpoint().await {
@@ -851,7 +893,7 @@ impl Bot {
             );
             inner
                 .store
-                .append_turn(&key, &turn, Some(&message.message_id))
+                .append_message(&key, &turn, Some(&message.message_id), message.is_direct)
                 .await?;
             inner.conversations.with(&key, |c| c.push(turn));
         } else {

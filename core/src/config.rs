@@ -88,6 +88,9 @@ pub struct BotSettings {
     /// Unload a channel from memory after this many minutes without a message (0 = never);
     /// its history stays in the store and comes back with its next message.
     pub unload_idle_minutes: u32,
+    /// At start, answer questions asked this many minutes ago or less that a crash or restart
+    /// left unanswered (0 = never).
+    pub resume_within_minutes: u32,
 }
 
 impl Default for BotSettings {
@@ -101,6 +104,7 @@ impl Default for BotSettings {
             max_input_chars: 4000,
             messages_per_minute: 12,
             unload_idle_minutes: 30,
+            resume_within_minutes: 10,
         }
     }
 }

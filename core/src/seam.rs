@@ -196,4 +196,10 @@ pub trait Handler: Send + Sync {
     fn commands(&self) -> Vec<CommandInfo>;
     /// Stop: cancel or finish answers in flight and flush storage.
     async fn shutdown(&self);
+    /// Answer, through `outbox`, the recent questions of `platform` that a crash or restart
+    /// left unanswered. Adapters call it once connected; it returns once they are queued.
+    /// The default does nothing.
+    async fn resume(&self, platform: Platform, outbox: std::sync::Arc<dyn Outbox>) {
+        let _ = (platform, outbox);
+    }
 }

@@ -59,6 +59,7 @@ CREATE TABLE seen (
     thread     TEXT    NOT NULL DEFAULT '',
     message_id TEXT    NOT NULL,
     at         INTEGER NOT NULL,
+    direct     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (platform, chat, thread, message_id)
 );
 CREATE INDEX turns_by_message ON turns (platform, chat, thread, message_id);
@@ -82,6 +83,19 @@ pub enum Sight {
     /// Handled already (answered, a command that ran, kept as context, or reset/forgotten
     /// since): do nothing.
     Done,
+}
+
+/// A stored question that was never answered (see [`Store::unanswered`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unanswered {
+    /// Its channel.
+    pub key: ChannelKey,
+    /// Its platform message id.
+    pub message_id: String,
+    /// The question.
+    pub turn: Turn,
+    /// Whether it came in a direct chat.
+    pub direct: bool,
 }
 
 /// Per-channel sampling overrides set with `/set`.
@@ -169,16 +183,23 @@ fn role_from(s: &str) -> Role {
     }
 }
 
-fn mark_seen(c: &Connection, key: &ChannelKey, message_id: &str, at: i64) -> rusqlite::Result<()> {
+fn mark_seen(
+    c: &Connection,
+    key: &ChannelKey,
+    message_id: &str,
+    at: i64,
+    direct: bool,
+) -> rusqlite::Result<()> {
     c.execute(
-        "INSERT OR IGNORE INTO seen (platform, chat, thread, message_id, at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO seen (platform, chat, thread, message_id, at, direct)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             key.platform.as_str(),
             key.chat,
             thread_of(key),
             message_id,
-            at
+            at,
+            direct
         ],
     )?;
     Ok(())
@@ -264,6 +285,18 @@ impl Store {
         turn: &Turn,
         message_id: Option<&str>,
     ) -> Result<i64> {
+        self.append_message(key, turn, message_id, false).await
+    }
+
+    /// [`Store::append_turn`] for a user's message, remembering whether it came in a direct
+    /// chat (so [`Store::unanswered`] can answer it as it would have been answered).
+    pub async fn append_message(
+        &self,
+        key: &ChannelKey,
+        turn: &Turn,
+        message_id: Option<&str>,
+        direct: bool,
+    ) -> Result<i64> {
         let key = key.clone();
         let turn = turn.clone();
         let message_id = message_id.map(str::to_string);
@@ -289,7 +322,7 @@ impl Store {
             )?;
             let id = tx.last_insert_rowid();
             if let (Role::User, Some(m)) = (turn.role, &message_id) {
-                mark_seen(&tx, &key, m, turn.at)?;
+                mark_seen(&tx, &key, m, turn.at, direct)?;
             }
             tx.commit()?;
             Ok(id)
@@ -302,7 +335,7 @@ impl Store {
     pub async fn mark_handled(&self, key: &ChannelKey, message_id: &str, at: i64) -> Result<()> {
         let key = key.clone();
         let message_id = message_id.to_string();
-        self.with(move |c| mark_seen(c, &key, &message_id, at))
+        self.with(move |c| mark_seen(c, &key, &message_id, at, false))
             .await
     }
 
@@ -409,6 +442,57 @@ impl Store {
                 }
                 _ => Ok(false),
             }
+        })
+        .await
+    }
+
+    /// The questions of `platform` asked at or after `since` (Unix seconds) that were stored but
+    /// never answered: the process stopped while they were queued or being answered. Only the
+    /// tail of each channel counts (a question with an answer after it was superseded, not
+    /// lost). Oldest first.
+    pub async fn unanswered(&self, platform: Platform, since: i64) -> Result<Vec<Unanswered>> {
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT t.chat, t.thread, t.author_id, t.author_name, t.text, t.at,
+                        t.message_id, s.direct
+                 FROM turns t
+                 JOIN seen s ON s.platform = t.platform AND s.chat = t.chat
+                            AND s.thread = t.thread AND s.message_id = t.message_id
+                 WHERE t.platform = ?1 AND t.role = 'user' AND t.addressed = 1
+                   AND t.cleared = 0 AND t.at >= ?2
+                   AND NOT EXISTS (
+                     SELECT 1 FROM turns a
+                     WHERE a.platform = t.platform AND a.chat = t.chat AND a.thread = t.thread
+                       AND a.id > t.id AND a.role = 'assistant')
+                 ORDER BY t.id",
+            )?;
+            let rows = st.query_map(params![platform.as_str(), since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    Turn::user(
+                        &r.get::<_, String>(2)?,
+                        &r.get::<_, String>(3)?,
+                        &r.get::<_, String>(4)?,
+                        r.get(5)?,
+                    ),
+                    r.get::<_, String>(6)?,
+                    r.get::<_, bool>(7)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (chat, thread, turn, message_id, direct) = row?;
+                if let Some(key) = key_from(platform.as_str(), chat, thread) {
+                    out.push(Unanswered {
+                        key,
+                        message_id,
+                        turn,
+                        direct,
+                    });
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -809,5 +893,39 @@ mod tests {
         cs.notes.push("kept".into());
         s.save_settings(&key("a"), &cs).await.unwrap();
         assert_eq!(s.load_settings(&key("a")).await.unwrap().notes, ["kept"]);
+    }
+
+    #[tokio::test]
+    async fn unanswered_lists_the_tail_questions_of_a_platform() {
+        let s = Store::in_memory().unwrap();
+        let (a, b) = (key("a"), key("b"));
+        s.append_message(&a, &turn(Role::User, "u", "q1", 100), Some("1"), true)
+            .await
+            .unwrap();
+        s.append_turn(&a, &turn(Role::Assistant, "bot", "r1", 101), Some("r1"))
+            .await
+            .unwrap();
+        s.append_message(&a, &turn(Role::User, "u", "q2", 102), Some("2"), true)
+            .await
+            .unwrap();
+        s.append_message(&b, &turn(Role::User, "v", "q3", 103), Some("3"), false)
+            .await
+            .unwrap();
+        s.append_message(&b, &turn(Role::User, "v", "q4", 50), Some("4"), false)
+            .await
+            .unwrap();
+        let got = s.unanswered(Platform::Test, 100).await.unwrap();
+        let summary: Vec<(String, String, bool)> = got
+            .iter()
+            .map(|u| (u.key.chat.clone(), u.turn.text.clone(), u.direct))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a".to_string(), "q2".to_string(), true),
+                ("b".to_string(), "q3".to_string(), false)
+            ]
+        );
+        assert!(s.unanswered(Platform::Discord, 0).await.unwrap().is_empty());
     }
 }

@@ -815,3 +815,69 @@ async fn pinned_notes_stay_in_context_when_old_turns_drop() {
     }
     assert!(rig.out.last(&key("d")).unwrap().contains("already has 10"));
 }
+
+#[tokio::test]
+async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    {
+        // Before the crash: a DM answered, then a DM question and a group question stored but
+        // never answered, and a question from an hour ago.
+        let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+        rig.say(dm("d", "u", "first")).await;
+        let store = &rig.store;
+        let ask = |chat: &str, id: &str, text: &str, at: i64, direct: bool| {
+            let turn = parley_core::conversation::Turn::user("u", "Una", text, at);
+            let key = key(chat);
+            let id = id.to_string();
+            async move {
+                store
+                    .append_message(&key, &turn, Some(&id), direct)
+                    .await
+                    .unwrap();
+            }
+        };
+        ask("d", "q1", "second", now - 5, true).await;
+        ask("g", "q2", "group question", now - 5, false).await;
+        ask("old", "q3", "stale question", now - 3600, true).await;
+    }
+    let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+    let out: std::sync::Arc<dyn parley_core::seam::Outbox> = rig.out.clone();
+    rig.bot
+        .resume(parley_core::seam::Platform::Test, out.clone())
+        .await;
+    rig.bot.idle().await;
+    assert_eq!(rig.out.messages(&key("d")), ["echo: second"]);
+    // A direct chat is answered as one (no name prefixes), a group as a group.
+    assert_eq!(
+        rig.requests_for("d")[0].messages.last().unwrap().content,
+        "second"
+    );
+    assert_eq!(
+        rig.requests_for("g")[0].messages.last().unwrap().content,
+        "Una: group question"
+    );
+    assert!(
+        rig.out.messages(&key("old")).is_empty(),
+        "too old to answer now"
+    );
+    // Resuming again (a reconnect) answers nothing twice; nor does the platform redelivering.
+    rig.bot.resume(parley_core::seam::Platform::Test, out).await;
+    let mut again = dm("d", "u", "second");
+    again.message_id = "q1".into();
+    rig.say(again).await;
+    assert_eq!(rig.engine.requests().len(), 2);
+    // Another platform's questions are its own adapter's business.
+    let other = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+    let out: std::sync::Arc<dyn parley_core::seam::Outbox> = other.out.clone();
+    other
+        .bot
+        .resume(parley_core::seam::Platform::Discord, out)
+        .await;
+    other.bot.idle().await;
+    assert!(other.engine.requests().is_empty());
+}

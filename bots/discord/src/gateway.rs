@@ -193,6 +193,11 @@ impl EventHandler for Events {
         }
         tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
         self.register_commands(&ctx).await;
+        // Questions a crash left unanswered (the core skips those already answered or queued,
+        // so a READY after a reconnect does no harm).
+        self.handler
+            .resume(parley_core::seam::Platform::Discord, self.outbox(&ctx))
+            .await;
     }
 
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {

@@ -433,3 +433,29 @@ async fn rejected_token_is_reported_before_connecting() {
         "never reached the gateway"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_resumes_unanswered_questions_with_a_working_outbox() {
+    let bot = TestBot::start(test_settings()).await;
+    // READY registers the commands first, then resumes.
+    for _ in 0..100 {
+        if !bot.handler.resumed_platforms().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        bot.handler.resumed_platforms(),
+        [parley_core::seam::Platform::Discord]
+    );
+    let outbox = bot.handler.resume_outbox().unwrap();
+    let key = parley_core::seam::ChannelKey::new(parley_core::seam::Platform::Discord, "900");
+    outbox
+        .send(&key, "the answer a restart cut off", None)
+        .await
+        .unwrap();
+    let sent = bot.fake.messages(900);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].content, "the answer a restart cut off");
+    bot.stop().await;
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::seam::{Handler, Incoming, Outbox};
+use parley_core::seam::{Handler, Incoming, Outbox, Platform};
 use teloxide::payloads::{DeleteWebhookSetters, GetUpdatesSetters};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
@@ -173,6 +173,10 @@ impl Poller {
                 Err(e) => warn!(error = %self.redactor.text(&e), "setMyCommands failed"),
             }
         }
+        // Questions a crash left unanswered; Telegram redelivers only unconfirmed updates, and
+        // an update is confirmed by the next poll, which may come before its answer is done.
+        let outbox: Arc<dyn Outbox> = Arc::new(self.outbox.clone());
+        self.handler.resume(Platform::Telegram, outbox).await;
     }
 
     async fn poll(&mut self, me: &BotIdentity) -> Result<()> {

@@ -681,3 +681,21 @@ async fn binary_without_token_explains_how_to_get_one() {
     assert!(stderr.contains("@BotFather"), "{stderr}");
     assert!(stderr.contains("TELOXIDE_TOKEN"), "{stderr}");
 }
+
+#[tokio::test]
+async fn start_up_resumes_unanswered_questions_with_a_working_outbox() {
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
+    assert_eq!(
+        bot.handler.resumed_platforms(),
+        [parley_core::seam::Platform::Telegram]
+    );
+    // The outbox the core got at start sends like any other.
+    let outbox = bot.handler.resume_outbox().unwrap();
+    let key = parley_core::seam::ChannelKey::new(parley_core::seam::Platform::Telegram, "1001");
+    outbox
+        .send(&key, "the answer a restart cut off", None)
+        .await
+        .unwrap();
+    assert!(answer_lands(&fake, 1001, "the answer a restart cut off").await);
+    bot.stop().await.unwrap();
+}

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox};
+use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
 
 /// How a [`ScriptedHandler`] answers.
 pub trait Script: Clone + Send + Sync + 'static {
@@ -38,6 +38,8 @@ pub struct ScriptedHandler<S> {
     pub history: Mutex<HashMap<ChannelKey, Vec<String>>>,
     /// Whether `shutdown` was called.
     pub shut_down: AtomicBool,
+    /// Each `resume` call: the platform and the outbox it came with.
+    pub resumed: Mutex<Vec<(Platform, Arc<dyn Outbox>)>>,
 }
 
 impl<S: Script> ScriptedHandler<S> {
@@ -48,7 +50,23 @@ impl<S: Script> ScriptedHandler<S> {
             received: Mutex::new(Vec::new()),
             history: Mutex::new(HashMap::new()),
             shut_down: AtomicBool::new(false),
+            resumed: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The platforms `resume` was called for, in order.
+    pub fn resumed_platforms(&self) -> Vec<Platform> {
+        self.resumed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// The outbox of the last `resume` call.
+    pub fn resume_outbox(&self) -> Option<Arc<dyn Outbox>> {
+        self.resumed.lock().unwrap().last().map(|(_, o)| o.clone())
     }
 
     /// The messages received so far.
@@ -87,6 +105,10 @@ impl<S: Script> Handler for ScriptedHandler<S> {
 
     async fn shutdown(&self) {
         self.shut_down.store(true, Ordering::SeqCst);
+    }
+
+    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
+        self.resumed.lock().unwrap().push((platform, outbox));
     }
 }
 
