@@ -256,44 +256,29 @@ mod tests {
         }
     }
 
+    /// Run one request to the end: its text and usage.
+    async fn answer(e: &ScriptedEngine, request: GenerateRequest) -> (String, Usage) {
+        e.generate(request).unwrap().text().await.unwrap()
+    }
+
     #[tokio::test]
     async fn streams_scripted_reply_and_records_request() {
         let e = ScriptedEngine::new().with_replies(["hello there world"]);
-        let (text, usage) = e
-            .generate(req("c", "hi", 100, &[]))
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (text, usage) = answer(&e, req("c", "hi", 100, &[])).await;
         assert_eq!(text, "hello there world");
         assert_eq!(usage.completion_tokens, 3);
         assert_eq!(e.requests()[0].messages[0].content, "hi");
-        let (text, _) = e
-            .generate(req("c", "hi", 100, &[]))
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (text, _) = answer(&e, req("c", "hi", 100, &[])).await;
         assert_eq!(text, "ok");
     }
 
     #[tokio::test]
     async fn honours_max_tokens_and_stop() {
         let e = ScriptedEngine::new().with_replies(["one two three four", "a b STOP c"]);
-        let (t, u) = e
-            .generate(req("c", "x", 2, &[]))
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (t, u) = answer(&e, req("c", "x", 2, &[])).await;
         assert_eq!(t, "one two ");
         assert_eq!(u.finish, Some(FinishReason::Length));
-        let (t, _) = e
-            .generate(req("c", "x", 9, &["STOP"]))
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (t, _) = answer(&e, req("c", "x", 9, &["STOP"])).await;
         assert_eq!(t, "a b ");
     }
 
@@ -313,25 +298,11 @@ mod tests {
     #[tokio::test]
     async fn reports_cache_hits_by_common_prefix() {
         let e = ScriptedEngine::new();
-        e.generate(req("c", "x", 5, &[]))
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let (_, u) = e
-            .generate(req("c", "x", 5, &[]))
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        answer(&e, req("c", "x", 5, &[])).await;
+        let (_, u) = answer(&e, req("c", "x", 5, &[])).await;
         assert_eq!(u.cached_tokens, u.prompt_tokens);
         e.forget("c");
-        let (_, u) = e
-            .generate(req("c", "x", 5, &[]))
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, u) = answer(&e, req("c", "x", 5, &[])).await;
         assert_eq!(u.cached_tokens, 0);
     }
 }
