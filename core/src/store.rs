@@ -72,6 +72,12 @@ ALTER TABLE channels ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
 /// updates of the last poll that was never confirmed); two days is ample.
 pub const SEEN_KEEP_SECS: i64 = 2 * 86_400;
 
+/// SQL: whether the bot answered after the user turn `t` in its channel. [`Store::sight`] and
+/// [`Store::unanswered`] share it, so both mean the same by "answered".
+const ANSWERED_AFTER: &str = "EXISTS (SELECT 1 FROM turns a
+     WHERE a.platform = t.platform AND a.chat = t.chat AND a.thread = t.thread
+       AND a.id > t.id AND a.role = 'assistant')";
+
 /// Whether a platform message was handled before (see [`Store::sight`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sight {
@@ -357,26 +363,21 @@ impl Store {
             if !seen {
                 return Ok(Sight::New);
             }
-            let turn: Option<(i64, bool, bool)> = c
+            let turn: Option<(bool, bool, bool)> = c
                 .query_row(
-                    "SELECT id, cleared, addressed FROM turns
-                     WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND message_id = ?4
-                       AND role = 'user'
-                     ORDER BY id DESC LIMIT 1",
+                    &format!(
+                        "SELECT t.cleared, t.addressed, {ANSWERED_AFTER} FROM turns t
+                         WHERE t.platform = ?1 AND t.chat = ?2 AND t.thread = ?3
+                           AND t.message_id = ?4 AND t.role = 'user'
+                         ORDER BY t.id DESC LIMIT 1"
+                    ),
                     params![key.platform.as_str(), key.chat, thread, message_id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            let Some((id, false, true)) = turn else {
+            let Some((false, true, answered)) = turn else {
                 return Ok(Sight::Done);
             };
-            let answered: bool = c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM turns
-                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND id > ?4
-                   AND role = 'assistant')",
-                params![key.platform.as_str(), key.chat, thread, id],
-                |r| r.get(0),
-            )?;
             Ok(if answered {
                 Sight::Done
             } else {
@@ -452,20 +453,16 @@ impl Store {
     /// lost). Oldest first.
     pub async fn unanswered(&self, platform: Platform, since: i64) -> Result<Vec<Unanswered>> {
         self.with(move |c| {
-            let mut st = c.prepare(
+            let mut st = c.prepare(&format!(
                 "SELECT t.chat, t.thread, t.author_id, t.author_name, t.text, t.at,
                         t.message_id, s.direct
                  FROM turns t
                  JOIN seen s ON s.platform = t.platform AND s.chat = t.chat
                             AND s.thread = t.thread AND s.message_id = t.message_id
                  WHERE t.platform = ?1 AND t.role = 'user' AND t.addressed = 1
-                   AND t.cleared = 0 AND t.at >= ?2
-                   AND NOT EXISTS (
-                     SELECT 1 FROM turns a
-                     WHERE a.platform = t.platform AND a.chat = t.chat AND a.thread = t.thread
-                       AND a.id > t.id AND a.role = 'assistant')
-                 ORDER BY t.id",
-            )?;
+                   AND t.cleared = 0 AND t.at >= ?2 AND NOT {ANSWERED_AFTER}
+                 ORDER BY t.id"
+            ))?;
             let rows = st.query_map(params![platform.as_str(), since], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
