@@ -357,16 +357,7 @@ impl Bot {
         store: Store,
         personas: Personas,
     ) -> Result<Bot> {
-        let pruned = store
-            .prune(
-                now_unix(),
-                settings.store.retention_days,
-                settings.store.retention_turns,
-            )
-            .await?;
-        if pruned > 0 {
-            info!(pruned, "retention removed old turns");
-        }
+        retention(&store, settings).await?;
         let mut trigger_words = vec![settings.bot.name.clone()];
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
         let inner = Arc::new(Inner {
@@ -383,8 +374,7 @@ impl Bot {
             touched: DashMap::new(),
             answering: Arc::new(DashSet::new()),
         });
-        spawn_retention(Arc::downgrade(&inner));
-        spawn_unloader(Arc::downgrade(&inner));
+        spawn_maintenance(Arc::downgrade(&inner));
         Ok(Bot { inner })
     }
 
@@ -1087,6 +1077,9 @@ impl Bot {
             }
             Command::Remember(arg) => {
                 let mut cs = inner.channel_settings(key);
+                // Every change adds, removes or clears notes, so the count tells whether one
+                // happened.
+                let count = cs.notes.len();
                 let reply = match arg {
                     RememberArg::List if cs.notes.is_empty() => replies::NO_NOTES.to_string(),
                     RememberArg::List => replies::notes(&cs.notes),
@@ -1109,7 +1102,7 @@ impl Bot {
                         replies::NOTES_CLEARED.to_string()
                     }
                 };
-                if cs.notes != inner.channel_settings(key).notes {
+                if cs.notes.len() != count {
                     inner.save_channel_settings(key, cs).await?;
                     // The notes live in the system prompt: render it again.
                     inner.conversations.with(key, |c| c.system = None);
@@ -1149,12 +1142,12 @@ impl Bot {
                 inner.save_channel_settings(key, cs).await?;
                 say(out, key, reply_to, &reply).await;
             }
-            Command::Set(Setting::Show) => {
+            Command::Set(None) => {
                 let o = inner.channel_settings(key).sampling;
                 let text = replies::settings(&inner.params(key), &o);
                 say(out, key, reply_to, &text).await;
             }
-            Command::Set(setting) => {
+            Command::Set(Some(setting)) => {
                 let mut cs = inner.channel_settings(key);
                 match apply_setting(setting, &inner.settings.sampling, &mut cs.sampling) {
                     Ok(reply) => {
@@ -1227,28 +1220,51 @@ impl Bot {
     }
 }
 
+/// How often the maintenance task wakes; idle channels are looked for every time.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 /// How often retention runs while the bot is up (it also runs at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(6 * 3600);
 
-/// Prune old turns periodically until the bot is dropped.
-fn spawn_retention(inner: std::sync::Weak<Inner>) {
+/// Apply the store's retention settings; logs what was removed.
+async fn retention(store: &Store, settings: &Settings) -> Result<()> {
+    let s = &settings.store;
+    let pruned = store
+        .prune(now_unix(), s.retention_days, s.retention_turns)
+        .await?;
+    if pruned > 0 {
+        info!(pruned, "retention removed old turns");
+    }
+    Ok(())
+}
+
+/// Until the bot is dropped: unload idle channels (`bot.unload_idle_minutes`) every minute, and
+/// apply retention every [`RETENTION_EVERY`].
+fn spawn_maintenance(inner: std::sync::Weak<Inner>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RETENTION_EVERY);
-        tick.tick().await; // the first tick is immediate; start-up already pruned
+        let mut tick = tokio::time::interval(MAINTAIN_EVERY);
+        // Start-up already applied retention.
+        let mut retained_at = Instant::now();
         loop {
             tick.tick().await;
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            let s = &inner.settings.store;
-            match inner
-                .store
-                .prune(now_unix(), s.retention_days, s.retention_turns)
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => info!(pruned = n, "retention removed old turns"),
-                Err(e) => warn!(error = %e, "retention failed"),
+            let minutes = inner.settings.bot.unload_idle_minutes;
+            if minutes > 0 {
+                let n = inner.unload_idle(Duration::from_secs(u64::from(minutes) * 60));
+                if n > 0 {
+                    debug!(
+                        unloaded = n,
+                        loaded = inner.conversations.len(),
+                        "idle channels unloaded"
+                    );
+                }
+            }
+            if retained_at.elapsed() >= RETENTION_EVERY {
+                retained_at = Instant::now();
+                if let Err(e) = retention(&inner.store, &inner.settings).await {
+                    warn!(error = %e, "retention failed");
+                }
             }
         }
     });
@@ -1262,7 +1278,6 @@ fn apply_setting(
     o: &mut SamplingOverrides,
 ) -> std::result::Result<String, String> {
     Ok(match setting {
-        Setting::Show => return Err(commands::usage("set")),
         Setting::Reset => {
             *o = SamplingOverrides::default();
             replies::SET_RESET.to_string()
@@ -1301,34 +1316,6 @@ fn apply_setting(
             replies::set_done("stop", &shown)
         }
     })
-}
-
-/// How often idle channels are looked for.
-const UNLOAD_EVERY: Duration = Duration::from_secs(60);
-
-/// Unload idle channels (`bot.unload_idle_minutes`) until the bot is dropped.
-fn spawn_unloader(inner: std::sync::Weak<Inner>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(UNLOAD_EVERY);
-        loop {
-            tick.tick().await;
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let minutes = inner.settings.bot.unload_idle_minutes;
-            if minutes == 0 {
-                continue;
-            }
-            let n = inner.unload_idle(Duration::from_secs(u64::from(minutes) * 60));
-            if n > 0 {
-                debug!(
-                    unloaded = n,
-                    loaded = inner.conversations.len(),
-                    "idle channels unloaded"
-                );
-            }
-        }
-    });
 }
 
 fn origin_of(m: &Incoming) -> Origin {

@@ -30,8 +30,8 @@ pub enum Command {
     System(Option<String>),
     /// Turn translation on, off, or show it.
     Translate(TranslateArg),
-    /// Change a sampling setting for this channel.
-    Set(Setting),
+    /// Change a sampling setting for this channel; `None` (`/set` alone) shows them.
+    Set(Option<Setting>),
     /// Show what is in the context window and how fast answers are.
     Stats,
     /// Stop the answer being written.
@@ -107,8 +107,6 @@ pub enum Setting {
     Stop(Vec<String>),
     /// Back to the configured defaults (`/set reset`).
     Reset,
-    /// Show the chat's settings (`/set` alone).
-    Show,
 }
 
 /// Most stop strings a chat may set (the OpenAI API's limit).
@@ -251,7 +249,7 @@ pub fn usage(name: &str) -> String {
 /// assert_eq!(parse("hello", None), None);
 /// assert_eq!(parse("/help@parleybot", Some("parleybot")), Some(Ok(Command::Help)));
 /// assert_eq!(parse("/help@otherbot", Some("parleybot")), None);
-/// assert_eq!(parse("/set temperature 0.2", None), Some(Ok(Command::Set(Setting::Temperature(0.2)))));
+/// assert_eq!(parse("/set temperature 0.2", None), Some(Ok(Command::Set(Some(Setting::Temperature(0.2))))));
 /// let hint = parse("/hepl", None).unwrap().unwrap_err();
 /// assert!(hint.message.contains("/help"));
 /// ```
@@ -298,7 +296,8 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
         }
         "system" => Command::System((!args.is_empty()).then(|| args.to_string())),
         "translate" => Command::Translate(parse_translate(args)?),
-        "set" => Command::Set(parse_set(args)?),
+        "set" if args.trim().is_empty() => Command::Set(None),
+        "set" => Command::Set(Some(parse_set(args)?)),
         "remember" | "pin" | "note" => Command::Remember(parse_remember(args)?),
         other => {
             let suggestion = closest(other);
@@ -399,7 +398,7 @@ fn parse_set(args: &str) -> Result<Setting, CommandError> {
     };
     let key = key.to_lowercase().replace('-', "_");
     if key.is_empty() {
-        return Ok(Setting::Show);
+        return Err(err(usage("set")));
     }
     if matches!(key.as_str(), "reset" | "default" | "defaults") && rest.is_empty() {
         return Ok(Setting::Reset);
@@ -600,7 +599,7 @@ mod tests {
         );
         assert_eq!(
             ok("/set\ttemperature   0.5"),
-            Command::Set(Setting::Temperature(0.5))
+            Command::Set(Some(Setting::Temperature(0.5)))
         );
     }
 
@@ -706,36 +705,48 @@ mod tests {
     fn set_parses_each_setting() {
         assert_eq!(
             ok("/set temperature 0.7"),
-            Command::Set(Setting::Temperature(0.7))
+            Command::Set(Some(Setting::Temperature(0.7)))
         );
-        assert_eq!(ok("/set temp=1"), Command::Set(Setting::Temperature(1.0)));
-        assert_eq!(ok("/set top_p 0.9"), Command::Set(Setting::TopP(0.9)));
-        assert_eq!(ok("/set top-p 0.5"), Command::Set(Setting::TopP(0.5)));
+        assert_eq!(
+            ok("/set temp=1"),
+            Command::Set(Some(Setting::Temperature(1.0)))
+        );
+        assert_eq!(ok("/set top_p 0.9"), Command::Set(Some(Setting::TopP(0.9))));
+        assert_eq!(ok("/set top-p 0.5"), Command::Set(Some(Setting::TopP(0.5))));
         assert_eq!(
             ok("/set max_tokens 300"),
-            Command::Set(Setting::MaxTokens(300))
+            Command::Set(Some(Setting::MaxTokens(300)))
         );
-        assert_eq!(ok("/set reset"), Command::Set(Setting::Reset));
-        assert_eq!(ok("/set"), Command::Set(Setting::Show));
-        assert_eq!(ok("/set seed 42"), Command::Set(Setting::Seed(Some(42))));
-        assert_eq!(ok("/set seed=random"), Command::Set(Setting::Seed(None)));
+        assert_eq!(ok("/set reset"), Command::Set(Some(Setting::Reset)));
+        assert_eq!(ok("/set"), Command::Set(None));
+        assert_eq!(
+            ok("/set seed 42"),
+            Command::Set(Some(Setting::Seed(Some(42))))
+        );
+        assert_eq!(
+            ok("/set seed=random"),
+            Command::Set(Some(Setting::Seed(None)))
+        );
         assert_eq!(
             ok(r#"/set stop "\n\n" "User:" "say \"hi\"""#),
-            Command::Set(Setting::Stop(vec![
+            Command::Set(Some(Setting::Stop(vec![
                 "\n\n".into(),
                 "User:".into(),
                 "say \"hi\"".into()
-            ]))
+            ])))
         );
         assert_eq!(
             ok("/set stop The End"),
-            Command::Set(Setting::Stop(vec!["The End".into()]))
+            Command::Set(Some(Setting::Stop(vec!["The End".into()])))
         );
-        assert_eq!(ok("/set stop none"), Command::Set(Setting::Stop(vec![])));
+        assert_eq!(
+            ok("/set stop none"),
+            Command::Set(Some(Setting::Stop(vec![])))
+        );
         // bounds are the bot's business
         assert_eq!(
             ok("/set temperature 99"),
-            Command::Set(Setting::Temperature(99.0))
+            Command::Set(Some(Setting::Temperature(99.0)))
         );
     }
 
@@ -750,6 +761,7 @@ mod tests {
             ("/set top_p", "Usage: /set top_p VALUE"),
             ("/set top_p 0.1 0.2", "Usage: /set top_p VALUE"),
             ("/set colour red", "Unknown setting"),
+            ("/set =5", "Usage: /set"),
             ("/set seed -1", "whole number"),
             ("/set seed 1 2", "Usage: /set seed VALUE"),
             ("/set stop", "Usage: /set stop"),
