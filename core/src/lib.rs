@@ -8,10 +8,9 @@
 //! [`engine::Engine`] back through the adapter's [`seam::Outbox`].
 //!
 //! Rooms:
-//! - [`engine`]: the `Engine` trait, requests, streamed events.
+//! - [`engine`]: the `Engine` trait, requests, streamed events, the one stop-string filter; its
+//!   kinds: [`engine::local`] (GGUF model, tokenizer, kernels, sampling, KV caches), [`engine::openai`].
 //! - [`seam`]: the types adapters speak.
-//! - [`model`]: GGUF loading, tokenizer, chat template, the transformer with its KV cache.
-//! - [`sampling`]: temperature / top-k / top-p / repeat penalty, stop strings.
 //! - [`config`]: typed `Settings` from `config.toml` + `PARLEY__SECTION__KEY`, validated.
 //! - [`conversation`]: `Turn`, `Conversation`, the token-measured `ContextWindow`.
 //! - [`store`]: durable history and channel settings in SQLite.
@@ -27,10 +26,8 @@ pub mod conversation;
 pub mod engine;
 pub mod error;
 pub mod launch;
-pub mod model;
 pub mod persona;
 pub mod render;
-pub mod sampling;
 pub mod scheduler;
 pub mod seam;
 pub mod store;

@@ -8,8 +8,8 @@ use parley_core::engine::local::{LocalConfig, LocalEngine};
 use parley_core::engine::{
     ChatMessage, Engine, FinishReason, GenEvent, GenerateRequest, Role, SamplingParams, Usage,
 };
-use parley_core::model::transformer::argmax;
-use parley_core::model::{Model, TextStream, WeightFormat};
+use parley_core::engine::local::model::transformer::argmax;
+use parley_core::engine::local::model::{Model, TextStream, WeightFormat};
 use parley_core::Error;
 
 fn model_path() -> PathBuf {
@@ -147,7 +147,7 @@ fn truncated_cache_regenerates_like_a_fresh_run() {
     let m = model();
     let tf = &m.transformer;
     let prompt = m.encode_chat(&chat("Name three colours.")).expect("encode");
-    let run = |cache: &mut parley_core::model::KvCache, first: &[u32]| -> Vec<u32> {
+    let run = |cache: &mut parley_core::engine::local::model::KvCache, first: &[u32]| -> Vec<u32> {
         let mut logits = tf.forward(first, cache).expect("forward");
         let mut out = Vec::new();
         for _ in 0..24 {

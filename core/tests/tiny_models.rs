@@ -5,8 +5,8 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use parley_core::engine::{ChatMessage, Role};
-use parley_core::model::transformer::argmax;
-use parley_core::model::{Model, WeightFormat};
+use parley_core::engine::local::model::transformer::argmax;
+use parley_core::engine::local::model::{Model, WeightFormat};
 
 const HIDDEN: usize = 64;
 const FFN: usize = 128;

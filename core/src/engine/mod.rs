@@ -16,6 +16,7 @@ use crate::Result;
 pub mod local;
 pub mod openai;
 pub mod scripted;
+pub mod stop;
 
 /// Who said a message in the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -53,7 +53,6 @@
 //! connection, and the server stops generating.
 
 mod sse;
-mod stop;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,7 +69,7 @@ use tokio::sync::{mpsc, Semaphore};
 use super::{CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Usage};
 use crate::{Error, Result};
 use sse::SseDecoder;
-use stop::{cut_at_stop, StopFilter};
+use super::stop::{cut_at_stop, StopFilter};
 
 /// The environment variable holding the API key (sent as `Authorization: Bearer …`).
 pub const API_KEY_ENV: &str = "PARLEY_OPENAI_API_KEY";

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::stop::cut_at_stop;
 use super::{
     CancelToken, ChatMessage, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Usage,
 };
@@ -122,19 +123,6 @@ impl ScriptedEngine {
     }
 }
 
-/// Cut `text` before the first stop string, if any.
-fn apply_stop(text: &str, stop: &[String]) -> String {
-    let cut = stop
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s.as_str()))
-        .min();
-    match cut {
-        Some(i) => text[..i].to_string(),
-        None => text.to_string(),
-    }
-}
-
 impl Engine for ScriptedEngine {
     fn generate(&self, request: GenerateRequest) -> Result<Generation> {
         lock(&self.requests).push(request.clone());
@@ -170,7 +158,7 @@ impl Engine for ScriptedEngine {
                 }
                 Scripted::Reply(t) => t,
             };
-            let text = apply_stop(&text, &stop);
+            let text = cut_at_stop(text, &stop).0;
             let mut usage = Usage {
                 prompt_tokens,
                 cached_tokens,

@@ -7,6 +7,9 @@
 //! byte budget; an evicted conversation is simply prefilled again next time. Model work never
 //! runs on the async runtime.
 
+pub mod model;
+pub mod sampling;
+
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -17,9 +20,10 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Usage};
-use crate::model::{KvCache, Model, TextStream, WeightFormat};
-use crate::sampling::{Sampler, StopFilter};
+use super::stop::StopFilter;
 use crate::{Error, Result};
+use model::{KvCache, Model, TextStream, WeightFormat};
+use sampling::Sampler;
 
 /// Longest chunk of prompt run through the model at once (bounds the attention scratch memory).
 const PREFILL_CHUNK: usize = 512;
@@ -218,7 +222,7 @@ impl LocalEngine {
 
 impl Engine for LocalEngine {
     fn generate(&self, request: GenerateRequest) -> Result<Generation> {
-        crate::sampling::validate(&request.params)?;
+        sampling::validate(&request.params)?;
         let (events, rx) = mpsc::unbounded_channel();
         let cancel = CancelToken::new();
         self.send(Command::Generate(Box::new(Job {
@@ -383,7 +387,7 @@ impl Worker {
             usage.completion_tokens += 1;
             history.push(next);
             if let Some(text) = stream.push(&model.tokenizer, next)? {
-                emit(stops.push(&text));
+                emit(stops.push(&text).emit);
                 if stops.stopped() {
                     finish = FinishReason::Stop;
                     break;
@@ -397,7 +401,7 @@ impl Worker {
         }
         if !stops.stopped() && finish != FinishReason::Cancelled {
             if let Some(text) = stream.finish(&model.tokenizer)? {
-                emit(stops.push(&text));
+                emit(stops.push(&text).emit);
             }
             emit(stops.finish());
         }

@@ -1,37 +1,52 @@
-//! Client-side stop strings: text streams through, a stop string never comes out, not even its
-//! first characters.
+//! Stop strings, enforced once for every engine: text streams through, a stop string never comes
+//! out, not even its first characters.
 //!
-//! Servers accept only a few stop strings (OpenAI: 4) and some ignore them, so the engine enforces
-//! every one itself. The filter holds back the shortest tail of the text that could still grow
-//! into a stop string, and releases it once it cannot.
+//! The local engine has no server to stop for it, and OpenAI-compatible servers accept only a few
+//! stop strings (OpenAI: 4) or ignore them, so every engine runs its answer through
+//! [`StopFilter`]. The filter holds back the shortest tail of the text that could still grow into
+//! a stop string, and releases it once it cannot. Held-back text always ends on a character
+//! boundary, so a multibyte character is never split.
 
 /// What [`StopFilter::push`] decided.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Filtered {
+pub struct Filtered {
     /// Text safe to forward now (may be empty).
-    pub(crate) emit: String,
+    pub emit: String,
     /// A stop string was found: the answer ends after `emit`.
-    pub(crate) stopped: bool,
+    pub stopped: bool,
 }
 
 /// Streaming stop-string filter.
 #[derive(Debug, Default)]
-pub(crate) struct StopFilter {
+pub struct StopFilter {
     stops: Vec<String>,
     pending: String,
+    stopped: bool,
 }
 
 impl StopFilter {
     /// A filter for `stops`; empty strings are ignored.
-    pub(crate) fn new(stops: &[String]) -> Self {
+    pub fn new(stops: &[String]) -> Self {
         Self {
             stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
             pending: String::new(),
+            stopped: false,
         }
     }
 
+    /// Whether a stop string was seen (after which nothing more is emitted).
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
     /// Add the next piece of the answer.
-    pub(crate) fn push(&mut self, text: &str) -> Filtered {
+    pub fn push(&mut self, text: &str) -> Filtered {
+        if self.stopped {
+            return Filtered {
+                emit: String::new(),
+                stopped: true,
+            };
+        }
         if self.stops.is_empty() {
             return Filtered {
                 emit: text.to_owned(),
@@ -41,6 +56,7 @@ impl StopFilter {
         self.pending.push_str(text);
         if let Some(at) = first_stop(&self.pending, &self.stops) {
             self.pending.truncate(at);
+            self.stopped = true;
             return Filtered {
                 emit: std::mem::take(&mut self.pending),
                 stopped: true,
@@ -62,14 +78,14 @@ impl StopFilter {
         }
     }
 
-    /// The answer ended without a stop string: release what was held back.
-    pub(crate) fn finish(&mut self) -> String {
+    /// The end of the stream: release what was held back (it was not a stop string after all).
+    pub fn finish(&mut self) -> String {
         std::mem::take(&mut self.pending)
     }
 }
 
-/// Byte index of the earliest stop string in `text`.
-pub(crate) fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
+/// Byte index of the earliest stop string in `text` (empty stop strings are ignored).
+fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops
         .iter()
         .filter(|s| !s.is_empty())
@@ -77,8 +93,8 @@ pub(crate) fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
         .min()
 }
 
-/// `text` cut before its first stop string.
-pub(crate) fn cut_at_stop(mut text: String, stops: &[String]) -> (String, bool) {
+/// `text` cut before its first stop string, and whether one was found.
+pub fn cut_at_stop(mut text: String, stops: &[String]) -> (String, bool) {
     match first_stop(&text, stops) {
         Some(at) => {
             text.truncate(at);
@@ -92,6 +108,7 @@ pub(crate) fn cut_at_stop(mut text: String, stops: &[String]) -> (String, bool) 
 mod tests {
     use super::*;
 
+    /// Streams `pieces` through a filter: the whole output, whether it stopped, and each emit.
     fn run(stops: &[&str], pieces: &[&str]) -> (String, bool, Vec<String>) {
         let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
         let mut f = StopFilter::new(&stops);
@@ -102,6 +119,7 @@ mod tests {
             out.push_str(&r.emit);
             emitted.push(r.emit);
             if r.stopped {
+                assert!(f.stopped());
                 return (out, true, emitted);
             }
         }
@@ -135,6 +153,10 @@ mod tests {
         let (out, stopped, _) = run(&["###"], &["a#", "#b", "c"]);
         assert_eq!(out, "a##bc");
         assert!(!stopped);
+        assert_eq!(
+            run(&["User:"], &["Hello Us", "ually"]),
+            ("Hello Usually".into(), false, vec!["Hello ".into(), "Usually".into()])
+        );
     }
 
     #[test]
@@ -151,13 +173,32 @@ mod tests {
     }
 
     #[test]
-    fn multibyte_text_is_never_split() {
+    fn nothing_comes_out_after_a_stop() {
+        let stops = vec!["!".to_string()];
+        let mut f = StopFilter::new(&stops);
+        assert!(f.push("a!b").stopped);
+        let after = f.push("more");
+        assert_eq!(after.emit, "");
+        assert!(after.stopped);
+        assert_eq!(f.finish(), "");
+    }
+
+    #[test]
+    fn multibyte_text_is_held_back_whole_characters_only() {
+        // "世" could start the stop string, so it is held back whole (its three bytes), then
+        // released whole once "界" shows it is not part of one.
+        let (out, stopped, emitted) = run(&["世界!"], &["é世", "界", "?"]);
+        assert_eq!(emitted, vec!["é", "", "世界?"]);
+        assert_eq!(out, "é世界?");
+        assert!(!stopped);
         let (out, stopped, emitted) = run(&["世界!"], &["é世", "界", "!"]);
+        assert_eq!(emitted, vec!["é", "", ""]);
         assert_eq!(out, "é");
         assert!(stopped);
-        assert!(emitted
-            .iter()
-            .all(|e| std::str::from_utf8(e.as_bytes()).is_ok()));
+        assert_eq!(
+            run(&["日本"], &["こんにちは日", "曜日"]).2,
+            vec!["こんにちは", "日曜日"]
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! Choosing the next token, and cutting the text at stop strings.
+//! Choosing the next token.
 //!
 //! [`Sampler`] wraps candle's seeded `LogitsProcessor` (temperature, top-k, top-p; greedy at
-//! temperature 0) with a repeat penalty over the recent tokens. [`StopFilter`] holds back text
-//! that might be the start of a stop string, so a stop string is never emitted, not even partly.
+//! temperature 0) with a repeat penalty over the recent tokens. Stop strings are cut by the
+//! engines' shared [`crate::engine::stop::StopFilter`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -105,118 +105,9 @@ pub fn validate(p: &SamplingParams) -> Result<()> {
     Ok(())
 }
 
-/// Cuts streamed text at the first stop string without ever emitting any part of it.
-#[derive(Debug, Default)]
-pub struct StopFilter {
-    stops: Vec<String>,
-    pending: String,
-    stopped: bool,
-}
-
-impl StopFilter {
-    /// A filter for `stops` (empty strings are ignored).
-    pub fn new(stops: &[String]) -> Self {
-        Self {
-            stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
-            pending: String::new(),
-            stopped: false,
-        }
-    }
-
-    /// Whether a stop string was seen.
-    pub fn stopped(&self) -> bool {
-        self.stopped
-    }
-
-    /// Feed more text; returns what can safely be shown now.
-    pub fn push(&mut self, text: &str) -> String {
-        if self.stopped {
-            return String::new();
-        }
-        self.pending.push_str(text);
-        if let Some(at) = self
-            .stops
-            .iter()
-            .filter_map(|s| self.pending.find(s.as_str()))
-            .min()
-        {
-            self.stopped = true;
-            let out = self.pending[..at].to_string();
-            self.pending.clear();
-            return out;
-        }
-        // Hold back the longest suffix that is a proper prefix of some stop string.
-        let mut keep_from = self.pending.len();
-        for (i, _) in self.pending.char_indices().rev() {
-            let tail = &self.pending[i..];
-            if self.stops.iter().any(|s| s.starts_with(tail)) {
-                keep_from = i;
-            }
-            if self.pending.len() - i >= self.longest_stop() {
-                break;
-            }
-        }
-        let out = self.pending[..keep_from].to_string();
-        self.pending.drain(..keep_from);
-        out
-    }
-
-    /// The end of the stream: release text held back (it was not a stop string after all).
-    pub fn finish(&mut self) -> String {
-        if self.stopped {
-            return String::new();
-        }
-        std::mem::take(&mut self.pending)
-    }
-
-    fn longest_stop(&self) -> usize {
-        self.stops.iter().map(String::len).max().unwrap_or(0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run(stops: &[&str], parts: &[&str]) -> (String, bool) {
-        let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
-        let mut f = StopFilter::new(&stops);
-        let mut out = String::new();
-        for p in parts {
-            out.push_str(&f.push(p));
-        }
-        out.push_str(&f.finish());
-        (out, f.stopped())
-    }
-
-    #[test]
-    fn stop_string_split_across_deltas_is_never_emitted() {
-        assert_eq!(
-            run(&["User:"], &["Hello ", "Us", "er", ": hi"]),
-            ("Hello ".into(), true)
-        );
-    }
-
-    #[test]
-    fn held_back_text_is_released_when_it_is_not_a_stop() {
-        assert_eq!(
-            run(&["User:"], &["Hello Us", "ually"]),
-            ("Hello Usually".into(), false)
-        );
-    }
-
-    #[test]
-    fn earliest_stop_wins() {
-        assert_eq!(run(&["b", "a"], &["xxab"]), ("xx".into(), true));
-    }
-
-    #[test]
-    fn multibyte_text_is_held_on_char_boundaries() {
-        assert_eq!(
-            run(&["日本"], &["こんにちは日", "曜日"]),
-            ("こんにちは日曜日".into(), false)
-        );
-    }
 
     #[test]
     fn bad_values_name_the_setting() {
