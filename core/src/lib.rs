@@ -17,7 +17,8 @@
 //! - [`scheduler`]: one answer per channel, fair turns across channels, bounded queues.
 //! - [`bot`]: the `Handler` adapters call: triggers, commands, streaming answers.
 //! - [`launch`]: start-up shared by the binaries (engine from settings, bot over it).
-//! - [`testing`]: a recording `Outbox` and message builders for tests.
+//! - `testing` (only with the `testing` cargo feature, which the dev-only `parley-testkit` turns
+//!   on for test builds): a recording `Outbox`, message builders, and `engine::scripted`.
 
 pub mod bot;
 pub mod commands;
@@ -31,6 +32,7 @@ pub mod render;
 pub mod scheduler;
 pub mod seam;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod translate;
 

@@ -18,7 +18,8 @@ pub enum Platform {
     Telegram,
     /// Discord.
     Discord,
-    /// In-process tests.
+    /// In-process tests (only with the `testing` feature: never in a release build).
+    #[cfg(any(test, feature = "testing"))]
     Test,
 }
 
@@ -29,6 +30,7 @@ impl Platform {
             Platform::Console => "console",
             Platform::Telegram => "telegram",
             Platform::Discord => "discord",
+            #[cfg(any(test, feature = "testing"))]
             Platform::Test => "test",
         }
     }
@@ -39,6 +41,7 @@ impl Platform {
             "console" => Platform::Console,
             "telegram" => Platform::Telegram,
             "discord" => Platform::Discord,
+            #[cfg(any(test, feature = "testing"))]
             "test" => Platform::Test,
             _ => return None,
         })

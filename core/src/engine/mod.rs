@@ -15,6 +15,7 @@ use crate::Result;
 
 pub mod local;
 pub mod openai;
+#[cfg(any(test, feature = "testing"))]
 pub mod scripted;
 pub mod stop;
 
