@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use parley_core::engine::local::model::transformer::argmax;
+use parley_core::engine::local::model::{Model, TextStream, WeightFormat};
 use parley_core::engine::local::{LocalConfig, LocalEngine};
 use parley_core::engine::{
     ChatMessage, Engine, FinishReason, GenEvent, GenerateRequest, Role, SamplingParams, Usage,
 };
-use parley_core::engine::local::model::transformer::argmax;
-use parley_core::engine::local::model::{Model, TextStream, WeightFormat};
 use parley_core::Error;
 
 fn model_path() -> PathBuf {

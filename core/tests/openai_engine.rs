@@ -595,7 +595,86 @@ async fn engine_reports_its_limits() {
     assert!(e.describe().contains(FakeOpenAi::MODEL));
     e.forget("test");
     assert!(
+        !e.describe().contains("127.0.0.1"),
+        "users see describe() in /stats: no server address: {}",
+        e.describe()
+    );
+    assert!(
         server.requests().is_empty(),
         "nothing here touches the network"
     );
+}
+
+#[tokio::test]
+async fn a_server_trickling_keep_alives_hits_the_answer_deadline() {
+    let server = FakeOpenAi::start().await.unwrap();
+    server.fail_next(Fault::KeepAliveForever, 1);
+    // Keep-alives arrive every 20 ms, well inside the 5 s gap timeout: only the overall
+    // deadline can end this answer.
+    let e = engine(OpenAiConfig {
+        answer_timeout_secs: 0.5,
+        ..config(&server)
+    });
+    let out = collect(e.generate(request("x")).unwrap()).await;
+    let msg = remote_message(&out);
+    assert!(msg.contains("engine.openai.answer_timeout_secs"), "{msg}");
+    assert!(out.text().is_empty());
+}
+
+#[tokio::test]
+async fn a_server_ignoring_max_tokens_is_cut_client_side() {
+    let server = FakeOpenAi::start().await.unwrap();
+    server.fail_next(Fault::IgnoreMaxTokens, 1);
+    let e = engine(config(&server));
+    let mut req = request("x");
+    req.params.max_tokens = 5;
+    let out = collect(e.generate(req).unwrap()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.text(), "word ".repeat(5));
+    let usage = out.usage.expect("usage");
+    assert_eq!(usage.finish, Some(FinishReason::Length));
+    assert!(
+        server.wait_closed_early(1, LIMIT).await,
+        "the endless stream must be hung up on"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_stream_event_fails_the_answer_instead_of_filling_memory() {
+    let server = FakeOpenAi::start().await.unwrap();
+    server.fail_next(Fault::HugeEvent(3 << 20), 1);
+    let e = engine(config(&server));
+    let out = collect(e.generate(request("x")).unwrap()).await;
+    let msg = remote_message(&out);
+    assert!(
+        msg.contains("an event of the stream is over 1024 KiB"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_json_answer_is_refused() {
+    let server = FakeOpenAi::start().await.unwrap();
+    server.fail_next(Fault::HugeBody(9 << 20), 1);
+    let e = engine(config(&server));
+    let out = collect(e.generate(request("x")).unwrap()).await;
+    let msg = remote_message(&out);
+    assert!(msg.contains("the answer is over 8 MiB"), "{msg}");
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_the_api_key_and_messages_hide_url_credentials() {
+    let server = FakeOpenAi::start().await.unwrap();
+    let secret = "sk-very-secret-key";
+    let mut cfg = config(&server);
+    cfg.base_url = cfg.base_url.replacen("http://", "http://user:hunter2@", 1);
+    let e = OpenAiEngine::with_api_key(cfg, Some(secret.into())).unwrap();
+    let debug = format!("{e:?}");
+    assert!(!debug.contains(secret), "{debug}");
+    assert!(debug.contains("redacted"), "{debug}");
+    server.fail_next(Fault::Status(400), 1);
+    let out = collect(e.generate(request("x")).unwrap()).await;
+    let msg = remote_message(&out);
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(!e.describe().contains("hunter2"));
 }

@@ -4,9 +4,9 @@
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use parley_core::engine::{ChatMessage, Role};
 use parley_core::engine::local::model::transformer::argmax;
 use parley_core::engine::local::model::{Model, WeightFormat};
+use parley_core::engine::{ChatMessage, Role};
 
 const HIDDEN: usize = 64;
 const FFN: usize = 128;

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use parley_core::engine::local::model::transformer::argmax;
 use parley_core::engine::local::{rate, LocalConfig, LocalEngine};
 use parley_core::engine::{ChatMessage, Engine, GenerateRequest, Role, SamplingParams};
-use parley_core::engine::local::model::transformer::argmax;
 use serde::Serialize;
 
 /// What `parley bench` reports.

@@ -10,9 +10,9 @@ use anyhow::Context;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use parley_core::config::Settings;
+use parley_core::engine::local::model::WeightFormat;
 use parley_core::engine::local::LocalEngine;
 use parley_core::engine::{ChatMessage, Engine, GenEvent, GenerateRequest, Role};
-use parley_core::engine::local::model::WeightFormat;
 
 /// Parley: a chat bot that runs its language model on this machine.
 #[derive(Debug, Parser)]

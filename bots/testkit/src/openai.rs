@@ -82,6 +82,15 @@ pub enum Fault {
     EndAfter(usize),
     /// Accept the request and never answer.
     Hang,
+    /// Start a stream, then send only `: keep-alive` comments, one every 20 ms (for a minute at
+    /// most): bytes keep coming, the answer never does.
+    KeepAliveForever,
+    /// Stream `word ` pieces without end (100,000 at most), ignoring `max_tokens`.
+    IgnoreMaxTokens,
+    /// Stream one event whose `data` lines add up to this many bytes, never ending it.
+    HugeEvent(usize),
+    /// Answer with a JSON completion whose body is this many bytes.
+    HugeBody(usize),
 }
 
 /// How a reply is cut into streamed pieces (each piece is one "token").
@@ -485,6 +494,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             let _guard = guard;
             return std::future::pending::<Response>().await;
         }
+        Some(Fault::HugeBody(bytes)) => return huge_body(bytes),
+        Some(ref f @ (Fault::KeepAliveForever | Fault::IgnoreMaxTokens | Fault::HugeEvent(_))) => {
+            return hostile_stream(shared, guard, f.clone(), id)
+        }
         _ => {}
     }
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -537,6 +550,63 @@ fn whole_answer(shared: &Shared, body: &Value, fault: Option<Fault>, id: usize) 
         "usage": usage_json(prompt, completion, script.cached_tokens),
     }))
     .into_response()
+}
+
+/// A valid completion padded to `bytes`.
+fn huge_body(bytes: usize) -> Response {
+    let content = "x".repeat(bytes);
+    let body = json!({
+        "id": "chatcmpl-fake-huge",
+        "object": "chat.completion",
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": content },
+                      "finish_reason": "stop" }],
+    });
+    axum::Json(body).into_response()
+}
+
+/// The pieces of a stream that never finishes properly (see [`Fault`]); bounded so the fake
+/// always stops by itself.
+fn hostile_pieces(fault: &Fault, id: usize) -> Vec<(Bytes, Duration)> {
+    let tick = Duration::from_millis(20);
+    match fault {
+        Fault::KeepAliveForever => {
+            vec![(Bytes::from_static(b": keep-alive\n\n"), tick); 3000]
+        }
+        Fault::IgnoreMaxTokens => {
+            vec![
+                (
+                    event(&chunk(id, json!({ "content": "word " }), None)),
+                    Duration::ZERO
+                );
+                100_000
+            ]
+        }
+        Fault::HugeEvent(bytes) => {
+            let line = Bytes::from(format!("data: {}\n", "y".repeat(1000)));
+            vec![(line, Duration::ZERO); bytes / 1000 + 1]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn hostile_stream(shared: Arc<Shared>, guard: InFlight, fault: Fault, id: usize) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(1);
+    tokio::spawn(async move {
+        let _guard = guard;
+        let first = chunk(id, json!({ "role": "assistant", "content": "" }), None);
+        let pieces = hostile_pieces(&fault, id);
+        for (piece, wait) in std::iter::once((event(&first), Duration::ZERO)).chain(pieces) {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            if tx.send(Ok(piece)).await.is_err() {
+                shared.closed_early.fetch_add(1, Ordering::SeqCst);
+                shared.changed.notify_waiters();
+                return;
+            }
+        }
+    });
+    event_stream(rx)
 }
 
 fn usage_json(prompt: usize, completion: usize, cached: usize) -> Value {
@@ -640,6 +710,11 @@ fn stream_answer(
             }
         }
     });
+    event_stream(rx)
+}
+
+/// A `text/event-stream` response sending what arrives on `rx`.
+fn event_stream(rx: mpsc::Receiver<Result<Bytes, io::Error>>) -> Response {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });

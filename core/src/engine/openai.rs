@@ -66,10 +66,10 @@ use serde_json::{json, Value};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Semaphore};
 
+use super::stop::{cut_at_stop, StopFilter};
 use super::{CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Usage};
 use crate::{Error, Result};
 use sse::SseDecoder;
-use super::stop::{cut_at_stop, StopFilter};
 
 /// The environment variable holding the API key (sent as `Authorization: Bearer …`).
 pub const API_KEY_ENV: &str = "PARLEY_OPENAI_API_KEY";
@@ -104,6 +104,11 @@ const CANCEL_POLL: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// Bytes of an error body kept for the error message.
 const ERROR_BODY_LIMIT: usize = 600;
+/// Characters one token may stand for, at most, when the answer is capped client-side: real
+/// tokens are far shorter, so this only stops a server that ignores `max_tokens`.
+const MAX_CHARS_PER_TOKEN: usize = 32;
+/// Largest non-streamed JSON answer read (a larger one is refused, not buffered).
+const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// Settings of the OpenAI-compatible engine (`[engine.openai]` in `config.toml`).
 ///
@@ -121,6 +126,9 @@ pub struct OpenAiConfig {
     pub timeout_secs: f64,
     /// Longest wait, in seconds, for the TCP/TLS connection.
     pub connect_timeout_secs: f64,
+    /// Longest time, in seconds, one whole answer may take, however steadily the server sends
+    /// bytes (a server trickling keep-alive comments or tiny pieces never hits `timeout_secs`).
+    pub answer_timeout_secs: f64,
     /// Most requests in flight at once; further ones wait their turn.
     pub max_concurrent: usize,
     /// The served model's context length in tokens (vLLM `--max-model-len`, llama.cpp `-c`,
@@ -144,6 +152,7 @@ impl Default for OpenAiConfig {
             model: "default".into(),
             timeout_secs: 60.0,
             connect_timeout_secs: 5.0,
+            answer_timeout_secs: 300.0,
             max_concurrent: 8,
             context_len: 4096,
             max_retries: 3,
@@ -176,6 +185,7 @@ impl OpenAiConfig {
         for (key, v) in [
             ("timeout_secs", self.timeout_secs),
             ("connect_timeout_secs", self.connect_timeout_secs),
+            ("answer_timeout_secs", self.answer_timeout_secs),
         ] {
             if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
                 return Err(bad(
@@ -243,7 +253,9 @@ struct Inner {
     config: OpenAiConfig,
     endpoint: String,
     client: reqwest::Client,
-    api_key: Option<String>,
+    api_key: Option<ApiKey>,
+    /// The endpoint as logs and error messages show it: without credentials.
+    shown_endpoint: String,
     permits: Arc<Semaphore>,
     timeout: Duration,
     calibration: Mutex<Calibration>,
@@ -294,7 +306,7 @@ impl OpenAiEngine {
             .build()
             .map_err(|e| Error::Remote(format!("cannot build the HTTP client: {}", chain(&e))))?;
         tracing::info!(
-            base_url = %config.base_url,
+            base_url = %without_credentials(&config.base_url),
             model = %config.model,
             max_concurrent = config.max_concurrent,
             context_len = config.context_len,
@@ -303,10 +315,11 @@ impl OpenAiEngine {
         );
         let inner = Inner {
             endpoint: config.endpoint(),
+            shown_endpoint: without_credentials(&config.endpoint()),
             timeout: Duration::from_secs_f64(config.timeout_secs),
             permits: Arc::new(Semaphore::new(config.max_concurrent)),
             client,
-            api_key,
+            api_key: api_key.map(ApiKey),
             calibration: Mutex::new(Calibration::default()),
             stream_usage: AtomicBool::new(true),
             config,
@@ -368,7 +381,7 @@ impl OpenAiEngine {
                 None => {
                     return Err(Error::Remote(format!(
                         "{} answered without any choice",
-                        inner.endpoint
+                        inner.shown_endpoint
                     )))
                 }
             }
@@ -408,9 +421,11 @@ impl Engine for OpenAiEngine {
     }
 
     fn describe(&self) -> String {
+        // Users see this in /stats: the server's address (internal host names, credentials in
+        // the URL) is the operator's business, not theirs.
         format!(
-            "{} via OpenAI-compatible server {}",
-            self.inner.config.model, self.inner.config.base_url
+            "{} via an OpenAI-compatible server",
+            self.inner.config.model
         )
     }
 }
@@ -457,6 +472,27 @@ struct Progress {
     /// Characters forwarded to the caller.
     forwarded_chars: usize,
     first_text: Option<Instant>,
+    /// Most text chunks taken (`max_tokens`: servers stream one token per chunk).
+    max_chunks: usize,
+    /// Most characters forwarded (`max_tokens` × [`MAX_CHARS_PER_TOKEN`]).
+    max_chars: usize,
+}
+
+impl Progress {
+    /// Nothing delivered yet; capped by the request's `max_tokens`, whatever the server does.
+    fn capped_for(request: &GenerateRequest) -> Self {
+        let max_tokens = request.params.max_tokens;
+        Self {
+            max_chunks: max_tokens,
+            max_chars: max_tokens.saturating_mul(MAX_CHARS_PER_TOKEN),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the answer has reached its client-side cap.
+    fn full(&self) -> bool {
+        self.content_chunks >= self.max_chunks || self.forwarded_chars >= self.max_chars
+    }
 }
 
 /// Where the stream stands after one event.
@@ -574,6 +610,27 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Resolves when the caller cancelled or dropped its [`Generation`].
+/// The API key: sent as a bearer token, never printed (its `Debug` is redacted).
+struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// `url` without a `user:password@` part, for logs and messages.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 async fn cancelled(cancel: &CancelToken, tx: &mpsc::UnboundedSender<Result<GenEvent>>) {
     loop {
         if cancel.is_cancelled() {
@@ -593,9 +650,9 @@ async fn run_generation(
     cancel: CancelToken,
 ) {
     let started = Instant::now();
-    let mut progress = Progress::default();
+    let mut progress = Progress::capped_for(&request);
     let outcome = {
-        let work = stream_answer(&inner, &request, &tx, &mut progress);
+        let work = answer_within_deadline(&inner, &request, &tx, &mut progress);
         tokio::select! {
             biased;
             _ = cancelled(&cancel, &tx) => None,
@@ -659,6 +716,24 @@ async fn run_generation(
     let _ = tx.send(Ok(GenEvent::Done(usage)));
 }
 
+/// [`stream_answer`] bounded by `answer_timeout_secs`: the text forwarded so far stands, and an
+/// error follows.
+async fn answer_within_deadline(
+    inner: &Inner,
+    request: &GenerateRequest,
+    tx: &mpsc::UnboundedSender<Result<GenEvent>>,
+    progress: &mut Progress,
+) -> Result<(FinishReason, Option<ServerUsage>)> {
+    let deadline = Duration::from_secs_f64(inner.config.answer_timeout_secs);
+    match tokio::time::timeout(deadline, stream_answer(inner, request, tx, progress)).await {
+        Ok(done) => done,
+        Err(_) => Err(Error::Remote(format!(
+            "the answer from {} took longer than {} s (engine.openai.answer_timeout_secs)",
+            inner.shown_endpoint, inner.config.answer_timeout_secs
+        ))),
+    }
+}
+
 /// Request, retry while nothing arrived, stream. Returns why it finished and the server's usage.
 async fn stream_answer(
     inner: &Inner,
@@ -675,7 +750,7 @@ async fn stream_answer(
             Err(f) if inner.rejects_stream_options(&f, &body) => {
                 tracing::warn!(
                     "{} rejects stream_options; streaming without usage reports from now on",
-                    inner.endpoint
+                    inner.shown_endpoint
                 );
                 inner.stream_usage.store(false, Ordering::Relaxed);
                 body = inner.body(request, true, 1, request.params.seed);
@@ -846,10 +921,10 @@ impl Inner {
     /// POST `body`, retrying refused connections, 429 and 5xx while `retries` allows. Only a
     /// successful response comes back.
     async fn send(&self, body: &Value, retries: &mut u32) -> Result<reqwest::Response, Failure> {
-        let url = &self.endpoint;
+        let url = &self.shown_endpoint;
         loop {
-            let mut req = self.client.post(url).json(body);
-            if let Some(key) = &self.api_key {
+            let mut req = self.client.post(&self.endpoint).json(body);
+            if let Some(ApiKey(key)) = &self.api_key {
                 req = req.bearer_auth(key);
             }
             tracing::debug!(url = %url, retry = *retries, "POST chat/completions");
@@ -968,7 +1043,7 @@ impl Inner {
         tx: &mpsc::UnboundedSender<Result<GenEvent>>,
         progress: &mut Progress,
     ) -> Result<(FinishReason, Option<ServerUsage>), StreamFailure> {
-        let url = &self.endpoint;
+        let url = &self.shown_endpoint;
         let mut bytes = response.bytes_stream();
         let mut decoder = SseDecoder::default();
         let mut finish: Option<FinishReason> = None;
@@ -1001,7 +1076,13 @@ impl Inner {
             };
             let events = match next {
                 Some(Ok(chunk)) => decoder.push(&chunk).map_err(|_| {
-                    let mut f = fail(progress, "a line of the stream is over 4 MiB".into());
+                    let mut f = fail(
+                        progress,
+                        format!(
+                            "an event of the stream is over {} KiB",
+                            sse::MAX_EVENT >> 10
+                        ),
+                    );
                     f.retryable = false;
                     f
                 })?,
@@ -1040,7 +1121,7 @@ impl Inner {
             }
         };
         if step == Step::Stopped {
-            return Ok((FinishReason::Stop, usage));
+            return Ok((finish.unwrap_or(FinishReason::Stop), usage));
         }
         let rest = stops.finish();
         forward(tx, progress, rest);
@@ -1068,7 +1149,7 @@ impl Inner {
             retryable: false,
             error: Error::Remote(format!(
                 "{} sent a stream chunk that is not a chat-completion chunk ({e}): {}",
-                self.endpoint,
+                self.shown_endpoint,
                 clip(data)
             )),
         })?;
@@ -1077,7 +1158,7 @@ impl Inner {
                 retryable: progress.content_chunks == 0,
                 error: Error::Remote(format!(
                     "{} reported an error mid-stream: {}",
-                    self.endpoint,
+                    self.shown_endpoint,
                     in_stream_error(&err)
                 )),
             });
@@ -1093,6 +1174,10 @@ impl Inner {
                     forward(tx, progress, f.emit);
                     if f.stopped {
                         *finish = Some(FinishReason::Stop);
+                        return Ok(Step::Stopped);
+                    }
+                    if progress.full() {
+                        *finish = Some(FinishReason::Length);
                         return Ok(Step::Stopped);
                     }
                 }
@@ -1129,14 +1214,17 @@ impl Inner {
             if f.stopped {
                 finish = FinishReason::Stop;
                 let _ = stops.finish();
+            } else if progress.full() {
+                finish = FinishReason::Length;
+                let _ = stops.finish();
             }
         }
         Ok((finish, parsed.usage.map(|u| u.to_usage())))
     }
 
     async fn parse_completion(&self, response: reqwest::Response) -> Result<CompletionJson> {
-        let url = &self.endpoint;
-        let body = tokio::time::timeout(self.timeout, response.bytes())
+        let url = &self.shown_endpoint;
+        let body = tokio::time::timeout(self.timeout, read_capped(response, MAX_BODY_BYTES))
             .await
             .map_err(|_| {
                 Error::Remote(format!(
@@ -1144,7 +1232,7 @@ impl Inner {
                     self.config.timeout_secs
                 ))
             })?
-            .map_err(|e| Error::Remote(format!("reading the answer from {url}: {}", chain(&e))))?;
+            .map_err(|e| Error::Remote(format!("reading the answer from {url}: {e}")))?;
         serde_json::from_slice(&body).map_err(|e| {
             Error::Remote(format!(
                 "{url} sent an answer that is not a chat completion ({e}): {}",
@@ -1232,7 +1320,25 @@ impl Inner {
 }
 
 /// Send text to the caller (nothing for empty text).
+/// The whole body of `response`, refused once it grows past `cap` bytes.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| chain(&e))? {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("the answer is over {} MiB", cap >> 20));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Send `text` on, cut to what the client-side cap leaves room for.
 fn forward(tx: &mpsc::UnboundedSender<Result<GenEvent>>, progress: &mut Progress, text: String) {
+    let room = progress.max_chars.saturating_sub(progress.forwarded_chars);
+    let text = match text.char_indices().nth(room) {
+        Some((cut, _)) => text[..cut].to_owned(),
+        None => text,
+    };
     if text.is_empty() {
         return;
     }

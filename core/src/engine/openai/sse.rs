@@ -6,8 +6,9 @@
 //! split a line, a `\r\n` pair or a multi-byte character anywhere: bytes are only decoded once a
 //! whole line has arrived.
 
-/// Longest line accepted; a server sending more without a newline is broken.
-const MAX_LINE: usize = 4 << 20;
+/// Largest event accepted (one line, or the `data` of all its lines together): a chat chunk is a
+/// few hundred bytes, so a server sending more is broken or hostile, and is not buffered.
+pub(crate) const MAX_EVENT: usize = 1 << 20;
 
 /// Incremental SSE decoder.
 #[derive(Debug, Default)]
@@ -22,13 +23,13 @@ pub(crate) struct SseDecoder {
     has_data: bool,
 }
 
-/// The server sent a line longer than [`MAX_LINE`].
+/// The server sent a line or an event larger than [`MAX_EVENT`].
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct LineTooLong;
+pub(crate) struct EventTooLarge;
 
 impl SseDecoder {
     /// Feed bytes; returns the `data` of every event completed by them, in order.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<Vec<String>, LineTooLong> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<Vec<String>, EventTooLarge> {
         let mut events = Vec::new();
         for &b in bytes {
             if self.after_cr {
@@ -44,8 +45,8 @@ impl SseDecoder {
                     self.end_line(&mut events);
                 }
                 _ => {
-                    if self.line.len() >= MAX_LINE {
-                        return Err(LineTooLong);
+                    if self.line.len() + self.data.len() >= MAX_EVENT {
+                        return Err(EventTooLarge);
                     }
                     self.line.push(b);
                 }
@@ -165,7 +166,26 @@ mod tests {
     #[test]
     fn endless_line_is_refused() {
         let mut d = SseDecoder::default();
-        let big = vec![b'x'; MAX_LINE + 1];
-        assert_eq!(d.push(&big), Err(LineTooLong));
+        let big = vec![b'x'; MAX_EVENT + 1];
+        assert_eq!(d.push(&big), Err(EventTooLarge));
+    }
+
+    #[test]
+    fn an_event_of_many_short_data_lines_is_refused_once_too_large() {
+        let mut d = SseDecoder::default();
+        let line = b"data: 0123456789abcdef0123456789abcdef\n";
+        let mut refused = false;
+        for _ in 0..(2 * MAX_EVENT / line.len()) {
+            if d.push(line).is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "an endless event must be refused, not buffered");
+        let mut d = SseDecoder::default();
+        assert_eq!(
+            d.push(b"data: a\ndata: b\n\n"),
+            Ok(vec!["a\nb".to_string()])
+        );
     }
 }
