@@ -12,6 +12,10 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use crate::engine::SamplingParams;
 use crate::{Error, Result};
 
+/// Below this temperature sampling is greedy: dividing the logits by a tinier number overflows
+/// them (a temperature of 1e-320 made every answer fail), and the choice is greedy anyway.
+pub const MIN_TEMPERATURE: f64 = 0.01;
+
 /// Picks tokens according to [`SamplingParams`].
 pub struct Sampler {
     processor: LogitsProcessor,
@@ -32,7 +36,7 @@ impl Sampler {
     pub fn new(params: &SamplingParams) -> Result<Self> {
         validate(params)?;
         let t = params.temperature;
-        let sampling = if t <= 0.0 {
+        let sampling = if t < MIN_TEMPERATURE {
             Sampling::ArgMax
         } else {
             match (params.top_k, params.top_p < 1.0) {
@@ -74,7 +78,14 @@ impl Sampler {
         } else {
             logits.clone()
         };
-        Ok(self.processor.sample(&logits)?)
+        match self.processor.sample(&logits) {
+            Ok(token) => Ok(token),
+            Err(e) => {
+                // Odd logits (NaN, overflow) must not cost the user their answer.
+                tracing::warn!(error = %Error::from(e), "sampling failed; taking the likeliest token");
+                super::model::transformer::argmax(&logits)
+            }
+        }
     }
 }
 
@@ -108,6 +119,47 @@ pub fn validate(p: &SamplingParams) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vanishing_temperature_is_greedy_not_an_error() {
+        let logits = Tensor::new(&[0.5f32, 3.0, 1.0, -2.0], &candle_core::Device::Cpu).unwrap();
+        for t in [1e-320, 1e-9, 0.009] {
+            let p = SamplingParams {
+                temperature: t,
+                top_k: 0,
+                top_p: 1.0,
+                repeat_penalty: 1.0,
+                seed: Some(7),
+                ..SamplingParams::default()
+            };
+            let mut s = Sampler::new(&p).expect("valid");
+            assert_eq!(
+                s.sample(&logits, &[]).expect("a token"),
+                1,
+                "temperature {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn logits_sampling_cannot_use_fall_back_to_the_likeliest_token_instead_of_failing() {
+        let logits = Tensor::new(&[1.0f32, f32::INFINITY, 0.5], &candle_core::Device::Cpu).unwrap();
+        let p = SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            repeat_penalty: 1.0,
+            seed: Some(7),
+            ..SamplingParams::default()
+        };
+        let mut bare = LogitsProcessor::from_sampling(7, Sampling::All { temperature: 1.0 });
+        assert!(
+            bare.sample(&logits).is_err(),
+            "candle alone fails on these logits"
+        );
+        let mut s = Sampler::new(&p).expect("valid");
+        assert_eq!(s.sample(&logits, &[]).expect("a token"), 1);
+    }
 
     #[test]
     fn bad_values_name_the_setting() {
