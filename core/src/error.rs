@@ -31,9 +31,9 @@ pub enum Error {
     /// The chat template could not be parsed or rendered.
     #[error("chat template: {0}")]
     Template(String),
-    /// A tensor operation failed.
+    /// A tensor operation failed (candle's message, without its backtrace: see [`From`]).
     #[error("model computation: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(String),
     /// The request cannot be served as asked (too long, bad sampling values, ...).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -78,5 +78,44 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl From<candle_core::Error> for Error {
+    /// Candle attaches a backtrace to its errors when `RUST_BACKTRACE` is set and prints it as
+    /// part of the message. The message goes to warn logs and start-up errors in one line; the
+    /// backtrace only to the debug log.
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(candle_message(e))
+    }
+}
+
+/// Candle's error message with every attached backtrace logged at debug and left out.
+fn candle_message(e: candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, backtrace } => {
+            tracing::debug!(%backtrace, "model computation error backtrace");
+            candle_message(*inner)
+        }
+        candle_core::Error::Context { inner, context } => {
+            format!("{context}: {}", candle_message(*inner))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Result with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_never_carry_their_backtrace_into_the_message() {
+        let traced = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg("shape mismatch".into())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(traced.to_string().lines().count() > 1, "candle prints it");
+        let message = Error::from(traced).to_string();
+        assert_eq!(message, "model computation: shape mismatch");
+    }
+}

@@ -17,6 +17,23 @@ use crate::seam::Handler;
 use crate::store::Store;
 use crate::{Error, Result};
 
+/// How a binary ends: success, or the error's chain on one line of stderr (`error: reading
+/// config.toml: config: `bot.x`: ...`) and exit code 1. Never a backtrace, whatever
+/// `RUST_BACKTRACE` says: the one line that matters says what is wrong and what to do; the
+/// debug log has the detail.
+pub fn exit_code<E: std::fmt::Display + std::fmt::Debug>(
+    result: std::result::Result<(), E>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::debug!(error = ?e, "start-up or run failed");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The local engine's settings, from `[engine]` and `[model]`.
 pub fn local_config(settings: &Settings) -> LocalConfig {
     LocalConfig {
