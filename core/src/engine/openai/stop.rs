@@ -152,12 +152,14 @@ mod tests {
 
     #[test]
     fn multibyte_text_is_never_split() {
+        // The multibyte start of the stop string is held back whole, then dropped or released.
         let (out, stopped, emitted) = run(&["世界!"], &["é世", "界", "!"]);
         assert_eq!(out, "é");
         assert!(stopped);
-        assert!(emitted
-            .iter()
-            .all(|e| std::str::from_utf8(e.as_bytes()).is_ok()));
+        assert_eq!(emitted, ["é", "", ""]);
+        let (out, stopped, emitted) = run(&["世界!"], &["é世", "界?"]);
+        assert_eq!((out.as_str(), stopped), ("é世界?", false));
+        assert_eq!(emitted, ["é", "世界?"]);
     }
 
     #[test]
