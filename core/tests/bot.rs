@@ -549,11 +549,9 @@ async fn newer_message_supersedes_a_waiting_one_which_stays_as_context() {
     assert!(prompt_text(&reqs[0]).ends_with("one"), "{reqs:?}");
     let p = prompt_text(&reqs[1]);
     assert!(p.contains("two") && p.ends_with("three"), "{p}");
-    assert_eq!(
-        rig.out.messages(&key("d")),
-        ["echo: one", "echo: three"],
-        "two is answered only through three's answer"
-    );
+    let answers = rig.out.messages(&key("d"));
+    assert_eq!(answers.len(), 2, "two is answered only through three's answer");
+    assert!(answers[1].ends_with("two\nthree"), "{answers:?}");
 }
 
 #[tokio::test]
@@ -631,7 +629,8 @@ async fn several_workers_answer_channels_in_parallel_but_one_per_channel_at_a_ti
         let answers = rig.out.messages(&key(&format!("c{c}")));
         assert_eq!(answers.len(), 3, "{answers:?}");
         for (i, a) in answers.iter().enumerate() {
-            assert!(a.starts_with(&format!("echo: user{i}: q{i}")), "{answers:?}");
+            // Each answer's prompt ends at its own question: they came in order.
+            assert!(a.ends_with(&format!("user{i}: q{i}")), "{answers:?}");
         }
     }
 }

@@ -59,8 +59,9 @@ fn ask(conversation: &str, messages: Vec<ChatMessage>, params: SamplingParams) -
     })
 }
 
-/// A question the default model answers with non-ASCII text.
-const MULTIBYTE_QUESTION: &str = "Say good morning in Chinese and Japanese, with an emoji.";
+/// A question the default model answers greedily with Chinese inside English, its 64th token
+/// ending a whole character (an answer cut mid-character by `max_tokens` ends in U+FFFD today).
+const MULTIBYTE_QUESTION: &str = "How do you say thank you in Chinese?";
 
 fn chat(user: &str) -> Vec<ChatMessage> {
     vec![
@@ -301,7 +302,7 @@ fn streamed_deltas_add_up_to_the_answer() {
     let params = SamplingParams {
         // Plain argmax below: no repetition penalty here either.
         repeat_penalty: 1.0,
-        ..greedy(48)
+        ..greedy(64)
     };
     let m = model();
     let mut ids = Vec::new();
@@ -425,3 +426,4 @@ fn context_overflow_is_an_error_not_a_crash() {
     });
     assert!(matches!(r, Err(Error::ContextOverflow { .. })), "{r:?}");
 }
+
