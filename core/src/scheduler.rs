@@ -400,24 +400,72 @@ mod tests {
         assert!(!s.is_busy(&key(0)));
     }
 
+    /// Counts, per channel and overall, the jobs running now and the most ever running at once.
+    #[derive(Default)]
+    struct Concurrency {
+        now: HashMap<ChannelKey, usize>,
+        most: HashMap<ChannelKey, usize>,
+        total_now: usize,
+        total_most: usize,
+        ran: usize,
+    }
+
+    /// A job of channel `key` that counts itself as running from the moment the scheduler
+    /// starts it until `gate` lets it finish.
+    fn counted(
+        seen: &Arc<Mutex<Concurrency>>,
+        gate: &Arc<tokio::sync::Semaphore>,
+        key: ChannelKey,
+    ) -> Job {
+        let (seen, gate) = (seen.clone(), gate.clone());
+        Box::new(move |_t| {
+            // Called by the scheduler as it starts the job: counted before anything can end.
+            {
+                let mut c = seen.lock().unwrap();
+                let now = c.now.entry(key.clone()).or_default();
+                *now += 1;
+                let now = *now;
+                let most = c.most.entry(key.clone()).or_default();
+                *most = (*most).max(now);
+                c.total_now += 1;
+                c.total_most = c.total_most.max(c.total_now);
+            }
+            Box::pin(async move {
+                let _permit = gate.acquire().await;
+                let mut c = seen.lock().unwrap();
+                *c.now.entry(key).or_default() -= 1;
+                c.total_now -= 1;
+                c.ran += 1;
+            })
+        })
+    }
+
     #[tokio::test]
     async fn several_workers_run_channels_in_parallel_but_one_per_channel() {
         let s = Scheduler::new(limits(4, 5, 50));
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(Concurrency::default()));
+        // Closed until every job is submitted: whatever can run at once is running then.
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        // Three channels with three jobs each, one channel with one: four workers could run two
+        // jobs of one channel if the scheduler let them.
         for c in 0..4 {
-            for j in 0..2 {
-                s.submit(&key(c), &format!("{j}"), recording(&tx, format!("{c}"), 10))
+            let jobs = if c == 3 { 1 } else { 3 };
+            for j in 0..jobs {
+                s.submit(&key(c), &format!("{j}"), counted(&seen, &gate, key(c)))
                     .unwrap();
             }
         }
-        assert_eq!(s.in_flight(), 4);
+        assert_eq!(s.in_flight(), 4, "one job of each of the four channels");
+        assert_eq!(s.queued(), 6);
+        gate.add_permits(100);
         s.idle().await;
-        drop(tx);
-        let mut n = 0;
-        while rx.recv().await.is_some() {
-            n += 1;
+        let c = seen.lock().unwrap();
+        assert_eq!(c.ran, 10);
+        assert_eq!(c.total_most, 4, "four workers in use at once");
+        for ch in 0..4 {
+            assert_eq!(c.most[&key(ch)], 1, "channel {ch} ran two jobs at once");
         }
-        assert_eq!(n, 8);
+        drop(c);
         s.shutdown().await;
         assert_eq!(
             s.submit(
@@ -427,5 +475,27 @@ mod tests {
             ),
             Err(Rejected::Closed)
         );
+    }
+
+    #[tokio::test]
+    async fn a_channel_waits_for_its_running_job_while_a_worker_is_free() {
+        // Two workers, one busy channel: the second worker must stay idle rather than start the
+        // channel's next job, and a job of another channel takes it at once.
+        let s = Scheduler::new(limits(2, 5, 50));
+        let seen = Arc::new(Mutex::new(Concurrency::default()));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        for j in 0..3 {
+            s.submit(&key(0), &format!("{j}"), counted(&seen, &gate, key(0)))
+                .unwrap();
+        }
+        assert_eq!((s.in_flight(), s.queued()), (1, 2));
+        s.submit(&key(1), "x", counted(&seen, &gate, key(1)))
+            .unwrap();
+        assert_eq!((s.in_flight(), s.queued()), (2, 2));
+        gate.add_permits(100);
+        s.idle().await;
+        let c = seen.lock().unwrap();
+        assert_eq!(c.ran, 4);
+        assert_eq!(c.most[&key(0)], 1, "channel 0 ran two jobs at once");
     }
 }

@@ -702,6 +702,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_file_store_commits_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("parley.sqlite3")).unwrap();
+        // SQLite reports the level as a number: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA. In WAL mode
+        // only FULL syncs the log at every commit, which the kill test relies on.
+        let level: i64 = s
+            .with(|c| c.pragma_query_value(None, "synchronous", |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(level, 2, "PRAGMA synchronous");
+    }
+
+    #[tokio::test]
     async fn turns_survive_reopen_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/parley.sqlite3");

@@ -59,6 +59,10 @@ fn ask(conversation: &str, messages: Vec<ChatMessage>, params: SamplingParams) -
     })
 }
 
+/// A question the default model answers greedily with Chinese inside English, its 64th token
+/// ending a whole character (an answer cut mid-character by `max_tokens` ends in U+FFFD today).
+const MULTIBYTE_QUESTION: &str = "How do you say thank you in Chinese?";
+
 fn chat(user: &str) -> Vec<ChatMessage> {
     vec![
         ChatMessage::new(Role::System, "You are a helpful assistant."),
@@ -240,17 +244,33 @@ fn stop_strings_end_the_answer_and_are_never_emitted() {
     assert_eq!(cut, full[..full.find(&stop).expect("stop in answer")]);
 }
 
+fn sampled(seed: u64) -> SamplingParams {
+    SamplingParams {
+        max_tokens: 24,
+        temperature: 1.0,
+        seed: Some(seed),
+        ..SamplingParams::default()
+    }
+}
+
 #[test]
 fn same_seed_same_answer() {
-    let p = SamplingParams {
-        max_tokens: 24,
-        temperature: 0.9,
-        seed: Some(1234),
-        ..SamplingParams::default()
-    };
-    let (a, _) = ask("seed-a", chat("Write a line about the sea."), p.clone());
-    let (b, _) = ask("seed-b", chat("Write a line about the sea."), p);
+    let q = "Write a line about the sea.";
+    let (a, _) = ask("seed-a", chat(q), sampled(1234));
+    let (b, _) = ask("seed-b", chat(q), sampled(1234));
     assert_eq!(a, b);
+}
+
+/// The seed is used: at temperature 1 other seeds give other answers (four seeds giving one
+/// and the same 24-token answer would mean the seed is ignored).
+#[test]
+fn different_seeds_give_different_answers() {
+    let q = "Write a line about the sea.";
+    let answers: std::collections::HashSet<String> = [1234, 1, 2, 3]
+        .into_iter()
+        .map(|seed| ask(&format!("seed-{seed}"), chat(q), sampled(seed)).0)
+        .collect();
+    assert!(answers.len() > 1, "{answers:?}");
 }
 
 #[test]
@@ -273,36 +293,61 @@ fn streamed_text_never_splits_characters() {
     assert_eq!(out, text);
 }
 
+/// The engine's deltas, read one by one, against an answer computed without the engine:
+/// greedy tokens from the transformer, decoded in one go. The question makes the model write
+/// multibyte text, and no delta may hold a broken character (U+FFFD).
 #[test]
 fn streamed_deltas_add_up_to_the_answer() {
-    let (whole, _) = ask(
-        "cjk-2",
-        chat("Say good morning in Chinese and Japanese, with an emoji."),
-        greedy(48),
+    let messages = chat(MULTIBYTE_QUESTION);
+    let params = SamplingParams {
+        // Plain argmax below: no repetition penalty here either.
+        repeat_penalty: 1.0,
+        ..greedy(64)
+    };
+    let m = model();
+    let mut ids = Vec::new();
+    let mut cache = m.transformer.new_cache();
+    let prompt = m.encode_chat(&messages).expect("encode");
+    let mut logits = m.transformer.forward(&prompt, &mut cache).expect("prefill");
+    for _ in 0..params.max_tokens {
+        let next = argmax(&logits).expect("argmax");
+        if m.tokenizer.is_eos(next) {
+            break;
+        }
+        ids.push(next);
+        logits = m.transformer.forward(&[next], &mut cache).expect("decode");
+    }
+    let expected = m.tokenizer.decode(&ids).expect("decode");
+    assert!(
+        expected.chars().any(|c| c.len_utf8() > 1),
+        "the answer has multibyte text: {expected}"
     );
+
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("rt");
-    rt.block_on(async {
+    let (deltas, usage) = rt.block_on(async {
         let mut g = engine()
             .generate(GenerateRequest {
-                conversation: "cjk".into(),
-                messages: chat("Say good morning in Chinese and Japanese, with an emoji."),
-                params: greedy(48),
+                conversation: "multibyte-stream".into(),
+                messages,
+                params,
             })
             .expect("generate");
-        let mut streamed = String::new();
+        let mut deltas = Vec::new();
         while let Some(ev) = g.next().await {
             match ev.expect("event") {
-                GenEvent::Delta(d) => streamed.push_str(&d),
-                GenEvent::Done(u) => {
-                    assert!(u.completion_tokens > 0);
-                    break;
-                }
+                GenEvent::Delta(d) => deltas.push(d),
+                GenEvent::Done(u) => return (deltas, u),
             }
         }
-        assert_eq!(streamed, whole);
+        panic!("the stream ended without Done");
     });
+    for d in &deltas {
+        assert!(!d.contains('\u{FFFD}'), "broken character in {d:?}");
+    }
+    assert_eq!(deltas.concat(), expected);
+    assert_eq!(usage.completion_tokens, ids.len());
 }
 
 #[test]
@@ -381,3 +426,4 @@ fn context_overflow_is_an_error_not_a_crash() {
     });
     assert!(matches!(r, Err(Error::ContextOverflow { .. })), "{r:?}");
 }
+

@@ -6,9 +6,12 @@
 //! middle of a later answer, reopens the file, and checks every acknowledged turn is there,
 //! then starts a new bot on the file and checks the history is in its prompt.
 
+#![cfg(unix)]
+
 mod util;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -59,8 +62,10 @@ fn acknowledged_turns_survive_sigkill() {
         .spawn()
         .unwrap();
     let stdout = proc.stdout.take().unwrap();
+    // Kept open until the child is dead: a closed pipe would make it fail on its own.
+    let mut lines = BufReader::new(stdout).lines();
     let mut last_ack = None;
-    for line in BufReader::new(stdout).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(n) = line.strip_prefix("ACK ") {
             let n: usize = n.trim().parse().unwrap();
@@ -72,8 +77,14 @@ fn acknowledged_turns_survive_sigkill() {
     }
     // Let the next answer get under way, then kill without warning.
     std::thread::sleep(Duration::from_millis(3));
+    assert!(
+        proc.try_wait().unwrap().is_none(),
+        "the child was still running when killed"
+    );
     proc.kill().unwrap(); // SIGKILL on Unix
-    proc.wait().unwrap();
+    let status = proc.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "died by SIGKILL: {status}");
+    drop(lines);
     let last_ack = last_ack.expect("the child acknowledged messages");
 
     let rt = tokio::runtime::Runtime::new().unwrap();

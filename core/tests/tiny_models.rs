@@ -1,5 +1,8 @@
 //! Tiny random-weight GGUF files, written by the test, one per supported architecture: they
-//! load, run, and a cached continuation equals a batch re-prefill.
+//! load, run, and a cached continuation equals a batch re-prefill. The weights come from a
+//! seeded generator, so an exact-argmax check that passes once passes every time.
+
+mod util;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -7,6 +10,7 @@ use candle_core::{Device, Tensor};
 use parley_core::engine::local::model::transformer::argmax;
 use parley_core::engine::local::model::{Model, WeightFormat};
 use parley_core::engine::{ChatMessage, Role};
+use util::Rng;
 
 const HIDDEN: usize = 64;
 const FFN: usize = 128;
@@ -38,11 +42,17 @@ fn q(t: Tensor, dtype: GgmlDType) -> QTensor {
     QTensor::quantize(&t, dtype).expect("quantize")
 }
 
-fn randn(shape: &[usize], scale: f64) -> Tensor {
-    (Tensor::randn(0f32, 1f32, shape, &Device::Cpu).expect("randn") * scale).expect("scale")
+/// Normal weights with standard deviation `scale`, from the seeded `rng`.
+fn randn(rng: &mut Rng, shape: &[usize], scale: f64) -> Tensor {
+    let n = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| (rng.normal() * scale) as f32).collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).expect("tensor")
 }
 
 fn write_tiny(arch: &str, path: &std::path::Path) {
+    let mut rng = Rng(arch
+        .bytes()
+        .fold(0x7157_0000_0000_0001, |h, b| h.rotate_left(8) ^ u64::from(b)));
     let mut tokens = byte_tokens();
     let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
     tokens.extend(specials.iter().map(|s| s.to_string()));
@@ -82,7 +92,7 @@ fn write_tiny(arch: &str, path: &std::path::Path) {
     let mut tensors: Vec<(String, QTensor)> = vec![
         (
             "token_embd.weight".into(),
-            q(randn(&[vocab, HIDDEN], 1.0), GgmlDType::Q8_0),
+            q(randn(&mut rng, &[vocab, HIDDEN], 1.0), GgmlDType::Q8_0),
         ),
         (
             "output_norm.weight".into(),
@@ -94,7 +104,7 @@ fn write_tiny(arch: &str, path: &std::path::Path) {
     ];
     for i in 0..LAYERS {
         let b = |n: &str| format!("blk.{i}.{n}");
-        let w = |rows: usize, cols: usize| q(randn(&[rows, cols], 0.2), GgmlDType::Q4_1);
+        let mut w = |rows: usize, cols: usize| q(randn(&mut rng, &[rows, cols], 0.2), GgmlDType::Q4_1);
         let ones = || {
             q(
                 Tensor::ones(HIDDEN, candle_core::DType::F32, &Device::Cpu).expect("ones"),
@@ -111,16 +121,16 @@ fn write_tiny(arch: &str, path: &std::path::Path) {
         tensors.push((b("ffn_up.weight"), w(FFN, HIDDEN)));
         tensors.push((b("ffn_down.weight"), w(HIDDEN, FFN)));
         if arch == "qwen2" {
-            tensors.push((b("attn_q.bias"), q(randn(&[HIDDEN], 0.1), GgmlDType::F32)));
-            tensors.push((b("attn_k.bias"), q(randn(&[kv], 0.1), GgmlDType::F32)));
-            tensors.push((b("attn_v.bias"), q(randn(&[kv], 0.1), GgmlDType::F32)));
+            tensors.push((b("attn_q.bias"), q(randn(&mut rng, &[HIDDEN], 0.1), GgmlDType::F32)));
+            tensors.push((b("attn_k.bias"), q(randn(&mut rng, &[kv], 0.1), GgmlDType::F32)));
+            tensors.push((b("attn_v.bias"), q(randn(&mut rng, &[kv], 0.1), GgmlDType::F32)));
         }
     }
     if arch == "llama" {
         // Llama files may carry their own output matrix; qwen2 here ties it to the embedding.
         tensors.push((
             "output.weight".into(),
-            q(randn(&[vocab, HIDDEN], 0.5), GgmlDType::Q4_1),
+            q(randn(&mut rng, &[vocab, HIDDEN], 0.5), GgmlDType::Q4_1),
         ));
     }
     let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -133,6 +143,12 @@ fn check(arch: &str, format: WeightFormat) {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join(format!("tiny-{arch}.gguf"));
     write_tiny(arch, &path);
+    let again = dir.path().join(format!("tiny-{arch}-again.gguf"));
+    write_tiny(arch, &again);
+    assert!(
+        std::fs::read(&path).expect("read") == std::fs::read(&again).expect("read"),
+        "the weights are seeded: the same file every time"
+    );
     let m = Model::load(&path, format).expect("load tiny model");
     assert_eq!(m.transformer.config().n_layer, LAYERS);
     let prompt = m

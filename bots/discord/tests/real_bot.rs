@@ -7,103 +7,152 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley_core::engine::scripted::ScriptedEngine;
-use parley_core::engine::Engine;
-use parley_core::seam::Handler;
-use parley_testkit::discord::{
-    FakeDiscord, FakeDiscordOptions, FakeMessage, FakeUser, SentMessage,
-};
-use parley_testkit::real_bot::{settings, MODEL_WAIT};
+use parley_core::engine::{Engine, GenerateRequest};
+use parley_testkit::discord::{FakeDiscordOptions, FakeMessage, FakeUser, SentMessage};
+use parley_testkit::real_bot::{settings, WatchedBot, MODEL_WAIT};
 use util::{
     start_on, test_guild, test_settings, Running, BOT_ID, CHANNEL_A, CHANNEL_B, GUILD, THREAD,
 };
 
-async fn start(handler: Arc<dyn Handler>) -> Running {
+/// The real core bot on `engine` (the real default model when `None`), with its store in
+/// `dir`, behind the adapter on a fresh fake Discord.
+async fn start(dir: &std::path::Path, engine: Option<Arc<dyn Engine>>) -> (Running, Arc<WatchedBot>) {
+    let s = settings(dir);
+    let engine = engine.unwrap_or_else(|| {
+        parley_core::launch::engine(&s).expect("engine (run scripts/fetch-model.sh)")
+    });
+    let bot = WatchedBot::new(parley_core::launch::bot(&s, engine).await.expect("bot"));
     let options = FakeDiscordOptions {
         guilds: vec![test_guild(BOT_ID)],
         bot_id: BOT_ID,
         ..FakeDiscordOptions::default()
     };
-    start_on(options, test_settings(), handler, MODEL_WAIT).await
+    let run = start_on(options, test_settings(), bot.clone(), MODEL_WAIT).await;
+    (run, bot)
 }
 
-/// The bot's messages in `channel` once `n` exist and none changed for 1.5 s.
-async fn settled(fake: &FakeDiscord, channel: u64, n: usize) -> Vec<SentMessage> {
-    parley_testkit::real_bot::settled(
-        &format!("channel {channel}"),
-        n,
-        || fake.messages(channel),
-        |m| &m.content,
-    )
-    .await
+/// Once the bot has taken in `messages` messages in all and written every answer: its
+/// messages in `channel`.
+async fn after(run: &Running, bot: &WatchedBot, messages: usize, channel: u64) -> Vec<SentMessage> {
+    bot.idle_after(&format!("channel {channel}"), messages).await;
+    run.fake.messages(channel)
+}
+
+/// Stop the adapter and check it stopped cleanly.
+async fn stop(run: Running) {
+    run.shutdown.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(20), run.task)
+        .await
+        .expect("stops")
+        .expect("no panic")
+        .expect("clean");
+}
+
+/// The requests the engine got for `channel`.
+fn asked_in(engine: &ScriptedEngine, channel: u64) -> Vec<GenerateRequest> {
+    let id = format!("discord:{channel}");
+    engine
+        .requests()
+        .into_iter()
+        .filter(|r| r.conversation == id)
+        .collect()
+}
+
+/// The whole prompt of a request as one string.
+fn prompt(r: &GenerateRequest) -> String {
+    r.messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn alice() -> FakeUser {
     FakeUser::new(10, "alice").with_global_name("Alice")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mention_answered_by_the_real_model_with_context_per_channel_and_thread() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let s = settings(dir.path());
-    let engine = parley_core::launch::engine(&s).expect("engine (run scripts/fetch-model.sh)");
-    let bot = Arc::new(parley_core::launch::bot(&s, engine).await.expect("bot"));
-    let run = start(bot).await;
+fn mention(channel: u64, text: &str) -> FakeMessage {
+    FakeMessage::guild(GUILD, channel, alice(), &format!("<@{BOT_ID}> {text}"))
+}
 
-    let q = run.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> What is the capital of France?",
-    ));
-    let a = settled(&run.fake, CHANNEL_A, 1).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mention_answered_by_the_real_model() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (run, bot) = start(dir.path(), None).await;
+    let q = run
+        .fake
+        .send_message(mention(CHANNEL_A, "What is the capital of France?"));
+    let a = after(&run, &bot, 1, CHANNEL_A).await;
+    assert_eq!(a.len(), 1, "{a:?}");
     assert!(a[0].content.contains("Paris"), "{:?}", a[0].content);
     assert_eq!(a[0].reply_to.as_deref(), Some(q.to_string().as_str()));
     assert!(a[0]
         .allowed_mentions
         .iter()
         .all(|m| m["parse"] == serde_json::json!([])));
+    stop(run).await;
+}
 
-    // Unaddressed messages are not answered; a follow-up is.
+/// What the model is asked per channel and thread, on the scripted engine that records every
+/// prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_are_answered_with_context_per_channel_and_thread() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new().with_responder(|_| "noted".into()));
+    let (run, bot) = start(dir.path(), Some(engine.clone() as Arc<dyn Engine>)).await;
+
+    run.fake
+        .send_message(mention(CHANNEL_A, "What is the capital of France?"));
+    after(&run, &bot, 1, CHANNEL_A).await;
+    // Unaddressed messages are not answered; a follow-up is, with the first question in its
+    // prompt.
     run.fake.send_message(FakeMessage::guild(
         GUILD,
         CHANNEL_A,
         alice(),
         "just chatting",
     ));
-    run.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        alice(),
-        "<@4242> Is it a big city?",
-    ));
-    let a = settled(&run.fake, CHANNEL_A, 2).await;
-    assert_eq!(a.len(), 2, "only mentions answered");
+    run.fake
+        .send_message(mention(CHANNEL_A, "Is it a big city?"));
+    let a = after(&run, &bot, 3, CHANNEL_A).await;
+    assert_eq!(a.len(), 2, "only mentions answered: {a:?}");
+    let asked = asked_in(&engine, CHANNEL_A);
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    let follow_up = prompt(&asked[1]);
+    assert!(follow_up.contains("What is the capital of France?"), "{follow_up}");
+    assert!(follow_up.contains("Is it a big city?"), "{follow_up}");
+    assert!(!follow_up.contains("just chatting"), "{follow_up}");
 
-    // Another channel and a thread start from nothing.
-    run.fake
-        .send_message(FakeMessage::guild(GUILD, CHANNEL_B, alice(), "<@4242> hi"));
-    settled(&run.fake, CHANNEL_B, 1).await;
-    run.fake
-        .send_message(FakeMessage::guild(GUILD, THREAD, alice(), "<@4242> /stats"));
-    let t = settled(&run.fake, THREAD, 1).await;
+    // Another channel and a thread of the first start from nothing.
+    run.fake.send_message(mention(CHANNEL_B, "hi"));
+    let b = after(&run, &bot, 4, CHANNEL_B).await;
+    assert_eq!(b.len(), 1, "{b:?}");
+    let in_b = asked_in(&engine, CHANNEL_B);
+    assert_eq!(in_b.len(), 1, "{in_b:?}");
+    assert!(!prompt(&in_b[0]).contains("France"), "{}", prompt(&in_b[0]));
+    run.fake.send_message(mention(THREAD, "/stats"));
+    let t = after(&run, &bot, 5, THREAD).await;
+    assert_eq!(t.len(), 1, "{t:?}");
     assert!(t[0].content.contains("Turns stored: 0"), "{}", t[0].content);
-
-    run.shutdown.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(20), run.task).await;
+    run.fake.send_message(mention(THREAD, "what did I ask?"));
+    after(&run, &bot, 6, THREAD).await;
+    let in_thread = asked_in(&engine, THREAD);
+    assert_eq!(in_thread.len(), 1, "{in_thread:?}");
+    assert!(!prompt(&in_thread[0]).contains("France"), "{}", prompt(&in_thread[0]));
+    stop(run).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_output_never_pings_anyone() {
     let dir = tempfile::tempdir().expect("tmp");
-    let s = settings(dir.path());
     let engine: Arc<dyn Engine> = Arc::new(
         ScriptedEngine::new().with_replies(["Sure! @everyone @here <@&7777> <@10> look at this"]),
     );
-    let bot = Arc::new(parley_core::launch::bot(&s, engine).await.expect("bot"));
-    let run = start(bot).await;
+    let (run, bot) = start(dir.path(), Some(engine)).await;
     run.fake
         .send_message(FakeMessage::direct(900, alice(), "ping them all"));
-    let m = settled(&run.fake, 900, 1).await;
+    let m = after(&run, &bot, 1, 900).await;
+    assert_eq!(m.len(), 1, "{m:?}");
     let body = &m[0];
     assert!(!body.content.contains("@everyone"), "{}", body.content);
     assert!(!body.content.contains("<@&7777>"), "{}", body.content);
@@ -111,8 +160,7 @@ async fn model_output_never_pings_anyone() {
     for am in &body.allowed_mentions {
         assert_eq!(am["parse"], serde_json::json!([]), "allowed_mentions {am}");
     }
-    run.shutdown.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(20), run.task).await;
+    stop(run).await;
 }
 
 #[test]

@@ -268,7 +268,14 @@ mod tests {
 
     #[test]
     fn api_url_trailing_slash_is_dropped() {
-        let u = parse_api_url("http://127.0.0.1:8081/").unwrap();
+        // A base with a path: kept with the slash, teloxide's `bot<TOKEN>/<method>` segments
+        // would follow an empty one (`/tg//bot…`).
+        let u = parse_api_url("http://127.0.0.1:8081/tg/").unwrap();
+        assert_eq!(u.as_str(), "http://127.0.0.1:8081/tg");
+        let mut method = u.clone();
+        method.path_segments_mut().unwrap().push("botT").push("getMe");
+        assert_eq!(method.as_str(), "http://127.0.0.1:8081/tg/botT/getMe");
+        let u = parse_api_url("http://127.0.0.1:8081//").unwrap();
         assert_eq!(u.as_str(), "http://127.0.0.1:8081/");
         assert!(parse_api_url("not a url").is_err());
     }

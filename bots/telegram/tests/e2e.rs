@@ -319,6 +319,25 @@ async fn dropped_connections_are_retried() {
     fake.push_private(&ada(), "still there?");
     assert!(answer_lands(&fake, 1001, "echo: still there? | history: still there?").await);
     assert_eq!(fake.sent_in(1001).len(), 1);
+    // Both drops happened and were retried, each after a backoff (20 ms, then 40 ms: a lower
+    // bound, which a slow machine only makes longer).
+    let sends = fake.calls_to("sendMessage");
+    let faults: Vec<_> = sends.iter().map(|c| c.fault.clone()).collect();
+    assert_eq!(
+        faults,
+        [Some(Fault::Disconnect), Some(Fault::Disconnect), None]
+    );
+    assert!(sends[1].at - sends[0].at >= Duration::from_millis(20));
+    assert!(sends[2].at - sends[1].at >= Duration::from_millis(40));
+    let polls = fake.calls_to("getUpdates");
+    let dropped: Vec<usize> = (0..polls.len())
+        .filter(|&i| polls[i].fault == Some(Fault::Disconnect))
+        .collect();
+    assert_eq!(dropped.len(), 2, "two polls dropped");
+    assert!(
+        polls[dropped[1] + 1..].iter().any(|c| c.fault.is_none()),
+        "polling resumed after the drops"
+    );
     bot.stop().await.unwrap();
 }
 
@@ -332,7 +351,12 @@ async fn server_errors_are_retried_with_backoff() {
         fake.wait_until(Duration::from_secs(20), |f| f.sent_in(1001).len() == 1)
             .await
     );
-    assert_eq!(fake.calls_to("sendMessage").len(), 2);
+    let sends = fake.calls_to("sendMessage");
+    assert_eq!(sends.len(), 2);
+    assert_eq!(sends[0].fault, Some(Fault::ServerError(502)), "the 502 was served");
+    assert_eq!(sends[1].fault, None);
+    // teloxide's own 10 s pause plus our backoff; a lower bound, so load cannot break it.
+    assert!(sends[1].at - sends[0].at >= Duration::from_millis(20));
     bot.stop().await.unwrap();
 }
 

@@ -1,96 +1,178 @@
-//! The real core bot on the real default model, behind the real adapter, against the fake Bot
-//! API: what a Telegram user would see.
+//! The real core bot behind the real adapter, against the fake Bot API: on the real default
+//! model, what a Telegram user would see; on the scripted engine, what the model is asked.
+//! Each step waits until the bot has taken in every message and finished every answer.
 
 mod util;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::seam::Handler;
-use parley_testkit::real_bot::settings;
+use parley_core::engine::scripted::ScriptedEngine;
+use parley_core::engine::{Engine, GenerateRequest, Role};
+use parley_testkit::real_bot::{settings, WatchedBot};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser};
 use util::{fast_settings, polling};
 
-async fn real_bot(dir: &std::path::Path) -> Arc<dyn Handler> {
-    let settings = settings(dir);
-    let engine =
-        parley_core::launch::engine(&settings).expect("engine (run scripts/fetch-model.sh)");
-    Arc::new(
-        parley_core::launch::bot(&settings, engine)
+/// The real core bot on `engine` (with its store in `dir`), behind the real adapter on a fake
+/// Bot API; returns once the adapter polls.
+struct Running {
+    fake: FakeTelegram,
+    bot: Arc<WatchedBot>,
+    shutdown: parley_telegram::ShutdownHandle,
+    task: tokio::task::JoinHandle<parley_telegram::Result<()>>,
+}
+
+impl Running {
+    async fn start(dir: &std::path::Path, engine: Option<Arc<dyn Engine>>) -> Running {
+        let settings = settings(dir);
+        let engine = engine.unwrap_or_else(|| {
+            parley_core::launch::engine(&settings).expect("engine (run scripts/fetch-model.sh)")
+        });
+        let bot = WatchedBot::new(
+            parley_core::launch::bot(&settings, engine)
+                .await
+                .expect("bot"),
+        );
+        let fake = FakeTelegram::start().await;
+        let url = parley_telegram::parse_api_url(&fake.api_url()).expect("url");
+        let (runner, shutdown) = parley_telegram::build(
+            fast_settings(),
+            fake.token().to_owned(),
+            Some(url),
+            bot.clone(),
+        );
+        let task = tokio::spawn(runner);
+        polling(&fake).await;
+        Running {
+            fake,
+            bot,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Once the bot has taken in `messages` messages in all and written every answer: the
+    /// texts of its messages in `chat`.
+    async fn texts_after(&self, messages: usize, chat: i64) -> Vec<String> {
+        self.bot.idle_after(&format!("chat {chat}"), messages).await;
+        self.fake.sent_in(chat).into_iter().map(|m| m.text).collect()
+    }
+
+    /// Stop the adapter and check it stopped cleanly.
+    async fn stop(self) {
+        self.shutdown.shutdown();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
             .await
-            .expect("bot"),
-    )
+            .expect("stops")
+            .expect("no panic")
+            .expect("clean");
+    }
 }
 
 fn ada() -> FakeUser {
     FakeUser::new(1001, "Ada").last_name("Lovelace")
 }
 
-/// Wait until chat `chat` holds `n` bot messages whose text stopped changing.
-async fn settled(fake: &FakeTelegram, chat: i64, n: usize) -> Vec<String> {
-    parley_testkit::real_bot::settled(
-        &format!("chat {chat}"),
-        n,
-        || fake.sent_in(chat).into_iter().map(|m| m.text).collect(),
-        String::as_str,
-    )
-    .await
+/// The whole prompt of a request as one string.
+fn prompt(r: &GenerateRequest) -> String {
+    r.messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dm_conversation_with_the_real_model_and_commands() {
+async fn dm_conversation_with_the_real_model() {
     let dir = tempfile::tempdir().expect("tmp");
-    let fake = FakeTelegram::start().await;
-    let handler = real_bot(dir.path()).await;
-    let url = parley_telegram::parse_api_url(&fake.api_url()).expect("url");
-    let (runner, shutdown) =
-        parley_telegram::build(fast_settings(), fake.token().to_owned(), Some(url), handler);
-    let task = tokio::spawn(runner);
-    polling(&fake).await;
+    let run = Running::start(dir.path(), None).await;
     assert!(
-        fake.commands().is_some(),
+        run.fake.commands().is_some(),
         "setMyCommands from the core's list"
     );
-
-    // Turn 1 and 2: answered by send (+ edits), the second with the first in context.
-    fake.push_private(&ada(), "What is the capital of France?");
-    let first = settled(&fake, 1001, 1).await;
+    // Two turns, answered by send (+ edits) once each; the model knows its capitals.
+    run.fake
+        .push_private(&ada(), "What is the capital of France?");
+    let first = run.texts_after(1, 1001).await;
+    assert_eq!(first.len(), 1, "{first:?}");
     assert!(first[0].contains("Paris"), "{first:?}");
-    fake.push_private(&ada(), "And what language do people speak there?");
-    let second = settled(&fake, 1001, 2).await;
-    assert!(!second[1].is_empty());
+    run.fake
+        .push_private(&ada(), "And what language do people speak there?");
+    let texts = run.texts_after(2, 1001).await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert_eq!(texts[0], first[0], "the first answer stays as it was");
+    assert!(!texts[1].trim().is_empty());
     assert!(
-        fake.calls_to("sendChatAction").len() >= 2,
+        run.fake.calls_to("sendChatAction").len() >= 2,
         "typing shown while waiting"
     );
+    run.stop().await;
+}
 
-    // /mode lists the personas; /reset clears; /translate switches the channel's mode.
+/// What the model is asked, through the real bot and adapter: context, `/reset`,
+/// translation and chat isolation, on the scripted engine that records every prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dm_context_reset_translation_and_another_chat_reach_the_model_as_they_should() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new().with_responder(|_| "noted".into()));
+    let run = Running::start(dir.path(), Some(engine.clone() as Arc<dyn Engine>)).await;
+    let fake = &run.fake;
+
+    // The second prompt carries the first question.
+    fake.push_private(&ada(), "What is the capital of France?");
+    run.texts_after(1, 1001).await;
+    fake.push_private(&ada(), "And what language do people speak there?");
+    assert_eq!(run.texts_after(2, 1001).await, ["noted", "noted"]);
+    let asked = engine.requests();
+    assert_eq!(asked.len(), 2);
+    assert!(prompt(&asked[1]).contains("What is the capital of France?"));
+    assert!(prompt(&asked[1]).contains("And what language do people speak there?"));
+
+    // /mode lists the personas; /reset clears what the model sees.
     fake.push_private(&ada(), "/mode");
-    let texts = settled(&fake, 1001, 3).await;
+    let texts = run.texts_after(3, 1001).await;
     assert!(texts[2].contains("concise"), "{}", texts[2]);
     fake.push_private(&ada(), "/reset");
-    let texts = settled(&fake, 1001, 4).await;
-    assert!(!texts[3].is_empty());
-    fake.push_private(&ada(), "/translate fr");
-    let texts = settled(&fake, 1001, 5).await;
-    assert!(texts[4].to_lowercase().contains("french"), "{}", texts[4]);
-    fake.push_private(&ada(), "Good morning, my friend.");
-    let texts = settled(&fake, 1001, 6).await;
-    assert!(!texts[5].is_empty() && texts[5] != "Good morning, my friend.");
+    run.texts_after(4, 1001).await;
+    fake.push_private(&ada(), "What did I ask you?");
+    run.texts_after(5, 1001).await;
+    let after_reset = prompt(engine.requests().last().expect("asked"));
+    assert!(after_reset.contains("What did I ask you?"), "{after_reset}");
+    assert!(!after_reset.contains("capital of France"), "{after_reset}");
+    assert!(!after_reset.contains("noted"), "{after_reset}");
 
-    // Another chat never sees this one: its first answer is about its own question only.
+    // /translate fr: the next message goes out as a translation request, without history.
+    fake.push_private(&ada(), "/translate fr");
+    let texts = run.texts_after(6, 1001).await;
+    assert!(texts[5].to_lowercase().contains("french"), "{}", texts[5]);
+    fake.push_private(&ada(), "Good morning, my friend.");
+    run.texts_after(7, 1001).await;
+    let t = engine.requests().pop().expect("asked");
+    assert!(t.conversation.ends_with("#translate"), "{}", t.conversation);
+    assert_eq!(t.messages.len(), 2, "{t:?}");
+    assert_eq!(t.messages[0].role, Role::System);
+    assert!(t.messages[0].content.contains("into French"), "{t:?}");
+    assert_eq!(t.messages[1].content, "Good morning, my friend.");
+
+    // Another chat never sees this one, and only its mention is answered.
     let group = FakeChat::group(-2001, "Book club");
     fake.push_group(&group, &ada(), "hello everyone");
     fake.push_group(&group, &ada(), "@parley_test_bot what is 2+2?");
-    let g = settled(&fake, -2001, 1).await;
-    assert_eq!(g.len(), 1, "only the mention is answered: {g:?}");
-
-    shutdown.shutdown();
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("stops")
-        .expect("no panic")
-        .expect("clean");
+    let g = run.texts_after(9, -2001).await;
+    assert_eq!(g, ["noted"], "only the mention is answered");
+    let in_group: Vec<GenerateRequest> = engine
+        .requests()
+        .into_iter()
+        .filter(|r| r.conversation.contains("-2001"))
+        .collect();
+    assert_eq!(in_group.len(), 1, "{in_group:?}");
+    let p = prompt(&in_group[0]);
+    assert!(p.contains("what is 2+2?"), "{p}");
+    for dm_text in ["capital of France", "What did I ask you?", "Good morning"] {
+        assert!(!p.contains(dm_text), "the DM leaked into the group: {p}");
+    }
+    assert_eq!(run.fake.sent_in(1001).len(), 7, "nothing went to the DM");
+    run.stop().await;
 }
 
 #[test]

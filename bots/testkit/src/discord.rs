@@ -631,6 +631,8 @@ struct Inner {
     queued: Vec<(String, Value)>,
     requests: Vec<RecordedRequest>,
     gateway_frames: Vec<Value>,
+    /// Close frames the client sent: their code (`None`: a close frame without one).
+    client_closes: Vec<Option<u16>>,
     messages: Vec<SentMessage>,
     faults: Vec<FaultRule>,
     commands: HashMap<String, Vec<Value>>,
@@ -724,6 +726,7 @@ impl FakeDiscord {
                 queued: Vec::new(),
                 requests: Vec::new(),
                 gateway_frames: Vec::new(),
+                client_closes: Vec::new(),
                 messages: Vec::new(),
                 faults: Vec::new(),
                 commands: HashMap::new(),
@@ -830,6 +833,12 @@ impl FakeDiscord {
             .into_iter()
             .filter(|f| f["op"].as_u64() == Some(op))
             .collect()
+    }
+
+    /// The close frames the client sent, oldest first: each one's code, `None` for a close
+    /// frame without a code. A TCP drop without a close frame adds nothing.
+    pub fn client_closes(&self) -> Vec<Option<u16>> {
+        self.shared.lock().client_closes.clone()
     }
 
     /// Whether a client is connected and has a session (identified or resumed).
@@ -974,7 +983,8 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
                             }
                         }
                     }
-                    WsMessage::Close(_) => {
+                    WsMessage::Close(frame) => {
+                        shared.lock().client_closes.push(frame.map(|f| f.code));
                         // Answer the client's close so its shutdown completes.
                         let _ = socket.send(WsMessage::Close(None)).await;
                         break;

@@ -1,10 +1,15 @@
 //! Helpers for the tests that run the real core bot behind an adapter: its [`settings`] on the
-//! real default model, and a wait until its answers have [`settled`].
+//! real default model, and a [`WatchedBot`] that says when the bot has handled every message
+//! and written every answer.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use parley_core::bot::Bot;
 use parley_core::config::Settings;
+use parley_core::seam::{CommandInfo, Handler, Incoming, Outbox, Platform};
+use tokio::sync::Notify;
 
 /// Generous upper bound for anything the real model has to do.
 pub const MODEL_WAIT: Duration = Duration::from_secs(90);
@@ -24,31 +29,96 @@ pub fn settings(dir: &Path) -> Settings {
     .expect("settings")
 }
 
-/// The bot's messages that `read` returns, once there are at least `n`, none is blank, and
-/// none changed for 1.5 s; `text` is a message's current text. Panics, naming `place`, when
-/// that does not happen within [`MODEL_WAIT`].
-pub async fn settled<T>(
-    place: &str,
-    n: usize,
-    read: impl Fn() -> Vec<T>,
-    text: impl Fn(&T) -> &str,
-) -> Vec<T> {
-    let mut last: Vec<String> = Vec::new();
-    let mut stable = 0;
-    let deadline = tokio::time::Instant::now() + MODEL_WAIT;
-    while tokio::time::Instant::now() < deadline {
-        let msgs = read();
-        let now: Vec<String> = msgs.iter().map(|m| text(m).to_owned()).collect();
-        if now.len() >= n && now == last && now.iter().all(|t| !t.trim().is_empty()) {
-            stable += 1;
-            if stable >= 15 {
-                return msgs;
-            }
-        } else {
-            stable = 0;
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Messages handed to the bot, and calls into it not yet returned.
+#[derive(Debug, Default)]
+struct Counts {
+    received: usize,
+    busy: usize,
+}
+
+/// The core [`Bot`] as the adapter's handler, counting what the adapter hands it, so that a
+/// test can wait for the bot to be idle instead of for its messages to look finished.
+#[derive(Debug)]
+pub struct WatchedBot {
+    bot: Bot,
+    counts: Mutex<Counts>,
+    changed: Notify,
+}
+
+impl WatchedBot {
+    /// Watch `bot`.
+    pub fn new(bot: Bot) -> Arc<Self> {
+        Arc::new(Self {
+            bot,
+            counts: Mutex::new(Counts::default()),
+            changed: Notify::new(),
+        })
     }
-    panic!("{place}: wanted {n} settled messages, have {last:?}");
+
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Messages the adapter has handed to the bot so far.
+    pub fn received(&self) -> usize {
+        self.counts().received
+    }
+
+    /// Wait until the adapter has handed the bot `messages` messages in all, the bot has taken
+    /// each in (stored it, answered a command, queued an answer), and no answer is running or
+    /// waiting: nothing more will be written until the next message. Panics, naming `place`,
+    /// when that does not happen within [`MODEL_WAIT`], or when more than `messages` arrived.
+    pub async fn idle_after(&self, place: &str, messages: usize) {
+        let settle = async {
+            loop {
+                let changed = self.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                let taken_in = {
+                    let c = self.counts();
+                    c.received >= messages && c.busy == 0
+                };
+                if taken_in {
+                    break;
+                }
+                changed.await;
+            }
+            self.bot.idle().await;
+        };
+        if tokio::time::timeout(MODEL_WAIT, settle).await.is_err() {
+            panic!("{place}: the bot did not get idle after {messages} messages: {:?}", self.counts());
+        }
+        assert_eq!(self.received(), messages, "{place}: messages handed to the bot");
+    }
+
+    /// Run `call` counted as busy.
+    async fn busy<F: std::future::Future<Output = ()>>(&self, received: usize, call: F) {
+        {
+            let mut c = self.counts();
+            c.received += received;
+            c.busy += 1;
+        }
+        call.await;
+        self.counts().busy -= 1;
+        self.changed.notify_waiters();
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for WatchedBot {
+    async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
+        self.busy(1, self.bot.handle(message, outbox)).await;
+    }
+
+    fn commands(&self) -> Vec<CommandInfo> {
+        self.bot.commands()
+    }
+
+    async fn shutdown(&self) {
+        self.bot.shutdown().await;
+    }
+
+    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
+        self.busy(0, self.bot.resume(platform, outbox)).await;
+    }
 }

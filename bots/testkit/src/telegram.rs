@@ -212,6 +212,8 @@ pub struct Call {
     pub body: Value,
     /// The fault it was answered with, if any.
     pub fault: Option<Fault>,
+    /// When it arrived (to check that a retry waited).
+    pub at: std::time::Instant,
 }
 
 impl Call {
@@ -908,6 +910,7 @@ async fn route(
             method: method.clone(),
             body: params.clone(),
             fault: fault.clone(),
+            at: std::time::Instant::now(),
         });
         fault
     };

@@ -10,7 +10,7 @@
 //! sentences and unspaced scripts (Chinese) grow with their length.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -43,6 +43,8 @@ pub struct ScriptedEngine {
     delay: Duration,
     context_len: usize,
     overhead: usize,
+    /// While `true`, streams wait before their first word (see [`ScriptedEngine::hold`]).
+    held: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl Default for ScriptedEngine {
@@ -68,6 +70,7 @@ impl ScriptedEngine {
             delay: Duration::ZERO,
             context_len: 2048,
             overhead: 4,
+            held: Arc::default(),
         }
     }
 
@@ -105,6 +108,18 @@ impl ScriptedEngine {
         lock(&self.script).push_back(outcome);
     }
 
+    /// Hold every stream, new or started, before its first word until [`Self::release`]:
+    /// lets a test pile work up behind a running answer without counting on timing.
+    pub fn hold(&self) {
+        *lock(&self.held.0) = true;
+    }
+
+    /// Let held streams go on (see [`Self::hold`]).
+    pub fn release(&self) {
+        *lock(&self.held.0) = false;
+        self.held.1.notify_all();
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<GenerateRequest> {
         lock(&self.requests).clone()
@@ -120,6 +135,14 @@ impl ScriptedEngine {
             .iter()
             .map(|m| self.count_tokens(&m.content) + self.overhead)
             .sum()
+    }
+}
+
+/// Block the streaming thread while the engine is held.
+fn wait_while_held(held: &(Mutex<bool>, Condvar)) {
+    let mut on_hold = lock(&held.0);
+    while *on_hold {
+        on_hold = held.1.wait(on_hold).unwrap_or_else(|p| p.into_inner());
     }
 }
 
@@ -150,7 +173,9 @@ impl Engine for ScriptedEngine {
         let delay = self.delay;
         let max_tokens = request.params.max_tokens;
         let stop = request.params.stop.clone();
+        let held = self.held.clone();
         std::thread::spawn(move || {
+            wait_while_held(&held);
             let text = match outcome {
                 Scripted::Fail(detail) => {
                     let _ = tx.send(Err(Error::Remote(detail)));

@@ -186,6 +186,32 @@ impl TestBot {
             .await
     }
 
+    /// Wait until the adapter has taken in the test guild's GUILD_CREATE, which serenity handles
+    /// concurrently with the first messages: probe messages in `channel` that mention the bot
+    /// only through its role reach the handler, until one arrives as a mention.
+    pub async fn guild_known(&self, channel: u64) {
+        for i in 0..100 {
+            let text = format!("<@&{BOT_ROLE}> guild probe {i}");
+            self.fake
+                .send_message(FakeMessage::guild(GUILD, channel, FakeUser::new(77, "probe"), &text));
+            let got = self
+                .fake
+                .wait_for(WAIT, |_| {
+                    self.handler
+                        .received()
+                        .into_iter()
+                        .find(|m| m.text.ends_with(&format!("guild probe {i}")))
+                })
+                .await
+                .expect("the probe reaches the handler");
+            if got.mentions_bot {
+                self.wait_answer(channel, &format!("guild probe {i}")).await;
+                return;
+            }
+        }
+        panic!("the guild never became known to the adapter");
+    }
+
     /// [`mention`](Self::mention) the bot with `text` and [`wait_answer`](Self::wait_answer).
     pub async fn ask(&self, channel: u64, author: FakeUser, text: &str) -> SentMessage {
         self.mention(channel, author, text);
