@@ -51,7 +51,7 @@ use tracing::{debug, info, instrument, warn};
 use self::answer::{answer, prompt_for, Origin, Prompt};
 use self::channels::{retention, spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
 use self::rate::{RateLimits, Verdict};
-use crate::commands::{Command, CommandError};
+use crate::commands::{Addressee, Command, CommandError};
 use crate::config::Settings;
 use crate::conversation::{ContextWindow, Turn};
 use crate::engine::Engine;
@@ -213,17 +213,22 @@ impl Inner {
     }
 
     /// Addressing: whether the message is for the bot, and as what.
+    ///
+    /// A command naming another bot (`/help@otherbot`) is left alone entirely. The platform's
+    /// adapter has already taken its own username out of commands (Telegram); elsewhere commands
+    /// may name the bot by `bot.name` (`/help@parley`).
     fn intake(&self, message: &Incoming, text: &str) -> Intake {
-        let named = is_addressed(message, &self.trigger_words);
-        let mut command = crate::commands::parse(text, None);
-        if !named {
-            // In a group, `/cmd@otherbot` belongs to another bot, and an unknown `/word` may be
-            // another bot's command: neither gets a hint unless it is addressed to us.
-            let first = text.split_whitespace().next().unwrap_or("");
-            let unknown = matches!(&command, Some(Err(e)) if e.command.is_none());
-            if first.contains('@') || unknown {
-                command = None;
-            }
+        let (addressee, text) = crate::commands::address(text, &self.settings.bot.name);
+        if addressee == Addressee::AnotherBot {
+            debug!("a command for another bot");
+            return Intake::Ignore;
+        }
+        let named = addressee == Addressee::Us || is_addressed(message, &self.trigger_words);
+        let mut command = crate::commands::parse(&text, None);
+        // In a group an unknown `/word` may be another bot's command: no hint unless it is
+        // addressed to us.
+        if !named && matches!(&command, Some(Err(e)) if e.command.is_none()) {
+            command = None;
         }
         let bot = &self.settings.bot;
         if command.is_some() || named {
