@@ -372,3 +372,36 @@ fn apply_setting(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::bot::Bot;
+    use crate::config::Settings;
+    use crate::engine::scripted::ScriptedEngine;
+    use crate::persona::Personas;
+    use crate::seam::{ChannelKey, Handler, Outbox, Platform};
+    use crate::store::Store;
+    use crate::testing::{dm, RecordingOutbox};
+
+    #[tokio::test]
+    async fn two_remembers_at_once_keep_both_notes() {
+        let settings = Settings::from_toml_str("[bot]\nmessages_per_minute = 0\n").unwrap();
+        let engine = Arc::new(ScriptedEngine::new());
+        let store = Store::in_memory().unwrap();
+        let bot = Bot::new(&settings, engine, store.clone(), Personas::builtin())
+            .await
+            .unwrap();
+        let out: Arc<dyn Outbox> = Arc::new(RecordingOutbox::new());
+        // Load the channel first, so both commands meet at their settings.
+        bot.handle(dm("d", "u", "/remember"), out.clone()).await;
+        tokio::join!(
+            bot.handle(dm("d", "u", "/remember the cat is Miso"), out.clone()),
+            bot.handle(dm("d", "v", "/remember the dog is Rex"), out.clone()),
+        );
+        let key = ChannelKey::new(Platform::Test, "d");
+        let notes = store.load_settings(&key).await.unwrap().notes;
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+}
