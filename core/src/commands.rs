@@ -235,13 +235,86 @@ pub fn usage(name: &str) -> String {
     }
 }
 
+/// Whom a command names after its `@` (`/help@parleybot`, as Telegram writes a command meant
+/// for one bot among several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressee {
+    /// No bot named: plain text, or a command without `@`.
+    Anyone,
+    /// This bot (the name compared case-insensitively, with or without its `@`).
+    Us,
+    /// Another bot: not ours to run, answer, hint at or keep.
+    AnotherBot,
+}
+
+/// The command word of a message, split: `/name@target args`.
+struct Head<'a> {
+    name: &'a str,
+    target: Option<&'a str>,
+    /// Everything after the command word, as written.
+    rest: &'a str,
+}
+
+impl<'a> Head<'a> {
+    /// The command word at the start of `text`, or `None` when it is not a command: no `/`,
+    /// or not a command-like name after it (`/usr/bin`, `/ hello`).
+    fn of(text: &'a str) -> Option<Self> {
+        let body = text.trim_start().strip_prefix('/')?;
+        let token_end = body.find(char::is_whitespace).unwrap_or(body.len());
+        let (token, rest) = body.split_at(token_end);
+        let (name, target) = match token.split_once('@') {
+            Some((n, t)) => (n, Some(t)),
+            None => (token, None),
+        };
+        let name_ok = !name.is_empty()
+            && name.len() <= 32
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        name_ok.then_some(Head { name, target, rest })
+    }
+
+    /// Whom it names, for the bot called `bot_username` (`None`: unknown, so any name is
+    /// taken to be ours). The one place that reads `@botname`.
+    fn addressee(&self, bot_username: Option<&str>) -> Addressee {
+        match (self.target, bot_username) {
+            (None, _) => Addressee::Anyone,
+            (Some(_), None) => Addressee::Us,
+            (Some(t), Some(ours)) if t.eq_ignore_ascii_case(ours.trim_start_matches('@')) => {
+                Addressee::Us
+            }
+            (Some(_), Some(_)) => Addressee::AnotherBot,
+        }
+    }
+}
+
+/// Whom the command at the start of `text` names, for the bot called `bot_username`, and the
+/// text without its `@bot_username` (`/mode@ParleyBot tutor` → `/mode tutor`), so that it
+/// reads as a command of this bot. Any other text comes back as it was.
+///
+/// ```
+/// use parley_core::commands::{address, Addressee};
+///
+/// assert_eq!(address("/mode@ParleyBot tutor", "parleybot"), (Addressee::Us, "/mode tutor".into()));
+/// assert_eq!(address("/help@otherbot", "parleybot").0, Addressee::AnotherBot);
+/// assert_eq!(address("/help", "parleybot"), (Addressee::Anyone, "/help".into()));
+/// ```
+pub fn address(text: &str, bot_username: &str) -> (Addressee, String) {
+    let Some(head) = Head::of(text) else {
+        return (Addressee::Anyone, text.to_string());
+    };
+    match head.addressee(Some(bot_username)) {
+        Addressee::Us => (Addressee::Us, format!("/{}{}", head.name, head.rest)),
+        other => (other, text.to_string()),
+    }
+}
+
 /// Parse a message as a command.
 ///
 /// Returns `None` when the message is not a command: it does not start with `/`, the word
 /// after the slash is not a command-like name (`/usr/bin`, `/ hello`), or it is addressed to
-/// another bot (`/help@otherbot` when `bot_username` is ours). Returns `Some(Err(..))` with a
-/// one-line hint for an unknown command (naming the closest known one) or a bad argument.
-/// Names are case-insensitive; `bot_username` may be given with or without its `@`.
+/// another bot (`/help@otherbot` when `bot_username` is ours; see [`address`]). Returns
+/// `Some(Err(..))` with a one-line hint for an unknown command (naming the closest known one)
+/// or a bad argument. Names are case-insensitive; `bot_username` may be given with or without
+/// its `@`.
 ///
 /// ```
 /// use parley_core::commands::{parse, Command, Setting};
@@ -254,28 +327,12 @@ pub fn usage(name: &str) -> String {
 /// assert!(hint.message.contains("/help"));
 /// ```
 pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Result<Command, CommandError>> {
-    let text = text.trim_start();
-    let body = text.strip_prefix('/')?;
-    let token_end = body.find(char::is_whitespace).unwrap_or(body.len());
-    let (token, args) = body.split_at(token_end);
-    let (name, target) = match token.split_once('@') {
-        Some((n, t)) => (n, Some(t)),
-        None => (token, None),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 32
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !name_ok {
+    let head = Head::of(text)?;
+    if head.addressee(bot_username) == Addressee::AnotherBot {
         return None;
     }
-    if let (Some(target), Some(ours)) = (target, bot_username) {
-        if !target.eq_ignore_ascii_case(ours.trim_start_matches('@')) {
-            return None;
-        }
-    }
-    let name = name.to_ascii_lowercase();
-    let args = args.trim();
-    Some(parse_named(&name, args))
+    let name = head.name.to_ascii_lowercase();
+    Some(parse_named(&name, head.rest.trim()))
 }
 
 fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {

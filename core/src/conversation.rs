@@ -1,8 +1,8 @@
 //! Conversations and their context windows.
 //!
-//! A [`Conversation`] holds the live turns of one [`ChannelKey`]; [`Conversations`] keeps them
-//! in a `DashMap`, so a channel never waits on another channel's lock. [`ContextWindow::build`]
-//! turns the system prompt and the turns into the message list the engine sees:
+//! A [`Conversation`] holds the live turns of one [`ChannelKey`] (the bot keeps one per loaded
+//! channel). [`ContextWindow::build`] turns the system prompt and the turns into the message
+//! list the engine sees:
 //!
 //! - the system prompt is always kept; the newest turns are kept; the budget is
 //!   `context_len - max_tokens`, measured in the engine's tokens (`count_tokens` plus
@@ -13,10 +13,6 @@
 //!   and then keeps that start for the following turns: the message list stays the same from one
 //!   turn to the next, so the engine's per-conversation KV cache (keyed by the channel key's
 //!   text) is reused instead of being recomputed after every shift.
-
-use std::sync::Arc;
-
-use dashmap::DashMap;
 
 use crate::engine::{ChatMessage, Engine, Role};
 use crate::seam::ChannelKey;
@@ -260,51 +256,6 @@ impl Conversation {
             self.turns.drain(..excess);
             self.window_start = self.window_start.saturating_sub(excess);
         }
-    }
-}
-
-/// Every live conversation, keyed by channel; no lock spans two channels.
-#[derive(Debug, Default, Clone)]
-pub struct Conversations {
-    map: Arc<DashMap<ChannelKey, Conversation>>,
-}
-
-impl Conversations {
-    /// An empty set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Whether the channel's conversation is loaded.
-    pub fn contains(&self, key: &ChannelKey) -> bool {
-        self.map.contains_key(key)
-    }
-
-    /// Put a loaded conversation in place.
-    pub fn insert(&self, key: ChannelKey, conv: Conversation) {
-        self.map.insert(key, conv);
-    }
-
-    /// Run `f` on the channel's conversation (created empty if missing). Keep `f` short and
-    /// never await inside it: it holds the channel's shard lock.
-    pub fn with<R>(&self, key: &ChannelKey, f: impl FnOnce(&mut Conversation) -> R) -> R {
-        let mut entry = self.map.entry(key.clone()).or_default();
-        f(entry.value_mut())
-    }
-
-    /// Drop a conversation from memory.
-    pub fn remove(&self, key: &ChannelKey) {
-        self.map.remove(key);
-    }
-
-    /// How many conversations are live.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether none is live.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 }
 

@@ -211,6 +211,137 @@ fn mark_seen(
     Ok(())
 }
 
+/// See [`Store::sight`].
+fn sight(c: &Connection, key: &ChannelKey, message_id: &str) -> rusqlite::Result<Sight> {
+    let thread = thread_of(key);
+    let seen: bool = c.query_row(
+        "SELECT EXISTS(SELECT 1 FROM seen
+         WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND message_id = ?4)",
+        params![key.platform.as_str(), key.chat, thread, message_id],
+        |r| r.get(0),
+    )?;
+    if !seen {
+        return Ok(Sight::New);
+    }
+    let turn: Option<(bool, bool, bool)> = c
+        .query_row(
+            &format!(
+                "SELECT t.cleared, t.addressed, {ANSWERED_AFTER} FROM turns t
+                 WHERE t.platform = ?1 AND t.chat = ?2 AND t.thread = ?3
+                   AND t.message_id = ?4 AND t.role = 'user'
+                 ORDER BY t.id DESC LIMIT 1"
+            ),
+            params![key.platform.as_str(), key.chat, thread, message_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((false, true, answered)) = turn else {
+        return Ok(Sight::Done);
+    };
+    Ok(if answered {
+        Sight::Done
+    } else {
+        Sight::Unanswered
+    })
+}
+
+/// Insert a turn; a user's turn with its platform message id marks that message seen. The
+/// caller commits.
+fn insert_turn(
+    c: &Connection,
+    key: &ChannelKey,
+    turn: &Turn,
+    message_id: Option<&str>,
+    direct: bool,
+) -> rusqlite::Result<i64> {
+    c.execute(
+        "INSERT INTO turns (platform, chat, thread, role, author_id, author_name, text, at,
+                            message_id, addressed, partial)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            key.platform.as_str(),
+            key.chat,
+            thread_of(key),
+            turn.role.as_str(),
+            turn.author_id,
+            turn.author_name,
+            turn.text,
+            turn.at,
+            message_id,
+            turn.addressed,
+            turn.partial,
+        ],
+    )?;
+    let id = c.last_insert_rowid();
+    if let (Role::User, Some(m)) = (turn.role, message_id) {
+        mark_seen(c, key, m, turn.at, direct)?;
+    }
+    Ok(id)
+}
+
+/// The newest `limit` turns of a channel that `/reset` has not cleared, oldest first.
+fn recent_turns(c: &Connection, key: &ChannelKey, limit: usize) -> rusqlite::Result<Vec<Turn>> {
+    let mut st = c.prepare_cached(
+        "SELECT role, author_id, author_name, text, at, addressed, partial FROM turns
+         WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND cleared = 0
+         ORDER BY id DESC LIMIT ?4",
+    )?;
+    let rows = st.query_map(
+        params![
+            key.platform.as_str(),
+            key.chat,
+            thread_of(key),
+            limit.min(i64::MAX as usize) as i64
+        ],
+        |r| {
+            Ok(Turn {
+                role: role_from(&r.get::<_, String>(0)?),
+                author_id: r.get(1)?,
+                author_name: r.get(2)?,
+                text: r.get(3)?,
+                at: r.get(4)?,
+                addressed: r.get(5)?,
+                partial: r.get(6)?,
+            })
+        },
+    )?;
+    let mut turns = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    turns.reverse();
+    Ok(turns)
+}
+
+/// A channel's settings row as stored: mode, system, translate, sampling, notes.
+type SettingsRow = (Option<String>, Option<String>, String, String, String);
+
+fn settings_row(c: &Connection, key: &ChannelKey) -> rusqlite::Result<Option<SettingsRow>> {
+    c.query_row(
+        "SELECT mode, system, translate, sampling, notes FROM channels
+         WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
+        params![key.platform.as_str(), key.chat, thread_of(key)],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .optional()
+}
+
+/// The settings a row holds; defaults without a row.
+fn settings_from(row: Option<SettingsRow>) -> ChannelSettings {
+    let Some((mode, system, translate, sampling, notes)) = row else {
+        return ChannelSettings::default();
+    };
+    ChannelSettings {
+        mode,
+        system,
+        translate: translate
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        // A row written by a newer version with fields this one lacks still loads.
+        sampling: serde_json::from_str(&sampling).unwrap_or_default(),
+        notes: serde_json::from_str(&notes).unwrap_or_default(),
+    }
+}
+
 fn key_from(platform: &str, chat: String, thread: String) -> Option<ChannelKey> {
     let mut key = ChannelKey::new(Platform::parse(platform)?, chat);
     if !thread.is_empty() {
@@ -308,28 +439,7 @@ impl Store {
         let message_id = message_id.map(str::to_string);
         self.with(move |c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO turns (platform, chat, thread, role, author_id, author_name, text, at,
-                                    message_id, addressed, partial)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    key.platform.as_str(),
-                    key.chat,
-                    thread_of(&key),
-                    turn.role.as_str(),
-                    turn.author_id,
-                    turn.author_name,
-                    turn.text,
-                    turn.at,
-                    message_id,
-                    turn.addressed,
-                    turn.partial,
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            if let (Role::User, Some(m)) = (turn.role, &message_id) {
-                mark_seen(&tx, &key, m, turn.at, direct)?;
-            }
+            let id = insert_turn(&tx, &key, &turn, message_id.as_deref(), direct)?;
             tx.commit()?;
             Ok(id)
         })
@@ -352,37 +462,36 @@ impl Store {
     pub async fn sight(&self, key: &ChannelKey, message_id: &str) -> Result<Sight> {
         let key = key.clone();
         let message_id = message_id.to_string();
+        self.with(move |c| sight(c, &key, &message_id)).await
+    }
+
+    /// Take in a user's message: [`Store::sight`] it and, when it is new, record it in the same
+    /// transaction. A question's `turn` is appended (as [`Store::append_message`] does, with
+    /// `direct`); without a turn (a command) the message is only marked handled.
+    pub async fn receive(
+        &self,
+        key: &ChannelKey,
+        message_id: &str,
+        at: i64,
+        turn: Option<&Turn>,
+        direct: bool,
+    ) -> Result<Sight> {
+        let key = key.clone();
+        let message_id = message_id.to_string();
+        let turn = turn.cloned();
         self.with(move |c| {
-            let thread = thread_of(&key);
-            let seen: bool = c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM seen
-                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND message_id = ?4)",
-                params![key.platform.as_str(), key.chat, thread, message_id],
-                |r| r.get(0),
-            )?;
-            if !seen {
-                return Ok(Sight::New);
+            let tx = c.transaction()?;
+            let sight = sight(&tx, &key, &message_id)?;
+            if sight == Sight::New {
+                match &turn {
+                    Some(t) => {
+                        insert_turn(&tx, &key, t, Some(&message_id), direct)?;
+                    }
+                    None => mark_seen(&tx, &key, &message_id, at, false)?,
+                }
             }
-            let turn: Option<(bool, bool, bool)> = c
-                .query_row(
-                    &format!(
-                        "SELECT t.cleared, t.addressed, {ANSWERED_AFTER} FROM turns t
-                         WHERE t.platform = ?1 AND t.chat = ?2 AND t.thread = ?3
-                           AND t.message_id = ?4 AND t.role = 'user'
-                         ORDER BY t.id DESC LIMIT 1"
-                    ),
-                    params![key.platform.as_str(), key.chat, thread, message_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let Some((false, true, answered)) = turn else {
-                return Ok(Sight::Done);
-            };
-            Ok(if answered {
-                Sight::Done
-            } else {
-                Sight::Unanswered
-            })
+            tx.commit()?;
+            Ok(sight)
         })
         .await
     }
@@ -390,36 +499,21 @@ impl Store {
     /// The newest `limit` turns of a channel that `/reset` has not cleared, oldest first.
     pub async fn recent_turns(&self, key: &ChannelKey, limit: usize) -> Result<Vec<Turn>> {
         let key = key.clone();
-        self.with(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT role, author_id, author_name, text, at, addressed, partial FROM turns
-                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND cleared = 0
-                 ORDER BY id DESC LIMIT ?4",
-            )?;
-            let rows = st.query_map(
-                params![
-                    key.platform.as_str(),
-                    key.chat,
-                    thread_of(&key),
-                    limit.min(i64::MAX as usize) as i64
-                ],
-                |r| {
-                    Ok(Turn {
-                        role: role_from(&r.get::<_, String>(0)?),
-                        author_id: r.get(1)?,
-                        author_name: r.get(2)?,
-                        text: r.get(3)?,
-                        at: r.get(4)?,
-                        addressed: r.get(5)?,
-                        partial: r.get(6)?,
-                    })
-                },
-            )?;
-            let mut turns = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            turns.reverse();
-            Ok(turns)
-        })
-        .await
+        self.with(move |c| recent_turns(c, &key, limit)).await
+    }
+
+    /// A channel as the bot loads it, read in one go: its newest `limit` turns (as
+    /// [`Store::recent_turns`]) and its settings (as [`Store::load_settings`]).
+    pub async fn load_channel(
+        &self,
+        key: &ChannelKey,
+        limit: usize,
+    ) -> Result<(Vec<Turn>, ChannelSettings)> {
+        let key = key.clone();
+        let (turns, row) = self
+            .with(move |c| Ok((recent_turns(c, &key, limit)?, settings_row(c, &key)?)))
+            .await?;
+        Ok((turns, settings_from(row)))
     }
 
     /// Delete the channel's newest turn if it is an answer (for `/retry`). Returns whether one
@@ -536,40 +630,8 @@ impl Store {
     /// The settings of a channel (defaults if it never changed any).
     pub async fn load_settings(&self, key: &ChannelKey) -> Result<ChannelSettings> {
         let key = key.clone();
-        let row = self
-            .with(move |c| {
-                c.query_row(
-                    "SELECT mode, system, translate, sampling, notes FROM channels
-                     WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
-                    params![key.platform.as_str(), key.chat, thread_of(&key)],
-                    |r| {
-                        Ok((
-                            r.get::<_, Option<String>>(0)?,
-                            r.get::<_, Option<String>>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                        ))
-                    },
-                )
-                .optional()
-            })
-            .await?;
-        let Some((mode, system, translate, sampling, notes)) = row else {
-            return Ok(ChannelSettings::default());
-        };
-        Ok(ChannelSettings {
-            mode,
-            system,
-            translate: translate
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            // A row written by a newer version with fields this one lacks still loads.
-            sampling: serde_json::from_str(&sampling).unwrap_or_default(),
-            notes: serde_json::from_str(&notes).unwrap_or_default(),
-        })
+        let row = self.with(move |c| settings_row(c, &key)).await?;
+        Ok(settings_from(row))
     }
 
     /// Save a channel's settings (replacing what was there).

@@ -19,7 +19,7 @@
 //!   handler, control of the offset (confirmed on shutdown, so a restart never sees a handled
 //!   update twice) and of error handling (the loop outlives any outage of the API).
 //! - [`map_update`] is pure and tested on JSON fixtures: private chats, groups, forum topics
-//!   (thread = topic), replies to the bot, `@bot` mentions (stripped), `/cmd@bot` (normalised).
+//!   (thread = topic), replies to the bot, `@bot` mentions (stripped), `/cmd@bot` (read by `parley_core::commands::address`).
 //! - [`TelegramOutbox`] sends plain text (no parse mode) unless configured for HTML, splits
 //!   anything over 4096 UTF-16 units, honours 429 `retry_after`, retries network errors and 5xx
 //!   with backoff, treats "message is not modified" as success and throttles edits per chat.
@@ -46,8 +46,7 @@ use std::time::Duration;
 pub use access::{Access, Verdict};
 pub use error::{Error, Result};
 pub use mapping::{
-    display_name, map_message, map_update, map_update_json, normalise_command, strip_mention,
-    BotIdentity,
+    display_name, map_message, map_update, map_update_json, strip_mention, BotIdentity,
 };
 pub use outbox::{is_transient, Redactor, RetryPolicy, TelegramOutbox, MAX_MESSAGE_LEN};
 pub use parley_core::seam::{Handler, Incoming, Outbox};

@@ -4,6 +4,7 @@
 //! stickers, photos without a caption, service messages (members joining, pins, topics created)
 //! and messages from bots (including this one) are dropped: the core has nothing to answer.
 
+use parley_core::commands::{self, Addressee};
 use parley_core::seam::{Author, ChannelKey, Incoming, Platform};
 use teloxide::types::{
     ChatKind, Message, MessageEntityKind, PublicChatKind, Update, UpdateKind, UserId,
@@ -87,7 +88,12 @@ pub fn map_message(msg: &Message, me: &BotIdentity) -> Option<Incoming> {
         }
     }
 
-    let (text, command_addressed) = normalise_command(&text, &me.username)?;
+    // Commands name the bot they are for (`/cmd@bot`): another bot's are not ours to read.
+    let (addressee, text) = commands::address(&text, &me.username);
+    if addressee == Addressee::AnotherBot {
+        return None;
+    }
+    let command_addressed = addressee == Addressee::Us;
     let (text, mentioned) = strip_mention(&text, &me.username);
     let text = text.trim().to_owned();
     if text.is_empty() && !(mentioned || text_mentioned) {
@@ -166,23 +172,6 @@ pub fn display_name(first: &str, last: Option<&str>, username: Option<&str>) -> 
     match username {
         Some(u) if !u.is_empty() => u.to_owned(),
         _ => "someone".to_owned(),
-    }
-}
-
-/// `/cmd@thisbot args` → `/cmd args` (addressed: true). A command for another bot
-/// (`/cmd@otherbot`) gives `None`; anything else is returned unchanged.
-pub fn normalise_command(text: &str, username: &str) -> Option<(String, bool)> {
-    if !text.starts_with('/') {
-        return Some((text.to_owned(), false));
-    }
-    let end = text.find(char::is_whitespace).unwrap_or(text.len());
-    let (head, rest) = text.split_at(end);
-    match head.split_once('@') {
-        None => Some((text.to_owned(), false)),
-        Some((cmd, target)) if target.eq_ignore_ascii_case(username) => {
-            Some((format!("{cmd}{rest}"), true))
-        }
-        Some(_) => None,
     }
 }
 
@@ -439,24 +428,27 @@ mod tests {
     }
 
     #[test]
-    fn normalise_command_cases() {
+    fn commands_naming_a_bot_are_read_by_the_core() {
         let u = "parley_test_bot";
         assert_eq!(
-            normalise_command("/reset@parley_test_bot", u),
-            Some(("/reset".into(), true))
+            commands::address("/reset@parley_test_bot", u),
+            (Addressee::Us, "/reset".into())
         );
         assert_eq!(
-            normalise_command("/mode@PARLEY_TEST_BOT  a b", u),
-            Some(("/mode  a b".into(), true))
-        );
-        assert_eq!(normalise_command("/reset@other_bot", u), None);
-        assert_eq!(
-            normalise_command("/reset", u),
-            Some(("/reset".into(), false))
+            commands::address("/mode@PARLEY_TEST_BOT  a b", u),
+            (Addressee::Us, "/mode  a b".into())
         );
         assert_eq!(
-            normalise_command("hi /x@y", u),
-            Some(("hi /x@y".into(), false))
+            commands::address("/reset@other_bot", u).0,
+            Addressee::AnotherBot
+        );
+        assert_eq!(
+            commands::address("/reset", u),
+            (Addressee::Anyone, "/reset".into())
+        );
+        assert_eq!(
+            commands::address("hi /x@y", u),
+            (Addressee::Anyone, "hi /x@y".into())
         );
     }
 

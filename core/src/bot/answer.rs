@@ -1,0 +1,505 @@
+//! One answer: the request (persona, pinned notes, the context window) and the streaming loop
+//! that carries the engine's words into the platform.
+//!
+//! The loop shows "typing…" until the first text, edits no more often than the platform's
+//! interval (through [`StreamRenderer`]), watches for `/cancel`, stores the answer durably, and
+//! only then sends the final text.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, warn};
+
+use super::channels::Channel;
+use super::{now_unix, replies, say, Inner};
+use crate::conversation::{conversation_id, ContextWindow, Turn, WindowSpec, WindowStats};
+use crate::engine::{
+    CancelToken, ChatMessage, FinishReason, GenEvent, GenerateRequest, Generation, Role,
+    SamplingParams, Usage,
+};
+use crate::persona::PromptContext;
+use crate::render::{Action, StreamRenderer};
+use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox};
+use crate::translate::{self, Lang, TranslatePlan};
+use crate::Result;
+
+/// How long Telegram shows "typing…" after one call; refreshed a little before.
+const TYPING_REFRESH: Duration = Duration::from_secs(4);
+/// How often a streaming answer checks for `/cancel` while nothing else happens.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
+
+/// What one answer job produces.
+pub(super) enum Prompt {
+    /// Answer the conversation.
+    Chat,
+    /// Translate one message, without the history.
+    Translate {
+        text: String,
+        from: Option<Lang>,
+        to: Lang,
+    },
+}
+
+/// What a job needs to know about the message it answers.
+#[derive(Clone)]
+pub(super) struct Origin {
+    pub(super) key: ChannelKey,
+    pub(super) message_id: String,
+    is_direct: bool,
+    channel_title: Option<String>,
+    user_name: String,
+    /// The user turn this answer is for (author id, text, time): the window ends there, so an
+    /// answer queued behind others in a group does not see later questions, nor answer them
+    /// twice. `None` (after `/retry`): up to the newest turn.
+    pub(super) upto: Option<(String, String, i64)>,
+}
+
+impl Origin {
+    /// The origin of an answer to `m`, seeing the conversation up to its newest turn.
+    pub(super) fn of(m: &Incoming) -> Origin {
+        Origin {
+            key: m.key.clone(),
+            message_id: m.message_id.clone(),
+            is_direct: m.is_direct,
+            channel_title: m.channel_title.clone(),
+            user_name: m.author.display_name.clone(),
+            upto: None,
+        }
+    }
+}
+
+/// A request ready for the engine, with what the answer's end needs.
+struct Planned {
+    request: GenerateRequest,
+    /// The window of a chat answer (for `/stats`).
+    window: Option<ContextWindow>,
+    /// The conversation's epoch when the request was built: a `/reset` bumps it.
+    epoch: u64,
+}
+
+/// How the stream ended.
+struct Streamed {
+    raw: String,
+    usage: Option<Usage>,
+    failed: bool,
+}
+
+/// What answering `text` means in `channel`: the conversation, or (translate mode) a one-shot
+/// translation; `None` when translate mode leaves it alone.
+pub(super) fn prompt_for(channel: &Channel, text: &str) -> Option<Prompt> {
+    let targets: Vec<Lang> = channel
+        .settings
+        .translate
+        .iter()
+        .filter_map(|c| Lang::from_code(c))
+        .collect();
+    if targets.is_empty() {
+        return Some(Prompt::Chat);
+    }
+    match translate::plan(text, &targets) {
+        TranslatePlan::Skip(why) => {
+            debug!(?why, "not translated");
+            None
+        }
+        TranslatePlan::Translate { from, to } => Some(Prompt::Translate {
+            text: text.to_string(),
+            from,
+            to,
+        }),
+    }
+}
+
+impl Inner {
+    /// The channel's system prompt: its `/system` override verbatim, or its persona rendered
+    /// once per conversation (kept until reset or a change of mode), with the pinned notes.
+    pub(super) fn system_prompt(
+        &self,
+        channel: &mut Channel,
+        key: &ChannelKey,
+        origin: Option<&Origin>,
+    ) -> String {
+        if let Some(s) = &channel.conversation.system {
+            return s.clone();
+        }
+        let cs = &channel.settings;
+        let notes = if cs.notes.is_empty() {
+            String::new()
+        } else {
+            replies::notes_block(&cs.notes)
+        };
+        let text = match &cs.system {
+            Some(s) => s.clone(),
+            None => self.persona_prompt(channel, key, origin),
+        };
+        channel
+            .conversation
+            .system
+            .get_or_insert(text + &notes)
+            .clone()
+    }
+
+    /// The channel's persona (`/mode`, else the default), rendered for this chat.
+    fn persona_prompt(
+        &self,
+        channel: &Channel,
+        key: &ChannelKey,
+        origin: Option<&Origin>,
+    ) -> String {
+        let cs = &channel.settings;
+        let mode = cs
+            .mode
+            .clone()
+            .unwrap_or_else(|| self.settings.prompts.default_mode.clone());
+        let mut ctx = PromptContext::new(self.settings.bot.name.clone(), now_unix());
+        if let Some(o) = origin {
+            ctx.is_group = !o.is_direct;
+            ctx.channel_title = o.channel_title.clone();
+            ctx.user_name = o.user_name.clone();
+        }
+        ctx.languages = cs
+            .translate
+            .iter()
+            .filter_map(|c| Lang::from_code(c))
+            .map(|l| l.name().to_string())
+            .collect();
+        match self.personas.render(&mode, &ctx) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(channel = %key, error = %e, "persona failed; using the default");
+                self.personas
+                    .render(crate::persona::DEFAULT_PERSONA, &ctx)
+                    .unwrap_or_else(|_| {
+                        format!("You are {}, a helpful assistant.", self.settings.bot.name)
+                    })
+            }
+        }
+    }
+
+    /// Build the channel's window, with the parameters of its answer and the conversation's
+    /// epoch. The turns are copied out under the channel's lock and measured on the blocking
+    /// pool without it: counting tokens is real tokenizer work, and the channel's next message
+    /// must not wait for it.
+    pub(super) async fn build_window(
+        &self,
+        key: &ChannelKey,
+        is_direct: bool,
+        origin: Option<&Origin>,
+    ) -> Result<(ContextWindow, SamplingParams, u64)> {
+        let mut channel = self.channels.open(key, &self.store).await?;
+        let system = self.system_prompt(&mut channel, key, origin);
+        let params = channel.params(&self.settings.sampling);
+        let c = &channel.conversation;
+        let end = origin
+            .and_then(|o| o.upto.as_ref())
+            .and_then(|(author, text, at)| {
+                c.turns.iter().rposition(|t| {
+                    t.role == Role::User && t.author_id == *author && t.text == *text && t.at == *at
+                })
+            })
+            .map_or(c.turns.len(), |i| i + 1);
+        let (turns, start, epoch) = (c.turns[..end].to_vec(), c.window_start, c.epoch);
+        drop(channel);
+        let engine = self.engine.clone();
+        let group_context_turns = self.settings.bot.group_context_turns;
+        let max_tokens = params.max_tokens;
+        let build = move || {
+            let spec = WindowSpec {
+                system: &system,
+                group: !is_direct,
+                max_tokens,
+                group_context_turns,
+                start,
+            };
+            ContextWindow::build(engine.as_ref(), &turns, spec)
+        };
+        let window = match tokio::task::spawn_blocking(build).await {
+            Ok(w) => w,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        let mut channel = self.channels.open(key, &self.store).await?;
+        if channel.conversation.epoch == epoch {
+            channel.conversation.window_start = window.start;
+        }
+        Ok((window, params, epoch))
+    }
+
+    /// The engine request for `prompt`.
+    async fn plan(&self, origin: &Origin, prompt: &Prompt) -> Result<Planned> {
+        let key = &origin.key;
+        match prompt {
+            Prompt::Chat => {
+                let (window, params, epoch) = self
+                    .build_window(key, origin.is_direct, Some(origin))
+                    .await?;
+                let request = GenerateRequest {
+                    conversation: conversation_id(key),
+                    messages: window.messages.clone(),
+                    params,
+                };
+                Ok(Planned {
+                    request,
+                    window: Some(window),
+                    epoch,
+                })
+            }
+            Prompt::Translate { text, from, to } => {
+                let channel = self.channels.open(key, &self.store).await?;
+                let (mut params, epoch) = (
+                    channel.params(&self.settings.sampling),
+                    channel.conversation.epoch,
+                );
+                drop(channel);
+                // Translations should be faithful, not creative.
+                params.temperature = params.temperature.min(0.3);
+                // A translation is about as long as its source: a small model that keeps going
+                // after it is done only adds noise.
+                params.max_tokens = params
+                    .max_tokens
+                    .min(self.engine.count_tokens(text) * 3 + 16);
+                let request = GenerateRequest {
+                    conversation: format!("{}#translate", conversation_id(key)),
+                    messages: vec![
+                        ChatMessage::new(Role::System, translate::translation_prompt(*from, *to)),
+                        ChatMessage::new(Role::User, text.clone()),
+                    ],
+                    params,
+                };
+                Ok(Planned {
+                    request,
+                    window: None,
+                    epoch,
+                })
+            }
+        }
+    }
+
+    /// Store a finished (or, `partial`, cut-off) answer, unless a `/reset` started a new
+    /// conversation while it was written (the conversation's epoch moved), and keep the
+    /// numbers `/stats` shows.
+    async fn keep_answer(
+        &self,
+        key: &ChannelKey,
+        epoch: u64,
+        window: Option<&ContextWindow>,
+        streamed: &Streamed,
+        partial: bool,
+    ) {
+        let mut channel = match self.channels.open(key, &self.store).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(channel = %key, error = %e, "could not load the channel to keep the answer");
+                return;
+            }
+        };
+        if !streamed.raw.trim().is_empty() && channel.conversation.epoch == epoch {
+            let turn = Turn::assistant(&streamed.raw, now_unix(), partial);
+            if let Err(e) = self.store.append_turn(key, &turn, None).await {
+                warn!(channel = %key, error = %e, "could not store the answer");
+            }
+            channel.conversation.push(turn);
+        }
+        if let (Some(u), Some(w)) = (&streamed.usage, window) {
+            channel.conversation.last_window = Some(window_stats(w, u));
+            debug!(
+                prompt = u.prompt_tokens,
+                cached = u.cached_tokens,
+                completion = u.completion_tokens,
+                "answer done"
+            );
+        }
+    }
+}
+
+/// The numbers `/stats` shows about an answer.
+fn window_stats(w: &ContextWindow, u: &Usage) -> WindowStats {
+    let secs = u.decode.as_secs_f64();
+    WindowStats {
+        turns: w.turns,
+        tokens: w.tokens,
+        budget: w.budget,
+        dropped: w.dropped,
+        cached_tokens: u.cached_tokens,
+        prompt_tokens: u.prompt_tokens,
+        tokens_per_second: if secs > 0.0 {
+            u.completion_tokens as f64 / secs
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Generate one answer and stream it into the platform. Runs as a scheduler job.
+pub(super) async fn answer(
+    inner: Arc<Inner>,
+    origin: Origin,
+    outbox: Arc<dyn Outbox>,
+    prompt: Prompt,
+    token: CancelToken,
+) {
+    let key = &origin.key;
+    let reply_to = Some(origin.message_id.as_str());
+    let Planned {
+        request,
+        window,
+        epoch,
+    } = match inner.plan(&origin, &prompt).await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(channel = %key, error = %e, "could not prepare the answer");
+            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            return;
+        }
+    };
+    let _ = outbox.typing(key).await;
+    let generation = match inner.engine.generate(request) {
+        Ok(g) => g,
+        Err(e) => {
+            warn!(channel = %key, error = %e, "engine refused the request");
+            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            return;
+        }
+    };
+    let mut limits = outbox.limits();
+    if let Some(ms) = inner
+        .settings
+        .render
+        .edit_interval_ms
+        .get(key.platform.as_str())
+    {
+        limits.edit_interval = Duration::from_millis(*ms);
+    }
+    let mut stream = Stream {
+        outbox: &outbox,
+        origin: &origin,
+        renderer: StreamRenderer::new(limits),
+        sent: Vec::new(),
+    };
+    let streamed = stream.run(generation, &token).await;
+    let cancelled = token.is_cancelled()
+        || streamed
+            .usage
+            .as_ref()
+            .is_some_and(|u| u.finish == Some(FinishReason::Cancelled));
+
+    // Durable before the final text is shown.
+    let partial = cancelled || streamed.failed;
+    inner
+        .keep_answer(key, epoch, window.as_ref(), &streamed, partial)
+        .await;
+
+    let actions = stream.renderer.finish(Instant::now());
+    stream.apply(actions).await;
+    if streamed.failed {
+        say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+    } else if stream.sent.is_empty() && !cancelled {
+        say(outbox.as_ref(), key, reply_to, replies::EMPTY_ANSWER).await;
+    }
+}
+
+/// An answer on its way into the platform.
+struct Stream<'a> {
+    outbox: &'a Arc<dyn Outbox>,
+    origin: &'a Origin,
+    renderer: StreamRenderer,
+    /// The messages sent so far, by part.
+    sent: Vec<Option<MessageRef>>,
+}
+
+impl Stream<'_> {
+    /// Carry the generation into the platform until it ends; `/cancel` (the job's `token`)
+    /// stops the engine, which then ends the stream.
+    async fn run(&mut self, mut generation: Generation, token: &CancelToken) -> Streamed {
+        let key = &self.origin.key;
+        let gen_cancel = generation.cancel_token();
+        let mut raw = String::new();
+        let mut next_typing = Instant::now() + TYPING_REFRESH;
+        loop {
+            if token.is_cancelled() {
+                gen_cancel.cancel();
+            }
+            let due = self.renderer.next_due();
+            let typing = self.sent.is_empty().then_some(next_typing);
+            let wake = [Some(Instant::now() + CANCEL_POLL), due, typing]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + CANCEL_POLL);
+            tokio::select! {
+                ev = generation.next() => {
+                    let (usage, failed) = match ev {
+                        Some(Ok(GenEvent::Delta(d))) => {
+                            raw.push_str(&d);
+                            let actions = self.renderer.push(&d, Instant::now());
+                            self.apply(actions).await;
+                            continue;
+                        }
+                        Some(Ok(GenEvent::Done(u))) => (Some(u), false),
+                        Some(Err(e)) => {
+                            warn!(channel = %key, error = %e, "generation failed");
+                            (None, true)
+                        }
+                        None => {
+                            warn!(channel = %key, "generation ended without a result");
+                            (None, true)
+                        }
+                    };
+                    return Streamed { raw, usage, failed };
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    self.tick(due, &mut next_typing).await;
+                }
+            }
+        }
+    }
+
+    /// Nothing came from the engine for a while: send a due edit, refresh "typing…".
+    async fn tick(&mut self, due: Option<Instant>, next_typing: &mut Instant) {
+        let now = Instant::now();
+        if due.is_some_and(|d| d <= now) {
+            let actions = self.renderer.tick(now);
+            self.apply(actions).await;
+        }
+        if self.sent.is_empty() && now >= *next_typing {
+            let _ = self.outbox.typing(&self.origin.key).await;
+            *next_typing = now + TYPING_REFRESH;
+        }
+    }
+
+    /// Carry out the renderer's actions on the platform.
+    async fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            if let Err(e) = self.carry_out(&action).await {
+                warn!(channel = %self.origin.key, error = %e, "platform call failed");
+                self.renderer.failed(&action);
+            }
+        }
+    }
+
+    /// One action: the first part replies to the user's message, later parts follow it.
+    async fn carry_out(&mut self, action: &Action) -> Result<()> {
+        let origin = self.origin;
+        match action {
+            Action::Send { part, text } => {
+                let reply_to = (*part == 0).then_some(origin.message_id.as_str());
+                let r = self.outbox.send(&origin.key, text, reply_to).await?;
+                if self.sent.len() <= *part {
+                    self.sent.resize(*part + 1, None);
+                }
+                self.sent[*part] = Some(r);
+                Ok(())
+            }
+            Action::Edit { part, text } => match self.sent.get(*part).cloned().flatten() {
+                Some(r) => self.outbox.edit(&r, text).await,
+                None => Ok(()),
+            },
+            Action::Append(text) => {
+                let reply_to = self.sent.is_empty().then_some(origin.message_id.as_str());
+                let r = self.outbox.send(&origin.key, text, reply_to).await?;
+                if self.sent.is_empty() {
+                    self.sent.push(Some(r));
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! Running commands: one function per command, each returning the line to answer with.
+//!
+//! The grammar (names, arguments, usage hints) is [`crate::commands`]; what is checked here is
+//! what needs the bot: bounds of `/set` values from the configuration, whether a persona
+//! exists, who is an admin. Commands that change a channel's settings do it under the
+//! channel's lock, so two at once never lose a change.
+
+use std::sync::Arc;
+
+use tracing::debug;
+
+use super::answer::{prompt_for, Origin};
+use super::channels::OpenChannel;
+use super::{replies, say, submit, Inner};
+use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
+use crate::config::SamplingSettings;
+use crate::conversation::{conversation_id, Conversation};
+use crate::engine::Role;
+use crate::seam::{Incoming, Outbox};
+use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
+use crate::translate::Lang;
+use crate::Result;
+
+/// One command being run: the bot, the message that carried it, and where to answer.
+struct Call<'a> {
+    inner: &'a Arc<Inner>,
+    message: &'a Incoming,
+    outbox: &'a Arc<dyn Outbox>,
+}
+
+impl Call<'_> {
+    /// The channel, locked and loaded.
+    async fn channel(&self) -> Result<OpenChannel> {
+        let inner = self.inner;
+        inner.channels.open(&self.message.key, &inner.store).await
+    }
+
+    /// Change the channel's settings under its lock: `change` edits a copy and returns the
+    /// reply, or `Err(reply)` to leave them as they were. A changed copy is saved; with
+    /// `rerender` the system prompt is rendered again for the next answer.
+    async fn change_settings(
+        &self,
+        rerender: bool,
+        change: impl FnOnce(&mut ChannelSettings) -> std::result::Result<String, String>,
+    ) -> Result<String> {
+        let mut channel = self.channel().await?;
+        let mut settings = channel.settings.clone();
+        let reply = match change(&mut settings) {
+            Ok(reply) => reply,
+            Err(refusal) => return Ok(refusal),
+        };
+        if settings != channel.settings {
+            let key = &self.message.key;
+            channel
+                .save_settings(key, &self.inner.store, settings)
+                .await?;
+            if rerender {
+                channel.conversation.system = None;
+            }
+        }
+        Ok(reply)
+    }
+}
+
+/// Run `cmd`, carried by `message`, and answer through `outbox`.
+pub(super) async fn run(
+    inner: &Arc<Inner>,
+    cmd: Command,
+    message: &Incoming,
+    outbox: &Arc<dyn Outbox>,
+) -> Result<()> {
+    debug!(command = cmd.name(), "command");
+    let call = Call {
+        inner,
+        message,
+        outbox,
+    };
+    let reply = match cmd {
+        Command::Help => commands::help_text(inner.is_admin(message)),
+        Command::Reset => reset(&call).await?,
+        Command::Retry => match retry(&call).await? {
+            Some(reply) => reply,
+            // Queued: the answer is the reply.
+            None => return Ok(()),
+        },
+        Command::Mode(None) => list_modes(&call).await?,
+        Command::Mode(Some(name)) => set_mode(&call, name).await?,
+        Command::System(None) => show_system(&call).await?,
+        Command::System(Some(text)) => set_system(&call, text).await?,
+        Command::Remember(arg) => remember(&call, arg).await?,
+        Command::Translate(arg) => translate(&call, arg).await?,
+        Command::Set(None) => show_settings(&call).await?,
+        Command::Set(Some(setting)) => set(&call, setting).await?,
+        Command::Stats => stats(&call).await?,
+        Command::Cancel => cancel(&call),
+        Command::Forget => forget(&call).await?,
+    };
+    let reply_to = Some(message.message_id.as_str());
+    say(outbox.as_ref(), &message.key, reply_to, &reply).await;
+    Ok(())
+}
+
+/// `/reset`: stop the answer being written, forget the conversation (store, memory, the
+/// engine's cache).
+async fn reset(call: &Call<'_>) -> Result<String> {
+    let (inner, key) = (call.inner, &call.message.key);
+    inner.scheduler.cancel(key);
+    let mut channel = call.channel().await?;
+    inner.store.clear_channel(key).await?;
+    channel.conversation.reset();
+    inner.engine.forget(&conversation_id(key));
+    Ok(replies::RESET.to_string())
+}
+
+/// `/retry`: drop the last answer and answer the last question again. `None` once queued.
+async fn retry(call: &Call<'_>) -> Result<Option<String>> {
+    let (inner, key) = (call.inner, &call.message.key);
+    if inner.scheduler.is_busy(key) {
+        return Ok(Some(replies::STILL_ANSWERING.to_string()));
+    }
+    let mut channel = call.channel().await?;
+    let turns = &channel.conversation.turns;
+    if turns.last().is_some_and(|t| t.role == Role::Assistant) {
+        inner.store.delete_last_assistant_turn(key).await?;
+        channel.conversation.turns.pop();
+    }
+    let last_question = channel
+        .conversation
+        .turns
+        .last()
+        .filter(|t| t.role == Role::User)
+        .map(|t| t.text.clone());
+    let prompt = last_question.and_then(|text| prompt_for(&channel, &text));
+    drop(channel);
+    match prompt {
+        Some(prompt) => {
+            submit(inner, call.message, call.outbox.clone(), prompt, None).await;
+            Ok(None)
+        }
+        None => Ok(Some(replies::NOTHING_TO_RETRY.to_string())),
+    }
+}
+
+/// `/mode`: the personas, the current one marked.
+async fn list_modes(call: &Call<'_>) -> Result<String> {
+    let inner = call.inner;
+    let current = call
+        .channel()
+        .await?
+        .settings
+        .mode
+        .clone()
+        .unwrap_or_else(|| inner.settings.prompts.default_mode.clone());
+    let personas = &inner.personas;
+    let modes = personas
+        .names()
+        .into_iter()
+        .map(|name| (name, personas.describe(name).unwrap_or("")));
+    Ok(replies::modes(&current, modes))
+}
+
+/// `/mode NAME`: switch persona; the next answer renders it.
+async fn set_mode(call: &Call<'_>, name: String) -> Result<String> {
+    let personas = &call.inner.personas;
+    if !personas.contains(&name) {
+        let known = personas.names().join(", ");
+        return Ok(replies::unknown_mode(&name, &known));
+    }
+    call.change_settings(true, |s| {
+        s.mode = Some(name.clone());
+        Ok(replies::mode_set(&name))
+    })
+    .await
+}
+
+/// `/system`: the system prompt in use.
+async fn show_system(call: &Call<'_>) -> Result<String> {
+    let mut channel = call.channel().await?;
+    let origin = Origin::of(call.message);
+    let text = call
+        .inner
+        .system_prompt(&mut channel, &call.message.key, Some(&origin));
+    Ok(replies::system_prompt(&text))
+}
+
+/// `/system TEXT` (admins): this chat's system prompt; `off` goes back to the persona's.
+async fn set_system(call: &Call<'_>, text: String) -> Result<String> {
+    if !call.inner.is_admin(call.message) {
+        return Ok(replies::ADMINS_ONLY.to_string());
+    }
+    let clear = matches!(
+        text.trim().to_lowercase().as_str(),
+        "off" | "reset" | "default"
+    );
+    call.change_settings(true, |s| {
+        s.system = (!clear).then_some(text);
+        Ok(if clear {
+            replies::SYSTEM_CLEARED
+        } else {
+            replies::SYSTEM_SET
+        }
+        .to_string())
+    })
+    .await
+}
+
+/// `/remember`: list, pin, unpin or clear the chat's notes (they live in the system prompt).
+async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
+    call.change_settings(true, |s| {
+        let notes = &mut s.notes;
+        Ok(match arg {
+            RememberArg::List if notes.is_empty() => replies::NO_NOTES.to_string(),
+            RememberArg::List => replies::notes(notes),
+            RememberArg::Add(_) if notes.len() >= commands::MAX_NOTES => {
+                replies::notes_full(commands::MAX_NOTES)
+            }
+            RememberArg::Add(text) => {
+                notes.push(text);
+                replies::note_added(notes.len())
+            }
+            RememberArg::Delete(n) if n > notes.len() => replies::no_such_note(n, notes.len()),
+            RememberArg::Delete(n) => {
+                let text = notes.remove(n - 1);
+                replies::note_deleted(n, &text)
+            }
+            RememberArg::Clear => {
+                notes.clear();
+                replies::NOTES_CLEARED.to_string()
+            }
+        })
+    })
+    .await
+}
+
+/// `/translate`: show, stop, or translate every message into one language or between two.
+async fn translate(call: &Call<'_>, arg: TranslateArg) -> Result<String> {
+    // The persona's languages change with it, but the conversation keeps its system prompt.
+    call.change_settings(false, |s| {
+        Ok(match arg {
+            TranslateArg::Show => {
+                let names: Vec<&str> = s
+                    .translate
+                    .iter()
+                    .filter_map(|c| Lang::from_code(c))
+                    .map(Lang::name)
+                    .collect();
+                let joined = replies::languages(&names);
+                replies::translate_status((!names.is_empty()).then_some(&joined))
+            }
+            TranslateArg::Off => {
+                s.translate.clear();
+                replies::TRANSLATE_OFF.to_string()
+            }
+            TranslateArg::Langs(langs) => {
+                s.translate = langs.iter().map(|l| l.code().to_string()).collect();
+                let names: Vec<&str> = langs.iter().map(|l| l.name()).collect();
+                replies::translate_on(&replies::languages(&names), langs.len() > 1)
+            }
+        })
+    })
+    .await
+}
+
+/// `/set`: the chat's generation settings.
+async fn show_settings(call: &Call<'_>) -> Result<String> {
+    let channel = call.channel().await?;
+    let params = channel.params(&call.inner.settings.sampling);
+    Ok(replies::settings(&params, &channel.settings.sampling))
+}
+
+/// `/set NAME VALUE` or `/set reset`, within the configured bounds.
+async fn set(call: &Call<'_>, setting: Setting) -> Result<String> {
+    let bounds = &call.inner.settings.sampling;
+    call.change_settings(false, |s| apply_setting(setting, bounds, &mut s.sampling))
+        .await
+}
+
+/// `/stats`: what the next answer would see, and how fast the last one was.
+async fn stats(call: &Call<'_>) -> Result<String> {
+    let (inner, message) = (call.inner, call.message);
+    let key = &message.key;
+    let stored = inner.store.stats(key).await?;
+    let origin = Origin::of(message);
+    let (window, params, _) = inner
+        .build_window(key, message.is_direct, Some(&origin))
+        .await?;
+    let last = call.channel().await?.conversation.last_window;
+    let model = inner.engine.describe();
+    Ok(replies::stats(
+        stored.turns,
+        &window,
+        &params,
+        last.as_ref(),
+        &model,
+    ))
+}
+
+/// `/cancel`: stop the answer being written.
+fn cancel(call: &Call<'_>) -> String {
+    if call.inner.scheduler.cancel(&call.message.key) {
+        replies::CANCELLED
+    } else {
+        replies::NOTHING_TO_CANCEL
+    }
+    .to_string()
+}
+
+/// `/forget`: delete the user's own stored messages here, and from the engine's cache.
+async fn forget(call: &Call<'_>) -> Result<String> {
+    let (inner, message) = (call.inner, call.message);
+    let key = &message.key;
+    let mut channel = call.channel().await?;
+    let n = inner
+        .store
+        .forget_user(Some(key), key.platform, &message.author.id)
+        .await?;
+    let turns = inner
+        .store
+        .recent_turns(key, Conversation::MAX_LIVE_TURNS)
+        .await?;
+    channel.conversation.turns = turns;
+    channel.conversation.window_start = 0;
+    // The engine's cache holds their words too.
+    inner.engine.forget(&conversation_id(key));
+    Ok(replies::forgot(n))
+}
+
+/// Apply a `/set` to a chat's overrides, within the configured bounds: the reply to send, or
+/// why the value was refused (the overrides are then unchanged).
+fn apply_setting(
+    setting: Setting,
+    bounds: &SamplingSettings,
+    o: &mut SamplingOverrides,
+) -> std::result::Result<String, String> {
+    Ok(match setting {
+        Setting::Reset => {
+            *o = SamplingOverrides::default();
+            replies::SET_RESET.to_string()
+        }
+        Setting::Temperature(t) => {
+            if !(0.0..=bounds.temperature_max).contains(&t) {
+                let hi = bounds.temperature_max.to_string();
+                return Err(replies::out_of_bounds("temperature", "0", &hi));
+            }
+            o.temperature = Some(t);
+            replies::set_done("temperature", &t.to_string())
+        }
+        Setting::TopP(p) => {
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(replies::out_of_bounds("top_p", "0 (excluded)", "1"));
+            }
+            o.top_p = Some(p);
+            replies::set_done("top_p", &p.to_string())
+        }
+        Setting::MaxTokens(m) => {
+            if !(1..=bounds.max_tokens_max).contains(&m) {
+                let hi = bounds.max_tokens_max.to_string();
+                return Err(replies::out_of_bounds("max_tokens", "1", &hi));
+            }
+            o.max_tokens = Some(m);
+            replies::set_done("max_tokens", &m.to_string())
+        }
+        Setting::Seed(seed) => {
+            o.seed = Some(seed.map_or(SeedChoice::Random, SeedChoice::Fixed));
+            let shown = seed.map_or("random".to_string(), |s| s.to_string());
+            replies::set_done("seed", &shown)
+        }
+        Setting::Stop(stop) => {
+            let shown = replies::stops(&stop);
+            o.stop = Some(stop);
+            replies::set_done("stop", &shown)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::bot::Bot;
+    use crate::config::Settings;
+    use crate::engine::scripted::ScriptedEngine;
+    use crate::persona::Personas;
+    use crate::seam::{ChannelKey, Handler, Outbox, Platform};
+    use crate::store::Store;
+    use crate::testing::{dm, RecordingOutbox};
+
+    #[tokio::test]
+    async fn two_remembers_at_once_keep_both_notes() {
+        let settings = Settings::from_toml_str("[bot]\nmessages_per_minute = 0\n").unwrap();
+        let engine = Arc::new(ScriptedEngine::new());
+        let store = Store::in_memory().unwrap();
+        let bot = Bot::new(&settings, engine, store.clone(), Personas::builtin())
+            .await
+            .unwrap();
+        let out: Arc<dyn Outbox> = Arc::new(RecordingOutbox::new());
+        // Load the channel first, so both commands meet at their settings.
+        bot.handle(dm("d", "u", "/remember"), out.clone()).await;
+        tokio::join!(
+            bot.handle(dm("d", "u", "/remember the cat is Miso"), out.clone()),
+            bot.handle(dm("d", "v", "/remember the dog is Rex"), out.clone()),
+        );
+        let key = ChannelKey::new(Platform::Test, "d");
+        let notes = store.load_settings(&key).await.unwrap().notes;
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+}

@@ -1,0 +1,520 @@
+//! The bot: the platform-independent brain every adapter hands its messages to.
+//!
+//! [`Bot`] implements [`Handler`]. For each [`Incoming`] message it:
+//!
+//! 1. decides whether it is addressed to the bot ([`is_addressed`]): in a direct chat always; in
+//!    a group when it mentions the bot, replies to one of its messages, or contains the bot's
+//!    name or one of `bot.trigger_names` as a whole word, anywhere, case-insensitively.
+//!    Commands (`/help`, …) are always taken. An unaddressed group message is stored as context
+//!    only when `bot.keep_group_context` is on; otherwise it is neither stored nor answered;
+//! 2. applies the per-user rate limit (`bot.messages_per_minute`; the first excess message of a
+//!    minute gets a reply, later ones are dropped silently) and the input limit
+//!    (`bot.max_input_chars`; a longer message gets a reply and is *not* stored: it would crowd
+//!    the window, and the user still has it on their platform);
+//! 3. runs commands, or stores the user turn durably (committed before anything else happens)
+//!    and queues an answer with the [`Scheduler`]; a full queue gets a polite busy reply;
+//! 4. when the answer's turn comes, builds the [`ContextWindow`] from the channel's turns, streams
+//!    the engine's output into the platform through [`StreamRenderer`](crate::render::StreamRenderer) (typing indicator until
+//!    the first text, edits no more often than the platform's interval), stores the answer
+//!    durably, and only then sends the final text.
+//!
+//! A message the platform delivers again (after a crash, Telegram redelivers the updates of the
+//! last unconfirmed poll) is recognised by its id ([`Store::sight`]): it is neither stored nor
+//! answered twice, but a stored question whose answer the crash cut off is answered.
+//!
+//! Channels whose last message is older than `bot.unload_idle_minutes` are unloaded from memory
+//! (their turns stay in the store and come back on the next message), so a bot in thousands of
+//! chats holds only the active ones.
+//!
+//! Channels are independent: each is one `Channel` value behind its own lock, and the
+//! conversation id the engine sees is the channel key's text, so no prompt ever contains
+//! another channel's turns. What users read comes from [`replies`]; errors are logged with
+//! their detail and answered with a short, polite line.
+//!
+//! Rooms: this file is the intake (the [`Handler`] impl, addressing, admission, the queue);
+//! `channels` holds loaded channels, their unloading and maintenance; `commands` runs one
+//! function per command; `answer` builds the request and streams the answer; [`replies`] is
+//! every text the bot writes itself; `rate` is the per-user limit.
+
+mod answer;
+mod channels;
+mod commands;
+mod rate;
+pub mod replies;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use tracing::{debug, info, instrument, warn};
+
+use self::answer::{answer, prompt_for, Origin, Prompt};
+use self::channels::{retention, spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
+use self::rate::{RateLimits, Verdict};
+use crate::commands::{Addressee, Command, CommandError};
+use crate::config::Settings;
+use crate::conversation::{ContextWindow, Turn};
+use crate::engine::Engine;
+use crate::persona::Personas;
+use crate::render;
+use crate::scheduler::{Admission, Job, Rejected, Scheduler};
+use crate::seam::{Author, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
+use crate::store::{Sight, Store};
+use crate::Result;
+
+/// The bot. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Bot {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Bot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bot")
+            .field("channels", &self.inner.channels.loaded())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every part of the bot shares.
+struct Inner {
+    settings: Settings,
+    engine: Arc<dyn Engine>,
+    store: Store,
+    personas: Personas,
+    channels: Channels,
+    scheduler: Scheduler,
+    rate: RateLimits,
+    /// The bot's name and `bot.trigger_names`: words that address it in a group.
+    trigger_words: Vec<String>,
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Whether `text` contains `word` as a whole word (case-insensitive).
+fn contains_word(text: &str, word: &str) -> bool {
+    let text = text.to_lowercase();
+    let word = word.to_lowercase();
+    if word.is_empty() {
+        return false;
+    }
+    let is_word_char = |c: char| c.is_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(&word) {
+        let start = from + pos;
+        let end = start + word.len();
+        let before_ok = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_word_char(c));
+        let after_ok = text[end..].chars().next().is_none_or(|c| !is_word_char(c));
+        if before_ok && after_ok {
+            return true;
+        }
+        from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
+/// Whether a message is addressed to the bot: direct chat, mention, reply to the bot, or one of
+/// `names` as a whole word anywhere in the text (case-insensitive).
+pub fn is_addressed(message: &Incoming, names: &[String]) -> bool {
+    message.is_direct
+        || message.mentions_bot
+        || message.reply_to_bot
+        || names.iter().any(|n| contains_word(&message.text, n))
+}
+
+impl Bot {
+    /// Build the bot.
+    ///
+    /// `settings` must be validated ([`Settings::load`] does it); `engine` answers; `store` holds
+    /// history (its retention is applied here, once); `personas` are the `/mode` templates
+    /// (usually `Personas::load(&settings.prompts.dir)`). Conversations and channel settings
+    /// come back from the store lazily, on each channel's first message after start.
+    pub async fn new(
+        settings: &Settings,
+        engine: Arc<dyn Engine>,
+        store: Store,
+        personas: Personas,
+    ) -> Result<Bot> {
+        retention(&store, settings).await?;
+        let mut trigger_words = vec![settings.bot.name.clone()];
+        trigger_words.extend(settings.bot.trigger_names.iter().cloned());
+        let inner = Arc::new(Inner {
+            settings: settings.clone(),
+            scheduler: Scheduler::new(settings.scheduler.clone()),
+            engine,
+            store,
+            personas,
+            channels: Channels::default(),
+            rate: RateLimits::new(settings.bot.messages_per_minute),
+            trigger_words,
+        });
+        spawn_maintenance(Arc::downgrade(&inner));
+        Ok(Bot { inner })
+    }
+
+    /// Wait until no answer is running or queued (tests, the console between prompts).
+    pub async fn idle(&self) {
+        self.inner.scheduler.idle().await;
+    }
+
+    /// The live context window a channel's next answer would see, as the engine would get it
+    /// (loads the channel if needed). For `/stats`-like tools and tests.
+    pub async fn window(&self, key: &ChannelKey, is_direct: bool) -> Result<ContextWindow> {
+        let (window, _, _) = self.inner.build_window(key, is_direct, None).await?;
+        Ok(window)
+    }
+
+    /// How many channels are loaded in memory.
+    pub fn loaded_channels(&self) -> usize {
+        self.inner.channels.loaded()
+    }
+
+    /// Unload every channel that has had no message for `idle` and has no answer queued or
+    /// running; returns how many were unloaded. Their turns and settings stay in the store and
+    /// are loaded again on the channel's next message. Runs every minute with
+    /// `bot.unload_idle_minutes`; public for tests and embedders.
+    pub fn unload_idle(&self, idle: Duration) -> usize {
+        self.inner.unload_idle(idle)
+    }
+}
+
+/// What a message is to the bot, once it knows whether it is addressed.
+enum Intake {
+    /// Not for the bot, and not kept.
+    Ignore,
+    /// Not for the bot, but kept as group context (`bot.keep_group_context`).
+    Context,
+    /// For the bot: a command (or a hint about one), or a question when `None`.
+    Addressed(Option<std::result::Result<Command, CommandError>>),
+}
+
+impl Inner {
+    fn unload_idle(&self, idle: Duration) -> usize {
+        let unloaded = self
+            .channels
+            .unload_idle(idle, |key| self.scheduler.is_busy(key));
+        // Rate windows older than a minute say nothing any more.
+        self.rate.forget_quiet();
+        unloaded
+    }
+
+    fn is_admin(&self, message: &Incoming) -> bool {
+        message.author.is_platform_admin
+            || self
+                .settings
+                .is_admin(message.key.platform, &message.author.id)
+    }
+
+    /// Addressing: whether the message is for the bot, and as what.
+    ///
+    /// A command naming another bot (`/help@otherbot`) is left alone entirely. The platform's
+    /// adapter has already taken its own username out of commands (Telegram); elsewhere commands
+    /// may name the bot by `bot.name` (`/help@parley`).
+    fn intake(&self, message: &Incoming, text: &str) -> Intake {
+        let (addressee, text) = crate::commands::address(text, &self.settings.bot.name);
+        if addressee == Addressee::AnotherBot {
+            debug!("a command for another bot");
+            return Intake::Ignore;
+        }
+        let named = addressee == Addressee::Us || is_addressed(message, &self.trigger_words);
+        let mut command = crate::commands::parse(&text, None);
+        // In a group an unknown `/word` may be another bot's command: no hint unless it is
+        // addressed to us.
+        if !named && matches!(&command, Some(Err(e)) if e.command.is_none()) {
+            command = None;
+        }
+        let bot = &self.settings.bot;
+        if command.is_some() || named {
+            Intake::Addressed(command)
+        } else if bot.keep_group_context && text.chars().count() <= bot.max_input_chars {
+            Intake::Context
+        } else {
+            Intake::Ignore
+        }
+    }
+
+    /// Store an unaddressed group message as context for later answers (once, however often
+    /// the platform delivers it).
+    async fn keep_as_context(&self, message: &Incoming, text: &str) -> Result<()> {
+        let key = &message.key;
+        let mut channel = self.channels.open(key, &self.store).await?;
+        let author = &message.author;
+        let mut turn = Turn::user(&author.id, &author.display_name, text, message.at);
+        turn.addressed = false;
+        let id = &message.message_id;
+        let sight = self
+            .store
+            .receive(key, id, message.at, Some(&turn), false)
+            .await?;
+        if sight != Sight::New {
+            debug!("delivered again; already kept");
+            return Ok(());
+        }
+        channel.conversation.push(turn);
+        debug!("kept as group context");
+        Ok(())
+    }
+
+    /// Admission: the rate limit and the input limit. `false`: the message goes no further
+    /// (the user was told when they should be).
+    async fn admit(&self, message: &Incoming, text: &str, outbox: &dyn Outbox) -> bool {
+        let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
+        match self.rate.check(message) {
+            Verdict::Pass => {}
+            Verdict::Warn => {
+                debug!("rate limited");
+                say(outbox, key, reply_to, replies::RATE_LIMITED).await;
+                return false;
+            }
+            Verdict::Drop => {
+                debug!("rate limited");
+                return false;
+            }
+        }
+        let (chars, limit) = (text.chars().count(), self.settings.bot.max_input_chars);
+        if chars > limit {
+            say(outbox, key, reply_to, &replies::too_long(limit, chars)).await;
+            return false;
+        }
+        true
+    }
+}
+
+/// Handle one message: addressing, admission, then its command or its question.
+async fn handle_message(
+    inner: &Arc<Inner>,
+    message: &Incoming,
+    outbox: &Arc<dyn Outbox>,
+) -> Result<()> {
+    let text = message.text.trim();
+    if text.is_empty() {
+        return Ok(());
+    }
+    let command = match inner.intake(message, text) {
+        Intake::Ignore => return Ok(()),
+        Intake::Context => return inner.keep_as_context(message, text).await,
+        Intake::Addressed(command) => command,
+    };
+    if !inner.admit(message, text, outbox.as_ref()).await {
+        return Ok(());
+    }
+    let key = &message.key;
+    let channel = inner.channels.open(key, &inner.store).await?;
+    if channel.is_answering(&message.message_id) {
+        debug!("delivered again; being answered");
+        return Ok(());
+    }
+    // Durable before anything else: a question is committed before it is queued, and a command
+    // is marked handled before it runs (at most once: one redelivered after a crash is not run
+    // again).
+    let author = &message.author;
+    let question = Turn::user(&author.id, &author.display_name, text, message.at);
+    let turn = command.is_none().then_some(&question);
+    let sight = inner
+        .store
+        .receive(
+            key,
+            &message.message_id,
+            message.at,
+            turn,
+            message.is_direct,
+        )
+        .await?;
+    if sight == Sight::Done {
+        debug!("delivered again; already handled");
+        return Ok(());
+    }
+    match command {
+        Some(Ok(cmd)) => {
+            drop(channel);
+            return commands::run(inner, cmd, message, outbox).await;
+        }
+        Some(Err(hint)) => {
+            drop(channel);
+            say(
+                outbox.as_ref(),
+                key,
+                Some(&message.message_id),
+                &hint.message,
+            )
+            .await;
+            return Ok(());
+        }
+        None => {}
+    }
+    queue_question(inner, channel, message, outbox, question, sight).await;
+    Ok(())
+}
+
+/// A question taken in: keep it in the conversation when it is new (the store has it), then
+/// queue its answer (unless translate mode leaves it alone).
+async fn queue_question(
+    inner: &Arc<Inner>,
+    mut channel: OpenChannel,
+    message: &Incoming,
+    outbox: &Arc<dyn Outbox>,
+    question: Turn,
+    sight: Sight,
+) {
+    if sight == Sight::New {
+        channel.conversation.push(question);
+    } else {
+        info!("answering a stored question whose answer was cut off");
+    }
+    let Some(prompt) = prompt_for(&channel, message.text.trim()) else {
+        return;
+    };
+    let in_flight = channel.begin_answer(&message.message_id);
+    drop(channel);
+    submit(inner, message, outbox.clone(), prompt, Some(in_flight)).await;
+}
+
+/// Queue an answer for `message`; tell the user if the queue is full. `in_flight` marks the
+/// user turn it answers (the window ends there); `None` (`/retry`) answers the newest turn.
+async fn submit(
+    inner: &Arc<Inner>,
+    message: &Incoming,
+    outbox: Arc<dyn Outbox>,
+    prompt: Prompt,
+    in_flight: Option<AnswerInFlight>,
+) {
+    let mut origin = Origin::of(message);
+    if in_flight.is_some() {
+        origin.upto = Some((
+            message.author.id.clone(),
+            message.text.trim().to_string(),
+            message.at,
+        ));
+    }
+    let (job_inner, job_outbox, job_origin) = (inner.clone(), outbox.clone(), origin.clone());
+    let job: Job = Box::new(move |token| {
+        async move {
+            answer(job_inner, job_origin, job_outbox, prompt, token).await;
+            drop(in_flight);
+        }
+        .boxed()
+    });
+    let reply_to = Some(origin.message_id.as_str());
+    match inner.scheduler.submit(&origin.key, &message.author.id, job) {
+        Ok(Admission::Queued { ahead }) => {
+            debug!(ahead, "answer queued");
+            if ahead > 0 {
+                let _ = outbox.typing(&origin.key).await;
+            }
+        }
+        Ok(Admission::Replaced) => debug!("replaced a waiting message of the same author"),
+        Err(Rejected::Busy) => {
+            info!("queue full; busy reply");
+            say(outbox.as_ref(), &origin.key, reply_to, replies::BUSY).await;
+        }
+        Err(Rejected::Closed) => {
+            say(outbox.as_ref(), &origin.key, reply_to, replies::CLOSING).await;
+        }
+    }
+}
+
+/// Send a reply made by the bot itself (split to the platform's limit, mentions neutralised).
+async fn say(outbox: &dyn Outbox, key: &ChannelKey, reply_to: Option<&str>, text: &str) {
+    let limits = outbox.limits();
+    let clean = render::neutralize_mentions(text, limits.markup);
+    for (i, part) in render::split_message(&clean, limits.max_message_chars)
+        .iter()
+        .enumerate()
+    {
+        let to = if i == 0 { reply_to } else { None };
+        if let Err(e) = outbox.send(key, part, to).await {
+            warn!(channel = %key, error = %e, "could not send a reply");
+            return;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Bot {
+    #[instrument(skip_all, fields(channel = %message.key))]
+    async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
+        if let Err(e) = handle_message(&self.inner, &message, &outbox).await {
+            warn!(error = %e, "message failed");
+            say(
+                outbox.as_ref(),
+                &message.key,
+                Some(&message.message_id),
+                replies::ENGINE_ERROR,
+            )
+            .await;
+        }
+    }
+
+    fn commands(&self) -> Vec<CommandInfo> {
+        crate::commands::command_list()
+    }
+
+    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
+        let minutes = self.inner.settings.bot.resume_within_minutes;
+        if minutes == 0 {
+            return;
+        }
+        let since = now_unix() - i64::from(minutes) * 60;
+        let pending = match self.inner.store.unanswered(platform, since).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "could not look for unanswered questions");
+                return;
+            }
+        };
+        if !pending.is_empty() {
+            info!(
+                count = pending.len(),
+                "answering questions a restart left unanswered"
+            );
+        }
+        for q in pending {
+            let message = Incoming {
+                key: q.key,
+                message_id: q.message_id,
+                author: Author {
+                    id: q.turn.author_id,
+                    display_name: q.turn.author_name,
+                    is_platform_admin: false,
+                },
+                text: q.turn.text,
+                is_direct: q.direct,
+                // It was stored as addressed to the bot.
+                mentions_bot: true,
+                reply_to_bot: false,
+                at: q.turn.at,
+                channel_title: None,
+            };
+            self.handle(message, outbox.clone()).await;
+        }
+    }
+
+    async fn shutdown(&self) {
+        self.inner.scheduler.shutdown().await;
+        if let Err(e) = self.inner.store.checkpoint().await {
+            warn!(error = %e, "store checkpoint at shutdown failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_as_whole_words_anywhere() {
+        assert!(contains_word("hey Parley, what's up", "parley"));
+        assert!(contains_word("PARLEY", "parley"));
+        assert!(contains_word("what do you think, parley?", "parley"));
+        assert!(!contains_word("parleying is fun", "parley"));
+        assert!(!contains_word("myparley", "parley"));
+        assert!(contains_word("bonjour Élodie", "élodie"));
+    }
+}

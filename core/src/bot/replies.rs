@@ -1,0 +1,218 @@
+//! Every line the bot says on its own (not the model's words), in one catalogue, so that they
+//! can be translated in one place later. Command usage hints belong to the grammar
+//! ([`crate::commands`]).
+
+use crate::conversation::{ContextWindow, WindowStats};
+use crate::engine::SamplingParams;
+use crate::store::SamplingOverrides;
+
+/// The queue is full.
+pub const BUSY: &str = "I'm busy with other messages right now. Please try again in a moment.";
+/// The bot is shutting down.
+pub const CLOSING: &str = "I'm restarting. Please send that again in a minute.";
+/// The engine failed.
+pub const ENGINE_ERROR: &str =
+    "Sorry, something went wrong while I was answering. Please try again.";
+/// The model produced nothing visible.
+pub const EMPTY_ANSWER: &str = "(I have no answer to that.)";
+/// Too many messages.
+pub const RATE_LIMITED: &str =
+    "You're sending messages faster than I can read them. Please wait a minute.";
+/// `/reset` done.
+pub const RESET: &str = "Done: I've forgotten this conversation. Let's start afresh.";
+/// `/retry` with nothing to retry.
+pub const NOTHING_TO_RETRY: &str = "There's no message of yours to answer again.";
+/// `/retry` while answering.
+pub const STILL_ANSWERING: &str =
+    "I'm still answering. Send /cancel first if you want me to start over.";
+/// `/cancel` done.
+pub const CANCELLED: &str = "Stopped.";
+/// `/cancel` with nothing running.
+pub const NOTHING_TO_CANCEL: &str = "I'm not writing anything right now.";
+/// `/system TEXT` by a non-admin.
+pub const ADMINS_ONLY: &str = "Only admins can change the system prompt.";
+/// `/system off` done.
+pub const SYSTEM_CLEARED: &str = "System prompt back to the persona's.";
+/// `/system TEXT` done.
+pub const SYSTEM_SET: &str = "System prompt set for this chat.";
+/// `/translate off` done.
+pub const TRANSLATE_OFF: &str = "Translation is off.";
+/// `/set reset` done.
+pub const SET_RESET: &str = "Settings back to the defaults.";
+
+/// A message over `bot.max_input_chars`.
+pub fn too_long(limit: usize, got: usize) -> String {
+    format!("That message is too long for me ({got} characters; the limit is {limit}). Please shorten it or split it up.")
+}
+/// `/forget` done.
+pub fn forgot(n: usize) -> String {
+    match n {
+        0 => "I had no messages of yours stored in this chat.".to_string(),
+        1 => "Deleted your 1 stored message in this chat.".to_string(),
+        n => format!("Deleted your {n} stored messages in this chat."),
+    }
+}
+/// `/mode NAME` done.
+pub fn mode_set(name: &str) -> String {
+    format!("Mode is now {name}.")
+}
+/// `/mode NAME` with an unknown name.
+pub fn unknown_mode(name: &str, known: &str) -> String {
+    format!("There is no mode {name}. Modes: {known}.")
+}
+/// `/translate LANGS` done.
+pub fn translate_on(langs: &str, pair: bool) -> String {
+    if pair {
+        format!("Translating every message between {langs}. Send /translate off to stop.")
+    } else {
+        format!("Translating every message into {langs}. Send /translate off to stop.")
+    }
+}
+/// `/translate` with no argument.
+pub fn translate_status(langs: Option<&str>) -> String {
+    match langs {
+        Some(l) => format!("Translating into {l}. Send /translate off to stop."),
+        None => "Translation is off. Turn it on with /translate LANG or /translate LANG,LANG."
+            .to_string(),
+    }
+}
+/// A `/set` value out of bounds.
+pub fn out_of_bounds(name: &str, lo: &str, hi: &str) -> String {
+    format!("{name} must be between {lo} and {hi}.")
+}
+/// `/remember` with nothing pinned.
+pub const NO_NOTES: &str = "Nothing pinned in this chat. /remember TEXT pins a fact that \
+    stays in my context however long the chat gets.";
+/// `/remember clear` done.
+pub const NOTES_CLEARED: &str = "Unpinned every note in this chat.";
+/// `/remember` lists the notes.
+pub fn notes(notes: &[String]) -> String {
+    let mut out = String::from("Pinned in this chat:");
+    for (i, n) in notes.iter().enumerate() {
+        out.push_str(&format!("\n{}. {n}", i + 1));
+    }
+    out.push_str("\n/remember delete N unpins one; /remember clear unpins all.");
+    out
+}
+/// `/remember TEXT` done.
+pub fn note_added(n: usize) -> String {
+    format!("Pinned as note {n}: I'll keep it in mind in this chat, even after /reset.")
+}
+/// `/remember TEXT` with every slot taken.
+pub fn notes_full(max: usize) -> String {
+    format!("This chat already has {max} pinned notes. Unpin one with /remember delete N.")
+}
+/// `/remember delete N` done.
+pub fn note_deleted(n: usize, text: &str) -> String {
+    format!("Unpinned note {n}: {text}")
+}
+/// `/remember delete N` with no such note.
+pub fn no_such_note(n: usize, count: usize) -> String {
+    match count {
+        0 => format!("There is no note {n}: nothing is pinned in this chat."),
+        1 => format!("There is no note {n}: only note 1 is pinned."),
+        c => format!("There is no note {n}: notes are numbered 1 to {c}."),
+    }
+}
+/// The block pinned notes add to the system prompt.
+pub fn notes_block(notes: &[String]) -> String {
+    let mut out = String::from(
+        "\n\nThe users of this chat asked you to keep these facts in mind (pinned with /remember):",
+    );
+    for n in notes {
+        out.push_str("\n- ");
+        out.push_str(n);
+    }
+    out
+}
+/// `/set NAME VALUE` done.
+pub fn set_done(name: &str, value: &str) -> String {
+    format!("{name} is now {value} in this chat.")
+}
+/// Stop strings as users typed them (`"\n\n", "User:"`), or `none`.
+pub fn stops(stop: &[String]) -> String {
+    if stop.is_empty() {
+        return "none".to_string();
+    }
+    stop.iter()
+        .map(|s| {
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+                .replace('\t', "\\t");
+            format!("\"{escaped}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+/// `/set` alone: the chat's generation settings; `*` marks what `/set` changed here.
+pub fn settings(p: &SamplingParams, o: &SamplingOverrides) -> String {
+    let mark = |here: bool| if here { " *" } else { "" };
+    let seed = p.seed.map_or("random".to_string(), |s| s.to_string());
+    format!(
+        "Settings in this chat:\ntemperature {}{}\ntop_p {}{}\nmax_tokens {}{}\nseed {}{}\nstop {}{}\n\
+         (* set here) Change one with /set NAME VALUE; /set reset restores the defaults.",
+        p.temperature,
+        mark(o.temperature.is_some()),
+        p.top_p,
+        mark(o.top_p.is_some()),
+        p.max_tokens,
+        mark(o.max_tokens.is_some()),
+        seed,
+        mark(o.seed.is_some()),
+        stops(&p.stop),
+        mark(o.stop.is_some()),
+    )
+}
+
+/// `/mode` alone: every persona with its description, the current one marked.
+pub fn modes<'a>(current: &str, modes: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut text = String::from("Modes:\n");
+    for (name, desc) in modes {
+        let mark = if name == current { " (current)" } else { "" };
+        text.push_str(&format!("{name}{mark} — {desc}\n"));
+    }
+    text.push_str("Switch with /mode NAME.");
+    text
+}
+
+/// `/system` alone: the system prompt in use.
+pub fn system_prompt(text: &str) -> String {
+    format!("System prompt:\n{text}")
+}
+
+/// Language names as a list in a sentence (`French and Chinese`).
+pub fn languages(names: &[&str]) -> String {
+    names.join(" and ")
+}
+
+/// `/stats`: what the channel's next answer would see, and how the last one went.
+pub fn stats(
+    stored_turns: usize,
+    window: &ContextWindow,
+    params: &SamplingParams,
+    last: Option<&WindowStats>,
+    model: &str,
+) -> String {
+    let mut text = format!(
+        "Turns stored: {}\nIn the window: {} turns, {} of {} tokens ({} reserved for the answer)\nDropped from the window: {}\n",
+        stored_turns,
+        window.turns,
+        window.tokens,
+        window.budget,
+        params.max_tokens,
+        window.dropped,
+    );
+    if let Some(l) = last {
+        text.push_str(&format!(
+            "Last answer: {} of {} prompt tokens from cache, {:.1} tokens/s\n",
+            l.cached_tokens, l.prompt_tokens, l.tokens_per_second
+        ));
+    }
+    text.push_str(&format!(
+        "Sampling: temperature {}, top_p {}, max_tokens {}\nModel: {}",
+        params.temperature, params.top_p, params.max_tokens, model
+    ));
+    text
+}
