@@ -17,6 +17,8 @@
 //! - [`store`]: durable history and channel settings in SQLite.
 //! - [`scheduler`]: one answer per channel, fair turns across channels, bounded queues.
 //! - [`bot`]: the `Handler` adapters call: triggers, commands, streaming answers.
+//! - [`outbound`]: what every adapter needs on the way out (retry, edit throttle, splitting,
+//!   the empty-text placeholder), around the adapter's calls to its client.
 //! - [`launch`]: start-up shared by the binaries (engine from settings, bot over it).
 //! - [`testing`]: a recording `Outbox` and message builders for tests.
 
@@ -28,6 +30,7 @@ pub mod engine;
 pub mod error;
 pub mod launch;
 pub mod model;
+pub mod outbound;
 pub mod persona;
 pub mod render;
 pub mod sampling;
