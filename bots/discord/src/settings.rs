@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use parley_core::outbound::RetryPolicy;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -138,6 +139,19 @@ impl DiscordSettings {
             return Err(Error::Config("`discord.max_retries`: at most 20".into()));
         }
         Ok(self)
+    }
+
+    /// How failed REST calls are retried: `max_retries` after the first attempt, for network
+    /// errors and 5xx as for 429s (whose wait is `rate_limit_wait_ms`).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_retries + 1,
+            initial_backoff: Duration::from_millis(self.retry_backoff_ms),
+            max_backoff: Duration::from_millis(self.retry_backoff_max_ms),
+            max_retry_after: Duration::MAX,
+            max_rate_limited: self.max_retries,
+            rate_limit_wait: Duration::from_millis(self.rate_limit_wait_ms),
+        }
     }
 
     /// [`Self::edit_interval_ms`] as a duration.

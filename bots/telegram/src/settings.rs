@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use parley_core::outbound::RetryPolicy;
 use serde::Deserialize;
 
 use crate::{Error, Result};
@@ -153,6 +154,18 @@ impl TelegramSettings {
             });
         }
         Ok(())
+    }
+
+    /// How Bot API calls are retried. Telegram always says how long to wait after a 429.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(self.backoff_initial_ms),
+            max_backoff: Duration::from_millis(self.backoff_max_ms),
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            max_rate_limited: 10,
+            rate_limit_wait: Duration::from_secs(1),
+        }
     }
 
     /// [`TelegramSettings::edit_interval_ms`] as a duration.
