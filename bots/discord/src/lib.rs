@@ -33,8 +33,9 @@
 //! - **Commands**: the core's commands become slash commands (global, or per guild when
 //!   `command_guild_ids` is set); a used command is deferred and reaches the core as the text
 //!   `/name args`, so text commands and slash commands are one code path.
-//! - **Access**: optional guild / channel / role / user allowlists; admins are configured ids
-//!   and members with Manage Server or Administrator (or the owner).
+//! - **Access**: optional guild / channel / role / user allowlists; admins are the
+//!   `discord:` entries of `bot.admins` and members with Manage Server or Administrator (or the
+//!   owner).
 //!
 //! ## Known limits
 //! - serenity runs each event's handler on its own task, so two messages arriving within

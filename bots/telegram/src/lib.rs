@@ -25,8 +25,8 @@
 //!   text (no parse mode) unless configured for HTML, "message is not modified" as success.
 //!
 //! ## Configuration
-//! [`TelegramSettings`] is the `[telegram]` section of `config.toml`, overridable with
-//! `PARLEY__TELEGRAM__KEY`; its admins are the `telegram:`
+//! [`TelegramSettings`] is the `[telegram]` section of `config.toml`, handed over typed by the
+//! core's loader and overridable with `PARLEY__TELEGRAM__KEY`; its admins are the `telegram:`
 //! entries of `bot.admins`. The token comes only from `TELOXIDE_TOKEN`, the API base from
 //! `TELOXIDE_API_URL` when set. Logs never carry the token (errors are redacted) nor message
 //! text above `debug`.
