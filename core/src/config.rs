@@ -6,13 +6,24 @@
 //! checked before anything starts: an unknown key names itself and lists the allowed ones; a
 //! value of the wrong type or out of range names the key and what is allowed.
 //!
+//! This is the one loader: every binary calls [`Settings::load`] once, and the sections that
+//! belong to an adapter or an engine are handed over typed by [`Settings::section`] (for
+//! `[engine.openai]`) and [`Settings::platform_section`] (for `[telegram]` and `[discord]`). The
+//! owner's struct says which keys exist (`#[serde(deny_unknown_fields)]`), so a misspelt key
+//! there is an error naming it too, and `PARLEY__TELEGRAM__KEY` overrides it like any other.
+//! Lists of ids may come as one string, `"1, 2"` ([`comma_list`]).
+//!
+//! Every setting has one place: bot admins of every platform are `bot.admins`
+//! (`"telegram:42"`), handed to each adapter as its `admin_user_ids`; the smallest gap between
+//! edits is each adapter's `edit_interval_ms`, which the core learns from
+//! [`Outbox::limits`](crate::seam::Outbox::limits).
+//!
 //! Secrets (bot tokens, API keys) are never read from here: adapters take them from the
-//! environment. The `[telegram]`, `[discord]` and `[engine.openai]` tables are passed through
-//! unvalidated as JSON values for the adapter or engine that owns them to deserialise.
+//! environment.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::SamplingParams;
@@ -34,13 +45,11 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     /// `[store]`: the SQLite history.
     pub store: StoreSettings,
-    /// `[render]`: how answers stream into platforms.
-    pub render: RenderSettings,
     /// `[prompts]`: personas.
     pub prompts: PromptSettings,
-    /// `[telegram]`: passed through to the Telegram adapter, not validated here.
+    /// `[telegram]`, read by the Telegram adapter through [`Settings::platform_section`].
     pub telegram: serde_json::Value,
-    /// `[discord]`: passed through to the Discord adapter, not validated here.
+    /// `[discord]`, read by the Discord adapter through [`Settings::platform_section`].
     pub discord: serde_json::Value,
 }
 
@@ -59,7 +68,6 @@ impl Default for Settings {
             sampling: SamplingSettings::default(),
             scheduler: SchedulerSettings::default(),
             store: StoreSettings::default(),
-            render: RenderSettings::default(),
             prompts: PromptSettings::default(),
             telegram: empty_table(),
             discord: empty_table(),
@@ -79,7 +87,8 @@ pub struct BotSettings {
     pub keep_group_context: bool,
     /// How many unaddressed group messages to keep in the window at most.
     pub group_context_turns: usize,
-    /// Bot admins as `platform:user_id` (`telegram:12345`, `discord:6789`, `console:local`).
+    /// Bot admins as `platform:user_id` (`telegram:12345`, `discord:6789`, `console:local`):
+    /// the one list of configured admins; each adapter gets its platform's ids from it.
     pub admins: Vec<String>,
     /// Longest message the bot accepts, in characters.
     pub max_input_chars: usize,
@@ -149,8 +158,7 @@ pub struct EngineSettings {
     pub threads: usize,
     /// Memory budget for the local engine's per-conversation KV caches, in MiB.
     pub kv_cache_mb: usize,
-    /// `[engine.openai]`, passed through unvalidated to the OpenAI engine's own config
-    /// (`serde_json::from_value::<OpenAiConfig>(settings.engine.openai.clone())`).
+    /// `[engine.openai]`, read by the OpenAI engine through [`Settings::section`].
     pub openai: serde_json::Value,
 }
 
@@ -269,15 +277,6 @@ impl Default for StoreSettings {
     }
 }
 
-/// `[render]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct RenderSettings {
-    /// Smallest gap between edits of a streaming answer, per platform (`telegram`, `discord`),
-    /// in milliseconds; a platform not named uses its adapter's own interval.
-    pub edit_interval_ms: BTreeMap<String, u64>,
-}
-
 /// `[prompts]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -297,13 +296,24 @@ impl Default for PromptSettings {
     }
 }
 
-/// Tables whose contents belong to someone else: their keys are not checked here.
-const PASS_THROUGH: &[&str] = &[
-    "telegram",
-    "discord",
-    "engine.openai",
-    "render.edit_interval_ms",
+/// Tables whose contents belong to someone else: their keys are checked by the owner's struct
+/// when it takes its section ([`Settings::section`]).
+const PASS_THROUGH: &[&str] = &["telegram", "discord", "engine.openai"];
+
+/// Keys that moved, and where to: named in the error when an old file still has them.
+const MOVED: &[(&str, &str)] = &[
+    (
+        "render",
+        "the edit interval is set once, per platform: [telegram] / [discord] edit_interval_ms",
+    ),
+    (
+        "admin_user_ids",
+        "admins are listed once, in [bot] admins, as \"platform:user_id\"",
+    ),
 ];
+
+/// The key of `[section]` that [`Settings::platform_section`] fills from `bot.admins`.
+const ADMIN_IDS: &str = "admin_user_ids";
 
 /// Environment keys that hold lists (comma-separated in the variable).
 const LIST_KEYS: &[&str] = &["bot.trigger_names", "bot.admins", "sampling.stop"];
@@ -312,20 +322,13 @@ impl Settings {
     /// Load `path` (or `config.toml` semantics: a missing file means defaults) and apply
     /// `PARLEY__SECTION__KEY` environment overrides, then validate.
     pub fn load(path: Option<&Path>) -> Result<Settings> {
-        let text = match path {
-            Some(p) => match std::fs::read_to_string(p) {
-                Ok(t) => Some(t),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    return Err(Error::Config {
-                        key: p.display().to_string(),
-                        reason: format!("cannot read the file: {e}"),
-                    })
-                }
-            },
-            None => None,
-        };
-        Self::build(text.as_deref(), None)
+        Self::build(read_file(path)?.as_deref(), None)
+    }
+
+    /// Like [`Settings::load`], with the given `PARLEY__…` variables instead of the process
+    /// environment. For tests.
+    pub fn load_with_env(path: Option<&Path>, env: Vec<(String, String)>) -> Result<Settings> {
+        Self::build(read_file(path)?.as_deref(), Some(env))
     }
 
     /// Settings from TOML text alone (no environment), validated. For tests.
@@ -414,7 +417,7 @@ impl Settings {
             if !ok {
                 return bad(
                     "bot.admins",
-                    &format!("each admin is \"platform:user_id\" with platform console, telegram, discord or test, got {a:?}"),
+                    &format!("each admin is \"platform:user_id\" with platform console, telegram or discord, got {a:?}"),
                 );
             }
         }
@@ -425,20 +428,6 @@ impl Settings {
         range_usize("scheduler.workers", q.workers, 1, 256)?;
         range_usize("scheduler.queue_per_channel", q.queue_per_channel, 1, 1000)?;
         range_usize("scheduler.queue_total", q.queue_total, 1, 100_000)?;
-        for (platform, ms) in &self.render.edit_interval_ms {
-            if crate::seam::Platform::parse(platform).is_none() {
-                return bad(
-                    &format!("render.edit_interval_ms.{platform}"),
-                    "unknown platform; allowed: console, telegram, discord, test",
-                );
-            }
-            range_usize(
-                &format!("render.edit_interval_ms.{platform}"),
-                *ms as usize,
-                0,
-                600_000,
-            )?;
-        }
         if self.prompts.default_mode.trim().is_empty() {
             return bad(
                 "prompts.default_mode",
@@ -448,6 +437,65 @@ impl Settings {
         Ok(())
     }
 
+    /// The section `name` (`telegram`, `discord`, `engine.openai`) as its owner's type `T`,
+    /// environment overrides included. `T`'s `deny_unknown_fields` makes a misspelt key an
+    /// error; errors name the key as `section.key`.
+    pub fn section<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let table = match name {
+            "telegram" => &self.telegram,
+            "discord" => &self.discord,
+            "engine.openai" => &self.engine.openai,
+            _ => return bad(name, "not a section handed to an adapter or engine"),
+        };
+        typed_section(name, table)
+    }
+
+    /// The section of an adapter's `platform` as its type `T`, like [`Settings::section`], with
+    /// `admin_user_ids` filled from the platform's entries in `bot.admins` (the one list of
+    /// admins): writing `admin_user_ids` in the section itself is an error saying so.
+    pub fn platform_section<T: DeserializeOwned>(
+        &self,
+        platform: crate::seam::Platform,
+    ) -> Result<T> {
+        let name = platform.as_str();
+        let mut table = match name {
+            "telegram" => self.telegram.clone(),
+            "discord" => self.discord.clone(),
+            _ => return bad(name, "not a section handed to an adapter"),
+        };
+        let serde_json::Value::Object(map) = &mut table else {
+            return bad(name, "expected a table ([section]), got a single value");
+        };
+        if map.contains_key(ADMIN_IDS) {
+            return bad(
+                &format!("{name}.{ADMIN_IDS}"),
+                moved(ADMIN_IDS).unwrap_or_default(),
+            );
+        }
+        let ids = self.admin_ids(platform);
+        map.insert(ADMIN_IDS.into(), serde_json::json!(ids));
+        typed_section(name, &table).map_err(|e| match e {
+            Error::Config { key, reason } if key == format!("{name}.{ADMIN_IDS}") => {
+                Error::Config {
+                    key: "bot.admins".into(),
+                    reason: format!("{name} admin ids: {reason}"),
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// The user ids `bot.admins` lists for `platform` (`"telegram:42"` gives `"42"`).
+    pub fn admin_ids(&self, platform: crate::seam::Platform) -> Vec<&str> {
+        self.bot
+            .admins
+            .iter()
+            .filter_map(|a| a.split_once(':'))
+            .filter(|(p, _)| *p == platform.as_str())
+            .map(|(_, id)| id)
+            .collect()
+    }
+
     /// Whether `platform:user_id` is listed in `bot.admins`.
     pub fn is_admin(&self, platform: crate::seam::Platform, user_id: &str) -> bool {
         self.bot
@@ -455,6 +503,90 @@ impl Settings {
             .iter()
             .any(|a| a.split_once(':') == Some((platform.as_str(), user_id)))
     }
+}
+
+/// The contents of the file at `path`; `None` when there is no path or no file.
+fn read_file(path: Option<&Path>) -> Result<Option<String>> {
+    let Some(p) = path else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(p) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Config {
+            key: p.display().to_string(),
+            reason: format!("cannot read the file: {e}"),
+        }),
+    }
+}
+
+/// `table` (the section `name`) as `T`. It goes through the `config` crate's deserialiser, as
+/// the rest of the file does, so an error names the key inside the section.
+fn typed_section<T: DeserializeOwned>(name: &str, table: &serde_json::Value) -> Result<T> {
+    let within = |e: Error| match e {
+        Error::Config { key, reason } => {
+            let inner = key.trim_start_matches("config.toml");
+            Error::Config {
+                key: if inner.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}.{inner}")
+                },
+                reason,
+            }
+        }
+        other => other,
+    };
+    config::Config::try_from(table)
+        .and_then(|c| c.try_deserialize::<T>())
+        .map_err(|e| within(config_error(e)))
+}
+
+/// A list written as a TOML array, as one value, or (from the environment) as one
+/// comma-separated string: `PARLEY__DISCORD__ALLOWED_GUILD_IDS=1,2` or `"1, 2"`. For
+/// `#[serde(deserialize_with = "parley_core::config::comma_list")]` on adapters' id lists.
+pub fn comma_list<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Number(i64),
+        Big(u64),
+        Text(String),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(Item),
+        Many(Vec<Item>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(i) => vec![i],
+        List::Many(v) => v,
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let text = match item {
+            Item::Number(n) => n.to_string(),
+            Item::Big(n) => n.to_string(),
+            Item::Text(t) => t,
+        };
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            out.push(
+                part.parse()
+                    .map_err(|_| serde::de::Error::custom(format!("`{part}` is not a valid id")))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Where a key that moved lives now.
+fn moved(key: &str) -> Option<&'static str> {
+    MOVED.iter().find(|(k, _)| *k == key).map(|(_, to)| *to)
 }
 
 fn bad<T>(key: &str, reason: &str) -> Result<T> {
@@ -497,6 +629,9 @@ fn check_keys(raw: &serde_json::Value, schema: &serde_json::Value, prefix: &str)
             format!("{prefix}.{k}")
         };
         let Some(expected) = allowed.get(k) else {
+            if let Some(to) = moved(k) {
+                return bad(&key, &format!("no longer a setting here: {to}"));
+            }
             let names: Vec<&str> = allowed.keys().map(String::as_str).collect();
             let place = if prefix.is_empty() {
                 "top-level sections".to_string()
@@ -626,18 +761,91 @@ mod tests {
     }
 
     #[test]
-    fn pass_through_tables_are_kept_unvalidated() {
+    fn pass_through_tables_are_kept_for_their_owner() {
         let s = Settings::from_toml_str(
-            "[telegram]\nanything = 1\n[engine.openai]\nbase_url = \"http://x\"\n[render.edit_interval_ms]\ntelegram = 1500\n",
+            "[telegram]\nanything = 1\n[engine.openai]\nbase_url = \"http://x\"\n",
         )
         .unwrap();
         assert_eq!(s.telegram["anything"], 1);
         assert_eq!(s.engine.openai["base_url"], "http://x");
-        assert_eq!(s.render.edit_interval_ms["telegram"], 1500);
-        let e = Settings::from_toml_str("[render.edit_interval_ms]\nirc = 5\n")
+    }
+
+    #[test]
+    fn the_edit_interval_has_one_place_the_adapters_section() {
+        // Formerly also `[render.edit_interval_ms]`: now an error saying where it lives.
+        let e = Settings::from_toml_str("[render.edit_interval_ms]\ntelegram = 1500\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("render.edit_interval_ms.irc"), "{e}");
+        assert!(
+            e.contains("`render`") && e.contains("edit_interval_ms"),
+            "{e}"
+        );
+    }
+
+    /// A section as an adapter declares one.
+    #[derive(Debug, PartialEq, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Adapter {
+        edit_interval_ms: u64,
+        #[serde(deserialize_with = "comma_list")]
+        allowed_user_ids: Vec<i64>,
+        #[serde(deserialize_with = "comma_list")]
+        admin_user_ids: Vec<u64>,
+    }
+
+    #[test]
+    fn sections_are_typed_with_exact_key_errors_and_env_overrides() {
+        let s = Settings::from_toml_and_env(
+            "[telegram]\nedit_interval_ms = 1500\n",
+            &[("PARLEY__TELEGRAM__ALLOWED_USER_IDS", "1, -2")],
+        )
+        .unwrap();
+        let a: Adapter = s.platform_section(crate::seam::Platform::Telegram).unwrap();
+        assert_eq!(a.edit_interval_ms, 1500);
+        assert_eq!(a.allowed_user_ids, vec![1, -2]);
+        let a: Adapter = s.platform_section(crate::seam::Platform::Discord).unwrap();
+        assert_eq!(a, Adapter::default(), "a missing section is all defaults");
+
+        let s = Settings::from_toml_str("[discord]\nedit_intervall_ms = 1500\n").unwrap();
+        let e = s
+            .platform_section::<Adapter>(crate::seam::Platform::Discord)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("edit_intervall_ms"), "{e}");
+        let s = Settings::from_toml_str("[discord]\nedit_interval_ms = \"soon\"\n").unwrap();
+        let e = s
+            .platform_section::<Adapter>(crate::seam::Platform::Discord)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("discord.edit_interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn admins_have_one_place_bot_admins() {
+        let s = Settings::from_toml_str(
+            "[bot]\nadmins = [\"telegram:7\", \"discord:9\", \"telegram:8\", \"console:local\"]\n",
+        )
+        .unwrap();
+        let t: Adapter = s.platform_section(crate::seam::Platform::Telegram).unwrap();
+        assert_eq!(t.admin_user_ids, vec![7, 8]);
+        let d: Adapter = s.platform_section(crate::seam::Platform::Discord).unwrap();
+        assert_eq!(d.admin_user_ids, vec![9]);
+
+        let s = Settings::from_toml_str("[telegram]\nadmin_user_ids = [7]\n").unwrap();
+        let e = s
+            .platform_section::<Adapter>(crate::seam::Platform::Telegram)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("telegram.admin_user_ids") && e.contains("bot"),
+            "{e}"
+        );
+        let s = Settings::from_toml_str("[bot]\nadmins = [\"discord:me\"]\n").unwrap();
+        let e = s
+            .platform_section::<Adapter>(crate::seam::Platform::Discord)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bot.admins"), "{e}");
     }
 
     #[test]

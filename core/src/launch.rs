@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::persona::Personas;
 use crate::seam::Handler;
 use crate::store::Store;
-use crate::{Error, Result};
+use crate::Result;
 
 /// How a binary ends: success, or the error's chain on one line of stderr (`error: reading
 /// config.toml: config: `bot.x`: ...`) and exit code 1. Never a backtrace, whatever
@@ -46,11 +46,7 @@ pub fn local_config(settings: &Settings) -> LocalConfig {
 
 /// `[engine.openai]`, checked.
 pub fn openai_config(settings: &Settings) -> Result<OpenAiConfig> {
-    let config: OpenAiConfig =
-        serde_json::from_value(settings.engine.openai.clone()).map_err(|e| Error::Config {
-            key: "engine.openai".into(),
-            reason: e.to_string(),
-        })?;
+    let config: OpenAiConfig = settings.section("engine.openai")?;
     config.validate()?;
     Ok(config)
 }
@@ -81,12 +77,11 @@ pub async fn bot(settings: &Settings, engine: Arc<dyn Engine>) -> Result<Bot> {
     Bot::new(settings, engine, store, personas).await
 }
 
-/// The bot an adapter binary hands its messages to: the settings in the file at `config` (a
-/// missing file means every default), the engine they name, and a bot over it.
-pub async fn handler_from_config(config: &std::path::Path) -> Result<Arc<dyn Handler>> {
-    let settings = Settings::load(Some(config))?;
-    let engine = engine(&settings)?;
-    Ok(Arc::new(bot(&settings, engine).await?))
+/// The bot an adapter binary hands its messages to: the engine `settings` name, and a bot over
+/// it. The binary loads the settings once and takes its own section from the same value.
+pub async fn handler(settings: &Settings) -> Result<Arc<dyn Handler>> {
+    let engine = engine(settings)?;
+    Ok(Arc::new(bot(settings, engine).await?))
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM: when a bot should shut down.

@@ -16,6 +16,8 @@
 //! - [`store`]: durable history and channel settings in SQLite.
 //! - [`scheduler`]: one answer per channel, fair turns across channels, bounded queues.
 //! - [`bot`]: the `Handler` adapters call: triggers, commands, streaming answers.
+//! - [`outbound`]: what every adapter needs on the way out (retry, edit throttle, splitting,
+//!   the empty-text placeholder), around the adapter's calls to its client.
 //! - [`launch`]: start-up shared by the binaries (engine from settings, bot over it).
 //! - `testing` (only with the `testing` cargo feature, which the dev-only `parley-testkit` turns
 //!   on for test builds): a recording `Outbox`, message builders, and `engine::scripted`.
@@ -27,6 +29,7 @@ pub mod conversation;
 pub mod engine;
 pub mod error;
 pub mod launch;
+pub mod outbound;
 pub mod persona;
 pub mod render;
 pub mod scheduler;

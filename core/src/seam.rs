@@ -160,7 +160,14 @@ pub struct PlatformLimits {
 /// retry-after, 5xx) themselves and return an error only when they give up.
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync {
-    /// Send a new message; `reply_to` names the message it answers (Discord shows it as a reply).
+    /// Send a new message; `reply_to` names the message it answers (shown as a reply).
+    ///
+    /// A text over [`PlatformLimits::max_message_chars`] (the core splits before, so only by
+    /// mistake) goes out as several messages, the first one replying to `reply_to`; the
+    /// returned reference is the **first** part's. It is the message that shows the text's
+    /// beginning, so an edit, which replaces a message's whole text from its start, lands where
+    /// that text starts, and a reply pointing at it quotes the start of the answer, right under
+    /// the question it answers.
     async fn send(
         &self,
         key: &ChannelKey,

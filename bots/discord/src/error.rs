@@ -23,9 +23,13 @@ pub enum Error {
          then start parley-discord again"
     )]
     MessageContentIntentDisabled,
-    /// The `[discord]` settings are wrong.
+    /// A `[discord]` setting has a value the adapter cannot use.
     #[error("config: {0}")]
     Config(String),
+    /// The configuration could not be read, or a key is unknown or has the wrong type (the
+    /// core's loader names it).
+    #[error("{0}")]
+    Settings(#[from] parley_core::Error),
     /// The gateway or the client failed in another way.
     #[error("discord client: {0}")]
     Client(String),

@@ -15,7 +15,9 @@ use serenity::model::guild::Guild;
 use crate::access::{Access, GuildDirectory, Origin};
 use crate::commands::{map_interaction, slash_commands};
 use crate::mapping::{map_message, MessageFacts};
-use crate::outbox::{DiscordOutbox, EditThrottle, InteractionOutbox, RetryPolicy};
+use parley_core::outbound::{EditThrottle, RetryPolicy};
+
+use crate::outbox::{channel_outbox, interaction_outbox, Serenity};
 use crate::settings::DiscordSettings;
 
 /// Polite answer to a slash command used where the bot is not enabled.
@@ -40,7 +42,7 @@ impl Events {
             handler,
             access: Access::new(&settings),
             directory: GuildDirectory::default(),
-            retry: RetryPolicy::new(&settings),
+            retry: settings.retry_policy(),
             throttle: Arc::new(EditThrottle::new(settings.edit_interval())),
             settings,
             bot_id,
@@ -49,9 +51,9 @@ impl Events {
     }
 
     fn outbox(&self, ctx: &Context) -> Arc<dyn Outbox> {
-        Arc::new(DiscordOutbox::new(
+        Arc::new(channel_outbox(
             Arc::clone(&ctx.http),
-            self.retry,
+            self.retry.clone(),
             Arc::clone(&self.throttle),
             self.settings.edit_interval(),
         ))
@@ -66,27 +68,31 @@ impl Events {
         if self.settings.command_guild_ids.is_empty() {
             let r = self
                 .retry
-                .run("register global commands", || {
+                .run("register global commands", &Serenity, || {
                     Command::set_global_commands(&ctx.http, commands.clone())
                 })
                 .await;
-            if r.is_ok() {
-                tracing::info!(
+            match r {
+                Ok(_) => tracing::info!(
                     count,
                     "slash commands registered globally (may take up to an hour to appear)"
-                );
+                ),
+                Err(e) => tracing::error!(error = %e, "registering slash commands failed"),
             }
         } else {
             for g in &self.settings.command_guild_ids {
                 let guild = GuildId::new(*g);
                 let r = self
                     .retry
-                    .run("register guild commands", || {
+                    .run("register guild commands", &Serenity, || {
                         guild.set_commands(&ctx.http, commands.clone())
                     })
                     .await;
-                if r.is_ok() {
-                    tracing::info!(count, guild = g, "slash commands registered in guild");
+                match r {
+                    Ok(_) => tracing::info!(count, guild = g, "slash commands registered in guild"),
+                    Err(e) => {
+                        tracing::error!(guild = g, error = %e, "registering slash commands failed")
+                    }
                 }
             }
         }
@@ -162,22 +168,23 @@ impl Events {
         // Defer first: Discord wants an answer within 3 s, the model may take longer.
         let deferred = self
             .retry
-            .run("defer interaction", || {
+            .run("defer interaction", &Serenity, || {
                 cmd.create_response(
                     &ctx.http,
                     CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new()),
                 )
             })
             .await;
-        if deferred.is_err() {
+        if let Err(e) = deferred {
+            tracing::error!(error = %e, "could not defer a slash command");
             return;
         }
         let incoming = map_interaction(&cmd, self.access.is_configured_admin(cmd.user.id));
         tracing::debug!(channel = %incoming.key, command = %cmd.data.name, "slash command");
-        let outbox = Arc::new(InteractionOutbox::new(
+        let outbox = Arc::new(interaction_outbox(
             Arc::clone(&ctx.http),
             cmd,
-            self.retry,
+            self.retry.clone(),
             Arc::clone(&self.throttle),
             self.settings.edit_interval(),
         ));

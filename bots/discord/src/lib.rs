@@ -10,8 +10,8 @@
 //! ```text
 //! gateway ─ MESSAGE_CREATE ─▶ gateway::Events ─ access::Access ─ mapping::map_message ─▶ Handler
 //!         ─ INTERACTION_CREATE ─▶ defer ─ commands::map_interaction ("/name args") ─▶ Handler
-//! Handler ─▶ outbox::DiscordOutbox (reply, edits, typing) ─▶ REST
-//!         ─▶ outbox::InteractionOutbox (original response, follow-ups) ─▶ REST
+//! Handler ─▶ outbox::channel_outbox (reply, edits, typing) ─▶ REST
+//!         ─▶ outbox::interaction_outbox (original response, follow-ups) ─▶ REST
 //! ```
 //!
 //! ## Decisions
@@ -21,10 +21,11 @@
 //!   `<@!id>`, or the bot's managed role `<@&id>`) and `reply_to_bot`, and strips the mentions.
 //!   Bots (itself included), webhooks, system messages and text-less messages are dropped.
 //! - **Nobody gets pinged**: every message and edit carries an empty `allowed_mentions`.
-//! - **Limits**: 2000 characters; edits throttled per channel (`edit_interval_ms`); 5xx and
+//! - **Limits**: 2000 UTF-16 units; edits throttled per channel (`edit_interval_ms`); 5xx and
 //!   network failures retried with bounded exponential back-off; 429s are honoured by
 //!   serenity's rate limiter against the real API, and retried after `rate_limit_wait_ms`
-//!   behind `DISCORD_API_BASE` (where serenity's limiter is off and hides `retry_after`).
+//!   behind `DISCORD_API_BASE` (where serenity's limiter is off and hides `retry_after`). All
+//!   of it is the core's `outbound` toolkit; [`outbox`] holds only serenity's calls.
 //! - **Intents**: `GUILDS` (guild roles, channels and threads: admin and thread detection),
 //!   `GUILD_MESSAGES`, `DIRECT_MESSAGES`, and the privileged `MESSAGE_CONTENT` (without it
 //!   guild messages arrive with empty text). A gateway close 4014 becomes
@@ -32,8 +33,9 @@
 //! - **Commands**: the core's commands become slash commands (global, or per guild when
 //!   `command_guild_ids` is set); a used command is deferred and reaches the core as the text
 //!   `/name args`, so text commands and slash commands are one code path.
-//! - **Access**: optional guild / channel / role / user allowlists; admins are configured ids
-//!   and members with Manage Server or Administrator (or the owner).
+//! - **Access**: optional guild / channel / role / user allowlists; admins are the
+//!   `discord:` entries of `bot.admins` and members with Manage Server or Administrator (or the
+//!   owner).
 //!
 //! ## Known limits
 //! - serenity runs each event's handler on its own task, so two messages arriving within

@@ -26,9 +26,11 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let settings = parley_discord::DiscordSettings::load(&args.config)?;
+    let config = parley_core::config::Settings::load(Some(&args.config))
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let settings = parley_discord::DiscordSettings::from_settings(&config)?;
     let token = parley_discord::token_from_env()?;
-    let handler = parley_core::launch::handler_from_config(&args.config)
+    let handler = parley_core::launch::handler(&config)
         .await
         .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
     let (runner, shutdown) = parley_discord::start(

@@ -1,13 +1,18 @@
 //! The `[discord]` section of `config.toml`.
 //!
-//! Loaded with the `config` crate from the config file, then overridden by environment variables
-//! `PARLEY__DISCORD__KEY` (for example `PARLEY__DISCORD__EDIT_INTERVAL_MS=1500`,
-//! `PARLEY__DISCORD__ALLOWED_GUILD_IDS=1,2`). The bot token is never read from here: only from
+//! Handed over typed by the core's loader
+//! ([`parley_core::config::Settings::platform_section`]): the config file, overridden by
+//! environment variables `PARLEY__DISCORD__KEY` (for example
+//! `PARLEY__DISCORD__EDIT_INTERVAL_MS=1500`, `PARLEY__DISCORD__ALLOWED_GUILD_IDS=1,2`), with
+//! the admins from `bot.admins`. The bot token is never read from here: only from
 //! `DISCORD_TOKEN`.
 
 use std::path::Path;
 use std::time::Duration;
 
+use parley_core::config::{comma_list, Settings};
+use parley_core::outbound::RetryPolicy;
+use parley_core::seam::Platform;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -18,26 +23,27 @@ use crate::error::{Error, Result};
 #[serde(default, deny_unknown_fields)]
 pub struct DiscordSettings {
     /// Register slash commands in these guilds only (instant, for development); empty: globally.
-    #[serde(deserialize_with = "ids")]
+    #[serde(deserialize_with = "comma_list")]
     pub command_guild_ids: Vec<u64>,
     /// Register slash commands at start.
     pub register_commands: bool,
     /// Only answer in these guilds (empty: every guild the bot is in).
-    #[serde(deserialize_with = "ids")]
+    #[serde(deserialize_with = "comma_list")]
     pub allowed_guild_ids: Vec<u64>,
     /// Only answer in these channels or threads under them (empty: every channel).
-    #[serde(deserialize_with = "ids")]
+    #[serde(deserialize_with = "comma_list")]
     pub allowed_channel_ids: Vec<u64>,
     /// Only answer members with one of these roles (empty: no role needed).
-    #[serde(deserialize_with = "ids")]
+    #[serde(deserialize_with = "comma_list")]
     pub allowed_role_ids: Vec<u64>,
     /// Only answer these users (empty: everyone). With `allowed_role_ids`, either one admits.
-    #[serde(deserialize_with = "ids")]
+    #[serde(deserialize_with = "comma_list")]
     pub allowed_user_ids: Vec<u64>,
     /// Answer direct messages.
     pub allow_direct_messages: bool,
-    /// Users who may run admin commands everywhere (besides members with Manage Server).
-    #[serde(deserialize_with = "ids")]
+    /// Users who may run admin commands everywhere (besides members with Manage Server): the
+    /// `discord:ID` entries of `bot.admins`, filled in by the loader (not a key of `[discord]`).
+    #[serde(deserialize_with = "comma_list")]
     pub admin_user_ids: Vec<u64>,
     /// Smallest gap between two edits in one channel, in milliseconds.
     pub edit_interval_ms: u64,
@@ -71,60 +77,16 @@ impl Default for DiscordSettings {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum IdItem {
-    Number(u64),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum IdList {
-    One(IdItem),
-    Many(Vec<IdItem>),
-}
-
-/// A list of snowflakes written as a TOML array of integers, or (from the environment) as one
-/// integer or a comma-separated string: `PARLEY__DISCORD__ALLOWED_GUILD_IDS=1,2`.
-fn ids<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u64>, D::Error> {
-    let items = match IdList::deserialize(d)? {
-        IdList::One(i) => vec![i],
-        IdList::Many(v) => v,
-    };
-    let mut out = Vec::new();
-    for item in items {
-        match item {
-            IdItem::Number(n) => out.push(n),
-            IdItem::Text(t) => {
-                for part in t.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    out.push(part.parse().map_err(|_| {
-                        serde::de::Error::custom(format!("`{part}` is not a Discord id"))
-                    })?);
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 impl DiscordSettings {
     /// Load `[discord]` from `path` (a missing file means all defaults) and the environment.
     pub fn load(path: &Path) -> Result<Self> {
-        let env = config::Environment::with_prefix("PARLEY")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true);
-        let cfg = config::Config::builder()
-            .add_source(config::File::from(path).required(false))
-            .add_source(env)
-            .build()
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        match cfg.get::<DiscordSettings>("discord") {
-            Ok(s) => s.validated(),
-            Err(config::ConfigError::NotFound(_)) => Ok(Self::default()),
-            Err(e) => Err(Error::Config(format!("[discord]: {e}"))),
-        }
+        Self::from_settings(&Settings::load(Some(path))?)
+    }
+
+    /// `[discord]` of settings the core has loaded, checked.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        let section: Self = settings.platform_section(Platform::Discord)?;
+        section.validated()
     }
 
     /// Check ranges; errors name the key.
@@ -138,6 +100,19 @@ impl DiscordSettings {
             return Err(Error::Config("`discord.max_retries`: at most 20".into()));
         }
         Ok(self)
+    }
+
+    /// How failed REST calls are retried: `max_retries` after the first attempt, for network
+    /// errors and 5xx as for 429s (whose wait is `rate_limit_wait_ms`).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_retries + 1,
+            initial_backoff: Duration::from_millis(self.retry_backoff_ms),
+            max_backoff: Duration::from_millis(self.retry_backoff_max_ms),
+            max_retry_after: Duration::MAX,
+            max_rate_limited: self.max_retries,
+            rate_limit_wait: Duration::from_millis(self.rate_limit_wait_ms),
+        }
     }
 
     /// [`Self::edit_interval_ms`] as a duration.

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
 use teloxide::types::ChatId;
-use teloxide::Bot;
 use tracing::{debug, warn};
 
-use crate::outbox::RetryPolicy;
+use parley_core::outbound::Client;
+
+use crate::outbox::TelegramOutbox;
 use crate::settings::TelegramSettings;
 
 /// What to do with a message.
@@ -110,8 +111,7 @@ impl Access {
     /// administrator of the group. Lookup failures count as "no" and are logged.
     pub async fn is_admin(
         &self,
-        bot: &Bot,
-        retry: &RetryPolicy,
+        outbox: &TelegramOutbox,
         chat: i64,
         user: i64,
         is_direct: bool,
@@ -122,10 +122,10 @@ impl Access {
         if is_direct || !self.group_admins_are_admins {
             return false;
         }
-        self.group_admins(bot, retry, chat).await.contains(&user)
+        self.group_admins(outbox, chat).await.contains(&user)
     }
 
-    async fn group_admins(&self, bot: &Bot, retry: &RetryPolicy, chat: i64) -> Arc<HashSet<i64>> {
+    async fn group_admins(&self, outbox: &TelegramOutbox, chat: i64) -> Arc<HashSet<i64>> {
         {
             let cache = self.group_admins.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((until, admins)) = cache.get(&chat) {
@@ -134,9 +134,11 @@ impl Access {
                 }
             }
         }
-        let (admins, ttl) = match retry
-            .run("getChatAdministrators", || {
-                bot.get_chat_administrators(ChatId(chat)).send()
+        let (client, judge) = (outbox.client(), outbox.client().judge());
+        let (admins, ttl) = match outbox
+            .retry()
+            .run("getChatAdministrators", judge, || {
+                client.bot().get_chat_administrators(ChatId(chat)).send()
             })
             .await
         {
@@ -150,7 +152,7 @@ impl Access {
                 (Arc::new(ids), self.cache_ttl)
             }
             Err(e) => {
-                warn!(chat, error = %retry.redactor.text(&e), "could not fetch the group's administrators");
+                warn!(chat, error = %judge.text(&e), "could not fetch the group's administrators");
                 (
                     Arc::new(HashSet::new()),
                     FAILED_LOOKUP_TTL.min(self.cache_ttl),

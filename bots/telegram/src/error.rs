@@ -22,9 +22,10 @@ pub enum Error {
         /// Why it does not parse.
         reason: String,
     },
-    /// The configuration file or environment could not be read.
-    #[error("config: {0}")]
-    Config(#[from] config::ConfigError),
+    /// The configuration file or environment could not be read, or a key is unknown or has
+    /// the wrong type (the core's loader names it).
+    #[error("{0}")]
+    Config(#[from] parley_core::Error),
     /// A `[telegram]` setting has a value the adapter cannot use.
     #[error("config: `telegram.{key}`: {reason}")]
     Setting {

@@ -20,13 +20,14 @@
 //!   update twice) and of error handling (the loop outlives any outage of the API).
 //! - [`map_update`] is pure and tested on JSON fixtures: private chats, groups, forum topics
 //!   (thread = topic), replies to the bot, `@bot` mentions (stripped), `/cmd@bot` (read by `parley_core::commands::address`).
-//! - [`TelegramOutbox`] sends plain text (no parse mode) unless configured for HTML, splits
-//!   anything over 4096 UTF-16 units, honours 429 `retry_after`, retries network errors and 5xx
-//!   with backoff, treats "message is not modified" as success and throttles edits per chat.
+//! - [`TelegramOutbox`] is the core's `Outbound` (placeholder, splitting over 4096 UTF-16 units,
+//!   retries honouring 429 `retry_after`, edits throttled per chat) on [`TelegramClient`]: plain
+//!   text (no parse mode) unless configured for HTML, "message is not modified" as success.
 //!
 //! ## Configuration
-//! [`TelegramSettings`] is the `[telegram]` section of `config.toml`, overridable with
-//! `PARLEY__TELEGRAM__KEY`. The token comes only from `TELOXIDE_TOKEN`, the API base from
+//! [`TelegramSettings`] is the `[telegram]` section of `config.toml`, handed over typed by the
+//! core's loader and overridable with `PARLEY__TELEGRAM__KEY`; its admins are the `telegram:`
+//! entries of `bot.admins`. The token comes only from `TELOXIDE_TOKEN`, the API base from
 //! `TELOXIDE_API_URL` when set. Logs never carry the token (errors are redacted) nor message
 //! text above `debug`.
 
@@ -48,13 +49,15 @@ pub use error::{Error, Result};
 pub use mapping::{
     display_name, map_message, map_update, map_update_json, strip_mention, BotIdentity,
 };
-pub use outbox::{is_transient, Redactor, RetryPolicy, TelegramOutbox, MAX_MESSAGE_LEN};
+pub use outbox::{
+    is_transient, telegram_outbox, Redactor, TelegramClient, TelegramOutbox, MAX_MESSAGE_LEN,
+};
 pub use parley_core::seam::{Handler, Incoming, Outbox};
 pub use poller::bot_commands;
 /// The URL type of [`build`]'s `api_url` (teloxide's, via reqwest).
 pub use reqwest::Url;
 pub use settings::{api_url_from_env, parse_api_url, token_from_env, ParseMode, TelegramSettings};
-pub use text::{render_html, split_message, truncate_utf16, utf16_len};
+pub use text::render_html;
 
 /// The running adapter: resolves when it has stopped (after [`ShutdownHandle::shutdown`], or on
 /// an error retrying cannot fix, such as a rejected token).
@@ -101,7 +104,7 @@ pub fn build(
         if let Some(url) = api_url {
             bot = bot.set_api_url(url);
         }
-        let outbox = TelegramOutbox::new(bot.clone(), &settings, redactor.clone());
+        let outbox = telegram_outbox(bot.clone(), &settings, redactor.clone());
         let poller = poller::Poller {
             access: Access::new(&settings),
             bot,

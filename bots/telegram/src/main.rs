@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use parley_core::config::Settings;
 use parley_telegram::TelegramSettings;
 use tracing::info;
 
@@ -32,14 +33,16 @@ async fn main() -> anyhow::Result<()> {
     if explicit && !args.config.exists() {
         anyhow::bail!("config file {} does not exist", args.config.display());
     }
-    let settings = TelegramSettings::load(Some(&args.config))
+    let config = Settings::load(Some(&args.config))
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let settings = TelegramSettings::from_settings(&config)
         .with_context(|| format!("reading {}", args.config.display()))?;
     let token = parley_telegram::token_from_env()?;
     let api_url = parley_telegram::api_url_from_env()?;
     if let Some(url) = &api_url {
         info!(%url, "using a custom Bot API server");
     }
-    let handler = parley_core::launch::handler_from_config(&args.config)
+    let handler = parley_core::launch::handler(&config)
         .await
         .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
 

@@ -1,35 +1,29 @@
-//! [`TelegramOutbox`]: the core's [`Outbox`] on teloxide's [`Bot`].
+//! [`TelegramOutbox`]: the core's [`Outbox`](parley_core::seam::Outbox) on teloxide's [`Bot`].
 //!
-//! Every call goes through [`RetryPolicy`]: a 429 waits the `retry_after` Telegram asks for,
-//! network errors and 5xx are retried with exponential backoff, anything else fails at once.
-//! Text is sent without a parse mode by default, so model output can never make a send fail; in
-//! HTML mode a "can't parse entities" rejection is answered by resending the raw text plainly.
-//! Edits are throttled per chat; an edit superseded by a newer one for the same message while it
-//! waits is skipped, so the latest (final) text always lands.
+//! The core's [`Outbound`] does what every platform needs (placeholder, splitting, retrying,
+//! throttling edits per chat); this file holds only the calls to teloxide and how its errors
+//! are judged: a 429 waits the `retry_after` Telegram asks for, network errors and 5xx are
+//! retried with backoff, anything else fails at once. Text is sent without a parse mode by
+//! default, so model output can never make a send fail; in HTML mode a "can't parse entities"
+//! rejection is answered by resending the raw text plainly. "Message is not modified" is
+//! success, and a group that became a supergroup is followed to its new id.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use parley_core::seam::{ChannelKey, Markup, MessageRef, Outbox, PlatformLimits};
+use parley_core::outbound::{Classify, Client, EditThrottle, Failure, Outbound, Part};
+use parley_core::seam::{ChannelKey, Markup, MessageRef, PlatformLimits};
 use teloxide::payloads::{EditMessageTextSetters, SendChatActionSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
 use teloxide::types::{ChatAction, ChatId, Message, MessageId, ReplyParameters, ThreadId};
 use teloxide::{ApiError, Bot, RequestError};
-use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::settings::{ParseMode, TelegramSettings};
-use crate::text::{render_html, split_message, truncate_utf16, utf16_len};
+use crate::text::render_html;
 
 /// Telegram's longest message, in UTF-16 code units (what the Bot API counts).
 pub const MAX_MESSAGE_LEN: usize = 4096;
-
-/// What is sent instead of an empty text (Telegram rejects empty messages).
-const EMPTY_PLACEHOLDER: &str = "…";
 
 /// Removes the bot token from error texts: reqwest errors carry the request URL, which holds it.
 #[derive(Clone)]
@@ -91,170 +85,50 @@ pub fn is_transient(err: &RequestError) -> bool {
     }
 }
 
-/// How Bot API calls are retried.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts on transient errors before giving up.
-    pub max_attempts: u32,
-    /// First backoff.
-    pub initial_backoff: Duration,
-    /// Longest backoff.
-    pub max_backoff: Duration,
-    /// Longest `retry_after` honoured; longer asks fail the call.
-    pub max_retry_after: Duration,
-    /// How many 429s in a row are waited out before giving up.
-    pub max_rate_limited: u32,
-    /// Token remover for log lines.
-    pub redactor: Redactor,
-}
-
-impl RetryPolicy {
-    /// The policy from settings.
-    pub fn from_settings(settings: &TelegramSettings, redactor: Redactor) -> Self {
-        Self {
-            max_attempts: settings.max_attempts.max(1),
-            initial_backoff: Duration::from_millis(settings.backoff_initial_ms),
-            max_backoff: Duration::from_millis(settings.backoff_max_ms),
-            max_retry_after: Duration::from_secs(settings.max_retry_after_secs),
-            max_rate_limited: 10,
-            redactor,
+impl Classify<RequestError> for Redactor {
+    fn failure(&self, err: &RequestError) -> Failure {
+        match err {
+            RequestError::RetryAfter(after) => Failure::RateLimited(Some(after.duration())),
+            e if is_transient(e) => Failure::Transient,
+            _ => Failure::Permanent,
         }
     }
 
-    /// Run `call` until it succeeds, fails for good, or the attempts are spent.
-    pub async fn run<T, F, Fut>(&self, what: &'static str, mut call: F) -> Result<T, RequestError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, RequestError>>,
-    {
-        let mut failures = 0u32;
-        let mut rate_limited = 0u32;
-        let mut backoff = self.initial_backoff;
-        loop {
-            match call().await {
-                Ok(v) => {
-                    if failures > 0 || rate_limited > 0 {
-                        info!(
-                            call = what,
-                            failures, rate_limited, "Bot API call succeeded after retrying"
-                        );
-                    }
-                    return Ok(v);
-                }
-                Err(RequestError::RetryAfter(after)) => {
-                    rate_limited += 1;
-                    let wait = after.duration();
-                    if wait > self.max_retry_after || rate_limited > self.max_rate_limited {
-                        warn!(
-                            call = what,
-                            retry_after_s = after.seconds(),
-                            "rate limited for too long; giving up"
-                        );
-                        return Err(RequestError::RetryAfter(after));
-                    }
-                    warn!(
-                        call = what,
-                        retry_after_s = after.seconds(),
-                        "rate limited by Telegram; waiting"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) if is_transient(&e) => {
-                    failures += 1;
-                    if failures >= self.max_attempts {
-                        warn!(call = what, failures, error = %self.redactor.text(&e), "Bot API call failed; giving up");
-                        return Err(e);
-                    }
-                    warn!(call = what, failures, backoff_ms = backoff.as_millis() as u64, error = %self.redactor.text(&e), "Bot API call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.max_backoff);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-/// At most one edit per interval per chat; a waiting edit that a newer edit of the same message
-/// supersedes is dropped.
-#[derive(Debug)]
-struct EditThrottle {
-    interval: Duration,
-    seq: AtomicU64,
-    chats: Mutex<HashMap<String, ChatSlot>>,
-}
-
-#[derive(Debug)]
-struct ChatSlot {
-    /// When the next edit in this chat may go out.
-    next_at: Instant,
-    /// The newest waiting edit of each message, by sequence number.
-    latest: HashMap<String, u64>,
-}
-
-impl EditThrottle {
-    fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            seq: AtomicU64::new(0),
-            chats: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Wait for this chat's next edit slot. `false`: a newer edit of the message took over.
-    async fn acquire(&self, chat: &str, message: &str) -> bool {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut chats = self.chats.lock().unwrap_or_else(|p| p.into_inner());
-            if chats.len() > 10_000 {
-                let now = Instant::now();
-                chats.retain(|_, s| s.next_at > now || !s.latest.is_empty());
-            }
-            let slot = chats.entry(chat.to_owned()).or_insert_with(|| ChatSlot {
-                next_at: Instant::now(),
-                latest: HashMap::new(),
-            });
-            slot.latest.insert(message.to_owned(), seq);
-        }
-        loop {
-            let wait_until = {
-                let mut chats = self.chats.lock().unwrap_or_else(|p| p.into_inner());
-                let Some(slot) = chats.get_mut(chat) else {
-                    return true;
-                };
-                if slot.latest.get(message) != Some(&seq) {
-                    return false;
-                }
-                let now = Instant::now();
-                if now >= slot.next_at {
-                    slot.next_at = now + self.interval;
-                    slot.latest.remove(message);
-                    return true;
-                }
-                slot.next_at
-            };
-            tokio::time::sleep_until(wait_until).await;
-        }
+    fn describe(&self, err: &RequestError) -> String {
+        self.text(err)
     }
 }
 
 /// The core's outbox on Telegram.
-#[derive(Debug, Clone)]
-pub struct TelegramOutbox {
-    inner: Arc<OutboxInner>,
+pub type TelegramOutbox = Outbound<TelegramClient>;
+
+/// An outbox sending through `bot` with the retry, formatting and throttling `settings` ask for.
+pub fn telegram_outbox(
+    bot: Bot,
+    settings: &TelegramSettings,
+    redactor: Redactor,
+) -> TelegramOutbox {
+    let limits = PlatformLimits {
+        max_message_chars: MAX_MESSAGE_LEN,
+        edit_interval: settings.edit_interval(),
+        markup: Markup::TelegramPlain,
+        supports_edit: true,
+    };
+    let client = TelegramClient {
+        bot,
+        parse_mode: settings.parse_mode,
+        redactor,
+    };
+    let throttle = Arc::new(EditThrottle::new(settings.edit_interval()));
+    Outbound::new(client, limits, settings.retry_policy(), throttle)
 }
 
+/// The Bot API calls behind [`TelegramOutbox`], one attempt each.
 #[derive(Debug)]
-struct OutboxInner {
+pub struct TelegramClient {
     bot: Bot,
     parse_mode: ParseMode,
-    edit_interval: Duration,
-    retry: RetryPolicy,
-    throttle: EditThrottle,
-}
-
-fn platform_error(redactor: &Redactor, what: &str, e: &RequestError) -> parley_core::Error {
-    parley_core::Error::Platform(format!("telegram {what}: {}", redactor.text(e)))
+    redactor: Redactor,
 }
 
 fn bad_id(what: &str, value: &str) -> parley_core::Error {
@@ -275,69 +149,42 @@ fn chat_of(key: &ChannelKey) -> parley_core::Result<(ChatId, Option<ThreadId>)> 
     Ok((ChatId(chat), thread))
 }
 
-impl TelegramOutbox {
-    /// An outbox sending through `bot` with the retry, formatting and throttling `settings` ask for.
-    pub fn new(bot: Bot, settings: &TelegramSettings, redactor: Redactor) -> Self {
-        Self {
-            inner: Arc::new(OutboxInner {
-                bot,
-                parse_mode: settings.parse_mode,
-                edit_interval: settings.edit_interval(),
-                retry: RetryPolicy::from_settings(settings, redactor),
-                throttle: EditThrottle::new(settings.edit_interval()),
-            }),
-        }
+impl TelegramClient {
+    /// The bot the calls go through.
+    pub fn bot(&self) -> &Bot {
+        &self.bot
     }
 
-    /// The retry policy every call uses (the poller shares it).
-    pub fn retry_policy(&self) -> &RetryPolicy {
-        &self.inner.retry
-    }
-
-    /// Send one message of at most [`MAX_MESSAGE_LEN`]; formatting falls back to plain text.
-    async fn send_one(
-        &self,
-        chat: ChatId,
-        thread: Option<ThreadId>,
-        text: &str,
-        reply_to: Option<MessageId>,
-    ) -> Result<Message, RequestError> {
-        let inner = &self.inner;
+    /// Send one message of at most [`MAX_MESSAGE_LEN`]; formatting falls back to plain text,
+    /// a migrated group to its supergroup.
+    async fn send_one(&self, part: Part<'_, Self>) -> Result<Message, RequestError> {
+        let (mut chat, thread) = *part.to;
         let request = |chat: ChatId, formatted: bool| {
             let mut req = if formatted {
-                inner
-                    .bot
-                    .send_message(chat, render_html(text))
+                self.bot
+                    .send_message(chat, render_html(part.text))
                     .parse_mode(teloxide::types::ParseMode::Html)
             } else {
-                inner.bot.send_message(chat, text)
+                self.bot.send_message(chat, part.text)
             };
             if let Some(t) = thread {
                 req = req.message_thread_id(t);
             }
-            if let Some(r) = reply_to {
-                req = req.reply_parameters(ReplyParameters::new(r).allow_sending_without_reply());
+            if let Some((_, r)) = part.reply_to {
+                req = req.reply_parameters(ReplyParameters::new(*r).allow_sending_without_reply());
             }
             req
         };
-        let formatted = inner.parse_mode == ParseMode::Html;
-        let mut chat = chat;
+        let mut formatted = self.parse_mode == ParseMode::Html;
         let mut migrated = false;
-        let mut plain_resent = false;
-        let mut use_format = formatted;
         loop {
-            let result = inner
-                .retry
-                .run("sendMessage", || request(chat, use_format).send())
-                .await;
-            match result {
-                Err(RequestError::Api(ApiError::CantParseEntities(_))) if !plain_resent => {
+            match request(chat, formatted).send().await {
+                Err(RequestError::Api(ApiError::CantParseEntities(_))) if formatted => {
                     warn!(
                         chat = chat.0,
                         "Telegram rejected the message's entities; resending as plain text"
                     );
-                    plain_resent = true;
-                    use_format = false;
+                    formatted = false;
                 }
                 Err(RequestError::MigrateToChatId(new_chat)) if !migrated => {
                     info!(
@@ -354,31 +201,25 @@ impl TelegramOutbox {
     }
 
     async fn edit_one(&self, chat: ChatId, id: MessageId, text: &str) -> Result<(), RequestError> {
-        let inner = &self.inner;
-        let mut use_format = inner.parse_mode == ParseMode::Html;
+        let mut formatted = self.parse_mode == ParseMode::Html;
         loop {
-            let result = inner
-                .retry
-                .run("editMessageText", || {
-                    if use_format {
-                        inner
-                            .bot
-                            .edit_message_text(chat, id, render_html(text))
-                            .parse_mode(teloxide::types::ParseMode::Html)
-                            .send()
-                    } else {
-                        inner.bot.edit_message_text(chat, id, text).send()
-                    }
-                })
-                .await;
+            let result = if formatted {
+                self.bot
+                    .edit_message_text(chat, id, render_html(text))
+                    .parse_mode(teloxide::types::ParseMode::Html)
+                    .send()
+                    .await
+            } else {
+                self.bot.edit_message_text(chat, id, text).send().await
+            };
             match result {
                 Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => return Ok(()),
-                Err(RequestError::Api(ApiError::CantParseEntities(_))) if use_format => {
+                Err(RequestError::Api(ApiError::CantParseEntities(_))) if formatted => {
                     warn!(
                         chat = chat.0,
                         "Telegram rejected the edit's entities; resending as plain text"
                     );
-                    use_format = false;
+                    formatted = false;
                 }
                 Err(e) => return Err(e),
             }
@@ -387,123 +228,55 @@ impl TelegramOutbox {
 }
 
 #[async_trait::async_trait]
-impl Outbox for TelegramOutbox {
-    async fn send(
-        &self,
-        key: &ChannelKey,
-        text: &str,
-        reply_to: Option<&str>,
-    ) -> parley_core::Result<MessageRef> {
-        let (chat, thread) = chat_of(key)?;
-        let reply_to = reply_to.and_then(|r| r.parse::<i32>().ok()).map(MessageId);
-        let text = if text.trim().is_empty() {
-            debug!(channel = %key, "empty text; sending a placeholder");
-            EMPTY_PLACEHOLDER
-        } else {
-            text
-        };
-        let parts = split_message(text, MAX_MESSAGE_LEN);
-        if parts.len() > 1 {
-            warn!(channel = %key, len = utf16_len(text), parts = parts.len(), "text over Telegram's limit; splitting it");
-        }
-        let mut last = None;
-        for (i, part) in parts.iter().enumerate() {
-            let reply = if i == 0 { reply_to } else { None };
-            let message = self
-                .send_one(chat, thread, part, reply)
-                .await
-                .map_err(|e| platform_error(&self.inner.retry.redactor, "sendMessage", &e))?;
-            last = Some(message.id);
-        }
-        debug!(channel = %key, parts = parts.len(), "sent");
-        let id = last.map(|m| m.0.to_string()).unwrap_or_default();
-        Ok(MessageRef {
-            key: key.clone(),
-            id,
-        })
+impl Client for TelegramClient {
+    type Error = RequestError;
+    type Judge = Redactor;
+    /// A chat, and the forum topic in it.
+    type Target = (ChatId, Option<ThreadId>);
+    type Message = (ChatId, MessageId);
+
+    fn judge(&self) -> &Redactor {
+        &self.redactor
     }
 
-    async fn edit(&self, msg: &MessageRef, text: &str) -> parley_core::Result<()> {
+    fn target(&self, key: &ChannelKey) -> parley_core::Result<Self::Target> {
+        chat_of(key)
+    }
+
+    fn message(&self, msg: &MessageRef) -> parley_core::Result<Self::Message> {
         let (chat, _) = chat_of(&msg.key)?;
-        let id = MessageId(
-            msg.id
-                .parse::<i32>()
-                .map_err(|_| bad_id("message", &msg.id))?,
-        );
-        let text = if text.trim().is_empty() {
-            EMPTY_PLACEHOLDER
-        } else {
-            text
-        };
-        let text = match truncate_utf16(text, MAX_MESSAGE_LEN) {
-            Some(short) => {
-                warn!(channel = %msg.key, len = utf16_len(text), "edit over Telegram's limit; truncating it");
-                short
-            }
-            None => text,
-        };
-        if !self.inner.throttle.acquire(&msg.key.chat, &msg.id).await {
-            debug!(channel = %msg.key, "edit superseded by a newer one; skipped");
-            return Ok(());
-        }
-        self.edit_one(chat, id, text)
-            .await
-            .map_err(|e| platform_error(&self.inner.retry.redactor, "editMessageText", &e))
+        let id = msg
+            .id
+            .parse::<i32>()
+            .map_err(|_| bad_id("message", &msg.id))?;
+        Ok((chat, MessageId(id)))
     }
 
-    async fn typing(&self, key: &ChannelKey) -> parley_core::Result<()> {
-        let (chat, thread) = chat_of(key)?;
-        let mut req = self.inner.bot.send_chat_action(chat, ChatAction::Typing);
+    async fn send(&self, part: Part<'_, Self>) -> Result<String, RequestError> {
+        let message = self.send_one(part).await?;
+        Ok(message.id.0.to_string())
+    }
+
+    async fn edit(&self, msg: &Self::Message, text: &str) -> Result<(), RequestError> {
+        self.edit_one(msg.0, msg.1, text).await
+    }
+
+    async fn typing(&self, to: &Self::Target) -> Result<(), RequestError> {
+        let (chat, thread) = *to;
+        let mut req = self.bot.send_chat_action(chat, ChatAction::Typing);
         if let Some(t) = thread {
             req = req.message_thread_id(t);
         }
-        // "Typing…" is a courtesy: one try, never waiting out a rate limit for it.
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                debug!(channel = %key, error = %self.inner.retry.redactor.text(&e), "typing action failed");
-                Err(platform_error(
-                    &self.inner.retry.redactor,
-                    "sendChatAction",
-                    &e,
-                ))
-            }
-        }
-    }
-
-    fn limits(&self) -> PlatformLimits {
-        PlatformLimits {
-            max_message_chars: MAX_MESSAGE_LEN,
-            edit_interval: self.inner.edit_interval,
-            markup: Markup::TelegramPlain,
-            supports_edit: true,
-        }
+        req.send().await.map(drop)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn throttle_spaces_edits_and_skips_superseded_ones() {
-        let t = Arc::new(EditThrottle::new(Duration::from_millis(200)));
-        let start = Instant::now();
-        assert!(t.acquire("c", "m").await, "the first edit goes at once");
-        assert!(start.elapsed() < Duration::from_millis(100));
-        let t2 = t.clone();
-        let waiting = tokio::spawn(async move { t2.acquire("c", "m").await });
-        tokio::task::yield_now().await;
-        let t3 = t.clone();
-        let newer = tokio::spawn(async move { t3.acquire("c", "m").await });
-        assert!(!waiting.await.unwrap(), "the older waiting edit is dropped");
-        assert!(newer.await.unwrap(), "the newest edit is delivered");
-        assert!(start.elapsed() >= Duration::from_millis(200));
-        // Another chat is not held up.
-        let before = Instant::now();
-        assert!(t.acquire("other", "m").await);
-        assert!(before.elapsed() < Duration::from_millis(100));
-    }
+    use parley_core::outbound::RetryPolicy;
+    use parley_core::seam::Outbox;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn retry_policy_gives_up_after_max_attempts() {
@@ -513,11 +286,12 @@ mod tests {
             max_backoff: Duration::from_millis(20),
             max_retry_after: Duration::from_secs(5),
             max_rate_limited: 3,
-            redactor: Redactor::new("secret"),
+            rate_limit_wait: Duration::from_secs(1),
         };
+        let judge = Redactor::new("secret");
         let mut calls = 0;
         let r: Result<(), _> = policy
-            .run("x", || {
+            .run("x", &judge, || {
                 calls += 1;
                 async {
                     Err(RequestError::Api(ApiError::Unknown(
@@ -531,7 +305,7 @@ mod tests {
 
         let mut calls = 0;
         let r: Result<(), _> = policy
-            .run("x", || {
+            .run("x", &judge, || {
                 calls += 1;
                 async { Err(RequestError::Api(ApiError::ChatNotFound)) }
             })
@@ -546,7 +320,7 @@ mod tests {
             edit_interval_ms: 1500,
             ..TelegramSettings::default()
         };
-        let outbox = TelegramOutbox::new(Bot::new("1:x"), &settings, Redactor::new("1:x"));
+        let outbox = telegram_outbox(Bot::new("1:x"), &settings, Redactor::new("1:x"));
         let limits = outbox.limits();
         assert_eq!(limits.max_message_chars, 4096);
         assert_eq!(limits.edit_interval, Duration::from_millis(1500));
@@ -556,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn foreign_keys_are_errors_not_panics() {
-        let outbox = TelegramOutbox::new(
+        let outbox = telegram_outbox(
             Bot::new("1:x"),
             &TelegramSettings::default(),
             Redactor::new("1:x"),

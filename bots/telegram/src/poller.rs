@@ -17,6 +17,7 @@ use crate::mapping::{map_update, BotIdentity};
 use crate::outbox::{is_transient, Redactor, TelegramOutbox};
 use crate::settings::TelegramSettings;
 use crate::{Error, Result};
+use parley_core::outbound::Backoff;
 
 /// Everything the running adapter holds.
 pub(crate) struct Poller {
@@ -81,6 +82,12 @@ impl Poller {
         *self.stop.borrow()
     }
 
+    /// The backoff between attempts to reach Telegram when it does not answer.
+    fn backoff(&self) -> Backoff {
+        let policy = self.outbox.retry();
+        Backoff::new(policy.initial_backoff, policy.max_backoff)
+    }
+
     /// Sleep, or return early (`false`) when shutdown is asked for.
     async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
@@ -109,8 +116,7 @@ impl Poller {
 
     /// `getMe`, retried until it works; `None` when shutdown came first.
     async fn identify(&mut self) -> Result<Option<BotIdentity>> {
-        let mut backoff = Duration::from_millis(self.settings.backoff_initial_ms);
-        let max = Duration::from_millis(self.settings.backoff_max_ms);
+        let mut backoff = self.backoff();
         loop {
             if self.stopping() {
                 return Ok(None);
@@ -133,11 +139,11 @@ impl Poller {
                     }
                 }
                 Err(e) if is_transient(&e) => {
-                    warn!(error = %self.redactor.text(&e), backoff_ms = backoff.as_millis() as u64, "cannot reach Telegram; retrying");
-                    if !self.pause(backoff).await {
+                    let wait = backoff.next_wait();
+                    warn!(error = %self.redactor.text(&e), backoff_ms = wait.as_millis() as u64, "cannot reach Telegram; retrying");
+                    if !self.pause(wait).await {
                         return Ok(None);
                     }
-                    backoff = (backoff * 2).min(max);
                 }
                 Err(e) => return Err(Error::Api(self.redactor.text(&e))),
             }
@@ -147,10 +153,10 @@ impl Poller {
     /// Drop a webhook (long polling and webhooks exclude each other) and register commands.
     /// Failures are logged: the bot can run without either.
     async fn prepare(&mut self) {
-        let retry = self.outbox.retry_policy().clone();
+        let retry = self.outbox.retry().clone();
         let drop_pending = self.settings.drop_pending_updates;
         if let Err(e) = retry
-            .run("deleteWebhook", || {
+            .run("deleteWebhook", &self.redactor, || {
                 self.bot
                     .delete_webhook()
                     .drop_pending_updates(drop_pending)
@@ -164,7 +170,7 @@ impl Poller {
             let commands = bot_commands(&self.handler.commands());
             let count = commands.len();
             match retry
-                .run("setMyCommands", || {
+                .run("setMyCommands", &self.redactor, || {
                     self.bot.set_my_commands(commands.clone()).send()
                 })
                 .await
@@ -180,9 +186,7 @@ impl Poller {
     }
 
     async fn poll(&mut self, me: &BotIdentity) -> Result<()> {
-        let initial = Duration::from_millis(self.settings.backoff_initial_ms);
-        let max = Duration::from_millis(self.settings.backoff_max_ms);
-        let mut backoff = initial;
+        let mut backoff = self.backoff();
         let mut failing = false;
         // The first update id not yet handled. Asking Telegram for updates from here confirms
         // everything before it, so a restart never sees a handled update again.
@@ -207,7 +211,7 @@ impl Poller {
                         info!("polling works again");
                         failing = false;
                     }
-                    backoff = initial;
+                    backoff.reset();
                     for update in updates {
                         let next = i32::try_from(update.id.0.saturating_add(1)).unwrap_or(i32::MAX);
                         if next <= offset {
@@ -236,16 +240,17 @@ impl Poller {
                     return Err(Error::InvalidToken);
                 }
                 Err(e) => {
+                    let wait = backoff.next_wait();
+                    let backoff_ms = wait.as_millis() as u64;
                     if failing {
-                        debug!(error = %self.redactor.text(&e), backoff_ms = backoff.as_millis() as u64, "getUpdates still failing");
+                        debug!(error = %self.redactor.text(&e), backoff_ms, "getUpdates still failing");
                     } else {
-                        warn!(error = %self.redactor.text(&e), backoff_ms = backoff.as_millis() as u64, "getUpdates failed; retrying");
+                        warn!(error = %self.redactor.text(&e), backoff_ms, "getUpdates failed; retrying");
                     }
                     failing = true;
-                    if !self.pause(backoff).await {
+                    if !self.pause(wait).await {
                         break;
                     }
-                    backoff = (backoff * 2).min(max);
                 }
             }
         }
@@ -317,13 +322,9 @@ impl Poller {
             }
         }
         if !incoming.author.is_platform_admin {
-            let lookup = self.access.is_admin(
-                &self.bot,
-                self.outbox.retry_policy(),
-                chat,
-                user,
-                incoming.is_direct,
-            );
+            let lookup = self
+                .access
+                .is_admin(&self.outbox, chat, user, incoming.is_direct);
             // A slow lookup must not stall the chat: after the limit the author is no admin.
             incoming.author.is_platform_admin =
                 match tokio::time::timeout(ADMIN_LOOKUP_LIMIT, lookup).await {

@@ -1,9 +1,13 @@
-//! `[telegram]` settings: config file + `PARLEY__TELEGRAM__*` environment; the token only from
-//! `TELOXIDE_TOKEN`.
+//! `[telegram]` settings, handed over typed by the core's loader
+//! ([`parley_core::config::Settings::platform_section`]): config file + `PARLEY__TELEGRAM__*`
+//! environment, admins from `bot.admins`; the token only from `TELOXIDE_TOKEN`.
 
 use std::path::Path;
 use std::time::Duration;
 
+use parley_core::config::{comma_list, Settings};
+use parley_core::outbound::RetryPolicy;
+use parley_core::seam::Platform;
 use serde::Deserialize;
 
 use crate::{Error, Result};
@@ -31,10 +35,14 @@ pub struct TelegramSettings {
     /// How outgoing text is formatted.
     pub parse_mode: ParseMode,
     /// Users who may talk to the bot (empty with `allowed_chat_ids` empty: everyone).
+    #[serde(deserialize_with = "comma_list")]
     pub allowed_user_ids: Vec<i64>,
     /// Chats (groups, or private chats by user id) the bot answers in.
+    #[serde(deserialize_with = "comma_list")]
     pub allowed_chat_ids: Vec<i64>,
-    /// Users who are admins of the bot everywhere (and always allowed).
+    /// Users who are admins of the bot everywhere (and always allowed): the `telegram:ID`
+    /// entries of `bot.admins`, filled in by the loader (not a key of `[telegram]`).
+    #[serde(deserialize_with = "comma_list")]
     pub admin_user_ids: Vec<i64>,
     /// Whether administrators of a group are admins of the bot in that group.
     pub group_admins_are_admins: bool,
@@ -83,14 +91,11 @@ impl Default for TelegramSettings {
     }
 }
 
-/// The keys whose environment values are comma-separated lists.
-const LIST_KEYS: [&str; 3] = ["allowed_user_ids", "allowed_chat_ids", "admin_user_ids"];
-
 impl TelegramSettings {
     /// Read `[telegram]` from `config_file` (if it exists; a missing file means all defaults)
     /// and from the process environment (`PARLEY__TELEGRAM__KEY`, lists comma-separated).
     pub fn load(config_file: Option<&Path>) -> Result<Self> {
-        Self::load_from(config_file, None)
+        Self::from_settings(&Settings::load(config_file)?)
     }
 
     /// Like [`TelegramSettings::load`], with the environment given as a map (for tests).
@@ -98,21 +103,16 @@ impl TelegramSettings {
         config_file: Option<&Path>,
         env: Option<std::collections::HashMap<String, String>>,
     ) -> Result<Self> {
-        let mut builder = config::Config::builder();
-        if let Some(path) = config_file {
-            builder = builder.add_source(config::File::from(path).required(false));
-        }
-        let mut environment = config::Environment::with_prefix("PARLEY")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true)
-            .list_separator(",");
-        for key in LIST_KEYS {
-            environment = environment.with_list_parse_key(&format!("telegram.{key}"));
-        }
-        let environment = environment.source(env);
-        let config = builder.add_source(environment).build()?;
-        if config.get_string("telegram.token").is_ok() {
+        let settings = match env {
+            Some(vars) => Settings::load_with_env(config_file, vars.into_iter().collect())?,
+            None => Settings::load(config_file)?,
+        };
+        Self::from_settings(&settings)
+    }
+
+    /// `[telegram]` of settings the core has loaded, checked.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        if settings.telegram.get("token").is_some() {
             return Err(Error::Setting {
                 key: "token",
                 reason: "the bot token is never read from the config file or PARLEY__ variables: \
@@ -120,11 +120,7 @@ impl TelegramSettings {
                     .to_owned(),
             });
         }
-        let settings = match config.get::<TelegramSettings>("telegram") {
-            Ok(s) => s,
-            Err(config::ConfigError::NotFound(_)) => TelegramSettings::default(),
-            Err(e) => return Err(e.into()),
-        };
+        let settings: TelegramSettings = settings.platform_section(Platform::Telegram)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -153,6 +149,18 @@ impl TelegramSettings {
             });
         }
         Ok(())
+    }
+
+    /// How Bot API calls are retried. Telegram always says how long to wait after a 429.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(self.backoff_initial_ms),
+            max_backoff: Duration::from_millis(self.backoff_max_ms),
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            max_rate_limited: 10,
+            rate_limit_wait: Duration::from_secs(1),
+        }
     }
 
     /// [`TelegramSettings::edit_interval_ms`] as a duration.
@@ -219,7 +227,7 @@ mod tests {
             Some(f.path()),
             env(&[
                 ("PARLEY__TELEGRAM__REFUSE_IN_GROUPS", "true"),
-                ("PARLEY__TELEGRAM__ADMIN_USER_IDS", "7,8"),
+                ("PARLEY__BOT__ADMINS", "telegram:7,discord:5,telegram:8"),
                 ("PARLEY__TELEGRAM__POLL_TIMEOUT_SECS", "3"),
             ]),
         )
@@ -273,7 +281,11 @@ mod tests {
         let u = parse_api_url("http://127.0.0.1:8081/tg/").unwrap();
         assert_eq!(u.as_str(), "http://127.0.0.1:8081/tg");
         let mut method = u.clone();
-        method.path_segments_mut().unwrap().push("botT").push("getMe");
+        method
+            .path_segments_mut()
+            .unwrap()
+            .push("botT")
+            .push("getMe");
         assert_eq!(method.as_str(), "http://127.0.0.1:8081/tg/botT/getMe");
         let u = parse_api_url("http://127.0.0.1:8081//").unwrap();
         assert_eq!(u.as_str(), "http://127.0.0.1:8081/");

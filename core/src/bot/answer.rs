@@ -359,15 +359,7 @@ pub(super) async fn answer(
             return;
         }
     };
-    let mut limits = outbox.limits();
-    if let Some(ms) = inner
-        .settings
-        .render
-        .edit_interval_ms
-        .get(key.platform.as_str())
-    {
-        limits.edit_interval = Duration::from_millis(*ms);
-    }
+    let limits = outbox.limits();
     let mut stream = Stream {
         outbox: &outbox,
         origin: &origin,
