@@ -15,7 +15,11 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    parley_core::launch::exit_code(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     // serenity logs undecodable gateway payloads (message text included) at warn: keep it to
     // errors unless RUST_LOG asks for more.
     tracing_subscriber::fmt()
