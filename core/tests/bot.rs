@@ -386,12 +386,9 @@ async fn cancel_stops_the_answer_and_keeps_the_part_written() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // `say` returns once the bot is idle: the answer job has ended.
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        rig.say(dm("d", "u", "/cancel")),
-    )
-    .await
-    .expect("the answer stops long before its 40 s end");
+    tokio::time::timeout(Duration::from_secs(20), rig.say(dm("d", "u", "/cancel")))
+        .await
+        .expect("the answer stops long before its 40 s end");
     let msgs = rig.out.messages(&key("d"));
     assert!(msgs.contains(&replies::CANCELLED.to_string()), "{msgs:?}");
     let stored = rig.store.recent_turns(&key("d"), 10).await.unwrap();
@@ -550,7 +547,11 @@ async fn newer_message_supersedes_a_waiting_one_which_stays_as_context() {
     let p = prompt_text(&reqs[1]);
     assert!(p.contains("two") && p.ends_with("three"), "{p}");
     let answers = rig.out.messages(&key("d"));
-    assert_eq!(answers.len(), 2, "two is answered only through three's answer");
+    assert_eq!(
+        answers.len(),
+        2,
+        "two is answered only through three's answer"
+    );
     assert!(answers[1].ends_with("two\nthree"), "{answers:?}");
 }
 
@@ -601,8 +602,12 @@ async fn several_workers_answer_channels_in_parallel_but_one_per_channel_at_a_ti
     let rig = Rig::new(&s, engine).await;
     for c in 0..4 {
         for i in 0..3 {
-            rig.send(mention(&format!("c{c}"), &format!("user{i}"), &format!("q{i}")))
-                .await;
+            rig.send(mention(
+                &format!("c{c}"),
+                &format!("user{i}"),
+                &format!("q{i}"),
+            ))
+            .await;
         }
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -617,12 +622,13 @@ async fn several_workers_answer_channels_in_parallel_but_one_per_channel_at_a_ti
         .map(|r| r.conversation.clone())
         .collect();
     running.sort();
+    // Released before asserting, so a failure reports instead of leaving answers held.
+    rig.engine.release();
     assert_eq!(
         running,
         ["test:c0", "test:c1", "test:c2", "test:c3"],
         "four workers, one answer per channel"
     );
-    rig.engine.release();
     rig.bot.idle().await;
     assert_eq!(rig.engine.requests().len(), 12);
     for c in 0..4 {

@@ -426,4 +426,3 @@ fn context_overflow_is_an_error_not_a_crash() {
     });
     assert!(matches!(r, Err(Error::ContextOverflow { .. })), "{r:?}");
 }
-

@@ -457,7 +457,11 @@ async fn cancelling_stops_the_stream_and_closes_the_connection() {
     let out = collect(g).await;
     // Counted, not timed: 198 words were still to come, one every 30 ms (6 s). Stopping within
     // half of them leaves a loaded machine 3 s, and an ignored cancel cannot pass.
-    assert!(out.deltas.len() < 100, "{} deltas after cancel", out.deltas.len());
+    assert!(
+        out.deltas.len() < 100,
+        "{} deltas after cancel",
+        out.deltas.len()
+    );
     assert_eq!(out.usage.unwrap().finish, Some(FinishReason::Cancelled));
     assert!(
         server.wait_closed_early(1, Duration::from_secs(3)).await,

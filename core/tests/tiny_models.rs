@@ -50,9 +50,9 @@ fn randn(rng: &mut Rng, shape: &[usize], scale: f64) -> Tensor {
 }
 
 fn write_tiny(arch: &str, path: &std::path::Path) {
-    let mut rng = Rng(arch
-        .bytes()
-        .fold(0x7157_0000_0000_0001, |h, b| h.rotate_left(8) ^ u64::from(b)));
+    let mut rng = Rng(arch.bytes().fold(0x7157_0000_0000_0001, |h, b| {
+        h.rotate_left(8) ^ u64::from(b)
+    }));
     let mut tokens = byte_tokens();
     let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
     tokens.extend(specials.iter().map(|s| s.to_string()));
@@ -104,7 +104,8 @@ fn write_tiny(arch: &str, path: &std::path::Path) {
     ];
     for i in 0..LAYERS {
         let b = |n: &str| format!("blk.{i}.{n}");
-        let mut w = |rows: usize, cols: usize| q(randn(&mut rng, &[rows, cols], 0.2), GgmlDType::Q4_1);
+        let mut w =
+            |rows: usize, cols: usize| q(randn(&mut rng, &[rows, cols], 0.2), GgmlDType::Q4_1);
         let ones = || {
             q(
                 Tensor::ones(HIDDEN, candle_core::DType::F32, &Device::Cpu).expect("ones"),
@@ -121,9 +122,18 @@ fn write_tiny(arch: &str, path: &std::path::Path) {
         tensors.push((b("ffn_up.weight"), w(FFN, HIDDEN)));
         tensors.push((b("ffn_down.weight"), w(HIDDEN, FFN)));
         if arch == "qwen2" {
-            tensors.push((b("attn_q.bias"), q(randn(&mut rng, &[HIDDEN], 0.1), GgmlDType::F32)));
-            tensors.push((b("attn_k.bias"), q(randn(&mut rng, &[kv], 0.1), GgmlDType::F32)));
-            tensors.push((b("attn_v.bias"), q(randn(&mut rng, &[kv], 0.1), GgmlDType::F32)));
+            tensors.push((
+                b("attn_q.bias"),
+                q(randn(&mut rng, &[HIDDEN], 0.1), GgmlDType::F32),
+            ));
+            tensors.push((
+                b("attn_k.bias"),
+                q(randn(&mut rng, &[kv], 0.1), GgmlDType::F32),
+            ));
+            tensors.push((
+                b("attn_v.bias"),
+                q(randn(&mut rng, &[kv], 0.1), GgmlDType::F32),
+            ));
         }
     }
     if arch == "llama" {

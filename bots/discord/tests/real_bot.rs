@@ -16,7 +16,10 @@ use util::{
 
 /// The real core bot on `engine` (the real default model when `None`), with its store in
 /// `dir`, behind the adapter on a fresh fake Discord.
-async fn start(dir: &std::path::Path, engine: Option<Arc<dyn Engine>>) -> (Running, Arc<WatchedBot>) {
+async fn start(
+    dir: &std::path::Path,
+    engine: Option<Arc<dyn Engine>>,
+) -> (Running, Arc<WatchedBot>) {
     let s = settings(dir);
     let engine = engine.unwrap_or_else(|| {
         parley_core::launch::engine(&s).expect("engine (run scripts/fetch-model.sh)")
@@ -34,7 +37,8 @@ async fn start(dir: &std::path::Path, engine: Option<Arc<dyn Engine>>) -> (Runni
 /// Once the bot has taken in `messages` messages in all and written every answer: its
 /// messages in `channel`.
 async fn after(run: &Running, bot: &WatchedBot, messages: usize, channel: u64) -> Vec<SentMessage> {
-    bot.idle_after(&format!("channel {channel}"), messages).await;
+    bot.idle_after(&format!("channel {channel}"), messages)
+        .await;
     run.fake.messages(channel)
 }
 
@@ -119,7 +123,10 @@ async fn mentions_are_answered_with_context_per_channel_and_thread() {
     let asked = asked_in(&engine, CHANNEL_A);
     assert_eq!(asked.len(), 2, "{asked:?}");
     let follow_up = prompt(&asked[1]);
-    assert!(follow_up.contains("What is the capital of France?"), "{follow_up}");
+    assert!(
+        follow_up.contains("What is the capital of France?"),
+        "{follow_up}"
+    );
     assert!(follow_up.contains("Is it a big city?"), "{follow_up}");
     assert!(!follow_up.contains("just chatting"), "{follow_up}");
 
@@ -138,7 +145,11 @@ async fn mentions_are_answered_with_context_per_channel_and_thread() {
     after(&run, &bot, 6, THREAD).await;
     let in_thread = asked_in(&engine, THREAD);
     assert_eq!(in_thread.len(), 1, "{in_thread:?}");
-    assert!(!prompt(&in_thread[0]).contains("France"), "{}", prompt(&in_thread[0]));
+    assert!(
+        !prompt(&in_thread[0]).contains("France"),
+        "{}",
+        prompt(&in_thread[0])
+    );
     stop(run).await;
 }
 

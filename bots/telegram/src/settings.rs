@@ -273,7 +273,11 @@ mod tests {
         let u = parse_api_url("http://127.0.0.1:8081/tg/").unwrap();
         assert_eq!(u.as_str(), "http://127.0.0.1:8081/tg");
         let mut method = u.clone();
-        method.path_segments_mut().unwrap().push("botT").push("getMe");
+        method
+            .path_segments_mut()
+            .unwrap()
+            .push("botT")
+            .push("getMe");
         assert_eq!(method.as_str(), "http://127.0.0.1:8081/tg/botT/getMe");
         let u = parse_api_url("http://127.0.0.1:8081//").unwrap();
         assert_eq!(u.as_str(), "http://127.0.0.1:8081/");

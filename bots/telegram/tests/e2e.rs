@@ -353,7 +353,11 @@ async fn server_errors_are_retried_with_backoff() {
     );
     let sends = fake.calls_to("sendMessage");
     assert_eq!(sends.len(), 2);
-    assert_eq!(sends[0].fault, Some(Fault::ServerError(502)), "the 502 was served");
+    assert_eq!(
+        sends[0].fault,
+        Some(Fault::ServerError(502)),
+        "the 502 was served"
+    );
     assert_eq!(sends[1].fault, None);
     // teloxide's own 10 s pause plus our backoff; a lower bound, so load cannot break it.
     assert!(sends[1].at - sends[0].at >= Duration::from_millis(20));

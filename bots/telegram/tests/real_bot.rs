@@ -55,7 +55,11 @@ impl Running {
     /// texts of its messages in `chat`.
     async fn texts_after(&self, messages: usize, chat: i64) -> Vec<String> {
         self.bot.idle_after(&format!("chat {chat}"), messages).await;
-        self.fake.sent_in(chat).into_iter().map(|m| m.text).collect()
+        self.fake
+            .sent_in(chat)
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
     }
 
     /// Stop the adapter and check it stopped cleanly.

@@ -86,9 +86,16 @@ impl WatchedBot {
             self.bot.idle().await;
         };
         if tokio::time::timeout(MODEL_WAIT, settle).await.is_err() {
-            panic!("{place}: the bot did not get idle after {messages} messages: {:?}", self.counts());
+            panic!(
+                "{place}: the bot did not get idle after {messages} messages: {:?}",
+                self.counts()
+            );
         }
-        assert_eq!(self.received(), messages, "{place}: messages handed to the bot");
+        assert_eq!(
+            self.received(),
+            messages,
+            "{place}: messages handed to the bot"
+        );
     }
 
     /// Run `call` counted as busy.

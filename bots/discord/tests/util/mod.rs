@@ -192,8 +192,12 @@ impl TestBot {
     pub async fn guild_known(&self, channel: u64) {
         for i in 0..100 {
             let text = format!("<@&{BOT_ROLE}> guild probe {i}");
-            self.fake
-                .send_message(FakeMessage::guild(GUILD, channel, FakeUser::new(77, "probe"), &text));
+            self.fake.send_message(FakeMessage::guild(
+                GUILD,
+                channel,
+                FakeUser::new(77, "probe"),
+                &text,
+            ));
             let got = self
                 .fake
                 .wait_for(WAIT, |_| {
