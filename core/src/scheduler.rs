@@ -461,13 +461,14 @@ mod tests {
         assert_eq!(in_flight, 4, "one job of each of the four channels");
         assert_eq!(queued, 6);
         s.idle().await;
-        let c = seen.lock().unwrap();
-        assert_eq!(c.ran, 10);
-        assert_eq!(c.total_most, 4, "four workers in use at once");
-        for ch in 0..4 {
-            assert_eq!(c.most[&key(ch)], 1, "channel {ch} ran two jobs at once");
+        {
+            let c = seen.lock().unwrap();
+            assert_eq!(c.ran, 10);
+            assert_eq!(c.total_most, 4, "four workers in use at once");
+            for ch in 0..4 {
+                assert_eq!(c.most[&key(ch)], 1, "channel {ch} ran two jobs at once");
+            }
         }
-        drop(c);
         s.shutdown().await;
         assert_eq!(
             s.submit(
