@@ -455,9 +455,11 @@ mod tests {
                     .unwrap();
             }
         }
-        assert_eq!(s.in_flight(), 4, "one job of each of the four channels");
-        assert_eq!(s.queued(), 6);
+        let (in_flight, queued) = (s.in_flight(), s.queued());
+        // Opened before asserting, so a failure reports instead of leaving jobs waiting.
         gate.add_permits(100);
+        assert_eq!(in_flight, 4, "one job of each of the four channels");
+        assert_eq!(queued, 6);
         s.idle().await;
         {
             let c = seen.lock().unwrap();
@@ -489,11 +491,13 @@ mod tests {
             s.submit(&key(0), &format!("{j}"), counted(&seen, &gate, key(0)))
                 .unwrap();
         }
-        assert_eq!((s.in_flight(), s.queued()), (1, 2));
+        let one_channel = (s.in_flight(), s.queued());
         s.submit(&key(1), "x", counted(&seen, &gate, key(1)))
             .unwrap();
-        assert_eq!((s.in_flight(), s.queued()), (2, 2));
+        let two_channels = (s.in_flight(), s.queued());
         gate.add_permits(100);
+        assert_eq!(one_channel, (1, 2));
+        assert_eq!(two_channels, (2, 2));
         s.idle().await;
         let c = seen.lock().unwrap();
         assert_eq!(c.ran, 4);

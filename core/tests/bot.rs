@@ -622,12 +622,13 @@ async fn several_workers_answer_channels_in_parallel_but_one_per_channel_at_a_ti
         .map(|r| r.conversation.clone())
         .collect();
     running.sort();
+    // Released before asserting, so a failure reports instead of leaving answers held.
+    rig.engine.release();
     assert_eq!(
         running,
         ["test:c0", "test:c1", "test:c2", "test:c3"],
         "four workers, one answer per channel"
     );
-    rig.engine.release();
     rig.bot.idle().await;
     assert_eq!(rig.engine.requests().len(), 12);
     for c in 0..4 {
