@@ -293,23 +293,14 @@ fn streamed_text_never_splits_characters() {
     assert_eq!(out, text);
 }
 
-/// The engine's deltas, read one by one, against an answer computed without the engine:
-/// greedy tokens from the transformer, decoded in one go. The question makes the model write
-/// multibyte text, and no delta may hold a broken character (U+FFFD).
-#[test]
-fn streamed_deltas_add_up_to_the_answer() {
-    let messages = chat(MULTIBYTE_QUESTION);
-    let params = SamplingParams {
-        // Plain argmax below: no repetition penalty here either.
-        repeat_penalty: 1.0,
-        ..greedy(64)
-    };
+/// Greedy token ids (plain argmax, no penalty) and their text, computed without the engine.
+fn reference_answer(messages: &[ChatMessage], max_tokens: usize) -> (Vec<u32>, String) {
     let m = model();
     let mut ids = Vec::new();
     let mut cache = m.transformer.new_cache();
-    let prompt = m.encode_chat(&messages).expect("encode");
+    let prompt = m.encode_chat(messages).expect("encode");
     let mut logits = m.transformer.forward(&prompt, &mut cache).expect("prefill");
-    for _ in 0..params.max_tokens {
+    for _ in 0..max_tokens {
         let next = argmax(&logits).expect("argmax");
         if m.tokenizer.is_eos(next) {
             break;
@@ -317,19 +308,28 @@ fn streamed_deltas_add_up_to_the_answer() {
         ids.push(next);
         logits = m.transformer.forward(&[next], &mut cache).expect("decode");
     }
-    let expected = m.tokenizer.decode(&ids).expect("decode");
-    assert!(
-        expected.chars().any(|c| c.len_utf8() > 1),
-        "the answer has multibyte text: {expected}"
-    );
+    let text = m.tokenizer.decode(&ids).expect("decode");
+    (ids, text)
+}
 
+/// The engine's deltas for `messages`, read one by one, greedy without a repetition penalty.
+fn streamed_deltas(
+    conversation: &str,
+    messages: Vec<ChatMessage>,
+    max_tokens: usize,
+) -> (Vec<String>, Usage) {
+    let params = SamplingParams {
+        // Plain argmax in the reference: no repetition penalty here either.
+        repeat_penalty: 1.0,
+        ..greedy(max_tokens)
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("rt");
-    let (deltas, usage) = rt.block_on(async {
+    rt.block_on(async {
         let mut g = engine()
             .generate(GenerateRequest {
-                conversation: "multibyte-stream".into(),
+                conversation: conversation.into(),
                 messages,
                 params,
             })
@@ -342,12 +342,43 @@ fn streamed_deltas_add_up_to_the_answer() {
             }
         }
         panic!("the stream ended without Done");
-    });
+    })
+}
+
+/// The engine's deltas, read one by one, against an answer computed without the engine:
+/// greedy tokens from the transformer, decoded in one go. The question makes the model write
+/// multibyte text, and no delta may hold a broken character (U+FFFD).
+#[test]
+fn streamed_deltas_add_up_to_the_answer() {
+    let (ids, expected) = reference_answer(&chat(MULTIBYTE_QUESTION), 64);
+    assert!(
+        expected.chars().any(|c| c.len_utf8() > 1),
+        "the answer has multibyte text: {expected}"
+    );
+    let (deltas, usage) = streamed_deltas("multibyte-stream", chat(MULTIBYTE_QUESTION), 64);
     for d in &deltas {
         assert!(!d.contains('\u{FFFD}'), "broken character in {d:?}");
     }
     assert_eq!(deltas.concat(), expected);
     assert_eq!(usage.completion_tokens, ids.len());
+}
+
+/// `max_tokens` can end an answer inside a multibyte character: its first bytes are dropped,
+/// never shown as U+FFFD.
+#[test]
+fn an_answer_cut_inside_a_character_drops_the_partial_character() {
+    let question = "Write the word hello in Japanese.";
+    let (_, expected) = reference_answer(&chat(question), 64);
+    assert!(
+        expected.ends_with('\u{FFFD}'),
+        "the 64th token must end inside a character for this test: {expected:?}"
+    );
+    let (deltas, usage) = streamed_deltas("cut-character", chat(question), 64);
+    for d in &deltas {
+        assert!(!d.contains('\u{FFFD}'), "broken character in {d:?}");
+    }
+    assert_eq!(deltas.concat(), expected.trim_end_matches('\u{FFFD}'));
+    assert_eq!(usage.finish, Some(FinishReason::Length));
 }
 
 #[test]

@@ -335,7 +335,9 @@ impl TextStream {
         }
     }
 
-    /// Whatever is still held back (an incomplete character at the very end).
+    /// Whatever is still held back, without the incomplete character at the very end: when
+    /// `max_tokens` cuts an answer inside a character, its first bytes are dropped rather than
+    /// shown as U+FFFD.
     pub fn finish(&mut self, tok: &ModelTokenizer) -> Result<Option<String>> {
         let prev_text = tok.decode(&self.ids[self.prev..self.current])?;
         let text = tok.decode(&self.ids[self.prev..])?;
@@ -343,6 +345,7 @@ impl TextStream {
         self.current = self.ids.len();
         Ok(text
             .get(prev_text.len()..)
+            .map(|s| s.trim_end_matches('\u{FFFD}'))
             .filter(|s| !s.is_empty())
             .map(str::to_string))
     }
