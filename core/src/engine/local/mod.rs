@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use candle_core::Tensor;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -300,85 +301,111 @@ impl Worker {
     }
 
     fn generate(&mut self, job: Job) -> Result<()> {
-        let Job {
-            request,
-            events,
-            cancel,
-            submitted,
-        } = job;
-        let stopped = || cancel.is_cancelled() || events.is_closed();
-        let model = &self.model;
-        let prompt = model.encode_chat(&request.messages)?;
+        let prompt = self.model.encode_chat(&job.request.messages)?;
         if prompt.len() >= self.context_len {
             return Err(Error::ContextOverflow {
                 prompt: prompt.len(),
                 context: self.context_len,
             });
         }
-        let max_new = request
+        let mut entry = self.cached_prefix(&job.request.conversation, &prompt);
+        let mut usage = Usage {
+            prompt_tokens: prompt.len(),
+            cached_tokens: entry.tokens.len(),
+            ..Usage::default()
+        };
+        let prefill_start = Instant::now();
+        let logits = self.prefill(&prompt, &mut entry, &job);
+        usage.prefill = prefill_start.elapsed();
+        let logits = match logits {
+            Ok(Some(logits)) => logits,
+            Ok(None) => {
+                usage.finish = Some(FinishReason::Cancelled);
+                self.caches.put(job.request.conversation, entry);
+                let _ = job.events.send(Ok(GenEvent::Done(usage)));
+                return Ok(());
+            }
+            // The entry (maybe half-written) is dropped, never reused.
+            Err(e) => return Err(e),
+        };
+        let max_new = job
+            .request
             .params
             .max_tokens
             .min(self.context_len - prompt.len());
-        let mut entry = self
-            .caches
-            .take(&request.conversation)
-            .unwrap_or_else(|| Entry {
-                cache: model.transformer.new_cache(),
-                tokens: Vec::new(),
-                last_used: 0,
-            });
+        self.decode(&job, prompt, logits, max_new, &mut entry, &mut usage)?;
+        debug!(
+            prompt = usage.prompt_tokens,
+            cached = usage.cached_tokens,
+            completion = usage.completion_tokens,
+            prefill_ms = usage.prefill.as_millis() as u64,
+            decode_ms = usage.decode.as_millis() as u64,
+            "generation done"
+        );
+        self.caches.put(job.request.conversation, entry);
+        let _ = job.events.send(Ok(GenEvent::Done(usage)));
+        Ok(())
+    }
+
+    /// The conversation's cache, cut back to the longest prefix it shares with `prompt` (at
+    /// least one prompt token is always left to run, for the logits).
+    fn cached_prefix(&mut self, conversation: &str, prompt: &[u32]) -> Entry {
+        let model = &self.model;
+        let mut entry = self.caches.take(conversation).unwrap_or_else(|| Entry {
+            cache: model.transformer.new_cache(),
+            tokens: Vec::new(),
+            last_used: 0,
+        });
         let common = entry
             .tokens
             .iter()
-            .zip(&prompt)
+            .zip(prompt)
             .take_while(|(a, b)| a == b)
             .count()
             .min(prompt.len() - 1);
         entry.cache.truncate(common);
         entry.tokens.truncate(common);
+        entry
+    }
 
-        let mut usage = Usage {
-            prompt_tokens: prompt.len(),
-            cached_tokens: common,
-            ..Usage::default()
-        };
-        let prefill_start = Instant::now();
+    /// Run the prompt's uncached tail in chunks; the last position's logits, or `None` when
+    /// the asker gave up first.
+    fn prefill(&self, prompt: &[u32], entry: &mut Entry, job: &Job) -> Result<Option<Tensor>> {
         let mut logits = None;
-        for chunk in prompt[common..].chunks(PREFILL_CHUNK) {
-            if stopped() {
-                break;
+        for chunk in prompt[entry.tokens.len()..].chunks(PREFILL_CHUNK) {
+            if job.abandoned() {
+                return Ok(None);
             }
-            // On error the entry (maybe half-written) is dropped, never reused.
-            logits = Some(model.transformer.forward(chunk, &mut entry.cache)?);
+            logits = Some(self.model.transformer.forward(chunk, &mut entry.cache)?);
             entry.tokens.extend_from_slice(chunk);
         }
-        usage.prefill = prefill_start.elapsed();
-        let Some(mut logits) = logits else {
-            usage.finish = Some(FinishReason::Cancelled);
-            self.caches.put(request.conversation, entry);
-            let _ = events.send(Ok(GenEvent::Done(usage)));
-            return Ok(());
-        };
+        Ok(logits)
+    }
 
-        let mut sampler = Sampler::new(&request.params)?;
+    /// Sample up to `max_new` tokens from `logits` on, streaming text through the stop filter.
+    fn decode(
+        &self,
+        job: &Job,
+        mut history: Vec<u32>,
+        mut logits: Tensor,
+        max_new: usize,
+        entry: &mut Entry,
+        usage: &mut Usage,
+    ) -> Result<()> {
+        let model = &self.model;
+        let mut sampler = Sampler::new(&job.request.params)?;
         let mut stream = TextStream::new();
-        let mut stops = StopFilter::new(&request.params.stop);
+        let mut stops = StopFilter::new(&job.request.params.stop);
         let decode_start = Instant::now();
         let mut finish = FinishReason::Length;
-        let mut history = prompt.clone();
-        let emit = |text: String| {
-            if !text.is_empty() {
-                let _ = events.send(Ok(GenEvent::Delta(text)));
-            }
-        };
         for i in 0..max_new {
-            if stopped() {
+            if job.abandoned() {
                 finish = FinishReason::Cancelled;
                 break;
             }
             let next = sampler.sample(&logits, &history)?;
             if i == 0 {
-                usage.time_to_first_token = submitted.elapsed();
+                usage.time_to_first_token = job.submitted.elapsed();
             }
             if model.tokenizer.is_eos(next) {
                 finish = FinishReason::Stop;
@@ -387,7 +414,7 @@ impl Worker {
             usage.completion_tokens += 1;
             history.push(next);
             if let Some(text) = stream.push(&model.tokenizer, next)? {
-                emit(stops.push(&text).emit);
+                job.emit(stops.push(&text).emit);
                 if stops.stopped() {
                     finish = FinishReason::Stop;
                     break;
@@ -401,23 +428,27 @@ impl Worker {
         }
         if !stops.stopped() && finish != FinishReason::Cancelled {
             if let Some(text) = stream.finish(&model.tokenizer)? {
-                emit(stops.push(&text).emit);
+                job.emit(stops.push(&text).emit);
             }
-            emit(stops.finish());
+            job.emit(stops.finish());
         }
         usage.decode = decode_start.elapsed();
         usage.finish = Some(finish);
-        debug!(
-            prompt = usage.prompt_tokens,
-            cached = usage.cached_tokens,
-            completion = usage.completion_tokens,
-            prefill_ms = usage.prefill.as_millis() as u64,
-            decode_ms = usage.decode.as_millis() as u64,
-            "generation done"
-        );
-        self.caches.put(request.conversation, entry);
-        let _ = events.send(Ok(GenEvent::Done(usage)));
         Ok(())
+    }
+}
+
+impl Job {
+    /// The asker cancelled or stopped listening.
+    fn abandoned(&self) -> bool {
+        self.cancel.is_cancelled() || self.events.is_closed()
+    }
+
+    /// Send a piece of the answer (nothing for an empty one).
+    fn emit(&self, text: String) {
+        if !text.is_empty() {
+            let _ = self.events.send(Ok(GenEvent::Delta(text)));
+        }
     }
 }
 
