@@ -386,12 +386,9 @@ async fn cancel_stops_the_answer_and_keeps_the_part_written() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // `say` returns once the bot is idle: the answer job has ended.
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        rig.say(dm("d", "u", "/cancel")),
-    )
-    .await
-    .expect("the answer stops long before its 40 s end");
+    tokio::time::timeout(Duration::from_secs(20), rig.say(dm("d", "u", "/cancel")))
+        .await
+        .expect("the answer stops long before its 40 s end");
     let msgs = rig.out.messages(&key("d"));
     assert!(msgs.contains(&replies::CANCELLED.to_string()), "{msgs:?}");
     let stored = rig.store.recent_turns(&key("d"), 10).await.unwrap();
@@ -550,7 +547,11 @@ async fn newer_message_supersedes_a_waiting_one_which_stays_as_context() {
     let p = prompt_text(&reqs[1]);
     assert!(p.contains("two") && p.ends_with("three"), "{p}");
     let answers = rig.out.messages(&key("d"));
-    assert_eq!(answers.len(), 2, "two is answered only through three's answer");
+    assert_eq!(
+        answers.len(),
+        2,
+        "two is answered only through three's answer"
+    );
     assert!(answers[1].ends_with("two\nthree"), "{answers:?}");
 }
 
@@ -601,8 +602,12 @@ async fn several_workers_answer_channels_in_parallel_but_one_per_channel_at_a_ti
     let rig = Rig::new(&s, engine).await;
     for c in 0..4 {
         for i in 0..3 {
-            rig.send(mention(&format!("c{c}"), &format!("user{i}"), &format!("q{i}")))
-                .await;
+            rig.send(mention(
+                &format!("c{c}"),
+                &format!("user{i}"),
+                &format!("q{i}"),
+            ))
+            .await;
         }
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -956,4 +961,24 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
         .await;
     other.bot.idle().await;
     assert!(other.engine.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_tiny_temperature_is_stored_as_greedy_and_echoed_briefly() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("d", "u", "/set temperature 1e-320")).await;
+    let reply = rig.out.last(&key("d")).unwrap();
+    assert_eq!(reply, replies::set_done("temperature", "0"));
+    rig.say(dm("d", "u", "/set top_p 1e-300")).await;
+    let reply = rig.out.last(&key("d")).unwrap();
+    assert!(reply.len() < 40, "{reply}");
+    rig.say(dm("d", "u", "hi")).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("echo: hi"));
+    let p = &rig.requests_for("d")[0].params;
+    assert_eq!(p.temperature, 0.0, "greedy, not a subnormal divisor");
+    rig.say(dm("d", "u", "/set")).await;
+    let shown = rig.out.last(&key("d")).unwrap();
+    assert!(shown.len() < 300, "{shown}");
+    assert_eq!(replies::number(0.123456789), "0.1235");
+    assert_eq!(replies::number(1.5), "1.5");
 }
