@@ -982,3 +982,62 @@ async fn a_tiny_temperature_is_stored_as_greedy_and_echoed_briefly() {
     assert_eq!(replies::number(0.123456789), "0.1235");
     assert_eq!(replies::number(1.5), "1.5");
 }
+
+#[tokio::test]
+async fn in_a_group_only_admins_change_the_chat_for_everyone() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    let mut admin = group("g", "mod", "/mode concise");
+    admin.author.is_platform_admin = true;
+    for cmd in [
+        "/mode concise",
+        "/translate fr",
+        "/set temperature 0.2",
+        "/reset",
+        "/remember the door code is 1234",
+        "/system Be a pirate.",
+    ] {
+        rig.say(group("g", "member", cmd)).await;
+        assert_eq!(
+            rig.out.last(&key("g")).as_deref(),
+            Some(replies::GROUP_ADMINS_ONLY),
+            "{cmd}"
+        );
+    }
+    let stored = rig.store.load_settings(&key("g")).await.unwrap();
+    assert!(stored.notes.is_empty() && stored.mode.is_none() && stored.translate.is_empty());
+    // Showing is for everyone; the help hides what a member may not do.
+    rig.say(group("g", "member", "/set")).await;
+    assert!(rig.out.last(&key("g")).unwrap().contains("temperature"));
+    rig.say(group("g", "member", "/help")).await;
+    let help = rig.out.last(&key("g")).unwrap();
+    assert!(
+        !help.contains("/mode") && !help.contains("/system"),
+        "{help}"
+    );
+    rig.say(admin.clone()).await;
+    assert_eq!(
+        rig.out.last(&key("g")).unwrap(),
+        replies::mode_set("concise")
+    );
+    let mut admin_help = group("g", "mod", "/help");
+    admin_help.author.is_platform_admin = true;
+    rig.say(admin_help).await;
+    assert!(rig.out.last(&key("g")).unwrap().contains("(admins)"));
+    // In a direct chat the user owns the chat.
+    rig.say(dm("d", "member", "/mode concise")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).unwrap(),
+        replies::mode_set("concise")
+    );
+    // And a group may open them to everyone.
+    let open = Rig::new(
+        &settings("[bot]\nmessages_per_minute = 0\ngroup_settings = \"everyone\"\n"),
+        echo(),
+    )
+    .await;
+    open.say(group("g", "member", "/mode concise")).await;
+    assert_eq!(
+        open.out.last(&key("g")).unwrap(),
+        replies::mode_set("concise")
+    );
+}

@@ -13,7 +13,7 @@ use super::answer::{prompt_for, Origin};
 use super::channels::OpenChannel;
 use super::{replies, say, submit, Inner};
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
-use crate::config::SamplingSettings;
+use crate::config::{GroupSettings, SamplingSettings};
 use crate::conversation::{conversation_id, Conversation};
 use crate::engine::local::sampling::MIN_TEMPERATURE;
 use crate::engine::Role;
@@ -76,8 +76,24 @@ pub(super) async fn run(
         message,
         outbox,
     };
+    if cmd.changes_channel() && !inner.may_change_channel(message) {
+        debug!("a group member may not change the chat");
+        let reply_to = Some(message.message_id.as_str());
+        say(
+            outbox.as_ref(),
+            &message.key,
+            reply_to,
+            replies::GROUP_ADMINS_ONLY,
+        )
+        .await;
+        return Ok(());
+    }
     let reply = match cmd {
-        Command::Help => commands::help_text(inner.is_admin(message)),
+        Command::Help => {
+            let group_rule =
+                !message.is_direct && inner.settings.bot.group_settings == GroupSettings::Admins;
+            commands::help_text(inner.is_admin(message), group_rule)
+        }
         Command::Reset => reset(&call).await?,
         Command::Retry => match retry(&call).await? {
             Some(reply) => reply,

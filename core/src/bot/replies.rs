@@ -31,6 +31,9 @@ pub const CANCELLED: &str = "Stopped.";
 pub const NOTHING_TO_CANCEL: &str = "I'm not writing anything right now.";
 /// `/system TEXT` by a non-admin.
 pub const ADMINS_ONLY: &str = "Only admins can change the system prompt.";
+/// A group member's command that would change the chat for everyone (`bot.group_settings`).
+pub const GROUP_ADMINS_ONLY: &str =
+    "Sorry, in this group only admins can change that for everyone.";
 /// `/system off` done.
 pub const SYSTEM_CLEARED: &str = "System prompt back to the persona's.";
 /// `/system TEXT` done.
