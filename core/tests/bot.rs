@@ -1041,3 +1041,25 @@ async fn in_a_group_only_admins_change_the_chat_for_everyone() {
         replies::mode_set("concise")
     );
 }
+
+#[tokio::test]
+async fn stored_notes_of_cjk_and_emoji_cannot_crowd_the_window_out() {
+    let rig = Rig::new(&settings(""), echo().with_context_len(1024)).await;
+    let mut stored = rig.store.load_settings(&key("d")).await.unwrap();
+    stored.notes = (0..10)
+        .map(|i| format!("{i}{}", "猫🐱".repeat(150)))
+        .collect();
+    rig.store.save_settings(&key("d"), &stored).await.unwrap();
+    rig.say(dm("d", "u", "hi")).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("echo: hi"));
+    let window = rig.bot.window(&key("d"), true).await.unwrap();
+    assert!(
+        window.tokens <= window.budget,
+        "{} > {}",
+        window.tokens,
+        window.budget
+    );
+    let system = &window.messages[0].content;
+    assert!(system.contains("9猫"), "the newest note is kept");
+    assert!(!system.contains("0猫"), "the oldest is left out");
+}
