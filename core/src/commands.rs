@@ -77,6 +77,18 @@ impl Command {
             Command::Remember(_) => "remember",
         }
     }
+
+    /// Whether it changes the chat for everyone in it (showing a setting does not).
+    pub fn changes_channel(&self) -> bool {
+        match self {
+            Command::Reset | Command::Set(Some(_)) => true,
+            Command::Mode(name) => name.is_some(),
+            Command::System(text) => text.is_some(),
+            Command::Translate(arg) => *arg != TranslateArg::Show,
+            Command::Remember(arg) => *arg != RememberArg::List,
+            _ => false,
+        }
+    }
 }
 
 /// The argument of `/translate`.
@@ -205,10 +217,18 @@ pub fn command_list() -> Vec<CommandInfo> {
     COMMANDS.to_vec()
 }
 
-/// The help text: one line per command; admin-only commands only for admins.
-pub fn help_text(is_admin: bool) -> String {
+/// Commands that, given arguments, change a chat for everyone in it: in a group they are for
+/// admins unless `bot.group_settings = "everyone"`.
+const CHANNEL_CHANGING: &[&str] = &["reset", "mode", "system", "translate", "set", "remember"];
+
+/// The help text: one line per command. Commands for admins (always `/system`; with
+/// `group_rule`, every command that changes the chat for everyone) are shown, marked, only
+/// to admins.
+pub fn help_text(is_admin: bool, group_rule: bool) -> String {
     let mut out = String::from("Commands:\n");
-    for c in COMMANDS.iter().filter(|c| is_admin || !c.admin_only) {
+    let for_admins =
+        |c: &CommandInfo| c.admin_only || (group_rule && CHANNEL_CHANGING.contains(&c.name));
+    for c in COMMANDS.iter().filter(|c| is_admin || !for_admins(c)) {
         out.push('/');
         out.push_str(c.name);
         if !c.args.is_empty() {
@@ -217,7 +237,7 @@ pub fn help_text(is_admin: bool) -> String {
         }
         out.push_str(" — ");
         out.push_str(c.description);
-        if c.admin_only {
+        if for_admins(c) {
             out.push_str(" (admins)");
         }
         out.push('\n');
@@ -893,13 +913,35 @@ mod tests {
 
     #[test]
     fn help_hides_admin_commands_from_non_admins() {
-        let user = help_text(false);
-        let admin = help_text(true);
+        let user = help_text(false, false);
+        let admin = help_text(true, false);
         assert!(!user.contains("/system"));
         assert!(admin.contains("/system [TEXT]"));
         assert!(user.contains("/translate [LANG[,LANG]|off]"));
         assert_eq!(user.lines().count(), 1 + command_list().len() - 1);
         assert_eq!(admin.lines().count(), 1 + command_list().len());
+    }
+
+    #[test]
+    fn help_in_a_group_shows_channel_changing_commands_to_admins_only() {
+        let member = help_text(false, true);
+        let admin = help_text(true, true);
+        for name in [
+            "/reset",
+            "/mode",
+            "/system",
+            "/translate",
+            "/set",
+            "/remember",
+        ] {
+            assert!(!member.contains(name), "{name} in {member}");
+            assert!(admin.contains(name), "{name} not in {admin}");
+        }
+        assert!(member.contains("/forget") && member.contains("/stats"));
+        assert!(
+            admin.contains("Switch persona, or list them (admins)"),
+            "{admin}"
+        );
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub struct BotSettings {
     /// Bot admins as `platform:user_id` (`telegram:12345`, `discord:6789`, `console:local`):
     /// the one list of configured admins; each adapter gets its platform's ids from it.
     pub admins: Vec<String>,
+    /// Who may change a group's settings for everyone (`/mode`, `/set`, `/remember`, …).
+    pub group_settings: GroupSettings,
     /// Longest message the bot accepts, in characters.
     pub max_input_chars: usize,
     /// Messages one user may send per minute before being asked to slow down (0 = no limit).
@@ -110,12 +112,25 @@ impl Default for BotSettings {
             keep_group_context: false,
             group_context_turns: 20,
             admins: Vec::new(),
+            group_settings: GroupSettings::Admins,
             max_input_chars: 4000,
             messages_per_minute: 12,
             unload_idle_minutes: 30,
             resume_within_minutes: 10,
         }
     }
+}
+
+/// Who may use the commands that change a group chat for everyone (`bot.group_settings`). In
+/// a direct chat the user owns the chat and may always use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupSettings {
+    /// Bot admins and the group's own admins.
+    #[default]
+    Admins,
+    /// Every member.
+    Everyone,
 }
 
 /// `[model]`.
@@ -883,5 +898,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn group_settings_is_admins_by_default_and_names_its_key_when_wrong() {
+        let s = Settings::from_toml_str("").unwrap();
+        assert_eq!(s.bot.group_settings, GroupSettings::Admins);
+        let s = Settings::from_toml_str("[bot]\ngroup_settings = \"everyone\"\n").unwrap();
+        assert_eq!(s.bot.group_settings, GroupSettings::Everyone);
+        let e = Settings::from_toml_str("[bot]\ngroup_settings = \"members\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("group_settings"), "{e}");
     }
 }

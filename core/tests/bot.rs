@@ -963,3 +963,104 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
     other.bot.idle().await;
     assert!(other.engine.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_tiny_temperature_is_stored_as_greedy_and_echoed_briefly() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("d", "u", "/set temperature 1e-320")).await;
+    let reply = rig.out.last(&key("d")).unwrap();
+    assert_eq!(reply, replies::set_done("temperature", "0"));
+    rig.say(dm("d", "u", "/set top_p 1e-300")).await;
+    let reply = rig.out.last(&key("d")).unwrap();
+    assert!(reply.len() < 40, "{reply}");
+    rig.say(dm("d", "u", "hi")).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("echo: hi"));
+    let p = &rig.requests_for("d")[0].params;
+    assert_eq!(p.temperature, 0.0, "greedy, not a subnormal divisor");
+    rig.say(dm("d", "u", "/set")).await;
+    let shown = rig.out.last(&key("d")).unwrap();
+    assert!(shown.len() < 300, "{shown}");
+    assert_eq!(replies::number(0.123456789), "0.1235");
+    assert_eq!(replies::number(1.5), "1.5");
+}
+
+#[tokio::test]
+async fn in_a_group_only_admins_change_the_chat_for_everyone() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    let mut admin = group("g", "mod", "/mode concise");
+    admin.author.is_platform_admin = true;
+    for cmd in [
+        "/mode concise",
+        "/translate fr",
+        "/set temperature 0.2",
+        "/reset",
+        "/remember the door code is 1234",
+        "/system Be a pirate.",
+    ] {
+        rig.say(group("g", "member", cmd)).await;
+        assert_eq!(
+            rig.out.last(&key("g")).as_deref(),
+            Some(replies::GROUP_ADMINS_ONLY),
+            "{cmd}"
+        );
+    }
+    let stored = rig.store.load_settings(&key("g")).await.unwrap();
+    assert!(stored.notes.is_empty() && stored.mode.is_none() && stored.translate.is_empty());
+    // Showing is for everyone; the help hides what a member may not do.
+    rig.say(group("g", "member", "/set")).await;
+    assert!(rig.out.last(&key("g")).unwrap().contains("temperature"));
+    rig.say(group("g", "member", "/help")).await;
+    let help = rig.out.last(&key("g")).unwrap();
+    assert!(
+        !help.contains("/mode") && !help.contains("/system"),
+        "{help}"
+    );
+    rig.say(admin.clone()).await;
+    assert_eq!(
+        rig.out.last(&key("g")).unwrap(),
+        replies::mode_set("concise")
+    );
+    let mut admin_help = group("g", "mod", "/help");
+    admin_help.author.is_platform_admin = true;
+    rig.say(admin_help).await;
+    assert!(rig.out.last(&key("g")).unwrap().contains("(admins)"));
+    // In a direct chat the user owns the chat.
+    rig.say(dm("d", "member", "/mode concise")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).unwrap(),
+        replies::mode_set("concise")
+    );
+    // And a group may open them to everyone.
+    let open = Rig::new(
+        &settings("[bot]\nmessages_per_minute = 0\ngroup_settings = \"everyone\"\n"),
+        echo(),
+    )
+    .await;
+    open.say(group("g", "member", "/mode concise")).await;
+    assert_eq!(
+        open.out.last(&key("g")).unwrap(),
+        replies::mode_set("concise")
+    );
+}
+
+#[tokio::test]
+async fn stored_notes_of_cjk_and_emoji_cannot_crowd_the_window_out() {
+    let rig = Rig::new(&settings(""), echo().with_context_len(1024)).await;
+    let mut stored = rig.store.load_settings(&key("d")).await.unwrap();
+    stored.notes = (0..10)
+        .map(|i| format!("{i}{}", "猫🐱".repeat(150)))
+        .collect();
+    rig.store.save_settings(&key("d"), &stored).await.unwrap();
+    rig.say(dm("d", "u", "hi")).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("echo: hi"));
+    let window = rig.bot.window(&key("d"), true).await.unwrap();
+    assert!(
+        window.tokens <= window.budget,
+        "{} > {}",
+        window.tokens,
+        window.budget
+    );
+    let system = &window.messages[0].content;
+    assert!(system.contains("9猫"), "the newest note is kept");
+    assert!(!system.contains("0猫"), "the oldest is left out");
+}

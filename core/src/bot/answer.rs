@@ -122,20 +122,41 @@ impl Inner {
             return s.clone();
         }
         let cs = &channel.settings;
-        let notes = if cs.notes.is_empty() {
-            String::new()
-        } else {
-            replies::notes_block(&cs.notes)
-        };
         let text = match &cs.system {
             Some(s) => s.clone(),
             None => self.persona_prompt(channel, key, origin),
         };
+        let notes = self.notes_that_fit(&text, &channel.settings.notes);
         channel
             .conversation
             .system
             .get_or_insert(text + &notes)
             .clone()
+    }
+
+    /// The notes block for `notes` pinned under `text`: the newest notes that keep what is
+    /// pinned within a quarter of the context, so stored notes can never crowd the window out.
+    fn notes_that_fit(&self, text: &str, notes: &[String]) -> String {
+        let engine = self.engine.as_ref();
+        let budget = engine.context_len() / 4;
+        let mut from = 0;
+        while from < notes.len() {
+            let block = replies::notes_block(&notes[from..]);
+            if engine.count_tokens(&format!("{text}{block}")) <= budget {
+                break;
+            }
+            from += 1;
+        }
+        if from > 0 {
+            warn!(
+                left_out = from,
+                budget, "pinned notes over the pinned budget; the oldest are left out"
+            );
+        }
+        if from == notes.len() {
+            return String::new();
+        }
+        replies::notes_block(&notes[from..])
     }
 
     /// The channel's persona (`/mode`, else the default), rendered for this chat.

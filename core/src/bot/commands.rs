@@ -13,8 +13,9 @@ use super::answer::{prompt_for, Origin};
 use super::channels::OpenChannel;
 use super::{replies, say, submit, Inner};
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
-use crate::config::SamplingSettings;
+use crate::config::{GroupSettings, SamplingSettings};
 use crate::conversation::{conversation_id, Conversation};
+use crate::engine::local::sampling::MIN_TEMPERATURE;
 use crate::engine::Role;
 use crate::seam::{Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
@@ -75,8 +76,24 @@ pub(super) async fn run(
         message,
         outbox,
     };
+    if cmd.changes_channel() && !inner.may_change_channel(message) {
+        debug!("a group member may not change the chat");
+        let reply_to = Some(message.message_id.as_str());
+        say(
+            outbox.as_ref(),
+            &message.key,
+            reply_to,
+            replies::GROUP_ADMINS_ONLY,
+        )
+        .await;
+        return Ok(());
+    }
     let reply = match cmd {
-        Command::Help => commands::help_text(inner.is_admin(message)),
+        Command::Help => {
+            let group_rule =
+                !message.is_direct && inner.settings.bot.group_settings == GroupSettings::Admins;
+            commands::help_text(inner.is_admin(message), group_rule)
+        }
         Command::Reset => reset(&call).await?,
         Command::Retry => match retry(&call).await? {
             Some(reply) => reply,
@@ -338,19 +355,21 @@ fn apply_setting(
             replies::SET_RESET.to_string()
         }
         Setting::Temperature(t) => {
-            if !(0.0..=bounds.temperature_max).contains(&t) {
-                let hi = bounds.temperature_max.to_string();
+            if !(t.is_finite() && (0.0..=bounds.temperature_max).contains(&t)) {
+                let hi = replies::number(bounds.temperature_max);
                 return Err(replies::out_of_bounds("temperature", "0", &hi));
             }
+            // Below the sampler's floor the choice is greedy anyway: store what is meant.
+            let t = if t < MIN_TEMPERATURE { 0.0 } else { t };
             o.temperature = Some(t);
-            replies::set_done("temperature", &t.to_string())
+            replies::set_done("temperature", &replies::number(t))
         }
         Setting::TopP(p) => {
-            if !(p > 0.0 && p <= 1.0) {
+            if !(p.is_finite() && p > 0.0 && p <= 1.0) {
                 return Err(replies::out_of_bounds("top_p", "0 (excluded)", "1"));
             }
             o.top_p = Some(p);
-            replies::set_done("top_p", &p.to_string())
+            replies::set_done("top_p", &replies::number(p))
         }
         Setting::MaxTokens(m) => {
             if !(1..=bounds.max_tokens_max).contains(&m) {

@@ -52,7 +52,7 @@ use self::answer::{answer, prompt_for, Origin, Prompt};
 use self::channels::{retention, spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
 use self::rate::{RateLimits, Verdict};
 use crate::commands::{Addressee, Command, CommandError};
-use crate::config::Settings;
+use crate::config::{GroupSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
 use crate::engine::Engine;
 use crate::persona::Personas;
@@ -210,6 +210,14 @@ impl Inner {
             || self
                 .settings
                 .is_admin(message.key.platform, &message.author.id)
+    }
+
+    /// Whether the message's author may change the chat for everyone (`bot.group_settings`):
+    /// in a direct chat the user owns it; in a group, admins, or everyone if so configured.
+    fn may_change_channel(&self, message: &Incoming) -> bool {
+        message.is_direct
+            || self.settings.bot.group_settings == GroupSettings::Everyone
+            || self.is_admin(message)
     }
 
     /// Addressing: whether the message is for the bot, and as what.

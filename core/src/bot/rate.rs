@@ -5,6 +5,7 @@
 //! into a way of making the bot spam.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -36,6 +37,9 @@ struct Window {
 pub(super) struct RateLimits {
     per_minute: usize,
     windows: DashMap<String, Window>,
+    /// When quiet windows were last dropped: at most once a minute, on a message, so the map
+    /// shrinks even when no maintenance unloads channels (`unload_idle_minutes = 0`).
+    pruned_at: Mutex<Instant>,
 }
 
 impl RateLimits {
@@ -44,16 +48,22 @@ impl RateLimits {
         Self {
             per_minute: per_minute as usize,
             windows: DashMap::new(),
+            pruned_at: Mutex::new(Instant::now()),
         }
     }
 
     /// Count `message` against its author's limit.
     pub(super) fn check(&self, message: &Incoming) -> Verdict {
+        self.check_at(message, Instant::now())
+    }
+
+    /// [`Self::check`] at `now` (tests move the clock).
+    fn check_at(&self, message: &Incoming, now: Instant) -> Verdict {
         if self.per_minute == 0 {
             return Verdict::Pass;
         }
+        self.prune_due(now);
         let who = format!("{}:{}", message.key.platform.as_str(), message.author.id);
-        let now = Instant::now();
         let mut w = self.windows.entry(who).or_default();
         while w
             .times
@@ -76,11 +86,54 @@ impl RateLimits {
 
     /// Drop the windows that say nothing any more (no message in the last minute).
     pub(super) fn forget_quiet(&self) {
-        let now = Instant::now();
+        self.forget_quiet_at(Instant::now());
+    }
+
+    /// Drop the quiet windows when the last pruning is a minute old (before any entry is held:
+    /// pruning locks the whole map).
+    fn prune_due(&self, now: Instant) {
+        let due = match self.pruned_at.lock() {
+            Ok(mut at) if now.saturating_duration_since(*at) >= MINUTE => {
+                *at = now;
+                true
+            }
+            _ => false,
+        };
+        if due {
+            self.forget_quiet_at(now);
+        }
+    }
+
+    /// [`Self::forget_quiet`] at `now`.
+    fn forget_quiet_at(&self, now: Instant) {
         self.windows.retain(|_, w| {
             w.times
                 .back()
                 .is_some_and(|t| now.duration_since(*t) < MINUTE)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::dm;
+
+    #[test]
+    fn quiet_users_are_forgotten_without_any_maintenance() {
+        let limits = RateLimits::new(5);
+        let start = Instant::now();
+        for i in 0..100 {
+            let user = format!("u{i}");
+            assert_eq!(limits.check_at(&dm("d", &user, "hi"), start), Verdict::Pass);
+        }
+        assert_eq!(limits.windows.len(), 100);
+        let later = start + MINUTE + Duration::from_secs(1);
+        assert_eq!(limits.check_at(&dm("d", "new", "hi"), later), Verdict::Pass);
+        assert_eq!(
+            limits.windows.len(),
+            1,
+            "only the user who spoke this minute"
+        );
     }
 }

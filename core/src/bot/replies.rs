@@ -31,6 +31,9 @@ pub const CANCELLED: &str = "Stopped.";
 pub const NOTHING_TO_CANCEL: &str = "I'm not writing anything right now.";
 /// `/system TEXT` by a non-admin.
 pub const ADMINS_ONLY: &str = "Only admins can change the system prompt.";
+/// A group member's command that would change the chat for everyone (`bot.group_settings`).
+pub const GROUP_ADMINS_ONLY: &str =
+    "Sorry, in this group only admins can change that for everyone.";
 /// `/system off` done.
 pub const SYSTEM_CLEARED: &str = "System prompt back to the persona's.";
 /// `/system TEXT` done.
@@ -125,6 +128,20 @@ pub fn notes_block(notes: &[String]) -> String {
     }
     out
 }
+/// A setting's value as people write it: four significant digits at most, and an exponent
+/// for the very small or large (never the hundreds of digits `{}` gives a tiny float).
+pub fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{}", if v == 0.0 { 0.0 } else { v });
+    }
+    // Rounding through scientific notation keeps four significant digits at any scale.
+    let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
+    if (1e-4..1e6).contains(&rounded.abs()) {
+        format!("{rounded}")
+    } else {
+        format!("{rounded:e}")
+    }
+}
 /// `/set NAME VALUE` done.
 pub fn set_done(name: &str, value: &str) -> String {
     format!("{name} is now {value} in this chat.")
@@ -153,9 +170,9 @@ pub fn settings(p: &SamplingParams, o: &SamplingOverrides) -> String {
     format!(
         "Settings in this chat:\ntemperature {}{}\ntop_p {}{}\nmax_tokens {}{}\nseed {}{}\nstop {}{}\n\
          (* set here) Change one with /set NAME VALUE; /set reset restores the defaults.",
-        p.temperature,
+        number(p.temperature),
         mark(o.temperature.is_some()),
-        p.top_p,
+        number(p.top_p),
         mark(o.top_p.is_some()),
         p.max_tokens,
         mark(o.max_tokens.is_some()),
@@ -212,7 +229,10 @@ pub fn stats(
     }
     text.push_str(&format!(
         "Sampling: temperature {}, top_p {}, max_tokens {}\nModel: {}",
-        params.temperature, params.top_p, params.max_tokens, model
+        number(params.temperature),
+        number(params.top_p),
+        params.max_tokens,
+        model
     ));
     text
 }
