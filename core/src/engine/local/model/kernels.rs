@@ -543,7 +543,21 @@ fn q4_1_row(q: &[u8], d: &[u16], mins: &[u16], xs: &[i16], xd: &[f32], xsum: &[f
         .zip(xs.chunks_exact(QK))
         .zip(xd.iter().zip(xsum))
     {
-        let acc = kquants::dot_nibbles(qb, xb);
+        let mut acc = [0i32; G];
+        for h in 0..2 {
+            let mut a16 = [0i16; G];
+            for e in h * 8..h * 8 + 8 {
+                let (x0, x1) = (xb[e], xb[e + 16]);
+                let bytes = &qb[e * G..e * G + G];
+                for r in 0..G {
+                    let b = bytes[r];
+                    a16[r] += i16::from(b & 15) * x0 + i16::from(b >> 4) * x1;
+                }
+            }
+            for r in 0..G {
+                acc[r] += i32::from(a16[r]);
+            }
+        }
         for r in 0..G {
             facc[r] += h16(db[r]) * dx * acc[r] as f32 + h16(mb[r]) * sx;
         }
@@ -824,7 +838,8 @@ mod tests {
         // No activation quantization: as close to the f32 product as the summation order allows.
         let dev = Device::Cpu;
         let w = Tensor::from_vec(rand_vec(96 * 128, 5), (96, 128), &dev).unwrap();
-        let km = QuantMatrix::from_qtensor(&QTensor::quantize(&w, GgmlDType::F32).unwrap()).unwrap();
+        let km =
+            QuantMatrix::from_qtensor(&QTensor::quantize(&w, GgmlDType::F32).unwrap()).unwrap();
         let xv = rand_vec(3 * 128, 6);
         let x = Tensor::from_vec(xv.clone(), (3, 128), &dev).unwrap();
         let reference = x.matmul(&w.t().unwrap()).unwrap().flatten_all().unwrap();
@@ -878,10 +893,12 @@ mod tests {
                 want.flatten_all().unwrap().to_vec1::<f32>().unwrap()
             );
         }
-        assert!(QuantMatrix::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap())
-            .unwrap()
-            .embedding(&Tensor::new(&[40u32], &dev).unwrap())
-            .is_err());
+        assert!(
+            QuantMatrix::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap())
+                .unwrap()
+                .embedding(&Tensor::new(&[40u32], &dev).unwrap())
+                .is_err()
+        );
     }
 
     #[test]
@@ -929,13 +946,27 @@ mod tests {
                 })
                 .fold(f64::MAX, f64::min)
         };
-        for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K, GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::F16] {
+        let only = std::env::var("BENCH_DTYPES").unwrap_or_default();
+        for dtype in [
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
+            GgmlDType::Q8_0,
+            GgmlDType::Q4_1,
+            GgmlDType::F16,
+        ] {
+            if !only.is_empty() && !only.split(',').any(|d| d == format!("{dtype:?}")) {
+                continue;
+            }
             for (n, k) in [(2048, 2048), (8192, 2048), (2048, 8192)] {
                 let w = Tensor::from_vec(rand_vec(n * k, 3), (n, k), &dev).unwrap();
                 let qt = QTensor::quantize(&w, dtype).unwrap();
                 let km = QuantMatrix::from_qtensor(&qt).unwrap();
                 let qmm = QMatMul::from_qtensor(qt).unwrap();
-                for m in [1usize, 64] {
+                let ms: Vec<usize> = std::env::var("BENCH_M").map_or(vec![1, 64], |v| {
+                    v.split(',').map(|m| m.parse().unwrap()).collect()
+                });
+                for m in ms {
                     let xv = rand_vec(m * k, 4);
                     let x = Tensor::from_vec(xv.clone(), (m, k), &dev).unwrap();
                     let mut out = vec![0f32; m * n];

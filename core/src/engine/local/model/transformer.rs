@@ -256,9 +256,9 @@ impl Projections {
         let mut parts = parts.into_iter().peekable();
         while let Some(first) = parts.next() {
             let mut run = vec![first];
-            while let Some(next) =
-                parts.next_if(|(w, b)| w.dtype() == run[0].0.dtype() && b.is_some() == run[0].1.is_some())
-            {
+            while let Some(next) = parts.next_if(|(w, b)| {
+                w.dtype() == run[0].0.dtype() && b.is_some() == run[0].1.is_some()
+            }) {
                 run.push(next);
             }
             let fused = if run.len() > 1 {
@@ -271,7 +271,13 @@ impl Projections {
             match fused {
                 Some(w) => {
                     let w = Weights::Kernel(Arc::new(w));
-                    linears.push((Linear { w, b: cat_bias(&run)? }, widths));
+                    linears.push((
+                        Linear {
+                            w,
+                            b: cat_bias(&run)?,
+                        },
+                        widths,
+                    ));
                 }
                 None => {
                     for ((w, b), width) in run.into_iter().zip(widths) {
