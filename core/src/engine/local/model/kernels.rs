@@ -404,7 +404,29 @@ impl QuantMatrix {
         let k = self.k;
         for g in g0..g1 {
             let col = (g - g0) * G;
-            for i in 0..m {
+            let mut i = 0;
+            while i < m {
+                if let (Acts::Quant(xq), Quants::K(kq)) = (acts, &self.quants) {
+                    let x = |j: usize| -> kquants::XRow<'_> {
+                        let j = i + j;
+                        (
+                            &xq.q[j * k..(j + 1) * k],
+                            &xq.d[j * nb..(j + 1) * nb],
+                            &xq.s[j * nb..(j + 1) * nb],
+                        )
+                    };
+                    if let Some(accs) = (i + 4 <= m)
+                        .then(|| kq.rows4(g, &[x(0), x(1), x(2), x(3)]))
+                        .flatten()
+                    {
+                        for (j, acc) in accs.iter().enumerate() {
+                            let at = (i + j) * w + col;
+                            tile[at..at + G].copy_from_slice(acc);
+                        }
+                        i += 4;
+                        continue;
+                    }
+                }
                 let acc = match acts {
                     Acts::Float(x) => match &self.quants {
                         Quants::Float(f) => f.row(k, g, &x[i * k..(i + 1) * k]),
@@ -418,6 +440,7 @@ impl QuantMatrix {
                     }
                 };
                 tile[i * w + col..i * w + col + G].copy_from_slice(&acc);
+                i += 1;
             }
         }
         tile

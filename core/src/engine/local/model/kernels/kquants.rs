@@ -254,6 +254,15 @@ impl KQuants {
         }
     }
 
+    /// Four activation rows at once against group `g`, where a kernel for that exists (each
+    /// row's result is the same as from [`KQuants::row`]).
+    pub(super) fn rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
+        match self.kind {
+            Kind::Q4K => Some(q4k_row4(self, g, x)),
+            _ => None,
+        }
+    }
+
     /// One activation row (quantized per 32-block: values `xs`, scales `xd`, scaled sums
     /// `xsum`) against group `g`.
     pub(super) fn row(&self, g: usize, xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
@@ -262,7 +271,7 @@ impl KQuants {
         let q = &self.q[g * nb * 256..(g + 1) * nb * 256];
         let d = &self.d[g * nsb * G..(g + 1) * nsb * G];
         match self.kind {
-            Kind::Q4K => q4k_row(self, g, xs, xd, xsum),
+            Kind::Q4K => q4k_row(self, g, (xs, xd, xsum)),
             Kind::Q5K => q5k_row(
                 q,
                 &self.h[g * nb * 4 * G..(g + 1) * nb * 4 * G],
@@ -326,11 +335,78 @@ fn dot_q5(qb: &[u8; 256], hb: &[u8; 4 * G], xb: &[i16; QK]) -> [i32; G] {
     acc
 }
 
-/// One activation row against one Q4_K row group. One flat loop over the 16-byte nibble rows
+/// One quantized activation row as the kernels read it: values, per-32 scales, scaled sums.
+pub(super) type XRow<'a> = (&'a [i16], &'a [f32], &'a [f32]);
+
+/// `R` activation rows against one Q4_K row group. One flat loop over the 16-byte nibble rows
 /// of all chunks (a runtime trip count, as in `q8_0_row`): with a nested loop over a chunk's 16
-/// nibble rows LLVM vectorised across those instead of across the 16 weight rows (3–10x slower).
+/// nibble rows LLVM vectorised across those instead of across the 16 weight rows (3–10x
+/// slower). Each nibble row is unpacked once for all `R` rows (prefill); every activation row
+/// goes through the same operations in the same order whatever `R`, so its result is the same
+/// bits as alone.
+#[inline(always)]
+fn q4k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
+    let (nb, nsb) = (k.nb, k.nb / CHUNKS);
+    let q = &k.q[g * nb * 256..(g + 1) * nb * 256];
+    let (sc, mn) = (
+        &k.sc[g * nb * G..(g + 1) * nb * G],
+        &k.mn[g * nb * G..(g + 1) * nb * G],
+    );
+    let (d, dmin) = (
+        &k.d[g * nsb * G..(g + 1) * nsb * G],
+        &k.dmin[g * nsb * G..(g + 1) * nsb * G],
+    );
+    let mut facc = [[0f32; G]; R];
+    let mut acc = [[0i32; G]; R];
+    let mut a0 = [[0i16; G]; R];
+    let mut a1 = [[0i16; G]; R];
+    for (i, bytes) in q.chunks_exact(G).enumerate() {
+        let (b, e) = (i / 16, i % 16);
+        let mut lo = [0i16; G];
+        let mut hi = [0i16; G];
+        for r in 0..G {
+            lo[r] = i16::from(bytes[r] & 15);
+            hi[r] = i16::from(bytes[r] >> 4);
+        }
+        for j in 0..R {
+            let (x0, x1) = (x[j].0[b * QK + e], x[j].0[b * QK + e + 16]);
+            for r in 0..G {
+                a0[j][r] += lo[r] * x0;
+                a1[j][r] += hi[r] * x1;
+            }
+        }
+        // 8 products of at most 15·127 per i16 accumulator, then i32.
+        if e % 8 == 7 {
+            for j in 0..R {
+                for r in 0..G {
+                    acc[j][r] += i32::from(a0[j][r]) + i32::from(a1[j][r]);
+                    a0[j][r] = 0;
+                    a1[j][r] = 0;
+                }
+            }
+        }
+        if e == 15 {
+            let (scb, mnb) = (&sc[b * G..b * G + G], &mn[b * G..b * G + G]);
+            let at = (b / CHUNKS) * G;
+            let (db, mb) = (&d[at..at + G], &dmin[at..at + G]);
+            for j in 0..R {
+                let (dx, sx) = (x[j].1[b], x[j].2[b]);
+                for r in 0..G {
+                    facc[j][r] += h16(db[r]) * dx * (i32::from(scb[r]) * acc[j][r]) as f32
+                        - h16(mb[r]) * sx * f32::from(mnb[r]);
+                    acc[j][r] = 0;
+                }
+            }
+        }
+    }
+    facc
+}
+
+/// One activation row against one Q4_K row group: [`q4k_rows`] for one row, written apart
+/// because LLVM vectorises the generic form at `R = 1` badly (5x slower). Same operations in
+/// the same order per row (`kernels_rows_do_not_depend_on_the_batch` holds them equal).
 #[inline(never)]
-fn q4k_row(k: &KQuants, g: usize, xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
+fn q4k_row(k: &KQuants, g: usize, (xs, xd, xsum): XRow<'_>) -> [f32; G] {
     let (nb, nsb) = (k.nb, k.nb / CHUNKS);
     let q = &k.q[g * nb * 256..(g + 1) * nb * 256];
     let (sc, mn) = (
@@ -352,7 +428,6 @@ fn q4k_row(k: &KQuants, g: usize, xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32;
             a0[r] += i16::from(bytes[r] & 15) * x0;
             a1[r] += i16::from(bytes[r] >> 4) * x1;
         }
-        // 8 products of at most 15·127 per accumulator, then i32.
         if e % 8 == 7 {
             for r in 0..G {
                 acc[r] += i32::from(a0[r]) + i32::from(a1[r]);
@@ -373,6 +448,11 @@ fn q4k_row(k: &KQuants, g: usize, xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32;
         }
     }
     facc
+}
+
+#[inline(never)]
+fn q4k_row4(k: &KQuants, g: usize, x: &[XRow<'_>; 4]) -> [[f32; G]; 4] {
+    q4k_rows::<4>(k, g, x)
 }
 
 /// One activation row against one Q5_K row group: one flat loop over 32-chunks, each scaled by
