@@ -1,4 +1,6 @@
-//! Quantized matrix kernels in safe Rust: `y = x · Wᵀ` for Q4_1 and Q8_0 weights.
+//! Weight-matrix kernels in safe Rust: `y = x · Wᵀ` for the weight types GGUF chat models
+//! ship: Q4_0, Q4_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`).
+//! Every weight is used as the file stores it (repacked, never re-quantized).
 //!
 //! Design:
 //! - Weights are repacked at load into groups of `G` = 16 output rows ("rows in lanes"):
@@ -13,6 +15,13 @@
 //! - Q4_1 block: `Σ (d·q_w + m)·dx·q_x = d·dx·Σ q_w·q_x + m·sx`. The integer dot runs in
 //!   i16 over 8 element pairs (16 products ≤ 15·127 each, ≤ 30 480, no overflow), then i32.
 //! - Q8_0 block: `d·dx·Σ q_w·q_x`, two products (≤ 2·127², fits i16) per i16 step, then i32.
+//! - K-quants: the same lane layout per 32-weight chunk, 6-bit sub-block scales unpacked to
+//!   bytes, see `kquants`. Float weights: f32 multiply-adds, activations not quantized.
+//! - Loop shapes matter more than anything else here: LLVM must vectorise across the 16 rows
+//!   of a group. A fixed-count loop over a chunk's elements around the row loop can make it
+//!   vectorise across elements instead (byte inserts, 3–10x slower); the kernels use a flat
+//!   loop with a runtime trip count or fixed-size chunks where that happened. Check with
+//!   `objdump -d` (no `vpinsrb` in a `*_row` function) and `kernels_bench_k_quants`.
 //! - Every row of activations is quantized and reduced the same way whatever the batch size,
 //!   so prefilling tokens one at a time or all at once gives the same numbers: a conversation
 //!   resumed from its KV cache continues exactly like a fresh prefill of the same text.
