@@ -66,10 +66,10 @@ use serde_json::{json, Value};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::stop::{cut_at_stop, StopFilter};
 use super::{CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Usage};
 use crate::{Error, Result};
 use sse::SseDecoder;
+use super::stop::{cut_at_stop, StopFilter};
 
 /// The environment variable holding the API key (sent as `Authorization: Bearer …`).
 pub const API_KEY_ENV: &str = "PARLEY_OPENAI_API_KEY";

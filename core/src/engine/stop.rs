@@ -155,11 +155,7 @@ mod tests {
         assert!(!stopped);
         assert_eq!(
             run(&["User:"], &["Hello Us", "ually"]),
-            (
-                "Hello Usually".into(),
-                false,
-                vec!["Hello ".into(), "Usually".into()]
-            )
+            ("Hello Usually".into(), false, vec!["Hello ".into(), "Usually".into()])
         );
     }
 

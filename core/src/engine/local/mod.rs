@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::stop::StopFilter;
 use super::{CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Usage};
+use super::stop::StopFilter;
 use crate::{Error, Result};
 use model::{KvCache, Model, TextStream, WeightFormat};
 use sampling::Sampler;
