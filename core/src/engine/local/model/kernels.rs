@@ -250,7 +250,7 @@ impl QuantMatrix {
             .ok_or_else(|| Error::Unsupported("no tensors".into()))?;
         let dtype = first.dtype();
         let dims = first.shape().dims();
-        if !Self::supports(dtype) || dims.len() != 2 || dims[1] % QK != 0 {
+        if !Self::supports(dtype) || dims.len() != 2 || !dims[1].is_multiple_of(QK) {
             return Err(Error::Unsupported(format!(
                 "kernel dtype {dtype:?}, shape {dims:?}"
             )));

@@ -137,7 +137,7 @@ impl KQuants {
 
     /// Repack `rows` (raw GGUF rows of `k` weights each).
     pub(super) fn repack(kind: Kind, rows: &[&[u8]], k: usize) -> Result<Self> {
-        if k % QK_K != 0 {
+        if !k.is_multiple_of(QK_K) {
             return Err(Error::Unsupported(format!("K-quant width {k}")));
         }
         let (n, nsb, nb) = (rows.len(), k / QK_K, k / QK);
