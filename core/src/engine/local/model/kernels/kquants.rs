@@ -254,6 +254,19 @@ impl KQuants {
         }
     }
 
+    /// Group `g`'s Q4_K data: nibbles, scales, minimums, `d`, `dmin`.
+    #[allow(clippy::type_complexity)]
+    fn q4k_group(&self, g: usize) -> (&[u8], &[u8], &[u8], &[u16], &[u16]) {
+        let (nb, nsb) = (self.nb, self.nb / CHUNKS);
+        (
+            &self.q[g * nb * 256..(g + 1) * nb * 256],
+            &self.sc[g * nb * G..(g + 1) * nb * G],
+            &self.mn[g * nb * G..(g + 1) * nb * G],
+            &self.d[g * nsb * G..(g + 1) * nsb * G],
+            &self.dmin[g * nsb * G..(g + 1) * nsb * G],
+        )
+    }
+
     /// Four activation rows at once against group `g`, where a kernel for that exists (each
     /// row's result is the same as from [`KQuants::row`]).
     pub(super) fn rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
@@ -346,16 +359,7 @@ pub(super) type XRow<'a> = (&'a [i16], &'a [f32], &'a [f32]);
 /// bits as alone.
 #[inline(always)]
 fn q4k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
-    let (nb, nsb) = (k.nb, k.nb / CHUNKS);
-    let q = &k.q[g * nb * 256..(g + 1) * nb * 256];
-    let (sc, mn) = (
-        &k.sc[g * nb * G..(g + 1) * nb * G],
-        &k.mn[g * nb * G..(g + 1) * nb * G],
-    );
-    let (d, dmin) = (
-        &k.d[g * nsb * G..(g + 1) * nsb * G],
-        &k.dmin[g * nsb * G..(g + 1) * nsb * G],
-    );
+    let (q, sc, mn, d, dmin) = k.q4k_group(g);
     let mut facc = [[0f32; G]; R];
     let mut acc = [[0i32; G]; R];
     let mut a0 = [[0i16; G]; R];
@@ -407,16 +411,7 @@ fn q4k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
 /// the same order per row (`kernels_rows_do_not_depend_on_the_batch` holds them equal).
 #[inline(never)]
 fn q4k_row(k: &KQuants, g: usize, (xs, xd, xsum): XRow<'_>) -> [f32; G] {
-    let (nb, nsb) = (k.nb, k.nb / CHUNKS);
-    let q = &k.q[g * nb * 256..(g + 1) * nb * 256];
-    let (sc, mn) = (
-        &k.sc[g * nb * G..(g + 1) * nb * G],
-        &k.mn[g * nb * G..(g + 1) * nb * G],
-    );
-    let (d, dmin) = (
-        &k.d[g * nsb * G..(g + 1) * nsb * G],
-        &k.dmin[g * nsb * G..(g + 1) * nsb * G],
-    );
+    let (q, sc, mn, d, dmin) = k.q4k_group(g);
     let mut facc = [0f32; G];
     let mut acc = [0i32; G];
     let mut a0 = [0i16; G];
