@@ -1,4 +1,6 @@
-//! Quantized matrix kernels in safe Rust: `y = x · Wᵀ` for Q4_1 and Q8_0 weights.
+//! Weight-matrix kernels in safe Rust: `y = x · Wᵀ` for the weight types GGUF chat models
+//! ship: Q4_0, Q4_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`).
+//! Every weight is used as the file stores it (repacked, never re-quantized).
 //!
 //! Design:
 //! - Weights are repacked at load into groups of `G` = 16 output rows ("rows in lanes"):
@@ -13,6 +15,13 @@
 //! - Q4_1 block: `Σ (d·q_w + m)·dx·q_x = d·dx·Σ q_w·q_x + m·sx`. The integer dot runs in
 //!   i16 over 8 element pairs (16 products ≤ 15·127 each, ≤ 30 480, no overflow), then i32.
 //! - Q8_0 block: `d·dx·Σ q_w·q_x`, two products (≤ 2·127², fits i16) per i16 step, then i32.
+//! - K-quants: the same lane layout per 32-weight chunk, 6-bit sub-block scales unpacked to
+//!   bytes, see `kquants`. Float weights: f32 multiply-adds, activations not quantized.
+//! - Loop shapes matter more than anything else here: LLVM must vectorise across the 16 rows
+//!   of a group. A fixed-count loop over a chunk's elements around the row loop can make it
+//!   vectorise across elements instead (byte inserts, 3–10x slower); the kernels use a flat
+//!   loop with a runtime trip count or fixed-size chunks where that happened. Check with
+//!   `objdump -d` (no `vpinsrb` in a `*_row` function) and `kernels_bench_k_quants`.
 //! - Every row of activations is quantized and reduced the same way whatever the batch size,
 //!   so prefilling tokens one at a time or all at once gives the same numbers: a conversation
 //!   resumed from its KV cache continues exactly like a fresh prefill of the same text.
@@ -31,6 +40,9 @@ use half::f16;
 
 use crate::{Error, Result};
 
+mod float;
+mod kquants;
+
 /// Elements per quantization block.
 const QK: usize = 32;
 /// Output rows per interleaved group.
@@ -44,6 +56,7 @@ const PARALLEL_MIN_MACS: usize = 1 << 20;
 #[derive(Clone)]
 enum Quants {
     /// Per group and block, 256 bytes: `q[e*16 + r] = w[r][e] | w[r][e+16] << 4`, `e < 16`.
+    /// Q4_0 (`d·(q − 8)`) is held the same way with the minimum `−8·d` (exact in f16).
     Q4_1 {
         q: Vec<u8>,
         d: Vec<u16>,
@@ -51,15 +64,41 @@ enum Quants {
     },
     /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127).
     Q8_0 { q: Vec<i8>, d: Vec<u16> },
+    /// Q4_K, Q5_K, Q6_K.
+    K(kquants::KQuants),
+    /// F32, F16, BF16.
+    Float(float::FloatWeights),
 }
 
-/// An `n × k` quantized weight matrix repacked for [`QuantMatrix::matmul`].
+/// Per-row values laid out in row groups: value `u` of row `r` at `((r / G)·units + u)·G + r % G`,
+/// so that the values of one group and unit are `G` consecutive lanes.
+struct Lanes<T> {
+    data: Vec<T>,
+    units: usize,
+}
+
+impl<T: Copy + Default> Lanes<T> {
+    fn new(rows: usize, units: usize) -> Self {
+        Self {
+            data: vec![T::default(); rows.div_ceil(G) * units * G],
+            units,
+        }
+    }
+
+    #[inline(always)]
+    fn set(&mut self, row: usize, unit: usize, v: T) {
+        self.data[((row / G) * self.units + unit) * G + row % G] = v;
+    }
+}
+
+/// An `n × k` weight matrix repacked for [`QuantMatrix::matmul`].
 #[derive(Clone)]
 pub struct QuantMatrix {
     n: usize,
     k: usize,
     nb: usize,
     groups: usize,
+    dtype: GgmlDType,
     quants: Quants,
     gemm_prefill: bool,
 }
@@ -130,8 +169,75 @@ fn quantize_rows(x: &[f32], m: usize, k: usize) -> QRows {
     QRows { q, d, s }
 }
 
+/// The activations as a kernel reads them: quantized for integer weights, as given for floats.
+enum Acts<'a> {
+    Quant(QRows),
+    Float(&'a [f32]),
+}
+
+/// Repack rows of Q4_0, Q4_1 or Q8_0 (`block_bytes` per 32 weights).
+fn repack_legacy(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
+    let n = raw.len();
+    if dtype == GgmlDType::Q8_0 {
+        let mut q = Lanes::new(n, nb * QK);
+        let mut d = Lanes::new(n, nb);
+        for (r, row) in raw.iter().enumerate() {
+            for (b, blk) in row.chunks_exact(34).enumerate() {
+                d.set(r, b, f16_at(blk, 0)?);
+                for e in 0..QK {
+                    q.set(r, b * QK + e, (blk[2 + e] as i8).max(-127));
+                }
+            }
+        }
+        return Ok(Quants::Q8_0 {
+            q: q.data,
+            d: d.data,
+        });
+    }
+    let q4_0 = dtype == GgmlDType::Q4_0;
+    let mut q = Lanes::new(n, nb * 16);
+    let mut d = Lanes::new(n, nb);
+    let mut m = Lanes::new(n, nb);
+    for (r, row) in raw.iter().enumerate() {
+        for (b, blk) in row.chunks_exact(if q4_0 { 18 } else { 20 }).enumerate() {
+            let scale = f16_at(blk, 0)?;
+            let min = if q4_0 {
+                // −8·d is exact in f16 unless it overflows.
+                let m = f16::from_f32(-8.0 * f16::from_bits(scale).to_f32());
+                if !m.is_finite() {
+                    return Err(Error::Unsupported("Q4_0 scale out of range".into()));
+                }
+                m.to_bits()
+            } else {
+                f16_at(blk, 2)?
+            };
+            d.set(r, b, scale);
+            m.set(r, b, min);
+            let qs = if q4_0 { &blk[2..18] } else { &blk[4..20] };
+            for (e, &byte) in qs.iter().enumerate() {
+                // GGML already stores element e low and e+16 high.
+                q.set(r, b * 16 + e, byte);
+            }
+        }
+    }
+    Ok(Quants::Q4_1 {
+        q: q.data,
+        d: d.data,
+        m: m.data,
+    })
+}
+
 impl QuantMatrix {
-    /// Repack one 2-D Q4_1 or Q8_0 tensor.
+    /// Whether [`QuantMatrix::from_qtensor`] takes this weight type.
+    pub fn supports(dtype: GgmlDType) -> bool {
+        use GgmlDType as T;
+        matches!(
+            dtype,
+            T::Q4_0 | T::Q4_1 | T::Q8_0 | T::Q4K | T::Q5K | T::Q6K | T::F32 | T::F16 | T::BF16
+        )
+    }
+
+    /// Repack one 2-D tensor of a [supported](QuantMatrix::supports) type.
     pub fn from_qtensor(t: &QTensor) -> Result<Self> {
         Self::from_qtensors(&[t])
     }
@@ -144,8 +250,10 @@ impl QuantMatrix {
             .ok_or_else(|| Error::Unsupported("no tensors".into()))?;
         let dtype = first.dtype();
         let dims = first.shape().dims();
-        if dims.len() != 2 || dims[1] % QK != 0 {
-            return Err(Error::Unsupported(format!("kernel shape {dims:?}")));
+        if !Self::supports(dtype) || dims.len() != 2 || !dims[1].is_multiple_of(QK) {
+            return Err(Error::Unsupported(format!(
+                "kernel dtype {dtype:?}, shape {dims:?}"
+            )));
         }
         let k = dims[1];
         let nb = k / QK;
@@ -159,12 +267,7 @@ impl QuantMatrix {
             n += d[0];
             rows.push(p.data()?);
         }
-        let block_bytes = match dtype {
-            GgmlDType::Q4_1 => 20,
-            GgmlDType::Q8_0 => 34,
-            other => return Err(Error::Unsupported(format!("kernel dtype {other:?}"))),
-        };
-        let row_bytes = nb * block_bytes;
+        let row_bytes = k / dtype.block_size() * dtype.type_size();
         // Raw bytes of row `i` of the concatenation.
         let raw: Vec<&[u8]> = rows
             .iter()
@@ -173,49 +276,19 @@ impl QuantMatrix {
         if raw.len() != n {
             return Err(Error::Unsupported("kernel tensor size".into()));
         }
-        let groups = n.div_ceil(G);
-        let quants = match dtype {
-            GgmlDType::Q4_1 => {
-                let mut q = vec![0u8; groups * nb * 256];
-                let mut d = vec![0u16; groups * nb * G];
-                let mut m = vec![0u16; groups * nb * G];
-                for (i, row) in raw.iter().enumerate() {
-                    let (g, r) = (i / G, i % G);
-                    for b in 0..nb {
-                        let blk = &row[b * 20..b * 20 + 20];
-                        let gb = g * nb + b;
-                        d[gb * G + r] = f16_at(blk, 0)?;
-                        m[gb * G + r] = f16_at(blk, 2)?;
-                        for e in 0..16 {
-                            // GGML already stores element e low and e+16 high.
-                            q[gb * 256 + e * G + r] = blk[4 + e];
-                        }
-                    }
-                }
-                Quants::Q4_1 { q, d, m }
-            }
-            _ => {
-                let mut q = vec![0i8; groups * nb * 512];
-                let mut d = vec![0u16; groups * nb * G];
-                for (i, row) in raw.iter().enumerate() {
-                    let (g, r) = (i / G, i % G);
-                    for b in 0..nb {
-                        let blk = &row[b * 34..b * 34 + 34];
-                        let gb = g * nb + b;
-                        d[gb * G + r] = f16_at(blk, 0)?;
-                        for e in 0..QK {
-                            q[gb * 512 + e * G + r] = (blk[2 + e] as i8).max(-127);
-                        }
-                    }
-                }
-                Quants::Q8_0 { q, d }
-            }
+        let quants = if let Some(kind) = kquants::KQuants::kind(dtype) {
+            Quants::K(kquants::KQuants::repack(kind, &raw, k)?)
+        } else if matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) {
+            Quants::Float(float::FloatWeights::repack(dtype, &raw, k)?)
+        } else {
+            repack_legacy(dtype, &raw, nb)?
         };
         Ok(Self {
             n,
             k,
             nb,
-            groups,
+            groups: n.div_ceil(G),
+            dtype,
             quants,
             gemm_prefill: false,
         })
@@ -231,12 +304,9 @@ impl QuantMatrix {
         self.k
     }
 
-    /// The source quantization.
+    /// The source weight type (as stored in the file).
     pub fn dtype(&self) -> GgmlDType {
-        match self.quants {
-            Quants::Q4_1 { .. } => GgmlDType::Q4_1,
-            Quants::Q8_0 { .. } => GgmlDType::Q8_0,
-        }
+        self.dtype
     }
 
     /// Bytes held.
@@ -244,6 +314,8 @@ impl QuantMatrix {
         match &self.quants {
             Quants::Q4_1 { q, d, m } => q.len() + 2 * (d.len() + m.len()),
             Quants::Q8_0 { q, d } => q.len() + 2 * d.len(),
+            Quants::K(kq) => kq.bytes(),
+            Quants::Float(f) => f.bytes(),
         }
     }
 
@@ -262,8 +334,9 @@ impl QuantMatrix {
 
     /// `out (m × n) = x (m × k) · Wᵀ`, row-major, on up to `threads` threads (candle's rayon
     /// pool; `threads == 1` runs on the calling thread). With [`QuantMatrix::with_gemm_prefill`],
-    /// from [`GEMM_MIN_ROWS`] rows on, the weights are dequantized to f32 and multiplied with candle's f32 matmul (faster for
-    /// large batches than any integer kernel here, see `bench_kernels`).
+    /// from [`GEMM_MIN_ROWS`] rows on, the weights are dequantized to f32 and multiplied with
+    /// candle's f32 matmul (faster for large batches than any integer kernel here, see
+    /// `bench_kernels`).
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
         assert!(
             x.len() >= m * self.k && out.len() >= m * self.n,
@@ -281,10 +354,13 @@ impl QuantMatrix {
         self.matmul_int(x, m, out, threads)
     }
 
-    /// The integer kernel at any `m` (the tests and benchmark call it directly).
+    /// The row-group kernel at any `m` (the tests and benchmark call it directly).
     pub fn matmul_int(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
         use rayon::prelude::*;
-        let xq = quantize_rows(x, m, self.k);
+        let acts = match self.quants {
+            Quants::Float(_) => Acts::Float(&x[..m * self.k]),
+            _ => Acts::Quant(quantize_rows(x, m, self.k)),
+        };
         let work = m * self.n * self.k;
         let threads = if work < PARALLEL_MIN_MACS {
             1
@@ -292,7 +368,7 @@ impl QuantMatrix {
             threads.clamp(1, self.groups)
         };
         if threads == 1 {
-            let tile = self.groups_range(&xq, m, 0, self.groups);
+            let tile = self.groups_range(&acts, m, 0, self.groups);
             self.scatter(&tile, m, 0, self.groups, out);
             return;
         }
@@ -301,7 +377,7 @@ impl QuantMatrix {
             .into_par_iter()
             .map(|t| {
                 let (g0, g1) = ((t * per).min(self.groups), ((t + 1) * per).min(self.groups));
-                (g0, g1, self.groups_range(&xq, m, g0, g1))
+                (g0, g1, self.groups_range(&acts, m, g0, g1))
             })
             .collect();
         for (g0, g1, tile) in tiles {
@@ -330,79 +406,137 @@ impl QuantMatrix {
     }
 
     /// Compute groups `g0..g1` for all `m` rows: a `m × (g1-g0)·G` tile.
-    fn groups_range(&self, xq: &QRows, m: usize, g0: usize, g1: usize) -> Vec<f32> {
+    fn groups_range(&self, acts: &Acts<'_>, m: usize, g0: usize, g1: usize) -> Vec<f32> {
         let w = (g1 - g0) * G;
         let mut tile = vec![0f32; m * w];
         let nb = self.nb;
         let k = self.k;
         for g in g0..g1 {
             let col = (g - g0) * G;
-            for i in 0..m {
-                let xs = &xq.q[i * k..(i + 1) * k];
-                let xd = &xq.d[i * nb..(i + 1) * nb];
-                let acc = match &self.quants {
-                    Quants::Q4_1 { q, d, m: mins } => q4_1_row(
-                        &q[g * nb * 256..(g + 1) * nb * 256],
-                        &d[g * nb * G..(g + 1) * nb * G],
-                        &mins[g * nb * G..(g + 1) * nb * G],
-                        xs,
-                        xd,
-                        &xq.s[i * nb..(i + 1) * nb],
-                    ),
-                    Quants::Q8_0 { q, d } => q8_0_row(
-                        &q[g * nb * 512..(g + 1) * nb * 512],
-                        &d[g * nb * G..(g + 1) * nb * G],
-                        xs,
-                        xd,
-                    ),
+            let mut i = 0;
+            while i < m {
+                if let (Acts::Quant(xq), Quants::K(kq)) = (acts, &self.quants) {
+                    let x = |j: usize| -> kquants::XRow<'_> {
+                        let j = i + j;
+                        (
+                            &xq.q[j * k..(j + 1) * k],
+                            &xq.d[j * nb..(j + 1) * nb],
+                            &xq.s[j * nb..(j + 1) * nb],
+                        )
+                    };
+                    if let Some(accs) = (i + 4 <= m)
+                        .then(|| kq.rows4(g, &[x(0), x(1), x(2), x(3)]))
+                        .flatten()
+                    {
+                        for (j, acc) in accs.iter().enumerate() {
+                            let at = (i + j) * w + col;
+                            tile[at..at + G].copy_from_slice(acc);
+                        }
+                        i += 4;
+                        continue;
+                    }
+                }
+                let acc = match acts {
+                    Acts::Float(x) => match &self.quants {
+                        Quants::Float(f) => f.row(k, g, &x[i * k..(i + 1) * k]),
+                        _ => [0f32; G],
+                    },
+                    Acts::Quant(xq) => {
+                        let xs = &xq.q[i * k..(i + 1) * k];
+                        let xd = &xq.d[i * nb..(i + 1) * nb];
+                        let xsum = &xq.s[i * nb..(i + 1) * nb];
+                        self.quant_row(g, xs, xd, xsum)
+                    }
                 };
                 tile[i * w + col..i * w + col + G].copy_from_slice(&acc);
+                i += 1;
             }
         }
         tile
     }
 
-    /// Dequantize to f32, `n × k` row-major.
-    pub fn dequantize(&self) -> Vec<f32> {
-        let (nb, k) = (self.nb, self.k);
-        let mut out = vec![0f32; self.groups * G * k];
-        for (g, rows) in out.chunks_exact_mut(G * k).enumerate() {
-            for b in 0..nb {
-                let gb = g * nb + b;
-                let mut tile = [[0f32; G]; QK];
-                match &self.quants {
-                    Quants::Q4_1 { q, d, m } => {
-                        let qb = &q[gb * 256..gb * 256 + 256];
-                        let db = &d[gb * G..gb * G + G];
-                        let mb = &m[gb * G..gb * G + G];
-                        for e in 0..16 {
-                            for r in 0..G {
-                                let byte = qb[e * G + r];
-                                let (dr, mr) = (h16(db[r]), h16(mb[r]));
-                                tile[e][r] = dr * f32::from(byte & 15) + mr;
-                                tile[e + 16][r] = dr * f32::from(byte >> 4) + mr;
-                            }
-                        }
-                    }
-                    Quants::Q8_0 { q, d } => {
-                        let qb = &q[gb * 512..gb * 512 + 512];
-                        let db = &d[gb * G..gb * G + G];
-                        for e in 0..QK {
-                            for r in 0..G {
-                                tile[e][r] = h16(db[r]) * f32::from(qb[e * G + r]);
-                            }
-                        }
-                    }
+    /// One quantized activation row against group `g` of integer weights.
+    fn quant_row(&self, g: usize, xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
+        let nb = self.nb;
+        match &self.quants {
+            Quants::Q4_1 { q, d, m: mins } => q4_1_row(
+                &q[g * nb * 256..(g + 1) * nb * 256],
+                &d[g * nb * G..(g + 1) * nb * G],
+                &mins[g * nb * G..(g + 1) * nb * G],
+                xs,
+                xd,
+                xsum,
+            ),
+            Quants::Q8_0 { q, d } => q8_0_row(
+                &q[g * nb * 512..(g + 1) * nb * 512],
+                &d[g * nb * G..(g + 1) * nb * G],
+                xs,
+                xd,
+            ),
+            Quants::K(kq) => kq.row(g, xs, xd, xsum),
+            Quants::Float(_) => [0f32; G],
+        }
+    }
+
+    /// Weights `b*32..b*32+32` of row `r` of group `g`, exactly as GGML dequantizes them.
+    fn chunk(&self, g: usize, r: usize, b: usize, out: &mut [f32]) {
+        let gb = g * self.nb + b;
+        match &self.quants {
+            Quants::Q4_1 { q, d, m } => {
+                let (dr, mr) = (h16(d[gb * G + r]), h16(m[gb * G + r]));
+                for e in 0..16 {
+                    let byte = q[gb * 256 + e * G + r];
+                    out[e] = dr * f32::from(byte & 15) + mr;
+                    out[e + 16] = dr * f32::from(byte >> 4) + mr;
                 }
-                for (r, row) in rows.chunks_exact_mut(k).enumerate() {
-                    for (e, t) in tile.iter().enumerate() {
-                        row[b * QK + e] = t[r];
-                    }
+            }
+            Quants::Q8_0 { q, d } => {
+                for (e, o) in out.iter_mut().enumerate().take(QK) {
+                    *o = h16(d[gb * G + r]) * f32::from(q[gb * 512 + e * G + r]);
+                }
+            }
+            Quants::K(kq) => kq.chunk(g, r, b, out),
+            Quants::Float(f) => {
+                for (e, o) in out.iter_mut().enumerate().take(QK) {
+                    *o = f.at(self.k, g, r, b * QK + e);
                 }
             }
         }
-        out.truncate(self.n * k);
+    }
+
+    /// Row `i` dequantized into `out` (`k` values).
+    pub fn dequantize_row(&self, i: usize, out: &mut [f32]) {
+        let (g, r) = (i / G, i % G);
+        for (b, o) in out[..self.k].chunks_exact_mut(QK).enumerate() {
+            self.chunk(g, r, b, o);
+        }
+    }
+
+    /// Dequantize to f32, `n × k` row-major.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.n * self.k];
+        for (i, row) in out.chunks_exact_mut(self.k).enumerate() {
+            self.dequantize_row(i, row);
+        }
         out
+    }
+
+    /// Rows `ids` dequantized (an embedding lookup): `(len, k)`, as candle's
+    /// `QTensor::embedding` gives for the same weights.
+    pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
+        let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+        let mut out = vec![0f32; ids.len() * self.k];
+        for (&id, row) in ids.iter().zip(out.chunks_exact_mut(self.k)) {
+            let id = id as usize;
+            if id >= self.n {
+                return Err(Error::InvalidRequest(format!(
+                    "token id {id} out of the vocabulary ({})",
+                    self.n
+                )));
+            }
+            self.dequantize_row(id, row);
+        }
+        Ok(Tensor::from_vec(out, (ids.len(), self.k), &Device::Cpu)?)
     }
 
     /// `forward` on a candle tensor `(..., k)` → `(..., n)`.
@@ -694,6 +828,111 @@ mod tests {
         check(GgmlDType::Q8_0, 40, 64, &[1, 5]);
     }
 
+    /// Shapes whose width is a multiple of the K-quants' 256-weight super-block.
+    const K_SHAPES: [(usize, usize); 4] = [(512, 256), (192, 512), (1536, 512), (512, 1536)];
+
+    #[test]
+    fn kernels_q4_k_match_candle() {
+        for (n, k) in K_SHAPES {
+            check(GgmlDType::Q4K, n, k, &[1, 3, 17, 512]);
+        }
+        check(GgmlDType::Q4K, 40, 256, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_q5_k_match_candle() {
+        for (n, k) in K_SHAPES {
+            check(GgmlDType::Q5K, n, k, &[1, 3, 17]);
+        }
+        check(GgmlDType::Q5K, 40, 256, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_q6_k_match_candle() {
+        for (n, k) in K_SHAPES {
+            check(GgmlDType::Q6K, n, k, &[1, 3, 17, 512]);
+        }
+        check(GgmlDType::Q6K, 40, 256, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_q4_0_match_candle() {
+        check(GgmlDType::Q4_0, 576, 576, &[1, 17]);
+        check(GgmlDType::Q4_0, 40, 64, &[1, 5]);
+    }
+
+    #[test]
+    fn kernels_float_match_candle() {
+        for dtype in [GgmlDType::F32, GgmlDType::F16, GgmlDType::BF16] {
+            check(dtype, 576, 576, &[1, 17]);
+            check(dtype, 40, 64, &[1, 5]);
+        }
+        // No activation quantization: as close to the f32 product as the summation order allows.
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(rand_vec(96 * 128, 5), (96, 128), &dev).unwrap();
+        let km =
+            QuantMatrix::from_qtensor(&QTensor::quantize(&w, GgmlDType::F32).unwrap()).unwrap();
+        let xv = rand_vec(3 * 128, 6);
+        let x = Tensor::from_vec(xv.clone(), (3, 128), &dev).unwrap();
+        let reference = x.matmul(&w.t().unwrap()).unwrap().flatten_all().unwrap();
+        let mut out = vec![0f32; 3 * 96];
+        km.matmul(&xv, 3, &mut out, 1);
+        assert!(rel_err(&out, &reference.to_vec1::<f32>().unwrap()) < 1e-6);
+    }
+
+    /// A row's result never depends on how many rows came with it (bit for bit): what makes a
+    /// conversation resumed from its cache continue like a fresh prefill.
+    #[test]
+    fn kernels_rows_do_not_depend_on_the_batch() {
+        let dev = Device::Cpu;
+        let (n, k, m) = (1040, 512, 19);
+        let w = Tensor::from_vec(rand_vec(n * k, 9), (n, k), &dev).unwrap();
+        let x = rand_vec(m * k, 10);
+        for dtype in [
+            GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q8_0,
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
+            GgmlDType::F32,
+            GgmlDType::F16,
+            GgmlDType::BF16,
+        ] {
+            let km = QuantMatrix::from_qtensor(&QTensor::quantize(&w, dtype).unwrap()).unwrap();
+            let mut all = vec![0f32; m * n];
+            km.matmul(&x, m, &mut all, 2);
+            for i in 0..m {
+                let mut one = vec![0f32; n];
+                km.matmul(&x[i * k..(i + 1) * k], 1, &mut one, 1);
+                assert_eq!(one, all[i * n..(i + 1) * n], "{dtype:?} row {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_embedding_rows_match_candle() {
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(rand_vec(40 * 256, 11), (40, 256), &dev).unwrap();
+        let ids = Tensor::new(&[3u32, 0, 39, 3], &dev).unwrap();
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K, GgmlDType::F16] {
+            let qt = QTensor::quantize(&w, dtype).unwrap();
+            let km = QuantMatrix::from_qtensor(&qt).unwrap();
+            let want = qt.dequantize(&dev).unwrap().embedding(&ids).unwrap();
+            let got = km.embedding(&ids).unwrap();
+            assert_eq!(
+                got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                want.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            );
+        }
+        assert!(
+            QuantMatrix::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4K).unwrap())
+                .unwrap()
+                .embedding(&Tensor::new(&[40u32], &dev).unwrap())
+                .is_err()
+        );
+    }
+
     #[test]
     fn kernels_fused_parts() {
         let dev = Device::Cpu;
@@ -718,5 +957,65 @@ mod tests {
     #[ignore]
     fn kernels_bench() {
         println!("{}", bench_kernels(5));
+    }
+
+    /// Ours against candle's `QMatMul` (AVX2 K-quant dots, close to llama.cpp's) for
+    /// Llama-3.2-1B shapes. `cargo test -p parley-core --release --lib kernels_bench_k -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn kernels_bench_k_quants() {
+        use std::time::Instant;
+        let dev = Device::Cpu;
+        let threads = std::env::var("BENCH_THREADS").map_or(1, |t| t.parse().unwrap());
+        let best = |reps: usize, f: &mut dyn FnMut()| {
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        f();
+                    }
+                    t.elapsed().as_secs_f64() / reps as f64
+                })
+                .fold(f64::MAX, f64::min)
+        };
+        let only = std::env::var("BENCH_DTYPES").unwrap_or_default();
+        for dtype in [
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
+            GgmlDType::Q8_0,
+            GgmlDType::Q4_1,
+            GgmlDType::F16,
+        ] {
+            if !only.is_empty() && !only.split(',').any(|d| d == format!("{dtype:?}")) {
+                continue;
+            }
+            for (n, k) in [(2048, 2048), (8192, 2048), (2048, 8192)] {
+                let w = Tensor::from_vec(rand_vec(n * k, 3), (n, k), &dev).unwrap();
+                let qt = QTensor::quantize(&w, dtype).unwrap();
+                let km = QuantMatrix::from_qtensor(&qt).unwrap();
+                let qmm = QMatMul::from_qtensor(qt).unwrap();
+                let ms: Vec<usize> = std::env::var("BENCH_M").map_or(vec![1, 64], |v| {
+                    v.split(',').map(|m| m.parse().unwrap()).collect()
+                });
+                for m in ms {
+                    let xv = rand_vec(m * k, 4);
+                    let x = Tensor::from_vec(xv.clone(), (m, k), &dev).unwrap();
+                    let mut out = vec![0f32; m * n];
+                    let reps = if m == 1 { 20 } else { 2 };
+                    let ours = best(reps, &mut || km.matmul(&xv, m, &mut out, threads));
+                    let theirs = best(reps, &mut || {
+                        qmm.forward(&x).unwrap();
+                    });
+                    println!(
+                        "{dtype:?} {n}x{k} m={m}: ours {:.0} µs, candle {:.0} µs, {:.2}x, ours {:.1} GB/s",
+                        ours * 1e6,
+                        theirs * 1e6,
+                        theirs / ours,
+                        km.bytes() as f64 / ours / 1e9
+                    );
+                }
+            }
+        }
     }
 }

@@ -77,10 +77,12 @@ pub enum WeightFormat {
     /// As stored in the file.
     Native,
     /// Formats without a SIMD dot product in candle (Q4_1, Q5_0, Q5_1) are re-quantized to Q8_0
-    /// at load. Q8_0 keeps more precision than the source, so only rounding noise changes.
+    /// at load, and projections that read the same input are fused by re-quantizing them to
+    /// Q8_0 (lossy, opt-in). Runs on candle.
     FastQ8,
-    /// Q4_1 and Q8_0 weights run on Parley's own kernels ([`super::kernels`]) as stored
-    /// (repacked, not re-quantized); other types fall back to [`WeightFormat::FastQ8`].
+    /// Weights run as the file stores them (repacked, never re-quantized): Q4_0, Q4_1, Q8_0,
+    /// Q4_K, Q5_K, Q6_K, F32, F16 and BF16 on Parley's own batch-invariant kernels
+    /// ([`super::kernels`]), other types on candle.
     #[default]
     Kernels,
     /// [`WeightFormat::Kernels`], with prefill batches on an f32 gemm: faster prefill, but a
@@ -111,7 +113,7 @@ impl std::str::FromStr for WeightFormat {
 
 enum Weights {
     Candle(QMatMul),
-    Kernel(QuantMatrix),
+    Kernel(Arc<QuantMatrix>),
 }
 
 struct Linear {
@@ -120,18 +122,61 @@ struct Linear {
 }
 
 fn kernel_ok(q: &QTensor) -> bool {
-    matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q8_0)
+    QuantMatrix::supports(q.dtype())
         && q.shape().rank() == 2
         && q.shape().dims()[1].is_multiple_of(32)
 }
 
+/// The repacked matrix of `w`, if the kernels take it and `format` asks for them.
+fn kernel_matrix(parts: &[&QTensor], format: WeightFormat) -> Result<Option<QuantMatrix>> {
+    let ok = format.uses_kernels()
+        && parts
+            .iter()
+            .all(|w| kernel_ok(w) && w.dtype() == parts[0].dtype());
+    if !ok {
+        return Ok(None);
+    }
+    Ok(Some(
+        QuantMatrix::from_qtensors(parts)?.with_gemm_prefill(format == WeightFormat::KernelsGemm),
+    ))
+}
+
+/// The token embedding table: rows looked up from the kernels' repacked copy when it has one
+/// (then shared with a tied output layer, not held twice), else from the file's tensor.
+enum Embedding {
+    Table(Arc<QTensor>),
+    Kernel(Arc<QuantMatrix>),
+}
+
+impl Embedding {
+    fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Embedding::Table(t) => Ok(t.embedding(ids)?),
+            Embedding::Kernel(k) => k.embedding(ids),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Embedding::Table(t) => t.storage_size_in_bytes(),
+            Embedding::Kernel(k) => k.bytes(),
+        }
+    }
+
+    /// The output layer when the embedding is tied to it.
+    fn tied_output(&self) -> Result<Linear> {
+        let w = match self {
+            Embedding::Table(t) => Weights::Candle(QMatMul::from_arc(t.clone())?),
+            Embedding::Kernel(k) => Weights::Kernel(k.clone()),
+        };
+        Ok(Linear { w, b: None })
+    }
+}
+
 impl Linear {
     fn load(w: QTensor, b: Option<Tensor>, format: WeightFormat, device: &Device) -> Result<Self> {
-        let w = if format.uses_kernels() && kernel_ok(&w) {
-            Weights::Kernel(
-                QuantMatrix::from_qtensor(&w)?
-                    .with_gemm_prefill(format == WeightFormat::KernelsGemm),
-            )
+        let w = if let Some(k) = kernel_matrix(&[&w], format)? {
+            Weights::Kernel(Arc::new(k))
         } else {
             Weights::Candle(QMatMul::from_qtensor(convert(w, format, device)?)?)
         };
@@ -160,50 +205,33 @@ impl Linear {
     }
 }
 
-/// Projections that read the same input (q, k, v; gate, up). With re-quantized weights they
-/// are fused into one matrix: one activation quantization and one kernel call instead of
-/// several, which is most of the per-token overhead of a small model.
+/// Projections that read the same input (q, k, v; gate, up). When the kernels take them all
+/// in one format they are fused into one matrix: one activation quantization and one kernel
+/// call instead of several, which is most of the per-token overhead of a small model. Parts
+/// in different formats (a Q4_K_M file's Q4_K q/k and Q6_K v) stay separate; only
+/// [`WeightFormat::FastQ8`] fuses them by re-quantizing.
 struct Projections {
-    linears: Vec<Linear>,
-    widths: Vec<usize>,
+    /// Each matrix with the widths of the projections it computes, in order.
+    linears: Vec<(Linear, Vec<usize>)>,
+}
+
+type Part = (QTensor, Option<Tensor>);
+
+fn cat_bias(parts: &[Part]) -> Result<Option<Tensor>> {
+    Ok(if parts.iter().any(|(_, b)| b.is_some()) {
+        let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
+        Some(Tensor::cat(&bs, 0)?)
+    } else {
+        None
+    })
 }
 
 impl Projections {
-    fn load(
-        parts: Vec<(QTensor, Option<Tensor>)>,
-        format: WeightFormat,
-        device: &Device,
-    ) -> Result<Self> {
+    fn load(parts: Vec<Part>, format: WeightFormat, device: &Device) -> Result<Self> {
         let widths: Vec<usize> = parts.iter().map(|(w, _)| w.shape().dims()[0]).collect();
         let same_bias =
             parts.iter().all(|(_, b)| b.is_some()) == parts.iter().any(|(_, b)| b.is_some());
-        let cat_bias = |parts: &[(QTensor, Option<Tensor>)]| -> Result<Option<Tensor>> {
-            Ok(if parts[0].1.is_some() {
-                let bs: Vec<Tensor> = parts.iter().filter_map(|(_, b)| b.clone()).collect();
-                Some(Tensor::cat(&bs, 0)?)
-            } else {
-                None
-            })
-        };
-        if format.uses_kernels()
-            && parts.len() > 1
-            && same_bias
-            && parts
-                .iter()
-                .all(|(w, _)| kernel_ok(w) && w.dtype() == parts[0].0.dtype())
-        {
-            let ws: Vec<&QTensor> = parts.iter().map(|(w, _)| w).collect();
-            let w = QuantMatrix::from_qtensors(&ws)?
-                .with_gemm_prefill(format == WeightFormat::KernelsGemm);
-            return Ok(Self {
-                linears: vec![Linear {
-                    w: Weights::Kernel(w),
-                    b: cat_bias(&parts)?,
-                }],
-                widths,
-            });
-        }
-        let fusable = format != WeightFormat::Native
+        let fusable = format == WeightFormat::FastQ8
             && parts.len() > 1
             && parts.iter().all(|(w, _)| {
                 w.shape().rank() == 2 && w.shape().dims()[1] % GgmlDType::Q8_0.block_size() == 0
@@ -215,36 +243,69 @@ impl Projections {
                 .map(|(w, _)| w.dequantize(device))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let w = QTensor::quantize(&Tensor::cat(&ws, 0)?, GgmlDType::Q8_0)?;
-            Ok(Self {
-                linears: vec![Linear {
-                    w: Weights::Candle(QMatMul::from_qtensor(w)?),
-                    b: cat_bias(&parts)?,
-                }],
-                widths,
-            })
-        } else {
-            let linears = parts
-                .into_iter()
-                .map(|(w, b)| Linear::load(w, b, format, device))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Self { linears, widths })
+            let fused = Linear {
+                w: Weights::Candle(QMatMul::from_qtensor(w)?),
+                b: cat_bias(&parts)?,
+            };
+            return Ok(Self {
+                linears: vec![(fused, widths)],
+            });
         }
+        // Runs of consecutive parts in one format the kernels take are fused as stored.
+        let mut linears = Vec::new();
+        let mut parts = parts.into_iter().peekable();
+        while let Some(first) = parts.next() {
+            let mut run = vec![first];
+            while let Some(next) = parts.next_if(|(w, b)| {
+                w.dtype() == run[0].0.dtype() && b.is_some() == run[0].1.is_some()
+            }) {
+                run.push(next);
+            }
+            let fused = if run.len() > 1 {
+                let ws: Vec<&QTensor> = run.iter().map(|(w, _)| w).collect();
+                kernel_matrix(&ws, format)?
+            } else {
+                None
+            };
+            let widths: Vec<usize> = run.iter().map(|(w, _)| w.shape().dims()[0]).collect();
+            match fused {
+                Some(w) => {
+                    let w = Weights::Kernel(Arc::new(w));
+                    linears.push((
+                        Linear {
+                            w,
+                            b: cat_bias(&run)?,
+                        },
+                        widths,
+                    ));
+                }
+                None => {
+                    for ((w, b), width) in run.into_iter().zip(widths) {
+                        linears.push((Linear::load(w, b, format, device)?, vec![width]));
+                    }
+                }
+            }
+        }
+        Ok(Self { linears })
     }
 
     fn bytes(&self) -> usize {
-        self.linears.iter().map(Linear::bytes).sum()
+        self.linears.iter().map(|(l, _)| l.bytes()).sum()
     }
 
     fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
-        if self.linears.len() == self.widths.len() {
-            return self.linears.iter().map(|l| l.forward(x)).collect();
-        }
-        let y = self.linears[0].forward(x)?;
-        let mut out = Vec::with_capacity(self.widths.len());
-        let mut at = 0;
-        for &w in &self.widths {
-            out.push(y.narrow(D::Minus1, at, w)?);
-            at += w;
+        let mut out = Vec::new();
+        for (linear, widths) in &self.linears {
+            let y = linear.forward(x)?;
+            if widths.len() == 1 {
+                out.push(y);
+                continue;
+            }
+            let mut at = 0;
+            for &w in widths {
+                out.push(y.narrow(D::Minus1, at, w)?);
+                at += w;
+            }
         }
         Ok(out)
     }
@@ -263,7 +324,7 @@ struct Layer {
 /// conversation its own [`KvCache`].
 pub struct Transformer {
     cfg: ModelConfig,
-    embed: Arc<QTensor>,
+    embed: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: Linear,
@@ -349,7 +410,7 @@ fn convert(q: QTensor, format: WeightFormat, device: &Device) -> Result<QTensor>
         .dims()
         .last()
         .is_some_and(|k| k % GgmlDType::Q8_0.block_size() == 0);
-    if format != WeightFormat::Native && slow && blocks_fit {
+    if format == WeightFormat::FastQ8 && slow && blocks_fit {
         let f = q.dequantize(device)?;
         Ok(QTensor::quantize(&f, GgmlDType::Q8_0)?)
     } else {
@@ -370,26 +431,19 @@ impl Transformer {
             ct.tensor(reader, name, &device)
                 .map_err(|e| Error::Unsupported(format!("tensor `{name}`: {e}")))
         };
-        let embed = Arc::new(convert(raw(reader, "token_embd.weight")?, format, &device)?);
+        let embed = convert(raw(reader, "token_embd.weight")?, format, &device)?;
+        let embed = match kernel_matrix(&[&embed], format)? {
+            Some(k) => Embedding::Kernel(Arc::new(k)),
+            None => Embedding::Table(Arc::new(embed)),
+        };
         let norm = RmsNorm::from_qtensor(raw(reader, "output_norm.weight")?, cfg.rms_eps)?;
-        let mut weight_bytes = embed.storage_size_in_bytes();
+        let mut weight_bytes = embed.bytes();
         let output = if ct.tensor_infos.contains_key("output.weight") {
             let o = Linear::load(raw(reader, "output.weight")?, None, format, &device)?;
             weight_bytes += o.bytes();
             o
-        } else if format.uses_kernels() && kernel_ok(&embed) {
-            // Tied embedding: the kernel keeps its own repacked copy.
-            let o = Linear {
-                w: Weights::Kernel(QuantMatrix::from_qtensor(&embed)?),
-                b: None,
-            };
-            weight_bytes += o.bytes();
-            o
         } else {
-            Linear {
-                w: Weights::Candle(QMatMul::from_arc(embed.clone())?),
-                b: None,
-            }
+            embed.tied_output()?
         };
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
