@@ -53,23 +53,27 @@ def copy_tokenizer(src: str, writer: GGUFWriter, overrides: dict) -> int:
     return n_vocab
 
 
+# With a tied output matrix, a large embedding makes every tiny model repeat its last token
+# (its own row scores highest); a small one lets the blocks choose, so greedy text varies.
+EMBED_STD = 0.05
+
 # Architecture metadata as llama.cpp's converter writes it for each family.
 SHAPES = {
     # Llama 3.2-style: theta 500000, llama3 rope factors (rope_freqs.weight), tied embedding.
     "llama": dict(hidden=64, ffn=160, heads=4, kv_heads=2, head_dim=16, layers=2,
-                  theta=500000.0, eps=1e-5),
+                  theta=500000.0, eps=1e-5, embed_std=EMBED_STD),
     # Qwen2.5-style: q/k/v biases, theta 1e6.
     "qwen2": dict(hidden=64, ffn=160, heads=4, kv_heads=2, head_dim=16, layers=2,
-                  theta=1000000.0, eps=1e-6),
+                  theta=1000000.0, eps=1e-6, embed_std=EMBED_STD),
     # Qwen3-style: head dim larger than hidden/heads (like 0.6B: 1024 / 16 heads, head dim 128),
     # per-head q/k RMS norms, no biases.
     "qwen3": dict(hidden=64, ffn=160, heads=4, kv_heads=2, head_dim=32, layers=2,
-                  theta=1000000.0, eps=1e-6),
+                  theta=1000000.0, eps=1e-6, embed_std=EMBED_STD),
     # Gemma3 1B-style: head dim 256 with 4 heads on hidden 1152; six layers so that the sliding
     # pattern (five local layers, then a global one) is complete; a short window so tests
     # cross it.
     "gemma3": dict(hidden=64, ffn=160, heads=4, kv_heads=1, head_dim=32, layers=6,
-                   theta=1000000.0, eps=1e-6, sliding_window=16),
+                   theta=1000000.0, eps=1e-6, sliding_window=16, embed_std=EMBED_STD),
 }
 
 
@@ -113,7 +117,7 @@ def write_model(arch: str, shape: dict, tokenizer: str, out: str, dtype: str, se
 
     # Gemma stores its norm weights as 1 + w (the converter adds the 1), so every family's
     # stored weights centre on 1; the spread makes a wrongly applied norm show in the logits.
-    matrix("token_embd.weight", n_vocab, hidden, 1.0 if arch != "gemma3" else 0.2)
+    matrix("token_embd.weight", n_vocab, hidden, shape.get("embed_std", 1.0))
     vector("output_norm.weight", hidden, 1.0, 0.1)
     if arch == "llama":
         # Llama 3.x rope factors: 1 for high frequencies, up to 8 (the scaling factor) for low.
