@@ -192,25 +192,26 @@ fn compare(arch: &str) -> Option<f32> {
     Some(worst)
 }
 
+/// Compare `arch` and require its largest logit difference to stay under `bound`.
+fn check(arch: &str, bound: f32) {
+    if let Some(d) = compare(arch) {
+        assert!(d < bound, "{arch}: max abs difference {d}");
+    }
+}
+
 #[test]
 fn llama_logits_match_llamacpp() {
-    if let Some(d) = compare("llama") {
-        assert!(d < 1e-4, "llama: max abs difference {d}");
-    }
+    check("llama", 1e-4);
 }
 
 #[test]
 fn qwen2_logits_match_llamacpp() {
-    if let Some(d) = compare("qwen2") {
-        assert!(d < 1e-4, "qwen2: max abs difference {d}");
-    }
+    check("qwen2", 1e-4);
 }
 
 #[test]
 fn qwen3_logits_match_llamacpp() {
-    if let Some(d) = compare("qwen3") {
-        assert!(d < 1e-4, "qwen3: max abs difference {d}");
-    }
+    check("qwen3", 1e-4);
 }
 
 /// llama.cpp's GELU reads a table indexed by the input rounded to f16 and returns an f16, so
@@ -219,9 +220,7 @@ fn qwen3_logits_match_llamacpp() {
 /// rest of the block agrees. An off-by-one sliding window gives about 1.
 #[test]
 fn gemma3_logits_match_llamacpp() {
-    if let Some(d) = compare("gemma3") {
-        assert!(d < 5e-3, "gemma3: max abs difference {d}");
-    }
+    check("gemma3", 5e-3);
 }
 
 /// llama.cpp's own tokenizer test cases (`models/ggml-vocab-NAME.gguf.inp` and `.out`, made

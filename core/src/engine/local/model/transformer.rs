@@ -489,8 +489,8 @@ impl ModelConfig {
         n_kv_head: usize,
     ) -> Result<usize> {
         let key_length = md_usize(ct, &format!("{p}.attention.key_length")).ok();
-        let bad_heads = n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0;
-        if bad_heads || (key_length.is_none() && hidden % n_head != 0) {
+        let bad_heads = n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head);
+        if bad_heads || (key_length.is_none() && !hidden.is_multiple_of(n_head)) {
             return Err(Error::Unsupported(format!(
                 "inconsistent head counts: {n_head} heads, {n_kv_head} kv heads, hidden {hidden}"
             )));
@@ -498,7 +498,7 @@ impl ModelConfig {
         let head_dim = key_length.unwrap_or(hidden / n_head);
         let value_length = md_usize(ct, &format!("{p}.attention.value_length")).unwrap_or(head_dim);
         let rope_dims = md_usize(ct, &format!("{p}.rope.dimension_count")).unwrap_or(head_dim);
-        if value_length != head_dim || rope_dims != head_dim || head_dim % 2 != 0 {
+        if value_length != head_dim || rope_dims != head_dim || !head_dim.is_multiple_of(2) {
             return Err(Error::Unsupported(format!(
                 "head dimensions: key {head_dim}, value {value_length}, rotary {rope_dims}"
             )));
