@@ -14,15 +14,16 @@
 # compare-llamacpp.sh. PARLEY_QUANT_MAKE_ONLY=1 makes the files and stops.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
 runs="${1:-3}"
-dir="${2:-${PARLEY_QUANT_DIR:-models/quants}}"
+dir="${2:-${PARLEY_QUANT_DIR:-$root/models/quants}}"
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+cd "$root"
 quants="${PARLEY_QUANTS:-Q4_K_M Q5_K_M Q6_K Q8_0 Q4_1}"
 threads="${PARLEY_THREADS:-1 2}"
 
 scripts/fetch-model.sh >/dev/null
 . bench/llamacpp-venv.sh
-mkdir -p "$dir"
 base="$dir/llama3.2-1b-shape-4l.F16.gguf"
 if [ ! -f "$base" ]; then
   echo "writing $base ..." >&2
