@@ -82,6 +82,8 @@ impl ChatTemplate {
                 add_generation_prompt => add_generation_prompt,
                 bos_token => self.bos_token.clone(),
                 eos_token => self.eos_token.clone(),
+                // Qwen3 answers directly instead of writing its reasoning into the chat.
+                enable_thinking => false,
             })
             .map_err(|e| Error::Template(e.to_string()))?;
         Ok(split_segments(&rendered, &contents))
@@ -231,6 +233,21 @@ mod tests {
                 Segment::Content("<end_of_turn>name?".into()),
                 Segment::Template("<end_of_turn>\n<start_of_turn>model\n".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn qwen3_answers_without_a_thinking_block() {
+        // The end of Qwen3's template.
+        let source = "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}\
+            {%- if enable_thinking is defined and enable_thinking is false %}\
+            {{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}";
+        let t = ChatTemplate::new(source, "", "").expect("template");
+        assert_eq!(
+            t.render(&[], true).expect("render"),
+            vec![Segment::Template(
+                "<|im_start|>assistant\n<think>\n\n</think>\n\n".into()
+            )]
         );
     }
 
