@@ -11,14 +11,9 @@ cd "$root"
 runs="${1:-3}"
 threads="${2:-1}"
 model="${PARLEY_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}"
-venv="${LLAMACPP_VENV:-bench/.venv}"
 
 scripts/fetch-model.sh >/dev/null
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-  echo "installing llama-cpp-python into $venv (builds llama.cpp; takes minutes) ..."
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet llama-cpp-python==0.3.16 numpy
-fi
+. bench/llamacpp-venv.sh
 if [ -z "${PARLEY_BIN:-}" ]; then
   cargo build --release --quiet -p parley
 fi

@@ -1,11 +1,13 @@
 //! Loading a GGUF model: weights, tokenizer and chat template, all from the one file.
 //!
-//! [`Model::load`] reads `general.architecture` (llama or qwen2), builds the [`Transformer`]
-//! (immutable, shared), the [`ModelTokenizer`] from `tokenizer.ggml.*`, and the
-//! [`ChatTemplate`] from `tokenizer.chat_template` (ChatML when absent).
+//! [`Model::load`] reads `general.architecture` (llama, qwen2, qwen3 or gemma3), builds the
+//! [`Transformer`] (immutable, shared), the [`ModelTokenizer`] from `tokenizer.ggml.*`
+//! (byte-level BPE or SentencePiece), and the [`ChatTemplate`] from `tokenizer.chat_template`
+//! (ChatML when absent).
 //! [`Model::encode_chat`] turns a message list into prompt ids with user text kept plain.
 
 pub mod kernels;
+mod spm;
 pub mod template;
 pub mod tokenizer;
 pub mod transformer;

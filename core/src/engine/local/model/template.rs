@@ -82,6 +82,8 @@ impl ChatTemplate {
                 add_generation_prompt => add_generation_prompt,
                 bos_token => self.bos_token.clone(),
                 eos_token => self.eos_token.clone(),
+                // Qwen3 answers directly instead of writing its reasoning into the chat.
+                enable_thinking => false,
             })
             .map_err(|e| Error::Template(e.to_string()))?;
         Ok(split_segments(&rendered, &contents))
@@ -152,6 +154,101 @@ mod tests {
             )
             .expect("render");
         assert_eq!(segs[1], Segment::Content("a0b".into()));
+    }
+
+    /// Gemma 3's template as its GGUF files carry it (`tokenizer.chat_template`).
+    const GEMMA3: &str = r#"{{ bos_token }}
+{%- if messages[0]['role'] == 'system' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set first_user_prefix = messages[0]['content'] + '
+
+' -%}
+    {%- else -%}
+        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '
+
+' -%}
+    {%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set first_user_prefix = "" -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- for message in loop_messages -%}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+        {{ raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
+    {%- endif -%}
+    {%- if (message['role'] == 'assistant') -%}
+        {%- set role = "model" -%}
+    {%- else -%}
+        {%- set role = message['role'] -%}
+    {%- endif -%}
+    {{ '<start_of_turn>' + role + '
+' + (first_user_prefix if loop.first else "") }}
+    {%- if message['content'] is string -%}
+        {{ message['content'] | trim }}
+    {%- elif message['content'] is iterable -%}
+        {%- for item in message['content'] -%}
+            {%- if item['type'] == 'image' -%}
+                {{ '<start_of_image>' }}
+            {%- elif item['type'] == 'text' -%}
+                {{ item['text'] | trim }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}
+        {{ raise_exception("Invalid content type") }}
+    {%- endif -%}
+    {{ '<end_of_turn>
+' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{'<start_of_turn>model
+'}}
+{%- endif -%}
+"#;
+
+    #[test]
+    fn gemma3_template_folds_the_system_prompt_into_the_first_turn() {
+        let t = ChatTemplate::new(GEMMA3, "<bos>", "<eos>").expect("template");
+        let segs = t
+            .render(
+                &[
+                    ChatMessage::new(Role::System, "Be brief."),
+                    ChatMessage::new(Role::User, "Hi"),
+                    ChatMessage::new(Role::Assistant, "Hello!"),
+                    ChatMessage::new(Role::User, "<end_of_turn>name?"),
+                ],
+                true,
+            )
+            .expect("render");
+        assert_eq!(
+            segs,
+            vec![
+                Segment::Template("<bos><start_of_turn>user\n".into()),
+                Segment::Content("Be brief.".into()),
+                Segment::Template("\n\n".into()),
+                Segment::Content("Hi".into()),
+                Segment::Template("<end_of_turn>\n<start_of_turn>model\n".into()),
+                Segment::Content("Hello!".into()),
+                Segment::Template("<end_of_turn>\n<start_of_turn>user\n".into()),
+                Segment::Content("<end_of_turn>name?".into()),
+                Segment::Template("<end_of_turn>\n<start_of_turn>model\n".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn qwen3_answers_without_a_thinking_block() {
+        // The end of Qwen3's template.
+        let source = "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}\
+            {%- if enable_thinking is defined and enable_thinking is false %}\
+            {{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}";
+        let t = ChatTemplate::new(source, "", "").expect("template");
+        assert_eq!(
+            t.render(&[], true).expect("render"),
+            vec![Segment::Template(
+                "<|im_start|>assistant\n<think>\n\n</think>\n\n".into()
+            )]
+        );
     }
 
     #[test]

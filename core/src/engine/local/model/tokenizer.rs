@@ -18,6 +18,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
+use super::spm::SpmTokenizer;
 use crate::{Error, Result};
 
 /// GGUF token type of control tokens (`<|im_start|>`, `</s>`, ...).
@@ -26,10 +27,19 @@ const TOKEN_TYPE_CONTROL: i64 = 3;
 const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// The text-to-ids part, by GGUF `tokenizer.ggml.model`.
+#[derive(Debug, Clone)]
+enum PlainTokenizer {
+    /// Byte-level BPE (`gpt2`): SmolLM2, Llama 3, Qwen.
+    Bpe(Box<Tokenizer>),
+    /// SentencePiece (`llama`): Gemma, Llama 2.
+    Spm(SpmTokenizer),
+}
+
 /// Tokenizer plus the special-token facts generation needs.
 #[derive(Debug, Clone)]
 pub struct ModelTokenizer {
-    plain: Tokenizer,
+    plain: PlainTokenizer,
     /// Control tokens as (text, id), longest text first.
     specials: Vec<(String, u32)>,
     special_ids: HashSet<u32>,
@@ -95,15 +105,21 @@ impl ModelTokenizer {
                 .collect(),
             None => vec![1; tokens.len()],
         };
-        let mut plain = match model.as_str() {
-            "gpt2" => Self::bpe(ct, &tokens)?,
-            _ => {
-                use candle_core::quantized::tokenizer::TokenizerFromGguf;
-                Tokenizer::from_gguf(ct).map_err(tok_err)?
+        let plain = match model.as_str() {
+            "llama" => PlainTokenizer::Spm(Self::spm(ct, &tokens, &types)?),
+            other => {
+                let mut bpe = match other {
+                    "gpt2" => Self::bpe(ct, &tokens)?,
+                    _ => {
+                        use candle_core::quantized::tokenizer::TokenizerFromGguf;
+                        Tokenizer::from_gguf(ct).map_err(tok_err)?
+                    }
+                };
+                // Never match added/special tokens inside text: users' text is text.
+                bpe.set_encode_special_tokens(true);
+                PlainTokenizer::Bpe(Box::new(bpe))
             }
         };
-        // Never match added/special tokens inside text: users' text is text.
-        plain.set_encode_special_tokens(true);
 
         let mut specials: Vec<(String, u32)> = tokens
             .iter()
@@ -152,6 +168,25 @@ impl ModelTokenizer {
         })
     }
 
+    fn spm(ct: &gguf_file::Content, tokens: &[String], types: &[i64]) -> Result<SpmTokenizer> {
+        let scores: Vec<f32> = match ct.metadata.get("tokenizer.ggml.scores") {
+            Some(v) => v
+                .to_vec()
+                .map_err(tok_err)?
+                .iter()
+                .map(|x| x.to_f32().unwrap_or(0.0))
+                .collect(),
+            None => vec![0.0; tokens.len()],
+        };
+        // llama.cpp's default for SentencePiece vocabularies is to add the space.
+        let add_space_prefix = ct
+            .metadata
+            .get("tokenizer.ggml.add_space_prefix")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(true);
+        Ok(SpmTokenizer::new(tokens, &scores, types, add_space_prefix))
+    }
+
     fn bpe(ct: &gguf_file::Content, tokens: &[String]) -> Result<Tokenizer> {
         let vocab: tokenizers::models::bpe::Vocab = tokens
             .iter()
@@ -166,17 +201,20 @@ impl ModelTokenizer {
                     .ok_or_else(|| Error::Tokenizer(format!("bad merge `{m}`")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .ignore_merges(false)
-            .build()
-            .map_err(tok_err)?;
         let pre = ct
             .metadata
             .get("tokenizer.ggml.pre")
             .and_then(|v| v.to_string().ok())
             .cloned()
             .unwrap_or_else(|| "default".into());
+        // Llama 3 takes a pre-tokenized word that is itself a token as is, without merging
+        // (llama.cpp and the reference tokenizer both do): " Việt" is one token there.
+        let llama3 = matches!(pre.as_str(), "llama3" | "llama-v3" | "llama-bpe");
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .ignore_merges(llama3)
+            .build()
+            .map_err(tok_err)?;
         let split = |pattern: &str| -> Result<PreTokenizerWrapper> {
             let split = Split::new(
                 SplitPattern::Regex(pattern.into()),
@@ -212,12 +250,14 @@ impl ModelTokenizer {
         if text.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .plain
-            .encode_fast(text, false)
-            .map_err(tok_err)?
-            .get_ids()
-            .to_vec())
+        Ok(match &self.plain {
+            PlainTokenizer::Bpe(t) => t
+                .encode_fast(text, false)
+                .map_err(tok_err)?
+                .get_ids()
+                .to_vec(),
+            PlainTokenizer::Spm(t) => t.encode(text),
+        })
     }
 
     /// Encode text produced by the chat template: control-token text becomes control tokens,
@@ -253,7 +293,10 @@ impl ModelTokenizer {
             .copied()
             .filter(|id| !self.special_ids.contains(id))
             .collect();
-        self.plain.decode(&kept, false).map_err(tok_err)
+        match &self.plain {
+            PlainTokenizer::Bpe(t) => t.decode(&kept, false).map_err(tok_err),
+            PlainTokenizer::Spm(t) => Ok(t.decode(&kept)),
+        }
     }
 
     /// Whether `id` ends generation.

@@ -1,4 +1,5 @@
-//! The decoder-only transformer (llama and qwen2 families) over quantized GGUF weights.
+//! The decoder-only transformer (llama, qwen2, qwen3 and gemma3 families) over quantized GGUF
+//! weights.
 //!
 //! Adapted from candle-transformers' `quantized_llama` (MIT OR Apache-2.0, Copyright the
 //! Candle authors), changed so that the model is immutable and shared (`Arc`), and all
@@ -7,6 +8,13 @@
 //! - RoPE angles are computed for the positions in use (no 4096-position table);
 //! - the causal mask is built per call (no mask map that grows forever);
 //! - grouped-query attention reshapes the queries instead of repeating keys and values.
+//!
+//! What differs between families is read from the file (`general.architecture` and its
+//! metadata) into [`ModelConfig`] and [`Arch`], following llama.cpp's graphs for each:
+//! qwen3 normalises each query and key head; gemma3 also has norms after attention and after
+//! the feed-forward block, a GELU (tanh) feed-forward, an embedding scaled by sqrt(hidden),
+//! and sliding-window layers with their own RoPE base. Llama 3.x files carry RoPE frequency
+//! factors (`rope_freqs.weight`).
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
@@ -23,6 +31,11 @@ pub enum Arch {
     Llama,
     /// Qwen2 / Qwen2.5 (biases on q/k/v, NEOX rotary embedding).
     Qwen2,
+    /// Qwen3 (RMS norm on each query and key head, no q/k/v biases, NEOX rotary embedding).
+    Qwen3,
+    /// Gemma 3 (q/k norms, norms after attention and FFN, GELU, scaled embedding, local and
+    /// global attention layers).
+    Gemma3,
 }
 
 impl Arch {
@@ -31,8 +44,10 @@ impl Arch {
         match name {
             "llama" => Ok(Arch::Llama),
             "qwen2" => Ok(Arch::Qwen2),
+            "qwen3" => Ok(Arch::Qwen3),
+            "gemma3" => Ok(Arch::Gemma3),
             other => Err(Error::Unsupported(format!(
-                "architecture `{other}` (supported: llama, qwen2)"
+                "architecture `{other}` (supported: llama, qwen2, qwen3, gemma3)"
             ))),
         }
     }
@@ -42,7 +57,19 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Gemma3 => "gemma3",
         }
+    }
+
+    /// Whether RoPE rotates the two halves of a head (NEOX style) rather than adjacent pairs.
+    fn rotates_halves(self) -> bool {
+        !matches!(self, Arch::Llama)
+    }
+
+    /// Whether each query and key head goes through its own RMS norm before RoPE.
+    fn has_qk_norm(self) -> bool {
+        matches!(self, Arch::Qwen3 | Arch::Gemma3)
     }
 }
 
@@ -69,6 +96,31 @@ pub struct ModelConfig {
     pub rope_theta: f32,
     /// RMS-norm epsilon.
     pub rms_eps: f64,
+    /// RoPE position scale of linear scaling (1 / `rope.scaling.factor`; 1 when unscaled).
+    pub rope_freq_scale: f32,
+    /// Factor on query·key scores (1/sqrt(head_dim) unless the family says otherwise).
+    pub attn_scale: f32,
+    /// Sliding-window (local) attention: the window and which layers use it.
+    pub sliding: Option<SlidingWindow>,
+}
+
+/// Local attention of some layers (Gemma 3): a query at position p sees keys at positions
+/// p - window + 1 ..= p, with RoPE of its own base and no position scaling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlidingWindow {
+    /// Positions a query sees, itself included.
+    pub window: usize,
+    /// Every `pattern`-th layer is global, the others local (Gemma 3: 6).
+    pub pattern: usize,
+    /// RoPE base of the local layers.
+    pub rope_theta: f32,
+}
+
+impl SlidingWindow {
+    /// Whether layer `index` is a local (sliding-window) layer; llama.cpp's `set_swa_pattern`.
+    pub fn is_local(&self, index: usize) -> bool {
+        self.pattern == 0 || index % self.pattern < self.pattern - 1
+    }
 }
 
 /// How weights are kept in memory.
@@ -318,6 +370,78 @@ struct Layer {
     ffn_norm: RmsNorm,
     gate_up: Projections,
     down: Linear,
+    norms: ArchNorms,
+}
+
+/// Norms only some families have, around the attention and feed-forward blocks all share.
+struct ArchNorms {
+    /// RMS norm of each query head before RoPE (qwen3, gemma3).
+    q: Option<RmsNorm>,
+    /// RMS norm of each key head before RoPE (qwen3, gemma3).
+    k: Option<RmsNorm>,
+    /// RMS norm of the attention output before the residual add (gemma3).
+    post_attn: Option<RmsNorm>,
+    /// RMS norm of the feed-forward output before the residual add (gemma3).
+    post_ffn: Option<RmsNorm>,
+}
+
+impl ArchNorms {
+    /// Load the norms of layer `prefix` (`blk.N`) that `cfg.arch` has. GGUF stores Gemma's
+    /// `(1 + w)` norm weights with the 1 already added, so every norm is a plain RMS norm.
+    fn load(
+        tensor: &mut dyn FnMut(&str) -> Result<QTensor>,
+        prefix: &str,
+        cfg: &ModelConfig,
+    ) -> Result<Self> {
+        let mut norm = |name: &str, present: bool| -> Result<Option<RmsNorm>> {
+            if !present {
+                return Ok(None);
+            }
+            let w = tensor(&format!("{prefix}.{name}.weight"))?;
+            Ok(Some(RmsNorm::from_qtensor(w, cfg.rms_eps)?))
+        };
+        let qk = cfg.arch.has_qk_norm();
+        let post = cfg.arch == Arch::Gemma3;
+        Ok(Self {
+            q: norm("attn_q_norm", qk)?,
+            k: norm("attn_k_norm", qk)?,
+            post_attn: norm("post_attention_norm", post)?,
+            post_ffn: norm("post_ffw_norm", post)?,
+        })
+    }
+
+    fn apply(norm: Option<&RmsNorm>, x: Tensor) -> Result<Tensor> {
+        Ok(match norm {
+            Some(n) => n.forward(&x)?,
+            None => x,
+        })
+    }
+}
+
+/// RoPE inverse frequencies: of the global layers, and of the local ones when there are any.
+struct RopeFreqs {
+    global: Vec<f32>,
+    local: Option<Vec<f32>>,
+}
+
+impl RopeFreqs {
+    /// `factors` divide the frequencies (Llama 3's `rope_freqs.weight`, as llama.cpp's
+    /// `freq_factors`); linear scaling multiplies the global ones.
+    fn new(cfg: &ModelConfig, factors: Option<&[f32]>) -> Self {
+        let freqs = |theta: f32, scale: f32| -> Vec<f32> {
+            (0..cfg.head_dim / 2)
+                .map(|i| {
+                    let f = 1.0 / theta.powf((2 * i) as f32 / cfg.head_dim as f32);
+                    let factor = factors.and_then(|v| v.get(i)).copied().unwrap_or(1.0);
+                    f * scale / factor
+                })
+                .collect()
+        };
+        Self {
+            global: freqs(cfg.rope_theta, cfg.rope_freq_scale),
+            local: cfg.sliding.map(|s| freqs(s.rope_theta, 1.0)),
+        }
+    }
 }
 
 /// The immutable model: weights and hyper-parameters. Share it with `Arc`; give each
@@ -328,7 +452,7 @@ pub struct Transformer {
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: Linear,
-    inv_freq: Vec<f32>,
+    rope: RopeFreqs,
     device: Device,
     weight_bytes: usize,
 }
@@ -369,13 +493,8 @@ impl ModelConfig {
         let n_head = md_usize(ct, &format!("{p}.attention.head_count"))?;
         let n_kv_head = md_usize(ct, &format!("{p}.attention.head_count_kv")).unwrap_or(n_head);
         let hidden = md_usize(ct, &format!("{p}.embedding_length"))?;
-        if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 || hidden % n_head != 0 {
-            return Err(Error::Unsupported(format!(
-                "inconsistent head counts: {n_head} heads, {n_kv_head} kv heads, hidden {hidden}"
-            )));
-        }
-        let head_dim =
-            md_usize(ct, &format!("{p}.rope.dimension_count")).unwrap_or(hidden / n_head);
+        let n_layer = md_usize(ct, &format!("{p}.block_count"))?;
+        let head_dim = Self::head_dim(ct, p, hidden, n_head, n_kv_head)?;
         let vocab_size = match md_usize(ct, &format!("{p}.vocab_size")) {
             Ok(v) => v,
             Err(_) => md(ct, "tokenizer.ggml.tokens")?
@@ -383,20 +502,93 @@ impl ModelConfig {
                 .map(|v| v.len())
                 .unwrap_or(0),
         };
+        let rope_theta = md_f32(ct, &format!("{p}.rope.freq_base")).unwrap_or(10_000.0);
+        let (attn_scale, sliding) = match arch {
+            Arch::Gemma3 => {
+                // gemma_pytorch's query_pre_attn_scalar: hidden / heads for the 27B model
+                // (62 layers), the head dimension for the others; as llama.cpp decides it.
+                let scalar = if n_layer == 62 {
+                    hidden / n_head
+                } else {
+                    head_dim
+                };
+                let sliding = SlidingWindow {
+                    window: md_usize(ct, &format!("{p}.attention.sliding_window"))?,
+                    pattern: 6,
+                    rope_theta: 10_000.0,
+                };
+                (1.0 / (scalar as f32).sqrt(), Some(sliding))
+            }
+            _ => (1.0 / (head_dim as f32).sqrt(), None),
+        };
         Ok(Self {
             arch,
-            n_layer: md_usize(ct, &format!("{p}.block_count"))?,
+            n_layer,
             n_head,
             n_kv_head,
             head_dim,
             hidden,
             vocab_size,
             context_len: md_usize(ct, &format!("{p}.context_length")).unwrap_or(2048),
-            rope_theta: md_f32(ct, &format!("{p}.rope.freq_base")).unwrap_or(10_000.0),
+            rope_theta,
             rms_eps: f64::from(
                 md_f32(ct, &format!("{p}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
             ),
+            rope_freq_scale: Self::rope_freq_scale(ct, p),
+            attn_scale,
+            sliding,
         })
+    }
+
+    /// The head dimension: `attention.key_length` when the file has it (Qwen3 and Gemma 3
+    /// heads are wider than hidden / heads), else hidden / heads. RoPE must cover all of it.
+    fn head_dim(
+        ct: &gguf_file::Content,
+        p: &str,
+        hidden: usize,
+        n_head: usize,
+        n_kv_head: usize,
+    ) -> Result<usize> {
+        let key_length = md_usize(ct, &format!("{p}.attention.key_length")).ok();
+        let bad_heads = n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head);
+        if bad_heads || (key_length.is_none() && !hidden.is_multiple_of(n_head)) {
+            return Err(Error::Unsupported(format!(
+                "inconsistent head counts: {n_head} heads, {n_kv_head} kv heads, hidden {hidden}"
+            )));
+        }
+        let head_dim = key_length.unwrap_or(hidden / n_head);
+        let value_length = md_usize(ct, &format!("{p}.attention.value_length")).unwrap_or(head_dim);
+        let rope_dims = md_usize(ct, &format!("{p}.rope.dimension_count")).unwrap_or(head_dim);
+        if value_length != head_dim || rope_dims != head_dim || !head_dim.is_multiple_of(2) {
+            return Err(Error::Unsupported(format!(
+                "head dimensions: key {head_dim}, value {value_length}, rotary {rope_dims}"
+            )));
+        }
+        Ok(head_dim)
+    }
+
+    /// Linear RoPE scaling (`rope.scaling.type = linear`). Other kinds (YaRN) are not
+    /// implemented: run unscaled, as before, with a warning. Llama 3's scaling comes as a
+    /// tensor (`rope_freqs.weight`) instead.
+    fn rope_freq_scale(ct: &gguf_file::Content, p: &str) -> f32 {
+        let kind = ct
+            .metadata
+            .get(&format!("{p}.rope.scaling.type"))
+            .and_then(|v| v.to_string().ok())
+            .map(String::as_str)
+            .unwrap_or("linear");
+        let factor = md_f32(ct, &format!("{p}.rope.scaling.factor")).unwrap_or(0.0);
+        match kind {
+            "linear" if factor > 0.0 => 1.0 / factor,
+            "none" | "linear" => 1.0,
+            other => {
+                tracing::warn!(
+                    scaling = other,
+                    "RoPE scaling not implemented; running unscaled"
+                );
+                1.0
+            }
+        }
     }
 }
 
@@ -491,18 +683,23 @@ impl Transformer {
                 )?,
                 gate_up,
                 down,
+                norms: ArchNorms::load(&mut |name| raw(reader, name), &p, &cfg)?,
             });
         }
-        let inv_freq = (0..cfg.head_dim / 2)
-            .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f32 / cfg.head_dim as f32))
-            .collect();
+        let factors = if ct.tensor_infos.contains_key("rope_freqs.weight") {
+            let f = raw(reader, "rope_freqs.weight")?.dequantize(&device)?;
+            Some(f.flatten_all()?.to_vec1::<f32>()?)
+        } else {
+            None
+        };
+        let rope = RopeFreqs::new(&cfg, factors.as_deref());
         Ok(Self {
             cfg,
             embed,
             layers,
             norm,
             output,
-            inv_freq,
+            rope,
             device,
             weight_bytes,
         })
@@ -528,12 +725,35 @@ impl Transformer {
         }
     }
 
-    fn rope_tables(&self, start: usize, seq: usize) -> Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
+    /// RoPE tables and mask of one kind of layer (`window`: local) for positions
+    /// `start..start + seq`.
+    fn positions(
+        &self,
+        start: usize,
+        seq: usize,
+        inv_freq: &[f32],
+        window: Option<usize>,
+    ) -> Result<Positions> {
+        let (cos, sin) = self.rope_tables(start, seq, inv_freq)?;
+        let mask = if seq > 1 {
+            Some(self.causal_mask(start, seq, window)?)
+        } else {
+            None
+        };
+        Ok(Positions {
+            cos,
+            sin,
+            mask,
+            window,
+        })
+    }
+
+    fn rope_tables(&self, start: usize, seq: usize, inv_freq: &[f32]) -> Result<(Tensor, Tensor)> {
+        let half = inv_freq.len();
         let mut cos = Vec::with_capacity(seq * half);
         let mut sin = Vec::with_capacity(seq * half);
         for pos in start..start + seq {
-            for &f in &self.inv_freq {
+            for &f in inv_freq {
                 // f64 for the angle: positions in the tens of thousands lose precision in f32.
                 let a = pos as f64 * f64::from(f);
                 cos.push(a.cos() as f32);
@@ -546,12 +766,15 @@ impl Transformer {
         ))
     }
 
-    fn causal_mask(&self, start: usize, seq: usize) -> Result<Tensor> {
+    /// Query `start + i` sees key `j` when `j <= start + i`, and with a window also when
+    /// `start + i - j < window` (llama.cpp's `is_masked_swa`, standard kind).
+    fn causal_mask(&self, start: usize, seq: usize, window: Option<usize>) -> Result<Tensor> {
         let kv_len = start + seq;
         let mask: Vec<f32> = (0..seq)
             .flat_map(|i| {
                 (0..kv_len).map(move |j| {
-                    if j <= start + i {
+                    let seen = j <= start + i && window.is_none_or(|w| start + i - j < w);
+                    if seen {
                         0.0
                     } else {
                         f32::NEG_INFINITY
@@ -564,9 +787,10 @@ impl Transformer {
 
     fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let x = x.contiguous()?;
-        Ok(match self.cfg.arch {
-            Arch::Llama => candle_nn::rotary_emb::rope_i(&x, cos, sin)?,
-            Arch::Qwen2 => candle_nn::rotary_emb::rope(&x, cos, sin)?,
+        Ok(if self.cfg.arch.rotates_halves() {
+            candle_nn::rotary_emb::rope(&x, cos, sin)?
+        } else {
+            candle_nn::rotary_emb::rope_i(&x, cos, sin)?
         })
     }
 
@@ -587,21 +811,29 @@ impl Transformer {
         cache.reserve(start + seq, self.cfg.context_len, &self.cfg, &self.device)?;
         let ids = Tensor::new(tokens, &self.device)?;
         let mut x = self.embed.embedding(&ids)?.unsqueeze(0)?;
-        let (cos, sin) = self.rope_tables(start, seq)?;
-        let mask = if seq > 1 {
-            Some(self.causal_mask(start, seq)?)
-        } else {
-            None
+        if self.cfg.arch == Arch::Gemma3 {
+            x = (x * (self.cfg.hidden as f64).sqrt())?;
+        }
+        let global = self.positions(start, seq, &self.rope.global, None)?;
+        let local = match (&self.rope.local, self.cfg.sliding) {
+            (Some(freqs), Some(s)) => Some(self.positions(start, seq, freqs, Some(s.window))?),
+            _ => None,
         };
         for (i, layer) in self.layers.iter().enumerate() {
+            let is_local = self.cfg.sliding.is_some_and(|s| s.is_local(i));
+            let pos = local.as_ref().filter(|_| is_local).unwrap_or(&global);
             let h = layer.attn_norm.forward(&x)?;
-            let a = self.attention(layer, &h, &cos, &sin, mask.as_ref(), cache, i, start)?;
+            let a = self.attention(layer, &h, pos, cache, i, start)?;
+            let a = ArchNorms::apply(layer.norms.post_attn.as_ref(), a)?;
             x = (a + x)?;
             let h = layer.ffn_norm.forward(&x)?;
             let gu = layer.gate_up.forward(&h)?;
-            let m = layer
-                .down
-                .forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
+            let act = match self.cfg.arch {
+                Arch::Gemma3 => gu[0].gelu()?,
+                _ => candle_nn::ops::silu(&gu[0])?,
+            };
+            let m = layer.down.forward(&(act * &gu[1])?)?;
+            let m = ArchNorms::apply(layer.norms.post_ffn.as_ref(), m)?;
             x = (m + x)?;
         }
         cache.len = start + seq;
@@ -611,14 +843,11 @@ impl Transformer {
         Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         layer: &Layer,
         h: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: Option<&Tensor>,
+        pos: &Positions,
         cache: &mut KvCache,
         index: usize,
         start: usize,
@@ -626,14 +855,16 @@ impl Transformer {
         let (_, seq, _) = h.dims3()?;
         let (nh, nkv, hd) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
         let qkv = layer.qkv.forward(h)?;
-        let q = qkv[0].reshape((1, seq, nh, hd))?.transpose(1, 2)?;
-        let k = qkv[1].reshape((1, seq, nkv, hd))?.transpose(1, 2)?;
+        let q = qkv[0].reshape((1, seq, nh, hd))?;
+        let q = ArchNorms::apply(layer.norms.q.as_ref(), q)?.transpose(1, 2)?;
+        let k = qkv[1].reshape((1, seq, nkv, hd))?;
+        let k = ArchNorms::apply(layer.norms.k.as_ref(), k)?.transpose(1, 2)?;
         let v = qkv[2]
             .reshape((1, seq, nkv, hd))?
             .transpose(1, 2)?
             .contiguous()?;
-        let q = self.rope(&q, cos, sin)?;
-        let k = self.rope(&k, cos, sin)?;
+        let q = self.rope(&q, &pos.cos, &pos.sin)?;
+        let k = self.rope(&k, &pos.cos, &pos.sin)?;
         let (kk, vv) = cache.append(index, &k, &v, start)?;
 
         // Grouped-query attention: query heads j*group..(j+1)*group share kv head j, so fold
@@ -643,13 +874,13 @@ impl Transformer {
         if seq == 1 {
             // Decode: one query row per head against the cache, read in place. candle's gemm
             // spends more time packing these tiny matrices than multiplying them.
-            let y = decode_attention(&q, &kk, &vv, start + 1)?;
+            let from = pos.window.map_or(0, |w| (start + 1).saturating_sub(w));
+            let y = decode_attention(&q, &kk, &vv, from..start + 1, self.cfg.attn_scale)?;
             return layer.wo.forward(&y.reshape((1, 1, nh * hd))?);
         }
-        let scale = 1.0 / (hd as f64).sqrt();
-        let att = (q.matmul(&kk.t()?)? * scale)?;
+        let att = (q.matmul(&kk.t()?)? * f64::from(self.cfg.attn_scale))?;
         let kv_len = start + seq;
-        let att = match mask {
+        let att = match &pos.mask {
             Some(m) => att
                 .reshape((1, nkv, group, seq, kv_len))?
                 .broadcast_add(m)?
@@ -679,9 +910,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
-/// Attention of one query position (`q`: 1 × kv heads × group × head_dim) over the first
-/// `len` cached positions of `kk`/`vv` (views of the cache buffers, read without copying).
-fn decode_attention(q: &Tensor, kk: &Tensor, vv: &Tensor, len: usize) -> Result<Tensor> {
+/// Attention of one query position (`q`: 1 × kv heads × group × head_dim) over the cached
+/// positions `span` of `kk`/`vv` (views of the cache buffers, read without copying), scores
+/// multiplied by `scale`.
+fn decode_attention(
+    q: &Tensor,
+    kk: &Tensor,
+    vv: &Tensor,
+    span: std::ops::Range<usize>,
+    scale: f32,
+) -> Result<Tensor> {
     let (_, nkv, group, hd) = q.dims4()?;
     let qv = q.flatten_all()?.to_vec1::<f32>()?;
     let (ks, kl) = kk.storage_and_layout();
@@ -697,15 +935,14 @@ fn decode_attention(q: &Tensor, kk: &Tensor, vv: &Tensor, len: usize) -> Result<
     if kst[3] != 1 || vst[3] != 1 {
         return Err(Error::Unsupported("cache rows must be contiguous".into()));
     }
-    let scale = 1.0 / (hd as f32).sqrt();
     let mut out = vec![0f32; nkv * group * hd];
-    let mut scores = vec![0f32; len];
+    let mut scores = vec![0f32; span.len()];
     for j in 0..nkv {
         for g in 0..group {
             let row = (j * group + g) * hd;
             let qrow = &qv[row..row + hd];
             let mut max = f32::NEG_INFINITY;
-            for (t, s) in scores.iter_mut().enumerate() {
+            for (t, s) in span.clone().zip(scores.iter_mut()) {
                 let at = ko + j * kst[1] + t * kst[2];
                 *s = dot(qrow, &kd[at..at + hd]) * scale;
                 max = max.max(*s);
@@ -716,7 +953,7 @@ fn decode_attention(q: &Tensor, kk: &Tensor, vv: &Tensor, len: usize) -> Result<
                 sum += *s;
             }
             let o = &mut out[row..row + hd];
-            for (t, s) in scores.iter().enumerate() {
+            for (t, s) in span.clone().zip(scores.iter()) {
                 let p = s / sum;
                 let at = vo + j * vst[1] + t * vst[2];
                 for (o, v) in o.iter_mut().zip(&vd[at..at + hd]) {
@@ -726,6 +963,16 @@ fn decode_attention(q: &Tensor, kk: &Tensor, vv: &Tensor, len: usize) -> Result<
         }
     }
     Ok(Tensor::from_vec(out, (1, nkv * group, 1, hd), q.device())?)
+}
+
+/// RoPE tables and attention mask of one kind of layer for the tokens of one forward call.
+struct Positions {
+    cos: Tensor,
+    sin: Tensor,
+    /// Additive mask of a batch (causal, and windowed for local layers); none for one token.
+    mask: Option<Tensor>,
+    /// Sliding window of local layers.
+    window: Option<usize>,
 }
 
 /// Keys and values of one conversation, for every layer.
@@ -834,4 +1081,123 @@ impl KvCache {
 /// Index of the largest logit.
 pub fn argmax(logits: &Tensor) -> Result<u32> {
     Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gguf_file::Value::{self, F32, U32};
+
+    /// Metadata of a `hidden`-wide `arch` model with `heads`/`kv` heads and `layers` blocks,
+    /// plus `extra` keys (without the architecture prefix).
+    fn content(
+        arch: &str,
+        (hidden, heads, kv, layers): (u32, u32, u32, u32),
+        extra: Vec<(&str, Value)>,
+    ) -> gguf_file::Content {
+        let p = |k: &str| format!("{arch}.{k}");
+        let mut meta = vec![
+            (p("embedding_length"), U32(hidden)),
+            (p("attention.head_count"), U32(heads)),
+            (p("attention.head_count_kv"), U32(kv)),
+            (p("block_count"), U32(layers)),
+            (p("vocab_size"), U32(100)),
+        ];
+        meta.extend(extra.into_iter().map(|(k, v)| (p(k), v)));
+        let refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let mut buf = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut buf, &refs, &[]).expect("write");
+        buf.set_position(0);
+        gguf_file::Content::read(&mut buf).expect("read")
+    }
+
+    #[test]
+    fn gemma3_config_has_wide_heads_a_window_and_five_local_layers_per_global_one() {
+        let ct = content(
+            "gemma3",
+            (1152, 4, 1, 26),
+            vec![
+                ("attention.key_length", U32(256)),
+                ("attention.value_length", U32(256)),
+                ("attention.sliding_window", U32(512)),
+                ("rope.freq_base", F32(1e6)),
+                ("rope.scaling.type", Value::String("linear".into())),
+                ("rope.scaling.factor", F32(8.0)),
+            ],
+        );
+        let cfg = ModelConfig::from_gguf(&ct, Arch::Gemma3).expect("config");
+        assert_eq!((cfg.head_dim, cfg.attn_scale), (256, 1.0 / 16.0));
+        assert_eq!(cfg.rope_freq_scale, 0.125);
+        let s = cfg.sliding.expect("sliding window");
+        assert_eq!((s.window, s.rope_theta), (512, 10_000.0));
+        let global: Vec<usize> = (0..26).filter(|&i| !s.is_local(i)).collect();
+        assert_eq!(global, [5, 11, 17, 23]);
+        // Local layers: base 10000 and no position scaling; global: the file's base, scaled.
+        let rope = RopeFreqs::new(&cfg, None);
+        let local = rope.local.expect("local frequencies");
+        assert_eq!(
+            (local[0], local[1]),
+            (1.0, 1.0 / 10_000f32.powf(2.0 / 256.0))
+        );
+        assert_eq!(rope.global[0], 0.125);
+    }
+
+    #[test]
+    fn gemma3_27b_scales_attention_by_hidden_over_heads() {
+        let ct = content(
+            "gemma3",
+            (5376, 32, 16, 62),
+            vec![
+                ("attention.key_length", U32(128)),
+                ("attention.sliding_window", U32(1024)),
+            ],
+        );
+        let cfg = ModelConfig::from_gguf(&ct, Arch::Gemma3).expect("config");
+        assert_eq!(cfg.head_dim, 128);
+        assert_eq!(cfg.attn_scale, 1.0 / 168f32.sqrt());
+    }
+
+    #[test]
+    fn qwen3_head_dim_comes_from_key_length() {
+        let ct = content(
+            "qwen3",
+            (1024, 16, 8, 28),
+            vec![
+                ("attention.key_length", U32(128)),
+                ("attention.value_length", U32(128)),
+            ],
+        );
+        let cfg = ModelConfig::from_gguf(&ct, Arch::Qwen3).expect("config");
+        assert_eq!((cfg.head_dim, cfg.sliding), (128, None));
+        assert_eq!(cfg.attn_scale, 1.0 / 128f32.sqrt());
+        assert!(cfg.arch.has_qk_norm() && cfg.arch.rotates_halves());
+    }
+
+    #[test]
+    fn partial_rotary_embedding_is_refused() {
+        let ct = content(
+            "llama",
+            (512, 8, 8, 2),
+            vec![("rope.dimension_count", U32(32))],
+        );
+        let e = ModelConfig::from_gguf(&ct, Arch::Llama).expect_err("partial rotary");
+        assert!(e.to_string().contains("rotary 32"), "{e}");
+    }
+
+    #[test]
+    fn llama3_rope_factors_divide_the_frequencies() {
+        let ct = content(
+            "llama",
+            (64, 4, 2, 2),
+            vec![("rope.freq_base", F32(500_000.0))],
+        );
+        let cfg = ModelConfig::from_gguf(&ct, Arch::Llama).expect("config");
+        let plain = RopeFreqs::new(&cfg, None).global;
+        let factors: Vec<f32> = (0..8).map(|i| 1.0 + i as f32).collect();
+        let scaled = RopeFreqs::new(&cfg, Some(&factors)).global;
+        for i in 0..8 {
+            assert_eq!(scaled[i], plain[i] / factors[i]);
+        }
+        assert!(!cfg.arch.rotates_halves() && !cfg.arch.has_qk_norm());
+    }
 }
