@@ -94,7 +94,7 @@ fn norm_weights(n: usize) -> QTensor {
 }
 
 fn write_tiny(arch: &str, path: &std::path::Path, dtype: GgmlDType) {
-    let seed = arch.bytes().fold(0x7157_0000_0000_0001, |h, b| {
+    let seed = arch.bytes().fold(0x7157_0000_0000_0001_u64, |h, b| {
         h.rotate_left(8) ^ u64::from(b)
     });
     RNG.set(Rng(seed));
