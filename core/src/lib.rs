@@ -7,20 +7,31 @@
 //! [`seam::Incoming`]; the bot decides whether to answer; the answer streams from an
 //! [`engine::Engine`] back through the adapter's [`seam::Outbox`].
 //!
-//! Rooms:
-//! - [`engine`]: the `Engine` trait, requests, streamed events, the one stop-string filter; its
-//!   kinds: [`engine::local`] (GGUF model, tokenizer, kernels, sampling, KV caches), [`engine::openai`].
-//! - [`seam`]: the types adapters speak.
-//! - [`config`]: typed `Settings` from `config.toml` + `PARLEY__SECTION__KEY`, validated.
+//! Rooms, in the order a message flows through them:
+//! - [`seam`]: the types adapters speak: `Incoming`, `ChannelKey`, `Outbox`, `Handler`.
+//! - [`bot`]: the `Handler` adapters call. `bot/mod.rs` takes a message in (addressing,
+//!   admission, rate verdict, queue); `channels` holds one `Channel` per loaded channel; its
+//!   `commands` run one function per command; `answer` builds the request and streams the
+//!   answer; `replies` is every text the bot writes itself.
+//! - [`commands`]: the command grammar, `/cmd@botname` read once, the help text.
 //! - [`conversation`]: `Turn`, `Conversation`, the token-measured `ContextWindow`.
-//! - [`store`]: durable history and channel settings in SQLite.
+//! - [`persona`], [`translate`]: system prompts from `prompts/`; language detection and
+//!   translation requests.
 //! - [`scheduler`]: one answer per channel, fair turns across channels, bounded queues.
-//! - [`bot`]: the `Handler` adapters call: triggers, commands, streaming answers.
+//! - [`engine`]: the `Engine` trait, requests, streamed events, the one stop-string filter; its
+//!   kinds: [`engine::local`] (GGUF model, tokenizer, kernels, sampling, KV caches) and
+//!   [`engine::openai`] (any OpenAI-compatible server).
+//! - [`render`]: the streaming edit plan, splitting at platform limits, mention neutralising.
 //! - [`outbound`]: what every adapter needs on the way out (retry, edit throttle, splitting,
 //!   the empty-text placeholder), around the adapter's calls to its client.
-//! - [`launch`]: start-up shared by the binaries (engine from settings, bot over it).
-//! - `testing` (only with the `testing` cargo feature, which the dev-only `parley-testkit` turns
-//!   on for test builds): a recording `Outbox`, message builders, and `engine::scripted`.
+//! - [`store`]: durable history, channel settings and notes in SQLite (a turn is on disk before
+//!   it is answered).
+//!
+//! Beside the flow: [`config`] (typed `Settings` from `config.toml` + `PARLEY__SECTION__KEY`,
+//! the one loader, which hands each adapter its section), [`launch`] (start-up shared by the
+//! binaries), [`error`] (the crate's one error type), and `testing` (only with the `testing`
+//! cargo feature, which dev-only crates turn on: a recording `Outbox`, message builders,
+//! `engine::scripted` and the `test` platform).
 
 pub mod bot;
 pub mod commands;
