@@ -463,6 +463,14 @@ struct StreamFailure {
     retryable: bool,
 }
 
+impl StreamFailure {
+    /// Not worth trying again (a stuck or broken server would only do it again).
+    fn for_good(mut self) -> Self {
+        self.retryable = false;
+        self
+    }
+}
+
 /// What the stream has delivered so far; kept outside the request future so a cancelled
 /// generation can still report it.
 #[derive(Debug, Default)]
@@ -929,7 +937,6 @@ impl Inner {
             }
             tracing::debug!(url = %url, retry = *retries, "POST chat/completions");
             let result = tokio::time::timeout(self.timeout, req.send()).await;
-            let left = *retries < self.max_retries();
             let (wait, why) = match result {
                 Err(_) => {
                     return Err(Failure::new(
@@ -941,68 +948,9 @@ impl Inner {
                         ),
                     ))
                 }
-                Ok(Err(e)) => {
-                    let what = if e.is_connect() {
-                        "cannot connect to"
-                    } else {
-                        "request failed to"
-                    };
-                    let why = format!("{what} {url}: {}", chain(&e));
-                    if !left {
-                        return Err(Failure::new(
-                            None,
-                            format!(
-                                "{why} (after {} retries); is the inference server running \
-                                 and engine.openai.base_url right?",
-                                *retries
-                            ),
-                        ));
-                    }
-                    (self.backoff(*retries + 1), why)
-                }
-                Ok(Ok(resp)) => {
-                    let status = resp.status();
-                    if status.is_success() {
-                        return Ok(resp);
-                    }
-                    let after = retry_after(resp.headers());
-                    let message = self.error_body(resp).await;
-                    let why = format!("{url} answered {status}: {message}");
-                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        if !left {
-                            return Err(Failure::new(
-                                Some(status),
-                                format!("{why} (gave up after {} retries)", *retries),
-                            ));
-                        }
-                        match after {
-                            Some(d) if d.as_secs_f64() > self.config.max_retry_wait_secs => {
-                                return Err(Failure::new(
-                                    Some(status),
-                                    format!(
-                                        "{why}; it asks to retry after {} s, longer than \
-                                         engine.openai.max_retry_wait_secs ({} s)",
-                                        d.as_secs_f64(),
-                                        self.config.max_retry_wait_secs
-                                    ),
-                                ))
-                            }
-                            Some(d) => (d, why),
-                            None => (self.backoff(*retries + 1), why),
-                        }
-                    } else {
-                        let hint = match status {
-                            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                                format!(" (check {API_KEY_ENV})")
-                            }
-                            StatusCode::NOT_FOUND => " (check engine.openai.base_url, usually \
-                                                      ending in /v1, and engine.openai.model)"
-                                .to_owned(),
-                            _ => String::new(),
-                        };
-                        return Err(Failure::new(Some(status), format!("{why}{hint}")));
-                    }
-                }
+                Ok(Err(e)) => self.connection_failed(&e, *retries)?,
+                Ok(Ok(resp)) if resp.status().is_success() => return Ok(resp),
+                Ok(Ok(resp)) => self.refused(resp, *retries).await?,
             };
             *retries += 1;
             tracing::warn!(
@@ -1012,6 +960,75 @@ impl Inner {
                 "{why}; retrying"
             );
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// A request that reached no server: how long to wait before the next try, or the final
+    /// failure once `retries` are spent.
+    fn connection_failed(
+        &self,
+        e: &reqwest::Error,
+        retries: u32,
+    ) -> Result<(Duration, String), Failure> {
+        let what = if e.is_connect() {
+            "cannot connect to"
+        } else {
+            "request failed to"
+        };
+        let why = format!("{what} {}: {}", self.shown_endpoint, chain(e));
+        if retries >= self.max_retries() {
+            return Err(Failure::new(
+                None,
+                format!(
+                    "{why} (after {retries} retries); is the inference server running \
+                     and engine.openai.base_url right?"
+                ),
+            ));
+        }
+        Ok((self.backoff(retries + 1), why))
+    }
+
+    /// A response that is not a success: how long to wait before the next try (429 and 5xx,
+    /// honouring `Retry-After`), or the final failure with a hint at the setting to check.
+    async fn refused(
+        &self,
+        resp: reqwest::Response,
+        retries: u32,
+    ) -> Result<(Duration, String), Failure> {
+        let status = resp.status();
+        let after = retry_after(resp.headers());
+        let message = self.error_body(resp).await;
+        let why = format!("{} answered {status}: {message}", self.shown_endpoint);
+        if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
+            let hint = match status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    format!(" (check {API_KEY_ENV})")
+                }
+                StatusCode::NOT_FOUND => " (check engine.openai.base_url, usually \
+                                          ending in /v1, and engine.openai.model)"
+                    .to_owned(),
+                _ => String::new(),
+            };
+            return Err(Failure::new(Some(status), format!("{why}{hint}")));
+        }
+        if retries >= self.max_retries() {
+            return Err(Failure::new(
+                Some(status),
+                format!("{why} (gave up after {retries} retries)"),
+            ));
+        }
+        match after {
+            Some(d) if d.as_secs_f64() > self.config.max_retry_wait_secs => Err(Failure::new(
+                Some(status),
+                format!(
+                    "{why}; it asks to retry after {} s, longer than \
+                     engine.openai.max_retry_wait_secs ({} s)",
+                    d.as_secs_f64(),
+                    self.config.max_retry_wait_secs
+                ),
+            )),
+            Some(d) => Ok((d, why)),
+            None => Ok((self.backoff(retries + 1), why)),
         }
     }
 
@@ -1043,48 +1060,26 @@ impl Inner {
         tx: &mpsc::UnboundedSender<Result<GenEvent>>,
         progress: &mut Progress,
     ) -> Result<(FinishReason, Option<ServerUsage>), StreamFailure> {
-        let url = &self.shown_endpoint;
         let mut bytes = response.bytes_stream();
         let mut decoder = SseDecoder::default();
         let mut finish: Option<FinishReason> = None;
         let mut usage: Option<ServerUsage> = None;
-        let fail = |progress: &Progress, detail: String| StreamFailure {
-            retryable: progress.content_chunks == 0,
-            error: Error::Remote(if progress.forwarded_chars == 0 {
-                format!("the answer stream from {url} broke off before any text: {detail}")
-            } else {
-                format!(
-                    "the answer stream from {url} broke off after {} characters: {detail}",
-                    progress.forwarded_chars
-                )
-            }),
-        };
+        let fail = |progress: &Progress, detail: String| self.broken_stream(progress, detail);
         let step = loop {
-            let next = match tokio::time::timeout(self.timeout, bytes.next()).await {
-                Err(_) => {
-                    let mut f = fail(
-                        progress,
-                        format!(
-                            "no data for {} s (engine.openai.timeout_secs)",
-                            self.config.timeout_secs
-                        ),
-                    );
-                    f.retryable = false;
-                    return Err(f);
-                }
-                Ok(next) => next,
+            let Ok(next) = tokio::time::timeout(self.timeout, bytes.next()).await else {
+                let detail = format!(
+                    "no data for {} s (engine.openai.timeout_secs)",
+                    self.config.timeout_secs
+                );
+                return Err(fail(progress, detail).for_good());
             };
             let events = match next {
                 Some(Ok(chunk)) => decoder.push(&chunk).map_err(|_| {
-                    let mut f = fail(
-                        progress,
-                        format!(
-                            "an event of the stream is over {} KiB",
-                            sse::MAX_EVENT >> 10
-                        ),
+                    let detail = format!(
+                        "an event of the stream is over {} KiB",
+                        sse::MAX_EVENT >> 10
                     );
-                    f.retryable = false;
-                    f
+                    fail(progress, detail).for_good()
                 })?,
                 Some(Err(e)) => {
                     if finish.is_some() {
@@ -1126,6 +1121,22 @@ impl Inner {
         let rest = stops.finish();
         forward(tx, progress, rest);
         Ok((finish.unwrap_or(FinishReason::Stop), usage))
+    }
+
+    /// The stream broke off: retryable while no text of the answer has arrived.
+    fn broken_stream(&self, progress: &Progress, detail: String) -> StreamFailure {
+        let url = &self.shown_endpoint;
+        StreamFailure {
+            retryable: progress.content_chunks == 0,
+            error: Error::Remote(if progress.forwarded_chars == 0 {
+                format!("the answer stream from {url} broke off before any text: {detail}")
+            } else {
+                format!(
+                    "the answer stream from {url} broke off after {} characters: {detail}",
+                    progress.forwarded_chars
+                )
+            }),
+        }
     }
 
     /// Handle one SSE event.
