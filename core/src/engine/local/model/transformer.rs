@@ -610,6 +610,73 @@ fn convert(q: QTensor, format: WeightFormat, device: &Device) -> Result<QTensor>
     }
 }
 
+/// A GGUF's tensors, read by name.
+struct TensorFile<'a, R> {
+    ct: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: &'a Device,
+}
+
+impl<R: std::io::Read + std::io::Seek> TensorFile<'_, R> {
+    /// Whether the file has tensor `name`.
+    fn has(&self, name: &str) -> bool {
+        self.ct.tensor_infos.contains_key(name)
+    }
+
+    /// Tensor `name` as stored.
+    fn tensor(&mut self, name: &str) -> Result<QTensor> {
+        self.ct
+            .tensor(self.reader, name, self.device)
+            .map_err(|e| Error::Unsupported(format!("tensor `{name}`: {e}")))
+    }
+
+    /// `{name}.weight` and, when the file has one, `{name}.bias` (dequantized).
+    fn with_bias(&mut self, name: &str) -> Result<(QTensor, Option<Tensor>)> {
+        let w = self.tensor(&format!("{name}.weight"))?;
+        let bias_name = format!("{name}.bias");
+        let b = if self.has(&bias_name) {
+            Some(self.tensor(&bias_name)?.dequantize(self.device)?)
+        } else {
+            None
+        };
+        Ok((w, b))
+    }
+}
+
+impl Layer {
+    /// Block `p` (`blk.N`) of the file, its weights in `format`.
+    fn load<R: std::io::Read + std::io::Seek>(
+        file: &mut TensorFile<'_, R>,
+        p: &str,
+        cfg: &ModelConfig,
+        format: WeightFormat,
+    ) -> Result<Self> {
+        let device = file.device;
+        let q = file.with_bias(&format!("{p}.attn_q"))?;
+        let k = file.with_bias(&format!("{p}.attn_k"))?;
+        let v = file.with_bias(&format!("{p}.attn_v"))?;
+        let gate = file.with_bias(&format!("{p}.ffn_gate"))?;
+        let up = file.with_bias(&format!("{p}.ffn_up"))?;
+        let qkv = Projections::load(vec![q, k, v], format, device)?;
+        let gate_up = Projections::load(vec![gate, up], format, device)?;
+        let wo_weight = file.tensor(&format!("{p}.attn_output.weight"))?;
+        let wo = Linear::load(wo_weight, None, format, device)?;
+        let down_weight = file.tensor(&format!("{p}.ffn_down.weight"))?;
+        let down = Linear::load(down_weight, None, format, device)?;
+        let attn_norm = file.tensor(&format!("{p}.attn_norm.weight"))?;
+        let ffn_norm = file.tensor(&format!("{p}.ffn_norm.weight"))?;
+        Ok(Layer {
+            attn_norm: RmsNorm::from_qtensor(attn_norm, cfg.rms_eps)?,
+            qkv,
+            wo,
+            ffn_norm: RmsNorm::from_qtensor(ffn_norm, cfg.rms_eps)?,
+            gate_up,
+            down,
+            norms: ArchNorms::load(&mut |name| file.tensor(name), p, cfg)?,
+        })
+    }
+}
+
 impl Transformer {
     /// Load weights of a GGUF whose metadata was read into `ct`.
     pub fn from_gguf<R: std::io::Read + std::io::Seek>(
@@ -619,19 +686,20 @@ impl Transformer {
         format: WeightFormat,
     ) -> Result<Self> {
         let device = Device::Cpu;
-        let raw = |reader: &mut R, name: &str| -> Result<QTensor> {
-            ct.tensor(reader, name, &device)
-                .map_err(|e| Error::Unsupported(format!("tensor `{name}`: {e}")))
+        let mut file = TensorFile {
+            ct,
+            reader,
+            device: &device,
         };
-        let embed = convert(raw(reader, "token_embd.weight")?, format, &device)?;
+        let embed = convert(file.tensor("token_embd.weight")?, format, &device)?;
         let embed = match kernel_matrix(&[&embed], format)? {
             Some(k) => Embedding::Kernel(Arc::new(k)),
             None => Embedding::Table(Arc::new(embed)),
         };
-        let norm = RmsNorm::from_qtensor(raw(reader, "output_norm.weight")?, cfg.rms_eps)?;
+        let norm = RmsNorm::from_qtensor(file.tensor("output_norm.weight")?, cfg.rms_eps)?;
         let mut weight_bytes = embed.bytes();
-        let output = if ct.tensor_infos.contains_key("output.weight") {
-            let o = Linear::load(raw(reader, "output.weight")?, None, format, &device)?;
+        let output = if file.has("output.weight") {
+            let o = Linear::load(file.tensor("output.weight")?, None, format, &device)?;
             weight_bytes += o.bytes();
             o
         } else {
@@ -639,55 +707,13 @@ impl Transformer {
         };
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
-            let p = format!("blk.{i}");
-            let with_bias = |reader: &mut R, name: &str| -> Result<(QTensor, Option<Tensor>)> {
-                let w = raw(reader, &format!("{p}.{name}.weight"))?;
-                let bias_name = format!("{p}.{name}.bias");
-                let b = if ct.tensor_infos.contains_key(&bias_name) {
-                    Some(raw(reader, &bias_name)?.dequantize(&device)?)
-                } else {
-                    None
-                };
-                Ok((w, b))
-            };
-            let q = with_bias(reader, "attn_q")?;
-            let k = with_bias(reader, "attn_k")?;
-            let v = with_bias(reader, "attn_v")?;
-            let gate = with_bias(reader, "ffn_gate")?;
-            let up = with_bias(reader, "ffn_up")?;
-            let qkv = Projections::load(vec![q, k, v], format, &device)?;
-            let gate_up = Projections::load(vec![gate, up], format, &device)?;
-            let wo = Linear::load(
-                raw(reader, &format!("{p}.attn_output.weight"))?,
-                None,
-                format,
-                &device,
-            )?;
-            let down = Linear::load(
-                raw(reader, &format!("{p}.ffn_down.weight"))?,
-                None,
-                format,
-                &device,
-            )?;
-            weight_bytes += qkv.bytes() + gate_up.bytes() + wo.bytes() + down.bytes();
-            layers.push(Layer {
-                attn_norm: RmsNorm::from_qtensor(
-                    raw(reader, &format!("{p}.attn_norm.weight"))?,
-                    cfg.rms_eps,
-                )?,
-                qkv,
-                wo,
-                ffn_norm: RmsNorm::from_qtensor(
-                    raw(reader, &format!("{p}.ffn_norm.weight"))?,
-                    cfg.rms_eps,
-                )?,
-                gate_up,
-                down,
-                norms: ArchNorms::load(&mut |name| raw(reader, name), &p, &cfg)?,
-            });
+            let layer = Layer::load(&mut file, &format!("blk.{i}"), &cfg, format)?;
+            weight_bytes +=
+                layer.qkv.bytes() + layer.gate_up.bytes() + layer.wo.bytes() + layer.down.bytes();
+            layers.push(layer);
         }
-        let factors = if ct.tensor_infos.contains_key("rope_freqs.weight") {
-            let f = raw(reader, "rope_freqs.weight")?.dequantize(&device)?;
+        let factors = if file.has("rope_freqs.weight") {
+            let f = file.tensor("rope_freqs.weight")?.dequantize(&device)?;
             Some(f.flatten_all()?.to_vec1::<f32>()?)
         } else {
             None
