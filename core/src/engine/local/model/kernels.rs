@@ -27,7 +27,7 @@
 //!   resumed from its KV cache continues exactly like a fresh prefill of the same text.
 //!   Opt-in ([`QuantMatrix::with_gemm_prefill`], `--weights kernels-gemm`): from
 //!   [`GEMM_MIN_ROWS`] rows on, dequantize to f32 and use candle's f32 matmul (the `gemm`
-//!   crate), ~1.5x faster prefill at m = 512 (see [`bench_kernels`]) at the price of that
+//!   crate), ~1.5x faster prefill at m = 512 (see the ignored test `kernels_bench`) at the price of that
 //!   exactness.
 //! - Above `PARALLEL_MIN_MACS` (1M multiply-adds) the row groups are split over candle's rayon pool;
 //!   `threads == 1` (or a small matrix) runs on the calling thread and spawns nothing.
@@ -622,119 +622,119 @@ fn q8_0_row(q: &[i8], d: &[u16], xs: &[i16], xd: &[f32]) -> [f32; G] {
     facc
 }
 
-/// Micro-benchmark: this module's kernels against candle's `QMatMul` (Q4_1 native and Q8_0)
-/// for the SmolLM2-135M shapes, at m = 1 and 512, alternating `rounds` times. Returns a table
-/// of best-of times and ratios (> 1: ours is faster).
-pub fn bench_kernels(rounds: usize) -> String {
-    use candle_core::quantized::QMatMul;
-    use candle_core::Module;
-    use std::fmt::Write;
-    use std::time::Instant;
-
-    let dev = Device::Cpu;
-    let threads = candle_core::utils::get_num_threads();
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "threads {threads}\n{:>12} {:>4} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-        "shape",
-        "m",
-        "ours q4_1",
-        "cand q4_1",
-        "ours q8_0",
-        "cand q8_0",
-        "cand f32",
-        "q41 x",
-        "q80 x"
-    );
-    let shapes = [
-        (576, 576),
-        (192, 576),
-        (1536, 576),
-        (576, 1536),
-        (49152, 576),
-    ];
-    for (n, k) in shapes {
-        let mut seed = 1u64;
-        let w: Vec<f32> = (0..n * k)
-            .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect();
-        let w = Tensor::from_vec(w, (n, k), &dev).expect("tensor");
-        let q41 = QTensor::quantize(&w, GgmlDType::Q4_1).expect("q");
-        let q80 = QTensor::quantize(&w, GgmlDType::Q8_0).expect("q");
-        let k41 = QuantMatrix::from_qtensor(&q41).expect("k");
-        let k80 = QuantMatrix::from_qtensor(&q80).expect("k");
-        let c41 = QMatMul::from_qtensor(q41).expect("c");
-        let c80 = QMatMul::from_qtensor(q80).expect("c");
-        let wt = w.t().expect("t");
-        for m in [1usize, 512] {
-            if n == 49152 && m > 1 {
-                continue;
-            }
-            let x: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-                .collect();
-            let xt = Tensor::from_vec(x.clone(), (m, k), &dev).expect("x");
-            let mut out = vec![0f32; m * n];
-            let reps = if m == 1 {
-                (20_000_000 / (n * k)).max(3)
-            } else {
-                1
-            };
-            let mut best = [f64::MAX; 5];
-            for _ in 0..rounds {
-                let t = Instant::now();
-                for _ in 0..reps {
-                    k41.matmul(&x, m, &mut out, threads);
-                }
-                best[0] = best[0].min(t.elapsed().as_secs_f64() / reps as f64);
-                let t = Instant::now();
-                for _ in 0..reps {
-                    c41.forward(&xt).expect("f");
-                }
-                best[1] = best[1].min(t.elapsed().as_secs_f64() / reps as f64);
-                let t = Instant::now();
-                for _ in 0..reps {
-                    k80.matmul(&x, m, &mut out, threads);
-                }
-                best[2] = best[2].min(t.elapsed().as_secs_f64() / reps as f64);
-                let t = Instant::now();
-                for _ in 0..reps {
-                    c80.forward(&xt).expect("f");
-                }
-                best[3] = best[3].min(t.elapsed().as_secs_f64() / reps as f64);
-                let t = Instant::now();
-                for _ in 0..reps {
-                    xt.matmul(&wt).expect("f");
-                }
-                best[4] = best[4].min(t.elapsed().as_secs_f64() / reps as f64);
-            }
-            let us = |t: f64| t * 1e6;
-            let _ = writeln!(
-                s,
-                "{:>12} {:>4} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>8.2}",
-                format!("{n}x{k}"),
-                m,
-                us(best[0]),
-                us(best[1]),
-                us(best[2]),
-                us(best[3]),
-                us(best[4]),
-                best[1] / best[0],
-                best[3] / best[2],
-            );
-        }
-    }
-    s.push_str("times in µs (best of rounds); ratios: candle time / ours, same dtype\n");
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Micro-benchmark: this module's kernels against candle's `QMatMul` (Q4_1 native and Q8_0)
+    /// for the SmolLM2-135M shapes, at m = 1 and 512, alternating `rounds` times. Returns a table
+    /// of best-of times and ratios (> 1: ours is faster).
+    fn bench_kernels(rounds: usize) -> String {
+        use candle_core::quantized::QMatMul;
+        use candle_core::Module;
+        use std::fmt::Write;
+        use std::time::Instant;
+
+        let dev = Device::Cpu;
+        let threads = candle_core::utils::get_num_threads();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "threads {threads}\n{:>12} {:>4} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+            "shape",
+            "m",
+            "ours q4_1",
+            "cand q4_1",
+            "ours q8_0",
+            "cand q8_0",
+            "cand f32",
+            "q41 x",
+            "q80 x"
+        );
+        let shapes = [
+            (576, 576),
+            (192, 576),
+            (1536, 576),
+            (576, 1536),
+            (49152, 576),
+        ];
+        for (n, k) in shapes {
+            let mut seed = 1u64;
+            let w: Vec<f32> = (0..n * k)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect();
+            let w = Tensor::from_vec(w, (n, k), &dev).expect("tensor");
+            let q41 = QTensor::quantize(&w, GgmlDType::Q4_1).expect("q");
+            let q80 = QTensor::quantize(&w, GgmlDType::Q8_0).expect("q");
+            let k41 = QuantMatrix::from_qtensor(&q41).expect("k");
+            let k80 = QuantMatrix::from_qtensor(&q80).expect("k");
+            let c41 = QMatMul::from_qtensor(q41).expect("c");
+            let c80 = QMatMul::from_qtensor(q80).expect("c");
+            let wt = w.t().expect("t");
+            for m in [1usize, 512] {
+                if n == 49152 && m > 1 {
+                    continue;
+                }
+                let x: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                    .collect();
+                let xt = Tensor::from_vec(x.clone(), (m, k), &dev).expect("x");
+                let mut out = vec![0f32; m * n];
+                let reps = if m == 1 {
+                    (20_000_000 / (n * k)).max(3)
+                } else {
+                    1
+                };
+                let mut best = [f64::MAX; 5];
+                for _ in 0..rounds {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        k41.matmul(&x, m, &mut out, threads);
+                    }
+                    best[0] = best[0].min(t.elapsed().as_secs_f64() / reps as f64);
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        c41.forward(&xt).expect("f");
+                    }
+                    best[1] = best[1].min(t.elapsed().as_secs_f64() / reps as f64);
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        k80.matmul(&x, m, &mut out, threads);
+                    }
+                    best[2] = best[2].min(t.elapsed().as_secs_f64() / reps as f64);
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        c80.forward(&xt).expect("f");
+                    }
+                    best[3] = best[3].min(t.elapsed().as_secs_f64() / reps as f64);
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        xt.matmul(&wt).expect("f");
+                    }
+                    best[4] = best[4].min(t.elapsed().as_secs_f64() / reps as f64);
+                }
+                let us = |t: f64| t * 1e6;
+                let _ = writeln!(
+                    s,
+                    "{:>12} {:>4} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.2} {:>8.2}",
+                    format!("{n}x{k}"),
+                    m,
+                    us(best[0]),
+                    us(best[1]),
+                    us(best[2]),
+                    us(best[3]),
+                    us(best[4]),
+                    best[1] / best[0],
+                    best[3] / best[2],
+                );
+            }
+        }
+        s.push_str("times in µs (best of rounds); ratios: candle time / ours, same dtype\n");
+        s
+    }
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
 
