@@ -9,7 +9,7 @@ use std::time::Duration;
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::{Engine, GenerateRequest};
 use parley_testkit::discord::{FakeDiscordOptions, FakeMessage, FakeUser, SentMessage};
-use parley_testkit::real_bot::{settings, WatchedBot, MODEL_WAIT};
+use parley_testkit::real_bot::{prompt, settings, WatchedBot, MODEL_WAIT};
 use util::{
     start_on, test_guild, test_settings, Running, BOT_ID, CHANNEL_A, CHANNEL_B, GUILD, THREAD,
 };
@@ -60,15 +60,6 @@ fn asked_in(engine: &ScriptedEngine, channel: u64) -> Vec<GenerateRequest> {
         .into_iter()
         .filter(|r| r.conversation == id)
         .collect()
-}
-
-/// The whole prompt of a request as one string.
-fn prompt(r: &GenerateRequest) -> String {
-    r.messages
-        .iter()
-        .map(|m| m.content.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn alice() -> FakeUser {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::{Engine, GenerateRequest, Role};
-use parley_testkit::real_bot::{settings, WatchedBot};
+use parley_testkit::real_bot::{prompt, settings, WatchedBot};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser};
 use util::{fast_settings, polling};
 
@@ -75,15 +75,6 @@ impl Running {
 
 fn ada() -> FakeUser {
     FakeUser::new(1001, "Ada").last_name("Lovelace")
-}
-
-/// The whole prompt of a request as one string.
-fn prompt(r: &GenerateRequest) -> String {
-    r.messages
-        .iter()
-        .map(|m| m.content.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,18 @@ use std::time::Duration;
 
 use parley_core::bot::Bot;
 use parley_core::config::Settings;
+use parley_core::engine::GenerateRequest;
 use parley_core::seam::{CommandInfo, Handler, Incoming, Outbox, Platform};
 use tokio::sync::Notify;
+
+/// The whole prompt of a request as one string, for checking what reached the model.
+pub fn prompt(r: &GenerateRequest) -> String {
+    r.messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// Generous upper bound for anything the real model has to do.
 pub const MODEL_WAIT: Duration = Duration::from_secs(90);
