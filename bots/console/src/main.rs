@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use parley_core::config::Settings;
 use parley_core::engine::local::model::WeightFormat;
 use parley_core::engine::local::LocalEngine;
-use parley_core::engine::{ChatMessage, Engine, GenEvent, GenerateRequest, Role};
+use parley_core::engine::{ChatMessage, Engine, GenEvent, GenerateRequest, Generation, Role};
 
 /// Parley: a chat bot that runs its language model on this machine.
 #[derive(Debug, Parser)]
@@ -146,25 +146,14 @@ fn run() -> Result<()> {
             if !stop.is_empty() {
                 params.stop = stop;
             }
-            let mut g = engine.generate(GenerateRequest {
+            print_answer(engine.generate(GenerateRequest {
                 conversation: "generate".into(),
                 messages: vec![
                     ChatMessage::new(Role::System, system),
                     ChatMessage::new(Role::User, prompt),
                 ],
                 params,
-            })?;
-            let mut out = std::io::stdout().lock();
-            while let Some(ev) = g.blocking_next() {
-                match ev? {
-                    GenEvent::Delta(d) => {
-                        out.write_all(d.as_bytes())?;
-                        out.flush()?;
-                    }
-                    GenEvent::Done(_) => break,
-                }
-            }
-            writeln!(out)?;
+            })?)?;
         }
         Command::Bench {
             prefill,
@@ -186,5 +175,21 @@ fn run() -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Stream an answer to stdout as it comes, then end the line.
+fn print_answer(mut answer: Generation) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    while let Some(ev) = answer.blocking_next() {
+        match ev? {
+            GenEvent::Delta(d) => {
+                out.write_all(d.as_bytes())?;
+                out.flush()?;
+            }
+            GenEvent::Done(_) => break,
+        }
+    }
+    writeln!(out)?;
     Ok(())
 }
