@@ -1,6 +1,6 @@
 //! Weight-matrix kernels in safe Rust: `y = x · Wᵀ` for the weight types GGUF chat models
-//! ship: Q4_0, Q4_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`).
-//! Every weight is used as the file stores it (repacked, never re-quantized).
+//! ship: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16
+//! (`float`). Every weight is used as the file stores it (repacked, never re-quantized).
 //!
 //! Design:
 //! - Weights are repacked at load into groups of `G` = 16 output rows ("rows in lanes"):
@@ -15,6 +15,9 @@
 //! - Q4_1 block: `Σ (d·q_w + m)·dx·q_x = d·dx·Σ q_w·q_x + m·sx`. The integer dot runs in
 //!   i16 over 8 element pairs (16 products ≤ 15·127 each, ≤ 30 480, no overflow), then i32.
 //! - Q8_0 block: `d·dx·Σ q_w·q_x`, two products (≤ 2·127², fits i16) per i16 step, then i32.
+//! - Q5_0 and Q5_1 are held in the Q8_0 layout, one byte per 5-bit quant (exact: Q5_0's
+//!   `d·(q − 16)` is a Q8_0 block with quants in −16..=15; Q5_1's `d·q + m` adds the minimum
+//!   term `m·sx` as Q4_1 does). That costs 34 bytes per 32 weights instead of 22–24.
 //! - K-quants: the same lane layout per 32-weight chunk, 6-bit sub-block scales unpacked to
 //!   bytes, see `kquants`. Float weights: f32 multiply-adds, activations not quantized.
 //! - Loop shapes matter more than anything else here: LLVM must vectorise across the 16 rows
@@ -62,8 +65,13 @@ enum Quants {
         d: Vec<u16>,
         m: Vec<u16>,
     },
-    /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127).
-    Q8_0 { q: Vec<i8>, d: Vec<u16> },
+    /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127). Q5_0 and
+    /// Q5_1 are held the same way; Q5_1 adds its per-block minimum in `m`.
+    Q8_0 {
+        q: Vec<i8>,
+        d: Vec<u16>,
+        m: Option<Vec<u16>>,
+    },
     /// Q4_K, Q5_K, Q6_K.
     K(kquants::KQuants),
     /// F32, F16, BF16.
@@ -175,24 +183,57 @@ enum Acts<'a> {
     Float(&'a [f32]),
 }
 
-/// Repack rows of Q4_0, Q4_1 or Q8_0 (`block_bytes` per 32 weights).
-fn repack_legacy(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
+/// The 32 quants of a Q5_0 block (`d, qh[4], qs[16]`, 22 bytes) as `q − 16`, or of a Q5_1
+/// block (`d, m, qh[4], qs[16]`, 24 bytes) as `q`, in GGML's element order.
+fn q5_block_quants(blk: &[u8], with_min: bool) -> [i8; QK] {
+    let at = if with_min { 4 } else { 2 };
+    let qh = u32::from_le_bytes([blk[at], blk[at + 1], blk[at + 2], blk[at + 3]]);
+    let qs = &blk[at + 4..at + 20];
+    let offset = if with_min { 0 } else { 16 };
+    let mut out = [0i8; QK];
+    for (j, &byte) in qs.iter().enumerate() {
+        let lo = (byte & 15) | ((((qh >> j) & 1) as u8) << 4);
+        let hi = (byte >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+        out[j] = lo as i8 - offset;
+        out[j + 16] = hi as i8 - offset;
+    }
+    out
+}
+
+/// Repack rows of Q8_0, Q5_0 or Q5_1 into the Q8_0 lane layout.
+fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
     let n = raw.len();
-    if dtype == GgmlDType::Q8_0 {
-        let mut q = Lanes::new(n, nb * QK);
-        let mut d = Lanes::new(n, nb);
-        for (r, row) in raw.iter().enumerate() {
-            for (b, blk) in row.chunks_exact(34).enumerate() {
-                d.set(r, b, f16_at(blk, 0)?);
-                for e in 0..QK {
-                    q.set(r, b * QK + e, (blk[2 + e] as i8).max(-127));
-                }
+    let with_min = dtype == GgmlDType::Q5_1;
+    let mut q = Lanes::new(n, nb * QK);
+    let mut d = Lanes::new(n, nb);
+    let mut m = Lanes::new(if with_min { n } else { 0 }, nb);
+    for (r, row) in raw.iter().enumerate() {
+        for (b, blk) in row.chunks_exact(dtype.type_size()).enumerate() {
+            d.set(r, b, f16_at(blk, 0)?);
+            let quants = match dtype {
+                GgmlDType::Q8_0 => std::array::from_fn(|e| (blk[2 + e] as i8).max(-127)),
+                _ => q5_block_quants(blk, with_min),
+            };
+            if with_min {
+                m.set(r, b, f16_at(blk, 2)?);
+            }
+            for (e, v) in quants.into_iter().enumerate() {
+                q.set(r, b * QK + e, v);
             }
         }
-        return Ok(Quants::Q8_0 {
-            q: q.data,
-            d: d.data,
-        });
+    }
+    Ok(Quants::Q8_0 {
+        q: q.data,
+        d: d.data,
+        m: with_min.then_some(m.data),
+    })
+}
+
+/// Repack rows of Q4_0 or Q4_1 (or, through [`repack_bytes`], Q8_0, Q5_0 and Q5_1).
+fn repack_legacy(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
+    let n = raw.len();
+    if matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0 | GgmlDType::Q5_1) {
+        return repack_bytes(dtype, raw, nb);
     }
     let q4_0 = dtype == GgmlDType::Q4_0;
     let mut q = Lanes::new(n, nb * 16);
@@ -233,7 +274,17 @@ impl QuantMatrix {
         use GgmlDType as T;
         matches!(
             dtype,
-            T::Q4_0 | T::Q4_1 | T::Q8_0 | T::Q4K | T::Q5K | T::Q6K | T::F32 | T::F16 | T::BF16
+            T::Q4_0
+                | T::Q4_1
+                | T::Q5_0
+                | T::Q5_1
+                | T::Q8_0
+                | T::Q4K
+                | T::Q5K
+                | T::Q6K
+                | T::F32
+                | T::F16
+                | T::BF16
         )
     }
 
@@ -313,7 +364,7 @@ impl QuantMatrix {
     pub fn bytes(&self) -> usize {
         match &self.quants {
             Quants::Q4_1 { q, d, m } => q.len() + 2 * (d.len() + m.len()),
-            Quants::Q8_0 { q, d } => q.len() + 2 * d.len(),
+            Quants::Q8_0 { q, d, m } => q.len() + 2 * (d.len() + m.as_ref().map_or(0, Vec::len)),
             Quants::K(kq) => kq.bytes(),
             Quants::Float(f) => f.bytes(),
         }
@@ -467,12 +518,18 @@ impl QuantMatrix {
                 xd,
                 xsum,
             ),
-            Quants::Q8_0 { q, d } => q8_0_row(
-                &q[g * nb * 512..(g + 1) * nb * 512],
-                &d[g * nb * G..(g + 1) * nb * G],
-                xs,
-                xd,
-            ),
+            Quants::Q8_0 { q, d, m } => {
+                let mut acc = q8_0_row(
+                    &q[g * nb * 512..(g + 1) * nb * 512],
+                    &d[g * nb * G..(g + 1) * nb * G],
+                    xs,
+                    xd,
+                );
+                if let Some(mins) = m {
+                    add_minimums(&mut acc, &mins[g * nb * G..(g + 1) * nb * G], xsum);
+                }
+                acc
+            }
             Quants::K(kq) => kq.row(g, xs, xd, xsum),
             Quants::Float(_) => [0f32; G],
         }
@@ -490,9 +547,10 @@ impl QuantMatrix {
                     out[e + 16] = dr * f32::from(byte >> 4) + mr;
                 }
             }
-            Quants::Q8_0 { q, d } => {
+            Quants::Q8_0 { q, d, m } => {
+                let min = m.as_ref().map_or(0.0, |m| h16(m[gb * G + r]));
                 for (e, o) in out.iter_mut().enumerate().take(QK) {
-                    *o = h16(d[gb * G + r]) * f32::from(q[gb * 512 + e * G + r]);
+                    *o = h16(d[gb * G + r]) * f32::from(q[gb * 512 + e * G + r]) + min;
                 }
             }
             Quants::K(kq) => kq.chunk(g, r, b, out),
@@ -620,6 +678,15 @@ fn q8_0_row(q: &[i8], d: &[u16], xs: &[i16], xd: &[f32]) -> [f32; G] {
         }
     }
     facc
+}
+
+/// Add the minimum term `Σ m·sx` of Q5_1 blocks to one row group's sums.
+fn add_minimums(acc: &mut [f32; G], mins: &[u16], xsum: &[f32]) {
+    for (mb, &sx) in mins.chunks_exact(G).zip(xsum) {
+        for r in 0..G {
+            acc[r] += h16(mb[r]) * sx;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -862,6 +929,14 @@ mod tests {
     }
 
     #[test]
+    fn kernels_q5_0_and_q5_1_match_candle() {
+        for dtype in [GgmlDType::Q5_0, GgmlDType::Q5_1] {
+            check(dtype, 576, 576, &[1, 17]);
+            check(dtype, 40, 64, &[1, 5]);
+        }
+    }
+
+    #[test]
     fn kernels_float_match_candle() {
         for dtype in [GgmlDType::F32, GgmlDType::F16, GgmlDType::BF16] {
             check(dtype, 576, 576, &[1, 17]);
@@ -891,6 +966,8 @@ mod tests {
         for dtype in [
             GgmlDType::Q4_0,
             GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
             GgmlDType::Q8_0,
             GgmlDType::Q4K,
             GgmlDType::Q5K,

@@ -132,8 +132,8 @@ pub enum WeightFormat {
     /// at load, and projections that read the same input are fused by re-quantizing them to
     /// Q8_0 (lossy, opt-in). Runs on candle.
     FastQ8,
-    /// Weights run as the file stores them (repacked, never re-quantized): Q4_0, Q4_1, Q8_0,
-    /// Q4_K, Q5_K, Q6_K, F32, F16 and BF16 on Parley's own batch-invariant kernels
+    /// Weights run as the file stores them (repacked, never re-quantized): Q4_0, Q4_1, Q5_0,
+    /// Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 on Parley's own batch-invariant kernels
     /// ([`super::kernels`]), other types on candle.
     #[default]
     Kernels,
