@@ -10,9 +10,9 @@ Two uses:
     python bench/gguf_models.py quantize IN.gguf OUT.gguf TYPE
         llama.cpp's quantizer (llama-cpp-python): TYPE is Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_1, ...
 
-    python bench/gguf_models.py tiny ARCH TOKENIZER_GGUF OUT.gguf
+    python bench/gguf_models.py tiny ARCH TOKENIZER_GGUF OUT.gguf [f32|f16]
         A tiny model of ARCH (llama, qwen2, qwen3, gemma3) with F32 weights (so Parley and
-        llama.cpp compute with the same numbers) and the architecture metadata a converted
+        llama.cpp compute with the same numbers; f16 on request) and the architecture metadata a converted
         file of that family has (llama.cpp's convert_hf_to_gguf.py). Used by
         core/tests/llamacpp_logits.rs.
 
@@ -173,11 +173,12 @@ def main() -> None:
         quantize(sys.argv[2], sys.argv[3], sys.argv[4])
     elif len(sys.argv) == 4 and sys.argv[1] == "quant-base":
         write_model("llama", LLAMA_3_2_1B, sys.argv[2], sys.argv[3], "f16", 1234, {})
-    elif len(sys.argv) == 5 and sys.argv[1] == "tiny" and sys.argv[2] in SHAPES:
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "tiny" and sys.argv[2] in SHAPES:
         arch = sys.argv[2]
+        dtype = sys.argv[5] if len(sys.argv) == 6 else "f32"
         pre = {"llama": "llama-bpe", "qwen2": "qwen2", "qwen3": "qwen2"}.get(arch)
         overrides = {"tokenizer.ggml.pre": pre} if pre else {}
-        write_model(arch, SHAPES[arch], sys.argv[3], sys.argv[4], "f32", 42, overrides)
+        write_model(arch, SHAPES[arch], sys.argv[3], sys.argv[4], dtype, 42, overrides)
     else:
         sys.exit(__doc__)
 
