@@ -34,7 +34,7 @@ use model::{KvCache, Model, WeightFormat};
 /// Most prompt tokens run for one answer at one step, and for all newcomers together at one
 /// step (the first chunk always runs): bounds the attention scratch memory and how long a
 /// newcomer's prompt holds up the streams already running.
-const PREFILL_CHUNK: usize = 512;
+const PREFILL_CHUNK: usize = 128;
 
 /// Default of [`LocalConfig::max_batch`] (`engine.max_batch`; see config.toml for the reason).
 pub const DEFAULT_MAX_BATCH: usize = 8;
