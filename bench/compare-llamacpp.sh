@@ -2,7 +2,12 @@
 # Compare `parley bench` with llama.cpp (llama-cpp-python) on the same GGUF, the same prompt ids
 # and the same thread count, alternating the two in one run so both see the same machine.
 #
-#   bench/compare-llamacpp.sh [RUNS] [THREADS]
+#   bench/compare-llamacpp.sh [RUNS] [THREADS] [CONVERSATIONS]
+#
+# With CONVERSATIONS (N > 0), each run also measures N distinct conversations decoding together:
+# `parley bench --conversations N` (one batched forward per step) against llama.cpp decoding the
+# same N prompts in one llama_batch with N sequence ids (bench/llamacpp_batched.py), alternated
+# in the same run, printed as a second table.
 #
 # First run builds llama-cpp-python from source into bench/.venv (several minutes).
 set -euo pipefail
@@ -10,6 +15,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 runs="${1:-3}"
 threads="${2:-1}"
+conversations="${3:-0}"
 model="${PARLEY_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 
 scripts/fetch-model.sh >/dev/null
@@ -32,5 +38,24 @@ print("%-4s %12.1f %12.1f %7.2fx %12.1f %12.1f %7.2fx %9.3fx" % (
     sys.argv[3], p["prefill_tok_s"], l["prefill_tok_s"], p["prefill_tok_s"] / l["prefill_tok_s"],
     p["decode_tok_s"], l["decode_tok_s"], p["decode_tok_s"] / l["decode_tok_s"], p["followup_ratio"]))
 PY
+  if [ "$conversations" -gt 0 ]; then
+    "$parley" --model "$model" --threads "$threads" ${PARLEY_BENCH_ARGS:-} bench --json --conversations "$conversations" --dump-prompt "$tmp/prompts.json" > "$tmp/pb.json"
+    "$venv/bin/python" bench/llamacpp_batched.py "$model" "$tmp/prompts.json" "$threads" 128 > "$tmp/lb.json"
+    python3 - "$tmp/pb.json" "$tmp/lb.json" "$i" >> "$tmp/batched.txt" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2]))
+print("%-4s %3d %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx %7.2fx %8.0f %8.0f %8.0f %6.2fx" % (
+    sys.argv[3], p["conversations"], p["single_decode_tok_s"], p["aggregate_decode_tok_s"],
+    p["aggregate_speedup"], l["single_decode_tok_s"], l["aggregate_decode_tok_s"],
+    l["aggregate_speedup"], p["aggregate_decode_tok_s"] / l["aggregate_decode_tok_s"],
+    p["single_ttft_ms"], p["ttft_p50_ms"], p["ttft_p95_ms"], p["ttft_p95_ratio"]))
+PY
+  fi
 done
 echo "p_* = parley, l_* = llama.cpp (tok/s); ttft_ratio = cached follow-up TTFT / re-prefilled TTFT"
+if [ "$conversations" -gt 0 ]; then
+  echo
+  printf '%-4s %3s %10s %10s %7s %10s %10s %7s %8s %8s %8s %8s %7s\n' run n p_single p_batch p_gain l_single l_batch l_gain p/l_batch ttft1_ms p50_ms p95_ms p95/1
+  cat "$tmp/batched.txt"
+  echo "n conversations decoding together (tok/s, all of them) vs one alone; ttft = parley's time to first token, n new questions at once vs one alone"
+fi

@@ -173,6 +173,8 @@ pub struct EngineSettings {
     pub threads: usize,
     /// Memory budget for the local engine's per-conversation KV caches, in MiB.
     pub kv_cache_mb: usize,
+    /// Most answers the local engine decodes together in one batched step (see config.toml).
+    pub max_batch: usize,
     /// `[engine.openai]`, read by the OpenAI engine through [`Settings::section`].
     pub openai: serde_json::Value,
 }
@@ -183,6 +185,7 @@ impl Default for EngineSettings {
             kind: EngineKind::Local,
             threads: 1,
             kv_cache_mb: 512,
+            max_batch: crate::engine::local::DEFAULT_MAX_BATCH,
             openai: empty_table(),
         }
     }
@@ -256,7 +259,7 @@ pub struct SchedulerSettings {
     pub queue_per_channel: usize,
     /// Answers waiting across all channels before new messages get a busy reply.
     pub queue_total: usize,
-    /// Answers generated at the same time (1 suits the local engine; more for a server).
+    /// Answers generated at the same time by a server engine (the local engine says its own).
     pub workers: usize,
 }
 
@@ -439,6 +442,7 @@ impl Settings {
         if let Some(n) = self.model.context_len {
             range_usize("model.context_len", n, 256, 1 << 20)?;
         }
+        range_usize("engine.max_batch", self.engine.max_batch, 1, 64)?;
         let q = &self.scheduler;
         range_usize("scheduler.workers", q.workers, 1, 256)?;
         range_usize("scheduler.queue_per_channel", q.queue_per_channel, 1, 1000)?;

@@ -39,6 +39,7 @@ pub fn local_config(settings: &Settings) -> LocalConfig {
     LocalConfig {
         threads: settings.engine.threads,
         kv_cache_mb: settings.engine.kv_cache_mb,
+        max_batch: settings.engine.max_batch,
         context_len: settings.model.context_len.unwrap_or(0),
         ..LocalConfig::default()
     }

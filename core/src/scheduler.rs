@@ -2,7 +2,8 @@
 //!
 //! Rules:
 //! - one answer in flight per channel (a channel's answers come in order);
-//! - at most `workers` answers in flight overall (1 for the local engine, which uses every core);
+//! - at most `workers` answers in flight overall (for the local engine: its `max_batch`, see
+//!   [`crate::engine::Engine::concurrent_answers`]);
 //! - channels with waiting work take turns round-robin: a channel that just got an answer goes
 //!   to the back of the line, so a chatty channel cannot starve a quiet one;
 //! - waiting work is bounded per channel and in total; beyond that [`Scheduler::submit`] says

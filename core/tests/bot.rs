@@ -641,6 +641,45 @@ async fn several_workers_answer_channels_in_parallel_but_one_per_channel_at_a_ti
     }
 }
 
+/// The local engine batches `engine.max_batch` answers: the scheduler lets that many channels
+/// in at once whatever `scheduler.workers` says, still one answer per channel.
+#[tokio::test]
+async fn a_batching_engine_gets_as_many_channels_at_once_as_it_takes() {
+    let s = settings("[scheduler]\nqueue_per_channel = 10\nworkers = 1\n");
+    let engine = echo().with_concurrent_answers(3);
+    engine.hold();
+    let rig = Rig::new(&s, engine).await;
+    for c in 0..5 {
+        for i in 0..2 {
+            rig.send(mention(&format!("c{c}"), &format!("user{i}"), "q"))
+                .await;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rig.engine.requests().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "three answers start"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut running: Vec<String> = rig
+        .engine
+        .requests()
+        .iter()
+        .map(|r| r.conversation.clone())
+        .collect();
+    running.sort();
+    rig.engine.release();
+    assert_eq!(
+        running,
+        ["test:c0", "test:c1", "test:c2"],
+        "three at once, one per channel"
+    );
+    rig.bot.idle().await;
+    assert_eq!(rig.engine.requests().len(), 10);
+}
+
 #[tokio::test]
 async fn flood_gets_busy_replies_and_no_crash() {
     let s = settings("[scheduler]\nqueue_per_channel = 2\nqueue_total = 4\nworkers = 1\n");

@@ -457,3 +457,163 @@ fn context_overflow_is_an_error_not_a_crash() {
     });
     assert!(matches!(r, Err(Error::ContextOverflow { .. })), "{r:?}");
 }
+
+/// Eight different questions for the batching tests.
+const EIGHT_QUESTIONS: [&str; 8] = [
+    "What is the capital of France?",
+    "Write a line about the sea.",
+    "Name three colours.",
+    "How do you say thank you in Chinese?",
+    "Tell me a short story about a lighthouse keeper.",
+    "Why is the sky blue? Answer in one sentence.",
+    "Count from one to ten.",
+    "Give me a recipe for pancakes.",
+];
+
+fn logits_of(t: &candle_core::Tensor) -> Vec<f32> {
+    t.to_vec1::<f32>().expect("logits")
+}
+
+/// The transformer's batched forward gives every row exactly (bit for bit) the logits of
+/// running that conversation alone: four conversations prefill together, then decode while the
+/// other four join with their prompts in the same passes, then all eight decode together.
+#[test]
+fn batched_rows_equal_solo_rows_bit_for_bit() {
+    use parley_core::engine::local::model::transformer::StepInput;
+    let m = model();
+    let tf = &m.transformer;
+    let prompts: Vec<Vec<u32>> = EIGHT_QUESTIONS
+        .iter()
+        .map(|q| m.encode_chat(&chat(q)).expect("encode"))
+        .collect();
+    let steps = 6;
+    // Alone: the prompt, then greedy tokens one at a time.
+    let alone: Vec<Vec<Vec<f32>>> = prompts
+        .iter()
+        .map(|p| {
+            let mut cache = tf.new_cache();
+            let mut l = tf.forward(p, &mut cache).expect("prefill");
+            let mut all = vec![logits_of(&l)];
+            for _ in 0..steps {
+                l = tf
+                    .forward(&[argmax(&l).expect("argmax")], &mut cache)
+                    .expect("decode");
+                all.push(logits_of(&l));
+            }
+            all
+        })
+        .collect();
+    // Together: conversation i starts at step `i / 4` (its prompt as one segment among the
+    // others' single tokens) and then decodes with everyone.
+    let mut caches: Vec<_> = prompts.iter().map(|_| tf.new_cache()).collect();
+    let mut together: Vec<Vec<Vec<f32>>> = vec![Vec::new(); prompts.len()];
+    for step in 0..=steps + 1 {
+        let pending: Vec<(usize, Vec<u32>)> = (0..prompts.len())
+            .filter(|&i| i / 4 <= step && together[i].len() <= steps)
+            .map(|i| match together[i].last() {
+                None => (i, prompts[i].clone()),
+                Some(l) => (i, vec![argmax_of(l)]),
+            })
+            .collect();
+        let mut segments: Vec<StepInput<'_>> = Vec::new();
+        let mut order = Vec::new();
+        for (cache, i) in caches.iter_mut().zip(0..) {
+            if let Some((_, tokens)) = pending.iter().find(|(j, _)| *j == i) {
+                order.push(i);
+                segments.push(StepInput { tokens, cache });
+            }
+        }
+        let logits = tf.forward_batch(&mut segments).expect("batched forward");
+        for (i, l) in order.into_iter().zip(&logits) {
+            together[i].push(logits_of(l));
+        }
+    }
+    for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(a.len(), b.len(), "conversation {i}: steps");
+        for (s, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(x == y, "conversation {i}, step {s}: batched logits differ");
+        }
+    }
+}
+
+fn argmax_of(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, v) in logits.iter().enumerate() {
+        if *v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Eight requests with their own settings (greedy, sampled with a seed, stop strings, max_tokens,
+/// repeat penalty), answered one after the other and then all at once by an engine batching
+/// them: every answer is the same, token for token.
+#[test]
+fn eight_requests_at_once_answer_exactly_as_alone() {
+    let engine = LocalEngine::start(
+        model().clone(),
+        &LocalConfig {
+            max_batch: 8,
+            ..LocalConfig::default()
+        },
+    )
+    .expect("engine");
+    let requests: Vec<GenerateRequest> = EIGHT_QUESTIONS
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let params = match i % 4 {
+                0 => greedy(20 + i),
+                1 => sampled(100 + i as u64),
+                2 => SamplingParams {
+                    temperature: 0.8,
+                    top_k: 0,
+                    top_p: 0.95,
+                    repeat_penalty: 1.3,
+                    seed: Some(7 + i as u64),
+                    max_tokens: 28,
+                    ..SamplingParams::default()
+                },
+                _ => SamplingParams {
+                    stop: vec![".".into()],
+                    ..greedy(30)
+                },
+            };
+            GenerateRequest {
+                conversation: format!("batch-{i}"),
+                messages: chat(q),
+                params,
+            }
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let answer = |r: &GenerateRequest| engine.generate(r.clone()).expect("generate").text();
+    let summary = |(text, u): (String, Usage)| (text, u.completion_tokens, u.finish);
+    let alone: Vec<_> = requests
+        .iter()
+        .map(|r| summary(rt.block_on(answer(r)).expect("answer")))
+        .collect();
+    for r in &requests {
+        engine.forget(&r.conversation);
+    }
+    assert_eq!(engine.stats().largest_batch, 1, "one at a time at first");
+    let running: Vec<_> = requests.iter().map(answer).collect();
+    let together: Vec<_> = rt
+        .block_on(futures::future::join_all(running))
+        .into_iter()
+        .map(|r| summary(r.expect("answer")))
+        .collect();
+    // Sent within microseconds of each other, they join within a step or two (a step takes
+    // milliseconds); only a thread stalled for several steps could keep them apart.
+    assert!(
+        engine.stats().largest_batch >= 2,
+        "answered together: {}",
+        engine.stats().largest_batch
+    );
+    for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(a, b, "request {i} differs when batched");
+    }
+}

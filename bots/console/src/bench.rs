@@ -187,3 +187,200 @@ pub fn print(r: &BenchReport) {
     );
     println!("peak RSS         {:.0} MiB", r.peak_rss_mib);
 }
+
+/// What `parley bench --conversations N` reports: N distinct conversations at once against one
+/// alone, in one process.
+#[derive(Debug, Serialize)]
+pub struct ConversationsReport {
+    /// Model name.
+    pub model: String,
+    /// Compute threads.
+    pub threads: usize,
+    /// Conversations running at once.
+    pub conversations: usize,
+    /// The engine's `max_batch`.
+    pub max_batch: usize,
+    /// Prompt tokens of each conversation (chat template included).
+    pub prompt_tokens: Vec<usize>,
+    /// Tokens decoded per conversation in the decode measurements.
+    pub decode_tokens: usize,
+    /// One conversation decoding alone.
+    pub single_decode_tok_s: f64,
+    /// All conversations decoding together, one batched step per token: tokens of all of them.
+    pub aggregate_decode_tok_s: f64,
+    /// What each conversation sees while they decode together.
+    pub per_conversation_decode_tok_s: f64,
+    /// aggregate / single.
+    pub aggregate_speedup: f64,
+    /// Time to first token of one new question alone, through the engine.
+    pub single_ttft_ms: f64,
+    /// Median time to first token of N new questions asked at the same moment.
+    pub ttft_p50_ms: f64,
+    /// 95th percentile of the same.
+    pub ttft_p95_ms: f64,
+    /// p95 / single.
+    pub ttft_p95_ratio: f64,
+    /// Peak resident memory of the process.
+    pub peak_rss_mib: f64,
+}
+
+/// Questions of the concurrent conversations (cycled, numbered past the eighth).
+const QUESTIONS: [&str; 8] = [
+    "What is the capital of France?",
+    "Write a line about the sea.",
+    "Name three colours and say why you like them.",
+    "How do you say thank you in Chinese?",
+    "Tell me a short story about a lighthouse keeper.",
+    "Why is the sky blue?",
+    "Count from one to ten in French.",
+    "Give me a recipe for pancakes.",
+];
+
+fn conversation(i: usize) -> Vec<ChatMessage> {
+    let q = QUESTIONS[i % QUESTIONS.len()];
+    let q = if i < QUESTIONS.len() {
+        q.to_string()
+    } else {
+        format!("{q} ({})", i + 1)
+    };
+    vec![
+        ChatMessage::new(Role::System, "You are a helpful assistant."),
+        ChatMessage::new(Role::User, q),
+    ]
+}
+
+/// Tokens per second of `steps` greedy decode steps (end-of-sequence ignored) of the
+/// conversations whose prompts are `prompts`, all in one batched forward per step.
+fn batched_decode_rate(engine: &LocalEngine, prompts: &[Vec<u32>], steps: usize) -> Result<f64> {
+    use parley_core::engine::local::model::transformer::StepInput;
+    let tf = &engine.model().transformer;
+    let mut caches = Vec::with_capacity(prompts.len());
+    let mut next = Vec::with_capacity(prompts.len());
+    for p in prompts {
+        let mut cache = tf.new_cache();
+        next.push(argmax(&tf.forward(p, &mut cache)?)?);
+        caches.push(cache);
+    }
+    let t = Instant::now();
+    for _ in 0..steps {
+        let mut inputs: Vec<StepInput<'_>> = caches
+            .iter_mut()
+            .zip(&next)
+            .map(|(cache, t)| StepInput {
+                tokens: std::slice::from_ref(t),
+                cache,
+            })
+            .collect();
+        let logits = tf.forward_batch(&mut inputs)?;
+        next = logits.iter().map(argmax).collect::<Result<_, _>>()?;
+    }
+    Ok(rate(steps * prompts.len(), t.elapsed()))
+}
+
+/// Times to first token of `n` new conversations (`tag` keeps their ids apart) asked at once.
+fn ttfts(engine: &LocalEngine, tag: &str, n: usize, max_tokens: usize) -> Result<Vec<f64>> {
+    let params = SamplingParams {
+        max_tokens,
+        temperature: 0.0,
+        ..SamplingParams::default()
+    };
+    let mut running = Vec::with_capacity(n);
+    for i in 0..n {
+        running.push(engine.generate(GenerateRequest {
+            conversation: format!("bench-{tag}-{i}"),
+            messages: conversation(i),
+            params: params.clone(),
+        })?);
+    }
+    let mut out = Vec::with_capacity(n);
+    for mut g in running {
+        loop {
+            match g.blocking_next() {
+                Some(ev) => {
+                    if let parley_core::engine::GenEvent::Done(u) = ev? {
+                        out.push(u.time_to_first_token.as_secs_f64() * 1e3);
+                        break;
+                    }
+                }
+                None => anyhow::bail!("engine ended without a result"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `q` quantile (0..=1) of `v`, nearest rank.
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len().max(1));
+    s.get(rank - 1).copied().unwrap_or(0.0)
+}
+
+/// Run the concurrent-conversations benchmark.
+pub fn run_conversations(
+    model: &Path,
+    config: &LocalConfig,
+    n: usize,
+    decode_n: usize,
+    dump_prompts: Option<&Path>,
+) -> Result<ConversationsReport> {
+    anyhow::ensure!(n >= 1, "--conversations must be at least 1");
+    let engine = LocalEngine::load(model, config)?;
+    let prompts = (0..n)
+        .map(|i| engine.model().encode_chat(&conversation(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = dump_prompts {
+        std::fs::write(path, serde_json::to_string(&prompts)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    // Warm-up: first touch of the weights and thread pool start-up.
+    ttfts(&engine, "warm", 1, 2)?;
+    let single_ttft_ms = ttfts(&engine, "single", 1, 16)?[0];
+    let together = ttfts(&engine, "many", n, 16)?;
+    let single = batched_decode_rate(&engine, &prompts[..1], decode_n)?;
+    let aggregate = batched_decode_rate(&engine, &prompts, decode_n)?;
+    let p95 = quantile(&together, 0.95);
+    Ok(ConversationsReport {
+        model: engine.model().name.clone(),
+        threads: config.threads,
+        conversations: n,
+        max_batch: config.max_batch,
+        prompt_tokens: prompts.iter().map(Vec::len).collect(),
+        decode_tokens: decode_n,
+        single_decode_tok_s: single,
+        aggregate_decode_tok_s: aggregate,
+        per_conversation_decode_tok_s: aggregate / n as f64,
+        aggregate_speedup: aggregate / single.max(1e-9),
+        single_ttft_ms,
+        ttft_p50_ms: quantile(&together, 0.5),
+        ttft_p95_ms: p95,
+        ttft_p95_ratio: p95 / single_ttft_ms.max(1e-9),
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Human-readable report of the concurrent-conversations benchmark.
+pub fn print_conversations(r: &ConversationsReport) {
+    println!(
+        "model            {} ({} threads, max_batch {})",
+        r.model, r.threads, r.max_batch
+    );
+    println!(
+        "conversations    {} (prompts of {:?} tokens)",
+        r.conversations, r.prompt_tokens
+    );
+    println!(
+        "decode           {:.1} tok/s together ({:.1} each) vs {:.1} alone: {:.2}x ({} tokens each)",
+        r.aggregate_decode_tok_s,
+        r.per_conversation_decode_tok_s,
+        r.single_decode_tok_s,
+        r.aggregate_speedup,
+        r.decode_tokens
+    );
+    println!(
+        "first token      p50 {:.0} ms, p95 {:.0} ms together vs {:.0} ms alone: p95 {:.2}x",
+        r.ttft_p50_ms, r.ttft_p95_ms, r.single_ttft_ms, r.ttft_p95_ratio
+    );
+    println!("peak RSS         {:.0} MiB", r.peak_rss_mib);
+}

@@ -87,9 +87,14 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// Write the prefill prompt's token ids (JSON) here, for the llama.cpp comparison.
+        /// Write the prefill prompt's token ids (JSON) here, for the llama.cpp comparison (with
+        /// --conversations: a list of every conversation's prompt ids).
         #[arg(long)]
         dump_prompt: Option<PathBuf>,
+        /// Run this many distinct conversations at once (continuous batching) and compare
+        /// with one alone: aggregate decode speed and time to first token.
+        #[arg(long)]
+        conversations: Option<usize>,
     },
 }
 
@@ -160,6 +165,27 @@ fn run() -> Result<()> {
             decode,
             json,
             dump_prompt,
+            conversations: Some(n),
+        } => {
+            let report = bench::run_conversations(
+                &settings.model.path,
+                &local,
+                n,
+                decode,
+                dump_prompt.as_deref(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                bench::print_conversations(&report);
+            }
+        }
+        Command::Bench {
+            prefill,
+            decode,
+            json,
+            dump_prompt,
+            conversations: None,
         } => {
             let report = bench::run(
                 &settings.model.path,

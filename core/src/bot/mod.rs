@@ -52,7 +52,7 @@ use self::answer::{answer, prompt_for, Origin, Prompt};
 use self::channels::{retention, spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
 use self::rate::{RateLimits, Verdict};
 use crate::commands::{Addressee, Command, CommandError};
-use crate::config::{GroupSettings, Settings};
+use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
 use crate::engine::Engine;
 use crate::persona::Personas;
@@ -129,6 +129,16 @@ pub fn is_addressed(message: &Incoming, names: &[String]) -> bool {
         || names.iter().any(|n| contains_word(&message.text, n))
 }
 
+/// The scheduler's limits: `[scheduler]`, with as many answers in flight as the engine takes
+/// at once when it says (the local engine batches `engine.max_batch` answers).
+fn admission(settings: &Settings, engine: &dyn Engine) -> SchedulerSettings {
+    let mut limits = settings.scheduler.clone();
+    if let Some(n) = engine.concurrent_answers() {
+        limits.workers = n.max(1);
+    }
+    limits
+}
+
 impl Bot {
     /// Build the bot.
     ///
@@ -147,7 +157,7 @@ impl Bot {
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
         let inner = Arc::new(Inner {
             settings: settings.clone(),
-            scheduler: Scheduler::new(settings.scheduler.clone()),
+            scheduler: Scheduler::new(admission(settings, engine.as_ref())),
             engine,
             store,
             personas,

@@ -226,4 +226,10 @@ pub trait Engine: Send + Sync {
     fn forget(&self, conversation: &str);
     /// A short description of the model, for `/stats` and logs.
     fn describe(&self) -> String;
+    /// How many answers the engine generates at once when it decides that itself (the local
+    /// engine's `engine.max_batch`); the scheduler then lets that many channels in. `None`:
+    /// as many as `scheduler.workers` says.
+    fn concurrent_answers(&self) -> Option<usize> {
+        None
+    }
 }

@@ -45,6 +45,8 @@ pub struct ScriptedEngine {
     overhead: usize,
     /// While `true`, streams wait before their first word (see [`ScriptedEngine::hold`]).
     held: Arc<(Mutex<bool>, Condvar)>,
+    /// What [`Engine::concurrent_answers`] reports.
+    concurrent: Option<usize>,
 }
 
 impl Default for ScriptedEngine {
@@ -71,7 +73,14 @@ impl ScriptedEngine {
             context_len: 2048,
             overhead: 4,
             held: Arc::default(),
+            concurrent: None,
         }
+    }
+
+    /// Report that it answers `n` requests at once, as a batching engine does.
+    pub fn with_concurrent_answers(mut self, n: usize) -> Self {
+        self.concurrent = Some(n);
+        self
     }
 
     /// Answer with `f(request)` whenever the queue is empty.
@@ -147,6 +156,10 @@ fn wait_while_held(held: &(Mutex<bool>, Condvar)) {
 }
 
 impl Engine for ScriptedEngine {
+    fn concurrent_answers(&self) -> Option<usize> {
+        self.concurrent
+    }
+
     fn generate(&self, request: GenerateRequest) -> Result<Generation> {
         lock(&self.requests).push(request.clone());
         let outcome = lock(&self.script).pop_front().unwrap_or_else(|| {

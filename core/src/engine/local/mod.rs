@@ -2,15 +2,20 @@
 //! conversation.
 //!
 //! Requests arrive over a channel; the worker thread encodes the messages, finds the longest
-//! prefix of the new prompt that the conversation's cache already holds, prefills only the rest,
-//! then samples token by token, streaming text deltas back. Caches live in an LRU bounded by a
-//! byte budget; an evicted conversation is simply prefilled again next time. Model work never
-//! runs on the async runtime.
+//! prefix of the new prompt that the conversation's cache already holds, and runs only the rest.
+//! Up to `max_batch` requests are answered together (continuous batching): each step is one
+//! batched forward over the next token of every answer being decoded, plus prompt chunks of
+//! newcomers, which join at the next step while finished or cancelled answers leave. Attention
+//! stays per conversation over its own cache, and the weight kernels compute a row the same way
+//! whatever rows come with it, so an answer is token for token the one it would be alone.
+//! Caches live in an LRU bounded by a byte budget; an evicted conversation is simply prefilled
+//! again next time. Model work never runs on the async runtime.
 
+mod answer;
 pub mod model;
 pub mod sampling;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,14 +25,19 @@ use candle_core::Tensor;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::stop::StopFilter;
-use super::{CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Usage};
+use super::{CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation};
 use crate::{Error, Result};
-use model::{KvCache, Model, TextStream, WeightFormat};
-use sampling::Sampler;
+use answer::Answer;
+use model::transformer::StepInput;
+use model::{KvCache, Model, WeightFormat};
 
-/// Longest chunk of prompt run through the model at once (bounds the attention scratch memory).
-const PREFILL_CHUNK: usize = 512;
+/// Most prompt tokens run for one answer at one step, and for all newcomers together at one
+/// step (the first chunk always runs): bounds the attention scratch memory and how long a
+/// newcomer's prompt holds up the streams already running.
+const PREFILL_CHUNK: usize = 128;
+
+/// Default of [`LocalConfig::max_batch`] (`engine.max_batch`; see config.toml for the reason).
+pub const DEFAULT_MAX_BATCH: usize = 8;
 
 /// Settings of the local engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +50,8 @@ pub struct LocalConfig {
     pub weights: WeightFormat,
     /// Override of the model's context length (0 = the model's own).
     pub context_len: usize,
+    /// Most answers decoded together in one batched step; more wait their turn.
+    pub max_batch: usize,
 }
 
 impl Default for LocalConfig {
@@ -49,6 +61,7 @@ impl Default for LocalConfig {
             kv_cache_mb: 512,
             weights: WeightFormat::default(),
             context_len: 0,
+            max_batch: DEFAULT_MAX_BATCH,
         }
     }
 }
@@ -62,6 +75,8 @@ pub struct EngineStats {
     pub cache_bytes: usize,
     /// Caches evicted to stay within budget, since start.
     pub evictions: u64,
+    /// Most answers run together in one step, since start.
+    pub largest_batch: usize,
 }
 
 struct Job {
@@ -95,11 +110,13 @@ impl CacheStore {
         self.entries.remove(id)
     }
 
-    fn put(&mut self, id: String, mut entry: Entry) {
+    /// Keep `entry` for conversation `id`, evicting the least recently used others until the
+    /// kept caches and the `in_use` bytes of running answers fit the budget.
+    fn put(&mut self, id: String, mut entry: Entry, in_use: usize) {
         self.clock += 1;
         entry.last_used = self.clock;
         self.entries.insert(id.clone(), entry);
-        while self.bytes() > self.budget && self.entries.len() > 1 {
+        while self.bytes() + in_use > self.budget && self.entries.len() > 1 {
             let oldest = self
                 .entries
                 .iter()
@@ -128,6 +145,7 @@ pub struct LocalEngine {
     tx: Mutex<std_mpsc::Sender<Command>>,
     context_len: usize,
     overhead: usize,
+    max_batch: usize,
     stats: Arc<Mutex<EngineStats>>,
 }
 
@@ -188,7 +206,11 @@ impl LocalEngine {
                 evictions: 0,
             },
             context_len,
+            max_batch: config.max_batch.max(1),
             stats: stats.clone(),
+            waiting: VecDeque::new(),
+            active: Vec::new(),
+            largest_batch: 0,
         };
         thread::Builder::new()
             .name("parley-engine".into())
@@ -198,6 +220,7 @@ impl LocalEngine {
             tx: Mutex::new(tx),
             context_len,
             overhead,
+            max_batch: config.max_batch.max(1),
             stats,
         })
     }
@@ -260,6 +283,10 @@ impl Engine for LocalEngine {
         }
     }
 
+    fn concurrent_answers(&self) -> Option<usize> {
+        Some(self.max_batch)
+    }
+
     fn describe(&self) -> String {
         let c = self.model.transformer.config();
         format!(
@@ -273,34 +300,78 @@ struct Worker {
     model: Model,
     caches: CacheStore,
     context_len: usize,
+    max_batch: usize,
     stats: Arc<Mutex<EngineStats>>,
+    /// Requests waiting for a place in the batch, oldest first.
+    waiting: VecDeque<Job>,
+    /// Requests being answered, in the order they came.
+    active: Vec<Answer>,
+    /// Most answers run together in one step.
+    largest_batch: usize,
 }
 
 impl Worker {
+    /// Step every active answer together until the engine is dropped and all work is done.
     fn run(mut self, rx: std_mpsc::Receiver<Command>) {
-        while let Ok(cmd) = rx.recv() {
-            match cmd {
-                Command::Forget(id) => {
-                    self.caches.take(&id);
+        let mut open = true;
+        while open || !self.active.is_empty() || !self.waiting.is_empty() {
+            if open && self.active.is_empty() && self.waiting.is_empty() {
+                match rx.recv() {
+                    Ok(cmd) => self.command(cmd),
+                    Err(_) => open = false,
                 }
-                Command::Generate(job) => {
-                    let events = job.events.clone();
-                    if let Err(e) = self.generate(*job) {
-                        debug!(error = %e, "generation failed");
-                        let _ = events.send(Err(e));
+            }
+            // Newcomers join at the next step.
+            loop {
+                match rx.try_recv() {
+                    Ok(cmd) => self.command(cmd),
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
                     }
                 }
             }
-            if let Ok(mut s) = self.stats.lock() {
-                s.cached_conversations = self.caches.entries.len();
-                s.cache_bytes = self.caches.bytes();
-                s.evictions = self.caches.evictions;
-            }
+            self.admit();
+            self.step();
+            self.publish_stats();
         }
         debug!("engine thread stopped");
     }
 
-    fn generate(&mut self, job: Job) -> Result<()> {
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Forget(id) => {
+                self.caches.take(&id);
+                for a in &mut self.active {
+                    if a.job.request.conversation == id {
+                        a.forget = true;
+                    }
+                }
+            }
+            Command::Generate(job) => self.waiting.push_back(*job),
+        }
+    }
+
+    /// Move waiting requests into the batch while it has room.
+    fn admit(&mut self) {
+        while self.active.len() < self.max_batch {
+            let Some(job) = self.waiting.pop_front() else {
+                break;
+            };
+            let events = job.events.clone();
+            match self.start(job) {
+                Ok(answer) => self.active.push(answer),
+                Err(e) => {
+                    debug!(error = %e, "generation failed");
+                    let _ = events.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Encode the request's prompt and find what its conversation's cache already holds.
+    fn start(&mut self, job: Job) -> Result<Answer> {
         let prompt = self.model.encode_chat(&job.request.messages)?;
         if prompt.len() >= self.context_len {
             return Err(Error::ContextOverflow {
@@ -308,43 +379,8 @@ impl Worker {
                 context: self.context_len,
             });
         }
-        let mut entry = self.cached_prefix(&job.request.conversation, &prompt);
-        let mut usage = Usage {
-            prompt_tokens: prompt.len(),
-            cached_tokens: entry.tokens.len(),
-            ..Usage::default()
-        };
-        let prefill_start = Instant::now();
-        let logits = self.prefill(&prompt, &mut entry, &job);
-        usage.prefill = prefill_start.elapsed();
-        let logits = match logits {
-            Ok(Some(logits)) => logits,
-            Ok(None) => {
-                usage.finish = Some(FinishReason::Cancelled);
-                self.caches.put(job.request.conversation, entry);
-                let _ = job.events.send(Ok(GenEvent::Done(usage)));
-                return Ok(());
-            }
-            // The entry (maybe half-written) is dropped, never reused.
-            Err(e) => return Err(e),
-        };
-        let max_new = job
-            .request
-            .params
-            .max_tokens
-            .min(self.context_len - prompt.len());
-        self.decode(&job, prompt, logits, max_new, &mut entry, &mut usage)?;
-        debug!(
-            prompt = usage.prompt_tokens,
-            cached = usage.cached_tokens,
-            completion = usage.completion_tokens,
-            prefill_ms = usage.prefill.as_millis() as u64,
-            decode_ms = usage.decode.as_millis() as u64,
-            "generation done"
-        );
-        self.caches.put(job.request.conversation, entry);
-        let _ = job.events.send(Ok(GenEvent::Done(usage)));
-        Ok(())
+        let entry = self.cached_prefix(&job.request.conversation, &prompt);
+        Answer::new(job, prompt, entry, self.context_len)
     }
 
     /// The conversation's cache, cut back to the longest prefix it shares with `prompt` (at
@@ -368,73 +404,115 @@ impl Worker {
         entry
     }
 
-    /// Run the prompt's uncached tail in chunks; the last position's logits, or `None` when
-    /// the asker gave up first.
-    fn prefill(&self, prompt: &[u32], entry: &mut Entry, job: &Job) -> Result<Option<Tensor>> {
-        let mut logits = None;
-        for chunk in prompt[entry.tokens.len()..].chunks(PREFILL_CHUNK) {
-            if job.abandoned() {
-                return Ok(None);
+    /// One batched forward: the next token of every decoding answer, plus prompt chunks of
+    /// newcomers (oldest first) up to [`PREFILL_CHUNK`] rows, so a long prompt joins in pieces
+    /// between decode steps instead of freezing everyone's stream.
+    fn step(&mut self) {
+        let mut i = 0;
+        while i < self.active.len() {
+            if self.active[i].job.abandoned() {
+                let a = self.active.remove(i);
+                self.close(a, Ok(FinishReason::Cancelled));
+            } else {
+                i += 1;
             }
-            logits = Some(self.model.transformer.forward(chunk, &mut entry.cache)?);
-            entry.tokens.extend_from_slice(chunk);
         }
-        Ok(logits)
+        let chosen = self.choose();
+        if chosen.is_empty() {
+            return;
+        }
+        self.largest_batch = self.largest_batch.max(chosen.len());
+        let ran: Vec<usize> = chosen
+            .iter()
+            .map(|&i| self.active[i].pending(PREFILL_CHUNK))
+            .collect();
+        let outcomes = match self.forward(&chosen) {
+            Ok(logits) => logits.into_iter().map(Ok).collect(),
+            // Caches only grow once a forward succeeds: run each alone so that only the
+            // answer at fault fails.
+            Err(e) => {
+                debug!(error = %e, "batched step failed; running its answers one by one");
+                chosen
+                    .iter()
+                    .map(|&i| self.forward(&[i]).map(|mut l| l.remove(0)))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let mut ended = Vec::new();
+        for ((&i, rows), logits) in chosen.iter().zip(ran).zip(outcomes) {
+            let end = logits.and_then(|l| self.active[i].advance(rows, &l, &self.model));
+            match end {
+                Ok(None) => {}
+                Ok(Some(finish)) => ended.push((i, Ok(finish))),
+                Err(e) => ended.push((i, Err(e))),
+            }
+        }
+        for (i, end) in ended.into_iter().rev() {
+            let a = self.active.remove(i);
+            self.close(a, end);
+        }
     }
 
-    /// Sample up to `max_new` tokens from `logits` on, streaming text through the stop filter.
-    fn decode(
-        &self,
-        job: &Job,
-        mut history: Vec<u32>,
-        mut logits: Tensor,
-        max_new: usize,
-        entry: &mut Entry,
-        usage: &mut Usage,
-    ) -> Result<()> {
-        let model = &self.model;
-        let mut sampler = Sampler::new(&job.request.params)?;
-        let mut stream = TextStream::new();
-        let mut stops = StopFilter::new(&job.request.params.stop);
-        let decode_start = Instant::now();
-        let mut finish = FinishReason::Length;
-        for i in 0..max_new {
-            if job.abandoned() {
-                finish = FinishReason::Cancelled;
-                break;
+    /// One forward over the pending tokens of the answers at `chosen` (ascending indices).
+    fn forward(&mut self, chosen: &[usize]) -> Result<Vec<Tensor>> {
+        let mut segments: Vec<StepInput<'_>> = self
+            .active
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| chosen.contains(i))
+            .map(|(_, a)| a.segment(PREFILL_CHUNK))
+            .collect();
+        self.model.transformer.forward_batch(&mut segments)
+    }
+
+    /// Indices of the answers that run at this step.
+    fn choose(&self) -> Vec<usize> {
+        let mut budget = PREFILL_CHUNK;
+        let mut chosen = Vec::new();
+        for (i, a) in self.active.iter().enumerate() {
+            if !a.prefilling() {
+                chosen.push(i);
+                continue;
             }
-            let next = sampler.sample(&logits, &history)?;
-            if i == 0 {
-                usage.time_to_first_token = job.submitted.elapsed();
+            let rows = a.pending(PREFILL_CHUNK);
+            if rows <= budget || budget == PREFILL_CHUNK {
+                budget = budget.saturating_sub(rows);
+                chosen.push(i);
             }
-            if model.tokenizer.is_eos(next) {
-                finish = FinishReason::Stop;
-                break;
-            }
-            usage.completion_tokens += 1;
-            history.push(next);
-            if let Some(text) = stream.push(&model.tokenizer, next)? {
-                job.emit(stops.push(&text).emit);
-                if stops.stopped() {
-                    finish = FinishReason::Stop;
-                    break;
-                }
-            }
-            if i + 1 == max_new {
-                break;
-            }
-            logits = model.transformer.forward(&[next], &mut entry.cache)?;
-            entry.tokens.push(next);
         }
-        if !stops.stopped() && finish != FinishReason::Cancelled {
-            if let Some(text) = stream.finish(&model.tokenizer)? {
-                job.emit(stops.push(&text).emit);
+        chosen
+    }
+
+    /// Hand an ended answer its last events and put its cache back (an error drops it: it
+    /// may be half written).
+    fn close(&mut self, mut a: Answer, end: Result<FinishReason>) {
+        let done = end.and_then(|finish| a.finish(finish, &self.model));
+        match done {
+            Ok(()) if !a.forget => {
+                let in_use = self.in_use();
+                self.caches
+                    .put(a.job.request.conversation.clone(), a.entry, in_use);
             }
-            job.emit(stops.finish());
+            Ok(()) => {}
+            Err(e) => {
+                debug!(error = %e, "generation failed");
+                let _ = a.job.events.send(Err(e));
+            }
         }
-        usage.decode = decode_start.elapsed();
-        usage.finish = Some(finish);
-        Ok(())
+    }
+
+    /// Bytes of the caches the running answers hold.
+    fn in_use(&self) -> usize {
+        self.active.iter().map(|a| a.entry.cache.bytes()).sum()
+    }
+
+    fn publish_stats(&self) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.cached_conversations = self.caches.entries.len();
+            s.cache_bytes = self.caches.bytes();
+            s.evictions = self.caches.evictions;
+            s.largest_batch = self.largest_batch;
+        }
     }
 }
 

@@ -751,25 +751,31 @@ impl Transformer {
         }
     }
 
-    /// RoPE tables and mask of one kind of layer (`window`: local) for positions
-    /// `start..start + seq`.
+    /// RoPE tables of one kind of layer (`window`: local) for the rows of `spans`, one after
+    /// the other, and each span's mask.
     fn positions(
         &self,
-        start: usize,
-        seq: usize,
+        spans: &[Span],
         inv_freq: &[f32],
         window: Option<usize>,
     ) -> Result<Positions> {
-        let (cos, sin) = self.rope_tables(start, seq, inv_freq)?;
-        let mask = if seq > 1 {
-            Some(self.causal_mask(start, seq, window)?)
-        } else {
-            None
-        };
+        let mut cos = Vec::with_capacity(spans.len());
+        let mut sin = Vec::with_capacity(spans.len());
+        let mut masks = Vec::with_capacity(spans.len());
+        for s in spans {
+            let (c, si) = self.rope_tables(s.start, s.seq, inv_freq)?;
+            cos.push(c);
+            sin.push(si);
+            masks.push(if s.seq > 1 {
+                Some(self.causal_mask(s.start, s.seq, window)?)
+            } else {
+                None
+            });
+        }
         Ok(Positions {
-            cos,
-            sin,
-            mask,
+            cos: Tensor::cat(&cos, 0)?,
+            sin: Tensor::cat(&sin, 0)?,
+            masks,
             window,
         })
     }
@@ -823,33 +829,84 @@ impl Transformer {
     /// Run `tokens` through the model after the tokens already in `cache`, append them to the
     /// cache, and return the logits (f32, `vocab_size`) for the next token.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
-        let seq = tokens.len();
-        if seq == 0 {
-            return Err(Error::InvalidRequest("forward with no tokens".into()));
-        }
-        let start = cache.len;
-        if start + seq > self.cfg.context_len {
-            return Err(Error::ContextOverflow {
-                prompt: start + seq,
-                context: self.cfg.context_len,
+        let mut logits = self.forward_batch(&mut [StepInput { tokens, cache }])?;
+        logits
+            .pop()
+            .ok_or_else(|| Error::InvalidRequest("forward with no tokens".into()))
+    }
+
+    /// Run several conversations' new tokens through the model in one pass: the rows of all
+    /// segments go through every weight matrix together (one GEMM instead of one GEMV per
+    /// conversation), attention stays per segment over its own cache. Returns each segment's
+    /// next-token logits (f32, `vocab_size`). The kernels compute a row the same way whatever
+    /// rows come with it, so a segment's logits are exactly those of running it alone.
+    pub fn forward_batch(&self, segments: &mut [StepInput<'_>]) -> Result<Vec<Tensor>> {
+        let mut ids = Vec::new();
+        let mut spans = Vec::with_capacity(segments.len());
+        for s in segments.iter_mut() {
+            let (seq, start) = (s.tokens.len(), s.cache.len);
+            if seq == 0 {
+                return Err(Error::InvalidRequest("forward with no tokens".into()));
+            }
+            if start + seq > self.cfg.context_len {
+                return Err(Error::ContextOverflow {
+                    prompt: start + seq,
+                    context: self.cfg.context_len,
+                });
+            }
+            s.cache
+                .reserve(start + seq, self.cfg.context_len, &self.cfg, &self.device)?;
+            spans.push(Span {
+                row: ids.len(),
+                seq,
+                start,
             });
+            ids.extend_from_slice(s.tokens);
         }
-        cache.reserve(start + seq, self.cfg.context_len, &self.cfg, &self.device)?;
-        let ids = Tensor::new(tokens, &self.device)?;
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = Tensor::new(ids.as_slice(), &self.device)?;
         let mut x = self.embed.embedding(&ids)?.unsqueeze(0)?;
         if self.cfg.arch == Arch::Gemma3 {
             x = (x * (self.cfg.hidden as f64).sqrt())?;
         }
-        let global = self.positions(start, seq, &self.rope.global, None)?;
+        let x = self.layers_forward(x, segments, &spans)?;
+        for (s, span) in segments.iter_mut().zip(&spans) {
+            s.cache.len = span.start + span.seq;
+        }
+        let last = spans
+            .iter()
+            .map(|s| x.narrow(1, s.row + s.seq - 1, 1))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let last = self.norm.forward(&Tensor::cat(&last, 1)?)?;
+        let logits = self
+            .output
+            .forward(&last)?
+            .squeeze(0)?
+            .to_dtype(DType::F32)?;
+        (0..spans.len())
+            .map(|i| Ok(logits.get(i)?))
+            .collect::<Result<Vec<_>>>()
+    }
+
+    /// The layer stack over the rows of all segments.
+    fn layers_forward(
+        &self,
+        mut x: Tensor,
+        segments: &mut [StepInput<'_>],
+        spans: &[Span],
+    ) -> Result<Tensor> {
+        let global = self.positions(spans, &self.rope.global, None)?;
         let local = match (&self.rope.local, self.cfg.sliding) {
-            (Some(freqs), Some(s)) => Some(self.positions(start, seq, freqs, Some(s.window))?),
+            (Some(freqs), Some(s)) => Some(self.positions(spans, freqs, Some(s.window))?),
             _ => None,
         };
         for (i, layer) in self.layers.iter().enumerate() {
             let is_local = self.cfg.sliding.is_some_and(|s| s.is_local(i));
             let pos = local.as_ref().filter(|_| is_local).unwrap_or(&global);
             let h = layer.attn_norm.forward(&x)?;
-            let a = self.attention(layer, &h, pos, cache, i, start)?;
+            let a = self.attention(layer, &h, pos, segments, spans, i)?;
             let a = ArchNorms::apply(layer.norms.post_attn.as_ref(), a)?;
             x = (a + x)?;
             let h = layer.ffn_norm.forward(&x)?;
@@ -862,36 +919,71 @@ impl Transformer {
             let m = ArchNorms::apply(layer.norms.post_ffn.as_ref(), m)?;
             x = (m + x)?;
         }
-        cache.len = start + seq;
-        let last = x.narrow(1, seq - 1, 1)?;
-        let last = self.norm.forward(&last)?;
-        let logits = self.output.forward(&last)?;
-        Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
+        Ok(x)
     }
 
+    /// Attention of layer `index` for the rows of all segments: projections and RoPE over all
+    /// rows at once, then each segment against its own cache.
     fn attention(
         &self,
         layer: &Layer,
         h: &Tensor,
         pos: &Positions,
-        cache: &mut KvCache,
+        segments: &mut [StepInput<'_>],
+        spans: &[Span],
         index: usize,
-        start: usize,
     ) -> Result<Tensor> {
-        let (_, seq, _) = h.dims3()?;
+        let (_, rows, _) = h.dims3()?;
         let (nh, nkv, hd) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
         let qkv = layer.qkv.forward(h)?;
-        let q = qkv[0].reshape((1, seq, nh, hd))?;
+        let q = qkv[0].reshape((1, rows, nh, hd))?;
         let q = ArchNorms::apply(layer.norms.q.as_ref(), q)?.transpose(1, 2)?;
-        let k = qkv[1].reshape((1, seq, nkv, hd))?;
+        let k = qkv[1].reshape((1, rows, nkv, hd))?;
         let k = ArchNorms::apply(layer.norms.k.as_ref(), k)?.transpose(1, 2)?;
         let v = qkv[2]
-            .reshape((1, seq, nkv, hd))?
+            .reshape((1, rows, nkv, hd))?
             .transpose(1, 2)?
             .contiguous()?;
         let q = self.rope(&q, &pos.cos, &pos.sin)?;
         let k = self.rope(&k, &pos.cos, &pos.sin)?;
-        let (kk, vv) = cache.append(index, &k, &v, start)?;
+        let mut ys = Vec::with_capacity(spans.len());
+        for ((s, span), mask) in segments.iter_mut().zip(spans).zip(&pos.masks) {
+            let part = |t: &Tensor| -> Result<Tensor> {
+                Ok(if spans.len() == 1 {
+                    t.clone()
+                } else {
+                    t.narrow(2, span.row, span.seq)?
+                })
+            };
+            let at = SpanAttention {
+                span,
+                mask: mask.as_ref(),
+                window: pos.window,
+            };
+            ys.push(self.attend(&part(&q)?, &part(&k)?, &part(&v)?, &at, s.cache, index)?);
+        }
+        let y = if ys.len() == 1 {
+            ys.remove(0)
+        } else {
+            Tensor::cat(&ys, 1)?
+        };
+        layer.wo.forward(&y)
+    }
+
+    /// Attention of one segment's rows (`q`: 1 × heads × seq × head_dim, RoPE applied) over
+    /// its cache, after appending its keys and values; `1 × seq × (heads·head_dim)`.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        at: &SpanAttention<'_>,
+        cache: &mut KvCache,
+        index: usize,
+    ) -> Result<Tensor> {
+        let (nh, nkv, hd) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
+        let (seq, start) = (at.span.seq, at.span.start);
+        let (kk, vv) = cache.append(index, k, v, start)?;
 
         // Grouped-query attention: query heads j*group..(j+1)*group share kv head j, so fold
         // the group into the query rows instead of repeating keys and values.
@@ -900,13 +992,13 @@ impl Transformer {
         if seq == 1 {
             // Decode: one query row per head against the cache, read in place. candle's gemm
             // spends more time packing these tiny matrices than multiplying them.
-            let from = pos.window.map_or(0, |w| (start + 1).saturating_sub(w));
+            let from = at.window.map_or(0, |w| (start + 1).saturating_sub(w));
             let y = decode_attention(&q, &kk, &vv, from..start + 1, self.cfg.attn_scale)?;
-            return layer.wo.forward(&y.reshape((1, 1, nh * hd))?);
+            return Ok(y.reshape((1, 1, nh * hd))?);
         }
         let att = (q.matmul(&kk.t()?)? * f64::from(self.cfg.attn_scale))?;
         let kv_len = start + seq;
-        let att = match &pos.mask {
+        let att = match at.mask {
             Some(m) => att
                 .reshape((1, nkv, group, seq, kv_len))?
                 .broadcast_add(m)?
@@ -915,12 +1007,37 @@ impl Transformer {
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
         let y = att.matmul(&vv)?;
-        let y = y
-            .reshape((1, nh, seq, hd))?
+        Ok(y.reshape((1, nh, seq, hd))?
             .transpose(1, 2)?
-            .reshape((1, seq, nh * hd))?;
-        layer.wo.forward(&y)
+            .reshape((1, seq, nh * hd))?)
     }
+}
+
+/// One conversation's part of [`Transformer::forward_batch`]: its new tokens, run after the
+/// tokens already in its cache.
+#[derive(Debug)]
+pub struct StepInput<'a> {
+    /// Tokens to run (a prompt chunk, or the one token just sampled).
+    pub tokens: &'a [u32],
+    /// The conversation's cache; the tokens are appended to it.
+    pub cache: &'a mut KvCache,
+}
+
+/// Where a segment's rows sit in a batched forward.
+struct Span {
+    /// First row in the batch.
+    row: usize,
+    /// Rows (tokens) of the segment.
+    seq: usize,
+    /// Tokens already in the segment's cache.
+    start: usize,
+}
+
+/// What one segment's attention needs besides its rows.
+struct SpanAttention<'a> {
+    span: &'a Span,
+    mask: Option<&'a Tensor>,
+    window: Option<usize>,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -991,12 +1108,12 @@ fn decode_attention(
     Ok(Tensor::from_vec(out, (1, nkv * group, 1, hd), q.device())?)
 }
 
-/// RoPE tables and attention mask of one kind of layer for the tokens of one forward call.
+/// RoPE tables and attention masks of one kind of layer for the rows of one forward call.
 struct Positions {
     cos: Tensor,
     sin: Tensor,
-    /// Additive mask of a batch (causal, and windowed for local layers); none for one token.
-    mask: Option<Tensor>,
+    /// Each segment's additive mask (causal, and windowed for local layers); none for one token.
+    masks: Vec<Option<Tensor>>,
     /// Sliding window of local layers.
     window: Option<usize>,
 }
