@@ -198,4 +198,3 @@ pub fn write_tiny(arch: &str, path: &std::path::Path, dtype: GgmlDType) {
     let mut f = std::fs::File::create(path).expect("create");
     gguf_file::write(&mut f, &meta_refs, &tensor_refs).expect("write gguf");
 }
-
