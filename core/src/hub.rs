@@ -544,12 +544,14 @@ fn choose(model: &HubModel, info: RepoInfo) -> Result<Wanted> {
                 available: quants,
             })
         }
-        many => return Err(model.error(format!(
+        many => {
+            return Err(model.error(format!(
             "{} is split into {} files ({}); split models are not supported: choose another quant",
             model.quant,
             many.len(),
             many.join(", ")
-        ))),
+        )))
+        }
     };
     let sibling = info
         .siblings
