@@ -124,7 +124,9 @@ fn run() -> Result<()> {
     let mut settings = Settings::load(Some(&cli.config))
         .with_context(|| format!("loading {}", cli.config.display()))?;
     if let Some(model) = cli.model {
+        // The one model asked for, whatever [[models]] lists.
         settings.model.path = model;
+        settings.models.clear();
     }
     if let Some(threads) = cli.threads {
         settings.engine.threads = threads;
@@ -135,8 +137,8 @@ fn run() -> Result<()> {
         Command::Chat => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let engine = parley_core::launch::engine(&settings)?;
-                chat::run(settings, engine).await
+                let models = parley_core::launch::models(&settings).await?;
+                chat::run(settings, models).await
             })?;
         }
         Command::Generate {
