@@ -26,6 +26,8 @@ pub enum Command {
     Retry,
     /// Switch persona; `None` lists the personas.
     Mode(Option<String>),
+    /// Switch this channel's model by name; `None` lists the models.
+    Model(Option<String>),
     /// Set this channel's system prompt; `None` shows it.
     System(Option<String>),
     /// Turn translation on, off, or show it.
@@ -68,6 +70,7 @@ impl Command {
             Command::Reset => "reset",
             Command::Retry => "retry",
             Command::Mode(_) => "mode",
+            Command::Model(_) => "model",
             Command::System(_) => "system",
             Command::Translate(_) => "translate",
             Command::Set(_) => "set",
@@ -82,7 +85,7 @@ impl Command {
     pub fn changes_channel(&self) -> bool {
         match self {
             Command::Reset | Command::Set(Some(_)) => true,
-            Command::Mode(name) => name.is_some(),
+            Command::Mode(name) | Command::Model(name) => name.is_some(),
             Command::System(text) => text.is_some(),
             Command::Translate(arg) => *arg != TranslateArg::Show,
             Command::Remember(arg) => *arg != RememberArg::List,
@@ -169,6 +172,12 @@ const COMMANDS: &[CommandInfo] = &[
         admin_only: false,
     },
     CommandInfo {
+        name: "model",
+        description: "Switch this chat's model, or list them",
+        args: "[NAME]",
+        admin_only: false,
+    },
+    CommandInfo {
         name: "system",
         description: "Set this chat's system prompt, or show it",
         args: "[TEXT]",
@@ -219,7 +228,15 @@ pub fn command_list() -> Vec<CommandInfo> {
 
 /// Commands that, given arguments, change a chat for everyone in it: in a group they are for
 /// admins unless `bot.group_settings = "everyone"`.
-const CHANNEL_CHANGING: &[&str] = &["reset", "mode", "system", "translate", "set", "remember"];
+const CHANNEL_CHANGING: &[&str] = &[
+    "reset",
+    "mode",
+    "model",
+    "system",
+    "translate",
+    "set",
+    "remember",
+];
 
 /// The help text: one line per command. Commands for admins (always `/system`; with
 /// `group_rule`, every command that changes the chat for everyone) are shown, marked, only
@@ -369,6 +386,14 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
                 (None, _) => Command::Mode(None),
                 (Some(m), None) => Command::Mode(Some(m.to_lowercase())),
                 _ => return Err(error_of("mode")(usage("mode"))),
+            }
+        }
+        "model" | "models" => {
+            let mut words = args.split_whitespace();
+            match (words.next(), words.next()) {
+                (None, _) => Command::Model(None),
+                (Some(m), None) => Command::Model(Some(m.to_string())),
+                _ => return Err(error_of("model")(usage("model"))),
             }
         }
         "system" => Command::System((!args.is_empty()).then(|| args.to_string())),
@@ -707,6 +732,17 @@ mod tests {
     }
 
     #[test]
+    fn model_lists_or_switches_and_only_switching_changes_the_channel() {
+        assert_eq!(ok("/model"), Command::Model(None));
+        assert_eq!(ok("/model Qwen"), Command::Model(Some("Qwen".into())));
+        assert!(!Command::Model(None).changes_channel());
+        assert!(Command::Model(Some("qwen".into())).changes_channel());
+        let e = err("/model a b");
+        assert_eq!(e.command, Some("model"));
+        assert!(e.message.contains("Usage: /model"));
+    }
+
+    #[test]
     fn system_keeps_its_text_verbatim() {
         assert_eq!(ok("/system"), Command::System(None));
         assert_eq!(
@@ -879,6 +915,7 @@ mod tests {
                 "reset",
                 "retry",
                 "mode",
+                "model",
                 "system",
                 "translate",
                 "set",

@@ -51,6 +51,9 @@ pub struct Settings {
     pub telegram: serde_json::Value,
     /// `[discord]`, read by the Discord adapter through [`Settings::platform_section`].
     pub discord: serde_json::Value,
+    /// `[[models]]`: the models a bot may use by name (`/model`); the first is every
+    /// channel's default. Empty: the one model `model.path`, named `default`.
+    pub models: Vec<ModelChoice>,
 }
 
 /// An empty table: what a pass-through section holds when the file leaves it out, so an
@@ -71,7 +74,38 @@ impl Default for Settings {
             prompts: PromptSettings::default(),
             telegram: empty_table(),
             discord: empty_table(),
+            models: Vec::new(),
         }
+    }
+}
+
+/// The name of the one model when `[[models]]` lists none (`model.path`).
+pub const DEFAULT_MODEL_NAME: &str = "default";
+
+/// `[[models]]`: one model a bot may use, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelChoice {
+    /// What users call it (`/model NAME`): one word.
+    pub name: String,
+    /// For the local engine: a GGUF path or `hf:owner/repo:QUANT`.
+    #[serde(default)]
+    pub source: String,
+    /// For the OpenAI engine: the server's name for it; unset = `name`.
+    #[serde(default)]
+    pub server_model: Option<String>,
+    /// The persona of channels on it that chose none with `/mode`.
+    #[serde(default)]
+    pub persona: Option<String>,
+    /// The local engine's chat template instead of the file's own: `chatml`, or a file.
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+impl ModelChoice {
+    /// The name the OpenAI-compatible server knows it by.
+    pub fn server_name(&self) -> &str {
+        self.server_model.as_deref().unwrap_or(&self.name)
     }
 }
 
@@ -175,6 +209,8 @@ pub struct EngineSettings {
     pub kv_cache_mb: usize,
     /// Most answers the local engine decodes together in one batched step (see config.toml).
     pub max_batch: usize,
+    /// Models of `[[models]]` held loaded at once; the least recently used is unloaded.
+    pub max_loaded_models: usize,
     /// `[engine.openai]`, read by the OpenAI engine through [`Settings::section`].
     pub openai: serde_json::Value,
 }
@@ -186,6 +222,7 @@ impl Default for EngineSettings {
             threads: 1,
             kv_cache_mb: 512,
             max_batch: crate::engine::local::DEFAULT_MAX_BATCH,
+            max_loaded_models: 2,
             openai: empty_table(),
         }
     }
@@ -395,8 +432,53 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Every model a bot may use, the default first: `[[models]]`, or `model.path` as the one
+    /// model named [`DEFAULT_MODEL_NAME`].
+    pub fn model_choices(&self) -> Vec<ModelChoice> {
+        if !self.models.is_empty() {
+            return self.models.clone();
+        }
+        vec![ModelChoice {
+            name: DEFAULT_MODEL_NAME.into(),
+            source: self.model.path.display().to_string(),
+            server_model: None,
+            persona: None,
+            template: None,
+        }]
+    }
+
+    /// `[[models]]`: one-word names, each once; a source where the local engine needs one.
+    fn validate_models(&self) -> Result<()> {
+        if self.engine.max_loaded_models == 0 {
+            return bad("engine.max_loaded_models", "must be at least 1, got 0");
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            let key = format!("models[{i}]");
+            if m.name.is_empty() || m.name.chars().any(char::is_whitespace) {
+                return bad(&format!("{key}.name"), "must be one word");
+            }
+            if self.models[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&m.name))
+            {
+                return bad(
+                    &format!("{key}.name"),
+                    &format!("`{}` is listed twice", m.name),
+                );
+            }
+            if self.engine.kind == EngineKind::Local && m.source.trim().is_empty() {
+                return bad(
+                    &format!("{key}.source"),
+                    "the local engine needs a GGUF path or hf:owner/repo:QUANT",
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Check ranges and relations between values; the error names the key.
     pub fn validate(&self) -> Result<()> {
+        self.validate_models()?;
         let s = &self.sampling;
         range_f64("sampling.temperature_max", s.temperature_max, 0.0, 2.0)?;
         range_f64(

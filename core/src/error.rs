@@ -73,6 +73,34 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A model could not be had from the Hugging Face Hub.
+    #[error("hub: {repo}: {reason}")]
+    Hub {
+        /// `owner/name`.
+        repo: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// The Hub repository has no file of the asked quantisation.
+    #[error("hub: {repo} has no {asked} file; it has: {}", available.join(", "))]
+    UnknownQuant {
+        /// `owner/name`.
+        repo: String,
+        /// The quant asked for.
+        asked: String,
+        /// The quants the repository holds.
+        available: Vec<String>,
+    },
+    /// A downloaded file's content is not what the Hub says it is; it was deleted.
+    #[error("hub: {file} failed its checksum (sha256 {actual}, the Hub says {expected}); the download was deleted")]
+    ChecksumMismatch {
+        /// The file in the repository.
+        file: String,
+        /// The Hub's sha256.
+        expected: String,
+        /// The downloaded content's sha256.
+        actual: String,
+    },
     /// Input/output error.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -1,17 +1,24 @@
 //! Start-up shared by every binary: the engine the settings ask for, and a bot over it.
 //!
-//! The console, Telegram and Discord binaries all call [`engine`] then [`bot`], so a setting
-//! means the same thing everywhere.
+//! The console, Telegram and Discord binaries all call [`models`] then [`bot_with_models`]
+//! (through [`handler`]), so a setting means the same thing everywhere: `[[models]]` (or
+//! `model.path`), `hf:` sources fetched from the Hub, the default model loaded at start and the
+//! others when a channel first uses one.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing::{info, warn};
 
 use crate::bot::Bot;
-use crate::config::{EngineKind, Settings};
-use crate::engine::local::{LocalConfig, LocalEngine};
+use crate::config::{EngineKind, ModelChoice, Settings};
+use crate::engine::local::model::{template, Model};
+use crate::engine::local::{set_compute_threads, LocalConfig, LocalEngine};
 use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
+use crate::engine::shelf::ModelShelf;
 use crate::engine::Engine;
+use crate::hub::{self, HubModel, LogProgress};
 use crate::persona::Personas;
 use crate::seam::Handler;
 use crate::store::Store;
@@ -52,7 +59,8 @@ pub fn openai_config(settings: &Settings) -> Result<OpenAiConfig> {
     Ok(config)
 }
 
-/// Build the engine `[engine] kind` names. The OpenAI engine needs a running tokio runtime.
+/// Build the engine `[engine] kind` names, on `model.path` (a file: for `hf:` paths and
+/// `[[models]]`, see [`models`]). The OpenAI engine needs a running tokio runtime.
 pub fn engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
     let engine: Arc<dyn Engine> = match settings.engine.kind {
         EngineKind::Local => Arc::new(LocalEngine::load(
@@ -65,24 +73,106 @@ pub fn engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
     Ok(engine)
 }
 
-/// Open the store and the personas the settings name, and build the bot.
+/// The models the settings list (`[[models]]`, else `model.path`) on the engine `[engine]
+/// kind` names: every `hf:` source fetched first (from the cache, else the Hub, so a typo in a
+/// quant stops start-up), then the default model loaded; the others load when a channel first
+/// uses one, at most `engine.max_loaded_models` at once.
+pub async fn models(settings: &Settings) -> Result<Arc<ModelShelf>> {
+    let choices = settings.model_choices();
+    let max = settings.engine.max_loaded_models;
+    let shelf = match settings.engine.kind {
+        EngineKind::Local => {
+            let mut files = HashMap::new();
+            for c in &choices {
+                let source = Path::new(&c.source);
+                if HubModel::from_path(source).is_some() {
+                    let file = hub::resolve(source, &LogProgress::default()).await?;
+                    files.insert(c.name.clone(), file);
+                }
+            }
+            let config = local_config(settings);
+            let loader = move |c: &ModelChoice| load_local(c, files.get(&c.name), &config);
+            ModelShelf::new(choices, max, loader)?
+        }
+        EngineKind::Openai => {
+            let config = openai_config(settings)?;
+            // Without [[models]], the one model is the server's `[engine.openai] model`.
+            let by_name = !settings.models.is_empty();
+            let loader = move |c: &ModelChoice| -> Result<Arc<dyn Engine>> {
+                let mut config = config.clone();
+                if by_name {
+                    config.model = c.server_name().to_string();
+                }
+                Ok(Arc::new(OpenAiEngine::new(config)?))
+            };
+            ModelShelf::new(choices, max, loader)?
+        }
+    };
+    let shelf = Arc::new(shelf);
+    let (loading, default) = (shelf.clone(), shelf.choices()[0].name.clone());
+    let engine = match tokio::task::spawn_blocking(move || loading.engine(&default)).await {
+        Ok(loaded) => loaded?,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    info!(engine = %engine.describe(), "engine ready");
+    Ok(shelf)
+}
+
+/// Load one model of `[[models]]` on the local engine: its file (`fetched` for an `hf:`
+/// source), under its own chat template when it names one.
+fn load_local(
+    choice: &ModelChoice,
+    fetched: Option<&PathBuf>,
+    config: &LocalConfig,
+) -> Result<Arc<dyn Engine>> {
+    let path = fetched
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(&choice.source));
+    let Some(name) = &choice.template else {
+        return Ok(Arc::new(LocalEngine::load(&path, config)?));
+    };
+    let source = if name.eq_ignore_ascii_case("chatml") {
+        template::CHATML.to_string()
+    } else {
+        std::fs::read_to_string(name).map_err(|e| crate::Error::Config {
+            key: format!("models.{}.template", choice.name),
+            reason: format!("cannot read {name}: {e}"),
+        })?
+    };
+    set_compute_threads(config.threads);
+    let mut model = Model::load(&path, config.weights)?;
+    model.template = Arc::new(model.template.with_source(&source)?);
+    Ok(Arc::new(LocalEngine::start(model, config)?))
+}
+
+/// Open the store and the personas the settings name, and build the bot on one engine.
 pub async fn bot(settings: &Settings, engine: Arc<dyn Engine>) -> Result<Bot> {
     let store = Store::open(&settings.store.path)?;
-    let personas = match Personas::load(&settings.prompts.dir) {
+    Bot::new(settings, engine, store, personas(settings)).await
+}
+
+/// Open the store and the personas the settings name, and build the bot on `models`.
+pub async fn bot_with_models(settings: &Settings, models: Arc<ModelShelf>) -> Result<Bot> {
+    let store = Store::open(&settings.store.path)?;
+    Bot::with_models(settings, models, store, personas(settings)).await
+}
+
+/// The personas of `prompts.dir`, else the built-in ones.
+fn personas(settings: &Settings) -> Personas {
+    match Personas::load(&settings.prompts.dir) {
         Ok(p) => p,
         Err(e) => {
             warn!(error = %e, "using the built-in personas");
             Personas::builtin()
         }
-    };
-    Bot::new(settings, engine, store, personas).await
+    }
 }
 
 /// The bot an adapter binary hands its messages to: the engine `settings` name, and a bot over
 /// it. The binary loads the settings once and takes its own section from the same value.
 pub async fn handler(settings: &Settings) -> Result<Arc<dyn Handler>> {
-    let engine = engine(settings)?;
-    Ok(Arc::new(bot(settings, engine).await?))
+    let models = models(settings).await?;
+    Ok(Arc::new(bot_with_models(settings, models).await?))
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM: when a bot should shut down.

@@ -29,7 +29,8 @@
 //!
 //! Beside the flow: [`config`] (typed `Settings` from `config.toml` + `PARLEY__SECTION__KEY`,
 //! the one loader, which hands each adapter its section), [`launch`] (start-up shared by the
-//! binaries), [`error`] (the crate's one error type), and `testing` (only with the `testing`
+//! binaries), [`hub`] (models by name from the Hugging Face Hub, into its cache), [`error`] (the
+//! crate's one error type), and `testing` (only with the `testing`
 //! cargo feature, which dev-only crates turn on: a recording `Outbox`, message builders,
 //! `engine::scripted` and the `test` platform).
 
@@ -39,6 +40,7 @@ pub mod config;
 pub mod conversation;
 pub mod engine;
 pub mod error;
+pub mod hub;
 pub mod launch;
 pub mod outbound;
 pub mod persona;

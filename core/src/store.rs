@@ -65,6 +65,8 @@ CREATE TABLE seen (
 CREATE INDEX turns_by_message ON turns (platform, chat, thread, message_id);
 ALTER TABLE channels ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
 "#,
+    // The channel's model by name (`/model`).
+    "ALTER TABLE channels ADD COLUMN model TEXT;",
 ];
 
 /// How long the ids of handled messages are remembered for [`Store::sight`], in seconds. A
@@ -150,6 +152,8 @@ pub struct ChannelSettings {
     pub sampling: SamplingOverrides,
     /// Pinned notes (`/remember`), oldest first.
     pub notes: Vec<String>,
+    /// The model by name (`/model`); `None` = the first of `[[models]]`.
+    pub model: Option<String>,
 }
 
 /// Counts for `/stats`.
@@ -310,22 +314,38 @@ fn recent_turns(c: &Connection, key: &ChannelKey, limit: usize) -> rusqlite::Res
     Ok(turns)
 }
 
-/// A channel's settings row as stored: mode, system, translate, sampling, notes.
-type SettingsRow = (Option<String>, Option<String>, String, String, String);
+/// A channel's settings row as stored: mode, system, translate, sampling, notes, model.
+type SettingsRow = (
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+);
 
 fn settings_row(c: &Connection, key: &ChannelKey) -> rusqlite::Result<Option<SettingsRow>> {
     c.query_row(
-        "SELECT mode, system, translate, sampling, notes FROM channels
+        "SELECT mode, system, translate, sampling, notes, model FROM channels
          WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
         params![key.platform.as_str(), key.chat, thread_of(key)],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
     )
     .optional()
 }
 
 /// The settings a row holds; defaults without a row.
 fn settings_from(row: Option<SettingsRow>) -> ChannelSettings {
-    let Some((mode, system, translate, sampling, notes)) = row else {
+    let Some((mode, system, translate, sampling, notes, model)) = row else {
         return ChannelSettings::default();
     };
     ChannelSettings {
@@ -339,6 +359,7 @@ fn settings_from(row: Option<SettingsRow>) -> ChannelSettings {
         // A row written by a newer version with fields this one lacks still loads.
         sampling: serde_json::from_str(&sampling).unwrap_or_default(),
         notes: serde_json::from_str(&notes).unwrap_or_default(),
+        model,
     }
 }
 
@@ -644,12 +665,12 @@ impl Store {
         self.with(move |c| {
             c.execute(
                 "INSERT INTO channels (platform, chat, thread, mode, system, translate, sampling,
-                                       notes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                       notes, model)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (platform, chat, thread) DO UPDATE SET
                    mode = excluded.mode, system = excluded.system,
                    translate = excluded.translate, sampling = excluded.sampling,
-                   notes = excluded.notes",
+                   notes = excluded.notes, model = excluded.model",
                 params![
                     key.platform.as_str(),
                     key.chat,
@@ -658,7 +679,8 @@ impl Store {
                     s.system,
                     s.translate.join(","),
                     sampling,
-                    notes
+                    notes,
+                    s.model
                 ],
             )?;
             Ok(())
@@ -792,6 +814,7 @@ mod tests {
             let mut cs = ChannelSettings {
                 mode: Some("concise".into()),
                 translate: vec!["en".into(), "zh".into()],
+                model: Some("qwen".into()),
                 ..Default::default()
             };
             cs.sampling.temperature = Some(0.3);
@@ -806,6 +829,7 @@ mod tests {
         assert_eq!(cs.mode.as_deref(), Some("concise"));
         assert_eq!(cs.translate, vec!["en", "zh"]);
         assert_eq!(cs.sampling.temperature, Some(0.3));
+        assert_eq!(cs.model.as_deref(), Some("qwen"));
         assert_eq!(s.list_channels().await.unwrap(), vec![key("a")]);
     }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use parley_core::config::Settings;
-use parley_core::engine::Engine;
+use parley_core::engine::shelf::ModelShelf;
 use parley_core::seam::{
     Author, ChannelKey, Handler, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits,
 };
@@ -145,9 +145,12 @@ fn incoming(n: u64, text: &str, name: &str) -> Incoming {
 }
 
 /// Chat with the bot on stdin/stdout until end of input.
-pub async fn run(settings: Settings, engine: Arc<dyn Engine>) -> anyhow::Result<()> {
-    let model = engine.describe();
-    let bot = parley_core::launch::bot(&settings, engine)
+pub async fn run(settings: Settings, models: Arc<ModelShelf>) -> anyhow::Result<()> {
+    let default = &models.choices()[0].name;
+    let model = models
+        .loaded(default)
+        .map_or_else(|| default.clone(), |e| e.describe());
+    let bot = parley_core::launch::bot_with_models(&settings, models)
         .await
         .with_context(|| format!("opening the history at {}", settings.store.path.display()))?;
     let outbox = Arc::new(ConsoleOutbox::new());

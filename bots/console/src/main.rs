@@ -1,7 +1,9 @@
-//! `parley`: the local console bot, one-shot generation, and the benchmark.
+//! `parley`: the local console bot, one-shot generation, the benchmark, and `pull` (models from
+//! the Hugging Face Hub).
 
 mod bench;
 mod chat;
+mod pull;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,7 +28,7 @@ struct Cli {
         default_value = "config.toml"
     )]
     config: PathBuf,
-    /// GGUF model file (overrides model.path).
+    /// GGUF model file, or `hf:owner/repo:QUANT` (overrides model.path).
     #[arg(long, global = true, env = "PARLEY_MODEL")]
     model: Option<PathBuf>,
     /// Compute threads (overrides engine.threads; 0 = all cores).
@@ -96,6 +98,13 @@ enum Command {
         #[arg(long)]
         conversations: Option<usize>,
     },
+    /// Download a GGUF model from the Hugging Face Hub into its cache (HF_HOME, HF_ENDPOINT,
+    /// HF_TOKEN apply) and print its path; use it as `model.path = "hf:REPO:QUANT"`.
+    Pull {
+        /// `owner/repo` or `owner/repo:QUANT` (default quant Q4_K_M), e.g.
+        /// `Qwen/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M`.
+        repo: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -111,10 +120,18 @@ fn run() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Pulling needs no configuration.
+    if let Command::Pull { repo } = &cli.command {
+        let path = pull::run(repo)?;
+        println!("{}", path.display());
+        return Ok(());
+    }
     let mut settings = Settings::load(Some(&cli.config))
         .with_context(|| format!("loading {}", cli.config.display()))?;
     if let Some(model) = cli.model {
+        // The one model asked for, whatever [[models]] lists.
         settings.model.path = model;
+        settings.models.clear();
     }
     if let Some(threads) = cli.threads {
         settings.engine.threads = threads;
@@ -125,8 +142,8 @@ fn run() -> Result<()> {
         Command::Chat => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let engine = parley_core::launch::engine(&settings)?;
-                chat::run(settings, engine).await
+                let models = parley_core::launch::models(&settings).await?;
+                chat::run(settings, models).await
             })?;
         }
         Command::Generate {
@@ -140,7 +157,7 @@ fn run() -> Result<()> {
             seed,
             stop,
         } => {
-            let engine = LocalEngine::load(&settings.model.path, &local)?;
+            let engine = LocalEngine::load(&pull::resolve(&settings.model.path)?, &local)?;
             let mut params = settings.sampling.params();
             params.max_tokens = max_tokens.unwrap_or(params.max_tokens);
             params.temperature = temperature.unwrap_or(params.temperature);
@@ -160,6 +177,7 @@ fn run() -> Result<()> {
                 params,
             })?)?;
         }
+        Command::Pull { .. } => {}
         Command::Bench {
             prefill,
             decode,
@@ -188,7 +206,7 @@ fn run() -> Result<()> {
             conversations: None,
         } => {
             let report = bench::run(
-                &settings.model.path,
+                &pull::resolve(&settings.model.path)?,
                 &local,
                 prefill,
                 decode,

@@ -1,5 +1,5 @@
 //! Helpers for the tests that run the real core bot behind an adapter: its [`settings`] on the
-//! real default model, and a [`WatchedBot`] that says when the bot has handled every message
+//! real default model, [`two_models`] for `/model`, and a [`WatchedBot`] that says when the bot has handled every message
 //! and written every answer.
 
 use std::path::Path;
@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use parley_core::bot::Bot;
-use parley_core::config::Settings;
-use parley_core::engine::GenerateRequest;
+use parley_core::config::{ModelChoice, Settings};
+use parley_core::engine::scripted::ScriptedEngine;
+use parley_core::engine::shelf::ModelShelf;
+use parley_core::engine::{Engine, GenerateRequest};
 use parley_core::seam::{CommandInfo, Handler, Incoming, Outbox, Platform};
 use tokio::sync::Notify;
 
@@ -37,6 +39,38 @@ pub fn settings(dir: &Path) -> Settings {
         dir.join("parley.sqlite3").display()
     ))
     .expect("settings")
+}
+
+/// The names of the two models [`two_models`] lists, the default first.
+pub const MODEL_NAMES: [&str; 2] = ["small", "large"];
+
+/// Two models by name for `/model` tests: `settings` gets `[[models]]` `small` (the default)
+/// and `large`; each is a scripted engine answering `"<name> here"`. The shelf, and each
+/// model's engine in [`MODEL_NAMES`] order.
+pub fn two_models(settings: &mut Settings) -> (Arc<ModelShelf>, [Arc<ScriptedEngine>; 2]) {
+    settings.models = MODEL_NAMES
+        .iter()
+        .map(|name| ModelChoice {
+            name: name.to_string(),
+            source: format!("{name}.gguf"),
+            server_model: None,
+            persona: None,
+            template: None,
+        })
+        .collect();
+    let engines = MODEL_NAMES.map(|name| {
+        let reply = format!("{name} here");
+        Arc::new(ScriptedEngine::new().with_responder(move |_| reply.clone()))
+    });
+    let shelf = ModelShelf::preloaded(
+        settings.models.clone(),
+        2,
+        engines
+            .iter()
+            .map(|e| e.clone() as Arc<dyn Engine>)
+            .collect(),
+    );
+    (Arc::new(shelf), engines)
 }
 
 /// Messages handed to the bot, and calls into it not yet returned.

@@ -14,7 +14,7 @@ use super::channels::Channel;
 use super::{now_unix, replies, say, Inner};
 use crate::conversation::{conversation_id, ContextWindow, Turn, WindowSpec, WindowStats};
 use crate::engine::{
-    CancelToken, ChatMessage, FinishReason, GenEvent, GenerateRequest, Generation, Role,
+    CancelToken, ChatMessage, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Role,
     SamplingParams, Usage,
 };
 use crate::persona::PromptContext;
@@ -71,6 +71,8 @@ impl Origin {
 /// A request ready for the engine, with what the answer's end needs.
 struct Planned {
     request: GenerateRequest,
+    /// The engine of the channel's model.
+    engine: Arc<dyn Engine>,
     /// The window of a chat answer (for `/stats`).
     window: Option<ContextWindow>,
     /// The conversation's epoch when the request was built: a `/reset` bumps it.
@@ -110,13 +112,40 @@ pub(super) fn prompt_for(channel: &Channel, text: &str) -> Option<Prompt> {
 }
 
 impl Inner {
+    /// The engine of the channel's model (`/model`, else the default), loaded on the blocking
+    /// pool when it is not loaded.
+    pub(super) async fn channel_engine(&self, key: &ChannelKey) -> Result<Arc<dyn Engine>> {
+        let chosen = self
+            .channels
+            .open(key, &self.store)
+            .await?
+            .settings
+            .model
+            .clone();
+        let name = self
+            .models
+            .choice_or_default(chosen.as_deref())
+            .name
+            .clone();
+        if let Some(engine) = self.models.loaded(&name) {
+            return Ok(engine);
+        }
+        let models = self.models.clone();
+        match tokio::task::spawn_blocking(move || models.engine(&name)).await {
+            Ok(loaded) => loaded,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
     /// The channel's system prompt: its `/system` override verbatim, or its persona rendered
-    /// once per conversation (kept until reset or a change of mode), with the pinned notes.
+    /// once per conversation (kept until reset or a change of mode), with the pinned notes
+    /// that fit `engine`'s context.
     pub(super) fn system_prompt(
         &self,
         channel: &mut Channel,
         key: &ChannelKey,
         origin: Option<&Origin>,
+        engine: &dyn Engine,
     ) -> String {
         if let Some(s) = &channel.conversation.system {
             return s.clone();
@@ -126,7 +155,7 @@ impl Inner {
             Some(s) => s.clone(),
             None => self.persona_prompt(channel, key, origin),
         };
-        let notes = self.notes_that_fit(&text, &channel.settings.notes);
+        let notes = self.notes_that_fit(&text, &channel.settings.notes, engine);
         channel
             .conversation
             .system
@@ -136,8 +165,7 @@ impl Inner {
 
     /// The notes block for `notes` pinned under `text`: the newest notes that keep what is
     /// pinned within a quarter of the context, so stored notes can never crowd the window out.
-    fn notes_that_fit(&self, text: &str, notes: &[String]) -> String {
-        let engine = self.engine.as_ref();
+    fn notes_that_fit(&self, text: &str, notes: &[String], engine: &dyn Engine) -> String {
         let budget = engine.context_len() / 4;
         let mut from = 0;
         while from < notes.len() {
@@ -159,7 +187,8 @@ impl Inner {
         replies::notes_block(&notes[from..])
     }
 
-    /// The channel's persona (`/mode`, else the default), rendered for this chat.
+    /// The channel's persona (`/mode`, else its model's, else the default), rendered for this
+    /// chat.
     fn persona_prompt(
         &self,
         channel: &Channel,
@@ -167,9 +196,11 @@ impl Inner {
         origin: Option<&Origin>,
     ) -> String {
         let cs = &channel.settings;
+        let model = self.models.choice_or_default(cs.model.as_deref());
         let mode = cs
             .mode
             .clone()
+            .or_else(|| model.persona.clone())
             .unwrap_or_else(|| self.settings.prompts.default_mode.clone());
         let mut ctx = PromptContext::new(self.settings.bot.name.clone(), now_unix());
         if let Some(o) = origin {
@@ -205,9 +236,10 @@ impl Inner {
         key: &ChannelKey,
         is_direct: bool,
         origin: Option<&Origin>,
+        engine: &Arc<dyn Engine>,
     ) -> Result<(ContextWindow, SamplingParams, u64)> {
         let mut channel = self.channels.open(key, &self.store).await?;
-        let system = self.system_prompt(&mut channel, key, origin);
+        let system = self.system_prompt(&mut channel, key, origin, engine.as_ref());
         let params = channel.params(&self.settings.sampling);
         let c = &channel.conversation;
         let end = origin
@@ -220,7 +252,7 @@ impl Inner {
             .map_or(c.turns.len(), |i| i + 1);
         let (turns, start, epoch) = (c.turns[..end].to_vec(), c.window_start, c.epoch);
         drop(channel);
-        let engine = self.engine.clone();
+        let engine = engine.clone();
         let group_context_turns = self.settings.bot.group_context_turns;
         let max_tokens = params.max_tokens;
         let build = move || {
@@ -247,10 +279,11 @@ impl Inner {
     /// The engine request for `prompt`.
     async fn plan(&self, origin: &Origin, prompt: &Prompt) -> Result<Planned> {
         let key = &origin.key;
+        let engine = self.channel_engine(key).await?;
         match prompt {
             Prompt::Chat => {
                 let (window, params, epoch) = self
-                    .build_window(key, origin.is_direct, Some(origin))
+                    .build_window(key, origin.is_direct, Some(origin), &engine)
                     .await?;
                 let request = GenerateRequest {
                     conversation: conversation_id(key),
@@ -259,6 +292,7 @@ impl Inner {
                 };
                 Ok(Planned {
                     request,
+                    engine,
                     window: Some(window),
                     epoch,
                 })
@@ -274,9 +308,7 @@ impl Inner {
                 params.temperature = params.temperature.min(0.3);
                 // A translation is about as long as its source: a small model that keeps going
                 // after it is done only adds noise.
-                params.max_tokens = params
-                    .max_tokens
-                    .min(self.engine.count_tokens(text) * 3 + 16);
+                params.max_tokens = params.max_tokens.min(engine.count_tokens(text) * 3 + 16);
                 let request = GenerateRequest {
                     conversation: format!("{}#translate", conversation_id(key)),
                     messages: vec![
@@ -287,6 +319,7 @@ impl Inner {
                 };
                 Ok(Planned {
                     request,
+                    engine,
                     window: None,
                     epoch,
                 })
@@ -361,6 +394,7 @@ pub(super) async fn answer(
     let reply_to = Some(origin.message_id.as_str());
     let Planned {
         request,
+        engine,
         window,
         epoch,
     } = match inner.plan(&origin, &prompt).await {
@@ -372,7 +406,7 @@ pub(super) async fn answer(
         }
     };
     let _ = outbox.typing(key).await;
-    let generation = match inner.engine.generate(request) {
+    let generation = match engine.generate(request) {
         Ok(g) => g,
         Err(e) => {
             warn!(channel = %key, error = %e, "engine refused the request");

@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::answer::{prompt_for, Origin};
 use super::channels::OpenChannel;
 use super::{replies, say, submit, Inner};
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
-use crate::config::{GroupSettings, SamplingSettings};
+use crate::config::{EngineKind, GroupSettings, ModelChoice, SamplingSettings};
 use crate::conversation::{conversation_id, Conversation};
 use crate::engine::local::sampling::MIN_TEMPERATURE;
 use crate::engine::Role;
@@ -102,6 +102,8 @@ pub(super) async fn run(
         },
         Command::Mode(None) => list_modes(&call).await?,
         Command::Mode(Some(name)) => set_mode(&call, name).await?,
+        Command::Model(None) => list_models(&call).await?,
+        Command::Model(Some(name)) => set_model(&call, name).await?,
         Command::System(None) => show_system(&call).await?,
         Command::System(Some(text)) => set_system(&call, text).await?,
         Command::Remember(arg) => remember(&call, arg).await?,
@@ -125,7 +127,7 @@ async fn reset(call: &Call<'_>) -> Result<String> {
     let mut channel = call.channel().await?;
     inner.store.clear_channel(key).await?;
     channel.conversation.reset();
-    inner.engine.forget(&conversation_id(key));
+    inner.models.forget(&conversation_id(key));
     Ok(replies::RESET.to_string())
 }
 
@@ -190,13 +192,76 @@ async fn set_mode(call: &Call<'_>, name: String) -> Result<String> {
     .await
 }
 
+/// `/model`: the models, the channel's current one marked.
+async fn list_models(call: &Call<'_>) -> Result<String> {
+    let inner = call.inner;
+    let chosen = call.channel().await?.settings.model.clone();
+    let models = &inner.models;
+    let current = models.choice_or_default(chosen.as_deref()).name.clone();
+    let kind = inner.settings.engine.kind;
+    let listed = models
+        .choices()
+        .iter()
+        .map(|c| (c.name.as_str(), shown_source(c, kind)));
+    Ok(replies::models(&current, listed))
+}
+
+/// What `/model` shows of a model: the server's name for it, the Hub spec, or the file name
+/// (never a local folder).
+fn shown_source(choice: &ModelChoice, kind: EngineKind) -> String {
+    if kind == EngineKind::Openai {
+        return choice.server_name().to_string();
+    }
+    if choice.source.starts_with(crate::hub::SPEC_PREFIX) {
+        return choice.source.clone();
+    }
+    std::path::Path::new(&choice.source)
+        .file_name()
+        .map_or_else(|| choice.name.clone(), |f| f.to_string_lossy().into_owned())
+}
+
+/// `/model NAME`: load it, then switch the channel to it. The engines' caches of the
+/// conversation go (they hold the old model's view of it); the persona is rendered again, as
+/// the model may bring its own.
+async fn set_model(call: &Call<'_>, name: String) -> Result<String> {
+    let inner = call.inner;
+    let Some(choice) = inner.models.choice(&name) else {
+        let known = inner.models.names().join(", ");
+        return Ok(replies::unknown_model(&name, &known));
+    };
+    let name = choice.name.clone();
+    let (models, loading) = (inner.models.clone(), name.clone());
+    let loaded = match tokio::task::spawn_blocking(move || models.engine(&loading)).await {
+        Ok(loaded) => loaded,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    if let Err(e) = loaded {
+        warn!(model = %name, error = %e, "model could not be loaded");
+        return Ok(replies::model_unavailable(&name));
+    }
+    let reply = call
+        .change_settings(true, |s| {
+            s.model = Some(name.clone());
+            Ok(replies::model_set(&name))
+        })
+        .await?;
+    let conversation = conversation_id(&call.message.key);
+    inner.models.forget(&conversation);
+    inner.models.forget(&format!("{conversation}#translate"));
+    Ok(reply)
+}
+
 /// `/system`: the system prompt in use.
 async fn show_system(call: &Call<'_>) -> Result<String> {
+    let engine = call.inner.channel_engine(&call.message.key).await?;
     let mut channel = call.channel().await?;
     let origin = Origin::of(call.message);
-    let text = call
-        .inner
-        .system_prompt(&mut channel, &call.message.key, Some(&origin));
+    let text = call.inner.system_prompt(
+        &mut channel,
+        &call.message.key,
+        Some(&origin),
+        engine.as_ref(),
+    );
     Ok(replies::system_prompt(&text))
 }
 
@@ -298,11 +363,17 @@ async fn stats(call: &Call<'_>) -> Result<String> {
     let key = &message.key;
     let stored = inner.store.stats(key).await?;
     let origin = Origin::of(message);
+    let engine = inner.channel_engine(key).await?;
     let (window, params, _) = inner
-        .build_window(key, message.is_direct, Some(&origin))
+        .build_window(key, message.is_direct, Some(&origin), &engine)
         .await?;
-    let last = call.channel().await?.conversation.last_window;
-    let model = inner.engine.describe();
+    let channel = call.channel().await?;
+    let last = channel.conversation.last_window;
+    let name = &inner
+        .models
+        .choice_or_default(channel.settings.model.as_deref())
+        .name;
+    let model = format!("{name} — {}", engine.describe());
     Ok(replies::stats(
         stored.turns,
         &window,
@@ -337,8 +408,8 @@ async fn forget(call: &Call<'_>) -> Result<String> {
         .await?;
     channel.conversation.turns = turns;
     channel.conversation.window_start = 0;
-    // The engine's cache holds their words too.
-    inner.engine.forget(&conversation_id(key));
+    // The engines' caches hold their words too.
+    inner.models.forget(&conversation_id(key));
     Ok(replies::forgot(n))
 }
 

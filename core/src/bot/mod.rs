@@ -54,6 +54,7 @@ use self::rate::{RateLimits, Verdict};
 use crate::commands::{Addressee, Command, CommandError};
 use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
+use crate::engine::shelf::ModelShelf;
 use crate::engine::Engine;
 use crate::persona::Personas;
 use crate::render;
@@ -79,7 +80,8 @@ impl std::fmt::Debug for Bot {
 /// What every part of the bot shares.
 struct Inner {
     settings: Settings,
-    engine: Arc<dyn Engine>,
+    /// The models channels may use (`/model`) and their loaded engines.
+    models: Arc<ModelShelf>,
     store: Store,
     personas: Personas,
     channels: Channels,
@@ -129,18 +131,25 @@ pub fn is_addressed(message: &Incoming, names: &[String]) -> bool {
         || names.iter().any(|n| contains_word(&message.text, n))
 }
 
-/// The scheduler's limits: `[scheduler]`, with as many answers in flight as the engine takes
-/// at once when it says (the local engine batches `engine.max_batch` answers).
-fn admission(settings: &Settings, engine: &dyn Engine) -> SchedulerSettings {
+/// The scheduler's limits: `[scheduler]`, with as many answers in flight as the default
+/// model's engine takes at once when it says (the local engine batches `engine.max_batch`
+/// answers).
+fn admission(settings: &Settings, models: &ModelShelf) -> SchedulerSettings {
     let mut limits = settings.scheduler.clone();
-    if let Some(n) = engine.concurrent_answers() {
+    let default = models.choice_or_default(None);
+    if let Some(n) = models
+        .loaded(&default.name)
+        .and_then(|engine| engine.concurrent_answers())
+    {
         limits.workers = n.max(1);
     }
     limits
 }
 
 impl Bot {
-    /// Build the bot.
+    /// Build the bot on one engine: the default model's (the first of `[[models]]`, or
+    /// `model.path`). The other models are listed but cannot be loaded: see
+    /// [`Bot::with_models`].
     ///
     /// `settings` must be validated ([`Settings::load`] does it); `engine` answers; `store` holds
     /// history (its retention is applied here, once); `personas` are the `/mode` templates
@@ -152,13 +161,29 @@ impl Bot {
         store: Store,
         personas: Personas,
     ) -> Result<Bot> {
+        let models = ModelShelf::preloaded(
+            settings.model_choices(),
+            settings.engine.max_loaded_models,
+            vec![engine],
+        );
+        Self::with_models(settings, Arc::new(models), store, personas).await
+    }
+
+    /// Build the bot on the models of `models` (`/model` switches a channel between them);
+    /// otherwise as [`Bot::new`].
+    pub async fn with_models(
+        settings: &Settings,
+        models: Arc<ModelShelf>,
+        store: Store,
+        personas: Personas,
+    ) -> Result<Bot> {
         retention(&store, settings).await?;
         let mut trigger_words = vec![settings.bot.name.clone()];
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
         let inner = Arc::new(Inner {
             settings: settings.clone(),
-            scheduler: Scheduler::new(admission(settings, engine.as_ref())),
-            engine,
+            scheduler: Scheduler::new(admission(settings, &models)),
+            models,
             store,
             personas,
             channels: Channels::default(),
@@ -177,7 +202,11 @@ impl Bot {
     /// The live context window a channel's next answer would see, as the engine would get it
     /// (loads the channel if needed). For `/stats`-like tools and tests.
     pub async fn window(&self, key: &ChannelKey, is_direct: bool) -> Result<ContextWindow> {
-        let (window, _, _) = self.inner.build_window(key, is_direct, None).await?;
+        let engine = self.inner.channel_engine(key).await?;
+        let (window, _, _) = self
+            .inner
+            .build_window(key, is_direct, None, &engine)
+            .await?;
         Ok(window)
     }
 

@@ -194,6 +194,32 @@ pub fn modes<'a>(current: &str, modes: impl IntoIterator<Item = (&'a str, &'a st
     text
 }
 
+/// `/model` alone: the models, the channel's current one marked.
+pub fn models<'a>(current: &str, models: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let mut text = String::from("Models:\n");
+    for (name, detail) in models {
+        let mark = if name == current { " (current)" } else { "" };
+        text.push_str(&format!("{name}{mark} — {detail}\n"));
+    }
+    text.push_str("Switch with /model NAME.");
+    text
+}
+
+/// `/model NAME` done.
+pub fn model_set(name: &str) -> String {
+    format!("Model is now {name}. The conversation goes on with it.")
+}
+
+/// `/model NAME` with an unknown name.
+pub fn unknown_model(name: &str, known: &str) -> String {
+    format!("There is no model {name}. Models: {known}.")
+}
+
+/// `/model NAME` whose model could not be loaded; the chat stays on its model.
+pub fn model_unavailable(name: &str) -> String {
+    format!("Sorry, the model {name} could not be loaded. This chat stays on its model.")
+}
+
 /// `/system` alone: the system prompt in use.
 pub fn system_prompt(text: &str) -> String {
     format!("System prompt:\n{text}")

@@ -4,6 +4,7 @@
 //! settings) and returns a [`Generation`]: a stream of [`GenEvent`]s ending in
 //! [`GenEvent::Done`] with the [`Usage`]. The local engine runs the model on its own thread and
 //! keeps a KV cache per conversation id; the OpenAI-compatible engine forwards to a server.
+//! [`shelf::ModelShelf`] holds the engines of the models a bot may use by name (`/model`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub mod local;
 pub mod openai;
 #[cfg(any(test, feature = "testing"))]
 pub mod scripted;
+pub mod shelf;
 pub mod stop;
 
 /// Who said a message in the prompt.

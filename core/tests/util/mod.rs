@@ -1,6 +1,8 @@
 //! Shared helpers for the core's integration tests.
 #![allow(dead_code)]
 
+pub mod tiny;
+
 use std::sync::Arc;
 
 use parley_core::bot::Bot;

@@ -52,6 +52,11 @@ impl ChatTemplate {
         })
     }
 
+    /// The same tokens under another template `source` (a `[[models]] template` override).
+    pub fn with_source(&self, source: &str) -> Result<Self> {
+        Self::new(source, &self.bos_token, &self.eos_token)
+    }
+
     /// Render `messages`, ending with the assistant's turn opener when `add_generation_prompt`.
     pub fn render(
         &self,
