@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use super::channels::Channel;
-use super::{now_unix, replies, say, Inner};
+use super::{now_unix, replies, say, why, Inner};
 use crate::conversation::{conversation_id, ContextWindow, Turn, WindowSpec, WindowStats};
 use crate::engine::{
     CancelToken, ChatMessage, FinishReason, GenEvent, GenerateRequest, Generation, Role,
@@ -20,6 +20,7 @@ use crate::engine::{
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
 use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox};
+use crate::store::AnswerRecord;
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
 
@@ -75,6 +76,8 @@ struct Planned {
     window: Option<ContextWindow>,
     /// The conversation's epoch when the request was built: a `/reset` bumps it.
     epoch: u64,
+    /// What `/why` will tell about the answer, so far.
+    record: AnswerRecord,
 }
 
 /// How the stream ended.
@@ -252,6 +255,10 @@ impl Inner {
                 let (window, params, epoch) = self
                     .build_window(key, origin.is_direct, Some(origin))
                     .await?;
+                let params = params.with_seed();
+                let channel = self.channels.open(key, &self.store).await?;
+                let record = self.record_for(&channel, Some(&window), &params);
+                drop(channel);
                 let request = GenerateRequest {
                     conversation: conversation_id(key),
                     messages: window.messages.clone(),
@@ -261,15 +268,15 @@ impl Inner {
                     request,
                     window: Some(window),
                     epoch,
+                    record,
                 })
             }
             Prompt::Translate { text, from, to } => {
                 let channel = self.channels.open(key, &self.store).await?;
                 let (mut params, epoch) = (
-                    channel.params(&self.settings.sampling),
+                    channel.params(&self.settings.sampling).with_seed(),
                     channel.conversation.epoch,
                 );
-                drop(channel);
                 // Translations should be faithful, not creative.
                 params.temperature = params.temperature.min(0.3);
                 // A translation is about as long as its source: a small model that keeps going
@@ -277,6 +284,8 @@ impl Inner {
                 params.max_tokens = params
                     .max_tokens
                     .min(self.engine.count_tokens(text) * 3 + 16);
+                let record = self.record_for(&channel, None, &params);
+                drop(channel);
                 let request = GenerateRequest {
                     conversation: format!("{}#translate", conversation_id(key)),
                     messages: vec![
@@ -289,6 +298,7 @@ impl Inner {
                     request,
                     window: None,
                     epoch,
+                    record,
                 })
             }
         }
@@ -363,6 +373,7 @@ pub(super) async fn answer(
         request,
         window,
         epoch,
+        mut record,
     } = match inner.plan(&origin, &prompt).await {
         Ok(p) => p,
         Err(e) => {
@@ -386,6 +397,7 @@ pub(super) async fn answer(
         origin: &origin,
         renderer: StreamRenderer::new(limits),
         sent: Vec::new(),
+        ids: Vec::new(),
     };
     let streamed = stream.run(generation, &token).await;
     let cancelled = token.is_cancelled()
@@ -402,6 +414,16 @@ pub(super) async fn answer(
 
     let actions = stream.renderer.finish(Instant::now());
     stream.apply(actions).await;
+    why::finish_record(&mut record, streamed.usage.as_ref(), cancelled);
+    if !stream.ids.is_empty() {
+        if let Err(e) = inner
+            .store
+            .keep_answer_record(key, &stream.ids, &record)
+            .await
+        {
+            warn!(channel = %key, error = %e, "could not keep the answer's record");
+        }
+    }
     if streamed.failed {
         say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
     } else if stream.sent.is_empty() && !cancelled {
@@ -416,6 +438,8 @@ struct Stream<'a> {
     renderer: StreamRenderer,
     /// The messages sent so far, by part.
     sent: Vec<Option<MessageRef>>,
+    /// The platform ids of every message the answer was sent as.
+    ids: Vec<String>,
 }
 
 impl Stream<'_> {
@@ -495,6 +519,7 @@ impl Stream<'_> {
             Action::Send { part, text } => {
                 let reply_to = (*part == 0).then_some(origin.message_id.as_str());
                 let r = self.outbox.send(&origin.key, text, reply_to).await?;
+                self.ids.push(r.id.clone());
                 if self.sent.len() <= *part {
                     self.sent.resize(*part + 1, None);
                 }
@@ -508,6 +533,7 @@ impl Stream<'_> {
             Action::Append(text) => {
                 let reply_to = self.sent.is_empty().then_some(origin.message_id.as_str());
                 let r = self.outbox.send(&origin.key, text, reply_to).await?;
+                self.ids.push(r.id.clone());
                 if self.sent.is_empty() {
                     self.sent.push(Some(r));
                 }

@@ -34,13 +34,15 @@
 //! Rooms: this file is the intake (the [`Handler`] impl, addressing, admission, the queue);
 //! `channels` holds loaded channels, their unloading and maintenance; `commands` runs one
 //! function per command; `answer` builds the request and streams the answer; [`replies`] is
-//! every text the bot writes itself; `rate` is the per-user limit.
+//! every text the bot writes itself; `rate` is the per-user limit; `why` keeps and tells what
+//! `/why` says about each answer.
 
 mod answer;
 mod channels;
 mod commands;
 mod rate;
 pub mod replies;
+mod why;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -497,6 +499,7 @@ impl Handler for Bot {
                 // It was stored as addressed to the bot.
                 mentions_bot: true,
                 reply_to_bot: false,
+                replied_to_id: None,
                 at: q.turn.at,
                 channel_title: None,
             };

@@ -260,6 +260,10 @@ impl Engine for LocalEngine {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
     fn describe(&self) -> String {
         let c = self.model.transformer.config();
         format!(
@@ -434,6 +438,7 @@ impl Worker {
         }
         usage.decode = decode_start.elapsed();
         usage.finish = Some(finish);
+        usage.stop_string = stops.stopped();
         Ok(())
     }
 }
