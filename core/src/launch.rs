@@ -12,6 +12,7 @@ use crate::config::{EngineKind, Settings};
 use crate::engine::local::{LocalConfig, LocalEngine};
 use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
 use crate::engine::Engine;
+use crate::metrics;
 use crate::persona::Personas;
 use crate::seam::Handler;
 use crate::store::Store;
@@ -54,12 +55,22 @@ pub fn openai_config(settings: &Settings) -> Result<OpenAiConfig> {
 /// Build the engine `[engine] kind` names. The OpenAI engine needs a running tokio runtime.
 pub fn engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
     let engine: Arc<dyn Engine> = match settings.engine.kind {
-        EngineKind::Local => Arc::new(LocalEngine::load(
-            &settings.model.path,
-            &local_config(settings),
-        )?),
+        EngineKind::Local => {
+            let local = Arc::new(LocalEngine::load(
+                &settings.model.path,
+                &local_config(settings),
+            )?);
+            let caches = Arc::downgrade(&local);
+            metrics::on_scrape(move || {
+                if let Some(s) = caches.upgrade().map(|e| e.stats()) {
+                    metrics::kv_cache(s.cache_bytes, s.cached_conversations, s.evictions);
+                }
+            });
+            local
+        }
         EngineKind::Openai => Arc::new(OpenAiEngine::new(openai_config(settings)?)?),
     };
+    metrics::engine_loaded(true);
     info!(engine = %engine.describe(), "engine ready");
     Ok(engine)
 }

@@ -120,6 +120,7 @@ fn run() -> Result<()> {
         Command::Chat => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
+                parley_core::metrics::serve(&settings.metrics, None).await?;
                 let engine = parley_core::launch::engine(&settings)?;
                 chat::run(settings, engine).await
             })?;

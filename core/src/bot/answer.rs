@@ -17,6 +17,7 @@ use crate::engine::{
     CancelToken, ChatMessage, FinishReason, GenEvent, GenerateRequest, Generation, Role,
     SamplingParams, Usage,
 };
+use crate::metrics;
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
 use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox};
@@ -369,6 +370,7 @@ pub(super) async fn answer(
 ) {
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
+    let started = Instant::now();
     let Planned {
         request,
         window,
@@ -387,6 +389,7 @@ pub(super) async fn answer(
         Ok(g) => g,
         Err(e) => {
             warn!(channel = %key, error = %e, "engine refused the request");
+            metrics::error("engine");
             say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
             return;
         }
@@ -422,7 +425,13 @@ pub(super) async fn answer(
             .await
         {
             warn!(channel = %key, error = %e, "could not keep the answer's record");
+            metrics::error("store");
         }
+    }
+    match &streamed.usage {
+        Some(u) if !cancelled => metrics::answered(key.platform, u, started.elapsed()),
+        Some(_) => {}
+        None => metrics::error("engine"),
     }
     if streamed.failed {
         say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
@@ -507,6 +516,7 @@ impl Stream<'_> {
         for action in actions {
             if let Err(e) = self.carry_out(&action).await {
                 warn!(channel = %self.origin.key, error = %e, "platform call failed");
+                metrics::error("platform");
                 self.renderer.failed(&action);
             }
         }
