@@ -36,6 +36,8 @@ pub enum Command {
     Set(Option<Setting>),
     /// Show what is in the context window and how fast answers are.
     Stats,
+    /// Explain how the last answer (or the one replied to) was made.
+    Why,
     /// Stop the answer being written.
     Cancel,
     /// Delete the user's own stored messages.
@@ -75,6 +77,7 @@ impl Command {
             Command::Translate(_) => "translate",
             Command::Set(_) => "set",
             Command::Stats => "stats",
+            Command::Why => "why",
             Command::Cancel => "cancel",
             Command::Forget => "forget",
             Command::Remember(_) => "remember",
@@ -204,6 +207,12 @@ const COMMANDS: &[CommandInfo] = &[
     CommandInfo {
         name: "stats",
         description: "Show the context window and speed",
+        args: "",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "why",
+        description: "Explain how the last answer (or the one you reply to) was made",
         args: "",
         admin_only: false,
     },
@@ -378,6 +387,7 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
         "reset" | "clear" => Command::Reset,
         "retry" => Command::Retry,
         "stats" => Command::Stats,
+        "why" => Command::Why,
         "cancel" | "stop" => Command::Cancel,
         "forget" => Command::Forget,
         "mode" => {
@@ -921,6 +931,7 @@ mod tests {
                 "set",
                 "remember",
                 "stats",
+                "why",
                 "cancel",
                 "forget"
             ]

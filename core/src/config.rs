@@ -47,6 +47,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// `[prompts]`: personas.
     pub prompts: PromptSettings,
+    /// `[metrics]`: the Prometheus endpoint for operators.
+    pub metrics: MetricsSettings,
     /// `[telegram]`, read by the Telegram adapter through [`Settings::platform_section`].
     pub telegram: serde_json::Value,
     /// `[discord]`, read by the Discord adapter through [`Settings::platform_section`].
@@ -72,6 +74,7 @@ impl Default for Settings {
             scheduler: SchedulerSettings::default(),
             store: StoreSettings::default(),
             prompts: PromptSettings::default(),
+            metrics: MetricsSettings::default(),
             telegram: empty_table(),
             discord: empty_table(),
             models: Vec::new(),
@@ -332,6 +335,32 @@ impl Default for StoreSettings {
     }
 }
 
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address serving `/metrics` (Prometheus text format) and `/healthz`, such as
+    /// `127.0.0.1:9464`; empty = off.
+    pub listen: String,
+}
+
+impl MetricsSettings {
+    /// The address to listen on, `None` when metrics are off.
+    pub fn address(&self) -> Result<Option<std::net::SocketAddr>> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        match listen.parse() {
+            Ok(a) => Ok(Some(a)),
+            Err(_) => bad(
+                "metrics.listen",
+                &format!("must be an address with a port such as \"127.0.0.1:9464\", or empty for off; got {listen:?}"),
+            ),
+        }
+    }
+}
+
 /// `[prompts]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -529,6 +558,7 @@ impl Settings {
         range_usize("scheduler.workers", q.workers, 1, 256)?;
         range_usize("scheduler.queue_per_channel", q.queue_per_channel, 1, 1000)?;
         range_usize("scheduler.queue_total", q.queue_total, 1, 100_000)?;
+        self.metrics.address()?;
         if self.prompts.default_mode.trim().is_empty() {
             return bad(
                 "prompts.default_mode",

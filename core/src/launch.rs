@@ -19,6 +19,7 @@ use crate::engine::openai::{OpenAiConfig, OpenAiEngine};
 use crate::engine::shelf::ModelShelf;
 use crate::engine::Engine;
 use crate::hub::{self, HubModel, LogProgress};
+use crate::metrics;
 use crate::persona::Personas;
 use crate::seam::Handler;
 use crate::store::Store;
@@ -63,12 +64,13 @@ pub fn openai_config(settings: &Settings) -> Result<OpenAiConfig> {
 /// `[[models]]`, see [`models`]). The OpenAI engine needs a running tokio runtime.
 pub fn engine(settings: &Settings) -> Result<Arc<dyn Engine>> {
     let engine: Arc<dyn Engine> = match settings.engine.kind {
-        EngineKind::Local => Arc::new(LocalEngine::load(
+        EngineKind::Local => watched(LocalEngine::load(
             &settings.model.path,
             &local_config(settings),
         )?),
         EngineKind::Openai => Arc::new(OpenAiEngine::new(openai_config(settings)?)?),
     };
+    metrics::engine_loaded(true);
     info!(engine = %engine.describe(), "engine ready");
     Ok(engine)
 }
@@ -114,6 +116,7 @@ pub async fn models(settings: &Settings) -> Result<Arc<ModelShelf>> {
         Ok(loaded) => loaded?,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
+    metrics::engine_loaded(true);
     info!(engine = %engine.describe(), "engine ready");
     Ok(shelf)
 }
@@ -142,7 +145,19 @@ fn load_local(
     set_compute_threads(config.threads);
     let mut model = Model::load(&path, config.weights)?;
     model.template = Arc::new(model.template.with_source(&source)?);
-    Ok(Arc::new(LocalEngine::start(model, config)?))
+    Ok(watched(LocalEngine::start(model, config)?))
+}
+
+/// A local engine whose KV-cache figures the metrics read at each scrape (while it is loaded).
+fn watched(local: LocalEngine) -> Arc<LocalEngine> {
+    let local = Arc::new(local);
+    let caches = Arc::downgrade(&local);
+    metrics::on_scrape(move || {
+        if let Some(s) = caches.upgrade().map(|e| e.stats()) {
+            metrics::kv_cache(s.cache_bytes, s.cached_conversations, s.evictions);
+        }
+    });
+    local
 }
 
 /// Open the store and the personas the settings name, and build the bot on one engine.

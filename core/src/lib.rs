@@ -29,7 +29,8 @@
 //!
 //! Beside the flow: [`config`] (typed `Settings` from `config.toml` + `PARLEY__SECTION__KEY`,
 //! the one loader, which hands each adapter its section), [`launch`] (start-up shared by the
-//! binaries), [`hub`] (models by name from the Hugging Face Hub, into its cache), [`error`] (the
+//! binaries), [`hub`] (models by name from the Hugging Face Hub, into its cache), [`metrics`]
+//! (Prometheus metrics and the health check for operators), [`error`] (the
 //! crate's one error type), and `testing` (only with the `testing`
 //! cargo feature, which dev-only crates turn on: a recording `Outbox`, message builders,
 //! `engine::scripted` and the `test` platform).
@@ -42,6 +43,7 @@ pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod launch;
+pub mod metrics;
 pub mod outbound;
 pub mod persona;
 pub mod render;

@@ -196,6 +196,7 @@ impl RetryPolicy {
                 Failure::Permanent => return Err(err),
                 Failure::RateLimited(after) => {
                     rate_limited += 1;
+                    crate::metrics::rate_limited(what);
                     let wait = after.unwrap_or(self.rate_limit_wait);
                     let wait_ms = wait.as_millis() as u64;
                     if wait > self.max_retry_after || rate_limited > self.max_rate_limited {
@@ -206,6 +207,7 @@ impl RetryPolicy {
                         return Err(err);
                     }
                     warn!(call = what, wait_ms, "rate limited; waiting");
+                    crate::metrics::retried(what);
                     wait
                 }
                 Failure::Transient => {
@@ -216,6 +218,7 @@ impl RetryPolicy {
                     }
                     let wait = backoff.next_wait();
                     warn!(call = what, failures, backoff_ms = wait.as_millis() as u64, error = %judge.describe(&err), "call failed; retrying");
+                    crate::metrics::retried(what);
                     wait
                 }
             };

@@ -7,7 +7,9 @@
 //!
 //! Tables: `turns` (one row per message, channel key split into platform/chat/thread, a
 //! `cleared` flag set by `/reset`), `channels` (mode, system override, translation languages,
-//! sampling overrides as JSON). The schema version lives in `PRAGMA user_version`; migrations
+//! sampling overrides as JSON), `seen` (handled platform message ids), `answers` (what `/why`
+//! tells about each message the bot wrote: an [`AnswerRecord`] as JSON, one row per message
+//! id of the answer). The schema version lives in `PRAGMA user_version`; migrations
 //! run in order on open.
 
 use std::path::Path;
@@ -67,6 +69,18 @@ ALTER TABLE channels ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
 "#,
     // The channel's model by name (`/model`).
     "ALTER TABLE channels ADD COLUMN model TEXT;",
+    r#"
+CREATE TABLE answers (
+    platform   TEXT    NOT NULL,
+    chat       TEXT    NOT NULL,
+    thread     TEXT    NOT NULL DEFAULT '',
+    message_id TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    record     TEXT    NOT NULL,
+    PRIMARY KEY (platform, chat, thread, message_id)
+);
+CREATE INDEX answers_by_time ON answers (at);
+"#,
 ];
 
 /// How long the ids of handled messages are remembered for [`Store::sight`], in seconds. A
@@ -154,6 +168,91 @@ pub struct ChannelSettings {
     pub notes: Vec<String>,
     /// The model by name (`/model`); `None` = the first of `[[models]]`.
     pub model: Option<String>,
+}
+
+/// Where an answer's system prompt came from, for `/why`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptSource {
+    /// A persona (`/mode`, else `prompts.default_mode`) from the prompts folder.
+    Persona,
+    /// The chat's own `/system` text.
+    System,
+    /// The translation prompt (translate mode).
+    Translation,
+}
+
+/// Why an answer ended, for `/why`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// The model ended its turn.
+    EndOfTurn,
+    /// `max_tokens` (or the context) ran out.
+    MaxTokens,
+    /// One of the chat's stop strings.
+    StopString,
+    /// `/cancel` or a `/reset`.
+    Cancelled,
+    /// The engine failed part way.
+    Failed,
+}
+
+/// What `/why` tells about one answer: how it was made, never what any chat said. Stored with
+/// the answer, so it survives restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnswerRecord {
+    /// The model, as the engine describes it (never a server address).
+    pub model: String,
+    /// The engine kind (`local`, `openai`).
+    pub engine: String,
+    /// The persona's name (`/mode`); empty for a `/system` text or a translation.
+    pub persona: String,
+    /// Where the system prompt came from.
+    pub prompt_source: Option<PromptSource>,
+    /// Pinned notes in the prompt, and how many the chat has.
+    pub notes_used: usize,
+    /// Pinned notes the chat has.
+    pub notes_total: usize,
+    /// Earlier turns in the window (the question excluded).
+    pub turns_included: usize,
+    /// Turns the window left out.
+    pub turns_dropped: usize,
+    /// Prompt tokens, as the engine counted them.
+    pub prompt_tokens: usize,
+    /// Of the window: tokens of what is pinned (system prompt, persona, notes).
+    pub pinned_tokens: usize,
+    /// Of the window: tokens of the earlier turns.
+    pub history_tokens: usize,
+    /// Of the window: tokens of the new message.
+    pub new_tokens: usize,
+    /// Prompt tokens the engine's KV cache already held.
+    pub cached_tokens: usize,
+    /// Tokens generated.
+    pub completion_tokens: usize,
+    /// Why it ended.
+    pub stop: Option<StopCause>,
+    /// Sampling temperature (0 = greedy).
+    pub temperature: f64,
+    /// Nucleus sampling mass.
+    pub top_p: f64,
+    /// Top-k (0 = off).
+    pub top_k: usize,
+    /// Longest answer allowed, in tokens.
+    pub max_tokens: usize,
+    /// Repeat penalty.
+    pub repeat_penalty: f32,
+    /// The seed the answer was sampled with (`/set seed` reproduces it).
+    pub seed: Option<u64>,
+    /// Stop strings in force.
+    pub stop_strings: usize,
+    /// From the request to the first token, in milliseconds.
+    pub time_to_first_token_ms: u64,
+    /// Decoding speed, tokens per second.
+    pub tokens_per_second: f64,
+    /// When it was written (Unix seconds).
+    pub at: i64,
 }
 
 /// Counts for `/stats`.
@@ -717,6 +816,7 @@ impl Store {
             if days > 0 {
                 let cutoff = now - i64::from(days) * 86_400;
                 deleted += tx.execute("DELETE FROM turns WHERE at < ?1", [cutoff])?;
+                tx.execute("DELETE FROM answers WHERE at < ?1", [cutoff])?;
             }
             tx.execute(
                 "DELETE FROM seen WHERE at < ?1",
@@ -737,6 +837,65 @@ impl Store {
             Ok(deleted)
         })
         .await
+    }
+
+    /// Keep what `/why` tells about an answer, under each platform message id it was sent as.
+    pub async fn keep_answer_record(
+        &self,
+        key: &ChannelKey,
+        message_ids: &[String],
+        record: &AnswerRecord,
+    ) -> Result<()> {
+        let key = key.clone();
+        let ids = message_ids.to_vec();
+        let json = serde_json::to_string(record).map_err(|e| Error::Store(e.to_string()))?;
+        let at = record.at;
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            for id in &ids {
+                tx.execute(
+                    "INSERT OR REPLACE INTO answers (platform, chat, thread, message_id, at, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![key.platform.as_str(), key.chat, thread_of(&key), id, at, json],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// The record of the answer sent as `message_id` in this channel, or (`None`) of the
+    /// channel's newest answer; `None` when the bot wrote no such answer (or it was pruned).
+    pub async fn answer_record(
+        &self,
+        key: &ChannelKey,
+        message_id: Option<&str>,
+    ) -> Result<Option<AnswerRecord>> {
+        let key = key.clone();
+        let message_id = message_id.map(str::to_string);
+        let json: Option<String> = self
+            .with(move |c| {
+                let (platform, thread) = (key.platform.as_str(), thread_of(&key));
+                match &message_id {
+                    Some(id) => c.query_row(
+                        "SELECT record FROM answers
+                         WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND message_id = ?4",
+                        params![platform, key.chat, thread, id],
+                        |r| r.get(0),
+                    ),
+                    None => c.query_row(
+                        "SELECT record FROM answers
+                         WHERE platform = ?1 AND chat = ?2 AND thread = ?3
+                         ORDER BY at DESC, rowid DESC LIMIT 1",
+                        params![platform, key.chat, thread],
+                        |r| r.get(0),
+                    ),
+                }
+                .optional()
+            })
+            .await?;
+        // A record a newer version wrote with fields this one lacks still reads.
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// Turn counts of one channel.

@@ -336,7 +336,8 @@ async fn set_changes_sampling_within_bounds() {
     assert!(shown.contains("max_tokens 256\n"), "{shown}");
     // Settings are per chat and survive a restart (they are in the store).
     rig.say(dm("other", "u", "hi")).await;
-    assert_eq!(rig.requests_for("other")[0].params.seed, None);
+    // Elsewhere the seed is drawn for each answer (and `/why` names it).
+    assert!(matches!(rig.requests_for("other")[0].params.seed, Some(s) if s != 42));
     let s = rig.store.load_settings(&key("d")).await.unwrap();
     assert_eq!(
         s.sampling.stop.as_deref(),
@@ -349,7 +350,7 @@ async fn set_changes_sampling_within_bounds() {
         rig.out.last(&key("d")).as_deref(),
         Some("echo: one STOP two")
     );
-    assert_eq!(rig.requests_for("d")[3].params.seed, None);
+    assert!(matches!(rig.requests_for("d")[3].params.seed, Some(s) if s != 42));
 }
 
 #[tokio::test]
@@ -1102,4 +1103,104 @@ async fn stored_notes_of_cjk_and_emoji_cannot_crowd_the_window_out() {
     let system = &window.messages[0].content;
     assert!(system.contains("9猫"), "the newest note is kept");
     assert!(!system.contains("0猫"), "the oldest is left out");
+}
+
+/// The id of the newest message the bot sent in `chat`.
+fn last_sent_id(rig: &Rig, chat: &str) -> String {
+    rig.out
+        .calls()
+        .into_iter()
+        .rev()
+        .find_map(|c| match c {
+            Call::Send { key: k, id, .. } if k == key(chat) => Some(id),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn why_after_a_windowed_conversation_reports_the_dropped_turns() {
+    let engine = ScriptedEngine::new()
+        .with_context_len(400)
+        .with_responder(|_| "a fairly long answer with quite a few words in it to fill".into());
+    let rig = Rig::new(&settings("[sampling]\nmax_tokens = 100\n"), engine).await;
+    rig.say(dm("d", "u", "/remember the user likes tea")).await;
+    for i in 0..30 {
+        rig.say(dm("d", "u", &format!("message number {i} with some words")))
+            .await;
+    }
+    rig.say(dm("d", "u", "/why")).await;
+    let why = rig.out.last(&key("d")).unwrap();
+    // The last answer's prompt: system, the kept turns (one message each in a direct chat),
+    // the question. 58 turns came before the question.
+    let last = rig.requests_for("d").pop().unwrap();
+    let included = last.messages.len() - 2;
+    let dropped = 58 - included;
+    assert!(dropped > 0 && included > 0, "{why}");
+    assert!(
+        why.contains(&format!(
+            "{included} earlier turns included, {dropped} left out by the window"
+        )),
+        "{why}"
+    );
+    assert!(why.contains("persona \"assistant\""), "{why}");
+    assert!(why.contains("1 of 1 pinned notes"), "{why}");
+    assert!(
+        why.contains("scripted test engine (scripted engine)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("it stopped because the model ended its turn"),
+        "{why}"
+    );
+    let seed = last.params.seed.unwrap();
+    assert!(why.contains(&format!("/set seed {seed} gives")), "{why}");
+    // Nothing of the conversation itself is in it.
+    assert!(
+        !why.contains("tea") && !why.contains("message number"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn why_survives_restart_and_has_no_record_of_other_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    let s = settings("[sampling]\nmax_tokens = 3\n");
+    let (answer_id, question_id, seed) = {
+        let rig = Rig::with_store(&s, echo(), Store::open(&path).unwrap()).await;
+        rig.say(dm("d", "u", "/set seed 4242")).await;
+        let question = dm("d", "u", "tell me a long story please");
+        let question_id = question.message_id.clone();
+        rig.say(question).await;
+        let answer_id = last_sent_id(&rig, "d");
+        rig.say(dm("d", "u", "/set seed random")).await;
+        rig.say(dm("d", "u", "and another long one")).await;
+        let seed = rig.requests_for("d").pop().unwrap().params.seed.unwrap();
+        rig.bot.shutdown().await;
+        (answer_id, question_id, seed)
+    };
+    let rig = Rig::with_store(&s, echo(), Store::open(&path).unwrap()).await;
+    // The newest answer: its drawn seed, which `/set seed` reproduces.
+    rig.say(dm("d", "u", "/why")).await;
+    let why = rig.out.last(&key("d")).unwrap();
+    assert!(why.contains(&format!("seed {seed} ")), "{why}");
+    assert!(why.contains("it reached max_tokens"), "{why}");
+    // As a reply to the first answer: that answer's record.
+    let mut ask = dm("d", "u", "/why");
+    ask.replied_to_id = Some(answer_id);
+    rig.say(ask).await;
+    let why = rig.out.last(&key("d")).unwrap();
+    assert!(why.contains("seed 4242 "), "{why}");
+    // As a reply to a message the bot did not write.
+    let mut ask = dm("d", "u", "/why");
+    ask.replied_to_id = Some(question_id);
+    rig.say(ask).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::NO_RECORD));
+    // A chat the bot never answered in, and a record never leaks across channels.
+    rig.say(dm("other", "u", "/why")).await;
+    assert_eq!(
+        rig.out.last(&key("other")).as_deref(),
+        Some(replies::NO_ANSWER_YET)
+    );
 }

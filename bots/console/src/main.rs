@@ -142,6 +142,7 @@ fn run() -> Result<()> {
         Command::Chat => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
+                parley_core::metrics::serve(&settings.metrics, None).await?;
                 let models = parley_core::launch::models(&settings).await?;
                 chat::run(settings, models).await
             })?;
@@ -179,14 +180,14 @@ fn run() -> Result<()> {
         }
         Command::Pull { .. } => {}
         Command::Bench {
-            prefill,
+            prefill: _,
             decode,
             json,
             dump_prompt,
             conversations: Some(n),
         } => {
             let report = bench::run_conversations(
-                &settings.model.path,
+                &pull::resolve(&settings.model.path)?,
                 &local,
                 n,
                 decode,

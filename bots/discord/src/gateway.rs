@@ -4,11 +4,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use parley_core::metrics;
 use parley_core::seam::{Handler, Incoming, Outbox};
 use serenity::all::{
-    Command, CommandInteraction, Context, CreateInteractionResponse,
+    Command, CommandInteraction, ConnectionStage, Context, CreateInteractionResponse,
     CreateInteractionResponseMessage, EventHandler, GuildChannel, GuildId, Interaction, Message,
-    Ready, ResumedEvent, Role, ThreadListSyncEvent, UserId,
+    Ready, ResumedEvent, Role, ShardStageUpdateEvent, ThreadListSyncEvent, UserId,
 };
 use serenity::model::guild::Guild;
 
@@ -195,10 +196,13 @@ impl Events {
 #[async_trait]
 impl EventHandler for Events {
     async fn ready(&self, ctx: Context, ready: Ready) {
+        let (shard, total) = ready.shard.map_or((0, 1), |s| (s.id.0, s.total));
+        metrics::shard(shard, true, "connected");
+        metrics::gateway_event(shard);
         if self.bot_id != ready.user.id {
             tracing::warn!("READY names a different bot user than the token's");
         }
-        tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), shard, total, "connected to Discord");
         self.register_commands(&ctx).await;
         // Questions a crash left unanswered (the core skips those already answered or queued,
         // so a READY after a reconnect does no harm).
@@ -207,8 +211,15 @@ impl EventHandler for Events {
             .await;
     }
 
-    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
-        tracing::info!("gateway session resumed");
+    async fn resume(&self, ctx: Context, _event: ResumedEvent) {
+        metrics::gateway_event(ctx.shard_id.0);
+        tracing::info!(shard = ctx.shard_id.0, "gateway session resumed");
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        let connected = event.new == ConnectionStage::Connected;
+        let state = format!("{:?}", event.new).to_lowercase();
+        metrics::shard(event.shard_id.0, connected, &state);
     }
 
     async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
@@ -242,6 +253,7 @@ impl EventHandler for Events {
     }
 
     async fn message(&self, ctx: Context, msg: Message) {
+        metrics::gateway_event(ctx.shard_id.0);
         let Some(incoming) = self.incoming_for(&msg) else {
             return;
         };
@@ -250,6 +262,7 @@ impl EventHandler for Events {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        metrics::gateway_event(ctx.shard_id.0);
         if let Interaction::Command(cmd) = interaction {
             self.command(&ctx, cmd).await;
         }

@@ -37,6 +37,11 @@
 //!   `discord:` entries of `bot.admins` and members with Manage Server or Administrator (or the
 //!   owner).
 //!
+//! - **Shards**: `shards` in `[discord]` runs one shard (`"single"`), as many as Discord
+//!   recommends (`"auto"`, from `GET /gateway/bot`), or a range of a total
+//!   (`{ first, count, total }`) so several processes share one bot. Each shard's state goes to
+//!   `/healthz` and the gateway metrics (`shard` label), through the core's `metrics`.
+//!
 //! ## Known limits
 //! - serenity runs each event's handler on its own task, so two messages arriving within
 //!   microseconds in one channel may reach the core in either order.
@@ -66,7 +71,7 @@ use serenity::all::{Client, ClientBuilder, GatewayIntents, HttpBuilder, ShardMan
 use serenity::gateway::GatewayError;
 
 pub use error::{Error, Result};
-pub use settings::DiscordSettings;
+pub use settings::{DiscordSettings, Shards};
 
 /// Environment variable holding the bot token.
 pub const TOKEN_ENV: &str = "DISCORD_TOKEN";
@@ -100,6 +105,7 @@ pub fn api_base_from_env() -> Option<String> {
 /// Runs the gateway connection until the shards stop.
 pub struct Runner {
     client: Client,
+    shards: Shards,
 }
 
 impl std::fmt::Debug for Runner {
@@ -119,7 +125,41 @@ impl std::fmt::Debug for ShutdownHandle {
 impl Runner {
     /// Connect and dispatch events until [`ShutdownHandle::shutdown`] or a fatal gateway error.
     pub async fn run(mut self) -> Result<()> {
-        self.client.start().await.map_err(|e| match e {
+        let client = &mut self.client;
+        let started = match self.shards {
+            Shards::Single => {
+                parley_core::metrics::shard(0, false, "connecting");
+                client.start().await
+            }
+            Shards::Auto => match client.http.get_bot_gateway().await {
+                // What serenity's autosharded start does, with the count known for /healthz.
+                Ok(gateway) => {
+                    tracing::info!(
+                        shards = gateway.shards,
+                        "Discord recommends this many shards"
+                    );
+                    for id in 0..gateway.shards {
+                        parley_core::metrics::shard(id, false, "connecting");
+                    }
+                    client.start_shards(gateway.shards).await
+                }
+                Err(e) => Err(e),
+            },
+            Shards::Range {
+                first,
+                count,
+                total,
+            } => {
+                for id in first..first + count {
+                    parley_core::metrics::shard(id, false, "connecting");
+                }
+                // serenity reads the range's end as the last shard, inclusive.
+                client
+                    .start_shard_range(first..first + count - 1, total)
+                    .await
+            }
+        };
+        started.map_err(|e| match e {
             serenity::Error::Gateway(GatewayError::DisallowedGatewayIntents) => {
                 Error::MessageContentIntentDisabled
             }
@@ -177,6 +217,7 @@ pub async fn start(
         _ => Error::Client(format!("asking Discord who the bot is: {e}")),
     })?;
     tracing::info!(bot = %me.name, id = %me.id, "Discord token accepted");
+    let settings_shards = settings.shards;
     let events = gateway::Events::new(Arc::clone(&handler), settings, me.id);
     let client = ClientBuilder::new_with_http(http, intents())
         .event_handler(events)
@@ -187,7 +228,8 @@ pub async fn start(
         handler,
         done: Arc::new(AtomicBool::new(false)),
     };
-    Ok((Runner { client }, shutdown))
+    let shards = settings_shards;
+    Ok((Runner { client, shards }, shutdown))
 }
 
 /// Run until Ctrl-C or SIGTERM (or a fatal gateway error), then shut down cleanly.

@@ -34,6 +34,8 @@ async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.config.display()))?;
     let settings = parley_discord::DiscordSettings::from_settings(&config)?;
     let token = parley_discord::token_from_env()?;
+    parley_core::metrics::serve(&config.metrics, Some(parley_core::seam::Platform::Discord))
+        .await?;
     let handler = parley_core::launch::handler(&config)
         .await
         .with_context(|| format!("starting the bot (config {})", args.config.display()))?;

@@ -54,6 +54,11 @@ pub fn map_message(msg: &Message, facts: &MessageFacts) -> Option<Incoming> {
         is_direct: msg.guild_id.is_none(),
         mentions_bot: mentioned,
         reply_to_bot,
+        replied_to_id: msg
+            .message_reference
+            .as_ref()
+            .and_then(|r| r.message_id)
+            .map(|id| id.get().to_string()),
         at: msg.timestamp.unix_timestamp(),
         channel_title: facts.channel_title.clone(),
     })

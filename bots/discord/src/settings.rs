@@ -55,6 +55,71 @@ pub struct DiscordSettings {
     pub retry_backoff_max_ms: u64,
     /// Wait after a 429 whose `retry_after` is unknown, in milliseconds.
     pub rate_limit_wait_ms: u64,
+    /// Gateway shards this process runs.
+    pub shards: Shards,
+}
+
+/// Which gateway shards a process runs (`[discord] shards`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ShardsSetting")]
+pub enum Shards {
+    /// One shard, `[0, 1]`: enough below 2,500 guilds (`"single"`).
+    #[default]
+    Single,
+    /// As many as Discord recommends for the bot (`GET /gateway/bot`), all in this process
+    /// (`"auto"`).
+    Auto,
+    /// Shards `first .. first + count` of `total`, so several processes share one big bot
+    /// (`{ first = 0, count = 2, total = 4 }`).
+    Range {
+        /// The first shard this process runs.
+        first: u32,
+        /// How many shards it runs.
+        count: u32,
+        /// Shards of the bot in all processes.
+        total: u32,
+    },
+}
+
+/// `shards` as written: a word or a table.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ShardsSetting {
+    Word(String),
+    Range { first: u32, count: u32, total: u32 },
+}
+
+impl TryFrom<ShardsSetting> for Shards {
+    type Error = String;
+
+    fn try_from(s: ShardsSetting) -> std::result::Result<Self, String> {
+        match s {
+            ShardsSetting::Word(w) => match w.trim().to_ascii_lowercase().as_str() {
+                "single" | "one" | "" => Ok(Shards::Single),
+                "auto" => Ok(Shards::Auto),
+                other => Err(format!(
+                    "\"single\", \"auto\" or {{ first, count, total }}, got {other:?}"
+                )),
+            },
+            ShardsSetting::Range {
+                first,
+                count,
+                total,
+            } => {
+                if count == 0 || first.checked_add(count).is_none_or(|end| end > total) {
+                    return Err(format!(
+                        "shards {first}..{} do not fit in a total of {total} (count at least 1)",
+                        u64::from(first) + u64::from(count)
+                    ));
+                }
+                Ok(Shards::Range {
+                    first,
+                    count,
+                    total,
+                })
+            }
+        }
+    }
 }
 
 impl Default for DiscordSettings {
@@ -73,6 +138,7 @@ impl Default for DiscordSettings {
             retry_backoff_ms: 250,
             retry_backoff_max_ms: 8000,
             rate_limit_wait_ms: 1000,
+            shards: Shards::Single,
         }
     }
 }
@@ -124,6 +190,28 @@ impl DiscordSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_are_single_auto_or_a_range_that_fits() {
+        let read = |v: serde_json::Value| {
+            serde_json::from_value::<DiscordSettings>(serde_json::json!({ "shards": v }))
+                .map(|s| s.shards)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read(serde_json::json!("auto")), Ok(Shards::Auto));
+        assert_eq!(read(serde_json::json!("single")), Ok(Shards::Single));
+        assert_eq!(
+            read(serde_json::json!({ "first": 2, "count": 2, "total": 4 })),
+            Ok(Shards::Range {
+                first: 2,
+                count: 2,
+                total: 4
+            })
+        );
+        assert!(read(serde_json::json!({ "first": 3, "count": 2, "total": 4 })).is_err());
+        assert!(read(serde_json::json!({ "first": 0, "count": 0, "total": 4 })).is_err());
+        assert!(read(serde_json::json!("many")).is_err());
+    }
 
     #[test]
     fn missing_section_gives_defaults() {

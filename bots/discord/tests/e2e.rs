@@ -5,9 +5,10 @@ mod util;
 
 use std::time::Duration;
 
-use parley_discord::DiscordSettings;
+use parley_discord::{DiscordSettings, Shards};
 use parley_testkit::discord::{
-    FakeDiscord, FakeInteraction, FakeMessage, FakeUser, Fault, GatewayDrop,
+    FakeDiscord, FakeDiscordOptions, FakeGuild, FakeInteraction, FakeMessage, FakeUser, Fault,
+    GatewayDrop,
 };
 use serde_json::json;
 use util::*;
@@ -468,4 +469,60 @@ async fn ready_resumes_unanswered_questions_with_a_working_outbox() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].content, "the answer a restart cut off");
     bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_sharding_identifies_each_shard_and_answers_on_both() {
+    // Guild ids chosen so that `(id >> 22) % 2` puts one guild on each shard.
+    let (on_0, on_1) = (2u64 << 22, 3u64 << 22);
+    let options = FakeDiscordOptions {
+        guilds: vec![
+            FakeGuild::new(on_0, "even", OWNER).channel(500, "general"),
+            FakeGuild::new(on_1, "odd", OWNER).channel(501, "general"),
+        ],
+        bot_id: BOT_ID,
+        heartbeat_interval_ms: 250,
+        shards: 2,
+        ..FakeDiscordOptions::default()
+    };
+    let settings = DiscordSettings {
+        shards: Shards::Auto,
+        ..test_settings()
+    };
+    let handler = EchoHandler::new(Echo);
+    // serenity waits 5 s between two shards' IDENTIFYs, as Discord asks.
+    let running = start_on(options, settings, handler, Duration::from_secs(20)).await;
+    let fake = &running.fake;
+    let identified = fake
+        .wait_for(Duration::from_secs(20), |f| {
+            let frames = f.gateway_frames_with_op(2);
+            (frames.len() == 2).then_some(frames)
+        })
+        .await
+        .expect("both shards identify");
+    let mut pairs: Vec<_> = identified.iter().map(|f| f["d"]["shard"].clone()).collect();
+    pairs.sort_by_key(|p| p[0].as_u64());
+    assert_eq!(pairs, [json!([0, 2]), json!([1, 2])]);
+
+    for (guild, channel) in [(on_0, 500), (on_1, 501)] {
+        fake.send_message(FakeMessage::guild(
+            guild,
+            channel,
+            alice(),
+            &format!("<@{BOT_ID}> hello from {channel}"),
+        ));
+        let echo = format!("echo: hello from {channel}");
+        let answered = fake
+            .wait_for(WAIT, |f| {
+                f.messages(channel)
+                    .into_iter()
+                    .find(|m| m.content.starts_with(&echo) && m.content.ends_with(']'))
+            })
+            .await;
+        assert!(
+            answered.is_some(),
+            "the message on {guild}'s shard is answered"
+        );
+    }
+    running.shutdown.shutdown().await;
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use parley_core::config::Settings;
+use parley_core::seam::Platform;
 use parley_telegram::TelegramSettings;
 use tracing::info;
 
@@ -46,6 +47,7 @@ async fn run() -> anyhow::Result<()> {
     if let Some(url) = &api_url {
         info!(%url, "using a custom Bot API server");
     }
+    parley_core::metrics::serve(&config.metrics, Some(Platform::Telegram)).await?;
     let handler = parley_core::launch::handler(&config)
         .await
         .with_context(|| format!("starting the bot (config {})", args.config.display()))?;

@@ -17,6 +17,7 @@ use crate::mapping::{map_update, BotIdentity};
 use crate::outbox::{is_transient, Redactor, TelegramOutbox};
 use crate::settings::TelegramSettings;
 use crate::{Error, Result};
+use parley_core::metrics;
 use parley_core::outbound::Backoff;
 
 /// Everything the running adapter holds.
@@ -192,6 +193,7 @@ impl Poller {
         // everything before it, so a restart never sees a handled update again.
         let mut offset: i32 = 0;
         let mut unconfirmed = false;
+        metrics::link("telegram", false, "connecting");
         'polling: while !self.stopping() {
             let request = self
                 .bot
@@ -206,6 +208,7 @@ impl Poller {
             };
             match result {
                 Ok(updates) => {
+                    metrics::link("telegram", true, "connected");
                     unconfirmed = false;
                     if failing {
                         info!("polling works again");
@@ -227,6 +230,7 @@ impl Poller {
                     }
                 }
                 Err(RequestError::RetryAfter(s)) => {
+                    metrics::rate_limited("getUpdates");
                     warn!(
                         retry_after_s = s.seconds(),
                         "getUpdates rate limited; waiting"
@@ -240,6 +244,7 @@ impl Poller {
                     return Err(Error::InvalidToken);
                 }
                 Err(e) => {
+                    metrics::link("telegram", false, "disconnected");
                     let wait = backoff.next_wait();
                     let backoff_ms = wait.as_millis() as u64;
                     if failing {

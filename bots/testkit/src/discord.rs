@@ -14,6 +14,11 @@
 //! Every dispatch carries an increasing `s`. Dispatches made while the bot is disconnected are
 //! kept in the session and delivered on resume, as Discord does.
 //!
+//! Sharding: `GET /gateway/bot` recommends [`FakeDiscordOptions::shards`] shards. Each shard is
+//! a session of its own, opened by an IDENTIFY naming it (`shard: [id, total]`, `[0, 1]` when
+//! absent); a dispatch goes to the shard of its guild (`(guild_id >> 22) % shards`), DMs and
+//! guild-less events to shard 0, and a guild's GUILD_CREATE to its shard.
+//!
 //! Serenity 0.12.5 connects with `?v=10` only (no `encoding`, no `compress` query) and says
 //! `compress: true` in IDENTIFY, which allows but does not require zlib-compressed binary frames;
 //! the fake always answers with text frames, which serenity reads as JSON.
@@ -622,13 +627,20 @@ struct FaultRule {
     fault: Fault,
 }
 
+/// One shard's session: its id once identified, its dispatches, and what waits for it.
+#[derive(Debug, Default)]
+struct ShardSession {
+    session: Option<String>,
+    log: Vec<Dispatch>,
+    queued: Vec<(String, Value)>,
+}
+
 #[derive(Debug)]
 struct Inner {
     next_id: u64,
-    session: Option<String>,
+    /// Indexed by shard id.
+    shards: Vec<ShardSession>,
     session_count: u64,
-    log: Vec<Dispatch>,
-    queued: Vec<(String, Value)>,
     requests: Vec<RecordedRequest>,
     gateway_frames: Vec<Value>,
     /// Close frames the client sent: their code (`None`: a close frame without one).
@@ -670,6 +682,8 @@ pub struct FakeDiscordOptions {
     pub heartbeat_interval_ms: u64,
     /// Guilds announced after READY.
     pub guilds: Vec<FakeGuild>,
+    /// Shards `GET /gateway/bot` recommends.
+    pub shards: u32,
 }
 
 impl Default for FakeDiscordOptions {
@@ -680,6 +694,7 @@ impl Default for FakeDiscordOptions {
             application_id: 4242,
             heartbeat_interval_ms: 41_250,
             guilds: Vec::new(),
+            shards: 1,
         }
     }
 }
@@ -715,15 +730,14 @@ impl FakeDiscord {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (drop_tx, _) = watch::channel((0, None));
+        let shard_count = options.shards.max(1);
         let shared = Arc::new(Shared {
             addr,
             options,
             inner: Mutex::new(Inner {
                 next_id: 1_300_000_000_000_000_000,
-                session: None,
+                shards: (0..shard_count).map(|_| ShardSession::default()).collect(),
                 session_count: 0,
-                log: Vec::new(),
-                queued: Vec::new(),
                 requests: Vec::new(),
                 gateway_frames: Vec::new(),
                 client_closes: Vec::new(),
@@ -779,10 +793,11 @@ impl FakeDiscord {
     /// numbers are assigned when the dispatch enters a session.
     pub fn dispatch(&self, t: &str, d: Value) {
         let mut inner = self.shared.lock();
-        if inner.session.is_some() {
-            push_dispatch(&mut inner, t, d);
+        let shard = &mut inner.shards[shard_of(&d, self.shared.options.shards)];
+        if shard.session.is_some() {
+            push_dispatch(shard, t, d);
         } else {
-            inner.queued.push((t.to_string(), d));
+            shard.queued.push((t.to_string(), d));
         }
         drop(inner);
         self.shared.new_dispatch.notify_waiters();
@@ -844,7 +859,7 @@ impl FakeDiscord {
     /// Whether a client is connected and has a session (identified or resumed).
     pub fn is_connected(&self) -> bool {
         let inner = self.shared.lock();
-        inner.live > 0 && inner.session.is_some()
+        inner.live > 0 && inner.shards.iter().any(|s| s.session.is_some())
     }
 
     /// How many sessions IDENTIFY has opened.
@@ -917,7 +932,16 @@ impl FakeDiscord {
     }
 }
 
-fn push_dispatch(inner: &mut Inner, t: &str, d: Value) {
+/// The shard a dispatch belongs to: its guild's, or shard 0 without a guild.
+fn shard_of(d: &Value, shards: u32) -> usize {
+    let guild = d["guild_id"]
+        .as_str()
+        .or_else(|| d["id"].as_str().filter(|_| d.get("channels").is_some()))
+        .and_then(|g| g.parse::<u64>().ok());
+    guild.map_or(0, |g| ((g >> 22) % u64::from(shards.max(1))) as usize)
+}
+
+fn push_dispatch(inner: &mut ShardSession, t: &str, d: Value) {
     let seq = inner.log.last().map_or(1, |l| l.seq + 1);
     inner.log.push(Dispatch {
         seq,
@@ -947,6 +971,8 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
     let mut pending: VecDeque<Value> = VecDeque::new();
     // Whether this connection counts in `live` (it identified or resumed).
     let mut bound = false;
+    // The shard this connection serves, once it identified or resumed.
+    let mut shard = 0usize;
     loop {
         // Armed before reading the log, so a dispatch pushed in between still wakes us.
         let notified = shared.new_dispatch.notified();
@@ -956,7 +982,12 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
         if let Some(upto) = sent {
             let batch: Vec<Dispatch> = {
                 let inner = shared.lock();
-                inner.log.iter().filter(|d| d.seq > upto).cloned().collect()
+                inner.shards[shard]
+                    .log
+                    .iter()
+                    .filter(|d| d.seq > upto)
+                    .cloned()
+                    .collect()
             };
             for d in batch {
                 sent = Some(d.seq);
@@ -975,7 +1006,7 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
                 match msg {
                     WsMessage::Text(t) => {
                         let Ok(frame) = serde_json::from_str::<Value>(t.as_str()) else { continue };
-                        match handle_frame(&shared, frame, &mut sent, &mut bound) {
+                        match handle_frame(&shared, frame, &mut sent, &mut bound, &mut shard) {
                             FrameReply::Send(frames) => pending.extend(frames),
                             FrameReply::Close(code) => {
                                 let _ = socket.send(WsMessage::Close(Some(CloseFrame { code, reason: "closed by fake".into() }))).await;
@@ -1027,6 +1058,7 @@ fn handle_frame(
     mut frame: Value,
     sent: &mut Option<u64>,
     bound: &mut bool,
+    shard: &mut usize,
 ) -> FrameReply {
     let op = frame["op"].as_u64().unwrap_or(u64::MAX);
     if frame["d"].get("token").is_some() {
@@ -1034,78 +1066,108 @@ fn handle_frame(
     }
     let mut inner = shared.lock();
     inner.gateway_frames.push(frame.clone());
-    match op {
-        1 => FrameReply::Send(vec![json!({ "op": 11, "d": null, "s": null, "t": null })]),
-        2 => {
-            if let Some(code) = inner.identify_close {
-                return FrameReply::Close(code);
-            }
-            inner.session_count += 1;
-            let session_id = format!("session{}", inner.session_count);
-            inner.session = Some(session_id.clone());
-            inner.log.clear();
-            if !*bound {
-                *bound = true;
-                inner.live += 1;
-            }
-            let o = &shared.options;
-            let guilds: Vec<Value> = o
-                .guilds
-                .iter()
-                .map(|g| json!({ "id": g.id.to_string(), "unavailable": true }))
-                .collect();
-            let ready = json!({
-                "v": 10,
-                "user": {
-                    "id": o.bot_id.to_string(), "username": o.bot_name, "discriminator": "0",
-                    "global_name": null, "avatar": null, "bot": true, "verified": true,
-                    "mfa_enabled": false, "flags": 0,
-                },
-                "guilds": guilds,
-                "session_id": session_id,
-                "resume_gateway_url": format!("ws://{}/ws", shared.addr),
-                "shard": [0, 1],
-                "application": { "id": o.application_id.to_string(), "flags": 0 },
-                "private_channels": [],
-                "presences": [],
-            });
-            push_dispatch(&mut inner, "READY", ready);
-            for g in &o.guilds {
-                push_dispatch(&mut inner, "GUILD_CREATE", g.to_json());
-            }
-            for (t, d) in std::mem::take(&mut inner.queued) {
-                push_dispatch(&mut inner, &t, d);
-            }
-            *sent = Some(0);
-            FrameReply::Send(Vec::new())
-        }
-        6 => {
-            let known = inner.session.as_deref() == frame["d"]["session_id"].as_str();
-            if !known {
-                return FrameReply::Send(vec![
-                    json!({ "op": 9, "d": false, "s": null, "t": null }),
-                ]);
-            }
-            if !*bound {
-                *bound = true;
-                inner.live += 1;
-            }
-            let seq = frame["d"]["seq"].as_u64().unwrap_or(0);
-            // Replay what the client missed, then say RESUMED (after the replay, as Discord does).
-            let mut frames: Vec<Value> = inner
-                .log
-                .iter()
-                .filter(|d| d.seq > seq)
-                .map(|d| json!({ "op": 0, "s": d.seq, "t": d.t, "d": d.d }))
-                .collect();
-            push_dispatch(&mut inner, "RESUMED", json!({ "_trace": ["fake"] }));
-            let last = inner.log.last().map_or(seq, |l| l.seq);
-            frames.push(json!({ "op": 0, "s": last, "t": "RESUMED", "d": { "_trace": ["fake"] } }));
-            *sent = Some(last);
-            FrameReply::Send(frames)
-        }
-        _ => FrameReply::Send(Vec::new()),
+    let (reply, opened) = match op {
+        1 => return FrameReply::Send(vec![json!({ "op": 11, "d": null, "s": null, "t": null })]),
+        2 => identify(shared, &mut inner, &frame, sent, shard),
+        6 => resume(&mut inner, &frame, sent, shard),
+        _ => return FrameReply::Send(Vec::new()),
+    };
+    if opened && !*bound {
+        *bound = true;
+        inner.live += 1;
     }
+    reply
+}
+
+/// IDENTIFY: a new session for the shard it names, READY, its guilds, what waited for it.
+/// Also says whether a session was opened.
+fn identify(
+    shared: &Shared,
+    inner: &mut Inner,
+    frame: &Value,
+    sent: &mut Option<u64>,
+    shard: &mut usize,
+) -> (FrameReply, bool) {
+    if let Some(code) = inner.identify_close {
+        return (FrameReply::Close(code), false);
+    }
+    let o = &shared.options;
+    let total = o.shards.max(1);
+    let id = frame["d"]["shard"][0].as_u64().unwrap_or(0);
+    let asked_total = frame["d"]["shard"][1].as_u64().unwrap_or(1);
+    if id >= u64::from(total) || asked_total != u64::from(total) {
+        // Discord's "invalid shard" close.
+        return (FrameReply::Close(4010), false);
+    }
+    *shard = id as usize;
+    inner.session_count += 1;
+    let session_id = format!("session{}", inner.session_count);
+    let guilds: Vec<&FakeGuild> = o
+        .guilds
+        .iter()
+        .filter(|g| shard_of(&json!({ "guild_id": g.id.to_string() }), total) == *shard)
+        .collect();
+    let ready = json!({
+        "v": 10,
+        "user": {
+            "id": o.bot_id.to_string(), "username": o.bot_name, "discriminator": "0",
+            "global_name": null, "avatar": null, "bot": true, "verified": true,
+            "mfa_enabled": false, "flags": 0,
+        },
+        "guilds": guilds.iter().map(|g| json!({ "id": g.id.to_string(), "unavailable": true })).collect::<Vec<_>>(),
+        "session_id": session_id,
+        "resume_gateway_url": format!("ws://{}/ws", shared.addr),
+        "shard": [id, total],
+        "application": { "id": o.application_id.to_string(), "flags": 0 },
+        "private_channels": [],
+        "presences": [],
+    });
+    let session = &mut inner.shards[*shard];
+    session.session = Some(session_id);
+    session.log.clear();
+    push_dispatch(session, "READY", ready);
+    for g in guilds {
+        push_dispatch(session, "GUILD_CREATE", g.to_json());
+    }
+    for (t, d) in std::mem::take(&mut session.queued) {
+        push_dispatch(session, &t, d);
+    }
+    *sent = Some(0);
+    (FrameReply::Send(Vec::new()), true)
+}
+
+/// RESUME: replay what the shard's session missed, then RESUMED; INVALID_SESSION when the
+/// session is unknown. Also says whether a session was taken up.
+fn resume(
+    inner: &mut Inner,
+    frame: &Value,
+    sent: &mut Option<u64>,
+    shard: &mut usize,
+) -> (FrameReply, bool) {
+    let asked = frame["d"]["session_id"].as_str();
+    let Some(found) = inner
+        .shards
+        .iter()
+        .position(|s| s.session.is_some() && s.session.as_deref() == asked)
+    else {
+        let invalid = json!({ "op": 9, "d": false, "s": null, "t": null });
+        return (FrameReply::Send(vec![invalid]), false);
+    };
+    *shard = found;
+    let session = &mut inner.shards[found];
+    let seq = frame["d"]["seq"].as_u64().unwrap_or(0);
+    // Replay what the client missed, then say RESUMED (after the replay, as Discord does).
+    let mut frames: Vec<Value> = session
+        .log
+        .iter()
+        .filter(|d| d.seq > seq)
+        .map(|d| json!({ "op": 0, "s": d.seq, "t": d.t, "d": d.d }))
+        .collect();
+    push_dispatch(session, "RESUMED", json!({ "_trace": ["fake"] }));
+    let last = session.log.last().map_or(seq, |l| l.seq);
+    frames.push(json!({ "op": 0, "s": last, "t": "RESUMED", "d": { "_trace": ["fake"] } }));
+    *sent = Some(last);
+    (FrameReply::Send(frames), true)
 }
 
 fn discord_error(status: StatusCode, code: u64, message: &str) -> Response {
@@ -1181,7 +1243,7 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Value) -> Response {
     match (method, seg.as_slice()) {
         ("GET", ["gateway"]) => Json(json!({ "url": gateway })).into_response(),
         ("GET", ["gateway", "bot"]) => Json(json!({
-            "url": gateway, "shards": 1,
+            "url": gateway, "shards": o.shards.max(1),
             "session_start_limit": { "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1 },
         }))
         .into_response(),

@@ -11,15 +11,17 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use super::channels::Channel;
-use super::{now_unix, replies, say, Inner};
+use super::{now_unix, replies, say, why, Inner};
 use crate::conversation::{conversation_id, ContextWindow, Turn, WindowSpec, WindowStats};
 use crate::engine::{
     CancelToken, ChatMessage, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Role,
     SamplingParams, Usage,
 };
+use crate::metrics;
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
 use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox};
+use crate::store::AnswerRecord;
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
 
@@ -77,6 +79,8 @@ struct Planned {
     window: Option<ContextWindow>,
     /// The conversation's epoch when the request was built: a `/reset` bumps it.
     epoch: u64,
+    /// What `/why` will tell about the answer, so far.
+    record: AnswerRecord,
 }
 
 /// How the stream ended.
@@ -285,6 +289,10 @@ impl Inner {
                 let (window, params, epoch) = self
                     .build_window(key, origin.is_direct, Some(origin), &engine)
                     .await?;
+                let params = params.with_seed();
+                let channel = self.channels.open(key, &self.store).await?;
+                let record = self.record_for(engine.as_ref(), &channel, Some(&window), &params);
+                drop(channel);
                 let request = GenerateRequest {
                     conversation: conversation_id(key),
                     messages: window.messages.clone(),
@@ -295,20 +303,22 @@ impl Inner {
                     engine,
                     window: Some(window),
                     epoch,
+                    record,
                 })
             }
             Prompt::Translate { text, from, to } => {
                 let channel = self.channels.open(key, &self.store).await?;
                 let (mut params, epoch) = (
-                    channel.params(&self.settings.sampling),
+                    channel.params(&self.settings.sampling).with_seed(),
                     channel.conversation.epoch,
                 );
-                drop(channel);
                 // Translations should be faithful, not creative.
                 params.temperature = params.temperature.min(0.3);
                 // A translation is about as long as its source: a small model that keeps going
                 // after it is done only adds noise.
                 params.max_tokens = params.max_tokens.min(engine.count_tokens(text) * 3 + 16);
+                let record = self.record_for(engine.as_ref(), &channel, None, &params);
+                drop(channel);
                 let request = GenerateRequest {
                     conversation: format!("{}#translate", conversation_id(key)),
                     messages: vec![
@@ -322,6 +332,7 @@ impl Inner {
                     engine,
                     window: None,
                     epoch,
+                    record,
                 })
             }
         }
@@ -392,11 +403,13 @@ pub(super) async fn answer(
 ) {
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
+    let started = Instant::now();
     let Planned {
         request,
         engine,
         window,
         epoch,
+        mut record,
     } = match inner.plan(&origin, &prompt).await {
         Ok(p) => p,
         Err(e) => {
@@ -410,6 +423,7 @@ pub(super) async fn answer(
         Ok(g) => g,
         Err(e) => {
             warn!(channel = %key, error = %e, "engine refused the request");
+            metrics::error("engine");
             say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
             return;
         }
@@ -420,6 +434,7 @@ pub(super) async fn answer(
         origin: &origin,
         renderer: StreamRenderer::new(limits),
         sent: Vec::new(),
+        ids: Vec::new(),
     };
     let streamed = stream.run(generation, &token).await;
     let cancelled = token.is_cancelled()
@@ -436,6 +451,22 @@ pub(super) async fn answer(
 
     let actions = stream.renderer.finish(Instant::now());
     stream.apply(actions).await;
+    why::finish_record(&mut record, streamed.usage.as_ref(), cancelled);
+    if !stream.ids.is_empty() {
+        if let Err(e) = inner
+            .store
+            .keep_answer_record(key, &stream.ids, &record)
+            .await
+        {
+            warn!(channel = %key, error = %e, "could not keep the answer's record");
+            metrics::error("store");
+        }
+    }
+    match &streamed.usage {
+        Some(u) if !cancelled => metrics::answered(key.platform, u, started.elapsed()),
+        Some(_) => {}
+        None => metrics::error("engine"),
+    }
     if streamed.failed {
         say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
     } else if stream.sent.is_empty() && !cancelled {
@@ -450,6 +481,8 @@ struct Stream<'a> {
     renderer: StreamRenderer,
     /// The messages sent so far, by part.
     sent: Vec<Option<MessageRef>>,
+    /// The platform ids of every message the answer was sent as.
+    ids: Vec<String>,
 }
 
 impl Stream<'_> {
@@ -517,6 +550,7 @@ impl Stream<'_> {
         for action in actions {
             if let Err(e) = self.carry_out(&action).await {
                 warn!(channel = %self.origin.key, error = %e, "platform call failed");
+                metrics::error("platform");
                 self.renderer.failed(&action);
             }
         }
@@ -529,6 +563,7 @@ impl Stream<'_> {
             Action::Send { part, text } => {
                 let reply_to = (*part == 0).then_some(origin.message_id.as_str());
                 let r = self.outbox.send(&origin.key, text, reply_to).await?;
+                self.ids.push(r.id.clone());
                 if self.sent.len() <= *part {
                     self.sent.resize(*part + 1, None);
                 }
@@ -542,6 +577,7 @@ impl Stream<'_> {
             Action::Append(text) => {
                 let reply_to = self.sent.is_empty().then_some(origin.message_id.as_str());
                 let r = self.outbox.send(&origin.key, text, reply_to).await?;
+                self.ids.push(r.id.clone());
                 if self.sent.is_empty() {
                     self.sent.push(Some(r));
                 }

@@ -111,6 +111,10 @@ pub(super) async fn run(
         Command::Set(None) => show_settings(&call).await?,
         Command::Set(Some(setting)) => set(&call, setting).await?,
         Command::Stats => stats(&call).await?,
+        Command::Why => {
+            let replied_to = message.replied_to_id.as_deref();
+            super::why::why(inner, &message.key, replied_to).await?
+        }
         Command::Cancel => cancel(&call),
         Command::Forget => forget(&call).await?,
     };

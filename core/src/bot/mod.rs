@@ -34,13 +34,15 @@
 //! Rooms: this file is the intake (the [`Handler`] impl, addressing, admission, the queue);
 //! `channels` holds loaded channels, their unloading and maintenance; `commands` runs one
 //! function per command; `answer` builds the request and streams the answer; [`replies`] is
-//! every text the bot writes itself; `rate` is the per-user limit.
+//! every text the bot writes itself; `rate` is the per-user limit; `why` keeps and tells what
+//! `/why` says about each answer.
 
 mod answer;
 mod channels;
 mod commands;
 mod rate;
 pub mod replies;
+mod why;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -56,6 +58,7 @@ use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
 use crate::engine::shelf::ModelShelf;
 use crate::engine::Engine;
+use crate::metrics::{self, Refusal};
 use crate::persona::Personas;
 use crate::render;
 use crate::scheduler::{Admission, Job, Rejected, Scheduler};
@@ -191,6 +194,12 @@ impl Bot {
             trigger_words,
         });
         spawn_maintenance(Arc::downgrade(&inner));
+        let queue = Arc::downgrade(&inner);
+        metrics::on_scrape(move || {
+            if let Some(inner) = queue.upgrade() {
+                metrics::queue(inner.scheduler.queued(), inner.scheduler.in_flight());
+            }
+        });
         Ok(Bot { inner })
     }
 
@@ -317,16 +326,19 @@ impl Inner {
             Verdict::Pass => {}
             Verdict::Warn => {
                 debug!("rate limited");
+                metrics::message_refused(key.platform, Refusal::RateLimited);
                 say(outbox, key, reply_to, replies::RATE_LIMITED).await;
                 return false;
             }
             Verdict::Drop => {
                 debug!("rate limited");
+                metrics::message_refused(key.platform, Refusal::RateLimited);
                 return false;
             }
         }
         let (chars, limit) = (text.chars().count(), self.settings.bot.max_input_chars);
         if chars > limit {
+            metrics::message_refused(key.platform, Refusal::TooLong);
             say(outbox, key, reply_to, &replies::too_long(limit, chars)).await;
             return false;
         }
@@ -459,9 +471,11 @@ async fn submit(
         Ok(Admission::Replaced) => debug!("replaced a waiting message of the same author"),
         Err(Rejected::Busy) => {
             info!("queue full; busy reply");
+            metrics::message_refused(origin.key.platform, Refusal::Busy);
             say(outbox.as_ref(), &origin.key, reply_to, replies::BUSY).await;
         }
         Err(Rejected::Closed) => {
+            metrics::message_refused(origin.key.platform, Refusal::Closing);
             say(outbox.as_ref(), &origin.key, reply_to, replies::CLOSING).await;
         }
     }
@@ -487,8 +501,10 @@ async fn say(outbox: &dyn Outbox, key: &ChannelKey, reply_to: Option<&str>, text
 impl Handler for Bot {
     #[instrument(skip_all, fields(channel = %message.key))]
     async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
+        metrics::message_seen(message.key.platform);
         if let Err(e) = handle_message(&self.inner, &message, &outbox).await {
             warn!(error = %e, "message failed");
+            metrics::error("message");
             say(
                 outbox.as_ref(),
                 &message.key,
@@ -536,6 +552,7 @@ impl Handler for Bot {
                 // It was stored as addressed to the bot.
                 mentions_bot: true,
                 reply_to_bot: false,
+                replied_to_id: None,
                 at: q.turn.at,
                 channel_title: None,
             };

@@ -4,7 +4,7 @@
 
 use crate::conversation::{ContextWindow, WindowStats};
 use crate::engine::SamplingParams;
-use crate::store::SamplingOverrides;
+use crate::store::{AnswerRecord, PromptSource, SamplingOverrides, StopCause};
 
 /// The queue is full.
 pub const BUSY: &str = "I'm busy with other messages right now. Please try again in a moment.";
@@ -259,6 +259,64 @@ pub fn stats(
         number(params.top_p),
         params.max_tokens,
         model
+    ));
+    text
+}
+
+/// `/why` as a reply to a message the bot has no record of.
+pub const NO_RECORD: &str = "I have no record of that message: either I did not write it, or it \
+is older than what I keep. Reply /why to one of my answers, or send /why alone for my last one.";
+
+/// `/why` in a chat where the bot has not answered yet (or its records were pruned).
+pub const NO_ANSWER_YET: &str = "I have no answer to explain in this chat yet.";
+
+/// `/why`: how an answer was made.
+pub fn why(r: &AnswerRecord) -> String {
+    let prompt = match r.prompt_source {
+        Some(PromptSource::System) => "this chat's own /system prompt".to_string(),
+        Some(PromptSource::Translation) => "the translation prompt".to_string(),
+        Some(PromptSource::Persona) | None => format!("persona \"{}\" (/mode)", r.persona),
+    };
+    let stop = match r.stop {
+        Some(StopCause::EndOfTurn) | None => "the model ended its turn",
+        Some(StopCause::MaxTokens) => "it reached max_tokens (or the end of the context)",
+        Some(StopCause::StopString) => "it met one of this chat's stop strings",
+        Some(StopCause::Cancelled) => "it was cancelled",
+        Some(StopCause::Failed) => "the engine failed part way",
+    };
+    let seed = match r.seed {
+        Some(s) if r.temperature > 0.0 => {
+            format!("seed {s} (/set seed {s} gives the same answer again)")
+        }
+        Some(s) => format!("seed {s} (unused: temperature 0 always picks the likeliest word)"),
+        None => "no seed".to_string(),
+    };
+    let mut text = format!(
+        "How I wrote that answer:\nModel: {} ({} engine)\nInstructions: {prompt}, {} of {} pinned notes\n",
+        r.model, r.engine, r.notes_used, r.notes_total,
+    );
+    if r.prompt_source != Some(PromptSource::Translation) {
+        text.push_str(&format!(
+            "Conversation: {} earlier turns included, {} left out by the window\nPrompt: {} tokens (pinned {}, history {}, new {}), {} reused from the cache\n",
+            r.turns_included, r.turns_dropped, r.prompt_tokens, r.pinned_tokens, r.history_tokens, r.new_tokens, r.cached_tokens,
+        ));
+    } else {
+        text.push_str(&format!(
+            "Prompt: {} tokens, {} reused from the cache\n",
+            r.prompt_tokens, r.cached_tokens
+        ));
+    }
+    text.push_str(&format!(
+        "Answer: {} tokens; it stopped because {stop}\nSampling: temperature {}, top_p {}, top_k {}, repeat penalty {}, max_tokens {}, {} stop strings, {seed}\nSpeed: first token after {:.2} s, {:.1} tokens/s",
+        r.completion_tokens,
+        number(r.temperature),
+        number(r.top_p),
+        r.top_k,
+        number(f64::from(r.repeat_penalty)),
+        r.max_tokens,
+        r.stop_strings,
+        r.time_to_first_token_ms as f64 / 1000.0,
+        r.tokens_per_second,
     ));
     text
 }

@@ -83,6 +83,27 @@ pub struct SamplingParams {
     pub stop: Vec<String>,
 }
 
+impl SamplingParams {
+    /// These settings with a seed: the chat's own, or one drawn now. Every answer is sampled
+    /// with a known seed, so `/why` can name it and `/set seed` reproduce the answer.
+    pub fn with_seed(mut self) -> Self {
+        self.seed = Some(self.seed.unwrap_or_else(draw_seed));
+        self
+    }
+}
+
+/// A fresh seed, for sampling that should not repeat itself.
+pub fn draw_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x5eed);
+    // Two answers drawn in the same tick still differ.
+    static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = DRAWN.fetch_add(1, Ordering::Relaxed);
+    (nanos ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & (i64::MAX as u64)
+}
+
 impl Default for SamplingParams {
     fn default() -> Self {
         Self {
@@ -137,6 +158,9 @@ pub struct Usage {
     pub prefill: Duration,
     /// Time spent decoding.
     pub decode: Duration,
+    /// One of the request's stop strings ended the answer (`finish` is then `Stop`); `false`
+    /// when the model ended its turn, or when the engine cannot tell the two apart.
+    pub stop_string: bool,
 }
 
 /// One item of a generation's stream.
@@ -233,5 +257,10 @@ pub trait Engine: Send + Sync {
     /// as many as `scheduler.workers` says.
     fn concurrent_answers(&self) -> Option<usize> {
         None
+    }
+
+    /// What kind of engine this is (`local`, `openai`), for `/why` and metrics.
+    fn kind(&self) -> &'static str {
+        "other"
     }
 }

@@ -420,6 +420,10 @@ impl Engine for OpenAiEngine {
         tracing::debug!(conversation, "forget: nothing cached client-side");
     }
 
+    fn kind(&self) -> &'static str {
+        "openai"
+    }
+
     fn describe(&self) -> String {
         // Users see this in /stats: the server's address (internal host names, credentials in
         // the URL) is the operator's business, not theirs.
@@ -484,6 +488,9 @@ struct Progress {
     max_chunks: usize,
     /// Most characters forwarded (`max_tokens` × [`MAX_CHARS_PER_TOKEN`]).
     max_chars: usize,
+    /// A stop string cut the answer here (the server's own stops cannot be told from an end
+    /// of turn).
+    stop_string: bool,
 }
 
 impl Progress {
@@ -713,6 +720,7 @@ async fn run_generation(
         time_to_first_token: ttft,
         prefill: ttft,
         decode: ended.saturating_duration_since(first),
+        stop_string: progress.stop_string,
     };
     tracing::debug!(
         prompt_tokens = usage.prompt_tokens,
@@ -1184,6 +1192,7 @@ impl Inner {
                     let f = stops.push(text);
                     forward(tx, progress, f.emit);
                     if f.stopped {
+                        progress.stop_string = true;
                         *finish = Some(FinishReason::Stop);
                         return Ok(Step::Stopped);
                     }
@@ -1223,6 +1232,7 @@ impl Inner {
             let f = stops.push(&text);
             forward(tx, progress, f.emit);
             if f.stopped {
+                progress.stop_string = true;
                 finish = FinishReason::Stop;
                 let _ = stops.finish();
             } else if progress.full() {

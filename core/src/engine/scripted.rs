@@ -196,10 +196,11 @@ impl Engine for ScriptedEngine {
                 }
                 Scripted::Reply(t) => t,
             };
-            let text = cut_at_stop(text, &stop).0;
+            let (text, stop_string) = cut_at_stop(text, &stop);
             let mut usage = Usage {
                 prompt_tokens,
                 cached_tokens,
+                stop_string,
                 ..Usage::default()
             };
             let started = std::time::Instant::now();
@@ -250,6 +251,10 @@ impl Engine for ScriptedEngine {
     fn forget(&self, conversation: &str) {
         lock(&self.forgotten).push(conversation.to_string());
         lock(&self.caches).remove(conversation);
+    }
+
+    fn kind(&self) -> &'static str {
+        "scripted"
     }
 
     fn describe(&self) -> String {

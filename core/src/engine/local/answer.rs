@@ -169,6 +169,7 @@ impl Answer {
             self.usage.prefill = self.admitted.elapsed();
         }
         self.usage.finish = Some(finish);
+        self.usage.stop_string = self.stops.stopped();
         tracing::debug!(
             prompt = self.usage.prompt_tokens,
             cached = self.usage.cached_tokens,

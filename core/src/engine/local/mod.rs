@@ -287,6 +287,10 @@ impl Engine for LocalEngine {
         Some(self.max_batch)
     }
 
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
     fn describe(&self) -> String {
         let c = self.model.transformer.config();
         format!(

@@ -1,0 +1,242 @@
+//! What operators and users can see, on the real `parley-discord` binary against the fake
+//! Discord: `/metrics` scraped over HTTP while it answers (read with a Prometheus text-format
+//! parser, a 429 counted), `/healthz`, and `/why` as a reply to an answer.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use parley_testkit::discord::{FakeDiscord, FakeMessage, FakeUser, Fault};
+use prometheus_parse::{Sample, Scrape, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Kills the child if the test fails half-way.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// One scrape of `/metrics`, parsed, with its text.
+async fn scrape(client: &reqwest::Client, base: &str) -> Option<(Scrape, String)> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let parsed = Scrape::parse(lines).expect("the scrape is valid Prometheus text format");
+    Some((parsed, text))
+}
+
+/// The value of the counter or gauge `name` whose labels include `labels`.
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && has_labels(s, labels))
+        .find_map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
+fn has_labels(s: &Sample, labels: &[(&str, &str)]) -> bool {
+    labels
+        .iter()
+        .all(|(k, v)| s.labels.get(k).is_some_and(|got| got == *v))
+}
+
+/// How many observations the histogram `name` holds (its `+Inf` bucket).
+fn observations(scrape: &Scrape, name: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .find_map(|s| match &s.value {
+            Value::Histogram(buckets) => buckets.last().map(|b| b.count),
+            _ => None,
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_while_it_answers_and_why_explains_the_answer() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let port = free_port();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    std::fs::write(
+        &config,
+        format!(
+            "[discord]\nedit_interval_ms = 100\nrate_limit_wait_ms = 50\nregister_commands = false\n\
+             [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
+             [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
+             [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n\
+             [metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("parley.sqlite3").display()
+        ),
+    )
+    .expect("write config");
+    let log_path = dir.path().join("log.txt");
+    let child = Command::new(env!("CARGO_BIN_EXE_parley-discord"))
+        .arg("--config")
+        .arg(&config)
+        .env("DISCORD_TOKEN", "test-token")
+        .env("DISCORD_API_BASE", fake.api_base())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("spawn parley-discord");
+    let _guard = Guard(child);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+
+    // Healthy once the engine is loaded and the shard connected.
+    let mut health = HashMap::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            health.insert("status", status.to_string());
+            health.insert("body", body.to_string());
+            if status == 200 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        health.get("status").map(String::as_str),
+        Some("200"),
+        "{health:?}\nlog:\n{}",
+        log()
+    );
+    let body = &health["body"];
+    assert!(body.contains(r#""engine_loaded":true"#), "{body}");
+    assert!(body.contains(r#""discord shard 0":"connected""#), "{body}");
+
+    // The answer's first send is throttled once: a 429 the outbox waits out.
+    fake.fail_next(
+        "POST",
+        "/messages",
+        1,
+        Fault::RateLimited { retry_after: 0.05 },
+    );
+    let alice = FakeUser::new(10, "alice");
+    let question = fake.send_message(FakeMessage::direct(900, alice.clone(), "hello there"));
+    let mut scrapes = 0;
+    let answered = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline + WAIT,
+            "no answer; log:\n{}",
+            log()
+        );
+        if let Some((s, text)) = scrape(&client, &base).await {
+            scrapes += 1;
+            if value(
+                &s,
+                "parley_messages_answered_total",
+                &[("platform", "discord")],
+            ) == Some(1.0)
+            {
+                println!("scrape:\n{text}");
+                break s;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(scrapes > 1, "scraped while it answered");
+    let seen = value(
+        &answered,
+        "parley_messages_seen_total",
+        &[("platform", "discord")],
+    );
+    assert_eq!(seen, Some(1.0));
+    let throttled = [("platform", "discord"), ("call", "send")];
+    assert_eq!(
+        value(&answered, "parley_platform_rate_limited_total", &throttled),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&answered, "parley_platform_retries_total", &throttled),
+        Some(1.0)
+    );
+    assert_eq!(
+        observations(&answered, "parley_time_to_first_token_seconds"),
+        1.0
+    );
+    assert_eq!(
+        observations(&answered, "parley_answer_duration_seconds"),
+        1.0
+    );
+    assert!(value(&answered, "parley_generated_tokens_total", &[]).unwrap_or(0.0) > 0.0);
+    assert!(value(&answered, "parley_prompt_tokens_total", &[]).unwrap_or(0.0) > 0.0);
+    assert!(value(&answered, "parley_kv_cache_bytes", &[]).unwrap_or(0.0) > 0.0);
+    assert_eq!(value(&answered, "parley_queue_depth", &[]), Some(0.0));
+    assert_eq!(
+        value(&answered, "parley_gateway_connected", &[("shard", "0")]),
+        Some(1.0)
+    );
+
+    // `/why` as a reply to the answer explains it; as a reply to alice's own message it has no
+    // record.
+    let answer = fake
+        .wait_for(WAIT, |f| {
+            f.messages(900)
+                .into_iter()
+                .find(|m| m.reply_to.as_deref() == Some(&question.to_string()))
+        })
+        .await
+        .expect("the answer");
+    let bot = fake.bot_user();
+    fake.send_message(FakeMessage::direct(900, alice.clone(), "/why").reply_to(answer.id, bot));
+    let why = fake
+        .wait_for(WAIT, |f| {
+            f.messages(900)
+                .into_iter()
+                .find(|m| m.content.starts_with("How I wrote that answer"))
+        })
+        .await
+        .unwrap_or_else(|| panic!("a /why answer; log:\n{}", log()));
+    let text = &why.content;
+    assert!(
+        text.to_lowercase().contains("smollm2") && text.contains("(local engine)"),
+        "{text}"
+    );
+    assert!(text.contains("persona \"assistant\""), "{text}");
+    assert!(text.contains("/set seed "), "{text}");
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("test-token"),
+        "{text}"
+    );
+    println!("/why answer:\n{text}");
+    fake.send_message(
+        FakeMessage::direct(900, alice, "/why").reply_to(question, FakeUser::new(10, "alice")),
+    );
+    let none = fake
+        .wait_for(WAIT, |f| {
+            f.messages(900)
+                .into_iter()
+                .find(|m| m.content.starts_with("I have no record of that message"))
+        })
+        .await;
+    assert!(none.is_some(), "log:\n{}", log());
+}
