@@ -9,7 +9,7 @@ use std::time::Duration;
 use parley_testkit::discord::{FakeDiscord, FakeMessage, FakeUser, Fault};
 use prometheus_parse::{Sample, Scrape, Value};
 
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(90);
 
 /// Kills the child if the test fails half-way.
 struct Guard(Child);
