@@ -1017,6 +1017,36 @@ mod tests {
     }
 
     #[test]
+    fn models_are_listed_by_one_word_names_each_once_with_the_path_as_the_default() {
+        let s = Settings::from_toml_str("").unwrap();
+        let only = s.model_choices();
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].name, DEFAULT_MODEL_NAME);
+        assert_eq!(only[0].source, s.model.path.display().to_string());
+        let s = Settings::from_toml_str(
+            "[[models]]\nname = \"a\"\nsource = \"a.gguf\"\n\
+             [[models]]\nname = \"b\"\nsource = \"hf:x/y\"\nserver_model = \"y:1b\"\n",
+        )
+        .unwrap();
+        let names: Vec<_> = s.model_choices().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(s.models[1].server_name(), "y:1b");
+        for (toml, key) in [
+            ("[[models]]\nname = \"a\"\nsource = \"a\"\n[[models]]\nname = \"A\"\nsource = \"b\"\n", "models[1].name"),
+            ("[[models]]\nname = \"two words\"\nsource = \"a\"\n", "models[0].name"),
+            ("[[models]]\nname = \"a\"\n", "models[0].source"),
+            ("[engine]\nmax_loaded_models = 0\n", "engine.max_loaded_models"),
+        ] {
+            let e = Settings::from_toml_str(toml).unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        let e = Settings::from_toml_str("[[models]]\nname = \"a\"\nsorce = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sorce"), "{e}");
+    }
+
+    #[test]
     fn group_settings_is_admins_by_default_and_names_its_key_when_wrong() {
         let s = Settings::from_toml_str("").unwrap();
         assert_eq!(s.bot.group_settings, GroupSettings::Admins);

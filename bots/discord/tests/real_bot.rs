@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::{Engine, GenerateRequest};
-use parley_testkit::discord::{FakeDiscordOptions, FakeMessage, FakeUser, SentMessage};
-use parley_testkit::real_bot::{prompt, settings, WatchedBot, MODEL_WAIT};
+use parley_testkit::discord::{
+    FakeDiscordOptions, FakeInteraction, FakeMessage, FakeUser, SentMessage,
+};
+use parley_testkit::real_bot::{prompt, settings, two_models, WatchedBot, MODEL_WAIT};
 use util::{
     start_on, test_guild, test_settings, Running, BOT_ID, CHANNEL_A, CHANNEL_B, GUILD, THREAD,
 };
@@ -162,6 +164,64 @@ async fn model_output_never_pings_anyone() {
     for am in &body.allowed_mentions {
         assert_eq!(am["parse"], serde_json::json!([]), "allowed_mentions {am}");
     }
+    stop(run).await;
+}
+
+/// `/model` on Discord: a slash command made from the core's list, listing for every member,
+/// switching the channel only for members who manage the server, the next answer from the new
+/// model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_slash_command_lists_and_switches_for_managers_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = settings(dir.path());
+    let (shelf, [small, large]) = two_models(&mut s);
+    let bot = parley_core::launch::bot_with_models(&s, shelf)
+        .await
+        .expect("bot");
+    let bot = WatchedBot::new(bot);
+    let options = FakeDiscordOptions {
+        guilds: vec![test_guild(BOT_ID)],
+        bot_id: BOT_ID,
+        ..FakeDiscordOptions::default()
+    };
+    let adapter = parley_discord::DiscordSettings {
+        command_guild_ids: vec![GUILD],
+        ..test_settings()
+    };
+    let run = start_on(options, adapter, bot.clone(), MODEL_WAIT).await;
+    let registered = run.fake.registered_commands();
+    let model = registered[&GUILD.to_string()]
+        .iter()
+        .find(|c| c["name"] == "model")
+        .cloned()
+        .expect("/model registered");
+    assert_eq!(model["options"][0]["name"], "args", "{model}");
+
+    let slash = |user: FakeUser, args: Option<&str>, perms: u64| {
+        let mut i = FakeInteraction::guild(GUILD, CHANNEL_A, user, "model").permissions(perms);
+        if let Some(a) = args {
+            i = i.option("args", a);
+        }
+        run.fake.send_interaction(i);
+    };
+    slash(alice(), None, 0);
+    let m = after(&run, &bot, 1, CHANNEL_A).await;
+    assert!(m[0].content.contains("small (current)"), "{}", m[0].content);
+    slash(alice(), Some("large"), 0);
+    let m = after(&run, &bot, 2, CHANNEL_A).await;
+    assert_eq!(m[1].content, parley_core::bot::replies::GROUP_ADMINS_ONLY);
+    let moderator = FakeUser::new(12, "moderator");
+    slash(moderator, Some("large"), 1 << 5);
+    let m = after(&run, &bot, 3, CHANNEL_A).await;
+    assert!(
+        m[2].content.starts_with("Model is now large"),
+        "{}",
+        m[2].content
+    );
+    run.fake.send_message(mention(CHANNEL_A, "who are you?"));
+    let m = after(&run, &bot, 4, CHANNEL_A).await;
+    assert_eq!(m[3].content, "large here");
+    assert_eq!((small.requests().len(), large.requests().len()), (0, 1));
     stop(run).await;
 }
 

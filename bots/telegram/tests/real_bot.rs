@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::{Engine, GenerateRequest, Role};
-use parley_testkit::real_bot::{prompt, settings, WatchedBot};
+use parley_testkit::real_bot::{prompt, settings, two_models, WatchedBot};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser};
 use util::{fast_settings, polling};
 
@@ -33,6 +33,11 @@ impl Running {
                 .await
                 .expect("bot"),
         );
+        Self::start_bot(bot).await
+    }
+
+    /// The real adapter on a fake Bot API in front of `bot`; returns once the adapter polls.
+    async fn start_bot(bot: Arc<WatchedBot>) -> Running {
         let fake = FakeTelegram::start().await;
         let url = parley_telegram::parse_api_url(&fake.api_url()).expect("url");
         let (runner, shutdown) = parley_telegram::build(
@@ -167,6 +172,33 @@ async fn dm_context_reset_translation_and_another_chat_reach_the_model_as_they_s
         assert!(!p.contains(dm_text), "the DM leaked into the group: {p}");
     }
     assert_eq!(run.fake.sent_in(1001).len(), 7, "nothing went to the DM");
+    run.stop().await;
+}
+
+/// `/model` in a Telegram chat: registered with the other commands, lists the models with
+/// the chat's marked, switches the chat, and the next answer comes from the new model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_lists_and_switches_the_chats_model() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = settings(dir.path());
+    let (shelf, [small, large]) = two_models(&mut s);
+    let bot = parley_core::launch::bot_with_models(&s, shelf)
+        .await
+        .expect("bot");
+    let run = Running::start_bot(WatchedBot::new(bot)).await;
+    let registered = run.fake.commands().expect("setMyCommands");
+    assert!(registered.to_string().contains("\"model\""), "{registered}");
+    run.fake.push_private(&ada(), "/model");
+    let texts = run.texts_after(1, 1001).await;
+    assert!(texts[0].contains("small (current)"), "{}", texts[0]);
+    assert!(texts[0].contains("large"), "{}", texts[0]);
+    run.fake.push_private(&ada(), "/model large");
+    let texts = run.texts_after(2, 1001).await;
+    assert!(texts[1].starts_with("Model is now large"), "{}", texts[1]);
+    run.fake.push_private(&ada(), "Who are you?");
+    let texts = run.texts_after(3, 1001).await;
+    assert_eq!(texts[2], "large here");
+    assert_eq!((small.requests().len(), large.requests().len()), (0, 1));
     run.stop().await;
 }
 
