@@ -161,7 +161,7 @@ fn run() -> Result<()> {
             })?)?;
         }
         Command::Bench {
-            prefill,
+            prefill: _,
             decode,
             json,
             dump_prompt,
