@@ -413,6 +413,14 @@ impl QuantMatrix {
         let k = self.k;
         for g in g0..g1 {
             let col = (g - g0) * G;
+            // Rows `i..` of group `g`'s columns; how many.
+            let mut put = |i: usize, accs: &[[f32; G]]| {
+                for (j, acc) in accs.iter().enumerate() {
+                    let at = (i + j) * w + col;
+                    tile[at..at + G].copy_from_slice(acc);
+                }
+                accs.len()
+            };
             let mut i = 0;
             while i < m {
                 if let Acts::Quant(xq) = acts {
@@ -428,22 +436,14 @@ impl QuantMatrix {
                         .then(|| self.quant_rows4(g, &[x(0), x(1), x(2), x(3)]))
                         .flatten()
                     {
-                        for (j, acc) in accs.iter().enumerate() {
-                            let at = (i + j) * w + col;
-                            tile[at..at + G].copy_from_slice(acc);
-                        }
-                        i += 4;
+                        i += put(i, &accs);
                         continue;
                     }
                     if let Some(accs) = (i + 2 <= m)
-                        .then(|| self.quant_rows2(g, &[x(0), x(1)]))
+                        .then(|| self.q4_1_group_rows(g, &[x(0), x(1)]))
                         .flatten()
                     {
-                        for (j, acc) in accs.iter().enumerate() {
-                            let at = (i + j) * w + col;
-                            tile[at..at + G].copy_from_slice(acc);
-                        }
-                        i += 2;
+                        i += put(i, &accs);
                         continue;
                     }
                 }
@@ -459,8 +459,7 @@ impl QuantMatrix {
                         self.quant_row(g, xs, xd, xsum)
                     }
                 };
-                tile[i * w + col..i * w + col + G].copy_from_slice(&acc);
-                i += 1;
+                i += put(i, &[acc]);
             }
         }
         tile
@@ -469,21 +468,18 @@ impl QuantMatrix {
     /// Four quantized activation rows at once against group `g`, where a kernel for that
     /// exists (each row's result is exactly [`QuantMatrix::quant_row`]'s).
     fn quant_rows4(&self, g: usize, x: &[kquants::XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
-        let nb = self.nb;
         match &self.quants {
-            Quants::Q4_1 { q, d, m: mins } => Some(q4_1_rows(
-                &q[g * nb * 256..(g + 1) * nb * 256],
-                &d[g * nb * G..(g + 1) * nb * G],
-                &mins[g * nb * G..(g + 1) * nb * G],
-                x,
-            )),
             Quants::K(kq) => kq.rows4(g, x),
-            _ => None,
+            _ => self.q4_1_group_rows(g, x),
         }
     }
 
-    /// [`QuantMatrix::quant_rows4`] for two rows (Q4_0 and Q4_1 only).
-    fn quant_rows2(&self, g: usize, x: &[kquants::XRow<'_>; 2]) -> Option<[[f32; G]; 2]> {
+    /// `N` quantized activation rows at once against group `g` of Q4_0 or Q4_1 weights.
+    fn q4_1_group_rows<const N: usize>(
+        &self,
+        g: usize,
+        x: &[kquants::XRow<'_>; N],
+    ) -> Option<[[f32; G]; N]> {
         let nb = self.nb;
         match &self.quants {
             Quants::Q4_1 { q, d, m: mins } => Some(q4_1_rows(
