@@ -11,7 +11,8 @@
 # MODEL_DIR (or PARLEY_QUANT_DIR; default models/quants) keeps the files between runs: they are
 # made only when missing (about 2 GB in all). PARLEY_QUANTS and PARLEY_THREADS narrow the
 # matrix (defaults "Q4_K_M Q5_K_M Q6_K Q8_0 Q4_1" and "1 2"); LLAMACPP_VENV as in
-# compare-llamacpp.sh. PARLEY_QUANT_MAKE_ONLY=1 makes the files and stops.
+# compare-llamacpp.sh. PARLEY_QUANT_MAKE_ONLY=1 makes the files and stops. PARLEY_CONVERSATIONS=N
+# adds compare-llamacpp.sh's batched rows (N conversations decoding together) and their medians.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-3}"
@@ -53,7 +54,7 @@ trap 'rm -rf "$tmp"' EXIT
 for q in $quants; do
   for t in $threads; do
     echo "== $q, $t thread(s)"
-    PARLEY_MODEL="$dir/llama3.2-1b-shape-4l.$q.gguf" bench/compare-llamacpp.sh "$runs" "$t" \
+    PARLEY_MODEL="$dir/llama3.2-1b-shape-4l.$q.gguf" bench/compare-llamacpp.sh "$runs" "$t" "${PARLEY_CONVERSATIONS:-0}" \
       | tee "$tmp/$q.t$t.txt"
   done
 done
@@ -66,8 +67,14 @@ quants, threads = rest[:split], rest[split + 1:]
 for q in quants:
     for t in threads:
         rows = [line.split() for line in open(f"{tmp}/{q}.t{t}.txt")]
-        rows = [r for r in rows if r and r[0].isdigit()]
-        pre = statistics.median(float(r[3].rstrip("x")) for r in rows)
-        dec = statistics.median(float(r[6].rstrip("x")) for r in rows)
-        print(f"{q} t={t} prefill {pre:.2f}x decode {dec:.2f}x")
+        single = [r for r in rows if len(r) == 8 and r[0].isdigit()]
+        pre = statistics.median(float(r[3].rstrip("x")) for r in single)
+        dec = statistics.median(float(r[6].rstrip("x")) for r in single)
+        line = f"{q} t={t} prefill {pre:.2f}x decode {dec:.2f}x"
+        batched = [r for r in rows if len(r) == 13 and r[0].isdigit()]
+        if batched:
+            gain = statistics.median(float(r[4].rstrip("x")) for r in batched)
+            vs = statistics.median(float(r[8].rstrip("x")) for r in batched)
+            line += f" | {batched[0][1]} together {gain:.2f}x alone, {vs:.2f}x llama.cpp batched"
+        print(line)
 PY

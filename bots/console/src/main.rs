@@ -193,11 +193,7 @@ fn run() -> Result<()> {
                 decode,
                 dump_prompt.as_deref(),
             )?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                bench::print_conversations(&report);
-            }
+            show(&report, json, bench::print_conversations)?;
         }
         Command::Bench {
             prefill,
@@ -213,12 +209,18 @@ fn run() -> Result<()> {
                 decode,
                 dump_prompt.as_deref(),
             )?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                bench::print(&report);
-            }
+            show(&report, json, bench::print)?;
         }
+    }
+    Ok(())
+}
+
+/// A benchmark report as one JSON line, or as `print` lays it out.
+fn show<R: serde::Serialize>(report: &R, json: bool, print: fn(&R)) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        print(report);
     }
     Ok(())
 }
