@@ -892,6 +892,8 @@ async fn pinned_notes_stay_in_context_when_old_turns_drop() {
     rig.say(dm("d", "u", "/remember clear")).await;
     rig.say(dm("d", "u", "and now?")).await;
     assert!(!rig.last_prompt("d").contains("pinned with /remember"));
+    // At most ten notes, however short (in a context with room for them).
+    let rig = Rig::new(&s, echo()).await;
     for i in 0..11 {
         rig.say(dm("d", "u", &format!("/remember fact {i}"))).await;
     }
@@ -1063,4 +1065,48 @@ async fn stored_notes_of_cjk_and_emoji_cannot_crowd_the_window_out() {
     let system = &window.messages[0].content;
     assert!(system.contains("9猫"), "the newest note is kept");
     assert!(!system.contains("0猫"), "the oldest is left out");
+}
+
+#[tokio::test]
+async fn remember_and_system_refuse_text_over_the_pinned_budget() {
+    // The scripted engine counts a word as a token; its context is 2048, so what is pinned may
+    // take 512 tokens.
+    let rig = Rig::new(&settings(""), echo()).await;
+    let mut system = dm("d", "u", "/system be brief");
+    system.author.is_platform_admin = true;
+    rig.say(system).await;
+    // Notes of about 148 tokens each: three fit, a fourth does not.
+    let long_note = |tag: &str| format!("/remember {tag}{}", " w".repeat(146));
+    for tag in ["one", "two", "three"] {
+        rig.say(dm("d", "u", &long_note(tag))).await;
+        let reply = rig.out.last(&key("d")).unwrap();
+        assert!(reply.starts_with("Pinned as note"), "{reply}");
+    }
+    rig.say(dm("d", "u", &long_note("four"))).await;
+    let refusal = rig.out.last(&key("d")).unwrap();
+    assert!(refusal.starts_with("That note doesn't fit"), "{refusal}");
+    let room: usize = refusal
+        .split("room for ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the refusal says how much room is left");
+    assert!(room > 5 && room < 100, "{refusal}");
+    // What is left is room for a short note.
+    rig.say(dm("d", "u", "/remember the cat is Miso")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("note 4"));
+    rig.say(dm("d", "u", "hello")).await;
+    let p = rig.last_prompt("d");
+    assert!(p.contains("- three") && p.contains("Miso"), "{p}");
+    assert!(!p.contains("- four"), "{p}");
+
+    let mut system = dm("d", "u", &format!("/system be terse{}", " w".repeat(600)));
+    system.author.is_platform_admin = true;
+    rig.say(system).await;
+    let refusal = rig.out.last(&key("d")).unwrap();
+    assert!(refusal.contains("at most 512"), "{refusal}");
+    let mut system = dm("d", "u", "/system be terse");
+    system.author.is_platform_admin = true;
+    rig.say(system).await;
+    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::SYSTEM_SET));
 }

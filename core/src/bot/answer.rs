@@ -20,6 +20,7 @@ use crate::engine::{
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
 use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox};
+use crate::store::ChannelSettings;
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
 
@@ -121,11 +122,7 @@ impl Inner {
         if let Some(s) = &channel.conversation.system {
             return s.clone();
         }
-        let cs = &channel.settings;
-        let text = match &cs.system {
-            Some(s) => s.clone(),
-            None => self.persona_prompt(channel, key, origin),
-        };
+        let text = self.pinned_base(&channel.settings, key, origin);
         let notes = self.notes_that_fit(&text, &channel.settings.notes);
         channel
             .conversation
@@ -134,15 +131,43 @@ impl Inner {
             .clone()
     }
 
+    /// The pinned text under the notes: the chat's `/system` override, or its persona rendered
+    /// for this chat.
+    pub(super) fn pinned_base(
+        &self,
+        settings: &ChannelSettings,
+        key: &ChannelKey,
+        origin: Option<&Origin>,
+    ) -> String {
+        match &settings.system {
+            Some(s) => s.clone(),
+            None => self.persona_prompt(settings, key, origin),
+        }
+    }
+
+    /// The pinned budget in tokens: what is pinned (system prompt or persona, and notes) may
+    /// take at most a quarter of the context, so stored state can never crowd the window out.
+    pub(super) fn pinned_budget(&self) -> usize {
+        self.engine.context_len() / 4
+    }
+
+    /// The tokens `text` with `notes` pinned under it takes, by the engine's own count.
+    pub(super) fn pinned_tokens(&self, text: &str, notes: &[String]) -> usize {
+        let block = if notes.is_empty() {
+            String::new()
+        } else {
+            replies::notes_block(notes)
+        };
+        self.engine.count_tokens(&format!("{text}{block}"))
+    }
+
     /// The notes block for `notes` pinned under `text`: the newest notes that keep what is
-    /// pinned within a quarter of the context, so stored notes can never crowd the window out.
+    /// pinned within [`Inner::pinned_budget`].
     fn notes_that_fit(&self, text: &str, notes: &[String]) -> String {
-        let engine = self.engine.as_ref();
-        let budget = engine.context_len() / 4;
+        let budget = self.pinned_budget();
         let mut from = 0;
         while from < notes.len() {
-            let block = replies::notes_block(&notes[from..]);
-            if engine.count_tokens(&format!("{text}{block}")) <= budget {
+            if self.pinned_tokens(text, &notes[from..]) <= budget {
                 break;
             }
             from += 1;
@@ -162,11 +187,10 @@ impl Inner {
     /// The channel's persona (`/mode`, else the default), rendered for this chat.
     fn persona_prompt(
         &self,
-        channel: &Channel,
+        cs: &ChannelSettings,
         key: &ChannelKey,
         origin: Option<&Origin>,
     ) -> String {
-        let cs = &channel.settings;
         let mode = cs
             .mode
             .clone()

@@ -17,7 +17,7 @@ use crate::config::{GroupSettings, SamplingSettings};
 use crate::conversation::{conversation_id, Conversation};
 use crate::engine::local::sampling::MIN_TEMPERATURE;
 use crate::engine::Role;
-use crate::seam::{Incoming, Outbox};
+use crate::seam::{ChannelKey, Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
 use crate::translate::Lang;
 use crate::Result;
@@ -209,6 +209,11 @@ async fn set_system(call: &Call<'_>, text: String) -> Result<String> {
         text.trim().to_lowercase().as_str(),
         "off" | "reset" | "default"
     );
+    let inner = call.inner;
+    let (tokens, budget) = (inner.pinned_tokens(&text, &[]), inner.pinned_budget());
+    if !clear && tokens > budget {
+        return Ok(replies::system_too_long(tokens, budget));
+    }
     call.change_settings(true, |s| {
         s.system = (!clear).then_some(text);
         Ok(if clear {
@@ -223,7 +228,13 @@ async fn set_system(call: &Call<'_>, text: String) -> Result<String> {
 
 /// `/remember`: list, pin, unpin or clear the chat's notes (they live in the system prompt).
 async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
+    let origin = Origin::of(call.message);
     call.change_settings(true, |s| {
+        if let RememberArg::Add(text) = &arg {
+            if s.notes.len() < commands::MAX_NOTES {
+                note_fits(call.inner, s, text, &call.message.key, &origin)?;
+            }
+        }
         let notes = &mut s.notes;
         Ok(match arg {
             RememberArg::List if notes.is_empty() => replies::NO_NOTES.to_string(),
@@ -247,6 +258,28 @@ async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
         })
     })
     .await
+}
+
+/// Whether the note `text` fits in the chat's pinned budget next to its system prompt and
+/// notes; `Err` is the refusal, saying how much room is left.
+fn note_fits(
+    inner: &Inner,
+    settings: &ChannelSettings,
+    text: &str,
+    key: &ChannelKey,
+    origin: &Origin,
+) -> std::result::Result<(), String> {
+    let base = inner.pinned_base(settings, key, Some(origin));
+    let now = inner.pinned_tokens(&base, &settings.notes);
+    let mut notes = settings.notes.clone();
+    notes.push(text.to_string());
+    let with_note = inner.pinned_tokens(&base, &notes);
+    let budget = inner.pinned_budget();
+    if with_note <= budget {
+        return Ok(());
+    }
+    let room = budget.saturating_sub(now);
+    Err(replies::note_too_long(with_note.saturating_sub(now), room))
 }
 
 /// `/translate`: show, stop, or translate every message into one language or between two.

@@ -105,6 +105,21 @@ pub fn note_added(n: usize) -> String {
 pub fn notes_full(max: usize) -> String {
     format!("This chat already has {max} pinned notes. Unpin one with /remember delete N.")
 }
+/// `/remember TEXT` over the pinned budget: the note takes `needs` tokens, `room` are left.
+pub fn note_too_long(needs: usize, room: usize) -> String {
+    format!(
+        "That note doesn't fit: it takes about {needs} tokens, and this chat has room for \
+         {room} more pinned tokens (what is pinned may fill at most a quarter of what I can \
+         read at once). Shorten it, or unpin one with /remember delete N."
+    )
+}
+/// `/system TEXT` over the pinned budget.
+pub fn system_too_long(tokens: usize, budget: usize) -> String {
+    format!(
+        "That system prompt is too long: it takes about {tokens} tokens, and what is pinned \
+         may take at most {budget} (a quarter of what I can read at once). Please shorten it."
+    )
+}
 /// `/remember delete N` done.
 pub fn note_deleted(n: usize, text: &str) -> String {
     format!("Unpinned note {n}: {text}")
