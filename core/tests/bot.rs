@@ -932,7 +932,7 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
     let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
     let out: std::sync::Arc<dyn parley_core::seam::Outbox> = rig.out.clone();
     rig.bot
-        .resume(parley_core::seam::Platform::Test, out.clone())
+        .resume(parley_core::seam::Platform::Test, out.clone(), everyone())
         .await;
     rig.bot.idle().await;
     assert_eq!(rig.out.messages(&key("d")), ["echo: second"]);
@@ -950,7 +950,9 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
         "too old to answer now"
     );
     // Resuming again (a reconnect) answers nothing twice; nor does the platform redelivering.
-    rig.bot.resume(parley_core::seam::Platform::Test, out).await;
+    rig.bot
+        .resume(parley_core::seam::Platform::Test, out, everyone())
+        .await;
     let mut again = dm("d", "u", "second");
     again.message_id = "q1".into();
     rig.say(again).await;
@@ -960,7 +962,7 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
     let out: std::sync::Arc<dyn parley_core::seam::Outbox> = other.out.clone();
     other
         .bot
-        .resume(parley_core::seam::Platform::Discord, out)
+        .resume(parley_core::seam::Platform::Discord, out, everyone())
         .await;
     other.bot.idle().await;
     assert!(other.engine.requests().is_empty());
@@ -1065,6 +1067,99 @@ async fn stored_notes_of_cjk_and_emoji_cannot_crowd_the_window_out() {
     let system = &window.messages[0].content;
     assert!(system.contains("9猫"), "the newest note is kept");
     assert!(!system.contains("0猫"), "the oldest is left out");
+}
+
+#[tokio::test]
+async fn a_question_queued_behind_another_is_still_unanswered_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    // The first bot answers the first question and dies while writing the second's answer
+    // (long and slow: it is never finished, so never stored).
+    let engine = ScriptedEngine::new()
+        .with_delay(Duration::from_millis(200))
+        .with_responder(|r| {
+            let last = r.messages.last().map(|m| m.content.clone());
+            match last.unwrap_or_default() {
+                q if q.contains("second") => "word ".repeat(1000),
+                q => format!("echo: {q}"),
+            }
+        });
+    engine.hold();
+    let first = mention("g", "ann", "first question");
+    let second = mention("g", "bob", "second question");
+    let crashed = Rig::with_store(&settings(""), engine, Store::open(&path).unwrap()).await;
+    crashed.send(first.clone()).await;
+    crashed.send(second.clone()).await;
+    crashed.engine.release();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while crashed.engine.requests().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the second answer starts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first answer (stored before the second began) did not see the second question.
+    let store = Store::open(&path).unwrap();
+    let pending = store
+        .unanswered(parley_core::seam::Platform::Test, 0)
+        .await
+        .unwrap();
+    let texts: Vec<&str> = pending.iter().map(|q| q.turn.text.as_str()).collect();
+    assert_eq!(texts, ["second question"]);
+    // Telegram delivers it again after the restart: it is answered, once.
+    let rig = Rig::with_store(&settings(""), echo(), store).await;
+    rig.say(second.clone()).await;
+    rig.say(first).await;
+    let answers = rig.out.messages(&key("g"));
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(answers[0].ends_with("bob: second question"), "{answers:?}");
+    let out: std::sync::Arc<dyn parley_core::seam::Outbox> = rig.out.clone();
+    rig.bot
+        .resume(parley_core::seam::Platform::Test, out, everyone())
+        .await;
+    rig.say(second).await;
+    assert_eq!(rig.engine.requests().len(), 1, "answered once");
+}
+
+/// An allowlist that has dropped one user since the bot last ran.
+struct AllBut(&'static str);
+
+#[async_trait::async_trait]
+impl parley_core::seam::Allowlist for AllBut {
+    async fn admits(&self, message: &Incoming) -> bool {
+        message.author.id != self.0
+    }
+}
+
+#[tokio::test]
+async fn resume_answers_only_authors_the_allowlist_still_admits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    {
+        let store = Store::open(&path).unwrap();
+        for (chat, user, id) in [("d1", "una", "q1"), ("d2", "mallory", "q2")] {
+            let turn = parley_core::conversation::Turn::user(user, user, "still there?", now - 5);
+            store
+                .append_message(&key(chat), &turn, Some(id), true)
+                .await
+                .unwrap();
+        }
+    }
+    let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+    let out: std::sync::Arc<dyn parley_core::seam::Outbox> = rig.out.clone();
+    let allowlist = std::sync::Arc::new(AllBut("mallory"));
+    rig.bot
+        .resume(parley_core::seam::Platform::Test, out, allowlist)
+        .await;
+    rig.bot.idle().await;
+    assert_eq!(rig.out.messages(&key("d1")), ["echo: still there?"]);
+    assert!(
+        rig.out.messages(&key("d2")).is_empty(),
+        "a user removed from the allowlist gets no answer"
+    );
+    assert!(rig.requests_for("d2").is_empty());
 }
 
 #[tokio::test]

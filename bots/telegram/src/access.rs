@@ -16,6 +16,7 @@ use teloxide::types::ChatId;
 use tracing::{debug, warn};
 
 use parley_core::outbound::Client;
+use parley_core::seam::{Allowlist, Incoming};
 
 use crate::outbox::TelegramOutbox;
 use crate::settings::TelegramSettings;
@@ -166,6 +167,21 @@ impl Access {
         }
         cache.insert(chat, (Instant::now() + ttl, admins.clone()));
         admins
+    }
+}
+
+/// Asked again for a question a restart left unanswered: it is answered only if its author or
+/// chat is still allowed (the configuration may have changed since it was asked).
+#[async_trait::async_trait]
+impl Allowlist for Access {
+    async fn admits(&self, message: &Incoming) -> bool {
+        let (Ok(chat), Ok(user)) = (
+            message.key.chat.parse::<i64>(),
+            message.author.id.parse::<i64>(),
+        ) else {
+            return false;
+        };
+        self.check(chat, user, message.is_direct, true) == Verdict::Allow
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::seam::{Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, Handler, Incoming, Outbox, Platform};
 use teloxide::payloads::{DeleteWebhookSetters, GetUpdatesSetters};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
@@ -182,7 +182,10 @@ impl Poller {
         // Questions a crash left unanswered; Telegram redelivers only unconfirmed updates, and
         // an update is confirmed by the next poll, which may come before its answer is done.
         let outbox: Arc<dyn Outbox> = Arc::new(self.outbox.clone());
-        self.handler.resume(Platform::Telegram, outbox).await;
+        let allowlist: Arc<dyn Allowlist> = Arc::new(Access::new(&self.settings));
+        self.handler
+            .resume(Platform::Telegram, outbox, allowlist)
+            .await;
     }
 
     async fn poll(&mut self, me: &BotIdentity) -> Result<()> {

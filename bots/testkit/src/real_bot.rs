@@ -9,7 +9,7 @@ use std::time::Duration;
 use parley_core::bot::Bot;
 use parley_core::config::Settings;
 use parley_core::engine::GenerateRequest;
-use parley_core::seam::{CommandInfo, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, CommandInfo, Handler, Incoming, Outbox, Platform};
 use tokio::sync::Notify;
 
 /// The whole prompt of a request as one string, for checking what reached the model.
@@ -135,7 +135,13 @@ impl Handler for WatchedBot {
         self.bot.shutdown().await;
     }
 
-    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
-        self.busy(0, self.bot.resume(platform, outbox)).await;
+    async fn resume(
+        &self,
+        platform: Platform,
+        outbox: Arc<dyn Outbox>,
+        allowlist: Arc<dyn Allowlist>,
+    ) {
+        self.busy(0, self.bot.resume(platform, outbox, allowlist))
+            .await;
     }
 }

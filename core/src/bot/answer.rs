@@ -323,12 +323,13 @@ impl Inner {
     /// numbers `/stats` shows.
     async fn keep_answer(
         &self,
-        key: &ChannelKey,
+        origin: &Origin,
         epoch: u64,
         window: Option<&ContextWindow>,
         streamed: &Streamed,
         partial: bool,
     ) {
+        let key = &origin.key;
         let mut channel = match self.channels.open(key, &self.store).await {
             Ok(c) => c,
             Err(e) => {
@@ -338,7 +339,9 @@ impl Inner {
         };
         if !streamed.raw.trim().is_empty() && channel.conversation.epoch == epoch {
             let turn = Turn::assistant(&streamed.raw, now_unix(), partial);
-            if let Err(e) = self.store.append_turn(key, &turn, None).await {
+            // The question its window ended at: the one it answers (`None`: the newest turn).
+            let answers = origin.upto.as_ref().map(|_| origin.message_id.as_str());
+            if let Err(e) = self.store.append_answer(key, &turn, answers).await {
                 warn!(channel = %key, error = %e, "could not store the answer");
             }
             channel.conversation.push(turn);
@@ -421,7 +424,7 @@ pub(super) async fn answer(
     // Durable before the final text is shown.
     let partial = cancelled || streamed.failed;
     inner
-        .keep_answer(key, epoch, window.as_ref(), &streamed, partial)
+        .keep_answer(&origin, epoch, window.as_ref(), &streamed, partial)
         .await;
 
     let actions = stream.renderer.finish(Instant::now());

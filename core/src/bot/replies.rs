@@ -29,6 +29,9 @@ pub const STILL_ANSWERING: &str =
 pub const CANCELLED: &str = "Stopped.";
 /// `/cancel` with nothing running.
 pub const NOTHING_TO_CANCEL: &str = "I'm not writing anything right now.";
+/// A direct message from someone a platform's allowlists do not admit.
+pub const DIRECT_MESSAGE_REFUSED: &str =
+    "Sorry, this is a private bot: I only answer direct messages from people on its list.";
 /// `/system TEXT` by a non-admin.
 pub const ADMINS_ONLY: &str = "Only admins can change the system prompt.";
 /// A group member's command that would change the chat for everyone (`bot.group_settings`).

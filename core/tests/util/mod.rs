@@ -8,7 +8,7 @@ use parley_core::config::Settings;
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::GenerateRequest;
 use parley_core::persona::Personas;
-use parley_core::seam::{ChannelKey, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, ChannelKey, Everyone, Handler, Incoming, Outbox, Platform};
 use parley_core::store::Store;
 use parley_core::testing::RecordingOutbox;
 
@@ -86,6 +86,11 @@ pub fn prompt_text(r: &GenerateRequest) -> String {
         .map(|m| format!("[{}] {}", m.role.as_str(), m.content))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The allowlist of a platform without one: resume answers everyone.
+pub fn everyone() -> Arc<dyn Allowlist> {
+    Arc::new(Everyone)
 }
 
 pub fn key(chat: &str) -> ChannelKey {
