@@ -204,6 +204,14 @@ pub trait Handler: Send + Sync {
     async fn handle(&self, message: Incoming, outbox: std::sync::Arc<dyn Outbox>);
     /// The commands to register with the platform.
     fn commands(&self) -> Vec<CommandInfo>;
+    /// The commands a group member who is no admin may use, for menus shown in groups. The
+    /// default: those not [`CommandInfo::admin_only`].
+    fn group_member_commands(&self) -> Vec<CommandInfo> {
+        self.commands()
+            .into_iter()
+            .filter(|c| !c.admin_only)
+            .collect()
+    }
     /// Stop: cancel or finish answers in flight and flush storage.
     async fn shutdown(&self);
     /// Answer, through `outbox`, the recent questions of `platform` that a crash or restart

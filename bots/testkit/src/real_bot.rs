@@ -131,6 +131,10 @@ impl Handler for WatchedBot {
         self.bot.commands()
     }
 
+    fn group_member_commands(&self) -> Vec<CommandInfo> {
+        self.bot.group_member_commands()
+    }
+
     async fn shutdown(&self) {
         self.bot.shutdown().await;
     }

@@ -486,6 +486,14 @@ impl Handler for Bot {
         crate::commands::command_list()
     }
 
+    fn group_member_commands(&self) -> Vec<CommandInfo> {
+        let group_rule = self.inner.settings.bot.group_settings == GroupSettings::Admins;
+        crate::commands::command_list()
+            .into_iter()
+            .filter(|c| !crate::commands::is_for_admins(c, group_rule))
+            .collect()
+    }
+
     async fn resume(
         &self,
         platform: Platform,
