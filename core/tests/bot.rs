@@ -904,10 +904,7 @@ async fn pinned_notes_stay_in_context_when_old_turns_drop() {
 async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("parley.sqlite3");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = now_unix();
     {
         // Before the crash: a DM answered, then a DM question and a group question stored but
         // never answered, and a question from an hour ago.
@@ -1093,7 +1090,10 @@ async fn a_question_queued_behind_another_is_still_unanswered_after_a_crash() {
     crashed.engine.release();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while crashed.engine.requests().len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the second answer starts");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second answer starts"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The first answer (stored before the second began) did not see the second question.
@@ -1133,10 +1133,7 @@ impl parley_core::seam::Allowlist for AllBut {
 async fn resume_answers_only_authors_the_allowlist_still_admits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("parley.sqlite3");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = now_unix();
     {
         let store = Store::open(&path).unwrap();
         for (chat, user, id) in [("d1", "una", "q1"), ("d2", "mallory", "q2")] {
@@ -1203,5 +1200,8 @@ async fn remember_and_system_refuse_text_over_the_pinned_budget() {
     let mut system = dm("d", "u", "/system be terse");
     system.author.is_platform_admin = true;
     rig.say(system).await;
-    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::SYSTEM_SET));
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::SYSTEM_SET)
+    );
 }

@@ -203,7 +203,12 @@ impl Gate {
 
     /// `user`'s roles in `guild`, from the cache or REST; `None` when not a member (or the
     /// lookup failed: cached too, for a shorter time).
-    pub async fn member_roles(&self, http: &Http, guild: GuildId, user: UserId) -> Option<Vec<RoleId>> {
+    pub async fn member_roles(
+        &self,
+        http: &Http,
+        guild: GuildId,
+        user: UserId,
+    ) -> Option<Vec<RoleId>> {
         {
             let cache = self.members.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((until, roles)) = cache.get(&(guild, user)) {
@@ -219,7 +224,11 @@ impl Gate {
                 None
             }
         };
-        let ttl = if roles.is_some() { MEMBER_TTL } else { NOT_MEMBER_TTL };
+        let ttl = if roles.is_some() {
+            MEMBER_TTL
+        } else {
+            NOT_MEMBER_TTL
+        };
         let mut cache = self.members.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             let now = Instant::now();

@@ -514,7 +514,8 @@ async fn a_dm_from_a_member_holding_an_allowed_role_is_answered_when_configured(
     bot.fake
         .send_message(FakeMessage::direct(900, alice(), "hi there"));
     bot.wait_answer(900, "hi there").await;
-    bot.fake.send_message(FakeMessage::direct(901, bob(), "me too"));
+    bot.fake
+        .send_message(FakeMessage::direct(901, bob(), "me too"));
     bot.wait_message(901, |c| c == replies::DIRECT_MESSAGE_REFUSED)
         .await;
     let lookups = |f: &FakeDiscord| {

@@ -69,12 +69,20 @@ impl<S: Script> ScriptedHandler<S> {
 
     /// The outbox of the last `resume` call.
     pub fn resume_outbox(&self) -> Option<Arc<dyn Outbox>> {
-        self.resumed.lock().unwrap().last().map(|(_, o, _)| o.clone())
+        self.resumed
+            .lock()
+            .unwrap()
+            .last()
+            .map(|(_, o, _)| o.clone())
     }
 
     /// The allowlist of the last `resume` call.
     pub fn resume_allowlist(&self) -> Option<Arc<dyn Allowlist>> {
-        self.resumed.lock().unwrap().last().map(|(_, _, a)| a.clone())
+        self.resumed
+            .lock()
+            .unwrap()
+            .last()
+            .map(|(_, _, a)| a.clone())
     }
 
     /// The messages received so far.

@@ -93,6 +93,14 @@ pub fn everyone() -> Arc<dyn Allowlist> {
     Arc::new(Everyone)
 }
 
+/// The time now, in Unix seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 pub fn key(chat: &str) -> ChannelKey {
     ChannelKey::new(Platform::Test, chat)
 }
