@@ -479,6 +479,28 @@ mod tests {
     }
 
     #[test]
+    fn a_dm_under_a_role_or_guild_list_needs_a_listed_user() {
+        for s in [
+            DiscordSettings {
+                allowed_role_ids: vec![50],
+                ..DiscordSettings::default()
+            },
+            DiscordSettings {
+                allowed_guild_ids: vec![1],
+                ..DiscordSettings::default()
+            },
+        ] {
+            let a = Access::new(&s);
+            assert!(!a.allows(&origin(None, 2, 3, &[])), "{s:?}");
+            let listed = Access::new(&DiscordSettings {
+                allowed_user_ids: vec![3],
+                ..s
+            });
+            assert!(listed.allows(&origin(None, 2, 3, &[])));
+        }
+    }
+
+    #[test]
     fn manage_server_comes_from_roles_or_ownership() {
         let g = GuildId::new(1);
         let mut f = GuildFacts {
