@@ -247,13 +247,18 @@ const CHANNEL_CHANGING: &[&str] = &[
     "remember",
 ];
 
-/// The help text: one line per command. Commands for admins (always `/system`; with
-/// `group_rule`, every command that changes the chat for everyone) are shown, marked, only
-/// to admins.
+/// Whether command `c` is for admins: always `/system`; with `group_rule` (a group under
+/// `bot.group_settings = "admins"`), every command that changes the chat for everyone. The one
+/// rule `/help` and the platforms' command menus follow.
+pub fn is_for_admins(c: &CommandInfo, group_rule: bool) -> bool {
+    c.admin_only || (group_rule && CHANNEL_CHANGING.contains(&c.name))
+}
+
+/// The help text: one line per command. Commands for admins ([`is_for_admins`]) are shown,
+/// marked, only to admins.
 pub fn help_text(is_admin: bool, group_rule: bool) -> String {
     let mut out = String::from("Commands:\n");
-    let for_admins =
-        |c: &CommandInfo| c.admin_only || (group_rule && CHANNEL_CHANGING.contains(&c.name));
+    let for_admins = |c: &CommandInfo| is_for_admins(c, group_rule);
     for c in COMMANDS.iter().filter(|c| is_admin || !for_admins(c)) {
         out.push('/');
         out.push_str(c.name);

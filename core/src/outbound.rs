@@ -532,6 +532,40 @@ impl<C: Client> Outbox for Outbound<C> {
     }
 }
 
+/// At most one refusal ("this is a private bot") per place (a chat, a user) in each gap, so a
+/// persistent stranger cannot make the bot write to them, or to the platform, without end.
+#[derive(Debug)]
+pub struct RefusalGap {
+    gap: Duration,
+    last: Mutex<HashMap<String, Instant>>,
+}
+
+impl RefusalGap {
+    /// At most one refusal per place in each `gap`.
+    pub fn new(gap: Duration) -> Self {
+        Self {
+            gap,
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a refusal may be sent to `place` now (and, if so, remember that it was).
+    pub fn due(&self, place: &str) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.len() >= PRUNE_AT {
+            last.retain(|_, at| now.duration_since(*at) < self.gap);
+        }
+        match last.get(place) {
+            Some(at) if now.duration_since(*at) < self.gap => false,
+            _ => {
+                last.insert(place.to_string(), now);
+                true
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

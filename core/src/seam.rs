@@ -207,12 +207,46 @@ pub trait Handler: Send + Sync {
     async fn handle(&self, message: Incoming, outbox: std::sync::Arc<dyn Outbox>);
     /// The commands to register with the platform.
     fn commands(&self) -> Vec<CommandInfo>;
+    /// The commands a group member who is no admin may use, for menus shown in groups. The
+    /// default: those not [`CommandInfo::admin_only`].
+    fn group_member_commands(&self) -> Vec<CommandInfo> {
+        self.commands()
+            .into_iter()
+            .filter(|c| !c.admin_only)
+            .collect()
+    }
     /// Stop: cancel or finish answers in flight and flush storage.
     async fn shutdown(&self);
     /// Answer, through `outbox`, the recent questions of `platform` that a crash or restart
-    /// left unanswered. Adapters call it once connected; it returns once they are queued.
-    /// The default does nothing.
-    async fn resume(&self, platform: Platform, outbox: std::sync::Arc<dyn Outbox>) {
-        let _ = (platform, outbox);
+    /// left unanswered, each only if `allowlist` still admits it (the configuration may have
+    /// changed since it was asked). Adapters call it once connected; it returns once they are
+    /// queued. The default does nothing.
+    async fn resume(
+        &self,
+        platform: Platform,
+        outbox: std::sync::Arc<dyn Outbox>,
+        allowlist: std::sync::Arc<dyn Allowlist>,
+    ) {
+        let _ = (platform, outbox, allowlist);
+    }
+}
+
+/// An adapter's access rules (allowlists), asked again for a message the bot takes up later
+/// than it came: a question a restart left unanswered is answered only if its author may still
+/// talk to the bot there.
+#[async_trait::async_trait]
+pub trait Allowlist: Send + Sync {
+    /// Whether `message` would be let through to the bot if it came now.
+    async fn admits(&self, message: &Incoming) -> bool;
+}
+
+/// The [`Allowlist`] of a platform without one (the console): everyone is admitted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Everyone;
+
+#[async_trait::async_trait]
+impl Allowlist for Everyone {
+    async fn admits(&self, _message: &Incoming) -> bool {
+        true
     }
 }

@@ -6,10 +6,11 @@
 //! runtime's threads; the connection sits behind a mutex, SQLite serialises writers anyway.
 //!
 //! Tables: `turns` (one row per message, channel key split into platform/chat/thread, a
-//! `cleared` flag set by `/reset`), `channels` (mode, system override, translation languages,
-//! sampling overrides as JSON), `seen` (handled platform message ids), `answers` (what `/why`
-//! tells about each message the bot wrote: an [`AnswerRecord`] as JSON, one row per message
-//! id of the answer). The schema version lives in `PRAGMA user_version`; migrations
+//! `cleared` flag set by `/reset`, and on answers the message id of the question each
+//! answers), `channels` (mode, system override, translation languages, sampling overrides as
+//! JSON), `seen` (handled platform message ids), `answers` (what `/why` tells about each
+//! message the bot wrote: an [`AnswerRecord`] as JSON, one row per message id of the answer).
+//! The schema version lives in `PRAGMA user_version`; migrations
 //! run in order on open.
 
 use std::path::Path;
@@ -81,6 +82,9 @@ CREATE TABLE answers (
 );
 CREATE INDEX answers_by_time ON answers (at);
 "#,
+    r#"
+ALTER TABLE turns ADD COLUMN answers TEXT;
+"#,
 ];
 
 /// How long the ids of handled messages are remembered for [`Store::sight`], in seconds. A
@@ -88,11 +92,18 @@ CREATE INDEX answers_by_time ON answers (at);
 /// updates of the last poll that was never confirmed); two days is ample.
 pub const SEEN_KEEP_SECS: i64 = 2 * 86_400;
 
-/// SQL: whether the bot answered after the user turn `t` in its channel. [`Store::sight`] and
-/// [`Store::unanswered`] share it, so both mean the same by "answered".
+/// SQL: whether the user turn `t` was answered: an answer came after it whose window included
+/// it. An answer's window ends at the question it answers (`answers`, that question's message
+/// id), so an answer to an earlier question, written while `t` waited in the queue, does not
+/// count; an answer without `answers` (`/retry`, or stored before answers named their
+/// question) saw every turn before it. [`Store::sight`] and [`Store::unanswered`] share it, so
+/// both mean the same by "answered".
 const ANSWERED_AFTER: &str = "EXISTS (SELECT 1 FROM turns a
      WHERE a.platform = t.platform AND a.chat = t.chat AND a.thread = t.thread
-       AND a.id > t.id AND a.role = 'assistant')";
+       AND a.id > t.id AND a.role = 'assistant'
+       AND (a.answers IS NULL OR EXISTS (SELECT 1 FROM turns q
+            WHERE q.platform = a.platform AND q.chat = a.chat AND q.thread = a.thread
+              AND q.message_id = a.answers AND q.role = 'user' AND q.id >= t.id)))";
 
 /// Whether a platform message was handled before (see [`Store::sight`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -545,6 +556,30 @@ impl Store {
         self.append_message(key, turn, message_id, false).await
     }
 
+    /// Append the bot's answer to the question with platform message id `answers` (its window
+    /// ended there; `None`: it saw every turn, as after `/retry`) and commit it.
+    pub async fn append_answer(
+        &self,
+        key: &ChannelKey,
+        turn: &Turn,
+        answers: Option<&str>,
+    ) -> Result<i64> {
+        let key = key.clone();
+        let turn = turn.clone();
+        let answers = answers.map(str::to_string);
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let id = insert_turn(&tx, &key, &turn, None, false)?;
+            tx.execute(
+                "UPDATE turns SET answers = ?1 WHERE id = ?2",
+                params![answers, id],
+            )?;
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
+    }
+
     /// [`Store::append_turn`] for a user's message, remembering whether it came in a direct
     /// chat (so [`Store::unanswered`] can answer it as it would have been answered).
     pub async fn append_message(
@@ -662,9 +697,9 @@ impl Store {
     }
 
     /// The questions of `platform` asked at or after `since` (Unix seconds) that were stored but
-    /// never answered: the process stopped while they were queued or being answered. Only the
-    /// tail of each channel counts (a question with an answer after it was superseded, not
-    /// lost). Oldest first.
+    /// never answered: the process stopped while they were queued or being answered. A question
+    /// counts as answered when an answer's window included it (see `ANSWERED_AFTER`): one
+    /// queued behind another is still listed after the other's answer. Oldest first.
     pub async fn unanswered(&self, platform: Platform, since: i64) -> Result<Vec<Unanswered>> {
         self.with(move |c| {
             let mut st = c.prepare(&format!(

@@ -932,6 +932,8 @@ async fn pinned_notes_stay_in_context_when_old_turns_drop() {
     rig.say(dm("d", "u", "/remember clear")).await;
     rig.say(dm("d", "u", "and now?")).await;
     assert!(!rig.last_prompt("d").contains("pinned with /remember"));
+    // At most ten notes, however short (in a context with room for them).
+    let rig = Rig::new(&s, echo()).await;
     for i in 0..11 {
         rig.say(dm("d", "u", &format!("/remember fact {i}"))).await;
     }
@@ -942,10 +944,7 @@ async fn pinned_notes_stay_in_context_when_old_turns_drop() {
 async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("parley.sqlite3");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = now_unix();
     {
         // Before the crash: a DM answered, then a DM question and a group question stored but
         // never answered, and a question from an hour ago.
@@ -970,7 +969,7 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
     let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
     let out: std::sync::Arc<dyn parley_core::seam::Outbox> = rig.out.clone();
     rig.bot
-        .resume(parley_core::seam::Platform::Test, out.clone())
+        .resume(parley_core::seam::Platform::Test, out.clone(), everyone())
         .await;
     rig.bot.idle().await;
     assert_eq!(rig.out.messages(&key("d")), ["echo: second"]);
@@ -988,7 +987,9 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
         "too old to answer now"
     );
     // Resuming again (a reconnect) answers nothing twice; nor does the platform redelivering.
-    rig.bot.resume(parley_core::seam::Platform::Test, out).await;
+    rig.bot
+        .resume(parley_core::seam::Platform::Test, out, everyone())
+        .await;
     let mut again = dm("d", "u", "second");
     again.message_id = "q1".into();
     rig.say(again).await;
@@ -998,7 +999,7 @@ async fn start_up_answers_recent_questions_a_crash_left_unanswered() {
     let out: std::sync::Arc<dyn parley_core::seam::Outbox> = other.out.clone();
     other
         .bot
-        .resume(parley_core::seam::Platform::Discord, out)
+        .resume(parley_core::seam::Platform::Discord, out, everyone())
         .await;
     other.bot.idle().await;
     assert!(other.engine.requests().is_empty());
@@ -1202,5 +1203,145 @@ async fn why_survives_restart_and_has_no_record_of_other_messages() {
     assert_eq!(
         rig.out.last(&key("other")).as_deref(),
         Some(replies::NO_ANSWER_YET)
+    );
+}
+
+#[tokio::test]
+async fn a_question_queued_behind_another_is_still_unanswered_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    // The first bot answers the first question and dies while writing the second's answer
+    // (long and slow: it is never finished, so never stored).
+    let engine = ScriptedEngine::new()
+        .with_delay(Duration::from_millis(200))
+        .with_responder(|r| {
+            let last = r.messages.last().map(|m| m.content.clone());
+            match last.unwrap_or_default() {
+                q if q.contains("second") => "word ".repeat(1000),
+                q => format!("echo: {q}"),
+            }
+        });
+    engine.hold();
+    let first = mention("g", "ann", "first question");
+    let second = mention("g", "bob", "second question");
+    let crashed = Rig::with_store(&settings(""), engine, Store::open(&path).unwrap()).await;
+    crashed.send(first.clone()).await;
+    crashed.send(second.clone()).await;
+    crashed.engine.release();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while crashed.engine.requests().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second answer starts"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first answer (stored before the second began) did not see the second question.
+    let store = Store::open(&path).unwrap();
+    let pending = store
+        .unanswered(parley_core::seam::Platform::Test, 0)
+        .await
+        .unwrap();
+    let texts: Vec<&str> = pending.iter().map(|q| q.turn.text.as_str()).collect();
+    assert_eq!(texts, ["second question"]);
+    // Telegram delivers it again after the restart: it is answered, once.
+    let rig = Rig::with_store(&settings(""), echo(), store).await;
+    rig.say(second.clone()).await;
+    rig.say(first).await;
+    let answers = rig.out.messages(&key("g"));
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(answers[0].ends_with("bob: second question"), "{answers:?}");
+    let out: std::sync::Arc<dyn parley_core::seam::Outbox> = rig.out.clone();
+    rig.bot
+        .resume(parley_core::seam::Platform::Test, out, everyone())
+        .await;
+    rig.say(second).await;
+    assert_eq!(rig.engine.requests().len(), 1, "answered once");
+}
+
+/// An allowlist that has dropped one user since the bot last ran.
+struct AllBut(&'static str);
+
+#[async_trait::async_trait]
+impl parley_core::seam::Allowlist for AllBut {
+    async fn admits(&self, message: &Incoming) -> bool {
+        message.author.id != self.0
+    }
+}
+
+#[tokio::test]
+async fn resume_answers_only_authors_the_allowlist_still_admits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parley.sqlite3");
+    let now = now_unix();
+    {
+        let store = Store::open(&path).unwrap();
+        for (chat, user, id) in [("d1", "una", "q1"), ("d2", "mallory", "q2")] {
+            let turn = parley_core::conversation::Turn::user(user, user, "still there?", now - 5);
+            store
+                .append_message(&key(chat), &turn, Some(id), true)
+                .await
+                .unwrap();
+        }
+    }
+    let rig = Rig::with_store(&settings(""), echo(), Store::open(&path).unwrap()).await;
+    let out: std::sync::Arc<dyn parley_core::seam::Outbox> = rig.out.clone();
+    let allowlist = std::sync::Arc::new(AllBut("mallory"));
+    rig.bot
+        .resume(parley_core::seam::Platform::Test, out, allowlist)
+        .await;
+    rig.bot.idle().await;
+    assert_eq!(rig.out.messages(&key("d1")), ["echo: still there?"]);
+    assert!(
+        rig.out.messages(&key("d2")).is_empty(),
+        "a user removed from the allowlist gets no answer"
+    );
+    assert!(rig.requests_for("d2").is_empty());
+}
+
+#[tokio::test]
+async fn remember_and_system_refuse_text_over_the_pinned_budget() {
+    // The scripted engine counts a word as a token; its context is 2048, so what is pinned may
+    // take 512 tokens.
+    let rig = Rig::new(&settings(""), echo()).await;
+    let mut system = dm("d", "u", "/system be brief");
+    system.author.is_platform_admin = true;
+    rig.say(system).await;
+    // Notes of about 148 tokens each: three fit, a fourth does not.
+    let long_note = |tag: &str| format!("/remember {tag}{}", " w".repeat(146));
+    for tag in ["one", "two", "three"] {
+        rig.say(dm("d", "u", &long_note(tag))).await;
+        let reply = rig.out.last(&key("d")).unwrap();
+        assert!(reply.starts_with("Pinned as note"), "{reply}");
+    }
+    rig.say(dm("d", "u", &long_note("four"))).await;
+    let refusal = rig.out.last(&key("d")).unwrap();
+    assert!(refusal.starts_with("That note doesn't fit"), "{refusal}");
+    let room: usize = refusal
+        .split("room for ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the refusal says how much room is left");
+    assert!(room > 5 && room < 100, "{refusal}");
+    // What is left is room for a short note.
+    rig.say(dm("d", "u", "/remember the cat is Miso")).await;
+    assert!(rig.out.last(&key("d")).unwrap().contains("note 4"));
+    rig.say(dm("d", "u", "hello")).await;
+    let p = rig.last_prompt("d");
+    assert!(p.contains("- three") && p.contains("Miso"), "{p}");
+    assert!(!p.contains("- four"), "{p}");
+
+    let mut system = dm("d", "u", &format!("/system be terse{}", " w".repeat(600)));
+    system.author.is_platform_admin = true;
+    rig.say(system).await;
+    let refusal = rig.out.last(&key("d")).unwrap();
+    assert!(refusal.contains("at most 512"), "{refusal}");
+    let mut system = dm("d", "u", "/system be terse");
+    system.author.is_platform_admin = true;
+    rig.say(system).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::SYSTEM_SET)
     );
 }

@@ -1,11 +1,20 @@
 //! Who may talk to the bot where, and who is an admin.
 //!
-//! [`Access`] applies the optional allowlists of `[discord]`; [`GuildDirectory`] remembers what
+//! [`Access`] applies the optional allowlists of `[discord]` to what a message says; [`Gate`]
+//! adds what must be looked up (a DM author's guild roles, for `direct_messages_from_members`)
+//! and paces refusals; [`ResumeGate`] asks it again for questions a restart left unanswered.
+//! [`GuildDirectory`] remembers what
 //! GUILD_CREATE and thread events said about each guild (owner, role permissions, the bot's
 //! managed role, thread parents, channel names), which the gateway messages themselves lack.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use parley_core::outbound::RefusalGap;
+use parley_core::seam::{Allowlist, Incoming};
+use serenity::http::Http;
+use serenity::model::channel::Channel;
 
 use serenity::model::channel::GuildChannel;
 use serenity::model::guild::{Guild, Role};
@@ -38,6 +47,7 @@ pub struct Access {
     users: HashSet<u64>,
     admins: HashSet<u64>,
     direct: bool,
+    members_in_dms: bool,
 }
 
 impl Access {
@@ -50,7 +60,22 @@ impl Access {
             users: s.allowed_user_ids.iter().copied().collect(),
             admins: s.admin_user_ids.iter().copied().collect(),
             direct: s.allow_direct_messages,
+            members_in_dms: s.direct_messages_from_members,
         }
+    }
+
+    /// Whether no list restricts anyone (every message passes).
+    pub fn is_open(&self) -> bool {
+        self.direct
+            && self.guilds.is_empty()
+            && self.channels.is_empty()
+            && self.roles.is_empty()
+            && self.users.is_empty()
+    }
+
+    /// Whether a member holding `roles` in an allowed guild passes the role list.
+    fn roles_admit(&self, roles: &[RoleId]) -> bool {
+        self.roles.is_empty() || roles.iter().any(|r| self.roles.contains(&r.get()))
     }
 
     /// Whether `user` is a configured admin.
@@ -58,16 +83,20 @@ impl Access {
         self.admins.contains(&user.get())
     }
 
-    /// Whether the bot may answer here. Configured admins pass every list. In a DM only the
-    /// user list applies (roles do not exist there); in a guild the guild list, the channel list
-    /// (a thread passes through its parent) and "user list or role list" must all admit.
+    /// Whether the bot may answer here, from what the message itself says. Configured admins
+    /// pass every list. A DM (when DMs are on) passes when no user, role or guild list is set,
+    /// or its author is listed; membership of an allowed guild is [`Gate`]'s to look up. In a
+    /// guild the guild list, the channel list (a thread passes through its parent) and "user
+    /// list or role list" must all admit.
     pub fn allows(&self, o: &Origin) -> bool {
         if self.is_configured_admin(o.user) {
             return true;
         }
         let user_ok = self.users.contains(&o.user.get());
         let Some(guild) = o.guild else {
-            return self.direct && (self.users.is_empty() || user_ok);
+            let unrestricted =
+                self.users.is_empty() && self.roles.is_empty() && self.guilds.is_empty();
+            return self.direct && (unrestricted || user_ok);
         };
         if !self.guilds.is_empty() && !self.guilds.contains(&guild.get()) {
             return false;
@@ -82,6 +111,184 @@ impl Access {
             return true;
         }
         user_ok || o.roles.iter().any(|r| self.roles.contains(&r.get()))
+    }
+}
+
+/// What the allowlists say about a message or command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the core.
+    Allow,
+    /// A DM from someone not allowed: answer with a short refusal.
+    Refuse,
+    /// Outside the allowlists in a guild: stay silent.
+    Ignore,
+}
+
+/// How long a member's roles looked up through REST are trusted.
+const MEMBER_TTL: Duration = Duration::from_secs(300);
+/// How long "not a member" (or a failed lookup) is trusted.
+const NOT_MEMBER_TTL: Duration = Duration::from_secs(60);
+/// Gap between two refusals to one user.
+const REFUSAL_GAP: Duration = Duration::from_secs(600);
+
+/// A member's roles (`None`: not a member, or unknown), valid until the instant.
+type CachedMember = (Instant, Option<Vec<RoleId>>);
+
+/// The allowlists applied to messages, commands and resumed questions, with what they need to
+/// look up: guild memberships for DMs (REST, cached, failures included) and the gap between
+/// refusals.
+#[derive(Debug)]
+pub struct Gate {
+    access: Access,
+    directory: Arc<GuildDirectory>,
+    members: Mutex<HashMap<(GuildId, UserId), CachedMember>>,
+    refused: RefusalGap,
+}
+
+impl Gate {
+    /// The gate of `access`, reading guilds from `directory`.
+    pub fn new(access: Access, directory: Arc<GuildDirectory>) -> Self {
+        Self {
+            access,
+            directory,
+            members: Mutex::new(HashMap::new()),
+            refused: RefusalGap::new(REFUSAL_GAP),
+        }
+    }
+
+    /// The allowlists.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// What to do with a message or command from `o`.
+    pub async fn verdict(&self, http: &Http, o: &Origin) -> Verdict {
+        if self.access.allows(o) {
+            return Verdict::Allow;
+        }
+        if o.guild.is_some() {
+            return Verdict::Ignore;
+        }
+        let a = &self.access;
+        if a.direct && a.members_in_dms && self.holds_an_allowed_role(http, o.user).await {
+            return Verdict::Allow;
+        }
+        Verdict::Refuse
+    }
+
+    /// Whether a refusal may be sent to `user` now (one per ten minutes).
+    pub fn refusal_due(&self, user: UserId) -> bool {
+        self.refused.due(&user.to_string())
+    }
+
+    /// Whether `user` is a member of an allowed guild holding an allowed role. The guilds
+    /// asked: the guild list, or without one the known guilds that have an allowed role.
+    async fn holds_an_allowed_role(&self, http: &Http, user: UserId) -> bool {
+        let a = &self.access;
+        let guilds: Vec<GuildId> = if a.guilds.is_empty() {
+            self.directory.guilds_with_any_role(&a.roles)
+        } else {
+            a.guilds.iter().map(|g| GuildId::new(*g)).collect()
+        };
+        for guild in guilds {
+            if let Some(roles) = self.member_roles(http, guild, user).await {
+                if a.roles_admit(&roles) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// `user`'s roles in `guild`, from the cache or REST; `None` when not a member (or the
+    /// lookup failed: cached too, for a shorter time).
+    pub async fn member_roles(
+        &self,
+        http: &Http,
+        guild: GuildId,
+        user: UserId,
+    ) -> Option<Vec<RoleId>> {
+        {
+            let cache = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((until, roles)) = cache.get(&(guild, user)) {
+                if Instant::now() < *until {
+                    return roles.clone();
+                }
+            }
+        }
+        let roles = match http.get_member(guild, user).await {
+            Ok(m) => Some(m.roles),
+            Err(e) => {
+                tracing::debug!(%guild, %user, error = %e, "no membership found");
+                None
+            }
+        };
+        let ttl = if roles.is_some() {
+            MEMBER_TTL
+        } else {
+            NOT_MEMBER_TTL
+        };
+        let mut cache = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            let now = Instant::now();
+            cache.retain(|_, (until, _)| *until > now);
+        }
+        cache.insert((guild, user), (Instant::now() + ttl, roles.clone()));
+        roles
+    }
+}
+
+/// The gate asked again for a question a restart left unanswered (see
+/// [`parley_core::seam::Allowlist`]): a guild channel's guild and the author's roles are
+/// looked up through REST, since the stored question does not carry them.
+pub struct ResumeGate {
+    /// The gate.
+    pub gate: Arc<Gate>,
+    /// REST.
+    pub http: Arc<Http>,
+}
+
+impl ResumeGate {
+    /// Where `m` came from, as the allowlists need it; `None` when that cannot be found out.
+    async fn origin(&self, m: &Incoming) -> Option<Origin> {
+        let user = UserId::new(m.author.id.parse::<u64>().ok().filter(|u| *u != 0)?);
+        let channel = ChannelId::new(m.key.chat.parse::<u64>().ok().filter(|c| *c != 0)?);
+        let mut origin = Origin {
+            guild: None,
+            channel,
+            parent: None,
+            user,
+            roles: Vec::new(),
+        };
+        if m.is_direct {
+            return Some(origin);
+        }
+        let Ok(Channel::Guild(c)) = self.http.get_channel(channel).await else {
+            tracing::info!(%channel, "cannot tell the guild of a resumed question's channel");
+            return None;
+        };
+        origin.guild = Some(c.guild_id);
+        origin.parent = c.thread_metadata.and(c.parent_id);
+        origin.roles = self
+            .gate
+            .member_roles(&self.http, c.guild_id, user)
+            .await
+            .unwrap_or_default();
+        Some(origin)
+    }
+}
+
+#[async_trait::async_trait]
+impl Allowlist for ResumeGate {
+    async fn admits(&self, m: &Incoming) -> bool {
+        if self.gate.access.is_open() {
+            return true;
+        }
+        match self.origin(m).await {
+            Some(o) => self.gate.verdict(&self.http, &o).await == Verdict::Allow,
+            None => false,
+        }
     }
 }
 
@@ -172,6 +379,15 @@ impl GuildDirectory {
         }
     }
 
+    /// The known guilds that have at least one of `roles`.
+    pub fn guilds_with_any_role(&self, roles: &HashSet<u64>) -> Vec<GuildId> {
+        read(&self.guilds)
+            .iter()
+            .filter(|(_, g)| g.role_permissions.keys().any(|r| roles.contains(&r.get())))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// The thread's parent, if `channel` is a known thread.
     pub fn parent_of(&self, channel: ChannelId) -> Option<ChannelId> {
         read(&self.parents).get(&channel).copied()
@@ -260,6 +476,28 @@ mod tests {
         assert!(!a.allows(&origin(Some(1), 2, 4, &[51])));
         assert!(!a.allows(&origin(None, 2, 3, &[])));
         assert!(a.allows(&origin(None, 2, 99, &[])));
+    }
+
+    #[test]
+    fn a_dm_under_a_role_or_guild_list_needs_a_listed_user() {
+        for s in [
+            DiscordSettings {
+                allowed_role_ids: vec![50],
+                ..DiscordSettings::default()
+            },
+            DiscordSettings {
+                allowed_guild_ids: vec![1],
+                ..DiscordSettings::default()
+            },
+        ] {
+            let a = Access::new(&s);
+            assert!(!a.allows(&origin(None, 2, 3, &[])), "{s:?}");
+            let listed = Access::new(&DiscordSettings {
+                allowed_user_ids: vec![3],
+                ..s
+            });
+            assert!(listed.allows(&origin(None, 2, 3, &[])));
+        }
     }
 
     #[test]

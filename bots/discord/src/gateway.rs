@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use parley_core::bot::replies;
 use parley_core::metrics;
-use parley_core::seam::{Handler, Incoming, Outbox};
+use parley_core::seam::{ChannelKey, Handler, Incoming, Outbox, Platform};
 use serenity::all::{
     Command, CommandInteraction, ConnectionStage, Context, CreateInteractionResponse,
     CreateInteractionResponseMessage, EventHandler, GuildChannel, GuildId, Interaction, Message,
@@ -13,7 +14,7 @@ use serenity::all::{
 };
 use serenity::model::guild::Guild;
 
-use crate::access::{Access, GuildDirectory, Origin};
+use crate::access::{Access, Gate, GuildDirectory, Origin, ResumeGate, Verdict};
 use crate::commands::{map_interaction, slash_commands};
 use crate::mapping::{map_message, MessageFacts};
 use parley_core::outbound::{EditThrottle, RetryPolicy};
@@ -28,8 +29,8 @@ const NOT_HERE: &str = "Sorry, I'm not enabled here.";
 pub struct Events {
     handler: Arc<dyn Handler>,
     settings: DiscordSettings,
-    access: Access,
-    directory: GuildDirectory,
+    gate: Arc<Gate>,
+    directory: Arc<GuildDirectory>,
     retry: RetryPolicy,
     throttle: Arc<EditThrottle>,
     bot_id: UserId,
@@ -39,10 +40,11 @@ pub struct Events {
 impl Events {
     /// Events for `handler` under `settings`.
     pub fn new(handler: Arc<dyn Handler>, settings: DiscordSettings, bot_id: UserId) -> Self {
+        let directory = Arc::new(GuildDirectory::default());
         Self {
             handler,
-            access: Access::new(&settings),
-            directory: GuildDirectory::default(),
+            gate: Arc::new(Gate::new(Access::new(&settings), directory.clone())),
+            directory,
             retry: settings.retry_policy(),
             throttle: Arc::new(EditThrottle::new(settings.edit_interval())),
             settings,
@@ -116,8 +118,9 @@ impl Events {
     }
 
     /// The message as the core should see it, or `None` when it is ignored (bots, webhooks,
-    /// outside the allowlists, nothing to read).
-    fn incoming_for(&self, msg: &Message) -> Option<Incoming> {
+    /// outside the allowlists, nothing to read). A DM from someone not allowed is refused,
+    /// politely and at most once in a while.
+    async fn incoming_for(&self, ctx: &Context, msg: &Message) -> Option<Incoming> {
         if msg.author.bot || msg.webhook_id.is_some() {
             return None;
         }
@@ -128,11 +131,21 @@ impl Events {
             .map(|m| m.roles.clone())
             .unwrap_or_default();
         let origin = self.origin(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
-        if !self.access.allows(&origin) {
-            tracing::debug!(channel = %msg.channel_id, user = %msg.author.id, "message outside the allowlists ignored");
-            return None;
+        match self.gate.verdict(&ctx.http, &origin).await {
+            Verdict::Allow => {}
+            Verdict::Ignore => {
+                tracing::debug!(channel = %msg.channel_id, user = %msg.author.id, "message outside the allowlists ignored");
+                return None;
+            }
+            Verdict::Refuse => {
+                tracing::info!(user = %msg.author.id, "direct message from someone not allowed; refusing");
+                if self.gate.refusal_due(msg.author.id) {
+                    self.refuse(ctx, msg).await;
+                }
+                return None;
+            }
         }
-        let is_admin = self.access.is_configured_admin(msg.author.id)
+        let is_admin = self.gate.access().is_configured_admin(msg.author.id)
             || msg
                 .guild_id
                 .is_some_and(|g| self.directory.can_manage(g, msg.author.id, &roles));
@@ -148,6 +161,19 @@ impl Events {
         map_message(msg, &facts)
     }
 
+    /// Tell someone whose DM is not allowed that the bot is private.
+    async fn refuse(&self, ctx: &Context, msg: &Message) {
+        let key = ChannelKey::new(Platform::Discord, msg.channel_id.get().to_string());
+        let reply_to = msg.id.get().to_string();
+        let sent = self
+            .outbox(ctx)
+            .send(&key, replies::DIRECT_MESSAGE_REFUSED, Some(&reply_to))
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not send the refusal");
+        }
+    }
+
     async fn command(&self, ctx: &Context, cmd: CommandInteraction) {
         let roles = cmd
             .member
@@ -155,7 +181,7 @@ impl Events {
             .map(|m| m.roles.clone())
             .unwrap_or_default();
         let origin = self.origin(cmd.guild_id, cmd.channel_id, cmd.user.id, roles);
-        if !self.access.allows(&origin) {
+        if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
             let reply = CreateInteractionResponse::Message(
                 CreateInteractionResponseMessage::new()
                     .content(NOT_HERE)
@@ -180,7 +206,8 @@ impl Events {
             tracing::error!(error = %e, "could not defer a slash command");
             return;
         }
-        let incoming = map_interaction(&cmd, self.access.is_configured_admin(cmd.user.id));
+        let is_admin = self.gate.access().is_configured_admin(cmd.user.id);
+        let incoming = map_interaction(&cmd, is_admin);
         tracing::debug!(channel = %incoming.key, command = %cmd.data.name, "slash command");
         let outbox = Arc::new(interaction_outbox(
             Arc::clone(&ctx.http),
@@ -206,8 +233,12 @@ impl EventHandler for Events {
         self.register_commands(&ctx).await;
         // Questions a crash left unanswered (the core skips those already answered or queued,
         // so a READY after a reconnect does no harm).
+        let allowlist = Arc::new(ResumeGate {
+            gate: Arc::clone(&self.gate),
+            http: Arc::clone(&ctx.http),
+        });
         self.handler
-            .resume(parley_core::seam::Platform::Discord, self.outbox(&ctx))
+            .resume(Platform::Discord, self.outbox(&ctx), allowlist)
             .await;
     }
 
@@ -254,7 +285,7 @@ impl EventHandler for Events {
 
     async fn message(&self, ctx: Context, msg: Message) {
         metrics::gateway_event(ctx.shard_id.0);
-        let Some(incoming) = self.incoming_for(&msg) else {
+        let Some(incoming) = self.incoming_for(&ctx, &msg).await else {
             return;
         };
         tracing::debug!(channel = %incoming.key, mentions_bot = incoming.mentions_bot, direct = incoming.is_direct, "message");

@@ -39,8 +39,12 @@ pub struct DiscordSettings {
     /// Only answer these users (empty: everyone). With `allowed_role_ids`, either one admits.
     #[serde(deserialize_with = "comma_list")]
     pub allowed_user_ids: Vec<u64>,
-    /// Answer direct messages.
+    /// Answer direct messages. With a user, role or guild list set, only from listed users
+    /// (and admins), unless `direct_messages_from_members` also admits members.
     pub allow_direct_messages: bool,
+    /// With a role or guild list set, also answer direct messages from members of an allowed
+    /// guild who hold an allowed role (looked up through the REST API, cached for a while).
+    pub direct_messages_from_members: bool,
     /// Users who may run admin commands everywhere (besides members with Manage Server): the
     /// `discord:ID` entries of `bot.admins`, filled in by the loader (not a key of `[discord]`).
     #[serde(deserialize_with = "comma_list")]
@@ -132,6 +136,7 @@ impl Default for DiscordSettings {
             allowed_role_ids: Vec::new(),
             allowed_user_ids: Vec::new(),
             allow_direct_messages: true,
+            direct_messages_from_members: false,
             admin_user_ids: Vec::new(),
             edit_interval_ms: 1000,
             max_retries: 5,

@@ -5,6 +5,7 @@ mod util;
 
 use std::time::Duration;
 
+use parley_core::bot::replies;
 use parley_discord::{DiscordSettings, Shards};
 use parley_testkit::discord::{
     FakeDiscord, FakeDiscordOptions, FakeGuild, FakeInteraction, FakeMessage, FakeUser, Fault,
@@ -525,4 +526,66 @@ async fn auto_sharding_identifies_each_shard_and_answers_on_both() {
         );
     }
     running.shutdown.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_is_refused_under_a_role_allowlist() {
+    let settings = DiscordSettings {
+        allowed_role_ids: vec![MOD_ROLE],
+        ..test_settings()
+    };
+    let bot = TestBot::start(settings).await;
+    bot.fake
+        .send_message(FakeMessage::direct(900, alice(), "hi there"));
+    let refusal = bot
+        .wait_message(900, |c| c == replies::DIRECT_MESSAGE_REFUSED)
+        .await;
+    assert!(refusal.reply_to.is_some(), "the refusal replies to the DM");
+    // Once in a while, not once per message; and nothing reaches the core. A member with the
+    // role, asking in the guild afterwards, is the window the second DM is checked over.
+    bot.fake
+        .send_message(FakeMessage::direct(900, alice(), "hello??"));
+    let moderator = FakeUser::new(12, "moderator");
+    bot.fake.send_message(
+        FakeMessage::guild(GUILD, CHANNEL_A, moderator, "<@4242> ping").roles(&[MOD_ROLE]),
+    );
+    bot.wait_answer(CHANNEL_A, "ping").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(bot.fake.messages(900).len(), 1, "one refusal");
+    let received = bot.handler.received();
+    assert!(received.iter().all(|m| !m.is_direct), "{received:?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_from_a_member_holding_an_allowed_role_is_answered_when_configured() {
+    let settings = DiscordSettings {
+        allowed_guild_ids: vec![GUILD],
+        allowed_role_ids: vec![MOD_ROLE],
+        direct_messages_from_members: true,
+        ..test_settings()
+    };
+    let bot = TestBot::start(settings).await;
+    bot.fake.set_member(GUILD, alice().id, &[MOD_ROLE]);
+    bot.fake.set_member(GUILD, bob().id, &[]);
+    bot.fake
+        .send_message(FakeMessage::direct(900, alice(), "hi there"));
+    bot.wait_answer(900, "hi there").await;
+    bot.fake
+        .send_message(FakeMessage::direct(901, bob(), "me too"));
+    bot.wait_message(901, |c| c == replies::DIRECT_MESSAGE_REFUSED)
+        .await;
+    let lookups = |f: &FakeDiscord| {
+        f.requests()
+            .iter()
+            .filter(|r| r.path.starts_with(&format!("/guilds/{GUILD}/members/")))
+            .count()
+    };
+    assert_eq!(lookups(&bot.fake), 2);
+    // The membership is cached.
+    bot.fake
+        .send_message(FakeMessage::direct(900, alice(), "again"));
+    bot.wait_answer(900, "again").await;
+    assert_eq!(lookups(&bot.fake), 2, "looked up once");
+    bot.stop().await;
 }

@@ -15,7 +15,8 @@ use teloxide::requests::Request;
 use teloxide::types::ChatId;
 use tracing::{debug, warn};
 
-use parley_core::outbound::Client;
+use parley_core::outbound::{Client, RefusalGap};
+use parley_core::seam::{Allowlist, Incoming};
 
 use crate::outbox::TelegramOutbox;
 use crate::settings::TelegramSettings;
@@ -33,6 +34,9 @@ pub enum Verdict {
 
 /// How long a group's admin list is trusted after a failed lookup.
 const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(30);
+/// Longest wait for a group's administrator list: after it the author is taken as no admin,
+/// and the failure is cached like any other, so a slow API costs a chat this wait only once.
+const ADMIN_LOOKUP_LIMIT: Duration = Duration::from_secs(5);
 /// Gap between two refusals in one chat.
 const REFUSAL_GAP: Duration = Duration::from_secs(600);
 
@@ -49,7 +53,7 @@ pub struct Access {
     refuse_in_groups: bool,
     cache_ttl: Duration,
     group_admins: Mutex<HashMap<i64, CachedAdmins>>,
-    refused: Mutex<HashMap<i64, Instant>>,
+    refused: RefusalGap,
 }
 
 impl Access {
@@ -63,7 +67,7 @@ impl Access {
             refuse_in_groups: settings.refuse_in_groups,
             cache_ttl: Duration::from_secs(settings.admin_cache_secs),
             group_admins: Mutex::new(HashMap::new()),
-            refused: Mutex::new(HashMap::new()),
+            refused: RefusalGap::new(REFUSAL_GAP),
         }
     }
 
@@ -88,18 +92,7 @@ impl Access {
     /// Whether a refusal may be sent in `chat` now (at most one per chat per ten minutes, so a
     /// persistent stranger cannot make the bot spam).
     pub fn refusal_due(&self, chat: i64) -> bool {
-        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if refused.len() > 10_000 {
-            refused.retain(|_, at| now.duration_since(*at) < REFUSAL_GAP);
-        }
-        match refused.get(&chat) {
-            Some(at) if now.duration_since(*at) < REFUSAL_GAP => false,
-            _ => {
-                refused.insert(chat, now);
-                true
-            }
-        }
+        self.refused.due(&chat.to_string())
     }
 
     /// Whether `user` is a configured admin.
@@ -135,14 +128,18 @@ impl Access {
             }
         }
         let (client, judge) = (outbox.client(), outbox.client().judge());
-        let (admins, ttl) = match outbox
-            .retry()
-            .run("getChatAdministrators", judge, || {
-                client.bot().get_chat_administrators(ChatId(chat)).send()
-            })
-            .await
-        {
-            Ok(members) => {
+        let lookup = outbox.retry().run("getChatAdministrators", judge, || {
+            client.bot().get_chat_administrators(ChatId(chat)).send()
+        });
+        let (admins, ttl) = match tokio::time::timeout(ADMIN_LOOKUP_LIMIT, lookup).await {
+            Err(_) => {
+                warn!(chat, "the group's administrators took too long to fetch");
+                (
+                    Arc::new(HashSet::new()),
+                    FAILED_LOOKUP_TTL.min(self.cache_ttl),
+                )
+            }
+            Ok(Ok(members)) => {
                 let ids: HashSet<i64> = members
                     .iter()
                     .filter(|m| m.is_privileged())
@@ -151,7 +148,7 @@ impl Access {
                 debug!(chat, admins = ids.len(), "group administrators fetched");
                 (Arc::new(ids), self.cache_ttl)
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 warn!(chat, error = %judge.text(&e), "could not fetch the group's administrators");
                 (
                     Arc::new(HashSet::new()),
@@ -166,6 +163,21 @@ impl Access {
         }
         cache.insert(chat, (Instant::now() + ttl, admins.clone()));
         admins
+    }
+}
+
+/// Asked again for a question a restart left unanswered: it is answered only if its author or
+/// chat is still allowed (the configuration may have changed since it was asked).
+#[async_trait::async_trait]
+impl Allowlist for Access {
+    async fn admits(&self, message: &Incoming) -> bool {
+        let (Ok(chat), Ok(user)) = (
+            message.key.chat.parse::<i64>(),
+            message.author.id.parse::<i64>(),
+        ) else {
+            return false;
+        };
+        self.check(chat, user, message.is_direct, true) == Verdict::Allow
     }
 }
 

@@ -7,14 +7,22 @@
 //!
 //! ## How data flows
 //! ```text
-//! getUpdates (long poll) ─▶ map_update ─▶ Access (allowlists, admins) ─▶ Handler::handle
-//!                                                                            │
-//! sendMessage / editMessageText / sendChatAction ◀── TelegramOutbox ◀────────┘
+//! getUpdates (long poll) ─▶ map_update ─▶ Access (allowlists) ─▶ the chat's queue ─▶ Handler::handle
+//!                                                   (group admins marked) │
+//! sendMessage / editMessageText / sendChatAction ◀── TelegramOutbox ◀─────┘
 //! ```
 //! - [`build`] returns the runner future and a [`ShutdownHandle`]; tests start and stop the
 //!   adapter in-process against the fake Bot API of `parley-testkit`.
 //! - The runner calls `getMe` (who am I: needed to spot mentions), `deleteWebhook`, and
-//!   `setMyCommands` with the core's command list, then long-polls `getUpdates`.
+//!   `setMyCommands` with the core's command list by scope (group members: what they may use;
+//!   private chats: all but `/system`; group administrators and configured admins: all), asks
+//!   the core to answer what a restart left unanswered (through the allowlists again), then
+//!   long-polls `getUpdates`.
+//! - Each chat has its own queue and task: its messages reach the core in order, and a chat
+//!   whose replies wait out a 429 holds up no other chat. Idle chat tasks end. At shutdown the
+//!   queues get a few seconds to drain; what is still queued is not confirmed, so Telegram
+//!   delivers it again. (A crash loses messages queued behind a throttled one in their chat:
+//!   the next poll has confirmed them.)
 //! - Polling is a plain loop rather than teloxide's `Dispatcher`: the adapter needs exactly one
 //!   handler, control of the offset (confirmed on shutdown, so a restart never sees a handled
 //!   update twice) and of error handling (the loop outlives any outage of the API).
@@ -32,6 +40,7 @@
 //! text above `debug`.
 
 mod access;
+mod chats;
 mod error;
 mod mapping;
 mod outbox;
@@ -105,8 +114,16 @@ pub fn build(
             bot = bot.set_api_url(url);
         }
         let outbox = telegram_outbox(bot.clone(), &settings, redactor.clone());
+        let access = Arc::new(Access::new(&settings));
+        let chats = chats::Chats::new(
+            handler.clone(),
+            outbox.clone(),
+            access.clone(),
+            chats::CHAT_IDLE,
+        );
         let poller = poller::Poller {
-            access: Access::new(&settings),
+            access,
+            chats,
             bot,
             settings,
             handler,

@@ -3,16 +3,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::seam::{Handler, Incoming, Outbox, Platform};
-use teloxide::payloads::{DeleteWebhookSetters, GetUpdatesSetters};
+use parley_core::seam::{Allowlist, CommandInfo, Handler, Incoming, Outbox, Platform};
+use teloxide::payloads::{
+    DeleteMyCommandsSetters, DeleteWebhookSetters, GetUpdatesSetters, SetMyCommandsSetters,
+};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
-use teloxide::types::{AllowedUpdate, BotCommand, Update, UpdateKind};
+use teloxide::types::{
+    AllowedUpdate, BotCommand, BotCommandScope, ChatId, Recipient, Update, UpdateKind,
+};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::access::{Access, Verdict};
+use crate::chats::Chats;
 use crate::mapping::{map_update, BotIdentity};
 use crate::outbox::{is_transient, Redactor, TelegramOutbox};
 use crate::settings::TelegramSettings;
@@ -26,13 +31,14 @@ pub(crate) struct Poller {
     pub(crate) settings: TelegramSettings,
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) outbox: TelegramOutbox,
-    pub(crate) access: Access,
+    pub(crate) access: Arc<Access>,
+    pub(crate) chats: Chats,
     pub(crate) redactor: Redactor,
     pub(crate) stop: watch::Receiver<bool>,
 }
 
-/// Longest wait for a group's administrator list before the author is taken as no admin.
-const ADMIN_LOOKUP_LIMIT: Duration = Duration::from_secs(5);
+/// Longest wait at shutdown for messages still queued in their chats to reach the core.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 /// Resolves once shutdown is asked for; never, if the handle was dropped without asking.
 async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -168,22 +174,69 @@ impl Poller {
             warn!(error = %self.redactor.text(&e), "deleteWebhook failed");
         }
         if self.settings.register_commands {
-            let commands = bot_commands(&self.handler.commands());
-            let count = commands.len();
-            match retry
-                .run("setMyCommands", &self.redactor, || {
-                    self.bot.set_my_commands(commands.clone()).send()
-                })
-                .await
-            {
-                Ok(_) => info!(count, "commands registered"),
-                Err(e) => warn!(error = %self.redactor.text(&e), "setMyCommands failed"),
-            }
+            self.register_commands().await;
         }
         // Questions a crash left unanswered; Telegram redelivers only unconfirmed updates, and
         // an update is confirmed by the next poll, which may come before its answer is done.
         let outbox: Arc<dyn Outbox> = Arc::new(self.outbox.clone());
-        self.handler.resume(Platform::Telegram, outbox).await;
+        let allowlist: Arc<dyn Allowlist> = self.access.clone();
+        self.handler
+            .resume(Platform::Telegram, outbox, allowlist)
+            .await;
+    }
+
+    /// The command menus, by scope, from the core's one list: group members see only what
+    /// they may use, private chats everything but the admins' commands, group administrators
+    /// (when they are the bot's admins there) and configured admins everything.
+    async fn register_commands(&self) {
+        let all = self.handler.commands();
+        let private: Vec<CommandInfo> = all.iter().filter(|c| !c.admin_only).cloned().collect();
+        let mut menus = vec![
+            (
+                BotCommandScope::Default,
+                self.handler.group_member_commands(),
+            ),
+            (BotCommandScope::AllPrivateChats, private),
+        ];
+        let admins_scope = BotCommandScope::AllChatAdministrators;
+        if self.settings.group_admins_are_admins {
+            menus.push((admins_scope, all.clone()));
+        } else {
+            // A menu an earlier start set for group administrators would outlive the setting.
+            let scope = admins_scope.clone();
+            let deleted = self
+                .outbox
+                .retry()
+                .run("deleteMyCommands", &self.redactor, || {
+                    self.bot.delete_my_commands().scope(scope.clone()).send()
+                })
+                .await;
+            if let Err(e) = deleted {
+                warn!(error = %self.redactor.text(&e), "deleteMyCommands failed");
+            }
+        }
+        for admin in &self.settings.admin_user_ids {
+            let chat_id = Recipient::Id(ChatId(*admin));
+            menus.push((BotCommandScope::Chat { chat_id }, all.clone()));
+        }
+        for (scope, commands) in menus {
+            let commands = bot_commands(&commands);
+            let count = commands.len();
+            let registered = self
+                .outbox
+                .retry()
+                .run("setMyCommands", &self.redactor, || {
+                    self.bot
+                        .set_my_commands(commands.clone())
+                        .scope(scope.clone())
+                        .send()
+                })
+                .await;
+            match registered {
+                Ok(_) => info!(count, ?scope, "commands registered"),
+                Err(e) => warn!(error = %self.redactor.text(&e), ?scope, "setMyCommands failed"),
+            }
+        }
     }
 
     async fn poll(&mut self, me: &BotIdentity) -> Result<()> {
@@ -223,7 +276,7 @@ impl Poller {
                         }
                         offset = next;
                         unconfirmed = true;
-                        self.dispatch(update, me).await;
+                        self.dispatch(update, me);
                         if self.stopping() {
                             break 'polling;
                         }
@@ -259,6 +312,9 @@ impl Poller {
                 }
             }
         }
+        self.chats.finish(SHUTDOWN_DRAIN).await;
+        // Not past a message still queued: Telegram delivers it again on the next start.
+        let offset = self.chats.first_pending().map_or(offset, |p| p.min(offset));
         self.confirm(offset, unconfirmed).await;
         Ok(())
     }
@@ -288,8 +344,9 @@ impl Poller {
         }
     }
 
-    /// One update: map, check access, mark admins, hand to the core.
-    async fn dispatch(&self, update: Update, me: &BotIdentity) {
+    /// One update: map, check access, queue it in its chat (which marks admins and hands it
+    /// to the core).
+    fn dispatch(&self, update: Update, me: &BotIdentity) {
         let update_id = update.id.0;
         if let UpdateKind::Error(_) = update.kind {
             warn!(
@@ -298,7 +355,7 @@ impl Poller {
             );
             return;
         }
-        let Some(mut incoming) = map_update(&update, me) else {
+        let Some(incoming) = map_update(&update, me) else {
             debug!(update = update_id, "update ignored");
             return;
         };
@@ -326,30 +383,8 @@ impl Poller {
                 return;
             }
         }
-        if !incoming.author.is_platform_admin {
-            let lookup = self
-                .access
-                .is_admin(&self.outbox, chat, user, incoming.is_direct);
-            // A slow lookup must not stall the chat: after the limit the author is no admin.
-            incoming.author.is_platform_admin =
-                match tokio::time::timeout(ADMIN_LOOKUP_LIMIT, lookup).await {
-                    Ok(is_admin) => is_admin,
-                    Err(_) => {
-                        warn!(channel = %incoming.key, "admin lookup timed out");
-                        false
-                    }
-                };
-        }
-        info!(channel = %incoming.key, update = update_id, direct = incoming.is_direct, mention = incoming.mentions_bot, reply = incoming.reply_to_bot, "message");
-        debug!(channel = %incoming.key, text = %incoming.text, "message text");
-        let outbox: Arc<dyn Outbox> = Arc::new(self.outbox.clone());
-        let handler = self.handler.clone();
-        let key = incoming.key.clone();
-        // Awaited (messages reach the core in order), but in a task so that a panic in the
-        // handler is logged instead of ending the polling loop.
-        if let Err(e) = tokio::spawn(async move { handler.handle(incoming, outbox).await }).await {
-            error!(channel = %key, error = %e, "the handler failed on a message");
-        }
+        let update = i32::try_from(update_id).unwrap_or(i32::MAX);
+        self.chats.push(chat, update, user, incoming);
     }
 }
 

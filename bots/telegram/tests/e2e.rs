@@ -209,15 +209,21 @@ async fn long_answer_is_split_under_telegrams_limit() {
 #[tokio::test]
 async fn commands_are_registered_with_set_my_commands() {
     let (fake, bot) = started(fast_settings(), Answer::Stream).await;
-    let commands = fake.commands().expect("setMyCommands was called");
+    let members = json!([
+        {"command": "help", "description": "What I can do"},
+        {"command": "reset", "description": "Forget this conversation"},
+        {"command": "mode", "description": "Switch the persona (NAME)"},
+    ]);
+    assert_eq!(fake.commands(), Some(members.clone()), "group members");
+    assert_eq!(fake.commands_for("all_private_chats"), Some(members));
     assert_eq!(
-        commands,
-        json!([
+        fake.commands_for("all_chat_administrators"),
+        Some(json!([
             {"command": "help", "description": "What I can do"},
             {"command": "reset", "description": "Forget this conversation"},
             {"command": "mode", "description": "Switch the persona (NAME)"},
             {"command": "system", "description": "Set the system prompt (TEXT) [admin]"},
-        ])
+        ]))
     );
     bot.stop().await.unwrap();
 }
@@ -535,19 +541,22 @@ async fn group_administrators_and_configured_admins_are_platform_admins() {
         fake.wait_until(WAIT, |_| bot.handler.received().len() == 4)
             .await
     );
-    let admin: Vec<(String, bool)> = bot
+    // Each chat is handed over in its own order; across chats the order is free.
+    let mut admin: Vec<(String, String, bool)> = bot
         .handler
         .received()
         .into_iter()
-        .map(|m| (m.author.id, m.author.is_platform_admin))
+        .map(|m| (m.key.chat, m.author.id, m.author.is_platform_admin))
         .collect();
+    admin.sort();
+    let club_id = club.id.to_string();
     assert_eq!(
         admin,
         vec![
-            ("1001".into(), true),
-            ("3003".into(), false),
-            ("1002".into(), true),
-            ("1001".into(), false),
+            (club_id.clone(), "1001".into(), true),
+            (club_id, "3003".into(), false),
+            ("1001".into(), "1001".into(), false),
+            ("1002".into(), "1002".into(), true),
         ],
         "group admins count in their group only; configured admins everywhere"
     );
@@ -725,5 +734,33 @@ async fn start_up_resumes_unanswered_questions_with_a_working_outbox() {
         .await
         .unwrap();
     assert!(answer_lands(&fake, 1001, "the answer a restart cut off").await);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_admin_lookup_is_waited_for_once_and_then_cached() {
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
+    let club = FakeChat::supergroup(-1003000000002, "Slow club");
+    fake.set_admins(club.id, &[1001]);
+    // Telegram asks to wait 30 s: longer than the lookup is given.
+    fake.fail_in_chat(
+        "getChatAdministrators",
+        club.id,
+        Some(Fault::RetryAfter(30)),
+    );
+    fake.push_group(&club, &ada(), "first");
+    fake.push_group(&club, &ada(), "second");
+    assert!(
+        fake.wait_until(Duration::from_secs(20), |_| bot.handler.received().len()
+            == 2)
+            .await
+    );
+    assert_eq!(
+        fake.calls_to("getChatAdministrators").len(),
+        1,
+        "the lookup that timed out is cached like a failure"
+    );
+    let received = bot.handler.received();
+    assert!(received.iter().all(|m| !m.author.is_platform_admin));
     bot.stop().await.unwrap();
 }

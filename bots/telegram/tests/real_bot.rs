@@ -10,8 +10,8 @@ use std::time::Duration;
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::{Engine, GenerateRequest, Role};
 use parley_testkit::real_bot::{prompt, settings, two_models, WatchedBot};
-use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser};
-use util::{fast_settings, polling};
+use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
+use util::{fast_settings, polling, WAIT};
 
 /// The real core bot on `engine` (with its store in `dir`), behind the real adapter on a fake
 /// Bot API; returns once the adapter polls.
@@ -199,6 +199,74 @@ async fn model_lists_and_switches_the_chats_model() {
     let texts = run.texts_after(3, 1001).await;
     assert_eq!(texts[2], "large here");
     assert_eq!((small.requests().len(), large.requests().len()), (0, 1));
+    run.stop().await;
+}
+
+/// One chat rate-limited for 30 s holds up only itself: another chat's question is answered
+/// within seconds while the first chat's reply waits out its `retry_after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_chat_does_not_hold_up_another_chat() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new().with_responder(|_| "hello back".into()));
+    let run = Running::start(dir.path(), Some(engine as Arc<dyn Engine>)).await;
+    let fake = &run.fake;
+    fake.fail_in_chat("sendMessage", 1001, Some(Fault::RetryAfter(30)));
+    // Ada's /help is answered in the core's handling of it: that reply waits 30 s.
+    fake.push_private(&ada(), "/help");
+    let throttled = fake.wait_until(WAIT, |f| {
+        let sends = f.calls_to("sendMessage");
+        sends.iter().any(|c| c.chat_id() == Some(1001))
+    });
+    assert!(throttled.await, "the reply to Ada was tried");
+    let asked = std::time::Instant::now();
+    fake.push_private(&FakeUser::new(1002, "Bob"), "hi there");
+    let answered = fake
+        .wait_until(Duration::from_secs(5), |f| {
+            f.sent_in(1002).iter().any(|m| m.text == "hello back")
+        })
+        .await;
+    assert!(answered, "Bob waited for Ada's chat: {:?}", asked.elapsed());
+    assert!(
+        fake.sent_in(1001).is_empty(),
+        "Ada's chat is still throttled"
+    );
+    run.stop().await;
+}
+
+/// Telegram's command menus come from the core's one command list, by scope: group members
+/// see only what they may use, private chats all but `/system`, group administrators all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_menus_offer_each_scope_only_what_it_may_use() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new());
+    let run = Running::start(dir.path(), Some(engine as Arc<dyn Engine>)).await;
+    let names = |scope: &str| -> Vec<String> {
+        let menu = run.fake.commands_for(scope);
+        let menu = menu.unwrap_or_else(|| panic!("no menu for {scope}"));
+        let menu = menu.as_array().cloned().unwrap_or_default();
+        menu.iter()
+            .filter_map(|c| c["command"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (members, private, admins) = (
+        names("default"),
+        names("all_private_chats"),
+        names("all_chat_administrators"),
+    );
+    let all: Vec<String> = parley_core::commands::command_list()
+        .iter()
+        .map(|c| c.name.to_owned())
+        .collect();
+    assert_eq!(admins, all, "administrators see every command");
+    assert!(private.contains(&"reset".to_owned()), "{private:?}");
+    assert!(!private.contains(&"system".to_owned()), "{private:?}");
+    for admin_only in ["system", "reset", "mode", "set", "remember", "translate"] {
+        assert!(
+            !members.contains(&admin_only.to_owned()),
+            "group members are offered /{admin_only}: {members:?}"
+        );
+    }
+    assert!(members.contains(&"help".to_owned()), "{members:?}");
     run.stop().await;
 }
 

@@ -652,6 +652,8 @@ struct Inner {
     live: usize,
     identify_close: Option<u16>,
     interactions: HashMap<String, u64>,
+    /// Guild members set with [`FakeDiscord::set_member`]: (guild, user) → role ids.
+    members: HashMap<(u64, u64), Vec<u64>>,
 }
 
 struct Shared {
@@ -747,6 +749,7 @@ impl FakeDiscord {
                 live: 0,
                 identify_close: None,
                 interactions: HashMap::new(),
+                members: HashMap::new(),
             }),
             new_dispatch: Notify::new(),
             drop_tx,
@@ -906,6 +909,16 @@ impl FakeDiscord {
             *n += 1;
             *d = Some(how);
         });
+    }
+
+    /// Make `user` a member of `guild` holding `roles`, for `GET /guilds/{g}/members/{u}`.
+    /// Once a guild has members set, others are answered `404 Unknown Member`; in a guild
+    /// without, every user is a member with no roles.
+    pub fn set_member(&self, guild: u64, user: u64, roles: &[u64]) {
+        self.shared
+            .lock()
+            .members
+            .insert((guild, user), roles.to_vec());
     }
 
     /// Answer the next IDENTIFYs with this close code (`None`: answer READY again).
@@ -1313,14 +1326,32 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Value) -> Response {
                 None => discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message"),
             }
         }
-        ("GET", ["guilds", guild, "members", user]) => Json(json!({
-            "user": FakeUser::new(user.parse().unwrap_or(0), "member").to_json(),
-            "nick": null, "roles": [], "joined_at": TIMESTAMP, "deaf": false, "mute": false,
-            "flags": 0, "pending": false, "guild_id": guild,
-        }))
-        .into_response(),
+        ("GET", ["guilds", guild, "members", user]) => member(shared, guild, user),
         _ => discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
     }
+}
+
+/// `GET /guilds/{g}/members/{u}`: the roles [`FakeDiscord::set_member`] gave, or 404 when the
+/// guild has members set and this user is not one of them.
+fn member(shared: &Shared, guild: &str, user: &str) -> Response {
+    let (g, u) = (guild.parse().unwrap_or(0), user.parse().unwrap_or(0));
+    let roles = {
+        let inner = shared.lock();
+        match inner.members.get(&(g, u)) {
+            Some(roles) => roles.clone(),
+            None if inner.members.keys().any(|(mg, _)| *mg == g) => {
+                return discord_error(StatusCode::NOT_FOUND, 10007, "Unknown Member");
+            }
+            None => Vec::new(),
+        }
+    };
+    let roles: Vec<String> = roles.iter().map(u64::to_string).collect();
+    Json(json!({
+        "user": FakeUser::new(u, "member").to_json(),
+        "nick": null, "roles": roles, "joined_at": TIMESTAMP, "deaf": false, "mute": false,
+        "flags": 0, "pending": false, "guild_id": guild,
+    }))
+    .into_response()
 }
 
 /// The deferred "thinking…" answer of an interaction: an empty message editable as `@original`.

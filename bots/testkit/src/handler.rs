@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
 
 /// How a [`ScriptedHandler`] answers.
 pub trait Script: Clone + Send + Sync + 'static {
@@ -26,6 +26,9 @@ pub trait Script: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send + 'static;
 }
 
+/// One `resume` call: the platform, its outbox and its allowlist.
+pub type Resumed = (Platform, Arc<dyn Outbox>, Arc<dyn Allowlist>);
+
 /// A `Handler` like the core's in shape: it records every message it gets, keeps a history per
 /// channel, and has its [`Script`] answer direct messages, mentions and replies.
 #[derive(Default)]
@@ -38,8 +41,8 @@ pub struct ScriptedHandler<S> {
     pub history: Mutex<HashMap<ChannelKey, Vec<String>>>,
     /// Whether `shutdown` was called.
     pub shut_down: AtomicBool,
-    /// Each `resume` call: the platform and the outbox it came with.
-    pub resumed: Mutex<Vec<(Platform, Arc<dyn Outbox>)>>,
+    /// Each `resume` call: the platform, and the outbox and allowlist it came with.
+    pub resumed: Mutex<Vec<Resumed>>,
 }
 
 impl<S: Script> ScriptedHandler<S> {
@@ -60,13 +63,26 @@ impl<S: Script> ScriptedHandler<S> {
             .lock()
             .unwrap()
             .iter()
-            .map(|(p, _)| *p)
+            .map(|(p, _, _)| *p)
             .collect()
     }
 
     /// The outbox of the last `resume` call.
     pub fn resume_outbox(&self) -> Option<Arc<dyn Outbox>> {
-        self.resumed.lock().unwrap().last().map(|(_, o)| o.clone())
+        self.resumed
+            .lock()
+            .unwrap()
+            .last()
+            .map(|(_, o, _)| o.clone())
+    }
+
+    /// The allowlist of the last `resume` call.
+    pub fn resume_allowlist(&self) -> Option<Arc<dyn Allowlist>> {
+        self.resumed
+            .lock()
+            .unwrap()
+            .last()
+            .map(|(_, _, a)| a.clone())
     }
 
     /// The messages received so far.
@@ -107,8 +123,16 @@ impl<S: Script> Handler for ScriptedHandler<S> {
         self.shut_down.store(true, Ordering::SeqCst);
     }
 
-    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
-        self.resumed.lock().unwrap().push((platform, outbox));
+    async fn resume(
+        &self,
+        platform: Platform,
+        outbox: Arc<dyn Outbox>,
+        allowlist: Arc<dyn Allowlist>,
+    ) {
+        self.resumed
+            .lock()
+            .unwrap()
+            .push((platform, outbox, allowlist));
     }
 }
 

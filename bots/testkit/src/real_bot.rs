@@ -11,7 +11,7 @@ use parley_core::config::{ModelChoice, Settings};
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::shelf::ModelShelf;
 use parley_core::engine::{Engine, GenerateRequest};
-use parley_core::seam::{CommandInfo, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, CommandInfo, Handler, Incoming, Outbox, Platform};
 use tokio::sync::Notify;
 
 /// The whole prompt of a request as one string, for checking what reached the model.
@@ -165,11 +165,21 @@ impl Handler for WatchedBot {
         self.bot.commands()
     }
 
+    fn group_member_commands(&self) -> Vec<CommandInfo> {
+        self.bot.group_member_commands()
+    }
+
     async fn shutdown(&self) {
         self.bot.shutdown().await;
     }
 
-    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
-        self.busy(0, self.bot.resume(platform, outbox)).await;
+    async fn resume(
+        &self,
+        platform: Platform,
+        outbox: Arc<dyn Outbox>,
+        allowlist: Arc<dyn Allowlist>,
+    ) {
+        self.busy(0, self.bot.resume(platform, outbox, allowlist))
+            .await;
     }
 }

@@ -27,10 +27,12 @@
 //!   [`FakeTelegram::push_message`] / [`FakeTelegram::push_update`].
 //! - Inspect: [`FakeTelegram::calls`] (every request, method + body, faults included),
 //!   [`FakeTelegram::sent`] (the bot's messages with their current text after edits),
-//!   [`FakeTelegram::commands`], [`FakeTelegram::confirmed_offset`].
+//!   [`FakeTelegram::commands`] / [`FakeTelegram::commands_for`] (per scope),
+//!   [`FakeTelegram::confirmed_offset`].
 //! - Wait without sleeping: [`FakeTelegram::wait_for_call`], [`FakeTelegram::wait_until`].
 //! - Faults: [`FakeTelegram::fail_next`] with a [`Fault`] (429 with `retry_after`, 5xx,
-//!   "can't parse entities", a dropped connection, any API error); [`FakeTelegram::stop`] and
+//!   "can't parse entities", a dropped connection, any API error), or
+//!   [`FakeTelegram::fail_in_chat`] for every call of a method to one chat; [`FakeTelegram::stop`] and
 //!   [`FakeTelegram::restart`] (same port, state kept) to simulate an outage.
 //!
 //! ```no_run
@@ -277,8 +279,11 @@ struct FakeState {
     chats: HashMap<i64, Value>,
     users: HashMap<i64, Value>,
     faults: HashMap<String, VecDeque<Fault>>,
+    /// Faults answering every call of a method (lowercase) to one chat, until cleared.
+    chat_faults: HashMap<(String, i64), Fault>,
     admins: HashMap<i64, Vec<i64>>,
-    commands: Option<Value>,
+    /// The commands of each scope ([`scope_name`]).
+    commands: HashMap<String, Value>,
     poll_hold: Duration,
     stopping: bool,
 }
@@ -546,6 +551,17 @@ impl FakeTelegram {
         }
     }
 
+    /// Answer every call of `method` to chat `chat` with `fault` (`None`: answer normally
+    /// again): one chat throttled or broken while others work.
+    pub fn fail_in_chat(&self, method: &str, chat: i64, fault: Option<Fault>) {
+        let mut st = self.shared.lock();
+        let key = (method.to_ascii_lowercase(), chat);
+        match fault {
+            Some(f) => st.chat_faults.insert(key, f),
+            None => st.chat_faults.remove(&key),
+        };
+    }
+
     /// Make `admins` the administrators of group `chat` (for `getChatAdministrators` and
     /// `getChatMember`).
     pub fn set_admins(&self, chat: i64, admins: &[i64]) {
@@ -586,9 +602,16 @@ impl FakeTelegram {
             .collect()
     }
 
-    /// The `commands` of the last successful `setMyCommands`.
+    /// The `commands` set for the default scope (what everyone sees unless a narrower scope
+    /// says otherwise).
     pub fn commands(&self) -> Option<Value> {
-        self.shared.lock().commands.clone()
+        self.commands_for("default")
+    }
+
+    /// The `commands` set for a scope: its `type` (`default`, `all_private_chats`,
+    /// `all_group_chats`, `all_chat_administrators`), or `chat:ID` for one chat.
+    pub fn commands_for(&self, scope: &str) -> Option<Value> {
+        self.shared.lock().commands.get(scope).cloned()
     }
 
     /// The highest `offset` a `getUpdates` confirmed (updates below it are gone).
@@ -905,7 +928,15 @@ async fn route(
     let lower = method.to_ascii_lowercase();
     let fault = {
         let mut st = shared.lock();
-        let fault = st.faults.get_mut(&lower).and_then(VecDeque::pop_front);
+        let chat = params.get("chat_id").and_then(as_i64);
+        let fault = st
+            .faults
+            .get_mut(&lower)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| {
+                let key = (lower.clone(), chat?);
+                st.chat_faults.get(&key).cloned()
+            });
         st.calls.push(Call {
             method: method.clone(),
             body: params.clone(),
@@ -993,12 +1024,18 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
             ok(json!(true))
         }
         "setmycommands" => {
-            shared.lock().commands = p.get("commands").cloned();
+            let commands = p.get("commands").cloned().unwrap_or(json!([]));
+            shared.lock().commands.insert(scope_name(p), commands);
             ok(json!(true))
         }
-        "getmycommands" => ok(shared.lock().commands.clone().unwrap_or(json!([]))),
+        "getmycommands" => ok(shared
+            .lock()
+            .commands
+            .get(&scope_name(p))
+            .cloned()
+            .unwrap_or(json!([]))),
         "deletemycommands" => {
-            shared.lock().commands = None;
+            shared.lock().commands.remove(&scope_name(p));
             ok(json!(true))
         }
         "getupdates" => get_updates(shared, p).await,
@@ -1097,6 +1134,24 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
             }
         }
         _ => api_error(404, "Not Found: method not found"),
+    }
+}
+
+/// The scope a command call names: its `type`, or `chat:ID` for one chat; `default` without.
+fn scope_name(p: &Value) -> String {
+    let scope = match p.get("scope") {
+        // Form-encoded bodies carry the scope as a JSON string.
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    match scope.get("type").and_then(Value::as_str) {
+        Some("chat") => format!(
+            "chat:{}",
+            scope.get("chat_id").and_then(as_i64).unwrap_or(0)
+        ),
+        Some(t) => t.to_owned(),
+        None => "default".to_owned(),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::metrics;
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
 use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox};
-use crate::store::AnswerRecord;
+use crate::store::{AnswerRecord, ChannelSettings};
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
 
@@ -154,11 +154,7 @@ impl Inner {
         if let Some(s) = &channel.conversation.system {
             return s.clone();
         }
-        let cs = &channel.settings;
-        let text = match &cs.system {
-            Some(s) => s.clone(),
-            None => self.persona_prompt(channel, key, origin),
-        };
+        let text = self.pinned_base(&channel.settings, key, origin);
         let notes = self.notes_that_fit(&text, &channel.settings.notes, engine);
         channel
             .conversation
@@ -167,14 +163,28 @@ impl Inner {
             .clone()
     }
 
+    /// The pinned text under the notes: the chat's `/system` override, or its persona rendered
+    /// for this chat.
+    pub(super) fn pinned_base(
+        &self,
+        settings: &ChannelSettings,
+        key: &ChannelKey,
+        origin: Option<&Origin>,
+    ) -> String {
+        match &settings.system {
+            Some(s) => s.clone(),
+            None => self.persona_prompt(settings, key, origin),
+        }
+    }
+
+
     /// The notes block for `notes` pinned under `text`: the newest notes that keep what is
-    /// pinned within a quarter of the context, so stored notes can never crowd the window out.
+    /// pinned within [`pinned_budget`].
     fn notes_that_fit(&self, text: &str, notes: &[String], engine: &dyn Engine) -> String {
-        let budget = engine.context_len() / 4;
+        let budget = pinned_budget(engine);
         let mut from = 0;
         while from < notes.len() {
-            let block = replies::notes_block(&notes[from..]);
-            if engine.count_tokens(&format!("{text}{block}")) <= budget {
+            if pinned_tokens(engine, text, &notes[from..]) <= budget {
                 break;
             }
             from += 1;
@@ -195,11 +205,10 @@ impl Inner {
     /// chat.
     fn persona_prompt(
         &self,
-        channel: &Channel,
+        cs: &ChannelSettings,
         key: &ChannelKey,
         origin: Option<&Origin>,
     ) -> String {
-        let cs = &channel.settings;
         let model = self.models.choice_or_default(cs.model.as_deref());
         let mode = cs
             .mode
@@ -343,12 +352,13 @@ impl Inner {
     /// numbers `/stats` shows.
     async fn keep_answer(
         &self,
-        key: &ChannelKey,
+        origin: &Origin,
         epoch: u64,
         window: Option<&ContextWindow>,
         streamed: &Streamed,
         partial: bool,
     ) {
+        let key = &origin.key;
         let mut channel = match self.channels.open(key, &self.store).await {
             Ok(c) => c,
             Err(e) => {
@@ -358,7 +368,9 @@ impl Inner {
         };
         if !streamed.raw.trim().is_empty() && channel.conversation.epoch == epoch {
             let turn = Turn::assistant(&streamed.raw, now_unix(), partial);
-            if let Err(e) = self.store.append_turn(key, &turn, None).await {
+            // The question its window ended at: the one it answers (`None`: the newest turn).
+            let answers = origin.upto.as_ref().map(|_| origin.message_id.as_str());
+            if let Err(e) = self.store.append_answer(key, &turn, answers).await {
                 warn!(channel = %key, error = %e, "could not store the answer");
             }
             channel.conversation.push(turn);
@@ -446,7 +458,7 @@ pub(super) async fn answer(
     // Durable before the final text is shown.
     let partial = cancelled || streamed.failed;
     inner
-        .keep_answer(key, epoch, window.as_ref(), &streamed, partial)
+        .keep_answer(&origin, epoch, window.as_ref(), &streamed, partial)
         .await;
 
     let actions = stream.renderer.finish(Instant::now());
@@ -585,4 +597,20 @@ impl Stream<'_> {
             }
         }
     }
+}
+
+/// The pinned budget in tokens: what is pinned (system prompt or persona, and notes) may take
+/// at most a quarter of `engine`'s context, so stored state can never crowd the window out.
+pub(super) fn pinned_budget(engine: &dyn Engine) -> usize {
+    engine.context_len() / 4
+}
+
+/// The tokens `text` with `notes` pinned under it takes, by `engine`'s own count.
+pub(super) fn pinned_tokens(engine: &dyn Engine, text: &str, notes: &[String]) -> usize {
+    let block = if notes.is_empty() {
+        String::new()
+    } else {
+        replies::notes_block(notes)
+    };
+    engine.count_tokens(&format!("{text}{block}"))
 }

@@ -9,15 +9,15 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::answer::{prompt_for, Origin};
+use super::answer::{pinned_budget, pinned_tokens, prompt_for, Origin};
 use super::channels::OpenChannel;
 use super::{replies, say, submit, Inner};
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
 use crate::config::{EngineKind, GroupSettings, ModelChoice, SamplingSettings};
 use crate::conversation::{conversation_id, Conversation};
 use crate::engine::local::sampling::MIN_TEMPERATURE;
-use crate::engine::Role;
-use crate::seam::{Incoming, Outbox};
+use crate::engine::{Engine, Role};
+use crate::seam::{ChannelKey, Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
 use crate::translate::Lang;
 use crate::Result;
@@ -278,6 +278,12 @@ async fn set_system(call: &Call<'_>, text: String) -> Result<String> {
         text.trim().to_lowercase().as_str(),
         "off" | "reset" | "default"
     );
+    let engine = call.inner.channel_engine(&call.message.key).await?;
+    let engine = engine.as_ref();
+    let (tokens, budget) = (pinned_tokens(engine, &text, &[]), pinned_budget(engine));
+    if !clear && tokens > budget {
+        return Ok(replies::system_too_long(tokens, budget));
+    }
     call.change_settings(true, |s| {
         s.system = (!clear).then_some(text);
         Ok(if clear {
@@ -292,7 +298,19 @@ async fn set_system(call: &Call<'_>, text: String) -> Result<String> {
 
 /// `/remember`: list, pin, unpin or clear the chat's notes (they live in the system prompt).
 async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
+    let origin = Origin::of(call.message);
+    let engine = call.inner.channel_engine(&call.message.key).await?;
     call.change_settings(true, |s| {
+        if let RememberArg::Add(text) = &arg {
+            if s.notes.len() < commands::MAX_NOTES {
+                let pinned = Pinned {
+                    engine: engine.as_ref(),
+                    key: &call.message.key,
+                    origin: &origin,
+                };
+                note_fits(call.inner, s, text, &pinned)?;
+            }
+        }
         let notes = &mut s.notes;
         Ok(match arg {
             RememberArg::List if notes.is_empty() => replies::NO_NOTES.to_string(),
@@ -316,6 +334,35 @@ async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
         })
     })
     .await
+}
+
+/// Where pinned text is measured: the channel's engine, for its chat.
+struct Pinned<'a> {
+    engine: &'a dyn Engine,
+    key: &'a ChannelKey,
+    origin: &'a Origin,
+}
+
+/// Whether the note `text` fits in the chat's pinned budget next to its system prompt and
+/// notes; `Err` is the refusal, saying how much room is left.
+fn note_fits(
+    inner: &Inner,
+    settings: &ChannelSettings,
+    text: &str,
+    pinned: &Pinned<'_>,
+) -> std::result::Result<(), String> {
+    let engine = pinned.engine;
+    let base = inner.pinned_base(settings, pinned.key, Some(pinned.origin));
+    let now = pinned_tokens(engine, &base, &settings.notes);
+    let mut notes = settings.notes.clone();
+    notes.push(text.to_string());
+    let with_note = pinned_tokens(engine, &base, &notes);
+    let budget = pinned_budget(engine);
+    if with_note <= budget {
+        return Ok(());
+    }
+    let room = budget.saturating_sub(now);
+    Err(replies::note_too_long(with_note.saturating_sub(now), room))
 }
 
 /// `/translate`: show, stop, or translate every message into one language or between two.

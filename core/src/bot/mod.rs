@@ -62,8 +62,10 @@ use crate::metrics::{self, Refusal};
 use crate::persona::Personas;
 use crate::render;
 use crate::scheduler::{Admission, Job, Rejected, Scheduler};
-use crate::seam::{Author, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
-use crate::store::{Sight, Store};
+use crate::seam::{
+    Allowlist, Author, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform,
+};
+use crate::store::{Sight, Store, Unanswered};
 use crate::Result;
 
 /// The bot. Cheap to clone; clones share everything.
@@ -497,6 +499,27 @@ async fn say(outbox: &dyn Outbox, key: &ChannelKey, reply_to: Option<&str>, text
     }
 }
 
+/// A stored question a restart left unanswered, as the message it came in.
+fn resumed_message(q: Unanswered) -> Incoming {
+    Incoming {
+        key: q.key,
+        message_id: q.message_id,
+        author: Author {
+            id: q.turn.author_id,
+            display_name: q.turn.author_name,
+            is_platform_admin: false,
+        },
+        text: q.turn.text,
+        is_direct: q.direct,
+        // It was stored as addressed to the bot.
+        mentions_bot: true,
+        reply_to_bot: false,
+        replied_to_id: None,
+        at: q.turn.at,
+        channel_title: None,
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for Bot {
     #[instrument(skip_all, fields(channel = %message.key))]
@@ -519,7 +542,20 @@ impl Handler for Bot {
         crate::commands::command_list()
     }
 
-    async fn resume(&self, platform: Platform, outbox: Arc<dyn Outbox>) {
+    fn group_member_commands(&self) -> Vec<CommandInfo> {
+        let group_rule = self.inner.settings.bot.group_settings == GroupSettings::Admins;
+        crate::commands::command_list()
+            .into_iter()
+            .filter(|c| !crate::commands::is_for_admins(c, group_rule))
+            .collect()
+    }
+
+    async fn resume(
+        &self,
+        platform: Platform,
+        outbox: Arc<dyn Outbox>,
+        allowlist: Arc<dyn Allowlist>,
+    ) {
         let minutes = self.inner.settings.bot.resume_within_minutes;
         if minutes == 0 {
             return;
@@ -539,23 +575,12 @@ impl Handler for Bot {
             );
         }
         for q in pending {
-            let message = Incoming {
-                key: q.key,
-                message_id: q.message_id,
-                author: Author {
-                    id: q.turn.author_id,
-                    display_name: q.turn.author_name,
-                    is_platform_admin: false,
-                },
-                text: q.turn.text,
-                is_direct: q.direct,
-                // It was stored as addressed to the bot.
-                mentions_bot: true,
-                reply_to_bot: false,
-                replied_to_id: None,
-                at: q.turn.at,
-                channel_title: None,
-            };
+            let message = resumed_message(q);
+            // The allowlists may have changed since it was asked.
+            if !allowlist.admits(&message).await {
+                info!(channel = %message.key, "not answered on resume: its author is no longer allowed");
+                continue;
+            }
             self.handle(message, outbox.clone()).await;
         }
     }

@@ -29,6 +29,9 @@ pub const STILL_ANSWERING: &str =
 pub const CANCELLED: &str = "Stopped.";
 /// `/cancel` with nothing running.
 pub const NOTHING_TO_CANCEL: &str = "I'm not writing anything right now.";
+/// A direct message from someone a platform's allowlists do not admit.
+pub const DIRECT_MESSAGE_REFUSED: &str =
+    "Sorry, this is a private bot: I only answer direct messages from people on its list.";
 /// `/system TEXT` by a non-admin.
 pub const ADMINS_ONLY: &str = "Only admins can change the system prompt.";
 /// A group member's command that would change the chat for everyone (`bot.group_settings`).
@@ -104,6 +107,21 @@ pub fn note_added(n: usize) -> String {
 /// `/remember TEXT` with every slot taken.
 pub fn notes_full(max: usize) -> String {
     format!("This chat already has {max} pinned notes. Unpin one with /remember delete N.")
+}
+/// `/remember TEXT` over the pinned budget: the note takes `needs` tokens, `room` are left.
+pub fn note_too_long(needs: usize, room: usize) -> String {
+    format!(
+        "That note doesn't fit: it takes about {needs} tokens, and this chat has room for \
+         {room} more pinned tokens (what is pinned may fill at most a quarter of what I can \
+         read at once). Shorten it, or unpin one with /remember delete N."
+    )
+}
+/// `/system TEXT` over the pinned budget.
+pub fn system_too_long(tokens: usize, budget: usize) -> String {
+    format!(
+        "That system prompt is too long: it takes about {tokens} tokens, and what is pinned \
+         may take at most {budget} (a quarter of what I can read at once). Please shorten it."
+    )
 }
 /// `/remember delete N` done.
 pub fn note_deleted(n: usize, text: &str) -> String {

@@ -10,7 +10,7 @@ use parley_core::config::Settings;
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::GenerateRequest;
 use parley_core::persona::Personas;
-use parley_core::seam::{ChannelKey, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, ChannelKey, Everyone, Handler, Incoming, Outbox, Platform};
 use parley_core::store::Store;
 use parley_core::testing::RecordingOutbox;
 
@@ -88,6 +88,19 @@ pub fn prompt_text(r: &GenerateRequest) -> String {
         .map(|m| format!("[{}] {}", m.role.as_str(), m.content))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The allowlist of a platform without one: resume answers everyone.
+pub fn everyone() -> Arc<dyn Allowlist> {
+    Arc::new(Everyone)
+}
+
+/// The time now, in Unix seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 pub fn key(chat: &str) -> ChannelKey {
