@@ -11,7 +11,7 @@ use parley_core::engine::{Engine, GenerateRequest};
 use parley_testkit::discord::{
     FakeDiscordOptions, FakeInteraction, FakeMessage, FakeUser, SentMessage,
 };
-use parley_testkit::real_bot::{prompt, settings, two_models, WatchedBot, MODEL_WAIT};
+use parley_testkit::real_bot::{prompt, settings, two_model_bot, WatchedBot, MODEL_WAIT};
 use util::{
     start_on, test_guild, test_settings, Running, BOT_ID, CHANNEL_A, CHANNEL_B, GUILD, THREAD,
 };
@@ -173,12 +173,7 @@ async fn model_output_never_pings_anyone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_slash_command_lists_and_switches_for_managers_only() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut s = settings(dir.path());
-    let (shelf, [small, large]) = two_models(&mut s);
-    let bot = parley_core::launch::bot_with_models(&s, shelf)
-        .await
-        .expect("bot");
-    let bot = WatchedBot::new(bot);
+    let (bot, [small, large]) = two_model_bot(dir.path()).await;
     let options = FakeDiscordOptions {
         guilds: vec![test_guild(BOT_ID)],
         bot_id: BOT_ID,

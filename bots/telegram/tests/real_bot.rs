@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::{Engine, GenerateRequest, Role};
-use parley_testkit::real_bot::{prompt, settings, two_models, WatchedBot};
+use parley_testkit::real_bot::{prompt, settings, two_model_bot, WatchedBot};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
 use util::{fast_settings, polling, WAIT};
 
@@ -180,12 +180,8 @@ async fn dm_context_reset_translation_and_another_chat_reach_the_model_as_they_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_lists_and_switches_the_chats_model() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut s = settings(dir.path());
-    let (shelf, [small, large]) = two_models(&mut s);
-    let bot = parley_core::launch::bot_with_models(&s, shelf)
-        .await
-        .expect("bot");
-    let run = Running::start_bot(WatchedBot::new(bot)).await;
+    let (bot, [small, large]) = two_model_bot(dir.path()).await;
+    let run = Running::start_bot(bot).await;
     let registered = run.fake.commands().expect("setMyCommands");
     assert!(registered.to_string().contains("\"model\""), "{registered}");
     run.fake.push_private(&ada(), "/model");

@@ -73,6 +73,17 @@ pub fn two_models(settings: &mut Settings) -> (Arc<ModelShelf>, [Arc<ScriptedEng
     (Arc::new(shelf), engines)
 }
 
+/// The real core bot on [`two_models`] with its store in `dir` ([`settings`]), watched: the
+/// bot, and each model's engine in [`MODEL_NAMES`] order.
+pub async fn two_model_bot(dir: &Path) -> (Arc<WatchedBot>, [Arc<ScriptedEngine>; 2]) {
+    let mut s = settings(dir);
+    let (shelf, engines) = two_models(&mut s);
+    let bot = parley_core::launch::bot_with_models(&s, shelf)
+        .await
+        .expect("bot");
+    (WatchedBot::new(bot), engines)
+}
+
 /// Messages handed to the bot, and calls into it not yet returned.
 #[derive(Debug, Default)]
 struct Counts {

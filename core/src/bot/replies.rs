@@ -203,23 +203,27 @@ pub fn settings(p: &SamplingParams, o: &SamplingOverrides) -> String {
 
 /// `/mode` alone: every persona with its description, the current one marked.
 pub fn modes<'a>(current: &str, modes: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut text = String::from("Modes:\n");
-    for (name, desc) in modes {
-        let mark = if name == current { " (current)" } else { "" };
-        text.push_str(&format!("{name}{mark} — {desc}\n"));
-    }
-    text.push_str("Switch with /mode NAME.");
-    text
+    marked_list("Modes", "/mode", current, modes)
 }
 
 /// `/model` alone: the models, the channel's current one marked.
 pub fn models<'a>(current: &str, models: impl IntoIterator<Item = (&'a str, String)>) -> String {
-    let mut text = String::from("Models:\n");
-    for (name, detail) in models {
+    marked_list("Models", "/model", current, models)
+}
+
+/// A `title:` list of `name — detail` lines with `current` marked, and how to switch.
+fn marked_list<'a, D: std::fmt::Display>(
+    title: &str,
+    command: &str,
+    current: &str,
+    items: impl IntoIterator<Item = (&'a str, D)>,
+) -> String {
+    let mut text = format!("{title}:\n");
+    for (name, detail) in items {
         let mark = if name == current { " (current)" } else { "" };
         text.push_str(&format!("{name}{mark} — {detail}\n"));
     }
-    text.push_str("Switch with /model NAME.");
+    text.push_str(&format!("Switch with {command} NAME."));
     text
 }
 
