@@ -141,6 +141,9 @@ fn incoming(n: u64, text: &str, name: &str) -> Incoming {
         reply_to_bot: false,
         at: now_unix(),
         channel_title: None,
+        reply_to: None,
+        attachments: Vec::new(),
+        language: None,
     }
 }
 
