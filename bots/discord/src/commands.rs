@@ -108,6 +108,9 @@ pub fn map_interaction(interaction: &CommandInteraction, configured_admin: bool)
         reply_to_bot: false,
         at: interaction.id.created_at().unix_timestamp(),
         channel_title: None,
+        reply_to: None,
+        attachments: Vec::new(),
+        language: Some(interaction.locale.clone()),
     }
 }
 
