@@ -108,7 +108,7 @@ async fn direct_message_is_answered_without_a_mention() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_from_bots_and_webhooks_are_ignored() {
+async fn messages_from_bots_webhooks_and_embeds_alone_are_ignored() {
     let bot = TestBot::start(test_settings()).await;
     bot.mention(CHANNEL_A, FakeUser::bot(55, "otherbot"), "hi");
     bot.mention(CHANNEL_A, bot.fake.bot_user(), "me");
@@ -124,13 +124,23 @@ async fn messages_from_bots_and_webhooks_are_ignored() {
     // (a round trip through the adapter, the handler and the fake's REST API).
     bot.ask(CHANNEL_A, alice(), "human").await;
     bot.ask(CHANNEL_A, alice(), "human again").await;
-    let texts: Vec<_> = bot
-        .handler
-        .received()
+    let received = bot.handler.received();
+    let texts: Vec<_> = received
         .iter()
+        .filter(|m| m.attachments.is_empty())
         .map(|m| m.text.clone())
         .collect();
     assert_eq!(texts, vec!["human", "human again"]);
+    // Files alone do reach the core, which reads them or says politely what it reads.
+    let files: Vec<_> = received
+        .iter()
+        .filter(|m| !m.attachments.is_empty())
+        .collect();
+    assert_eq!(files.len(), 1, "{received:?}");
+    assert_eq!(
+        (files[0].text.as_str(), files[0].attachments.len()),
+        ("", 2)
+    );
     assert_eq!(bot.fake.messages(CHANNEL_A).len(), 2);
     bot.stop().await;
 }
