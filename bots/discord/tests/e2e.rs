@@ -340,12 +340,46 @@ async fn messages_outside_the_allowlists_are_ignored() {
     // The thread is allowed through its parent, which the adapter learns from GUILD_CREATE.
     bot.guild_known(CHANNEL_A).await;
     bot.mention(CHANNEL_B, alice(), "not here");
+    // A flag reaction is a request like a message: outside the allowlists, nothing.
+    let outside = bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_B,
+        alice(),
+        "Good morning",
+    ));
+    bot.fake
+        .react((Some(GUILD), CHANNEL_B), outside, &alice(), "🇩🇪");
     bot.ask(THREAD, alice(), "thread under allowed").await;
     assert!(bot.fake.messages(CHANNEL_B).is_empty());
     assert!(
         bot.handler.texts().iter().all(|t| !t.contains("not here")),
         "the message outside the allowlist never reached the core"
     );
+    let inside = bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "Good morning",
+    ));
+    bot.fake
+        .react((Some(GUILD), CHANNEL_A), inside, &alice(), "🇩🇪");
+    bot.wait_message(CHANNEL_A, |t| t.contains("/tr de")).await;
+    assert!(
+        bot.handler
+            .texts()
+            .iter()
+            .filter(|t| t.starts_with("/tr"))
+            .count()
+            == 1,
+        "only the reaction inside the allowlist reached the core: {:?}",
+        bot.handler.texts()
+    );
+    let fetched_outside = format!("messages/{outside}");
+    assert!(!bot
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with(&fetched_outside)));
     bot.stop().await;
 }
 
