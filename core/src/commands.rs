@@ -32,6 +32,9 @@ pub enum Command {
     System(Option<String>),
     /// Turn translation on, off, or show it.
     Translate(TranslateArg),
+    /// Translate the message replied to, once: into this language, else the chat's translate
+    /// target, else the user's language.
+    Tr(Option<Lang>),
     /// Change a sampling setting for this channel; `None` (`/set` alone) shows them.
     Set(Option<Setting>),
     /// Show what is in the context window and how fast answers are.
@@ -75,6 +78,7 @@ impl Command {
             Command::Model(_) => "model",
             Command::System(_) => "system",
             Command::Translate(_) => "translate",
+            Command::Tr(_) => "tr",
             Command::Set(_) => "set",
             Command::Stats => "stats",
             Command::Why => "why",
@@ -190,6 +194,12 @@ const COMMANDS: &[CommandInfo] = &[
         name: "translate",
         description: "Translate every message: one language or a pair (en,zh), or off",
         args: "[LANG[,LANG]|off]",
+        admin_only: false,
+    },
+    CommandInfo {
+        name: "tr",
+        description: "Reply to a message with this to translate it (into LANG)",
+        args: "[LANG]",
         admin_only: false,
     },
     CommandInfo {
@@ -413,6 +423,7 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
         }
         "system" => Command::System((!args.is_empty()).then(|| args.to_string())),
         "translate" => Command::Translate(parse_translate(args)?),
+        "tr" => Command::Tr(parse_tr(args)?),
         "set" if args.trim().is_empty() => Command::Set(None),
         "set" => Command::Set(Some(parse_set(args)?)),
         "remember" | "pin" | "note" => Command::Remember(parse_remember(args)?),
@@ -467,6 +478,19 @@ fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
         )));
     }
     Ok(TranslateArg::Langs(langs))
+}
+
+fn parse_tr(args: &str) -> Result<Option<Lang>, CommandError> {
+    let lang = args.trim();
+    if lang.is_empty() {
+        return Ok(None);
+    }
+    Lang::parse(lang).map(Some).ok_or_else(|| {
+        error_of("tr")(format!(
+            "Unknown language \"{lang}\". Use codes like en, zh, fr, de, es, ja. {}",
+            usage("tr")
+        ))
+    })
 }
 
 fn parse_remember(args: &str) -> Result<RememberArg, CommandError> {
@@ -906,6 +930,17 @@ mod tests {
     }
 
     #[test]
+    fn tr_takes_an_optional_language() {
+        let de = Lang::parse("de");
+        assert_eq!(parse("/tr", None), Some(Ok(Command::Tr(None))));
+        assert_eq!(parse("/tr de", None), Some(Ok(Command::Tr(de))));
+        assert_eq!(parse("/TR German", None), Some(Ok(Command::Tr(de))));
+        let e = err("/tr klingon");
+        assert_eq!(e.command, Some("tr"));
+        assert!(e.message.contains("Usage: /tr [LANG]"), "{}", e.message);
+    }
+
+    #[test]
     fn unknown_commands_suggest_the_closest() {
         let e = err("/hepl");
         assert_eq!(e.command, None);
@@ -933,6 +968,7 @@ mod tests {
                 "model",
                 "system",
                 "translate",
+                "tr",
                 "set",
                 "remember",
                 "stats",

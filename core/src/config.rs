@@ -49,6 +49,8 @@ pub struct Settings {
     pub prompts: PromptSettings,
     /// `[metrics]`: the Prometheus endpoint for operators.
     pub metrics: MetricsSettings,
+    /// `[attachments]`: which files users send are read, and how.
+    pub attachments: AttachmentSettings,
     /// `[telegram]`, read by the Telegram adapter through [`Settings::platform_section`].
     pub telegram: serde_json::Value,
     /// `[discord]`, read by the Discord adapter through [`Settings::platform_section`].
@@ -75,6 +77,7 @@ impl Default for Settings {
             store: StoreSettings::default(),
             prompts: PromptSettings::default(),
             metrics: MetricsSettings::default(),
+            attachments: AttachmentSettings::default(),
             telegram: empty_table(),
             discord: empty_table(),
             models: Vec::new(),
@@ -380,6 +383,32 @@ impl Default for PromptSettings {
     }
 }
 
+/// `[attachments]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentSettings {
+    /// Largest text file the bot downloads, in bytes (checked before downloading).
+    pub max_bytes: u64,
+    /// Longest a download may take, in seconds.
+    pub download_timeout_secs: u64,
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 * 1024,
+            download_timeout_secs: 20,
+        }
+    }
+}
+
+impl AttachmentSettings {
+    /// [`Self::download_timeout_secs`] as a duration.
+    pub fn download_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.download_timeout_secs)
+    }
+}
+
 /// Tables whose contents belong to someone else: their keys are checked by the owner's struct
 /// when it takes its section ([`Settings::section`]).
 const PASS_THROUGH: &[&str] = &["telegram", "discord", "engine.openai"];
@@ -554,6 +583,15 @@ impl Settings {
             range_usize("model.context_len", n, 256, 1 << 20)?;
         }
         range_usize("engine.max_batch", self.engine.max_batch, 1, 64)?;
+        let a = &self.attachments;
+        // Telegram's Bot API hands bots files of at most 20 MB.
+        range_usize("attachments.max_bytes", a.max_bytes as usize, 1, 20 << 20)?;
+        range_usize(
+            "attachments.download_timeout_secs",
+            a.download_timeout_secs as usize,
+            1,
+            600,
+        )?;
         let q = &self.scheduler;
         range_usize("scheduler.workers", q.workers, 1, 256)?;
         range_usize("scheduler.queue_per_channel", q.queue_per_channel, 1, 1000)?;

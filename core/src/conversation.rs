@@ -259,6 +259,36 @@ impl Conversation {
     }
 }
 
+/// The longest start of `text` that takes at most `max_tokens` of `engine`'s tokens, cut at
+/// a line end (else a word end) when one is near; `None` when the whole text fits. For the
+/// parts of a turn that give way when space is short: a quoted message, an attached file.
+pub fn start_within_tokens(engine: &dyn Engine, text: &str, max_tokens: usize) -> Option<String> {
+    if engine.count_tokens(text) <= max_tokens {
+        return None;
+    }
+    // The longest fitting prefix, by binary search over char boundaries.
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    // `k` chars fit when `text[..bounds[k]]` does; the whole text (every char) does not.
+    let (mut lo, mut hi) = (0usize, bounds.len().saturating_sub(1));
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if engine.count_tokens(&text[..bounds[mid]]) <= max_tokens {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let cut = &text[..bounds.get(lo).copied().unwrap_or(0)];
+    // Prefer a clean end within the last fifth of what fits.
+    let near = cut.len() - cut.len() / 5;
+    let end = cut
+        .rfind('\n')
+        .filter(|&i| i >= near)
+        .or_else(|| cut.rfind(char::is_whitespace).filter(|&i| i >= near))
+        .unwrap_or(cut.len());
+    Some(cut[..end].trim_end().to_string())
+}
+
 /// The conversation id the engine sees for a channel: its key's text (`telegram:42:7`).
 pub fn conversation_id(key: &ChannelKey) -> String {
     key.to_string()
@@ -294,6 +324,27 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_long_text_keeps_the_start_that_fits_the_tokens() {
+        let e = ScriptedEngine::new();
+        assert_eq!(start_within_tokens(&e, "short text", 10), None);
+        let text: String = (0..100)
+            .map(|i| format!("line {i} of the file\n"))
+            .collect();
+        let start = start_within_tokens(&e, &text, 50).unwrap();
+        assert!(e.count_tokens(&start) <= 50);
+        assert!(e.count_tokens(&start) >= 40, "{start}");
+        assert!(text.starts_with(&start));
+        assert!(
+            start.ends_with("of the file"),
+            "cut at a line end: {start:?}"
+        );
+        let cjk = "漢字".repeat(200);
+        let start = start_within_tokens(&e, &cjk, 10).unwrap();
+        assert!(e.count_tokens(&start) <= 10 && !start.is_empty());
+        assert_eq!(start_within_tokens(&e, "word", 0), Some(String::new()));
     }
 
     #[test]

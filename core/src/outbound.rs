@@ -15,6 +15,9 @@
 //!   else fails at once; typing is a courtesy and tried once;
 //! - edits go through [`EditThrottle`]: at most one per interval per lane (a chat or channel),
 //!   and an edit superseded while it waits is skipped, so the newest text is the one delivered.
+//!
+//! On the way in, [`Client::download`] fetches a file users attached (one try; the core sets
+//! the timeout), and [`read_capped`] reads a download without ever holding more than asked.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -27,7 +30,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::render::{unit_to_byte, units};
-use crate::seam::{ChannelKey, MessageRef, Outbox, PlatformLimits};
+use crate::seam::{Attachment, ChannelKey, MessageRef, Outbox, PlatformLimits};
 use crate::{Error, Result};
 
 /// What is sent instead of a blank text: platforms refuse empty messages.
@@ -384,6 +387,15 @@ pub trait Client: Send + Sync + 'static {
     async fn edit(&self, msg: &Self::Message, text: &str) -> std::result::Result<(), Self::Error>;
     /// One attempt at showing "typing…" at `to`.
     async fn typing(&self, to: &Self::Target) -> std::result::Result<(), Self::Error>;
+    /// Download `attachment`, giving up past `max_bytes` (see [`read_capped`]). One try; the
+    /// default downloads nothing.
+    async fn download(&self, attachment: &Attachment, max_bytes: u64) -> Result<Vec<u8>> {
+        let _ = max_bytes;
+        Err(Error::Platform(format!(
+            "no downloads from this platform ({})",
+            attachment.name
+        )))
+    }
     /// The throttle lane of `key`'s edits: the chat, unless the platform limits finer.
     fn lane<'k>(&self, key: &'k ChannelKey) -> &'k str {
         &key.chat
@@ -530,6 +542,32 @@ impl<C: Client> Outbox for Outbound<C> {
     fn limits(&self) -> PlatformLimits {
         self.limits
     }
+
+    async fn download(&self, attachment: &Attachment, max_bytes: u64) -> Result<Vec<u8>> {
+        self.client.download(attachment, max_bytes).await
+    }
+}
+
+/// Read a download's chunks into memory, failing once more than `max_bytes` arrived: a file
+/// bigger than its description said is not read to its end. Chunk errors are already
+/// described (and stripped of secrets such as a token in the URL) by the adapter.
+pub async fn read_capped<S, B>(mut chunks: S, max_bytes: u64) -> Result<Vec<u8>>
+where
+    S: futures::Stream<Item = std::result::Result<B, String>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| Error::Platform(format!("download: {e}")))?;
+        out.extend_from_slice(chunk.as_ref());
+        if out.len() as u64 > max_bytes {
+            return Err(Error::Platform(format!(
+                "download: more than {max_bytes} bytes"
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// At most one refusal ("this is a private bot") per place (a chat, a user) in each gap, so a
@@ -569,6 +607,16 @@ impl RefusalGap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_download_past_its_cap_is_abandoned() {
+        let chunks =
+            |n: usize| futures::stream::iter((0..n).map(|_| Ok::<_, String>(vec![7u8; 10])));
+        assert_eq!(read_capped(chunks(3), 30).await.unwrap().len(), 30);
+        assert!(read_capped(chunks(4), 30).await.is_err());
+        let failing = futures::stream::iter([Err::<Vec<u8>, String>("reset".into())]);
+        assert!(read_capped(failing, 30).await.is_err());
+    }
 
     #[test]
     fn split_respects_the_limit_and_char_boundaries() {

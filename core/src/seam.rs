@@ -122,6 +122,40 @@ pub struct Incoming {
     pub at: i64,
     /// Chat title for groups, if the platform gives one (used in prompts).
     pub channel_title: Option<String>,
+    /// The message this one replies to, when it is a reply (the bot puts it into the turn).
+    pub reply_to: Option<RepliedTo>,
+    /// Files attached to the message, described; the bot downloads the ones it reads through
+    /// [`Outbox::download`].
+    pub attachments: Vec<Attachment>,
+    /// The user's language as the platform tells it (Telegram's `language_code`), if it does.
+    pub language: Option<String>,
+}
+
+/// The message an [`Incoming`] replies to, as far as the bot needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepliedTo {
+    /// Platform message id.
+    pub message_id: String,
+    /// The display name of its author.
+    pub author_name: String,
+    /// Its text or caption; only the fragment the user quoted, when they quoted one.
+    pub text: String,
+    /// Whether the bot wrote it.
+    pub is_bot: bool,
+}
+
+/// A file attached to an [`Incoming`]: described here, downloaded only if the bot reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file's name as the user sent it (`notes.txt`); the adapter makes one up when the
+    /// platform gives none (`photo.jpg`).
+    pub name: String,
+    /// Its MIME type, when the platform says.
+    pub mime: Option<String>,
+    /// Its size in bytes, when the platform says (checked before downloading).
+    pub size: Option<u64>,
+    /// What the adapter needs to download it (Telegram's file id, Discord's attachment URL).
+    pub locator: String,
 }
 
 /// A message the bot sent, so it can be edited.
@@ -159,8 +193,9 @@ pub struct PlatformLimits {
     pub supports_edit: bool,
 }
 
-/// How the core talks back to a platform. Implementations retry transient failures (429 with
-/// retry-after, 5xx) themselves and return an error only when they give up.
+/// How the core talks back to a platform, and fetches the files users attach. Implementations
+/// retry transient failures (429 with retry-after, 5xx) themselves and return an error only
+/// when they give up.
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync {
     /// Send a new message; `reply_to` names the message it answers (shown as a reply).
@@ -183,6 +218,15 @@ pub trait Outbox: Send + Sync {
     async fn typing(&self, key: &ChannelKey) -> Result<()>;
     /// The platform's limits.
     fn limits(&self) -> PlatformLimits;
+    /// Download an attachment of an incoming message, giving up (with an error) past
+    /// `max_bytes`. The default downloads nothing: the platform has no files.
+    async fn download(&self, attachment: &Attachment, max_bytes: u64) -> Result<Vec<u8>> {
+        let _ = max_bytes;
+        Err(crate::Error::Platform(format!(
+            "no downloads on this platform ({})",
+            attachment.name
+        )))
+    }
 }
 
 /// A command the bot understands, as platforms list them (Telegram's `setMyCommands`, Discord's

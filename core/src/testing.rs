@@ -184,6 +184,9 @@ pub fn dm(chat: &str, user: &str, text: &str) -> Incoming {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
         channel_title: None,
+        reply_to: None,
+        attachments: Vec::new(),
+        language: None,
     }
 }
 

@@ -961,9 +961,329 @@ pub fn translation_prompt(from: Option<Lang>, to: Lang) -> String {
     )
 }
 
+/// [`translation_prompt`] made stricter, for the one retry after a translation came out in
+/// the wrong language: the target language is named again and the reply's language demanded.
+pub fn strict_translation_prompt(from: Option<Lang>, to: Lang) -> String {
+    format!(
+        "{}\nYour whole reply must be written in {to}, and only in {to}. Do not repeat the \
+         original. Do not write anything before or after the translation.",
+        translation_prompt(from, to),
+        to = to.name()
+    )
+}
+
+/// Whether `output`, a translation into `to`, is in `to` as far as [`detect`] can tell.
+///
+/// Text with nothing to judge (emoji, numbers, code) passes; so does text whose language
+/// cannot be told but whose script is `to`'s, and a guess of low confidence between languages
+/// of one script (Danish for Norwegian). Chinese for Japanese passes: Japanese written in
+/// kanji only reads as Chinese.
+///
+/// ```
+/// use parley_core::translate::{translation_fits, Lang};
+///
+/// let de = Lang::parse("de").unwrap();
+/// assert!(translation_fits("Guten Morgen, wie geht es dir heute?", de));
+/// assert!(!translation_fits("Good morning, how are you today?", de));
+/// ```
+pub fn translation_fits(output: &str, to: Lang) -> bool {
+    if output.trim().is_empty() {
+        return false;
+    }
+    let d = detect(output);
+    if d.kind != ContentKind::Text {
+        return true;
+    }
+    let kanji_for_japanese = |l: Lang| to.code() == "ja" && l.code() == "zh";
+    match d.lang {
+        Some(l) if l == to || kanji_for_japanese(l) => true,
+        Some(l) => l.script() == to.script() && d.confidence < 0.5,
+        None => match d.script {
+            Some(Script::Han) if to.code() == "ja" => true,
+            Some(s) => s == to.script(),
+            None => true,
+        },
+    }
+}
+
+/// Lines a model writes before a translation ("Here is the translation:", "Sure!").
+fn is_preamble(line: &str) -> bool {
+    let l = line.trim().to_lowercase();
+    if l.chars().count() > 80 {
+        return false;
+    }
+    let polite = ["sure", "of course", "certainly", "okay", "ok,", "here"];
+    let opens_politely = polite.iter().any(|p| l.starts_with(p));
+    (l.ends_with(':') && (l.contains("translat") || opens_politely))
+        || (opens_politely && (l.ends_with('!') || l.ends_with('.')) && l.chars().count() <= 30)
+}
+
+/// Lines a model writes after a translation ("Note: …", "I hope this helps").
+fn is_afterword(line: &str) -> bool {
+    let l = line
+        .trim()
+        .trim_start_matches(['(', '*', '_'])
+        .to_lowercase();
+    [
+        "note:",
+        "note that",
+        "notes:",
+        "explanation:",
+        "translation notes",
+        "this translation",
+        "i hope",
+        "let me know",
+        "(translation",
+    ]
+    .iter()
+    .any(|p| l.starts_with(p))
+}
+
+/// Quote pairs a model wraps a translation in.
+const QUOTE_PAIRS: &[(char, char)] = &[
+    ('"', '"'),
+    ('“', '”'),
+    ('«', '»'),
+    ('「', '」'),
+    ('„', '“'),
+    ('\'', '\''),
+];
+
+/// A model's translation of `source` without the chatter around it: a preamble line ("Here is
+/// the translation:"), a label ("Translation: …"), notes after it ("Note: …"), and quotes
+/// wrapped around the whole of it. What the source itself has (its own "Note:" line, its own
+/// quotes) stays.
+///
+/// ```
+/// use parley_core::translate::strip_chatter;
+///
+/// let out = "Here is the translation:\n\nGuten Morgen!\n\nNote: informal register.";
+/// assert_eq!(strip_chatter(out, "Good morning!"), "Guten Morgen!");
+/// ```
+pub fn strip_chatter(output: &str, source: &str) -> String {
+    let source_has = |f: fn(&str) -> bool| source.lines().any(f);
+    let mut lines: Vec<&str> = output.trim().lines().collect();
+    let non_blank = |lines: &[&str]| lines.iter().filter(|l| !l.trim().is_empty()).count();
+    if !source_has(is_preamble) {
+        while non_blank(&lines) > 1 && lines.first().is_some_and(|l| is_preamble(l)) {
+            lines.remove(0);
+            while lines.first().is_some_and(|l| l.trim().is_empty()) {
+                lines.remove(0);
+            }
+        }
+    }
+    if !source_has(is_afterword) {
+        // From the first afterword on, everything is notes.
+        if let Some(at) = lines.iter().position(|l| is_afterword(l)) {
+            if non_blank(&lines[..at]) > 0 {
+                lines.truncate(at);
+            }
+        }
+    }
+    let mut text = lines.join("\n").trim().to_string();
+    let source_lower = source.to_lowercase();
+    if let Some((label, rest)) = text.split_once(':') {
+        let label_lower = label.trim().to_lowercase();
+        let is_label = label_lower.chars().count() <= 40
+            && !label_lower.contains('\n')
+            && label_lower.contains("translat")
+            && !source_lower.contains(&label_lower);
+        if is_label && !rest.trim().is_empty() {
+            text = rest.trim().to_string();
+        }
+    }
+    let source = source.trim();
+    for (open, close) in QUOTE_PAIRS {
+        let wrapped = text.chars().count() >= 2
+            && text.starts_with(*open)
+            && text.ends_with(*close)
+            && !source.starts_with(*open);
+        let inner = text
+            .strip_prefix(*open)
+            .and_then(|t| t.strip_suffix(*close))
+            .unwrap_or_default();
+        if wrapped && !inner.contains(*open) && !inner.contains(*close) {
+            text = inner.trim().to_string();
+            break;
+        }
+    }
+    text
+}
+
+/// One language per country flag, for translation on demand by flag reaction (🇩🇪 → German).
+/// A flag whose country speaks several languages names the one most of its people read
+/// (🇨🇭 → German, 🇨🇦 → English, 🇧🇪 → Dutch); the README lists the whole table.
+const FLAG_LANGS: &[(&str, &str)] = &[
+    ("US", "en"),
+    ("GB", "en"),
+    ("AU", "en"),
+    ("CA", "en"),
+    ("NZ", "en"),
+    ("IE", "en"),
+    ("CN", "zh"),
+    ("TW", "zh"),
+    ("HK", "zh"),
+    ("ES", "es"),
+    ("MX", "es"),
+    ("AR", "es"),
+    ("CO", "es"),
+    ("CL", "es"),
+    ("PE", "es"),
+    ("FR", "fr"),
+    ("DE", "de"),
+    ("AT", "de"),
+    ("CH", "de"),
+    ("JP", "ja"),
+    ("KR", "ko"),
+    ("RU", "ru"),
+    ("PT", "pt"),
+    ("BR", "pt"),
+    ("IT", "it"),
+    ("SA", "ar"),
+    ("EG", "ar"),
+    ("AE", "ar"),
+    ("IN", "hi"),
+    ("NL", "nl"),
+    ("BE", "nl"),
+    ("PL", "pl"),
+    ("TR", "tr"),
+    ("UA", "uk"),
+    ("VN", "vi"),
+    ("ID", "id"),
+    ("TH", "th"),
+    ("SE", "sv"),
+    ("DK", "da"),
+    ("NO", "nb"),
+    ("FI", "fi"),
+    ("CZ", "cs"),
+    ("SK", "sk"),
+    ("HU", "hu"),
+    ("RO", "ro"),
+    ("GR", "el"),
+    ("IL", "he"),
+    ("BG", "bg"),
+    ("RS", "sr"),
+    ("HR", "hr"),
+    ("IR", "fa"),
+    ("PK", "ur"),
+    ("BD", "bn"),
+    ("GE", "ka"),
+    ("AM", "hy"),
+    ("PH", "tl"),
+];
+
+/// The language a country-flag emoji stands for (`🇩🇪` → German), or `None` for any other
+/// emoji or a flag without a language in the table.
+///
+/// ```
+/// use parley_core::translate::flag_language;
+///
+/// assert_eq!(flag_language("🇯🇵").map(|l| l.code()), Some("ja"));
+/// assert_eq!(flag_language("👍"), None);
+/// ```
+pub fn flag_language(emoji: &str) -> Option<Lang> {
+    let letters: Option<String> = emoji
+        .chars()
+        .map(|c| {
+            let n = u32::from(c).checked_sub(0x1F1E6)?;
+            (n < 26).then(|| char::from(b'A' + n as u8))
+        })
+        .collect();
+    let country = letters.filter(|l| l.len() == 2)?;
+    let (_, code) = FLAG_LANGS.iter().find(|(c, _)| *c == country)?;
+    Lang::from_code(code)
+}
+
+/// Every flag with a language, as (country code, language): the table the README shows.
+pub fn flag_languages() -> impl Iterator<Item = (&'static str, Lang)> {
+    FLAG_LANGS
+        .iter()
+        .filter_map(|(c, l)| Lang::from_code(l).map(|l| (*c, l)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flag_names_a_known_language() {
+        assert_eq!(flag_languages().count(), FLAG_LANGS.len());
+        assert_eq!(flag_language("🇩🇪").map(Lang::code), Some("de"));
+        assert_eq!(flag_language("🇧🇷").map(Lang::code), Some("pt"));
+        assert_eq!(flag_language("🇺🇸").map(Lang::code), Some("en"));
+        assert_eq!(flag_language("🇦"), None);
+        assert_eq!(
+            flag_language("🇦🇶"),
+            None,
+            "Antarctica speaks no language here"
+        );
+        assert_eq!(flag_language("DE"), None);
+    }
+
+    #[test]
+    fn chatter_around_a_translation_is_stripped() {
+        let src = "Where is the station?";
+        for (out, want) in [
+            ("Wo ist der Bahnhof?", "Wo ist der Bahnhof?"),
+            (
+                "Here is the translation:\nWo ist der Bahnhof?",
+                "Wo ist der Bahnhof?",
+            ),
+            (
+                "Sure! Here's the German translation:\n\nWo ist der Bahnhof?",
+                "Wo ist der Bahnhof?",
+            ),
+            ("Translation: Wo ist der Bahnhof?", "Wo ist der Bahnhof?"),
+            ("\"Wo ist der Bahnhof?\"", "Wo ist der Bahnhof?"),
+            ("„Wo ist der Bahnhof?“", "Wo ist der Bahnhof?"),
+            (
+                "Wo ist der Bahnhof?\n\nNote: \"Bahnhof\" means station.",
+                "Wo ist der Bahnhof?",
+            ),
+            ("Wo ist der Bahnhof?\n(Note: formal)", "Wo ist der Bahnhof?"),
+        ] {
+            assert_eq!(strip_chatter(out, src), want, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn what_the_source_says_itself_is_kept() {
+        assert_eq!(
+            strip_chatter("\"Hallo\", sagte sie.", "\"Hello\", she said."),
+            "\"Hallo\", sagte sie."
+        );
+        assert_eq!(
+            strip_chatter(
+                "Hinweis: morgen zu.\nNote: closed",
+                "Note: closed tomorrow.\nNote: closed"
+            ),
+            "Hinweis: morgen zu.\nNote: closed"
+        );
+        // A lone preamble-looking line is the translation itself.
+        assert_eq!(strip_chatter("Sure!", "Klar!"), "Sure!");
+    }
+
+    #[test]
+    fn output_in_the_wrong_language_does_not_fit() {
+        let l = |c| Lang::from_code(c).unwrap();
+        assert!(translation_fits(
+            "Wo ist der Bahnhof? Ich kann ihn nicht finden.",
+            l("de")
+        ));
+        assert!(!translation_fits(
+            "Where is the station? I cannot find it.",
+            l("de")
+        ));
+        assert!(translation_fits("駅はどこですか？", l("ja")));
+        assert!(translation_fits("東京駅", l("ja")));
+        assert!(!translation_fits(
+            "Where is the station? I cannot find it.",
+            l("ja")
+        ));
+        assert!(!translation_fits("车站在哪里？", l("ko")));
+        assert!(translation_fits("👍", l("fr")));
+        assert!(!translation_fits("  ", l("fr")));
+    }
 
     fn l(code: &str) -> Lang {
         Lang::from_code(code).unwrap()

@@ -1345,3 +1345,141 @@ async fn remember_and_system_refuse_text_over_the_pinned_budget() {
         Some(replies::SYSTEM_SET)
     );
 }
+
+/// A reply to `to` (written by `author`, or by the bot) carrying `text`.
+fn replying(mut m: Incoming, author: &str, to: &str, is_bot: bool) -> Incoming {
+    m.reply_to = Some(parley_core::seam::RepliedTo {
+        message_id: "earlier".into(),
+        author_name: author.into(),
+        text: to.into(),
+        is_bot,
+    });
+    m.reply_to_bot = is_bot;
+    m
+}
+
+#[tokio::test]
+async fn a_reply_to_someone_else_shows_the_model_the_message_pointed_at_once() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    let asked = replying(
+        mention("g", "Ada", "what does he mean?"),
+        "Bob",
+        "Ich komme morgen später",
+        false,
+    );
+    rig.say(asked).await;
+    let r = rig.requests_for("g").pop().unwrap();
+    let last = &r.messages.last().unwrap().content;
+    assert!(last.contains("a message by Bob"), "{last}");
+    assert!(last.contains("> Ich komme morgen später"), "{last}");
+    assert!(last.ends_with("what does he mean?"), "{last}");
+    // The quote is context for that question only: not stored, not a turn of its own.
+    rig.say(mention("g", "Ada", "and in English?")).await;
+    let next = rig.requests_for("g").pop().unwrap();
+    let users: Vec<&str> = next
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(users, ["Ada: what does he mean?", "Ada: and in English?"]);
+    // Replying to the bot's answer still in the window adds nothing twice.
+    let answer = rig.out.last(&key("g")).unwrap();
+    rig.say(replying(
+        mention("g", "Ada", "why?"),
+        "parley",
+        &answer,
+        true,
+    ))
+    .await;
+    let r = rig.requests_for("g").pop().unwrap();
+    assert!(!r
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .contains("your earlier message"));
+}
+
+#[tokio::test]
+async fn a_long_quote_gives_way_first_and_the_question_stays_whole() {
+    let s = settings("[bot]\nmessages_per_minute = 0\n[sampling]\nmax_tokens = 50\n");
+    let rig = Rig::new(&s, echo().with_context_len(400)).await;
+    let quote: String = (0..1000).map(|i| format!("word{i} ")).collect();
+    let question = "please summarise what he wrote in two lines";
+    rig.say(replying(dm("d", "u", question), "Bob", &quote, false))
+        .await;
+    let r = rig.requests_for("d").pop().unwrap();
+    let last = &r.messages.last().unwrap().content;
+    assert!(last.ends_with(question), "{last}");
+    assert!(last.contains("> word0 word1"), "the quote keeps its start");
+    assert!(last.contains("shortened"), "{last}");
+    assert!(!last.contains("word999"));
+    use parley_core::engine::Engine;
+    let e = rig.engine.as_ref();
+    let tokens: usize = r
+        .messages
+        .iter()
+        .map(|m| e.count_tokens(&m.content) + e.message_overhead())
+        .sum();
+    assert!(tokens <= 400 - 50, "the request fits the window: {tokens}");
+}
+
+#[tokio::test]
+async fn tr_translates_the_message_replied_to_without_keeping_it() {
+    let engine = ScriptedEngine::new().with_replies([
+        "Here is the translation:\n\nWo ist der Bahnhof? Ich finde ihn nicht.\n\nNote: informal.",
+    ]);
+    let rig = Rig::new(&settings(""), engine).await;
+    rig.say(dm("d", "u", "/tr de")).await;
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::TR_NEEDS_REPLY)
+    );
+    let source = "Where is the station? I cannot find it.";
+    rig.say(replying(dm("d", "u", "/tr de"), "Bob", source, false))
+        .await;
+    let r = rig.engine.requests().pop().unwrap();
+    assert_eq!(r.conversation, "test:d#translate");
+    assert!(r.messages[0].content.contains("into German"));
+    assert_eq!(r.messages[1].content, source);
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some("Wo ist der Bahnhof? Ich finde ihn nicht.")
+    );
+    rig.say(dm("d", "u", "thanks")).await;
+    let p = rig.last_prompt("d");
+    assert!(!p.contains("Bahnhof") && !p.contains("/tr"), "{p}");
+}
+
+#[tokio::test]
+async fn a_translation_in_the_wrong_language_is_retried_greedily_then_refused() {
+    let english = "Where is the station? I cannot find it anywhere.";
+    let engine = ScriptedEngine::new().with_replies([english, english]);
+    let rig = Rig::new(&settings(""), engine).await;
+    rig.say(dm("d", "u", "/translate de")).await;
+    rig.say(dm(
+        "d",
+        "u",
+        "¿Dónde está la estación? No la encuentro por ninguna parte.",
+    ))
+    .await;
+    let reqs = rig.engine.requests();
+    assert_eq!(reqs.len(), 2, "one retry: {reqs:?}");
+    assert!(reqs[0].params.temperature > 0.0);
+    assert_eq!(reqs[1].params.temperature, 0.0, "the retry is greedy");
+    assert!(
+        reqs[1].messages[0].content.contains("only in German"),
+        "{}",
+        reqs[1].messages[0].content
+    );
+    let shown = rig.out.transcript(&key("d"));
+    assert!(
+        !shown.contains(english),
+        "the wrong text is never posted: {shown}"
+    );
+    assert_eq!(
+        rig.out.last(&key("d")),
+        Some(replies::could_not_translate("German"))
+    );
+}

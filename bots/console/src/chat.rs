@@ -142,6 +142,9 @@ fn incoming(n: u64, text: &str, name: &str) -> Incoming {
         replied_to_id: None,
         at: now_unix(),
         channel_title: None,
+        reply_to: None,
+        attachments: Vec::new(),
+        language: None,
     }
 }
 

@@ -109,6 +109,9 @@ pub fn map_interaction(interaction: &CommandInteraction, configured_admin: bool)
         replied_to_id: None,
         at: interaction.id.created_at().unix_timestamp(),
         channel_title: None,
+        reply_to: None,
+        attachments: Vec::new(),
+        language: Some(interaction.locale.clone()),
     }
 }
 

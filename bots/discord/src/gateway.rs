@@ -8,15 +8,16 @@ use parley_core::bot::replies;
 use parley_core::metrics;
 use parley_core::seam::{ChannelKey, Handler, Incoming, Outbox, Platform};
 use serenity::all::{
-    Command, CommandInteraction, ConnectionStage, Context, CreateInteractionResponse,
+    ChannelId, Command, CommandInteraction, ConnectionStage, Context, CreateInteractionResponse,
     CreateInteractionResponseMessage, EventHandler, GuildChannel, GuildId, Interaction, Message,
-    Ready, ResumedEvent, Role, ShardStageUpdateEvent, ThreadListSyncEvent, UserId,
+    MessageId, MessageReferenceKind, Reaction, ReactionType, Ready, ResumedEvent, Role,
+    ShardStageUpdateEvent, ThreadListSyncEvent, UserId,
 };
 use serenity::model::guild::Guild;
 
 use crate::access::{Access, Gate, GuildDirectory, Origin, ResumeGate, Verdict};
 use crate::commands::{map_interaction, slash_commands};
-use crate::mapping::{map_message, MessageFacts};
+use crate::mapping::{map_flag_reaction, map_message, replied_to, MessageFacts};
 use parley_core::outbound::{EditThrottle, RetryPolicy};
 
 use crate::outbox::{channel_outbox, interaction_outbox, Serenity};
@@ -174,6 +175,96 @@ impl Events {
         }
     }
 
+    /// A message by id, through REST (retried like every call); `None`, logged, when it
+    /// cannot be had (deleted, no access).
+    async fn fetch_message(
+        &self,
+        ctx: &Context,
+        channel: ChannelId,
+        id: MessageId,
+    ) -> Option<Message> {
+        let fetched = self
+            .retry
+            .run("fetch a message", &Serenity, || {
+                ctx.http.get_message(channel, id)
+            })
+            .await;
+        match fetched {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(channel = %channel, error = %e, "could not fetch a message");
+                None
+            }
+        }
+    }
+
+    /// The message `msg` replies to, when Discord left it out of the event (it does for
+    /// older messages): fetched, but only for messages that may be for the bot.
+    async fn fill_reply(&self, ctx: &Context, msg: &Message, incoming: &mut Incoming) {
+        let reference = msg
+            .message_reference
+            .as_ref()
+            .filter(|r| r.kind == MessageReferenceKind::Default);
+        let Some(id) = reference.and_then(|r| r.message_id) else {
+            return;
+        };
+        let may_be_for_us =
+            incoming.is_direct || incoming.mentions_bot || incoming.text.starts_with('/');
+        if incoming.reply_to.is_some() || !may_be_for_us {
+            return;
+        }
+        if let Some(original) = self.fetch_message(ctx, msg.channel_id, id).await {
+            let replied = replied_to(&original, self.bot_id);
+            incoming.reply_to_bot = replied.is_bot;
+            incoming.reply_to = Some(replied);
+        }
+    }
+
+    /// A country-flag reaction: the message reacted to, translated, as a reply to it (a
+    /// `/tr LANG` for the core, under the same allowlists and rate limit as messages).
+    async fn flag_reaction(&self, ctx: &Context, reaction: Reaction) {
+        let ReactionType::Unicode(emoji) = &reaction.emoji else {
+            return;
+        };
+        let Some(user) = reaction.user_id else {
+            return;
+        };
+        if parley_core::translate::flag_language(emoji).is_none() || user == self.bot_id {
+            return;
+        }
+        let roles = reaction
+            .member
+            .as_ref()
+            .map(|m| m.roles.clone())
+            .unwrap_or_default();
+        let origin = self.origin(reaction.guild_id, reaction.channel_id, user, roles.clone());
+        if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
+            tracing::debug!(channel = %reaction.channel_id, user = %user, "reaction outside the allowlists ignored");
+            return;
+        }
+        let Some(reacted) = self
+            .fetch_message(ctx, reaction.channel_id, reaction.message_id)
+            .await
+        else {
+            return;
+        };
+        let is_admin = self.gate.access().is_configured_admin(user)
+            || reaction
+                .guild_id
+                .is_some_and(|g| self.directory.can_manage(g, user, &roles));
+        let facts = MessageFacts {
+            bot_id: self.bot_id,
+            bot_role_ids: Vec::new(),
+            author_is_admin: is_admin,
+            channel_title: self.directory.name_of(reaction.channel_id),
+        };
+        let Some(incoming) = map_flag_reaction(&reaction, &reacted, &facts) else {
+            return;
+        };
+        tracing::debug!(channel = %incoming.key, "flag reaction");
+        self.handler.handle(incoming, self.outbox(ctx)).await;
+    }
+
     async fn command(&self, ctx: &Context, cmd: CommandInteraction) {
         let roles = cmd
             .member
@@ -285,11 +376,16 @@ impl EventHandler for Events {
 
     async fn message(&self, ctx: Context, msg: Message) {
         metrics::gateway_event(ctx.shard_id.0);
-        let Some(incoming) = self.incoming_for(&ctx, &msg).await else {
+        let Some(mut incoming) = self.incoming_for(&ctx, &msg).await else {
             return;
         };
+        self.fill_reply(&ctx, &msg, &mut incoming).await;
         tracing::debug!(channel = %incoming.key, mentions_bot = incoming.mentions_bot, direct = incoming.is_direct, "message");
         self.handler.handle(incoming, self.outbox(&ctx)).await;
+    }
+
+    async fn reaction_add(&self, ctx: Context, reaction: Reaction) {
+        self.flag_reaction(&ctx, reaction).await;
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {

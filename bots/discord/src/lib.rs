@@ -28,7 +28,9 @@
 //!   of it is the core's `outbound` toolkit; [`outbox`] holds only serenity's calls.
 //! - **Intents**: `GUILDS` (guild roles, channels and threads: admin and thread detection),
 //!   `GUILD_MESSAGES`, `DIRECT_MESSAGES`, and the privileged `MESSAGE_CONTENT` (without it
-//!   guild messages arrive with empty text). A gateway close 4014 becomes
+//!   guild messages arrive with empty text), `GUILD_MESSAGE_REACTIONS` and
+//!   `DIRECT_MESSAGE_REACTIONS` (a country-flag reaction asks for a translation of the message
+//!   it is on: `mapping::map_flag_reaction`). A gateway close 4014 becomes
 //!   [`Error::MessageContentIntentDisabled`], which says where to switch it on.
 //! - **Commands**: the core's commands become slash commands (global, or per guild when
 //!   `command_guild_ids` is set); a used command is deferred and reaches the core as the text
@@ -85,6 +87,8 @@ pub fn intents() -> GatewayIntents {
         | GatewayIntents::GUILD_MESSAGES
         | GatewayIntents::DIRECT_MESSAGES
         | GatewayIntents::MESSAGE_CONTENT
+        | GatewayIntents::GUILD_MESSAGE_REACTIONS
+        | GatewayIntents::DIRECT_MESSAGE_REACTIONS
 }
 
 /// The token from `DISCORD_TOKEN`, or [`Error::MissingToken`] saying where to get one.

@@ -5,9 +5,14 @@
 //! that is the thread's own id (threads are channels on Discord), so a thread never shares turns
 //! with its parent; `thread` stays `None`. This keeps the key stable whether or not the adapter
 //! has seen the thread's parent yet (after a restart it may not have).
+//!
+//! A reply carries the message it replies to ([`replied_to`]); files come as [`Attachment`]s
+//! with their URL. A country-flag reaction on a message becomes a `/tr LANG` for it
+//! ([`map_flag_reaction`]), answered as a reply to the message reacted to.
 
-use parley_core::seam::{Author, ChannelKey, Incoming, Platform};
-use serenity::model::channel::{Message, MessageType};
+use parley_core::seam::{Attachment, Author, ChannelKey, Incoming, Platform, RepliedTo};
+use parley_core::translate::flag_language;
+use serenity::model::channel::{Message, MessageType, Reaction, ReactionType};
 use serenity::model::id::{RoleId, UserId};
 
 /// What the mapping needs to know besides the message itself.
@@ -24,8 +29,8 @@ pub struct MessageFacts {
 }
 
 /// Turn a message into an [`Incoming`], or `None` when the bot must not see it: messages from
-/// bots (itself included), webhooks and system messages, and messages without text
-/// (attachments or embeds only) once the bot's mentions are stripped.
+/// bots (itself included), webhooks and system messages, and messages with neither text (once
+/// the bot's mentions are stripped) nor files (embeds only).
 pub fn map_message(msg: &Message, facts: &MessageFacts) -> Option<Incoming> {
     if msg.author.bot || msg.author.id == facts.bot_id || msg.webhook_id.is_some() {
         return None;
@@ -34,13 +39,24 @@ pub fn map_message(msg: &Message, facts: &MessageFacts) -> Option<Incoming> {
         return None;
     }
     let (text, mentioned) = strip_bot_mentions(&msg.content, facts.bot_id, &facts.bot_role_ids);
-    if text.is_empty() {
+    let attachments: Vec<Attachment> = msg
+        .attachments
+        .iter()
+        .map(|a| Attachment {
+            name: a.filename.clone(),
+            mime: a.content_type.clone(),
+            size: Some(u64::from(a.size)),
+            locator: a.url.clone(),
+        })
+        .collect();
+    if text.is_empty() && attachments.is_empty() {
         return None;
     }
-    let reply_to_bot = msg
+    let reply_to = msg
         .referenced_message
-        .as_ref()
-        .is_some_and(|r| r.author.id == facts.bot_id);
+        .as_deref()
+        .map(|r| replied_to(r, facts.bot_id));
+    let reply_to_bot = reply_to.as_ref().is_some_and(|r| r.is_bot);
     let nick = msg.member.as_ref().and_then(|m| m.nick.clone());
     Some(Incoming {
         key: ChannelKey::new(Platform::Discord, msg.channel_id.get().to_string()),
@@ -61,6 +77,66 @@ pub fn map_message(msg: &Message, facts: &MessageFacts) -> Option<Incoming> {
             .map(|id| id.get().to_string()),
         at: msg.timestamp.unix_timestamp(),
         channel_title: facts.channel_title.clone(),
+        reply_to,
+        attachments,
+        language: None,
+    })
+}
+
+/// A message as the one an incoming message replies to (or a reaction is on).
+pub fn replied_to(msg: &Message, bot_id: UserId) -> RepliedTo {
+    let nick = msg.member.as_ref().and_then(|m| m.nick.clone());
+    RepliedTo {
+        message_id: msg.id.get().to_string(),
+        author_name: display_name(nick.as_deref(), &msg.author),
+        text: msg.content.clone(),
+        is_bot: msg.author.id == bot_id,
+    }
+}
+
+/// A country-flag reaction on `reacted` as a `/tr LANG` for it, or `None` for any other
+/// reaction (another emoji, a flag without a language, a bot reacting). The answer replies to
+/// the message reacted to, so the [`Incoming`] carries its id.
+pub fn map_flag_reaction(
+    reaction: &Reaction,
+    reacted: &Message,
+    facts: &MessageFacts,
+) -> Option<Incoming> {
+    let ReactionType::Unicode(emoji) = &reaction.emoji else {
+        return None;
+    };
+    let lang = flag_language(emoji)?;
+    let user = reaction.user_id?;
+    let member = reaction.member.as_ref();
+    if user == facts.bot_id || member.is_some_and(|m| m.user.bot) {
+        return None;
+    }
+    let display_name = member.map_or_else(
+        || "someone".to_string(),
+        |m| display_name(m.nick.as_deref(), &m.user),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let reply_to = replied_to(reacted, facts.bot_id);
+    Some(Incoming {
+        key: ChannelKey::new(Platform::Discord, reaction.channel_id.get().to_string()),
+        message_id: reaction.message_id.get().to_string(),
+        author: Author {
+            id: user.get().to_string(),
+            display_name,
+            is_platform_admin: facts.author_is_admin,
+        },
+        text: format!("/tr {}", lang.code()),
+        is_direct: reaction.guild_id.is_none(),
+        mentions_bot: true,
+        reply_to_bot: reply_to.is_bot,
+        replied_to_id: Some(reacted.id.get().to_string()),
+        at: now,
+        channel_title: facts.channel_title.clone(),
+        reply_to: Some(reply_to),
+        attachments: Vec::new(),
+        language: None,
     })
 }
 
@@ -218,8 +294,49 @@ mod tests {
                 .unwrap()
                 .reply_to_bot
         );
+        let r = map_message(&parse(v.clone()), &facts())
+            .unwrap()
+            .reply_to
+            .unwrap();
+        assert!(r.is_bot);
+        assert_eq!(r.text, "earlier answer");
         v["referenced_message"]["author"] = user(11, "bob", None, false);
-        assert!(!map_message(&parse(v), &facts()).unwrap().reply_to_bot);
+        let m = map_message(&parse(v), &facts()).unwrap();
+        assert!(!m.reply_to_bot);
+        let r = m.reply_to.unwrap();
+        assert_eq!((r.author_name.as_str(), r.is_bot), ("Ally", false));
+        assert_eq!(r.message_id, "1000");
+    }
+
+    fn reaction(emoji: &str, user_id: u64) -> Reaction {
+        serde_json::from_value(json!({
+            "user_id": user_id.to_string(), "channel_id": "200", "message_id": "1100",
+            "guild_id": "100", "emoji": { "id": null, "name": emoji },
+            "member": { "user": user(user_id, "carol", None, false), "nick": "Caro",
+                        "roles": [], "joined_at": "2024-01-01T00:00:00+00:00",
+                        "deaf": false, "mute": false, "flags": 0 },
+            "burst": false, "type": 0,
+        }))
+        .expect("a MESSAGE_REACTION_ADD payload")
+    }
+
+    #[test]
+    fn a_flag_reaction_asks_for_a_translation_of_the_message_reacted_to() {
+        let reacted = parse(fixture("Where is the station?"));
+        let m = map_flag_reaction(&reaction("🇩🇪", 12), &reacted, &facts()).unwrap();
+        assert_eq!(m.text, "/tr de");
+        assert_eq!(
+            m.message_id, "1100",
+            "the translation replies to the message"
+        );
+        assert_eq!(
+            (m.author.id.as_str(), m.author.display_name.as_str()),
+            ("12", "Caro")
+        );
+        assert!(m.mentions_bot && !m.is_direct);
+        assert_eq!(m.reply_to.unwrap().text, "Where is the station?");
+        assert!(map_flag_reaction(&reaction("👍", 12), &reacted, &facts()).is_none());
+        assert!(map_flag_reaction(&reaction("🇩🇪", BOT), &reacted, &facts()).is_none());
     }
 
     #[test]
@@ -236,11 +353,17 @@ mod tests {
     }
 
     #[test]
-    fn attachment_only_and_embed_only_messages_are_ignored_without_panicking() {
+    fn attachment_only_messages_carry_their_files_embed_only_ones_are_ignored() {
         let mut v = fixture("");
-        v["attachments"] = json!([{ "id": "1", "filename": "a.png", "size": 3,
-            "url": "https://cdn/a.png", "proxy_url": "https://cdn/a.png" }]);
-        assert!(map_message(&parse(v), &facts()).is_none());
+        v["attachments"] = json!([{ "id": "1", "filename": "a.log", "size": 3,
+            "url": "https://cdn/a.log", "proxy_url": "https://cdn/a.log",
+            "content_type": "text/plain; charset=utf-8" }]);
+        let m = map_message(&parse(v), &facts()).unwrap();
+        assert_eq!(m.text, "");
+        let a = &m.attachments[0];
+        assert_eq!((a.name.as_str(), a.size), ("a.log", Some(3)));
+        assert_eq!(a.locator, "https://cdn/a.log");
+        assert_eq!(a.mime.as_deref(), Some("text/plain; charset=utf-8"));
         let mut v = fixture("");
         v["embeds"] = json!([{ "type": "rich", "title": "t" }]);
         assert!(map_message(&parse(v), &facts()).is_none());

@@ -12,8 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use parley_core::outbound::{Classify, Client, EditThrottle, Failure, Outbound, Part, RetryPolicy};
-use parley_core::seam::{ChannelKey, Markup, MessageRef, PlatformLimits};
+use futures::StreamExt;
+use parley_core::outbound::{
+    read_capped, Classify, Client, EditThrottle, Failure, Outbound, Part, RetryPolicy,
+};
+use parley_core::seam::{Attachment, ChannelKey, Markup, MessageRef, PlatformLimits};
 use serenity::all::{
     ChannelId, CommandInteraction, CreateAllowedMentions, CreateInteractionResponseFollowup,
     CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId, MessageReference,
@@ -245,6 +248,32 @@ impl Client for DiscordClient {
     /// Discord limits each channel, and a thread is a channel of its own.
     fn lane<'k>(&self, key: &'k ChannelKey) -> &'k str {
         key.thread.as_deref().unwrap_or(&key.chat)
+    }
+
+    /// The attachment's URL, never more than `max_bytes` (a `Content-Length` over it is
+    /// refused before the body is read).
+    async fn download(
+        &self,
+        attachment: &Attachment,
+        max_bytes: u64,
+    ) -> parley_core::Result<Vec<u8>> {
+        // The URL's query is a signature: no need for it in the log.
+        let failed = |e: reqwest::Error| {
+            parley_core::Error::Platform(format!("discord download: {}", e.without_url()))
+        };
+        let response = reqwest::get(&attachment.locator)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(failed)?;
+        if let Some(n) = response.content_length().filter(|&n| n > max_bytes) {
+            return Err(parley_core::Error::Platform(format!(
+                "discord attachment of {n} bytes over the limit of {max_bytes}"
+            )));
+        }
+        let chunks = response
+            .bytes_stream()
+            .map(|c| c.map_err(|e| e.without_url().to_string()));
+        read_capped(Box::pin(chunks), max_bytes).await
     }
 }
 

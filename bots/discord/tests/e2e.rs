@@ -110,7 +110,7 @@ async fn direct_message_is_answered_without_a_mention() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_from_bots_and_webhooks_are_ignored() {
+async fn messages_from_bots_webhooks_and_embeds_alone_are_ignored() {
     let bot = TestBot::start(test_settings()).await;
     bot.mention(CHANNEL_A, FakeUser::bot(55, "otherbot"), "hi");
     bot.mention(CHANNEL_A, bot.fake.bot_user(), "me");
@@ -126,13 +126,23 @@ async fn messages_from_bots_and_webhooks_are_ignored() {
     // (a round trip through the adapter, the handler and the fake's REST API).
     bot.ask(CHANNEL_A, alice(), "human").await;
     bot.ask(CHANNEL_A, alice(), "human again").await;
-    let texts: Vec<_> = bot
-        .handler
-        .received()
+    let received = bot.handler.received();
+    let texts: Vec<_> = received
         .iter()
+        .filter(|m| m.attachments.is_empty())
         .map(|m| m.text.clone())
         .collect();
     assert_eq!(texts, vec!["human", "human again"]);
+    // Files alone do reach the core, which reads them or says politely what it reads.
+    let files: Vec<_> = received
+        .iter()
+        .filter(|m| !m.attachments.is_empty())
+        .collect();
+    assert_eq!(files.len(), 1, "{received:?}");
+    assert_eq!(
+        (files[0].text.as_str(), files[0].attachments.len()),
+        ("", 2)
+    );
     assert_eq!(bot.fake.messages(CHANNEL_A).len(), 2);
     bot.stop().await;
 }
@@ -332,12 +342,46 @@ async fn messages_outside_the_allowlists_are_ignored() {
     // The thread is allowed through its parent, which the adapter learns from GUILD_CREATE.
     bot.guild_known(CHANNEL_A).await;
     bot.mention(CHANNEL_B, alice(), "not here");
+    // A flag reaction is a request like a message: outside the allowlists, nothing.
+    let outside = bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_B,
+        alice(),
+        "Good morning",
+    ));
+    bot.fake
+        .react((Some(GUILD), CHANNEL_B), outside, &alice(), "🇩🇪");
     bot.ask(THREAD, alice(), "thread under allowed").await;
     assert!(bot.fake.messages(CHANNEL_B).is_empty());
     assert!(
         bot.handler.texts().iter().all(|t| !t.contains("not here")),
         "the message outside the allowlist never reached the core"
     );
+    let inside = bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        alice(),
+        "Good morning",
+    ));
+    bot.fake
+        .react((Some(GUILD), CHANNEL_A), inside, &alice(), "🇩🇪");
+    bot.wait_message(CHANNEL_A, |t| t.contains("/tr de")).await;
+    assert!(
+        bot.handler
+            .texts()
+            .iter()
+            .filter(|t| t.starts_with("/tr"))
+            .count()
+            == 1,
+        "only the reaction inside the allowlist reached the core: {:?}",
+        bot.handler.texts()
+    );
+    let fetched_outside = format!("messages/{outside}");
+    assert!(!bot
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with(&fetched_outside)));
     bot.stop().await;
 }
 

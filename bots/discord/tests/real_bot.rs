@@ -6,7 +6,7 @@ mod util;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::engine::scripted::ScriptedEngine;
+use parley_core::engine::scripted::{Scripted, ScriptedEngine};
 use parley_core::engine::{Engine, GenerateRequest};
 use parley_testkit::discord::{
     FakeDiscordOptions, FakeInteraction, FakeMessage, FakeUser, SentMessage,
@@ -224,4 +224,142 @@ async fn model_slash_command_lists_and_switches_for_managers_only() {
 fn repository_config_toml_loads_for_discord() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.toml");
     parley_discord::DiscordSettings::load(&path).expect("[discord] of config.toml");
+}
+
+fn bob() -> FakeUser {
+    FakeUser::new(11, "bob").with_global_name("Bob")
+}
+
+/// Replies, files and flag reactions as a Discord server uses them, through the real bot and
+/// adapter on the scripted engine: what reaches the model, and what the members read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new().with_responder(|_| "noted".into()));
+    let (run, bot) = start(dir.path(), Some(engine.clone() as Arc<dyn Engine>)).await;
+    let fake = &run.fake;
+
+    // A reply to Bob's message: its text reaches the model above the question; when the
+    // event leaves the message out, the adapter fetches it.
+    let said = "Ich komme morgen später, der Zug fällt aus.";
+    let bobs = fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, bob(), said));
+    fake.send_message(mention(CHANNEL_A, "what does he mean?").replying_to(bobs, bob(), said));
+    assert_eq!(after(&run, &bot, 2, CHANNEL_A).await.len(), 1);
+    let p = prompt(asked_in(&engine, CHANNEL_A).last().expect("asked"));
+    assert!(p.contains("a message by Bob") && p.contains(said), "{p}");
+    assert!(p.contains("what does he mean?"), "{p}");
+    fake.send_message(
+        mention(CHANNEL_A, "and why?")
+            .replying_to(bobs, bob(), said)
+            .without_referenced_message(),
+    );
+    after(&run, &bot, 3, CHANNEL_A).await;
+    let p = prompt(asked_in(&engine, CHANNEL_A).last().expect("asked"));
+    assert!(p.contains("> Ich komme morgen"), "fetched: {p}");
+    let fetched = format!("channels/{CHANNEL_A}/messages/{bobs}");
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path.contains(&fetched)));
+
+    // A text file is read into the question; an oversized one and an image are refused
+    // politely, neither downloaded nor put to the model.
+    let code = "fn main() {\n    let x: u8 = 300;\n}\n";
+    let url = fake.add_file("main.rs", code.as_bytes());
+    fake.send_message(
+        FakeMessage::direct(900, alice(), "why doesn't this compile?").file(
+            "main.rs",
+            "text/x-rust",
+            code.len() as u64,
+            &url,
+        ),
+    );
+    assert_eq!(after(&run, &bot, 4, 900).await.len(), 1);
+    let p = prompt(asked_in(&engine, 900).last().expect("asked"));
+    assert!(
+        p.contains("File main.rs:") && p.contains("let x: u8 = 300;"),
+        "{p}"
+    );
+    let asked = engine.requests().len();
+    let big = fake.add_file("huge.log", b"never served");
+    fake.send_message(FakeMessage::direct(900, alice(), "").file(
+        "huge.log",
+        "text/plain",
+        5 << 20,
+        &big,
+    ));
+    let m = after(&run, &bot, 5, 900).await;
+    assert!(
+        m[1].content.contains("huge.log is too large"),
+        "{}",
+        m[1].content
+    );
+    fake.send_message(FakeMessage::direct(900, alice(), "what is this?").attachments(1));
+    let m = after(&run, &bot, 6, 900).await;
+    assert!(
+        m[2].content.contains("can't open images"),
+        "{}",
+        m[2].content
+    );
+    assert!(
+        m[2].content.contains("I can read text files"),
+        "{}",
+        m[2].content
+    );
+    assert_eq!(
+        engine.requests().len(),
+        asked,
+        "the model is not asked blind"
+    );
+    let files: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("files/"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        files,
+        ["/files/main.rs"],
+        "only the readable file was downloaded"
+    );
+
+    // A 🇩🇪 reaction on Bob's message: its translation, as a reply to it.
+    engine.push(Scripted::Reply("Ich komme morgen später.".into()));
+    let english = fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_B,
+        bob(),
+        "I'll come later tomorrow.",
+    ));
+    fake.react((Some(GUILD), CHANNEL_B), english, &alice(), "🇩🇪");
+    let b = after(&run, &bot, 8, CHANNEL_B).await;
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].content, "Ich komme morgen später.");
+    assert_eq!(b[0].reply_to.as_deref(), Some(english.to_string().as_str()));
+    let t = engine.requests().pop().expect("asked");
+    assert!(t.messages[0].content.contains("into German"), "{t:?}");
+    assert_eq!(t.messages[1].content, "I'll come later tomorrow.");
+
+    // 🇯🇵, and a model that answers in English twice: retried, then refused.
+    engine.push(Scripted::Reply("I'll come later tomorrow.".into()));
+    engine.push(Scripted::Reply("I will come later tomorrow.".into()));
+    fake.react((Some(GUILD), CHANNEL_B), english, &alice(), "🇯🇵");
+    let b = after(&run, &bot, 9, CHANNEL_B).await;
+    assert!(
+        b[1].content
+            .contains("couldn't translate that into Japanese"),
+        "{}",
+        b[1].content
+    );
+    let last: Vec<_> = engine.requests().into_iter().rev().take(2).collect();
+    assert!(
+        last[0].messages[0].content.contains("only in Japanese"),
+        "{last:?}"
+    );
+    // Other emoji are no request.
+    fake.react((Some(GUILD), CHANNEL_B), english, &alice(), "👍");
+    fake.send_message(mention(CHANNEL_B, "/stats"));
+    let b = after(&run, &bot, 10, CHANNEL_B).await;
+    assert_eq!(b.len(), 3, "the thumbs-up got nothing: {b:?}");
+    stop(run).await;
 }

@@ -1,13 +1,16 @@
 //! Telegram update → [`Incoming`]: a pure function, no network.
 //!
-//! Only new messages with text (or a caption) reach the core. Edited messages, channel posts,
-//! stickers, photos without a caption, service messages (members joining, pins, topics created)
-//! and messages from bots (including this one) are dropped: the core has nothing to answer.
+//! Only new messages with text, a caption or a file reach the core. Edited messages, channel
+//! posts, stickers, service messages (members joining, pins, topics created) and messages from
+//! bots (including this one) are dropped: the core has nothing to answer. Documents, photos,
+//! audio, voice notes and videos come as [`Attachment`]s (the core reads text files and
+//! politely refuses the rest); a reply carries the message replied to (only the part the user
+//! quoted, when they quoted one).
 
 use parley_core::commands::{self, Addressee};
-use parley_core::seam::{Author, ChannelKey, Incoming, Platform};
+use parley_core::seam::{Attachment, Author, ChannelKey, Incoming, Platform, RepliedTo};
 use teloxide::types::{
-    ChatKind, Message, MessageEntityKind, PublicChatKind, Update, UpdateKind, UserId,
+    ChatKind, FileMeta, Message, MessageEntityKind, PublicChatKind, Update, UpdateKind, UserId,
 };
 
 /// Who the bot is on Telegram (from `getMe`); needed to spot mentions and replies.
@@ -62,7 +65,12 @@ pub fn map_message(msg: &Message, me: &BotIdentity) -> Option<Incoming> {
         return None;
     }
     let author = author_of(msg)?;
-    let raw = msg.text().or_else(|| msg.caption())?;
+    let attachments = attachments_of(msg);
+    let raw = match msg.text().or_else(|| msg.caption()) {
+        Some(raw) => raw,
+        None if !attachments.is_empty() => "",
+        None => return None,
+    };
 
     // Text mentions (people without a username are mentioned by link) carry the user id; a bot
     // always has a username, but clients may still produce one.
@@ -96,13 +104,12 @@ pub fn map_message(msg: &Message, me: &BotIdentity) -> Option<Incoming> {
     let command_addressed = addressee == Addressee::Us;
     let (text, mentioned) = strip_mention(&text, &me.username);
     let text = text.trim().to_owned();
-    if text.is_empty() && !(mentioned || text_mentioned) {
+    if text.is_empty() && !(mentioned || text_mentioned) && attachments.is_empty() {
         return None;
     }
 
-    let reply_to_bot = msg.reply_to_message().is_some_and(|r| {
-        r.from.as_ref().is_some_and(|u| u.id == UserId(me.id)) && r.forum_topic_created().is_none()
-    });
+    let reply_to = replied_to(msg, me);
+    let reply_to_bot = reply_to.as_ref().is_some_and(|r| r.is_bot);
 
     let mut key = ChannelKey::new(Platform::Telegram, msg.chat.id.0.to_string());
     if msg.is_topic_message {
@@ -126,7 +133,95 @@ pub fn map_message(msg: &Message, me: &BotIdentity) -> Option<Incoming> {
             .map(|r| r.id.0.to_string()),
         at: msg.date.timestamp(),
         channel_title,
+        reply_to,
+        attachments,
+        language: msg.from.as_ref().and_then(|u| u.language_code.clone()),
     })
+}
+
+/// The message `msg` replies to (in this chat; a forum topic's creation is no reply), with
+/// only the fragment the user quoted when they quoted one.
+fn replied_to(msg: &Message, me: &BotIdentity) -> Option<RepliedTo> {
+    let r = msg
+        .reply_to_message()
+        .filter(|r| r.forum_topic_created().is_none())?;
+    let is_bot = r.from.as_ref().is_some_and(|u| u.id == UserId(me.id));
+    let author_name = if is_bot {
+        me.username.clone()
+    } else {
+        author_of(r).map_or_else(|| "someone".to_owned(), |a| a.display_name)
+    };
+    let text = msg
+        .quote()
+        .map(|q| q.text.clone())
+        .or_else(|| r.text().or_else(|| r.caption()).map(str::to_owned))
+        .unwrap_or_default();
+    Some(RepliedTo {
+        message_id: r.id.0.to_string(),
+        author_name,
+        text,
+        is_bot,
+    })
+}
+
+/// The files of a message: a document, the largest size of a photo, audio, a voice note, a
+/// video. Names are made up where Telegram gives none.
+fn attachments_of(msg: &Message) -> Vec<Attachment> {
+    let file =
+        |name: Option<&str>, fallback: &str, mime: Option<String>, meta: &FileMeta| Attachment {
+            name: name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or(fallback)
+                .to_owned(),
+            mime,
+            size: Some(u64::from(meta.size)),
+            locator: meta.id.0.clone(),
+        };
+    let mut out = Vec::new();
+    if let Some(d) = msg.document() {
+        out.push(file(
+            d.file_name.as_deref(),
+            "file",
+            d.mime_type.as_ref().map(ToString::to_string),
+            &d.file,
+        ));
+    }
+    if let Some(p) = msg
+        .photo()
+        .and_then(|sizes| sizes.iter().max_by_key(|p| p.width * p.height))
+    {
+        out.push(file(
+            None,
+            "photo.jpg",
+            Some("image/jpeg".to_owned()),
+            &p.file,
+        ));
+    }
+    if let Some(a) = msg.audio() {
+        out.push(file(
+            a.file_name.as_deref(),
+            "audio",
+            a.mime_type.as_ref().map(ToString::to_string),
+            &a.file,
+        ));
+    }
+    if let Some(v) = msg.voice() {
+        let m = v
+            .mime_type
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| Some("audio/ogg".to_owned()));
+        out.push(file(None, "voice.ogg", m, &v.file));
+    }
+    if let Some(v) = msg.video() {
+        out.push(file(
+            v.file_name.as_deref(),
+            "video.mp4",
+            v.mime_type.as_ref().map(ToString::to_string),
+            &v.file,
+        ));
+    }
+    out
 }
 
 /// The author, or `None` for bots (this one included: the bot must never answer itself).
@@ -297,9 +392,45 @@ mod tests {
     }
 
     #[test]
-    fn reply_to_someone_else_is_not_flagged() {
+    fn reply_to_someone_else_is_not_flagged_but_carries_their_message() {
         let m = map("supergroup_reply_to_user").unwrap();
         assert!(!m.reply_to_bot);
+        let r = m.reply_to.expect("the message replied to");
+        assert!(!r.is_bot);
+        assert!(!r.text.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn reply_to_bot_carries_the_bots_message() {
+        let r = map("supergroup_reply_to_bot").unwrap().reply_to.unwrap();
+        assert!(r.is_bot);
+    }
+
+    #[test]
+    fn a_quoted_fragment_is_what_the_reply_carries() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fixture("supergroup_reply_to_user")).unwrap();
+        v["message"]["quote"] = serde_json::json!({"text": "just this part", "position": 0});
+        let m = map_update_json(&v.to_string(), &me()).unwrap();
+        assert_eq!(m.reply_to.unwrap().text, "just this part");
+    }
+
+    #[test]
+    fn a_document_comes_as_an_attachment_with_its_size() {
+        let json = r#"{"update_id": 9, "message": {"message_id": 5, "date": 1700000000,
+            "chat": {"id": 1001, "type": "private", "first_name": "Ada"},
+            "from": {"id": 1001, "is_bot": false, "first_name": "Ada", "language_code": "de"},
+            "document": {"file_id": "F1", "file_unique_id": "U1", "file_size": 42,
+                         "file_name": "notes.md", "mime_type": "text/markdown"}}}"#;
+        let m = map_update_json(json, &me()).unwrap();
+        assert_eq!(m.text, "");
+        assert_eq!(m.language.as_deref(), Some("de"));
+        let a = &m.attachments[0];
+        assert_eq!(
+            (a.name.as_str(), a.size, a.locator.as_str()),
+            ("notes.md", Some(42), "F1")
+        );
+        assert_eq!(a.mime.as_deref(), Some("text/markdown"));
     }
 
     #[test]
@@ -344,8 +475,11 @@ mod tests {
     }
 
     #[test]
-    fn photo_without_caption_is_ignored() {
-        assert!(map("photo_no_caption").is_none());
+    fn photo_without_caption_comes_as_an_image_for_the_core_to_refuse() {
+        let m = map("photo_no_caption").unwrap();
+        assert_eq!(m.text, "");
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].mime.as_deref(), Some("image/jpeg"));
     }
 
     #[test]

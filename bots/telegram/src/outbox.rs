@@ -10,12 +10,14 @@
 
 use std::sync::Arc;
 
-use parley_core::outbound::{Classify, Client, EditThrottle, Failure, Outbound, Part};
-use parley_core::seam::{ChannelKey, Markup, MessageRef, PlatformLimits};
+use futures::StreamExt;
+use parley_core::outbound::{read_capped, Classify, Client, EditThrottle, Failure, Outbound, Part};
+use parley_core::seam::{Attachment, ChannelKey, Markup, MessageRef, PlatformLimits};
+use teloxide::net::Download;
 use teloxide::payloads::{EditMessageTextSetters, SendChatActionSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
-use teloxide::types::{ChatAction, ChatId, Message, MessageId, ReplyParameters, ThreadId};
+use teloxide::types::{ChatAction, ChatId, FileId, Message, MessageId, ReplyParameters, ThreadId};
 use teloxide::{ApiError, Bot, RequestError};
 use tracing::{info, warn};
 
@@ -268,6 +270,35 @@ impl Client for TelegramClient {
             req = req.message_thread_id(t);
         }
         req.send().await.map(drop)
+    }
+
+    /// `getFile` (its size checked once more), then the file, never more than `max_bytes`.
+    async fn download(
+        &self,
+        attachment: &Attachment,
+        max_bytes: u64,
+    ) -> parley_core::Result<Vec<u8>> {
+        let failed = |what: &str, e: &dyn std::error::Error| {
+            parley_core::Error::Platform(format!("telegram {what}: {}", self.redactor.text(e)))
+        };
+        let file = self
+            .bot
+            .get_file(FileId(attachment.locator.clone()))
+            .send()
+            .await
+            .map_err(|e| failed("getFile", &e))?;
+        if u64::from(file.meta.size) > max_bytes {
+            return Err(parley_core::Error::Platform(format!(
+                "telegram file of {} bytes over the limit of {max_bytes}",
+                file.meta.size
+            )));
+        }
+        let redactor = self.redactor.clone();
+        let chunks = self
+            .bot
+            .download_file_stream(&file.path)
+            .map(move |chunk| chunk.map_err(|e| redactor.text(&e)));
+        read_capped(chunks, max_bytes).await
     }
 }
 

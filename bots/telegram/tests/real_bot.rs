@@ -7,7 +7,7 @@ mod util;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::engine::scripted::ScriptedEngine;
+use parley_core::engine::scripted::{Scripted, ScriptedEngine};
 use parley_core::engine::{Engine, GenerateRequest, Role};
 use parley_testkit::real_bot::{prompt, settings, two_model_bot, WatchedBot};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
@@ -270,4 +270,131 @@ async fn command_menus_offer_each_scope_only_what_it_may_use() {
 fn repository_config_toml_loads_for_telegram() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.toml");
     parley_telegram::TelegramSettings::load(Some(&path)).expect("[telegram] of config.toml");
+}
+
+fn grace() -> FakeUser {
+    FakeUser::new(1002, "Grace")
+}
+
+/// Replies, files and `/tr` as a Telegram user uses them, through the real bot and adapter on
+/// the scripted engine: what reaches the model, and what the user reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new().with_responder(|_| "noted".into()));
+    let run = Running::start(dir.path(), Some(engine.clone() as Arc<dyn Engine>)).await;
+    let fake = &run.fake;
+    let group = FakeChat::supergroup(-3001, "Travel");
+
+    // A reply to someone else's message: the model sees the message pointed at (only the
+    // fragment quoted), above the question.
+    fake.push_reply_to_user(
+        &group,
+        &ada(),
+        "@parley_test_bot what does she mean?",
+        (&grace(), "Ich komme morgen später, der Zug fällt aus."),
+        Some("der Zug fällt aus"),
+    );
+    assert_eq!(run.texts_after(1, -3001).await, ["noted"]);
+    let p = prompt(&engine.requests().pop().expect("asked"));
+    assert!(p.contains("a message by Grace"), "{p}");
+    assert!(p.contains("> der Zug fällt aus"), "{p}");
+    assert!(
+        !p.contains("Ich komme morgen"),
+        "only the quoted fragment: {p}"
+    );
+    assert!(p.contains("what does she mean?"), "{p}");
+
+    // A text file: downloaded (getFile, then the file) and read into the question.
+    let log = "2026-12-01 ERROR disk full on /var\n2026-12-01 INFO retrying\n";
+    fake.push_document(
+        &FakeChat::private(&ada()),
+        &ada(),
+        Some("why does this fail?"),
+        ("server.log", "text/plain", log.as_bytes()),
+    );
+    let t = run.texts_after(2, 1001).await;
+    assert_eq!(t, ["noted"]);
+    let p = prompt(&engine.requests().pop().expect("asked"));
+    assert!(p.contains("why does this fail?"), "{p}");
+    assert!(p.contains("File server.log:"), "{p}");
+    assert!(p.contains("ERROR disk full on /var"), "{p}");
+    assert_eq!(fake.downloads(), ["documents/file1"]);
+
+    // Too large (size checked before downloading) and an image: a polite line each, naming
+    // what the bot reads; the model is not asked.
+    let asked = engine.requests().len();
+    let big = vec![b'a'; 300 * 1024];
+    fake.push_document(
+        &FakeChat::private(&ada()),
+        &ada(),
+        None,
+        ("dump.csv", "text/csv", &big),
+    );
+    let texts = run.texts_after(3, 1001).await;
+    assert!(texts[1].contains("dump.csv is too large"), "{}", texts[1]);
+    assert!(texts[1].contains("I can read text files"), "{}", texts[1]);
+    fake.push_photo(
+        &FakeChat::private(&ada()),
+        &ada(),
+        Some("what breed is this?"),
+    );
+    let texts = run.texts_after(4, 1001).await;
+    assert!(texts[2].contains("can't open images"), "{}", texts[2]);
+    assert_eq!(
+        engine.requests().len(),
+        asked,
+        "the model is not asked blind"
+    );
+    assert_eq!(fake.downloads().len(), 1, "neither was downloaded");
+    assert_eq!(fake.calls_to("getFile").len(), 1);
+
+    // /tr as a reply: that message, translated once, outside the conversation.
+    engine.push(Scripted::Reply(
+        "Die Station ist geschlossen, leider.".into(),
+    ));
+    fake.push_reply_to_user(
+        &group,
+        &ada(),
+        "/tr de",
+        (&grace(), "The station is closed, unfortunately."),
+        None,
+    );
+    let texts = run.texts_after(5, -3001).await;
+    assert_eq!(texts[1], "Die Station ist geschlossen, leider.");
+    let t = engine.requests().pop().expect("asked");
+    assert!(t.conversation.ends_with("#translate"), "{}", t.conversation);
+    assert!(t.messages[0].content.contains("into German"), "{t:?}");
+    assert_eq!(
+        t.messages[1].content,
+        "The station is closed, unfortunately."
+    );
+
+    // A translation the model writes in the wrong language twice is refused, not posted.
+    let english = "The station is closed, unfortunately.";
+    engine.push(Scripted::Reply(english.into()));
+    engine.push(Scripted::Reply(english.into()));
+    fake.push_reply_to_user(
+        &group,
+        &grace(),
+        "/tr ja",
+        (&ada(), "The station is closed, unfortunately."),
+        None,
+    );
+    let texts = run.texts_after(6, -3001).await;
+    assert!(
+        texts[2].contains("couldn't translate that into Japanese"),
+        "{}",
+        texts[2]
+    );
+    let last_two: Vec<_> = engine.requests().into_iter().rev().take(2).collect();
+    assert!(
+        last_two[0].messages[0].content.contains("only in Japanese"),
+        "retried strictly"
+    );
+    assert_eq!(
+        last_two[0].messages[1].content,
+        last_two[1].messages[1].content
+    );
+    run.stop().await;
 }

@@ -29,7 +29,10 @@
 //! `POST /channels/{id}/typing`, `PUT|POST /applications/{app}/commands`,
 //! `PUT|POST /applications/{app}/guilds/{guild}/commands`,
 //! `POST /interactions/{id}/{token}/callback`, `POST /webhooks/{app}/{token}` (follow-up),
-//! `PATCH /webhooks/{app}/{token}/messages/{id|@original}`, `GET /guilds/{g}/members/{u}`.
+//! `PATCH /webhooks/{app}/{token}/messages/{id|@original}`, `GET /guilds/{g}/members/{u}`,
+//! `GET /channels/{id}/messages/{id}` (a message a user sent through the fake, or the bot's),
+//! and, outside the API, `GET /files/{name}` (attachments added with [`FakeDiscord::add_file`]).
+//! Reactions: [`FakeDiscord::react`] dispatches MESSAGE_REACTION_ADD.
 //! Anything else is answered 404 with a Discord-style error body (and recorded).
 //!
 //! # Recording and faults
@@ -323,6 +326,13 @@ pub struct FakeMessage {
     pub webhook_id: Option<u64>,
     /// Number of (fake) file attachments.
     pub attachments: usize,
+    /// Files with a real URL ([`FakeDiscord::add_file`]): name, MIME type, size, URL.
+    pub files: Vec<(String, String, u64, String)>,
+    /// The text of the message replied to (default `(earlier)`).
+    pub reply_text: Option<String>,
+    /// Leave `referenced_message` out of the payload, as Discord does for some replies: the
+    /// bot must fetch the message.
+    pub omit_referenced: bool,
     /// Number of (fake) embeds.
     pub embeds: usize,
 }
@@ -340,6 +350,9 @@ impl FakeMessage {
             reply_to: None,
             webhook_id: None,
             attachments: 0,
+            files: Vec::new(),
+            reply_text: None,
+            omit_referenced: false,
             embeds: 0,
         }
     }
@@ -367,6 +380,27 @@ impl FakeMessage {
     /// Make it a reply to message `id` written by `author`.
     pub fn reply_to(mut self, id: u64, author: FakeUser) -> Self {
         self.reply_to = Some((id, author));
+        self
+    }
+
+    /// Make it a reply to message `id`, which `author` wrote saying `text`.
+    pub fn replying_to(mut self, id: u64, author: FakeUser, text: &str) -> Self {
+        self.reply_to = Some((id, author));
+        self.reply_text = Some(text.to_string());
+        self
+    }
+
+    /// Leave the replied-to message out of the event (see [`FakeMessage::omit_referenced`]).
+    pub fn without_referenced_message(mut self) -> Self {
+        self.omit_referenced = true;
+        self
+    }
+
+    /// Attach a file served at `url` (from [`FakeDiscord::add_file`], or any URL), said to be
+    /// `size` bytes of `mime`.
+    pub fn file(mut self, name: &str, mime: &str, size: u64, url: &str) -> Self {
+        self.files
+            .push((name.to_string(), mime.to_string(), size, url.to_string()));
         self
     }
 
@@ -415,7 +449,10 @@ impl FakeMessage {
                 "type": 0, "message_id": rid.to_string(), "channel_id": self.channel_id.to_string(),
                 "guild_id": self.guild_id.map(|g| g.to_string()),
             });
-            v["referenced_message"] = message_json(*rid, self.channel_id, rauthor, "(earlier)");
+            if !self.omit_referenced {
+                let text = self.reply_text.as_deref().unwrap_or("(earlier)");
+                v["referenced_message"] = message_json(*rid, self.channel_id, rauthor, text);
+            }
         }
         if let Some(w) = self.webhook_id {
             v["webhook_id"] = json!(w.to_string());
@@ -430,6 +467,12 @@ impl FakeMessage {
                         "content_type": "image/png",
                     })
                 })
+                .chain(self.files.iter().enumerate().map(|(i, (name, mime, size, url))| {
+                    json!({
+                        "id": (id + 2000 + i as u64).to_string(), "filename": name,
+                        "size": size, "url": url, "proxy_url": url, "content_type": mime,
+                    })
+                }))
                 .collect(),
         );
         v["embeds"] = Value::Array(
@@ -654,6 +697,10 @@ struct Inner {
     interactions: HashMap<String, u64>,
     /// Guild members set with [`FakeDiscord::set_member`]: (guild, user) → role ids.
     members: HashMap<(u64, u64), Vec<u64>>,
+    /// The messages users wrote ([`FakeDiscord::send_message`]), by id, for `GET` of a message.
+    user_messages: HashMap<u64, Value>,
+    /// Files served at `/files/NAME` ([`FakeDiscord::add_file`]).
+    files: HashMap<String, Vec<u8>>,
 }
 
 struct Shared {
@@ -750,6 +797,8 @@ impl FakeDiscord {
                 identify_close: None,
                 interactions: HashMap::new(),
                 members: HashMap::new(),
+                user_messages: HashMap::new(),
+                files: HashMap::new(),
             }),
             new_dispatch: Notify::new(),
             drop_tx,
@@ -806,11 +855,48 @@ impl FakeDiscord {
         self.shared.new_dispatch.notify_waiters();
     }
 
-    /// Push a MESSAGE_CREATE for `msg`; returns the message id.
+    /// Push a MESSAGE_CREATE for `msg`; returns the message id. The message can then be
+    /// fetched (`GET /channels/C/messages/ID`) and reacted to ([`FakeDiscord::react`]).
     pub fn send_message(&self, msg: FakeMessage) -> u64 {
         let id = self.next_id();
-        self.dispatch("MESSAGE_CREATE", msg.to_json(id));
+        let payload = msg.to_json(id);
+        self.shared.lock().user_messages.insert(id, payload.clone());
+        self.dispatch("MESSAGE_CREATE", payload);
         id
+    }
+
+    /// Serve `bytes` at `/files/NAME`; returns the URL to attach ([`FakeMessage::file`]).
+    pub fn add_file(&self, name: &str, bytes: &[u8]) -> String {
+        self.shared
+            .lock()
+            .files
+            .insert(name.to_string(), bytes.to_vec());
+        format!("http://{}/files/{name}", self.shared.addr)
+    }
+
+    /// `user` reacts with `emoji` to message `message_id` in `channel_id` (of `guild_id`, or a
+    /// DM): a MESSAGE_REACTION_ADD.
+    pub fn react(
+        &self,
+        (guild_id, channel_id): (Option<u64>, u64),
+        message_id: u64,
+        user: &FakeUser,
+        emoji: &str,
+    ) {
+        let mut d = json!({
+            "user_id": user.id.to_string(), "channel_id": channel_id.to_string(),
+            "message_id": message_id.to_string(), "emoji": { "id": null, "name": emoji },
+            "burst": false, "type": 0,
+        });
+        if let Some(g) = guild_id {
+            d["guild_id"] = json!(g.to_string());
+            d["member"] = json!({
+                "user": user.to_json(), "nick": null, "roles": [], "joined_at": TIMESTAMP,
+                "deaf": false, "mute": false, "flags": 0, "pending": false,
+                "premium_since": null, "avatar": null,
+            });
+        }
+        self.dispatch("MESSAGE_REACTION_ADD", d);
     }
 
     /// Push an INTERACTION_CREATE for `interaction`; returns (interaction id, token).
@@ -1274,6 +1360,11 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Value) -> Response {
             create_message(shared, channel, body)
         }
         ("PATCH", ["channels", _ch, "messages", mid]) => edit_message(shared, mid, body),
+        ("GET", ["channels", _ch, "messages", mid]) => get_message(shared, mid),
+        ("GET", ["files", name]) => match shared.lock().files.get(*name) {
+            Some(bytes) => (StatusCode::OK, bytes.clone()).into_response(),
+            None => discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
+        },
         ("POST", ["channels", _ch, "typing"]) => StatusCode::NO_CONTENT.into_response(),
         ("PUT" | "POST", ["applications", _app, "commands"]) => {
             register_commands(shared, "global", body, method == "POST")
@@ -1352,6 +1443,22 @@ fn member(shared: &Shared, guild: &str, user: &str) -> Response {
         "flags": 0, "pending": false, "guild_id": guild,
     }))
     .into_response()
+}
+
+/// A message by id: one a user wrote, or one the bot sent.
+fn get_message(shared: &Shared, mid: &str) -> Response {
+    let id: u64 = mid.parse().unwrap_or(0);
+    let inner = shared.lock();
+    if let Some(m) = inner.user_messages.get(&id) {
+        return Json(m.clone()).into_response();
+    }
+    match inner.messages.iter().find(|m| m.id == id) {
+        Some(m) => {
+            let bot = FakeUser::bot(shared.options.bot_id, &shared.options.bot_name);
+            Json(message_json(m.id, m.channel_id, &bot, &m.content)).into_response()
+        }
+        None => discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message"),
+    }
 }
 
 /// The deferred "thinking…" answer of an interaction: an empty message editable as `@original`.

@@ -14,7 +14,9 @@
 //! is held for up to `timeout` seconds, at most [`FakeTelegram::set_poll_hold`], 500 ms by
 //! default), `sendMessage`, `editMessageText`, `sendChatAction`, `setMyCommands`,
 //! `getMyCommands`, `deleteMyCommands`, `getChatMember`, `getChatAdministrators`, `close`,
-//! `logOut`. Other methods get `404 Not Found: method not found` (and are recorded).
+//! `logOut`, `getFile` (for files pushed with [`FakeTelegram::push_document`], whose bytes it
+//! then serves at `GET /file/bot<TOKEN>/<file_path>`). Other methods get
+//! `404 Not Found: method not found` (and are recorded).
 //!
 //! Like Telegram it rejects empty texts (`message text is empty`), texts over 4096 UTF-16 code
 //! units (`message is too long` / `MESSAGE_TOO_LONG`), edits to unknown messages (`message to
@@ -286,6 +288,10 @@ struct FakeState {
     commands: HashMap<String, Value>,
     poll_hold: Duration,
     stopping: bool,
+    /// Files users sent, by file id.
+    files: HashMap<String, Vec<u8>>,
+    /// File paths the bot downloaded, in order.
+    downloads: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -533,6 +539,83 @@ impl FakeTelegram {
             "text": original.unwrap_or_else(|| "…".to_owned()),
         });
         self.push_message(m)
+    }
+
+    /// `user` replies with `text` in `chat` to a message `original_text` that `author` wrote,
+    /// quoting only `quote` of it when given (Telegram's `quote`).
+    pub fn push_reply_to_user(
+        &self,
+        chat: &FakeChat,
+        user: &FakeUser,
+        text: &str,
+        (author, original_text): (&FakeUser, &str),
+        quote: Option<&str>,
+    ) -> Pushed {
+        let mut m = self.message(chat, user, text);
+        add_entities(&mut m, text);
+        m["reply_to_message"] = self.message(chat, author, original_text);
+        if let Some(q) = quote {
+            m["quote"] = json!({"text": q, "position": 0, "is_manual": true});
+        }
+        self.push_message(m)
+    }
+
+    /// `user` sends a file `name` of type `mime` holding `bytes` to `chat`, with `caption`
+    /// (an `@username` of the bot in it gets its entity). `getFile` and the download serve
+    /// the bytes.
+    pub fn push_document(
+        &self,
+        chat: &FakeChat,
+        user: &FakeUser,
+        caption: Option<&str>,
+        (name, mime, bytes): (&str, &str, &[u8]),
+    ) -> Pushed {
+        let file_id = self.add_file(bytes);
+        let mut m = self.message(chat, user, "");
+        if let Some(obj) = m.as_object_mut() {
+            obj.remove("text");
+        }
+        m["document"] = json!({
+            "file_id": file_id, "file_unique_id": format!("u{file_id}"),
+            "file_size": bytes.len(), "file_name": name, "mime_type": mime,
+        });
+        if let Some(c) = caption {
+            m["caption"] = json!(c);
+            add_entities(&mut m, c);
+            if let Some(e) = m.as_object_mut().and_then(|o| o.remove("entities")) {
+                m["caption_entities"] = e;
+            }
+        }
+        self.push_message(m)
+    }
+
+    /// `user` sends a photo (a small JPEG's worth of bytes) to `chat`, with `caption`.
+    pub fn push_photo(&self, chat: &FakeChat, user: &FakeUser, caption: Option<&str>) -> Pushed {
+        let file_id = self.add_file(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]);
+        let mut m = self.message(chat, user, "");
+        if let Some(obj) = m.as_object_mut() {
+            obj.remove("text");
+        }
+        m["photo"] = json!([{
+            "file_id": file_id, "file_unique_id": format!("u{file_id}"),
+            "file_size": 6, "width": 90, "height": 90,
+        }]);
+        if let Some(c) = caption {
+            m["caption"] = json!(c);
+        }
+        self.push_message(m)
+    }
+
+    fn add_file(&self, bytes: &[u8]) -> String {
+        let mut st = self.shared.lock();
+        let id = format!("file{}", st.files.len() + 1);
+        st.files.insert(id.clone(), bytes.to_vec());
+        id
+    }
+
+    /// File paths the bot downloaded (after `getFile`), in order.
+    pub fn downloads(&self) -> Vec<String> {
+        self.shared.lock().downloads.clone()
     }
 
     fn bot_user(&self) -> Value {
@@ -914,6 +997,9 @@ async fn route(
     body: Bytes,
 ) -> Response {
     let path = uri.path().trim_start_matches('/');
+    if let Some(file) = path.strip_prefix("file/") {
+        return serve_file(&shared, file);
+    }
     let Some((bot_part, method)) = path.split_once('/') else {
         return api_error(404, "Not Found: method not found");
     };
@@ -952,6 +1038,26 @@ async fn route(
     let response = answer(&shared, &lower, &params).await;
     shared.changed.notify_waiters();
     response
+}
+
+/// `GET /file/bot<TOKEN>/<file_path>`: the bytes of a file `getFile` described.
+fn serve_file(shared: &Shared, path: &str) -> Response {
+    let Some(file_path) = path
+        .strip_prefix("bot")
+        .and_then(|p| p.strip_prefix(shared.token.as_str()))
+        .and_then(|p| p.strip_prefix('/'))
+    else {
+        return api_error(401, "Unauthorized");
+    };
+    // teloxide escapes the `/` of the file path.
+    let file_path = percent_decode(file_path);
+    let mut st = shared.lock();
+    st.downloads.push(file_path.clone());
+    let id = file_path.rsplit('/').next().unwrap_or_default();
+    match st.files.get(id) {
+        Some(bytes) => (StatusCode::OK, Body::from(bytes.clone())).into_response(),
+        None => api_error(404, "Not Found"),
+    }
 }
 
 fn chat_json(st: &FakeState, chat: i64) -> Value {
@@ -1039,6 +1145,17 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
             ok(json!(true))
         }
         "getupdates" => get_updates(shared, p).await,
+        "getfile" => {
+            let id = p.get("file_id").and_then(Value::as_str).unwrap_or_default();
+            let size = shared.lock().files.get(id).map(Vec::len);
+            match size {
+                Some(size) => ok(json!({
+                    "file_id": id, "file_unique_id": format!("u{id}"), "file_size": size,
+                    "file_path": format!("documents/{id}"),
+                })),
+                None => api_error(400, "Bad Request: invalid file_id"),
+            }
+        }
         "sendmessage" => {
             let Some(chat) = p.get("chat_id").and_then(as_i64) else {
                 return api_error(400, "Bad Request: chat not found");

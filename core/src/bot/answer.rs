@@ -11,34 +11,39 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use super::channels::Channel;
+use super::translation::{self, Translation};
 use super::{now_unix, replies, say, why, Inner};
-use crate::conversation::{conversation_id, ContextWindow, Turn, WindowSpec, WindowStats};
+use crate::conversation::{
+    conversation_id, start_within_tokens, ContextWindow, Turn, WindowSpec, WindowStats,
+};
 use crate::engine::{
-    CancelToken, ChatMessage, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Role,
-    SamplingParams, Usage,
+    CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Role, SamplingParams,
+    Usage,
 };
 use crate::metrics;
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
-use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox};
+use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox, RepliedTo};
 use crate::store::{AnswerRecord, ChannelSettings};
 use crate::translate::{self, Lang, TranslatePlan};
 use crate::Result;
 
 /// How long Telegram shows "typing…" after one call; refreshed a little before.
-const TYPING_REFRESH: Duration = Duration::from_secs(4);
+pub(super) const TYPING_REFRESH: Duration = Duration::from_secs(4);
 /// How often a streaming answer checks for `/cancel` while nothing else happens.
-const CANCEL_POLL: Duration = Duration::from_millis(20);
+pub(super) const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 /// What one answer job produces.
 pub(super) enum Prompt {
     /// Answer the conversation.
     Chat,
-    /// Translate one message, without the history.
+    /// Translate one message, without the history; `keep` stores the translation as the
+    /// bot's turn (translate mode does, a translation on demand does not).
     Translate {
         text: String,
         from: Option<Lang>,
         to: Lang,
+        keep: bool,
     },
 }
 
@@ -54,6 +59,8 @@ pub(super) struct Origin {
     /// answer queued behind others in a group does not see later questions, nor answer them
     /// twice. `None` (after `/retry`): up to the newest turn.
     pub(super) upto: Option<(String, String, i64)>,
+    /// The message the question replies to: shown with the question (see [`with_quote`]).
+    quote: Option<RepliedTo>,
 }
 
 impl Origin {
@@ -66,6 +73,7 @@ impl Origin {
             channel_title: m.channel_title.clone(),
             user_name: m.author.display_name.clone(),
             upto: None,
+            quote: m.reply_to.clone(),
         }
     }
 }
@@ -84,10 +92,13 @@ struct Planned {
 }
 
 /// How the stream ended.
-struct Streamed {
-    raw: String,
-    usage: Option<Usage>,
-    failed: bool,
+pub(super) struct Streamed {
+    /// Everything the engine wrote.
+    pub(super) raw: String,
+    /// Its numbers, when it finished.
+    pub(super) usage: Option<Usage>,
+    /// Whether it failed.
+    pub(super) failed: bool,
 }
 
 /// What answering `text` means in `channel`: the conversation, or (translate mode) a one-shot
@@ -111,6 +122,7 @@ pub(super) fn prompt_for(channel: &Channel, text: &str) -> Option<Prompt> {
             text: text.to_string(),
             from,
             to,
+            keep: true,
         }),
     }
 }
@@ -176,7 +188,6 @@ impl Inner {
             None => self.persona_prompt(settings, key, origin),
         }
     }
-
 
     /// The notes block for `notes` pinned under `text`: the newest notes that keep what is
     /// pinned within [`pinned_budget`].
@@ -263,12 +274,19 @@ impl Inner {
                 })
             })
             .map_or(c.turns.len(), |i| i + 1);
-        let (turns, start, epoch) = (c.turns[..end].to_vec(), c.window_start, c.epoch);
+        let (mut turns, start, epoch) = (c.turns[..end].to_vec(), c.window_start, c.epoch);
         drop(channel);
         let engine = engine.clone();
         let group_context_turns = self.settings.bot.group_context_turns;
         let max_tokens = params.max_tokens;
+        // The quote goes with the question it came with, never with a later window.
+        let quote = origin
+            .filter(|o| o.upto.is_some() && end > 0)
+            .and_then(|o| o.quote.clone());
         let build = move || {
+            if let Some(q) = &quote {
+                with_quote(engine.as_ref(), &mut turns, q, &system, max_tokens);
+            }
             let spec = WindowSpec {
                 system: &system,
                 group: !is_direct,
@@ -289,68 +307,35 @@ impl Inner {
         Ok((window, params, epoch))
     }
 
-    /// The engine request for `prompt`.
-    async fn plan(&self, origin: &Origin, prompt: &Prompt) -> Result<Planned> {
+    /// The engine request for a chat answer, on the channel's model.
+    async fn plan(&self, origin: &Origin) -> Result<Planned> {
         let key = &origin.key;
         let engine = self.channel_engine(key).await?;
-        match prompt {
-            Prompt::Chat => {
-                let (window, params, epoch) = self
-                    .build_window(key, origin.is_direct, Some(origin), &engine)
-                    .await?;
-                let params = params.with_seed();
-                let channel = self.channels.open(key, &self.store).await?;
-                let record = self.record_for(engine.as_ref(), &channel, Some(&window), &params);
-                drop(channel);
-                let request = GenerateRequest {
-                    conversation: conversation_id(key),
-                    messages: window.messages.clone(),
-                    params,
-                };
-                Ok(Planned {
-                    request,
-                    engine,
-                    window: Some(window),
-                    epoch,
-                    record,
-                })
-            }
-            Prompt::Translate { text, from, to } => {
-                let channel = self.channels.open(key, &self.store).await?;
-                let (mut params, epoch) = (
-                    channel.params(&self.settings.sampling).with_seed(),
-                    channel.conversation.epoch,
-                );
-                // Translations should be faithful, not creative.
-                params.temperature = params.temperature.min(0.3);
-                // A translation is about as long as its source: a small model that keeps going
-                // after it is done only adds noise.
-                params.max_tokens = params.max_tokens.min(engine.count_tokens(text) * 3 + 16);
-                let record = self.record_for(engine.as_ref(), &channel, None, &params);
-                drop(channel);
-                let request = GenerateRequest {
-                    conversation: format!("{}#translate", conversation_id(key)),
-                    messages: vec![
-                        ChatMessage::new(Role::System, translate::translation_prompt(*from, *to)),
-                        ChatMessage::new(Role::User, text.clone()),
-                    ],
-                    params,
-                };
-                Ok(Planned {
-                    request,
-                    engine,
-                    window: None,
-                    epoch,
-                    record,
-                })
-            }
-        }
+        let (window, params, epoch) = self
+            .build_window(key, origin.is_direct, Some(origin), &engine)
+            .await?;
+        let params = params.with_seed();
+        let channel = self.channels.open(key, &self.store).await?;
+        let record = self.record_for(engine.as_ref(), &channel, Some(&window), &params);
+        drop(channel);
+        let request = GenerateRequest {
+            conversation: conversation_id(key),
+            messages: window.messages.clone(),
+            params,
+        };
+        Ok(Planned {
+            request,
+            engine,
+            window: Some(window),
+            epoch,
+            record,
+        })
     }
 
     /// Store a finished (or, `partial`, cut-off) answer, unless a `/reset` started a new
     /// conversation while it was written (the conversation's epoch moved), and keep the
     /// numbers `/stats` shows.
-    async fn keep_answer(
+    pub(super) async fn keep_answer(
         &self,
         origin: &Origin,
         epoch: u64,
@@ -387,6 +372,45 @@ impl Inner {
     }
 }
 
+/// Put the message a question replies to above the question (its last turn), so the model
+/// sees what is pointed at. The quote gives way first: it gets at most a quarter of the
+/// window and only what the system prompt and the question leave, keeping its start. Left out
+/// when it is the bot's own message and still among the turns (replying to the bot's last
+/// answer is how a group talks to it; the model has that answer already).
+fn with_quote(
+    engine: &dyn crate::engine::Engine,
+    turns: &mut [Turn],
+    quote: &RepliedTo,
+    system: &str,
+    max_tokens: usize,
+) {
+    let Some((question, earlier)) = turns.split_last_mut() else {
+        return;
+    };
+    let probe: String = quote.text.trim().chars().take(200).collect();
+    let known = quote.is_bot
+        && earlier
+            .iter()
+            .any(|t| t.role == Role::Assistant && t.text.contains(&probe));
+    if known || probe.is_empty() {
+        return;
+    }
+    let budget = engine.context_len().saturating_sub(max_tokens);
+    let cost = |t: &str| engine.count_tokens(t) + engine.message_overhead();
+    let room = budget.saturating_sub(cost(system) + cost(&question.text));
+    let frame = engine.count_tokens(&replies::quote_block(
+        &quote.author_name,
+        quote.is_bot,
+        "",
+        true,
+    ));
+    let share = (budget / 4).min(room).saturating_sub(frame);
+    let start = start_within_tokens(engine, quote.text.trim(), share);
+    let text = start.as_deref().unwrap_or(quote.text.trim());
+    let block = replies::quote_block(&quote.author_name, quote.is_bot, text, start.is_some());
+    question.text = format!("{block}\n{}", question.text);
+}
+
 /// The numbers `/stats` shows about an answer.
 fn window_stats(w: &ContextWindow, u: &Usage) -> WindowStats {
     let secs = u.decode.as_secs_f64();
@@ -413,6 +437,21 @@ pub(super) async fn answer(
     prompt: Prompt,
     token: CancelToken,
 ) {
+    if let Prompt::Translate {
+        text,
+        from,
+        to,
+        keep,
+    } = prompt
+    {
+        let job = Translation {
+            text,
+            from,
+            to,
+            keep,
+        };
+        return translation::translate(inner, origin, outbox, job, token).await;
+    }
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
     let started = Instant::now();
@@ -422,7 +461,7 @@ pub(super) async fn answer(
         window,
         epoch,
         mut record,
-    } = match inner.plan(&origin, &prompt).await {
+    } = match inner.plan(&origin).await {
         Ok(p) => p,
         Err(e) => {
             warn!(channel = %key, error = %e, "could not prepare the answer");

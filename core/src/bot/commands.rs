@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::answer::{pinned_budget, pinned_tokens, prompt_for, Origin};
+use super::answer::{pinned_budget, pinned_tokens, prompt_for, Origin, Prompt};
 use super::channels::OpenChannel;
 use super::{replies, say, submit, Inner};
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
@@ -19,7 +19,7 @@ use crate::engine::local::sampling::MIN_TEMPERATURE;
 use crate::engine::{Engine, Role};
 use crate::seam::{ChannelKey, Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
-use crate::translate::Lang;
+use crate::translate::{self, ContentKind, Lang};
 use crate::Result;
 
 /// One command being run: the bot, the message that carried it, and where to answer.
@@ -108,6 +108,7 @@ pub(super) async fn run(
         Command::System(Some(text)) => set_system(&call, text).await?,
         Command::Remember(arg) => remember(&call, arg).await?,
         Command::Translate(arg) => translate(&call, arg).await?,
+        Command::Tr(lang) => return translate_on_demand(inner, lang, message, outbox).await,
         Command::Set(None) => show_settings(&call).await?,
         Command::Set(Some(setting)) => set(&call, setting).await?,
         Command::Stats => stats(&call).await?,
@@ -392,6 +393,67 @@ async fn translate(call: &Call<'_>, arg: TranslateArg) -> Result<String> {
         })
     })
     .await
+}
+
+/// `/tr [LANG]` as a reply, or a flag reaction: translate the message replied to, once,
+/// into `lang`, else the chat's translate target, else the user's language, else English.
+/// Queued like an answer (so it takes its turn and honours `/cancel`); neither the request
+/// nor the translation enters the conversation.
+pub(super) async fn translate_on_demand(
+    inner: &Arc<Inner>,
+    lang: Option<Lang>,
+    message: &Incoming,
+    outbox: &Arc<dyn Outbox>,
+) -> Result<()> {
+    let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
+    let Some(source) = message
+        .reply_to
+        .as_ref()
+        .map(|r| r.text.trim())
+        .filter(|t| !t.is_empty())
+    else {
+        say(outbox.as_ref(), key, reply_to, replies::TR_NEEDS_REPLY).await;
+        return Ok(());
+    };
+    let chat_target = inner
+        .channels
+        .open(key, &inner.store)
+        .await?
+        .settings
+        .translate
+        .iter()
+        .find_map(|c| Lang::from_code(c));
+    let users = message.language.as_deref().and_then(Lang::parse);
+    let to = lang
+        .or(chat_target)
+        .or(users)
+        .or_else(|| Lang::from_code("en"));
+    let Some(to) = to else {
+        return Ok(());
+    };
+    let found = translate::detect(source);
+    if found.kind != ContentKind::Text {
+        say(outbox.as_ref(), key, reply_to, replies::TR_NOTHING).await;
+        return Ok(());
+    }
+    if found.lang == Some(to) {
+        say(
+            outbox.as_ref(),
+            key,
+            reply_to,
+            &replies::tr_already(to.name()),
+        )
+        .await;
+        return Ok(());
+    }
+    let prompt = Prompt::Translate {
+        text: source.to_string(),
+        from: found.lang,
+        to,
+        keep: false,
+    };
+    submit(inner, message, outbox.clone(), prompt, None).await;
+    Ok(())
 }
 
 /// `/set`: the chat's generation settings.

@@ -40,8 +40,10 @@
 mod answer;
 mod channels;
 mod commands;
+mod files;
 mod rate;
 pub mod replies;
+mod translation;
 mod why;
 
 use std::sync::Arc;
@@ -355,17 +357,34 @@ async fn handle_message(
     outbox: &Arc<dyn Outbox>,
 ) -> Result<()> {
     let text = message.text.trim();
-    if text.is_empty() {
+    if text.is_empty() && message.attachments.is_empty() {
         return Ok(());
     }
     let command = match inner.intake(message, text) {
         Intake::Ignore => return Ok(()),
+        Intake::Context if text.is_empty() => return Ok(()),
         Intake::Context => return inner.keep_as_context(message, text).await,
         Intake::Addressed(command) => command,
     };
     if !inner.admit(message, text, outbox.as_ref()).await {
         return Ok(());
     }
+    if let Some(Ok(Command::Tr(lang))) = command {
+        // A translation on demand is not part of the conversation: neither kept nor recorded
+        // (a flag reaction arrives with the id of the message it translates).
+        return commands::translate_on_demand(inner, lang, message, outbox).await;
+    }
+    let asked = if command.is_none() && !message.attachments.is_empty() {
+        match inner
+            .question_with_files(message, text, outbox.as_ref())
+            .await
+        {
+            Some(question) => question,
+            None => return Ok(()),
+        }
+    } else {
+        text.to_string()
+    };
     let key = &message.key;
     let channel = inner.channels.open(key, &inner.store).await?;
     if channel.is_answering(&message.message_id) {
@@ -376,7 +395,7 @@ async fn handle_message(
     // is marked handled before it runs (at most once: one redelivered after a crash is not run
     // again).
     let author = &message.author;
-    let question = Turn::user(&author.id, &author.display_name, text, message.at);
+    let question = Turn::user(&author.id, &author.display_name, &asked, message.at);
     let turn = command.is_none().then_some(&question);
     let sight = inner
         .store
@@ -424,17 +443,23 @@ async fn queue_question(
     question: Turn,
     sight: Sight,
 ) {
+    let asked = question.text.clone();
     if sight == Sight::New {
         channel.conversation.push(question);
     } else {
         info!("answering a stored question whose answer was cut off");
     }
-    let Some(prompt) = prompt_for(&channel, message.text.trim()) else {
+    let Some(prompt) = prompt_for(&channel, &asked) else {
         return;
     };
     let in_flight = channel.begin_answer(&message.message_id);
     drop(channel);
-    submit(inner, message, outbox.clone(), prompt, Some(in_flight)).await;
+    // The answer's window ends at this turn, files and all.
+    let asked = Incoming {
+        text: asked,
+        ..message.clone()
+    };
+    submit(inner, &asked, outbox.clone(), prompt, Some(in_flight)).await;
 }
 
 /// Queue an answer for `message`; tell the user if the queue is full. `in_flight` marks the
@@ -517,6 +542,9 @@ fn resumed_message(q: Unanswered) -> Incoming {
         replied_to_id: None,
         at: q.turn.at,
         channel_title: None,
+        reply_to: None,
+        attachments: Vec::new(),
+        language: None,
     }
 }
 

@@ -342,3 +342,93 @@ pub fn why(r: &AnswerRecord) -> String {
     ));
     text
 }
+
+/// What the bot can read, said whenever it could not read a file.
+fn files_we_read(max_bytes: u64) -> String {
+    format!(
+        "I can read text files (txt, md, csv, json, log, source code and the like) up to {}.",
+        byte_size(max_bytes)
+    )
+}
+/// A size as people read it (`256 KiB`, `1.5 MiB`, `900 bytes`).
+pub fn byte_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    match bytes {
+        b if b < KIB => format!("{b} bytes"),
+        b if b < KIB * KIB => format!("{} KiB", number(b as f64 / KIB as f64)),
+        b => format!(
+            "{} MiB",
+            number((b as f64 / (KIB * KIB) as f64 * 10.0).round() / 10.0)
+        ),
+    }
+}
+/// A file over `attachments.max_bytes`.
+pub fn file_too_large(name: &str, size: u64, max_bytes: u64) -> String {
+    format!(
+        "{name} is too large for me ({}). {}",
+        byte_size(size),
+        files_we_read(max_bytes)
+    )
+}
+/// An image, audio or video file (`what`: "images").
+pub fn file_is_media(name: &str, what: &str, max_bytes: u64) -> String {
+    format!(
+        "Sorry, I can't open {what} ({name}). {}",
+        files_we_read(max_bytes)
+    )
+}
+/// A file that is not UTF-8 text (or says it is of a kind the bot does not read).
+pub fn file_not_text(name: &str, max_bytes: u64) -> String {
+    format!(
+        "Sorry, {name} isn't a text file I can read. {}",
+        files_we_read(max_bytes)
+    )
+}
+/// A download that failed or took too long.
+pub fn file_not_fetched(name: &str) -> String {
+    format!("Sorry, I couldn't download {name}. Please try sending it again.")
+}
+/// A file's text as the model sees it in the question: named, fenced (with a fence longer
+/// than any run of backticks inside), and marked when only its start fitted.
+pub fn file_block(name: &str, text: &str, trimmed: bool) -> String {
+    let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run.max(2) + 1);
+    let note = if trimmed {
+        "\n(The file was too long: only its beginning is shown.)"
+    } else {
+        ""
+    };
+    format!("File {name}:\n{fence}\n{text}\n{fence}{note}")
+}
+/// The message a question replies to, as the model sees it above the question: context to
+/// read, not a second question to answer.
+pub fn quote_block(author: &str, is_bot: bool, text: &str, trimmed: bool) -> String {
+    let who = if is_bot {
+        "your earlier message".to_string()
+    } else {
+        format!("a message by {author}")
+    };
+    let mut out = format!("[This replies to {who}:");
+    for line in text.lines() {
+        out.push_str("\n> ");
+        out.push_str(line);
+    }
+    if trimmed {
+        out.push_str("\n> (…shortened)");
+    }
+    out.push(']');
+    out
+}
+/// `/tr` sent without replying to a message.
+pub const TR_NEEDS_REPLY: &str =
+    "Reply to a message with /tr (or /tr LANG, e.g. /tr de) and I'll translate it.";
+/// `/tr` on a message with nothing to translate (emoji, a link, code).
+pub const TR_NOTHING: &str = "There's nothing in that message for me to translate.";
+/// `/tr` on a message already in the language asked for.
+pub fn tr_already(lang: &str) -> String {
+    format!("That message is already in {lang}. Try /tr LANG for another language.")
+}
+/// A translation that came out in the wrong language twice.
+pub fn could_not_translate(lang: &str) -> String {
+    format!("Sorry, I couldn't translate that into {lang}: my model kept answering in another language.")
+}
