@@ -132,7 +132,7 @@ fn load_local(
         .cloned()
         .unwrap_or_else(|| PathBuf::from(&choice.source));
     let Some(name) = &choice.template else {
-        return Ok(Arc::new(LocalEngine::load(&path, config)?));
+        return Ok(watched(LocalEngine::load(&path, config)?));
     };
     let source = if name.eq_ignore_ascii_case("chatml") {
         template::CHATML.to_string()

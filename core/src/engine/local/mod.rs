@@ -513,7 +513,8 @@ impl Worker {
     fn publish_stats(&self) {
         if let Ok(mut s) = self.stats.lock() {
             s.cached_conversations = self.caches.entries.len();
-            s.cache_bytes = self.caches.bytes();
+            // Kept caches and those the running answers hold: the KV memory in use.
+            s.cache_bytes = self.caches.bytes() + self.in_use();
             s.evictions = self.caches.evictions;
             s.largest_batch = self.largest_batch;
         }
