@@ -182,7 +182,11 @@ async fn model_lists_and_switches_the_chats_model() {
     let dir = tempfile::tempdir().expect("tmp");
     let (bot, [small, large]) = two_model_bot(dir.path()).await;
     let run = Running::start_bot(bot).await;
-    let registered = run.fake.commands().expect("setMyCommands");
+    // In direct chats the user owns the chat and may switch it (in groups: admins).
+    let registered = run
+        .fake
+        .commands_for("all_private_chats")
+        .expect("setMyCommands for private chats");
     assert!(registered.to_string().contains("\"model\""), "{registered}");
     run.fake.push_private(&ada(), "/model");
     let texts = run.texts_after(1, 1001).await;
