@@ -275,6 +275,17 @@ pub trait Handler: Send + Sync {
     }
 }
 
+/// What an adapter's allowlists say about a message, a command or a reaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessVerdict {
+    /// Hand it to the core.
+    Allow,
+    /// Not allowed where a reply is expected (a direct message): answer with a short refusal.
+    Refuse,
+    /// Not allowed where silence is right (outside the allowlists in a group): drop it.
+    Ignore,
+}
+
 /// An adapter's access rules (allowlists), asked again for a message the bot takes up later
 /// than it came: a question a restart left unanswered is answered only if its author may still
 /// talk to the bot there.

@@ -114,16 +114,8 @@ impl Access {
     }
 }
 
-/// What the allowlists say about a message or command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Hand it to the core.
-    Allow,
-    /// A DM from someone not allowed: answer with a short refusal.
-    Refuse,
-    /// Outside the allowlists in a guild: stay silent.
-    Ignore,
-}
+/// What the allowlists say about a message (the core's one verdict type).
+pub use parley_core::seam::AccessVerdict as Verdict;
 
 /// How long a member's roles looked up through REST are trusted.
 const MEMBER_TTL: Duration = Duration::from_secs(300);

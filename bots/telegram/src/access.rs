@@ -21,16 +21,8 @@ use parley_core::seam::{Allowlist, Incoming};
 use crate::outbox::TelegramOutbox;
 use crate::settings::TelegramSettings;
 
-/// What to do with a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Hand it to the core.
-    Allow,
-    /// Answer with the refusal text.
-    Refuse,
-    /// Drop it silently.
-    Ignore,
-}
+/// What the allowlists say about a message (the core's one verdict type).
+pub use parley_core::seam::AccessVerdict as Verdict;
 
 /// How long a group's admin list is trusted after a failed lookup.
 const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(30);
