@@ -115,9 +115,6 @@ pub struct Incoming {
     pub mentions_bot: bool,
     /// The message replies to one of the bot's messages.
     pub reply_to_bot: bool,
-    /// The platform id of the message this one replies to, if it is a reply (`/why` as a
-    /// reply explains that answer).
-    pub replied_to_id: Option<String>,
     /// Unix time in seconds.
     pub at: i64,
     /// Chat title for groups, if the platform gives one (used in prompts).

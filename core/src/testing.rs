@@ -179,7 +179,6 @@ pub fn dm(chat: &str, user: &str, text: &str) -> Incoming {
         is_direct: true,
         mentions_bot: false,
         reply_to_bot: false,
-        replied_to_id: None,
         at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),

@@ -1106,6 +1106,16 @@ async fn stored_notes_of_cjk_and_emoji_cannot_crowd_the_window_out() {
     assert!(!system.contains("0猫"), "the oldest is left out");
 }
 
+/// What a message replying to message `id` carries about it (the bot's, or a user's).
+fn reply_to(id: &str, is_bot: bool) -> parley_core::seam::RepliedTo {
+    parley_core::seam::RepliedTo {
+        message_id: id.into(),
+        author_name: if is_bot { "Parley" } else { "u" }.into(),
+        text: "earlier text".into(),
+        is_bot,
+    }
+}
+
 /// The id of the newest message the bot sent in `chat`.
 fn last_sent_id(rig: &Rig, chat: &str) -> String {
     rig.out
@@ -1189,13 +1199,13 @@ async fn why_survives_restart_and_has_no_record_of_other_messages() {
     assert!(why.contains("it reached max_tokens"), "{why}");
     // As a reply to the first answer: that answer's record.
     let mut ask = dm("d", "u", "/why");
-    ask.replied_to_id = Some(answer_id);
+    ask.reply_to = Some(reply_to(&answer_id, true));
     rig.say(ask).await;
     let why = rig.out.last(&key("d")).unwrap();
     assert!(why.contains("seed 4242 "), "{why}");
     // As a reply to a message the bot did not write.
     let mut ask = dm("d", "u", "/why");
-    ask.replied_to_id = Some(question_id);
+    ask.reply_to = Some(reply_to(&question_id, false));
     rig.say(ask).await;
     assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::NO_RECORD));
     // A chat the bot never answered in, and a record never leaks across channels.

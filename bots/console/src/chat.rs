@@ -139,7 +139,6 @@ fn incoming(n: u64, text: &str, name: &str) -> Incoming {
         is_direct: true,
         mentions_bot: false,
         reply_to_bot: false,
-        replied_to_id: None,
         at: now_unix(),
         channel_title: None,
         reply_to: None,

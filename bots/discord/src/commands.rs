@@ -106,7 +106,6 @@ pub fn map_interaction(interaction: &CommandInteraction, configured_admin: bool)
         is_direct: interaction.guild_id.is_none(),
         mentions_bot: true,
         reply_to_bot: false,
-        replied_to_id: None,
         at: interaction.id.created_at().unix_timestamp(),
         channel_title: None,
         reply_to: None,

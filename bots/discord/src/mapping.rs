@@ -70,11 +70,6 @@ pub fn map_message(msg: &Message, facts: &MessageFacts) -> Option<Incoming> {
         is_direct: msg.guild_id.is_none(),
         mentions_bot: mentioned,
         reply_to_bot,
-        replied_to_id: msg
-            .message_reference
-            .as_ref()
-            .and_then(|r| r.message_id)
-            .map(|id| id.get().to_string()),
         at: msg.timestamp.unix_timestamp(),
         channel_title: facts.channel_title.clone(),
         reply_to,
@@ -131,7 +126,6 @@ pub fn map_flag_reaction(
         is_direct: reaction.guild_id.is_none(),
         mentions_bot: true,
         reply_to_bot: reply_to.is_bot,
-        replied_to_id: Some(reacted.id.get().to_string()),
         at: now,
         channel_title: facts.channel_title.clone(),
         reply_to: Some(reply_to),

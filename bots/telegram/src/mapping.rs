@@ -126,11 +126,6 @@ pub fn map_message(msg: &Message, me: &BotIdentity) -> Option<Incoming> {
         is_direct,
         mentions_bot: mentioned || text_mentioned || command_addressed,
         reply_to_bot,
-        // In a forum topic every message "replies" to the topic's opening service message.
-        replied_to_id: msg
-            .reply_to_message()
-            .filter(|r| r.forum_topic_created().is_none())
-            .map(|r| r.id.0.to_string()),
         at: msg.date.timestamp(),
         channel_title,
         reply_to,

@@ -113,7 +113,7 @@ pub(super) async fn run(
         Command::Set(Some(setting)) => set(&call, setting).await?,
         Command::Stats => stats(&call).await?,
         Command::Why => {
-            let replied_to = message.replied_to_id.as_deref();
+            let replied_to = message.reply_to.as_ref().map(|r| r.message_id.as_str());
             super::why::why(inner, &message.key, replied_to).await?
         }
         Command::Cancel => cancel(&call),

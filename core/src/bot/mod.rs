@@ -539,7 +539,6 @@ fn resumed_message(q: Unanswered) -> Incoming {
         // It was stored as addressed to the bot.
         mentions_bot: true,
         reply_to_bot: false,
-        replied_to_id: None,
         at: q.turn.at,
         channel_title: None,
         reply_to: None,
