@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tracing::{info, warn};
 
@@ -148,15 +148,33 @@ fn load_local(
     Ok(watched(LocalEngine::start(model, config)?))
 }
 
-/// A local engine whose KV-cache figures the metrics read at each scrape (while it is loaded).
+/// The loaded local engines, whose KV caches the metrics add up at each scrape.
+fn loaded_engines() -> &'static Mutex<Vec<Weak<LocalEngine>>> {
+    static LOADED: OnceLock<Mutex<Vec<Weak<LocalEngine>>>> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        metrics::on_scrape(|| {
+            let mut loaded = loaded_engines().lock().unwrap_or_else(|p| p.into_inner());
+            // Unloaded models (`engine.max_loaded_models`) leave the list here.
+            loaded.retain(|e| e.strong_count() > 0);
+            let (mut bytes, mut conversations, mut evictions) = (0, 0, 0);
+            for s in loaded.iter().filter_map(Weak::upgrade).map(|e| e.stats()) {
+                bytes += s.cache_bytes;
+                conversations += s.cached_conversations;
+                evictions += s.evictions;
+            }
+            metrics::kv_cache(bytes, conversations, evictions);
+        });
+        Mutex::default()
+    })
+}
+
+/// A local engine whose KV-cache figures count in the metrics while it is loaded.
 fn watched(local: LocalEngine) -> Arc<LocalEngine> {
     let local = Arc::new(local);
-    let caches = Arc::downgrade(&local);
-    metrics::on_scrape(move || {
-        if let Some(s) = caches.upgrade().map(|e| e.stats()) {
-            metrics::kv_cache(s.cache_bytes, s.cached_conversations, s.evictions);
-        }
-    });
+    loaded_engines()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Arc::downgrade(&local));
     local
 }
 
