@@ -111,7 +111,8 @@ fn main() -> std::process::ExitCode {
     parley_core::launch::exit_code(run())
 }
 
-fn run() -> Result<()> {
+/// Logs on stderr, filtered by `PARLEY_LOG` (default: warnings).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
@@ -119,6 +120,36 @@ fn run() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// The settings of `--config`, with `--model` and `--threads` applied.
+fn load_settings(cli: &Cli) -> Result<Settings> {
+    let mut settings = Settings::load(Some(&cli.config))
+        .with_context(|| format!("loading {}", cli.config.display()))?;
+    if let Some(model) = &cli.model {
+        // The one model asked for, whatever [[models]] lists.
+        settings.model.path = model.clone();
+        settings.models.clear();
+    }
+    if let Some(threads) = cli.threads {
+        settings.engine.threads = threads;
+    }
+    Ok(settings)
+}
+
+/// `parley chat`: the console bot on the models the settings list.
+fn chat(settings: Settings) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        parley_core::metrics::serve(&settings.metrics, None).await?;
+        let models = parley_core::launch::models(&settings).await?;
+        chat::run(settings, models).await
+    })?;
+    Ok(())
+}
+
+fn run() -> Result<()> {
+    init_logging();
     let cli = Cli::parse();
     // Pulling needs no configuration.
     if let Command::Pull { repo } = &cli.command {
@@ -126,27 +157,11 @@ fn run() -> Result<()> {
         println!("{}", path.display());
         return Ok(());
     }
-    let mut settings = Settings::load(Some(&cli.config))
-        .with_context(|| format!("loading {}", cli.config.display()))?;
-    if let Some(model) = cli.model {
-        // The one model asked for, whatever [[models]] lists.
-        settings.model.path = model;
-        settings.models.clear();
-    }
-    if let Some(threads) = cli.threads {
-        settings.engine.threads = threads;
-    }
+    let settings = load_settings(&cli)?;
     let mut local = parley_core::launch::local_config(&settings);
     local.weights = cli.weights;
     match cli.command {
-        Command::Chat => {
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
-                parley_core::metrics::serve(&settings.metrics, None).await?;
-                let models = parley_core::launch::models(&settings).await?;
-                chat::run(settings, models).await
-            })?;
-        }
+        Command::Chat => chat(settings)?,
         Command::Generate {
             prompt,
             system,
