@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use super::channels::Channel;
 use super::translation::{self, Translation};
 use super::{now_unix, replies, say, why, Inner};
+use crate::i18n::Language;
 use crate::conversation::{
     conversation_id, start_within_tokens, ContextWindow, Turn, WindowSpec, WindowStats,
 };
@@ -52,6 +53,8 @@ pub(super) enum Prompt {
 pub(super) struct Origin {
     pub(super) key: ChannelKey,
     pub(super) message_id: String,
+    /// The language the user is answered in where the bot speaks for itself.
+    pub(super) lang: Language,
     is_direct: bool,
     channel_title: Option<String>,
     user_name: String,
@@ -64,11 +67,12 @@ pub(super) struct Origin {
 }
 
 impl Origin {
-    /// The origin of an answer to `m`, seeing the conversation up to its newest turn.
-    pub(super) fn of(m: &Incoming) -> Origin {
+    /// The origin of an answer to `m` (in `lang`), seeing the conversation up to its newest turn.
+    pub(super) fn of(m: &Incoming, lang: Language) -> Origin {
         Origin {
             key: m.key.clone(),
             message_id: m.message_id.clone(),
+            lang,
             is_direct: m.is_direct,
             channel_title: m.channel_title.clone(),
             user_name: m.author.display_name.clone(),
@@ -465,7 +469,7 @@ pub(super) async fn answer(
         Ok(p) => p,
         Err(e) => {
             warn!(channel = %key, error = %e, "could not prepare the answer");
-            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
             return;
         }
     };
@@ -475,7 +479,7 @@ pub(super) async fn answer(
         Err(e) => {
             warn!(channel = %key, error = %e, "engine refused the request");
             metrics::error("engine");
-            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
             return;
         }
     };
@@ -519,9 +523,9 @@ pub(super) async fn answer(
         None => metrics::error("engine"),
     }
     if streamed.failed {
-        say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+        say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
     } else if stream.sent.is_empty() && !cancelled {
-        say(outbox.as_ref(), key, reply_to, replies::EMPTY_ANSWER).await;
+        say(outbox.as_ref(), key, reply_to, &replies::empty_answer(origin.lang)).await;
     }
 }
 

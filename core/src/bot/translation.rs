@@ -59,7 +59,7 @@ pub(super) async fn translate(
         Ok(channel) => channel.conversation.epoch,
         Err(e) => {
             warn!(channel = %key, error = %e, "could not load the channel to translate");
-            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
             return;
         }
     };
@@ -79,13 +79,13 @@ pub(super) async fn translate(
             Ok(Attempt::Cancelled) => return,
             Err(e) => {
                 warn!(channel = %key, error = %e, "translation failed");
-                say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+                say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
                 return;
             }
         }
     }
     let Some(text) = translated else {
-        let refusal = replies::could_not_translate(job.to.name());
+        let refusal = replies::could_not_translate(origin.lang, &replies::language_name(origin.lang, job.to));
         say(outbox.as_ref(), key, reply_to, &refusal).await;
         return;
     };
