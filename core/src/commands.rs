@@ -442,7 +442,12 @@ fn parse_named(name: &str, args: &str, lang: Language) -> Result<Command, Comman
         other => {
             let suggestion = closest(other);
             let message = match suggestion {
-                Some(s) => t!(lang, "unknown-command-near", command = other, suggestion = s),
+                Some(s) => t!(
+                    lang,
+                    "unknown-command-near",
+                    command = other,
+                    suggestion = s
+                ),
                 None => t!(lang, "unknown-command", command = other),
             };
             return Err(CommandError {
@@ -519,7 +524,12 @@ fn parse_remember(args: &str, lang: Language) -> Result<RememberArg, CommandErro
     }
     let chars = args.chars().count();
     if chars > MAX_NOTE_CHARS {
-        return Err(err(t!(lang, "note-chars", max = MAX_NOTE_CHARS, count = chars)));
+        return Err(err(t!(
+            lang,
+            "note-chars",
+            max = MAX_NOTE_CHARS,
+            count = chars
+        )));
     }
     Ok(RememberArg::Add(args.to_string()))
 }
@@ -549,45 +559,51 @@ fn parse_set(args: &str, lang: Language) -> Result<Setting, CommandError> {
         "max_tokens" | "maxtokens" | "tokens" | "max" => "max_tokens",
         "seed" => "seed",
         "stop" | "stops" => "stop",
-        other => {
-            return Err(err(t!(lang, "unknown-setting", name = other)))
-        }
+        other => return Err(err(t!(lang, "unknown-setting", name = other))),
     };
     if which == "stop" {
         return parse_stops(rest, lang).map(Setting::Stop).map_err(err);
     }
     let mut words = rest.split_whitespace();
     let (Some(value), None) = (words.next(), words.next()) else {
-        return Err(err(t!(lang, "usage", command = format!("/set {which} VALUE"))));
+        return Err(err(t!(
+            lang,
+            "usage",
+            command = format!("/set {which} VALUE")
+        )));
     };
     let number = |example: &str| -> Result<f64, CommandError> {
         value
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite())
-            .ok_or_else(|| {
-                err(t!(lang, "takes-number", name = which, example = example))
-            })
+            .ok_or_else(|| err(t!(lang, "takes-number", name = which, example = example)))
     };
     Ok(match which {
         "temperature" => Setting::Temperature(number("0.7")?),
         "top_p" => Setting::TopP(number("0.9")?),
         "seed" => match value.to_lowercase().as_str() {
             "random" | "off" | "none" => Setting::Seed(None),
-            v => Setting::Seed(Some(v.parse::<u64>().map_err(|_| {
-                err(t!(lang, "seed-whole"))
-            })?)),
+            v => Setting::Seed(Some(
+                v.parse::<u64>().map_err(|_| err(t!(lang, "seed-whole")))?,
+            )),
         },
-        _ => Setting::MaxTokens(value.parse::<usize>().map_err(|_| {
-            err(t!(lang, "max-tokens-whole"))
-        })?),
+        _ => Setting::MaxTokens(
+            value
+                .parse::<usize>()
+                .map_err(|_| err(t!(lang, "max-tokens-whole")))?,
+        ),
     })
 }
 
 /// The value of `/set stop`: `none`/`off` for no stop strings, one or more double-quoted
 /// strings (with `\n`, `\t`, `\"` and `\\` escapes), or the bare text as one string.
 fn parse_stops(rest: &str, lang: Language) -> Result<Vec<String>, String> {
-    let usage = t!(lang, "usage", command = "/set stop \"TEXT\" [\"TEXT\" ...] | none");
+    let usage = t!(
+        lang,
+        "usage",
+        command = "/set stop \"TEXT\" [\"TEXT\" ...] | none"
+    );
     if rest.is_empty() {
         return Err(usage);
     }
@@ -708,10 +724,19 @@ mod tests {
     #[test]
     fn help_is_in_the_language_asked_for() {
         let german = help_text(Language::German, false, false);
-        assert!(german.starts_with("Befehle:\n/help — Die Befehle auflisten"), "{german}");
-        assert!(german.contains("/translate [LANG[,LANG]|off] — "), "{german}");
+        assert!(
+            german.starts_with("Befehle:\n/help — Die Befehle auflisten"),
+            "{german}"
+        );
+        assert!(
+            german.contains("/translate [LANG[,LANG]|off] — "),
+            "{german}"
+        );
         let english = help_text(Language::English, false, false);
-        assert!(english.starts_with("Commands:\n/help — List the commands"), "{english}");
+        assert!(
+            english.starts_with("Commands:\n/help — List the commands"),
+            "{english}"
+        );
     }
 
     #[test]
@@ -727,7 +752,11 @@ mod tests {
             "//x",
             "/..",
         ] {
-            assert_eq!(parse(t, Some("parleybot"), Language::English), None, "{t:?}");
+            assert_eq!(
+                parse(t, Some("parleybot"), Language::English),
+                None,
+                "{t:?}"
+            );
         }
     }
 
@@ -766,13 +795,22 @@ mod tests {
             parse("/reset@parleybot", Some("@parleybot"), Language::English),
             Some(Ok(Command::Reset))
         );
-        assert_eq!(parse("/reset@whoever", None, Language::English), Some(Ok(Command::Reset)));
+        assert_eq!(
+            parse("/reset@whoever", None, Language::English),
+            Some(Ok(Command::Reset))
+        );
     }
 
     #[test]
     fn commands_addressed_to_another_bot_are_ignored() {
-        assert_eq!(parse("/help@otherbot", Some("parleybot"), Language::English), None);
-        assert_eq!(parse("/nonsense@otherbot", Some("parleybot"), Language::English), None);
+        assert_eq!(
+            parse("/help@otherbot", Some("parleybot"), Language::English),
+            None
+        );
+        assert_eq!(
+            parse("/nonsense@otherbot", Some("parleybot"), Language::English),
+            None
+        );
     }
 
     #[test]
@@ -946,9 +984,18 @@ mod tests {
     #[test]
     fn tr_takes_an_optional_language() {
         let de = Lang::parse("de");
-        assert_eq!(parse("/tr", None, Language::English), Some(Ok(Command::Tr(None))));
-        assert_eq!(parse("/tr de", None, Language::English), Some(Ok(Command::Tr(de))));
-        assert_eq!(parse("/TR German", None, Language::English), Some(Ok(Command::Tr(de))));
+        assert_eq!(
+            parse("/tr", None, Language::English),
+            Some(Ok(Command::Tr(None)))
+        );
+        assert_eq!(
+            parse("/tr de", None, Language::English),
+            Some(Ok(Command::Tr(de)))
+        );
+        assert_eq!(
+            parse("/TR German", None, Language::English),
+            Some(Ok(Command::Tr(de)))
+        );
         let e = err("/tr klingon");
         assert_eq!(e.command, Some("tr"));
         assert!(e.message.contains("Usage: /tr [LANG]"), "{}", e.message);
@@ -1021,8 +1068,14 @@ mod tests {
         assert!(!user.contains("/system"));
         assert!(admin.contains("/system [TEXT]"));
         assert!(user.contains("/translate [LANG[,LANG]|off]"));
-        assert_eq!(user.lines().count(), 1 + command_list(Language::English).len() - 1);
-        assert_eq!(admin.lines().count(), 1 + command_list(Language::English).len());
+        assert_eq!(
+            user.lines().count(),
+            1 + command_list(Language::English).len() - 1
+        );
+        assert_eq!(
+            admin.lines().count(),
+            1 + command_list(Language::English).len()
+        );
     }
 
     #[test]

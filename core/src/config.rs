@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::Language;
 use crate::engine::SamplingParams;
+use crate::i18n::Language;
 use crate::{Error, Result};
 
 /// All settings, one field per `config.toml` section.

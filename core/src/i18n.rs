@@ -207,38 +207,72 @@ mod tests {
         let fallback = Language::French;
         assert_eq!(Language::resolve(Some("de-AT"), fallback), Language::German);
         assert_eq!(Language::resolve(Some("de"), fallback), Language::German);
-        assert_eq!(Language::resolve(Some("zh-TW"), fallback), Language::Chinese);
-        assert_eq!(Language::resolve(Some("zh-hans"), fallback), Language::Chinese);
-        assert_eq!(Language::resolve(Some("en-US"), fallback), Language::English);
-        assert_eq!(Language::resolve(Some("es-ES"), fallback), Language::Spanish);
+        assert_eq!(
+            Language::resolve(Some("zh-TW"), fallback),
+            Language::Chinese
+        );
+        assert_eq!(
+            Language::resolve(Some("zh-hans"), fallback),
+            Language::Chinese
+        );
+        assert_eq!(
+            Language::resolve(Some("en-US"), fallback),
+            Language::English
+        );
+        assert_eq!(
+            Language::resolve(Some("es-ES"), fallback),
+            Language::Spanish
+        );
         assert_eq!(Language::resolve(Some("JA"), fallback), Language::Japanese);
     }
 
     #[test]
     fn a_language_the_catalogue_lacks_falls_back_to_bot_language() {
-        assert_eq!(Language::resolve(Some("pt-BR"), Language::French), Language::French);
-        assert_eq!(Language::resolve(Some(""), Language::Russian), Language::Russian);
+        assert_eq!(
+            Language::resolve(Some("pt-BR"), Language::French),
+            Language::French
+        );
+        assert_eq!(
+            Language::resolve(Some(""), Language::Russian),
+            Language::Russian
+        );
         assert_eq!(Language::resolve(None, Language::French), Language::French);
-        assert_eq!(Language::resolve(None, Language::default()), Language::English);
+        assert_eq!(
+            Language::resolve(None, Language::default()),
+            Language::English
+        );
     }
 
     #[test]
     fn bot_language_names_the_supported_languages_when_wrong() {
         let err = Language::try_from("pt".to_string()).unwrap_err();
-        assert!(err.contains("\"pt\"") && err.contains("en, zh, es, fr, de, ru, ja"), "{err}");
+        assert!(
+            err.contains("\"pt\"") && err.contains("en, zh, es, fr, de, ru, ja"),
+            "{err}"
+        );
         assert_eq!(Language::try_from("de".to_string()), Ok(Language::German));
     }
 
     #[test]
     fn plurals_follow_each_languages_rules() {
-        assert_eq!(t!(Language::English, "forgot", count = 1usize), "Deleted your 1 stored message in this chat.");
-        assert_eq!(t!(Language::English, "forgot", count = 3usize), "Deleted your 3 stored messages in this chat.");
+        assert_eq!(
+            t!(Language::English, "forgot", count = 1usize),
+            "Deleted your 1 stored message in this chat."
+        );
+        assert_eq!(
+            t!(Language::English, "forgot", count = 3usize),
+            "Deleted your 3 stored messages in this chat."
+        );
         let ru = |n: usize| t!(Language::Russian, "forgot", count = n);
         // Russian: 1 сообщение, 3 сообщения, 5 сообщений, 21 сообщение.
         assert!(ru(1).contains("1 ваше сохранённое сообщение"), "{}", ru(1));
         assert!(ru(3).contains("3 ваших сохранённых сообщения"), "{}", ru(3));
         assert!(ru(5).contains("5 ваших сохранённых сообщений"), "{}", ru(5));
-        assert!(ru(21).contains("21 ваше сохранённое сообщение"), "{}", ru(21));
+        assert!(
+            ru(21).contains("21 ваше сохранённое сообщение"),
+            "{}",
+            ru(21)
+        );
     }
 
     #[test]
@@ -281,7 +315,10 @@ mod completeness {
                     pattern_vars(p, &mut vars);
                 }
                 let id = m.id.name.to_string();
-                assert!(messages.insert(id.clone(), vars).is_none(), "{path}: {id} twice");
+                assert!(
+                    messages.insert(id.clone(), vars).is_none(),
+                    "{path}: {id} twice"
+                );
             }
         }
         messages

@@ -155,7 +155,10 @@ async fn reset_clears_window_and_engine_cache() {
     let rig = Rig::new(&settings(""), echo()).await;
     rig.say(dm("d", "u", "remember BANANA")).await;
     rig.say(dm("d", "u", "/reset")).await;
-    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::reset(EN).as_str()));
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::reset(EN).as_str())
+    );
     assert_eq!(rig.engine.forgotten(), ["test:d"]);
     rig.say(dm("d", "u", "what did I say?")).await;
     let p = rig.last_prompt("d");
@@ -468,7 +471,9 @@ async fn rate_limit_gets_one_clear_reply() {
     let msgs = rig.out.messages(&key("d"));
     assert_eq!(rig.requests_for("d").len(), 3);
     assert_eq!(
-        msgs.iter().filter(|m| **m == replies::rate_limited(EN)).count(),
+        msgs.iter()
+            .filter(|m| **m == replies::rate_limited(EN))
+            .count(),
         1,
         "{msgs:?}"
     );
@@ -482,7 +487,10 @@ async fn long_input_gets_a_polite_reply() {
     let s = settings("[bot]\nmessages_per_minute = 0\nmax_input_chars = 50\n");
     let rig = Rig::new(&s, echo()).await;
     rig.say(dm("d", "u", &"x".repeat(51))).await;
-    assert_eq!(rig.out.last(&key("d")).unwrap(), replies::too_long(EN, 50, 51));
+    assert_eq!(
+        rig.out.last(&key("d")).unwrap(),
+        replies::too_long(EN, 50, 51)
+    );
     assert!(rig.engine.requests().is_empty());
     assert!(rig
         .store
@@ -890,7 +898,10 @@ async fn pinned_notes_stay_in_context_when_old_turns_drop() {
     {
         let rig = Rig::with_store(&s, engine(), Store::open(&path).unwrap()).await;
         rig.say(dm("d", "u", "/remember")).await;
-        assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::no_notes(EN).as_str()));
+        assert_eq!(
+            rig.out.last(&key("d")).as_deref(),
+            Some(replies::no_notes(EN).as_str())
+        );
         rig.say(dm("d", "u", "my cat is called Miso")).await;
         rig.say(dm("d", "u", "/remember my cat is called Miso"))
             .await;
@@ -1210,7 +1221,10 @@ async fn why_survives_restart_and_has_no_record_of_other_messages() {
     let mut ask = dm("d", "u", "/why");
     ask.reply_to = Some(reply_to(&question_id, false));
     rig.say(ask).await;
-    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::no_record(EN).as_str()));
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::no_record(EN).as_str())
+    );
     // A chat the bot never answered in, and a record never leaks across channels.
     rig.say(dm("other", "u", "/why")).await;
     assert_eq!(

@@ -141,11 +141,14 @@ mod tests {
 
     #[test]
     fn commands_with_args_get_an_optional_args_option() {
-        let cmds = slash_commands(&[
-            info("reset", ""),
-            info("mode", "NAME"),
-            info("Bad Name", ""),
-        ], &[]);
+        let cmds = slash_commands(
+            &[
+                info("reset", ""),
+                info("mode", "NAME"),
+                info("Bad Name", ""),
+            ],
+            &[],
+        );
         assert_eq!(cmds.len(), 2);
         let v = serde_json::to_value(&cmds[1]).unwrap();
         assert_eq!(v["name"], "mode");

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parley_core::bot::replies;
-use parley_core::metrics;
 use parley_core::i18n::Language;
+use parley_core::metrics;
 use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
 use serenity::all::{
     ChannelId, Command, CommandInteraction, ConnectionStage, Context, CreateInteractionResponse,
@@ -172,7 +172,11 @@ impl Events {
         let sent = self
             .outbox(ctx)
             // A message carries no locale: the bot's language.
-            .send(&key, &replies::direct_message_refused(self.handler.language()), Some(&reply_to))
+            .send(
+                &key,
+                &replies::direct_message_refused(self.handler.language()),
+                Some(&reply_to),
+            )
             .await;
         if let Err(e) = sent {
             tracing::warn!(error = %e, "could not send the refusal");

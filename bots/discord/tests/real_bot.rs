@@ -214,7 +214,10 @@ async fn model_slash_command_lists_and_switches_for_managers_only() {
     assert!(m[0].content.contains("small (current)"), "{}", m[0].content);
     slash(alice(), Some("large"), 0);
     let m = after(&run, &bot, 2, CHANNEL_A).await;
-    assert_eq!(m[1].content, parley_core::bot::replies::group_admins_only(EN));
+    assert_eq!(
+        m[1].content,
+        parley_core::bot::replies::group_admins_only(EN)
+    );
     let moderator = FakeUser::new(12, "moderator");
     slash(moderator, Some("large"), 1 << 5);
     let m = after(&run, &bot, 3, CHANNEL_A).await;
@@ -401,7 +404,9 @@ async fn a_german_client_gets_german_help_and_localized_slash_commands() {
     // A member in a server: the commands that change the chat are the admins'.
     let german = parley_core::commands::help_text(Language::German, false, true);
     assert_eq!(m[0].content, german);
-    assert!(m[0].content.starts_with("Befehle:\n/help — Die Befehle auflisten"));
+    assert!(m[0]
+        .content
+        .starts_with("Befehle:\n/help — Die Befehle auflisten"));
     stop(run).await;
 }
 

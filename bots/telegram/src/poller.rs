@@ -58,7 +58,10 @@ fn valid_command(name: &str) -> bool {
 
 /// The core's commands as Telegram lists them, the admins' marked in `lang` (invalid names
 /// are skipped with a warning).
-pub fn bot_commands(commands: &[parley_core::seam::CommandInfo], lang: Language) -> Vec<BotCommand> {
+pub fn bot_commands(
+    commands: &[parley_core::seam::CommandInfo],
+    lang: Language,
+) -> Vec<BotCommand> {
     let admins = format!(" {}", parley_core::t!(lang, "help-admins"));
     commands
         .iter()

@@ -7,8 +7,8 @@ mod util;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::engine::scripted::{Scripted, ScriptedEngine};
 use parley_core::config::Settings;
+use parley_core::engine::scripted::{Scripted, ScriptedEngine};
 use parley_core::engine::{Engine, GenerateRequest, Role};
 use parley_core::i18n::Language;
 use parley_testkit::real_bot::{prompt, settings, two_model_bot, WatchedBot};
@@ -419,18 +419,30 @@ async fn a_german_user_gets_german_help_and_a_german_menu() {
     run.fake.push_private(&ada().language_code("de"), "/help");
     let texts = run.texts_after(1, 1001).await;
     let german = parley_core::commands::help_text(Language::German, false, false);
-    assert_eq!(texts, [german.clone()]);
-    assert!(german.starts_with("Befehle:\n/help — Die Befehle auflisten"), "{german}");
+    assert_eq!(texts, std::slice::from_ref(&german));
+    assert!(
+        german.starts_with("Befehle:\n/help — Die Befehle auflisten"),
+        "{german}"
+    );
 
-    let menu = run.fake.commands_for("all_private_chats@de").expect("a German menu");
+    let menu = run
+        .fake
+        .commands_for("all_private_chats@de")
+        .expect("a German menu");
     let help = menu
         .as_array()
         .and_then(|m| m.iter().find(|c| c["command"] == "help"))
         .cloned()
         .expect("/help in the menu");
     assert_eq!(help["description"], "Die Befehle auflisten");
-    let default = run.fake.commands_for("all_private_chats").expect("the default menu");
-    assert_eq!(default[0]["description"], "List the commands", "bot.language: English");
+    let default = run
+        .fake
+        .commands_for("all_private_chats")
+        .expect("the default menu");
+    assert_eq!(
+        default[0]["description"], "List the commands",
+        "bot.language: English"
+    );
     assert!(
         run.fake.commands_for("default@ja").is_some(),
         "every language gets its menus"
@@ -449,11 +461,18 @@ async fn a_user_without_a_known_language_gets_bot_language() {
     let run = Running::start_with(s, Some(engine as Arc<dyn Engine>)).await;
     let french = parley_core::commands::help_text(Language::French, false, false);
     assert!(french.starts_with("Commandes :\n"), "{french}");
-    run.fake.push_private(&ada().language_code("pt-br"), "/help");
-    assert_eq!(run.texts_after(1, 1001).await, [french.clone()]);
+    run.fake
+        .push_private(&ada().language_code("pt-br"), "/help");
+    assert_eq!(
+        run.texts_after(1, 1001).await,
+        std::slice::from_ref(&french)
+    );
     run.fake.push_private(&ada(), "/help");
     assert_eq!(run.texts_after(2, 1001).await, [french.clone(), french]);
-    let default = run.fake.commands_for("all_private_chats").expect("the default menu");
+    let default = run
+        .fake
+        .commands_for("all_private_chats")
+        .expect("the default menu");
     assert_eq!(default[0]["description"], "Lister les commandes");
     run.stop().await;
 }

@@ -13,7 +13,6 @@ use tracing::{debug, warn};
 use super::channels::Channel;
 use super::translation::{self, Translation};
 use super::{now_unix, replies, say, why, Inner};
-use crate::i18n::Language;
 use crate::conversation::{
     conversation_id, start_within_tokens, ContextWindow, Turn, WindowSpec, WindowStats,
 };
@@ -21,6 +20,7 @@ use crate::engine::{
     CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Role, SamplingParams,
     Usage,
 };
+use crate::i18n::Language;
 use crate::metrics;
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
@@ -458,6 +458,7 @@ pub(super) async fn answer(
     }
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
+    let lang = origin.lang;
     let started = Instant::now();
     let Planned {
         request,
@@ -469,7 +470,7 @@ pub(super) async fn answer(
         Ok(p) => p,
         Err(e) => {
             warn!(channel = %key, error = %e, "could not prepare the answer");
-            say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
             return;
         }
     };
@@ -479,7 +480,7 @@ pub(super) async fn answer(
         Err(e) => {
             warn!(channel = %key, error = %e, "engine refused the request");
             metrics::error("engine");
-            say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
             return;
         }
     };
@@ -523,9 +524,9 @@ pub(super) async fn answer(
         None => metrics::error("engine"),
     }
     if streamed.failed {
-        say(outbox.as_ref(), key, reply_to, &replies::engine_error(origin.lang)).await;
+        say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
     } else if stream.sent.is_empty() && !cancelled {
-        say(outbox.as_ref(), key, reply_to, &replies::empty_answer(origin.lang)).await;
+        say(outbox.as_ref(), key, reply_to, &replies::empty_answer(lang)).await;
     }
 }
 

@@ -163,7 +163,15 @@ async fn retry(call: &Call<'_>) -> Result<Option<String>> {
     drop(channel);
     match prompt {
         Some(prompt) => {
-            submit(inner, call.message, call.lang, call.outbox.clone(), prompt, None).await;
+            submit(
+                inner,
+                call.message,
+                call.lang,
+                call.outbox.clone(),
+                prompt,
+                None,
+            )
+            .await;
             Ok(None)
         }
         None => Ok(Some(replies::nothing_to_retry(call.lang))),
@@ -327,7 +335,9 @@ async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
                 notes.push(text);
                 replies::note_added(call.lang, notes.len())
             }
-            RememberArg::Delete(n) if n > notes.len() => replies::no_such_note(call.lang, n, notes.len()),
+            RememberArg::Delete(n) if n > notes.len() => {
+                replies::no_such_note(call.lang, n, notes.len())
+            }
             RememberArg::Delete(n) => {
                 let text = notes.remove(n - 1);
                 replies::note_deleted(call.lang, n, &text)
@@ -367,7 +377,11 @@ fn note_fits(
         return Ok(());
     }
     let room = budget.saturating_sub(now);
-    Err(replies::note_too_long(pinned.origin.lang, with_note.saturating_sub(now), room))
+    Err(replies::note_too_long(
+        pinned.origin.lang,
+        with_note.saturating_sub(now),
+        room,
+    ))
 }
 
 /// `/translate`: show, stop, or translate every message into one language or between two.
@@ -421,7 +435,13 @@ pub(super) async fn translate_on_demand(
         .map(|r| r.text.trim())
         .filter(|t| !t.is_empty())
     else {
-        say(outbox.as_ref(), key, reply_to, &replies::tr_needs_reply(lang)).await;
+        say(
+            outbox.as_ref(),
+            key,
+            reply_to,
+            &replies::tr_needs_reply(lang),
+        )
+        .await;
         return Ok(());
     };
     let chat_target = inner
@@ -469,7 +489,11 @@ pub(super) async fn translate_on_demand(
 async fn show_settings(call: &Call<'_>) -> Result<String> {
     let channel = call.channel().await?;
     let params = channel.params(&call.inner.settings.sampling);
-    Ok(replies::settings(call.lang, &params, &channel.settings.sampling))
+    Ok(replies::settings(
+        call.lang,
+        &params,
+        &channel.settings.sampling,
+    ))
 }
 
 /// `/set NAME VALUE` or `/set reset`, within the configured bounds.
@@ -478,7 +502,7 @@ async fn set(call: &Call<'_>, setting: Setting) -> Result<String> {
     call.change_settings(false, |s| {
         apply_setting(call.lang, setting, bounds, &mut s.sampling)
     })
-        .await
+    .await
 }
 
 /// `/stats`: what the next answer would see, and how fast the last one was.
@@ -562,7 +586,12 @@ fn apply_setting(
         }
         Setting::TopP(p) => {
             if !(p.is_finite() && p > 0.0 && p <= 1.0) {
-                return Err(replies::out_of_bounds(lang, "top_p", &replies::excluded(lang, "0"), "1"));
+                return Err(replies::out_of_bounds(
+                    lang,
+                    "top_p",
+                    &replies::excluded(lang, "0"),
+                    "1",
+                ));
             }
             o.top_p = Some(p);
             replies::set_done(lang, "top_p", &replies::number(p))

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::{replies, say, Inner};
-use crate::i18n::Language;
 use crate::conversation::start_within_tokens;
 use crate::engine::Engine;
+use crate::i18n::Language;
 use crate::seam::{Attachment, Incoming, Outbox};
 
 /// What a file is, as far as the bot reads it.

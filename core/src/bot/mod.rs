@@ -56,11 +56,11 @@ use self::answer::{answer, prompt_for, Origin, Prompt};
 use self::channels::{retention, spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
 use self::rate::{RateLimits, Verdict};
 use crate::commands::{Addressee, Command, CommandError};
-use crate::i18n::Language;
 use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
 use crate::engine::shelf::ModelShelf;
 use crate::engine::Engine;
+use crate::i18n::Language;
 use crate::metrics::{self, Refusal};
 use crate::persona::Personas;
 use crate::render;
@@ -356,7 +356,13 @@ impl Inner {
         let (chars, limit) = (text.chars().count(), self.settings.bot.max_input_chars);
         if chars > limit {
             metrics::message_refused(key.platform, Refusal::TooLong);
-            say(outbox, key, reply_to, &replies::too_long(lang, limit, chars)).await;
+            say(
+                outbox,
+                key,
+                reply_to,
+                &replies::too_long(lang, limit, chars),
+            )
+            .await;
             return false;
         }
         true
@@ -519,7 +525,13 @@ async fn submit(
         }
         Err(Rejected::Closed) => {
             metrics::message_refused(origin.key.platform, Refusal::Closing);
-            say(outbox.as_ref(), &origin.key, reply_to, &replies::closing(lang)).await;
+            say(
+                outbox.as_ref(),
+                &origin.key,
+                reply_to,
+                &replies::closing(lang),
+            )
+            .await;
         }
     }
 }

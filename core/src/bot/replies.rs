@@ -265,7 +265,11 @@ fn marked_list<'a, D: std::fmt::Display>(
     let mut text = format!("{title}:\n");
     let current_mark = format!(" {}", t!(lang, "list-current"));
     for (name, detail) in items {
-        let mark = if name == current { current_mark.as_str() } else { "" };
+        let mark = if name == current {
+            current_mark.as_str()
+        } else {
+            ""
+        };
         text.push_str(&format!("{name}{mark} — {detail}\n"));
     }
     text.push_str(&t!(lang, "list-switch", command = command));
@@ -300,7 +304,12 @@ pub fn language_name(lang: Language, of: Lang) -> String {
 /// Language names as a list in a sentence (`French and Chinese`).
 pub fn languages(lang: Language, names: &[String]) -> String {
     match names {
-        [first, second] => t!(lang, "language-pair", first = first.as_str(), second = second.as_str()),
+        [first, second] => t!(
+            lang,
+            "language-pair",
+            first = first.as_str(),
+            second = second.as_str()
+        ),
         _ => names.join(", "),
     }
 }
@@ -328,7 +337,13 @@ pub fn stats(
     if let Some(l) = last {
         let speed = format!("{:.1}", l.tokens_per_second);
         let (cached, prompt) = (l.cached_tokens, l.prompt_tokens);
-        text.push_str(&t!(lang, "stats-last", cached = cached, prompt = prompt, speed = speed));
+        text.push_str(&t!(
+            lang,
+            "stats-last",
+            cached = cached,
+            prompt = prompt,
+            speed = speed
+        ));
         text.push('\n');
     }
     text.push_str(&t!(
@@ -403,7 +418,12 @@ pub fn why(lang: Language, r: &AnswerRecord) -> String {
         )
     } else {
         let (prompt, cached) = (r.prompt_tokens, r.cached_tokens);
-        t!(lang, "why-translation-prompt", prompt = prompt, cached = cached)
+        t!(
+            lang,
+            "why-translation-prompt",
+            prompt = prompt,
+            cached = cached
+        )
     });
     text.push('\n');
     text.push_str(&t!(
@@ -443,7 +463,13 @@ pub fn byte_size(lang: Language, bytes: u64) -> String {
 /// A file over `attachments.max_bytes`.
 pub fn file_too_large(lang: Language, name: &str, size: u64, max_bytes: u64) -> String {
     let (size, readable) = (byte_size(lang, size), files_we_read(lang, max_bytes));
-    t!(lang, "file-too-large", name = name, size = size, readable = readable)
+    t!(
+        lang,
+        "file-too-large",
+        name = name,
+        size = size,
+        readable = readable
+    )
 }
 /// What kind of media file the bot cannot open, in words (`images`).
 fn media_kind(lang: Language, what: &str) -> String {
@@ -456,7 +482,13 @@ fn media_kind(lang: Language, what: &str) -> String {
 /// An image, audio or video file (`what`: "images", "audio" or "video").
 pub fn file_is_media(lang: Language, name: &str, what: &str, max_bytes: u64) -> String {
     let (kind, readable) = (media_kind(lang, what), files_we_read(lang, max_bytes));
-    t!(lang, "file-is-media", name = name, kind = kind, readable = readable)
+    t!(
+        lang,
+        "file-is-media",
+        name = name,
+        kind = kind,
+        readable = readable
+    )
 }
 /// A file that is not UTF-8 text (or says it is of a kind the bot does not read).
 pub fn file_not_text(lang: Language, name: &str, max_bytes: u64) -> String {

@@ -9,10 +9,10 @@
 
 use super::channels::Channel;
 use super::{now_unix, replies, Inner};
-use crate::i18n::Language;
 use crate::conversation::ContextWindow;
 use crate::engine::local::rate;
 use crate::engine::{Engine, FinishReason, SamplingParams, Usage};
+use crate::i18n::Language;
 use crate::seam::ChannelKey;
 use crate::store::{AnswerRecord, PromptSource, StopCause};
 
