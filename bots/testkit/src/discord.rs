@@ -531,6 +531,8 @@ pub struct FakeInteraction {
     pub user: FakeUser,
     /// Resolved permission bits of the member (guild only).
     pub permissions: u64,
+    /// The user's client locale (`en-US`, `de`, `zh-CN`).
+    pub locale: String,
 }
 
 impl FakeInteraction {
@@ -543,6 +545,7 @@ impl FakeInteraction {
             guild_id: Some(guild_id),
             user,
             permissions: 0,
+            locale: "en-US".to_string(),
         }
     }
 
@@ -557,6 +560,12 @@ impl FakeInteraction {
     /// Add a string option.
     pub fn option(mut self, name: &str, value: &str) -> Self {
         self.options.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Used from a client in this locale (`de`, `zh-CN`).
+    pub fn locale(mut self, locale: &str) -> Self {
+        self.locale = locale.to_string();
         self
     }
 
@@ -578,7 +587,7 @@ impl FakeInteraction {
             "data": { "id": "900", "name": self.name, "type": 1, "options": options },
             "channel_id": self.channel_id.to_string(),
             "channel": { "id": self.channel_id.to_string(), "type": if self.guild_id.is_some() { 0 } else { 1 } },
-            "token": token, "version": 1, "app_permissions": "0", "locale": "en-US",
+            "token": token, "version": 1, "app_permissions": "0", "locale": self.locale,
             "entitlements": [], "attachment_size_limit": 10485760,
             "authorizing_integration_owners": {}, "context": if self.guild_id.is_some() { 0 } else { 1 },
         });
@@ -1573,6 +1582,7 @@ fn register_commands(shared: &Shared, scope: &str, body: &Value, single: bool) -
         let mut cmd = json!({
             "id": inner.next_id.to_string(), "type": 1, "application_id": app,
             "name": c["name"], "description": c["description"],
+            "description_localizations": c.get("description_localizations").cloned().unwrap_or(Value::Null),
             "options": c.get("options").cloned().unwrap_or(json!([])),
             "default_member_permissions": c.get("default_member_permissions").cloned().unwrap_or(Value::Null),
             "dm_permission": true, "nsfw": false, "integration_types": [0], "contexts": null,

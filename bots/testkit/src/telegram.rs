@@ -79,6 +79,8 @@ pub struct FakeUser {
     pub last_name: Option<String>,
     /// Username without `@`, if any.
     pub username: Option<String>,
+    /// The user's client language (`language_code`: `de`, `pt-br`), if known.
+    pub language_code: Option<String>,
 }
 
 impl FakeUser {
@@ -89,12 +91,19 @@ impl FakeUser {
             first_name: first_name.to_owned(),
             last_name: None,
             username: None,
+            language_code: None,
         }
     }
 
     /// The same user with a last name.
     pub fn last_name(mut self, last: &str) -> Self {
         self.last_name = Some(last.to_owned());
+        self
+    }
+
+    /// The same user with a client language (`de`, `pt-br`).
+    pub fn language_code(mut self, code: &str) -> Self {
+        self.language_code = Some(code.to_owned());
         self
     }
 
@@ -112,6 +121,9 @@ impl FakeUser {
         }
         if let Some(n) = &self.username {
             u["username"] = json!(n);
+        }
+        if let Some(l) = &self.language_code {
+            u["language_code"] = json!(l);
         }
         u
     }
@@ -692,7 +704,8 @@ impl FakeTelegram {
     }
 
     /// The `commands` set for a scope: its `type` (`default`, `all_private_chats`,
-    /// `all_group_chats`, `all_chat_administrators`), or `chat:ID` for one chat.
+    /// `all_group_chats`, `all_chat_administrators`), or `chat:ID` for one chat; with
+    /// `@LANG` after it (`default@de`), the menu set for users of that `language_code`.
     pub fn commands_for(&self, scope: &str) -> Option<Value> {
         self.shared.lock().commands.get(scope).cloned()
     }
@@ -1130,17 +1143,17 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
         }
         "setmycommands" => {
             let commands = p.get("commands").cloned().unwrap_or(json!([]));
-            shared.lock().commands.insert(scope_name(p), commands);
+            shared.lock().commands.insert(menu_name(p), commands);
             ok(json!(true))
         }
         "getmycommands" => ok(shared
             .lock()
             .commands
-            .get(&scope_name(p))
+            .get(&menu_name(p))
             .cloned()
             .unwrap_or(json!([]))),
         "deletemycommands" => {
-            shared.lock().commands.remove(&scope_name(p));
+            shared.lock().commands.remove(&menu_name(p));
             ok(json!(true))
         }
         "getupdates" => get_updates(shared, p).await,
@@ -1274,6 +1287,15 @@ fn text_of(p: &Value) -> Option<String> {
 }
 
 /// The scope a command call names: its `type`, or `chat:ID` for one chat; `default` without.
+/// The menu a `*MyCommands` call names: its scope, and `@LANG` after it when it gives a
+/// `language_code` (`default@de`), as Telegram keeps one menu per scope and language.
+fn menu_name(p: &Value) -> String {
+    match p.get("language_code").and_then(Value::as_str) {
+        Some(lang) if !lang.is_empty() => format!("{}@{lang}", scope_name(p)),
+        _ => scope_name(p),
+    }
+}
+
 fn scope_name(p: &Value) -> String {
     let scope = match p.get("scope") {
         // Form-encoded bodies carry the scope as a JSON string.
