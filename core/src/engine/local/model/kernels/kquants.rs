@@ -592,8 +592,8 @@ fn q6k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
             for j in 0..R {
                 let dx = x[j].1[b];
                 for r in 0..G {
-                    let isum = i32::from(scb[r] as i8) * d0[j][r]
-                        + i32::from(scb[G + r] as i8) * d1[j][r];
+                    let isum =
+                        i32::from(scb[r] as i8) * d0[j][r] + i32::from(scb[G + r] as i8) * d1[j][r];
                     facc[j][r] += h16(db[r]) * dx * isum as f32;
                     d0[j][r] = 0;
                     d1[j][r] = 0;
