@@ -359,6 +359,26 @@ fn dot_q5(qb: &[u8; 256], hb: &[u8; 4 * G], xb: &[i16; QK]) -> [i32; G] {
 /// One quantized activation row as the kernels read it: values, per-32 scales, scaled sums.
 pub(super) type XRow<'a> = (&'a [i16], &'a [f32], &'a [f32]);
 
+/// For each of `R` activation rows: `a0 += lo · x[at]`, `a1 += hi · x[at + 16]` in i16 lanes
+/// (the unpacked elements `at` and `at + 16` of a chunk, per weight row).
+#[inline(always)]
+fn mac_rows<const R: usize>(
+    a0: &mut [[i16; G]; R],
+    a1: &mut [[i16; G]; R],
+    lo: &[i16; G],
+    hi: &[i16; G],
+    x: &[XRow<'_>; R],
+    at: usize,
+) {
+    for j in 0..R {
+        let (x0, x1) = (x[j].0[at], x[j].0[at + 16]);
+        for r in 0..G {
+            a0[j][r] += lo[r] * x0;
+            a1[j][r] += hi[r] * x1;
+        }
+    }
+}
+
 /// `R` activation rows against one Q4_K row group. One flat loop over the 16-byte nibble rows
 /// of all chunks (a runtime trip count, as in `q8_0_row`): with a nested loop over a chunk's 16
 /// nibble rows LLVM vectorised across those instead of across the 16 weight rows (3–10x
@@ -380,13 +400,7 @@ fn q4k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
             lo[r] = i16::from(bytes[r] & 15);
             hi[r] = i16::from(bytes[r] >> 4);
         }
-        for j in 0..R {
-            let (x0, x1) = (x[j].0[b * QK + e], x[j].0[b * QK + e + 16]);
-            for r in 0..G {
-                a0[j][r] += lo[r] * x0;
-                a1[j][r] += hi[r] * x1;
-            }
-        }
+        mac_rows(&mut a0, &mut a1, &lo, &hi, x, b * QK + e);
         // 8 products of at most 15·127 per i16 accumulator, then i32.
         if e % 8 == 7 {
             for j in 0..R {
@@ -567,13 +581,7 @@ fn q6k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
             lo[r] = i16::from((bytes[r] & 15) | ((hb & 3) << 4)) - 32;
             hi[r] = i16::from((bytes[r] >> 4) | ((hb & 12) << 2)) - 32;
         }
-        for j in 0..R {
-            let (x0, x1) = (x[j].0[b * QK + e], x[j].0[b * QK + e + 16]);
-            for r in 0..G {
-                a0[j][r] += lo[r] * x0;
-                a1[j][r] += hi[r] * x1;
-            }
-        }
+        mac_rows(&mut a0, &mut a1, &lo, &hi, x, b * QK + e);
         // 8 products of at most 32·127 per i16 accumulator, then i32.
         if e % 8 == 7 {
             for j in 0..R {
