@@ -387,6 +387,7 @@ pub fn address(text: &str, bot_username: &str) -> (Addressee, String) {
 ///
 /// ```
 /// use parley_core::commands::{parse, Command, Setting};
+/// use parley_core::i18n::Language;
 ///
 /// assert_eq!(parse("hello", None, Language::English), None);
 /// assert_eq!(parse("/help@parleybot", Some("parleybot"), Language::English), Some(Ok(Command::Help)));
