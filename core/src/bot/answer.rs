@@ -40,12 +40,7 @@ pub(super) enum Prompt {
     Chat,
     /// Translate one message, without the history; `keep` stores the translation as the
     /// bot's turn (translate mode does, a translation on demand does not).
-    Translate {
-        text: String,
-        from: Option<Lang>,
-        to: Lang,
-        keep: bool,
-    },
+    Translate(Translation),
 }
 
 /// What a job needs to know about the message it answers.
@@ -122,12 +117,12 @@ pub(super) fn prompt_for(channel: &Channel, text: &str) -> Option<Prompt> {
             debug!(?why, "not translated");
             None
         }
-        TranslatePlan::Translate { from, to } => Some(Prompt::Translate {
+        TranslatePlan::Translate { from, to } => Some(Prompt::Translate(Translation {
             text: text.to_string(),
             from,
             to,
             keep: true,
-        }),
+        })),
     }
 }
 
@@ -441,19 +436,7 @@ pub(super) async fn answer(
     prompt: Prompt,
     token: CancelToken,
 ) {
-    if let Prompt::Translate {
-        text,
-        from,
-        to,
-        keep,
-    } = prompt
-    {
-        let job = Translation {
-            text,
-            from,
-            to,
-            keep,
-        };
+    if let Prompt::Translate(job) = prompt {
         return translation::translate(inner, origin, outbox, job, token).await;
     }
     let key = &origin.key;
@@ -465,7 +448,7 @@ pub(super) async fn answer(
         engine,
         window,
         epoch,
-        mut record,
+        record,
     } = match inner.plan(&origin).await {
         Ok(p) => p,
         Err(e) => {
@@ -507,26 +490,47 @@ pub(super) async fn answer(
 
     let actions = stream.renderer.finish(Instant::now());
     stream.apply(actions).await;
-    why::finish_record(&mut record, streamed.usage.as_ref(), cancelled);
-    if !stream.ids.is_empty() {
-        if let Err(e) = inner
-            .store
-            .keep_answer_record(key, &stream.ids, &record)
-            .await
-        {
-            warn!(channel = %key, error = %e, "could not keep the answer's record");
-            metrics::error("store");
-        }
-    }
-    match &streamed.usage {
-        Some(u) if !cancelled => metrics::answered(key.platform, u, started.elapsed()),
-        Some(_) => {}
-        None => metrics::error("engine"),
-    }
+    let ended = Ended {
+        streamed: &streamed,
+        cancelled,
+        started,
+    };
+    keep_record_and_count(&inner, key, &stream.ids, record, &ended).await;
     if streamed.failed {
         say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
     } else if stream.sent.is_empty() && !cancelled {
         say(outbox.as_ref(), key, reply_to, &replies::empty_answer(lang)).await;
+    }
+}
+
+/// How an answer's stream ended, for its record and the metrics.
+struct Ended<'a> {
+    streamed: &'a Streamed,
+    cancelled: bool,
+    started: Instant,
+}
+
+/// After the stream: keep the answer's `/why` record under every message it was sent as, and
+/// count it in the metrics (answered, or an engine error).
+async fn keep_record_and_count(
+    inner: &Inner,
+    key: &ChannelKey,
+    ids: &[String],
+    mut record: AnswerRecord,
+    end: &Ended<'_>,
+) {
+    let usage = end.streamed.usage.as_ref();
+    why::finish_record(&mut record, usage, end.cancelled);
+    if !ids.is_empty() {
+        if let Err(e) = inner.store.keep_answer_record(key, ids, &record).await {
+            warn!(channel = %key, error = %e, "could not keep the answer's record");
+            metrics::error("store");
+        }
+    }
+    match usage {
+        Some(u) if !end.cancelled => metrics::answered(key.platform, u, end.started.elapsed()),
+        Some(_) => {}
+        None => metrics::error("engine"),
     }
 }
 

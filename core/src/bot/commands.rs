@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use super::answer::{pinned_budget, pinned_tokens, prompt_for, Origin, Prompt};
 use super::channels::OpenChannel;
+use super::translation::Translation;
 use super::{replies, say, submit, Inner};
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
 use crate::config::{EngineKind, GroupSettings, ModelChoice, SamplingSettings};
@@ -475,12 +476,12 @@ pub(super) async fn translate_on_demand(
         .await;
         return Ok(());
     }
-    let prompt = Prompt::Translate {
+    let prompt = Prompt::Translate(Translation {
         text: source.to_string(),
         from: found.lang,
         to,
         keep: false,
-    };
+    });
     submit(inner, message, lang, outbox.clone(), prompt, None).await;
     Ok(())
 }

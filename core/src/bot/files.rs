@@ -190,9 +190,10 @@ struct FileText {
 }
 
 impl Inner {
-    /// The question `text` of `message` with its attached files read into it, or `None` when
-    /// none could be read (the user was told why; a question about a file is not answered
-    /// without it). Files that could not be read are named to the user either way.
+    /// The question `text` of `message` with its attached files read into it (`text` itself
+    /// when it has none), or `None` when none could be read (the user was told why; a question
+    /// about a file is not answered without it). Files that could not be read are named to the
+    /// user either way.
     pub(super) async fn question_with_files(
         &self,
         message: &Incoming,
@@ -200,6 +201,9 @@ impl Inner {
         lang: Language,
         outbox: &dyn Outbox,
     ) -> Option<String> {
+        if message.attachments.is_empty() {
+            return Some(text.to_string());
+        }
         let mut files = Vec::new();
         let mut refusals = Vec::new();
         for attachment in &message.attachments {

@@ -394,16 +394,16 @@ async fn handle_message(
         // (a flag reaction arrives with the id of the message it translates).
         return commands::translate_on_demand(inner, to, message, lang, outbox).await;
     }
-    let asked = if command.is_none() && !message.attachments.is_empty() {
-        match inner
-            .question_with_files(message, text, lang, outbox.as_ref())
-            .await
-        {
-            Some(question) => question,
-            None => return Ok(()),
+    let asked = match command {
+        None => {
+            inner
+                .question_with_files(message, text, lang, outbox.as_ref())
+                .await
         }
-    } else {
-        text.to_string()
+        Some(_) => Some(text.to_string()),
+    };
+    let Some(asked) = asked else {
+        return Ok(());
     };
     let key = &message.key;
     let channel = inner.channels.open(key, &inner.store).await?;
@@ -431,26 +431,30 @@ async fn handle_message(
         debug!("delivered again; already handled");
         return Ok(());
     }
-    match command {
-        Some(Ok(cmd)) => {
-            drop(channel);
-            return commands::run(inner, cmd, message, lang, outbox).await;
-        }
-        Some(Err(hint)) => {
-            drop(channel);
-            say(
-                outbox.as_ref(),
-                key,
-                Some(&message.message_id),
-                &hint.message,
-            )
-            .await;
-            return Ok(());
-        }
-        None => {}
+    if let Some(command) = command {
+        drop(channel);
+        return run_command(inner, command, message, lang, outbox).await;
     }
     queue_question(inner, channel, message, lang, outbox, question, sight).await;
     Ok(())
+}
+
+/// A command taken in (and marked handled): run it, or say what was wrong with it.
+async fn run_command(
+    inner: &Arc<Inner>,
+    command: std::result::Result<Command, CommandError>,
+    message: &Incoming,
+    lang: Language,
+    outbox: &Arc<dyn Outbox>,
+) -> Result<()> {
+    match command {
+        Ok(cmd) => commands::run(inner, cmd, message, lang, outbox).await,
+        Err(hint) => {
+            let reply_to = Some(message.message_id.as_str());
+            say(outbox.as_ref(), &message.key, reply_to, &hint.message).await;
+            Ok(())
+        }
+    }
 }
 
 /// A question taken in: keep it in the conversation when it is new (the store has it), then
