@@ -250,36 +250,56 @@ async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
     let dir = tempfile::tempdir().expect("tmp");
     let engine = Arc::new(ScriptedEngine::new().with_responder(|_| "noted".into()));
     let (run, bot) = start(dir.path(), Some(engine.clone() as Arc<dyn Engine>)).await;
-    let fake = &run.fake;
 
-    // A reply to Bob's message: its text reaches the model above the question; when the
-    // event leaves the message out, the adapter fetches it.
+    a_reply_shows_the_model_the_message_pointed_at_fetched_when_absent(&run, &bot, &engine).await;
+    a_text_file_is_read_and_an_oversized_file_or_an_image_refused(&run, &bot, &engine).await;
+    flag_reactions_translate_retry_or_refuse_and_other_emoji_do_nothing(&run, &bot, &engine).await;
+    stop(run).await;
+}
+
+/// A reply to Bob's message: its text reaches the model above the question; when the
+/// event leaves the message out, the adapter fetches it.
+async fn a_reply_shows_the_model_the_message_pointed_at_fetched_when_absent(
+    run: &Running,
+    bot: &WatchedBot,
+    engine: &ScriptedEngine,
+) {
     let said = "Ich komme morgen später, der Zug fällt aus.";
-    let bobs = fake.send_message(FakeMessage::guild(GUILD, CHANNEL_A, bob(), said));
-    fake.send_message(mention(CHANNEL_A, "what does he mean?").replying_to(bobs, bob(), said));
-    assert_eq!(after(&run, &bot, 2, CHANNEL_A).await.len(), 1);
-    let p = prompt(asked_in(&engine, CHANNEL_A).last().expect("asked"));
+    let bobs = run
+        .fake
+        .send_message(FakeMessage::guild(GUILD, CHANNEL_A, bob(), said));
+    run.fake
+        .send_message(mention(CHANNEL_A, "what does he mean?").replying_to(bobs, bob(), said));
+    assert_eq!(after(run, bot, 2, CHANNEL_A).await.len(), 1);
+    let p = prompt(asked_in(engine, CHANNEL_A).last().expect("asked"));
     assert!(p.contains("a message by Bob") && p.contains(said), "{p}");
     assert!(p.contains("what does he mean?"), "{p}");
-    fake.send_message(
+    run.fake.send_message(
         mention(CHANNEL_A, "and why?")
             .replying_to(bobs, bob(), said)
             .without_referenced_message(),
     );
-    after(&run, &bot, 3, CHANNEL_A).await;
-    let p = prompt(asked_in(&engine, CHANNEL_A).last().expect("asked"));
+    after(run, bot, 3, CHANNEL_A).await;
+    let p = prompt(asked_in(engine, CHANNEL_A).last().expect("asked"));
     assert!(p.contains("> Ich komme morgen"), "fetched: {p}");
     let fetched = format!("channels/{CHANNEL_A}/messages/{bobs}");
-    assert!(fake
+    assert!(run
+        .fake
         .requests()
         .iter()
         .any(|r| r.method == "GET" && r.path.contains(&fetched)));
+}
 
-    // A text file is read into the question; an oversized one and an image are refused
-    // politely, neither downloaded nor put to the model.
+/// A text file is read into the question; an oversized one and an image are refused
+/// politely, neither downloaded nor put to the model.
+async fn a_text_file_is_read_and_an_oversized_file_or_an_image_refused(
+    run: &Running,
+    bot: &WatchedBot,
+    engine: &ScriptedEngine,
+) {
     let code = "fn main() {\n    let x: u8 = 300;\n}\n";
-    let url = fake.add_file("main.rs", code.as_bytes());
-    fake.send_message(
+    let url = run.fake.add_file("main.rs", code.as_bytes());
+    run.fake.send_message(
         FakeMessage::direct(900, alice(), "why doesn't this compile?").file(
             "main.rs",
             "text/x-rust",
@@ -287,28 +307,30 @@ async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
             &url,
         ),
     );
-    assert_eq!(after(&run, &bot, 4, 900).await.len(), 1);
-    let p = prompt(asked_in(&engine, 900).last().expect("asked"));
+    assert_eq!(after(run, bot, 4, 900).await.len(), 1);
+    let p = prompt(asked_in(engine, 900).last().expect("asked"));
     assert!(
         p.contains("File main.rs:") && p.contains("let x: u8 = 300;"),
         "{p}"
     );
     let asked = engine.requests().len();
-    let big = fake.add_file("huge.log", b"never served");
-    fake.send_message(FakeMessage::direct(900, alice(), "").file(
-        "huge.log",
-        "text/plain",
-        5 << 20,
-        &big,
-    ));
-    let m = after(&run, &bot, 5, 900).await;
+    let big = run.fake.add_file("huge.log", b"never served");
+    run.fake
+        .send_message(FakeMessage::direct(900, alice(), "").file(
+            "huge.log",
+            "text/plain",
+            5 << 20,
+            &big,
+        ));
+    let m = after(run, bot, 5, 900).await;
     assert!(
         m[1].content.contains("huge.log is too large"),
         "{}",
         m[1].content
     );
-    fake.send_message(FakeMessage::direct(900, alice(), "what is this?").attachments(1));
-    let m = after(&run, &bot, 6, 900).await;
+    run.fake
+        .send_message(FakeMessage::direct(900, alice(), "what is this?").attachments(1));
+    let m = after(run, bot, 6, 900).await;
     assert!(
         m[2].content.contains("can't open images"),
         "{}",
@@ -324,7 +346,8 @@ async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
         asked,
         "the model is not asked blind"
     );
-    let files: Vec<_> = fake
+    let files: Vec<_> = run
+        .fake
         .requests()
         .into_iter()
         .filter(|r| r.path.contains("files/"))
@@ -335,17 +358,24 @@ async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
         ["/files/main.rs"],
         "only the readable file was downloaded"
     );
+}
 
-    // A 🇩🇪 reaction on Bob's message: its translation, as a reply to it.
+/// A 🇩🇪 reaction on Bob's message: its translation, as a reply to it.
+async fn flag_reactions_translate_retry_or_refuse_and_other_emoji_do_nothing(
+    run: &Running,
+    bot: &WatchedBot,
+    engine: &ScriptedEngine,
+) {
     engine.push(Scripted::Reply("Ich komme morgen später.".into()));
-    let english = fake.send_message(FakeMessage::guild(
+    let english = run.fake.send_message(FakeMessage::guild(
         GUILD,
         CHANNEL_B,
         bob(),
         "I'll come later tomorrow.",
     ));
-    fake.react((Some(GUILD), CHANNEL_B), english, &alice(), "🇩🇪");
-    let b = after(&run, &bot, 8, CHANNEL_B).await;
+    run.fake
+        .react((Some(GUILD), CHANNEL_B), english, &alice(), "🇩🇪");
+    let b = after(run, bot, 8, CHANNEL_B).await;
     assert_eq!(b.len(), 1, "{b:?}");
     assert_eq!(b[0].content, "Ich komme morgen später.");
     assert_eq!(b[0].reply_to.as_deref(), Some(english.to_string().as_str()));
@@ -356,8 +386,9 @@ async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
     // 🇯🇵, and a model that answers in English twice: retried, then refused.
     engine.push(Scripted::Reply("I'll come later tomorrow.".into()));
     engine.push(Scripted::Reply("I will come later tomorrow.".into()));
-    fake.react((Some(GUILD), CHANNEL_B), english, &alice(), "🇯🇵");
-    let b = after(&run, &bot, 9, CHANNEL_B).await;
+    run.fake
+        .react((Some(GUILD), CHANNEL_B), english, &alice(), "🇯🇵");
+    let b = after(run, bot, 9, CHANNEL_B).await;
     assert!(
         b[1].content
             .contains("couldn't translate that into Japanese"),
@@ -370,11 +401,11 @@ async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
         "{last:?}"
     );
     // Other emoji are no request.
-    fake.react((Some(GUILD), CHANNEL_B), english, &alice(), "👍");
-    fake.send_message(mention(CHANNEL_B, "/stats"));
-    let b = after(&run, &bot, 10, CHANNEL_B).await;
+    run.fake
+        .react((Some(GUILD), CHANNEL_B), english, &alice(), "👍");
+    run.fake.send_message(mention(CHANNEL_B, "/stats"));
+    let b = after(run, bot, 10, CHANNEL_B).await;
     assert_eq!(b.len(), 3, "the thumbs-up got nothing: {b:?}");
-    stop(run).await;
 }
 
 /// The bot's own words in the user's language: `/help` from a German Discord client is German,

@@ -293,13 +293,25 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
     let dir = tempfile::tempdir().expect("tmp");
     let engine = Arc::new(ScriptedEngine::new().with_responder(|_| "noted".into()));
     let run = Running::start(dir.path(), Some(engine.clone() as Arc<dyn Engine>)).await;
-    let fake = &run.fake;
     let group = FakeChat::supergroup(-3001, "Travel");
 
-    // A reply to someone else's message: the model sees the message pointed at (only the
-    // fragment quoted), above the question.
-    fake.push_reply_to_user(
-        &group,
+    a_reply_to_another_user_shows_the_model_the_quoted_fragment(&run, &engine, &group).await;
+    a_text_file_is_read_into_the_question(&run, &engine).await;
+    a_large_file_and_an_image_are_refused_without_asking_the_model(&run, &engine).await;
+    tr_on_a_reply_translates_that_message_once(&run, &engine, &group).await;
+    a_translation_in_the_wrong_language_is_retried_then_refused(&run, &engine, &group).await;
+    run.stop().await;
+}
+
+/// A reply to someone else's message: the model sees the message pointed at (only the
+/// fragment quoted), above the question.
+async fn a_reply_to_another_user_shows_the_model_the_quoted_fragment(
+    run: &Running,
+    engine: &ScriptedEngine,
+    group: &FakeChat,
+) {
+    run.fake.push_reply_to_user(
+        group,
         &ada(),
         "@parley_test_bot what does she mean?",
         (&grace(), "Ich komme morgen später, der Zug fällt aus."),
@@ -314,10 +326,12 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
         "only the quoted fragment: {p}"
     );
     assert!(p.contains("what does she mean?"), "{p}");
+}
 
-    // A text file: downloaded (getFile, then the file) and read into the question.
+/// A text file: downloaded (getFile, then the file) and read into the question.
+async fn a_text_file_is_read_into_the_question(run: &Running, engine: &ScriptedEngine) {
     let log = "2026-12-01 ERROR disk full on /var\n2026-12-01 INFO retrying\n";
-    fake.push_document(
+    run.fake.push_document(
         &FakeChat::private(&ada()),
         &ada(),
         Some("why does this fail?"),
@@ -329,13 +343,18 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
     assert!(p.contains("why does this fail?"), "{p}");
     assert!(p.contains("File server.log:"), "{p}");
     assert!(p.contains("ERROR disk full on /var"), "{p}");
-    assert_eq!(fake.downloads(), ["documents/file1"]);
+    assert_eq!(run.fake.downloads(), ["documents/file1"]);
+}
 
-    // Too large (size checked before downloading) and an image: a polite line each, naming
-    // what the bot reads; the model is not asked.
+/// Too large (size checked before downloading) and an image: a polite line each, naming
+/// what the bot reads; the model is not asked.
+async fn a_large_file_and_an_image_are_refused_without_asking_the_model(
+    run: &Running,
+    engine: &ScriptedEngine,
+) {
     let asked = engine.requests().len();
     let big = vec![b'a'; 300 * 1024];
-    fake.push_document(
+    run.fake.push_document(
         &FakeChat::private(&ada()),
         &ada(),
         None,
@@ -344,7 +363,7 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
     let texts = run.texts_after(3, 1001).await;
     assert!(texts[1].contains("dump.csv is too large"), "{}", texts[1]);
     assert!(texts[1].contains("I can read text files"), "{}", texts[1]);
-    fake.push_photo(
+    run.fake.push_photo(
         &FakeChat::private(&ada()),
         &ada(),
         Some("what breed is this?"),
@@ -356,15 +375,21 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
         asked,
         "the model is not asked blind"
     );
-    assert_eq!(fake.downloads().len(), 1, "neither was downloaded");
-    assert_eq!(fake.calls_to("getFile").len(), 1);
+    assert_eq!(run.fake.downloads().len(), 1, "neither was downloaded");
+    assert_eq!(run.fake.calls_to("getFile").len(), 1);
+}
 
-    // /tr as a reply: that message, translated once, outside the conversation.
+/// /tr as a reply: that message, translated once, outside the conversation.
+async fn tr_on_a_reply_translates_that_message_once(
+    run: &Running,
+    engine: &ScriptedEngine,
+    group: &FakeChat,
+) {
     engine.push(Scripted::Reply(
         "Die Station ist geschlossen, leider.".into(),
     ));
-    fake.push_reply_to_user(
-        &group,
+    run.fake.push_reply_to_user(
+        group,
         &ada(),
         "/tr de",
         (&grace(), "The station is closed, unfortunately."),
@@ -379,13 +404,19 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
         t.messages[1].content,
         "The station is closed, unfortunately."
     );
+}
 
-    // A translation the model writes in the wrong language twice is refused, not posted.
+/// A translation the model writes in the wrong language twice is refused, not posted.
+async fn a_translation_in_the_wrong_language_is_retried_then_refused(
+    run: &Running,
+    engine: &ScriptedEngine,
+    group: &FakeChat,
+) {
     let english = "The station is closed, unfortunately.";
     engine.push(Scripted::Reply(english.into()));
     engine.push(Scripted::Reply(english.into()));
-    fake.push_reply_to_user(
-        &group,
+    run.fake.push_reply_to_user(
+        group,
         &grace(),
         "/tr ja",
         (&ada(), "The station is closed, unfortunately."),
@@ -406,7 +437,6 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
         last_two[0].messages[1].content,
         last_two[1].messages[1].content
     );
-    run.stop().await;
 }
 
 /// The bot's own words in the user's language: `/help` for a German Telegram client is German,
