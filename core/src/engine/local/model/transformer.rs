@@ -6,7 +6,8 @@
 //! per-conversation state lives in an explicit [`KvCache`] the caller owns:
 //! - positions come from the cache, never from the caller;
 //! - RoPE angles are computed for the positions in use (no 4096-position table);
-//! - the causal mask is built per call (no mask map that grows forever);
+//! - attention reads the cache in place, row by row, causal and windowed by position (no mask
+//!   tensors), so a row's result does not depend on the chunk it came in;
 //! - grouped-query attention reshapes the queries instead of repeating keys and values.
 //!
 //! What differs between families is read from the file (`general.architecture` and its
@@ -751,8 +752,30 @@ impl Transformer {
         }
     }
 
+    /// Make `into` hold the keys and values of the first `len` tokens of `from` (copied, so
+    /// each cache keeps its own rows). Exactly what running those tokens into `into` would
+    /// write, since a token's keys and values depend only on the tokens before it and the
+    /// kernels compute a row the same way whatever rows come with it.
+    pub fn copy_prefix(&self, from: &KvCache, len: usize, into: &mut KvCache) -> Result<()> {
+        let len = len.min(from.len);
+        if len == 0 {
+            into.truncate(0);
+            return Ok(());
+        }
+        into.reserve(len, self.cfg.context_len, &self.cfg, &self.device)?;
+        for (dst, src) in into.layers.iter().zip(&from.layers) {
+            let (Some((dk, dv)), Some((sk, sv))) = (dst, src) else {
+                return Err(Error::InvalidRequest("cache not reserved".into()));
+            };
+            dk.slice_set(&sk.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
+            dv.slice_set(&sv.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
+        }
+        into.len = len;
+        Ok(())
+    }
+
     /// RoPE tables of one kind of layer (`window`: local) for the rows of `spans`, one after
-    /// the other, and each span's mask.
+    /// the other.
     fn positions(
         &self,
         spans: &[Span],
@@ -761,21 +784,14 @@ impl Transformer {
     ) -> Result<Positions> {
         let mut cos = Vec::with_capacity(spans.len());
         let mut sin = Vec::with_capacity(spans.len());
-        let mut masks = Vec::with_capacity(spans.len());
         for s in spans {
             let (c, si) = self.rope_tables(s.start, s.seq, inv_freq)?;
             cos.push(c);
             sin.push(si);
-            masks.push(if s.seq > 1 {
-                Some(self.causal_mask(s.start, s.seq, window)?)
-            } else {
-                None
-            });
         }
         Ok(Positions {
             cos: Tensor::cat(&cos, 0)?,
             sin: Tensor::cat(&sin, 0)?,
-            masks,
             window,
         })
     }
@@ -796,25 +812,6 @@ impl Transformer {
             Tensor::from_vec(cos, (seq, half), &self.device)?,
             Tensor::from_vec(sin, (seq, half), &self.device)?,
         ))
-    }
-
-    /// Query `start + i` sees key `j` when `j <= start + i`, and with a window also when
-    /// `start + i - j < window` (llama.cpp's `is_masked_swa`, standard kind).
-    fn causal_mask(&self, start: usize, seq: usize, window: Option<usize>) -> Result<Tensor> {
-        let kv_len = start + seq;
-        let mask: Vec<f32> = (0..seq)
-            .flat_map(|i| {
-                (0..kv_len).map(move |j| {
-                    let seen = j <= start + i && window.is_none_or(|w| start + i - j < w);
-                    if seen {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    }
-                })
-            })
-            .collect();
-        Ok(Tensor::from_vec(mask, (seq, kv_len), &self.device)?)
     }
 
     fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
@@ -947,7 +944,7 @@ impl Transformer {
         let q = self.rope(&q, &pos.cos, &pos.sin)?;
         let k = self.rope(&k, &pos.cos, &pos.sin)?;
         let mut ys = Vec::with_capacity(spans.len());
-        for ((s, span), mask) in segments.iter_mut().zip(spans).zip(&pos.masks) {
+        for (s, span) in segments.iter_mut().zip(spans) {
             let part = |t: &Tensor| -> Result<Tensor> {
                 Ok(if spans.len() == 1 {
                     t.clone()
@@ -957,7 +954,6 @@ impl Transformer {
             };
             let at = SpanAttention {
                 span,
-                mask: mask.as_ref(),
                 window: pos.window,
             };
             ys.push(self.attend(&part(&q)?, &part(&k)?, &part(&v)?, &at, s.cache, index)?);
@@ -981,35 +977,14 @@ impl Transformer {
         cache: &mut KvCache,
         index: usize,
     ) -> Result<Tensor> {
-        let (nh, nkv, hd) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
         let (seq, start) = (at.span.seq, at.span.start);
         let (kk, vv) = cache.append(index, k, v, start)?;
-
-        // Grouped-query attention: query heads j*group..(j+1)*group share kv head j, so fold
-        // the group into the query rows instead of repeating keys and values.
-        let group = nh / nkv;
-        let q = q.reshape((1, nkv, group * seq, hd))?;
-        if seq == 1 {
-            // Decode: one query row per head against the cache, read in place. candle's gemm
-            // spends more time packing these tiny matrices than multiplying them.
-            let from = at.window.map_or(0, |w| (start + 1).saturating_sub(w));
-            let y = decode_attention(&q, &kk, &vv, from..start + 1, self.cfg.attn_scale)?;
-            return Ok(y.reshape((1, 1, nh * hd))?);
-        }
-        let att = (q.matmul(&kk.t()?)? * f64::from(self.cfg.attn_scale))?;
-        let kv_len = start + seq;
-        let att = match at.mask {
-            Some(m) => att
-                .reshape((1, nkv, group, seq, kv_len))?
-                .broadcast_add(m)?
-                .reshape((1, nkv, group * seq, kv_len))?,
-            None => att,
-        };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&vv)?;
-        Ok(y.reshape((1, nh, seq, hd))?
-            .transpose(1, 2)?
-            .reshape((1, seq, nh * hd))?)
+        // Every query row attends over the cache read in place, one row at a time with the
+        // same arithmetic whatever the chunk it came in: a prompt split anywhere (a cached
+        // follow-up, a copied prompt start, other chunks) gives bit for bit the rows of
+        // running it whole or token by token. (candle's matmul takes another summation
+        // path below a size, so its rows depend on the chunk's length.)
+        cached_attention(q, &kk, &vv, start, seq, at.window, self.cfg.attn_scale)
     }
 }
 
@@ -1036,7 +1011,6 @@ struct Span {
 /// What one segment's attention needs besides its rows.
 struct SpanAttention<'a> {
     span: &'a Span,
-    mask: Option<&'a Tensor>,
     window: Option<usize>,
 }
 
@@ -1053,24 +1027,28 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
-/// Attention of one query position (`q`: 1 × kv heads × group × head_dim) over the cached
-/// positions `span` of `kk`/`vv` (views of the cache buffers, read without copying), scores
-/// multiplied by `scale`.
-fn decode_attention(
+/// Attention of `seq` query rows at positions `start..start + seq` (`q`: 1 × heads × seq ×
+/// head_dim, RoPE applied) over the cached keys and values `kk`/`vv` (views of the cache
+/// buffers, read without copying), each row over the positions it sees (causal, and within
+/// `window`), scores multiplied by `scale`; `1 × seq × (heads·head_dim)`. Grouped-query: query
+/// heads `j*group..(j+1)*group` share kv head `j`.
+fn cached_attention(
     q: &Tensor,
     kk: &Tensor,
     vv: &Tensor,
-    span: std::ops::Range<usize>,
+    start: usize,
+    seq: usize,
+    window: Option<usize>,
     scale: f32,
 ) -> Result<Tensor> {
-    let (_, nkv, group, hd) = q.dims4()?;
-    let qv = q.flatten_all()?.to_vec1::<f32>()?;
+    let (_, nh, _, hd) = q.dims4()?;
+    let nkv = kk.dim(1)?;
+    let group = nh / nkv;
+    let qv = q.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
     let (ks, kl) = kk.storage_and_layout();
     let (vs, vl) = vv.storage_and_layout();
     let (candle_core::Storage::Cpu(kc), candle_core::Storage::Cpu(vc)) = (&*ks, &*vs) else {
-        return Err(Error::Unsupported(
-            "decode attention runs on the CPU only".into(),
-        ));
+        return Err(Error::Unsupported("attention runs on the CPU only".into()));
     };
     let (kd, vd) = (kc.as_slice::<f32>()?, vc.as_slice::<f32>()?);
     let (ko, kst) = (kl.start_offset(), kl.stride());
@@ -1078,42 +1056,83 @@ fn decode_attention(
     if kst[3] != 1 || vst[3] != 1 {
         return Err(Error::Unsupported("cache rows must be contiguous".into()));
     }
-    let mut out = vec![0f32; nkv * group * hd];
-    let mut scores = vec![0f32; span.len()];
-    for j in 0..nkv {
-        for g in 0..group {
-            let row = (j * group + g) * hd;
-            let qrow = &qv[row..row + hd];
+    let rows = QueryRows {
+        q: &qv,
+        seq,
+        start,
+        heads: nh,
+        group,
+        window,
+        scale,
+    };
+    let cache = CacheView {
+        keys: (kd, ko, kst[1], kst[2]),
+        values: (vd, vo, vst[1], vst[2]),
+    };
+    let out = attend_rows(hd, &rows, &cache);
+    Ok(Tensor::from_vec(out, (1, seq, nh * hd), q.device())?)
+}
+
+/// Query rows of one segment for [`cached_attention`] (`q`: heads × seq × head_dim, flat).
+struct QueryRows<'a> {
+    q: &'a [f32],
+    seq: usize,
+    start: usize,
+    heads: usize,
+    group: usize,
+    window: Option<usize>,
+    scale: f32,
+}
+
+/// One layer's cached keys and values, read in place: (data, offset, head stride, position
+/// stride) of each.
+struct CacheView<'a> {
+    keys: (&'a [f32], usize, usize, usize),
+    values: (&'a [f32], usize, usize, usize),
+}
+
+/// Every query row over the positions it sees; `seq × heads × hd`, flat. Each row's numbers
+/// come out the same whatever rows come with it.
+fn attend_rows(hd: usize, r: &QueryRows<'_>, c: &CacheView<'_>) -> Vec<f32> {
+    let (kd, ko, kh, kt) = c.keys;
+    let (vd, vo, vh, vt) = c.values;
+    let mut out = vec![0f32; r.seq * r.heads * hd];
+    let mut scores = vec![0f32; r.start + r.seq];
+    for s in 0..r.seq {
+        let pos = r.start + s;
+        let span = r.window.map_or(0, |w| (pos + 1).saturating_sub(w))..pos + 1;
+        let scores = &mut scores[..span.len()];
+        for h in 0..r.heads {
+            let j = h / r.group;
+            let qrow = &r.q[(h * r.seq + s) * hd..(h * r.seq + s + 1) * hd];
             let mut max = f32::NEG_INFINITY;
-            for (t, s) in span.clone().zip(scores.iter_mut()) {
-                let at = ko + j * kst[1] + t * kst[2];
-                *s = dot(qrow, &kd[at..at + hd]) * scale;
-                max = max.max(*s);
+            for (t, sc) in span.clone().zip(scores.iter_mut()) {
+                let at = ko + j * kh + t * kt;
+                *sc = dot(qrow, &kd[at..at + hd]) * r.scale;
+                max = max.max(*sc);
             }
             let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
+            for sc in scores.iter_mut() {
+                *sc = (*sc - max).exp();
+                sum += *sc;
             }
-            let o = &mut out[row..row + hd];
-            for (t, s) in span.clone().zip(scores.iter()) {
-                let p = s / sum;
-                let at = vo + j * vst[1] + t * vst[2];
+            let o = &mut out[(s * r.heads + h) * hd..(s * r.heads + h + 1) * hd];
+            for (t, sc) in span.clone().zip(scores.iter()) {
+                let p = sc / sum;
+                let at = vo + j * vh + t * vt;
                 for (o, v) in o.iter_mut().zip(&vd[at..at + hd]) {
                     *o += p * v;
                 }
             }
         }
     }
-    Ok(Tensor::from_vec(out, (1, nkv * group, 1, hd), q.device())?)
+    out
 }
 
-/// RoPE tables and attention masks of one kind of layer for the rows of one forward call.
+/// RoPE tables of one kind of layer for the rows of one forward call.
 struct Positions {
     cos: Tensor,
     sin: Tensor,
-    /// Each segment's additive mask (causal, and windowed for local layers); none for one token.
-    masks: Vec<Option<Tensor>>,
     /// Sliding window of local layers.
     window: Option<usize>,
 }
