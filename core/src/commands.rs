@@ -12,7 +12,9 @@
 
 use std::fmt;
 
+use crate::i18n::Language;
 use crate::seam::CommandInfo;
+use crate::t;
 use crate::translate::Lang;
 
 /// A command from a user.
@@ -153,96 +155,97 @@ impl fmt::Display for CommandError {
 
 impl std::error::Error for CommandError {}
 
-const COMMANDS: &[CommandInfo] = &[
-    CommandInfo {
+/// A command as the grammar knows it; its description is the catalogue's `command-NAME`.
+struct Grammar {
+    name: &'static str,
+    args: &'static str,
+    admin_only: bool,
+}
+
+const COMMANDS: &[Grammar] = &[
+    Grammar {
         name: "help",
-        description: "List the commands",
         args: "",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "reset",
-        description: "Forget this conversation and start again",
         args: "",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "retry",
-        description: "Answer the last message again",
         args: "",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "mode",
-        description: "Switch persona, or list them",
         args: "[NAME]",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "model",
-        description: "Switch this chat's model, or list them",
         args: "[NAME]",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "system",
-        description: "Set this chat's system prompt, or show it",
         args: "[TEXT]",
         admin_only: true,
     },
-    CommandInfo {
+    Grammar {
         name: "translate",
-        description: "Translate every message: one language or a pair (en,zh), or off",
         args: "[LANG[,LANG]|off]",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "tr",
-        description: "Reply to a message with this to translate it (into LANG)",
         args: "[LANG]",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "set",
-        description: "Show or change temperature, top_p, max_tokens, seed or stop, or reset them",
         args: "[temperature|top_p|max_tokens|seed|stop VALUE | reset]",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "remember",
-        description: "Pin a fact that stays in every answer's context, or list the pinned ones",
         args: "[TEXT | delete N | clear]",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "stats",
-        description: "Show the context window and speed",
         args: "",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "why",
-        description: "Explain how the last answer (or the one you reply to) was made",
         args: "",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "cancel",
-        description: "Stop the answer being written",
         args: "",
         admin_only: false,
     },
-    CommandInfo {
+    Grammar {
         name: "forget",
-        description: "Delete your own stored messages",
         args: "",
         admin_only: false,
     },
 ];
 
-/// Every command, in the order help lists them.
-pub fn command_list() -> Vec<CommandInfo> {
-    COMMANDS.to_vec()
+/// Every command, in the order help lists them, described in `lang`.
+pub fn command_list(lang: Language) -> Vec<CommandInfo> {
+    COMMANDS
+        .iter()
+        .map(|c| CommandInfo {
+            name: c.name,
+            description: crate::i18n::text(lang, &format!("command-{}", c.name), &[]),
+            args: c.args,
+            admin_only: c.admin_only,
+        })
+        .collect()
 }
 
 /// Commands that, given arguments, change a chat for everyone in it: in a group they are for
@@ -266,10 +269,15 @@ pub fn is_for_admins(c: &CommandInfo, group_rule: bool) -> bool {
 
 /// The help text: one line per command. Commands for admins ([`is_for_admins`]) are shown,
 /// marked, only to admins.
-pub fn help_text(is_admin: bool, group_rule: bool) -> String {
-    let mut out = String::from("Commands:\n");
+pub fn help_text(lang: Language, is_admin: bool, group_rule: bool) -> String {
+    let mut out = t!(lang, "help-title");
+    out.push('\n');
+    let admins = format!(" {}", t!(lang, "help-admins"));
     let for_admins = |c: &CommandInfo| is_for_admins(c, group_rule);
-    for c in COMMANDS.iter().filter(|c| is_admin || !for_admins(c)) {
+    for c in command_list(lang)
+        .iter()
+        .filter(|c| is_admin || !for_admins(c))
+    {
         out.push('/');
         out.push_str(c.name);
         if !c.args.is_empty() {
@@ -277,9 +285,9 @@ pub fn help_text(is_admin: bool, group_rule: bool) -> String {
             out.push_str(c.args);
         }
         out.push_str(" — ");
-        out.push_str(c.description);
+        out.push_str(&c.description);
         if for_admins(c) {
-            out.push_str(" (admins)");
+            out.push_str(&admins);
         }
         out.push('\n');
     }
@@ -287,12 +295,12 @@ pub fn help_text(is_admin: bool, group_rule: bool) -> String {
     out
 }
 
-/// The usage line of command `name`.
-pub fn usage(name: &str) -> String {
+/// The usage line of command `name`, in `lang`.
+pub fn usage(lang: Language, name: &str) -> String {
     match COMMANDS.iter().find(|c| c.name == name) {
-        Some(c) if c.args.is_empty() => format!("Usage: /{}", c.name),
-        Some(c) => format!("Usage: /{} {}", c.name, c.args),
-        None => "Send /help to see the commands.".to_string(),
+        Some(c) if c.args.is_empty() => t!(lang, "usage", command = format!("/{}", c.name)),
+        Some(c) => t!(lang, "usage", command = format!("/{} {}", c.name, c.args)),
+        None => t!(lang, "usage-unknown"),
     }
 }
 
@@ -380,23 +388,27 @@ pub fn address(text: &str, bot_username: &str) -> (Addressee, String) {
 /// ```
 /// use parley_core::commands::{parse, Command, Setting};
 ///
-/// assert_eq!(parse("hello", None), None);
-/// assert_eq!(parse("/help@parleybot", Some("parleybot")), Some(Ok(Command::Help)));
-/// assert_eq!(parse("/help@otherbot", Some("parleybot")), None);
-/// assert_eq!(parse("/set temperature 0.2", None), Some(Ok(Command::Set(Some(Setting::Temperature(0.2))))));
-/// let hint = parse("/hepl", None).unwrap().unwrap_err();
+/// assert_eq!(parse("hello", None, Language::English), None);
+/// assert_eq!(parse("/help@parleybot", Some("parleybot"), Language::English), Some(Ok(Command::Help)));
+/// assert_eq!(parse("/help@otherbot", Some("parleybot"), Language::English), None);
+/// assert_eq!(parse("/set temperature 0.2", None, Language::English), Some(Ok(Command::Set(Some(Setting::Temperature(0.2))))));
+/// let hint = parse("/hepl", None, Language::English).unwrap().unwrap_err();
 /// assert!(hint.message.contains("/help"));
 /// ```
-pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Result<Command, CommandError>> {
+pub fn parse(
+    text: &str,
+    bot_username: Option<&str>,
+    lang: Language,
+) -> Option<Result<Command, CommandError>> {
     let head = Head::of(text)?;
     if head.addressee(bot_username) == Addressee::AnotherBot {
         return None;
     }
     let name = head.name.to_ascii_lowercase();
-    Some(parse_named(&name, head.rest.trim()))
+    Some(parse_named(&name, head.rest.trim(), lang))
 }
 
-fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
+fn parse_named(name: &str, args: &str, lang: Language) -> Result<Command, CommandError> {
     Ok(match name {
         "help" | "start" => Command::Help,
         "reset" | "clear" => Command::Reset,
@@ -410,7 +422,7 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
             match (words.next(), words.next()) {
                 (None, _) => Command::Mode(None),
                 (Some(m), None) => Command::Mode(Some(m.to_lowercase())),
-                _ => return Err(error_of("mode")(usage("mode"))),
+                _ => return Err(error_of("mode")(usage(lang, "mode"))),
             }
         }
         "model" | "models" => {
@@ -418,22 +430,25 @@ fn parse_named(name: &str, args: &str) -> Result<Command, CommandError> {
             match (words.next(), words.next()) {
                 (None, _) => Command::Model(None),
                 (Some(m), None) => Command::Model(Some(m.to_string())),
-                _ => return Err(error_of("model")(usage("model"))),
+                _ => return Err(error_of("model")(usage(lang, "model"))),
             }
         }
         "system" => Command::System((!args.is_empty()).then(|| args.to_string())),
-        "translate" => Command::Translate(parse_translate(args)?),
-        "tr" => Command::Tr(parse_tr(args)?),
+        "translate" => Command::Translate(parse_translate(args, lang)?),
+        "tr" => Command::Tr(parse_tr(args, lang)?),
         "set" if args.trim().is_empty() => Command::Set(None),
-        "set" => Command::Set(Some(parse_set(args)?)),
-        "remember" | "pin" | "note" => Command::Remember(parse_remember(args)?),
+        "set" => Command::Set(Some(parse_set(args, lang)?)),
+        "remember" | "pin" | "note" => Command::Remember(parse_remember(args, lang)?),
         other => {
             let suggestion = closest(other);
             let message = match suggestion {
-                Some(s) => {
-                    format!("Unknown command /{other}. Did you mean /{s}? Send /help for the list.")
-                }
-                None => format!("Unknown command /{other}. Send /help for the list."),
+                Some(s) => t!(
+                    lang,
+                    "unknown-command-near",
+                    command = other,
+                    suggestion = s
+                ),
+                None => t!(lang, "unknown-command", command = other),
             };
             return Err(CommandError {
                 command: None,
@@ -451,7 +466,7 @@ fn error_of(command: &'static str) -> impl Fn(String) -> CommandError {
     }
 }
 
-fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
+fn parse_translate(args: &str, lang: Language) -> Result<TranslateArg, CommandError> {
     let err = error_of("translate");
     let lower = args.to_lowercase();
     match lower.as_str() {
@@ -461,39 +476,33 @@ fn parse_translate(args: &str) -> Result<TranslateArg, CommandError> {
     }
     let mut langs: Vec<Lang> = Vec::new();
     for word in args.split([',', ' ', '/', '+']).filter(|w| !w.is_empty()) {
-        let lang = Lang::parse(word).ok_or_else(|| {
-            err(format!(
-                "Unknown language \"{word}\". Use codes like en, zh, fr, de, es, ja. {}",
-                usage("translate")
-            ))
+        let target = Lang::parse(word).ok_or_else(|| {
+            let usage = usage(lang, "translate");
+            err(t!(lang, "unknown-language", word = word, usage = usage))
         })?;
-        if !langs.contains(&lang) {
-            langs.push(lang);
+        if !langs.contains(&target) {
+            langs.push(target);
         }
     }
     if langs.len() > 2 {
-        return Err(err(format!(
-            "At most two languages (a pair translates both ways). {}",
-            usage("translate")
-        )));
+        let usage = usage(lang, "translate");
+        return Err(err(t!(lang, "too-many-languages", usage = usage)));
     }
     Ok(TranslateArg::Langs(langs))
 }
 
-fn parse_tr(args: &str) -> Result<Option<Lang>, CommandError> {
-    let lang = args.trim();
-    if lang.is_empty() {
+fn parse_tr(args: &str, lang: Language) -> Result<Option<Lang>, CommandError> {
+    let word = args.trim();
+    if word.is_empty() {
         return Ok(None);
     }
-    Lang::parse(lang).map(Some).ok_or_else(|| {
-        error_of("tr")(format!(
-            "Unknown language \"{lang}\". Use codes like en, zh, fr, de, es, ja. {}",
-            usage("tr")
-        ))
+    Lang::parse(word).map(Some).ok_or_else(|| {
+        let usage = usage(lang, "tr");
+        error_of("tr")(t!(lang, "unknown-language", word = word, usage = usage))
     })
 }
 
-fn parse_remember(args: &str) -> Result<RememberArg, CommandError> {
+fn parse_remember(args: &str, lang: Language) -> Result<RememberArg, CommandError> {
     let err = error_of("remember");
     let args = args.trim();
     if args.is_empty() {
@@ -508,24 +517,24 @@ fn parse_remember(args: &str) -> Result<RememberArg, CommandError> {
         ("delete" | "remove" | "del" | "rm", Some(n), None) => {
             return match n.trim_start_matches('#').parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(RememberArg::Delete(n)),
-                _ => Err(err(
-                    "Give the number of the note to delete, as /remember lists it, e.g. /remember delete 2"
-                        .to_string(),
-                )),
+                _ => Err(err(t!(lang, "note-number"))),
             }
         }
         _ => {}
     }
     let chars = args.chars().count();
     if chars > MAX_NOTE_CHARS {
-        return Err(err(format!(
-            "A note may be at most {MAX_NOTE_CHARS} characters (this one has {chars})."
+        return Err(err(t!(
+            lang,
+            "note-chars",
+            max = MAX_NOTE_CHARS,
+            count = chars
         )));
     }
     Ok(RememberArg::Add(args.to_string()))
 }
 
-fn parse_set(args: &str) -> Result<Setting, CommandError> {
+fn parse_set(args: &str, lang: Language) -> Result<Setting, CommandError> {
     let err = error_of("set");
     // The name ends at the first space or `=`; the value is the rest (stop strings may hold
     // spaces and `=`).
@@ -539,7 +548,7 @@ fn parse_set(args: &str) -> Result<Setting, CommandError> {
     };
     let key = key.to_lowercase().replace('-', "_");
     if key.is_empty() {
-        return Err(err(usage("set")));
+        return Err(err(usage(lang, "set")));
     }
     if matches!(key.as_str(), "reset" | "default" | "defaults") && rest.is_empty() {
         return Ok(Setting::Reset);
@@ -550,51 +559,53 @@ fn parse_set(args: &str) -> Result<Setting, CommandError> {
         "max_tokens" | "maxtokens" | "tokens" | "max" => "max_tokens",
         "seed" => "seed",
         "stop" | "stops" => "stop",
-        other => {
-            return Err(err(format!(
-            "Unknown setting \"{other}\": use temperature, top_p, max_tokens, seed, stop or reset."
-        )))
-        }
+        other => return Err(err(t!(lang, "unknown-setting", name = other))),
     };
     if which == "stop" {
-        return parse_stops(rest).map(Setting::Stop).map_err(err);
+        return parse_stops(rest, lang).map(Setting::Stop).map_err(err);
     }
     let mut words = rest.split_whitespace();
     let (Some(value), None) = (words.next(), words.next()) else {
-        return Err(err(format!("Usage: /set {which} VALUE")));
+        return Err(err(t!(
+            lang,
+            "usage",
+            command = format!("/set {which} VALUE")
+        )));
     };
     let number = |example: &str| -> Result<f64, CommandError> {
         value
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite())
-            .ok_or_else(|| {
-                err(format!(
-                    "{which} takes a number, e.g. /set {which} {example}"
-                ))
-            })
+            .ok_or_else(|| err(t!(lang, "takes-number", name = which, example = example)))
     };
     Ok(match which {
         "temperature" => Setting::Temperature(number("0.7")?),
         "top_p" => Setting::TopP(number("0.9")?),
         "seed" => match value.to_lowercase().as_str() {
             "random" | "off" | "none" => Setting::Seed(None),
-            v => Setting::Seed(Some(v.parse::<u64>().map_err(|_| {
-                err("seed takes a whole number or \"random\", e.g. /set seed 42".to_string())
-            })?)),
+            v => Setting::Seed(Some(
+                v.parse::<u64>().map_err(|_| err(t!(lang, "seed-whole")))?,
+            )),
         },
-        _ => Setting::MaxTokens(value.parse::<usize>().map_err(|_| {
-            err("max_tokens takes a whole number, e.g. /set max_tokens 300".to_string())
-        })?),
+        _ => Setting::MaxTokens(
+            value
+                .parse::<usize>()
+                .map_err(|_| err(t!(lang, "max-tokens-whole")))?,
+        ),
     })
 }
 
 /// The value of `/set stop`: `none`/`off` for no stop strings, one or more double-quoted
 /// strings (with `\n`, `\t`, `\"` and `\\` escapes), or the bare text as one string.
-fn parse_stops(rest: &str) -> Result<Vec<String>, String> {
-    let usage = "Usage: /set stop \"TEXT\" [\"TEXT\" ...] | none";
+fn parse_stops(rest: &str, lang: Language) -> Result<Vec<String>, String> {
+    let usage = t!(
+        lang,
+        "usage",
+        command = "/set stop \"TEXT\" [\"TEXT\" ...] | none"
+    );
     if rest.is_empty() {
-        return Err(usage.to_string());
+        return Err(usage);
     }
     if matches!(rest.to_lowercase().as_str(), "none" | "off" | "clear") {
         return Ok(Vec::new());
@@ -607,12 +618,12 @@ fn parse_stops(rest: &str) -> Result<Vec<String>, String> {
                 None => break,
                 Some(c) if c.is_whitespace() => continue,
                 Some('"') => {}
-                Some(_) => return Err(format!("Put each stop string in quotes. {usage}")),
+                Some(_) => return Err(t!(lang, "stop-quotes", usage = usage.as_str())),
             }
             let mut s = String::new();
             loop {
                 match chars.next() {
-                    None => return Err(format!("A quote is not closed. {usage}")),
+                    None => return Err(t!(lang, "stop-unclosed", usage = usage.as_str())),
                     Some('"') => break,
                     Some('\\') => match chars.next() {
                         Some('n') => s.push('\n'),
@@ -622,7 +633,7 @@ fn parse_stops(rest: &str) -> Result<Vec<String>, String> {
                             s.push('\\');
                             s.push(c);
                         }
-                        None => return Err(format!("A quote is not closed. {usage}")),
+                        None => return Err(t!(lang, "stop-unclosed", usage = usage.as_str())),
                     },
                     Some(c) => s.push(c),
                 }
@@ -634,15 +645,13 @@ fn parse_stops(rest: &str) -> Result<Vec<String>, String> {
         vec![rest.to_string()]
     };
     if stops.iter().any(String::is_empty) {
-        return Err("A stop string cannot be empty.".to_string());
+        return Err(t!(lang, "stop-empty"));
     }
     if stops.len() > MAX_STOPS {
-        return Err(format!("At most {MAX_STOPS} stop strings."));
+        return Err(t!(lang, "stop-too-many", max = MAX_STOPS));
     }
     if stops.iter().any(|s| s.chars().count() > MAX_STOP_CHARS) {
-        return Err(format!(
-            "A stop string may be at most {MAX_STOP_CHARS} characters."
-        ));
+        return Err(t!(lang, "stop-too-long", max = MAX_STOP_CHARS));
     }
     Ok(stops)
 }
@@ -683,14 +692,14 @@ mod tests {
     use super::*;
 
     fn ok(text: &str) -> Command {
-        match parse(text, Some("parleybot")) {
+        match parse(text, Some("parleybot"), Language::English) {
             Some(Ok(c)) => c,
             other => panic!("{text:?} gave {other:?}"),
         }
     }
 
     fn err(text: &str) -> CommandError {
-        match parse(text, Some("parleybot")) {
+        match parse(text, Some("parleybot"), Language::English) {
             Some(Err(e)) => e,
             other => panic!("{text:?} gave {other:?}"),
         }
@@ -698,6 +707,36 @@ mod tests {
 
     fn lang(code: &str) -> Lang {
         Lang::from_code(code).unwrap()
+    }
+
+    #[test]
+    fn every_languages_descriptions_fit_the_platform_menus() {
+        // Discord takes 1–100 characters, Telegram 3–256 (with the argument hint and the admin
+        // mark added: still far below).
+        for lang in Language::ALL {
+            for c in command_list(lang) {
+                let n = c.description.chars().count();
+                assert!((3..=100).contains(&n), "{lang} /{}: {n} chars", c.name);
+            }
+        }
+    }
+
+    #[test]
+    fn help_is_in_the_language_asked_for() {
+        let german = help_text(Language::German, false, false);
+        assert!(
+            german.starts_with("Befehle:\n/help — Die Befehle auflisten"),
+            "{german}"
+        );
+        assert!(
+            german.contains("/translate [LANG[,LANG]|off] — "),
+            "{german}"
+        );
+        let english = help_text(Language::English, false, false);
+        assert!(
+            english.starts_with("Commands:\n/help — List the commands"),
+            "{english}"
+        );
     }
 
     #[test]
@@ -713,7 +752,11 @@ mod tests {
             "//x",
             "/..",
         ] {
-            assert_eq!(parse(t, Some("parleybot")), None, "{t:?}");
+            assert_eq!(
+                parse(t, Some("parleybot"), Language::English),
+                None,
+                "{t:?}"
+            );
         }
     }
 
@@ -749,16 +792,25 @@ mod tests {
         assert_eq!(ok("/help@parleybot"), Command::Help);
         assert_eq!(ok("/help@ParleyBot"), Command::Help);
         assert_eq!(
-            parse("/reset@parleybot", Some("@parleybot")),
+            parse("/reset@parleybot", Some("@parleybot"), Language::English),
             Some(Ok(Command::Reset))
         );
-        assert_eq!(parse("/reset@whoever", None), Some(Ok(Command::Reset)));
+        assert_eq!(
+            parse("/reset@whoever", None, Language::English),
+            Some(Ok(Command::Reset))
+        );
     }
 
     #[test]
     fn commands_addressed_to_another_bot_are_ignored() {
-        assert_eq!(parse("/help@otherbot", Some("parleybot")), None);
-        assert_eq!(parse("/nonsense@otherbot", Some("parleybot")), None);
+        assert_eq!(
+            parse("/help@otherbot", Some("parleybot"), Language::English),
+            None
+        );
+        assert_eq!(
+            parse("/nonsense@otherbot", Some("parleybot"), Language::English),
+            None
+        );
     }
 
     #[test]
@@ -932,9 +984,18 @@ mod tests {
     #[test]
     fn tr_takes_an_optional_language() {
         let de = Lang::parse("de");
-        assert_eq!(parse("/tr", None), Some(Ok(Command::Tr(None))));
-        assert_eq!(parse("/tr de", None), Some(Ok(Command::Tr(de))));
-        assert_eq!(parse("/TR German", None), Some(Ok(Command::Tr(de))));
+        assert_eq!(
+            parse("/tr", None, Language::English),
+            Some(Ok(Command::Tr(None)))
+        );
+        assert_eq!(
+            parse("/tr de", None, Language::English),
+            Some(Ok(Command::Tr(de)))
+        );
+        assert_eq!(
+            parse("/TR German", None, Language::English),
+            Some(Ok(Command::Tr(de)))
+        );
         let e = err("/tr klingon");
         assert_eq!(e.command, Some("tr"));
         assert!(e.message.contains("Usage: /tr [LANG]"), "{}", e.message);
@@ -956,7 +1017,7 @@ mod tests {
 
     #[test]
     fn list_has_every_command_once_with_valid_names() {
-        let list = command_list();
+        let list = command_list(Language::English);
         let names: Vec<_> = list.iter().map(|c| c.name).collect();
         assert_eq!(
             names,
@@ -985,7 +1046,7 @@ mod tests {
                 .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
             assert!(!c.description.is_empty() && c.description.chars().count() <= 100);
             // every listed name parses to that command (or its usage hint when it needs args)
-            match parse(&format!("/{}", c.name), None) {
+            match parse(&format!("/{}", c.name), None, Language::English) {
                 Some(Ok(cmd)) => assert_eq!(cmd.name(), c.name),
                 Some(Err(e)) => assert_eq!(e.command, Some(c.name)),
                 None => panic!("/{} is not a command", c.name),
@@ -1002,19 +1063,25 @@ mod tests {
 
     #[test]
     fn help_hides_admin_commands_from_non_admins() {
-        let user = help_text(false, false);
-        let admin = help_text(true, false);
+        let user = help_text(Language::English, false, false);
+        let admin = help_text(Language::English, true, false);
         assert!(!user.contains("/system"));
         assert!(admin.contains("/system [TEXT]"));
         assert!(user.contains("/translate [LANG[,LANG]|off]"));
-        assert_eq!(user.lines().count(), 1 + command_list().len() - 1);
-        assert_eq!(admin.lines().count(), 1 + command_list().len());
+        assert_eq!(
+            user.lines().count(),
+            1 + command_list(Language::English).len() - 1
+        );
+        assert_eq!(
+            admin.lines().count(),
+            1 + command_list(Language::English).len()
+        );
     }
 
     #[test]
     fn help_in_a_group_shows_channel_changing_commands_to_admins_only() {
-        let member = help_text(false, true);
-        let admin = help_text(true, true);
+        let member = help_text(Language::English, false, true);
+        let admin = help_text(Language::English, true, true);
         for name in [
             "/reset",
             "/mode",

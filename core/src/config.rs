@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::SamplingParams;
+use crate::i18n::Language;
 use crate::{Error, Result};
 
 /// All settings, one field per `config.toml` section.
@@ -142,6 +143,9 @@ pub struct BotSettings {
     /// At start, answer questions asked this many minutes ago or less that a crash or restart
     /// left unanswered (0 = never).
     pub resume_within_minutes: u32,
+    /// The language of the bot's own words for users whose platform language it does not
+    /// speak (or does not know): `en`, `zh`, `es`, `fr`, `de`, `ru` or `ja`.
+    pub language: Language,
 }
 
 impl Default for BotSettings {
@@ -157,6 +161,7 @@ impl Default for BotSettings {
             messages_per_minute: 12,
             unload_idle_minutes: 30,
             resume_within_minutes: 10,
+            language: Language::English,
         }
     }
 }
@@ -1094,5 +1099,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("group_settings"), "{e}");
+    }
+
+    #[test]
+    fn bot_language_is_english_by_default_and_names_the_languages_when_wrong() {
+        let s = Settings::from_toml_str("").unwrap();
+        assert_eq!(s.bot.language, Language::English);
+        let s = Settings::from_toml_str("[bot]\nlanguage = \"de\"\n").unwrap();
+        assert_eq!(s.bot.language, Language::German);
+        let e = Settings::from_toml_str("[bot]\nlanguage = \"pt\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("language"), "{e}");
+        assert!(e.contains("en, zh, es, fr, de, ru, ja"), "{e}");
     }
 }

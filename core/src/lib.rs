@@ -12,7 +12,10 @@
 //! - [`bot`]: the `Handler` adapters call. `bot/mod.rs` takes a message in (addressing,
 //!   admission, rate verdict, queue); `channels` holds one `Channel` per loaded channel; its
 //!   `commands` run one function per command; `answer` builds the request and streams the
-//!   answer; `replies` is every text the bot writes itself.
+//!   answer; `replies` is every text the bot writes itself, in the user's language.
+//! - [`i18n`]: the languages the bot speaks (`Language`, resolved once per message from the
+//!   user's platform language, else `bot.language`) and the one Fluent catalogue
+//!   (`locales/<lang>/parley.ftl`) its words come from.
 //! - [`commands`]: the command grammar, `/cmd@botname` read once, the help text.
 //! - [`conversation`]: `Turn`, `Conversation`, the token-measured `ContextWindow`.
 //! - [`persona`], [`translate`]: system prompts from `prompts/`; language detection and
@@ -42,6 +45,7 @@ pub mod conversation;
 pub mod engine;
 pub mod error;
 pub mod hub;
+pub mod i18n;
 pub mod launch;
 pub mod metrics;
 pub mod outbound;

@@ -4,6 +4,7 @@
 //! platform client; the core decides whether and how to answer and streams the answer back
 //! through the outbox. The core knows no platform; adapters hold no conversation logic.
 
+use crate::i18n::Language;
 use std::fmt;
 use std::time::Duration;
 
@@ -232,8 +233,8 @@ pub trait Outbox: Send + Sync {
 pub struct CommandInfo {
     /// Name without the slash, lowercase (`reset`).
     pub name: &'static str,
-    /// One-line description.
-    pub description: &'static str,
+    /// One-line description, in the language the list was asked for.
+    pub description: String,
     /// Argument hint (`NAME`, `LANG[,LANG]|off`), empty when it takes none.
     pub args: &'static str,
     /// Whether only admins may use it.
@@ -246,15 +247,20 @@ pub trait Handler: Send + Sync {
     /// Handle one message: decide whether to answer, and answer through `outbox`. Returns once
     /// the message is accepted (stored and queued), not when the answer is finished.
     async fn handle(&self, message: Incoming, outbox: std::sync::Arc<dyn Outbox>);
-    /// The commands to register with the platform.
-    fn commands(&self) -> Vec<CommandInfo>;
+    /// The commands to register with the platform, described in `lang`.
+    fn commands(&self, lang: Language) -> Vec<CommandInfo>;
     /// The commands a group member who is no admin may use, for menus shown in groups. The
     /// default: those not [`CommandInfo::admin_only`].
-    fn group_member_commands(&self) -> Vec<CommandInfo> {
-        self.commands()
+    fn group_member_commands(&self, lang: Language) -> Vec<CommandInfo> {
+        self.commands(lang)
             .into_iter()
             .filter(|c| !c.admin_only)
             .collect()
+    }
+    /// The language the bot speaks when it does not know the user's (`bot.language`): the
+    /// platforms' default command menus and refusals made before a message reaches the bot.
+    fn language(&self) -> Language {
+        Language::default()
     }
     /// Stop: cancel or finish answers in flight and flush storage.
     async fn shutdown(&self);

@@ -12,6 +12,9 @@ use parley_core::store::Store;
 use parley_core::testing::{dm, group, mention, Call};
 use util::*;
 
+/// The bot's language in these tests (`bot.language` unset).
+const EN: parley_core::i18n::Language = parley_core::i18n::Language::English;
+
 #[tokio::test]
 async fn dm_secret_never_reaches_another_channels_prompt() {
     let rig = Rig::new(&settings(""), echo()).await;
@@ -144,7 +147,7 @@ async fn help_lists_commands_and_unknown_gets_a_hint() {
     rig.say(dm("d", "u", "/set temperature hot")).await;
     assert!(rig.out.last(&key("d")).unwrap().contains("/set"));
     assert!(rig.engine.requests().is_empty());
-    assert!(!rig.bot.commands().is_empty());
+    assert!(!rig.bot.commands(EN).is_empty());
 }
 
 #[tokio::test]
@@ -152,7 +155,10 @@ async fn reset_clears_window_and_engine_cache() {
     let rig = Rig::new(&settings(""), echo()).await;
     rig.say(dm("d", "u", "remember BANANA")).await;
     rig.say(dm("d", "u", "/reset")).await;
-    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::RESET));
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::reset(EN).as_str())
+    );
     assert_eq!(rig.engine.forgotten(), ["test:d"]);
     rig.say(dm("d", "u", "what did I say?")).await;
     let p = rig.last_prompt("d");
@@ -180,7 +186,7 @@ async fn retry_regenerates_with_the_same_prompt() {
     rig.say(dm("e", "u", "/retry")).await;
     assert_eq!(
         rig.out.last(&key("e")).as_deref(),
-        Some(replies::NOTHING_TO_RETRY)
+        Some(replies::nothing_to_retry(EN).as_str())
     );
 }
 
@@ -198,7 +204,7 @@ async fn mode_lists_and_switches_personas() {
     rig.say(dm("d", "u", "/mode concise")).await;
     assert_eq!(
         rig.out.last(&key("d")).unwrap(),
-        replies::mode_set("concise")
+        replies::mode_set(EN, "concise")
     );
     rig.say(dm("d", "u", "hi again")).await;
     let after = rig.requests_for("d")[1].messages[0].content.clone();
@@ -214,19 +220,19 @@ async fn system_is_for_admins() {
     rig.say(dm("d", "u", "/system You are a pirate.")).await;
     assert_eq!(
         rig.out.last(&key("d")).as_deref(),
-        Some(replies::ADMINS_ONLY)
+        Some(replies::admins_only(EN).as_str())
     );
     rig.say(dm("d", "boss", "/system You are a pirate.")).await;
     assert_eq!(
         rig.out.last(&key("d")).as_deref(),
-        Some(replies::SYSTEM_SET)
+        Some(replies::system_set(EN).as_str())
     );
     let mut by_group_admin = group("g", "mod", "/system Be brief.");
     by_group_admin.author.is_platform_admin = true;
     rig.say(by_group_admin).await;
     assert_eq!(
         rig.out.last(&key("g")).as_deref(),
-        Some(replies::SYSTEM_SET)
+        Some(replies::system_set(EN).as_str())
     );
     rig.say(dm("d", "u", "ahoy")).await;
     assert_eq!(
@@ -286,7 +292,7 @@ async fn translate_mode_translates_one_shot() {
     rig.say(dm("d", "u", "/translate off")).await;
     assert_eq!(
         rig.out.last(&key("d")).as_deref(),
-        Some(replies::TRANSLATE_OFF)
+        Some(replies::translate_off(EN).as_str())
     );
     rig.say(dm("d", "u", "hello")).await;
     assert_eq!(rig.engine.requests().last().unwrap().conversation, "test:d");
@@ -391,7 +397,7 @@ async fn cancel_stops_the_answer_and_keeps_the_part_written() {
         .await
         .expect("the answer stops long before its 40 s end");
     let msgs = rig.out.messages(&key("d"));
-    assert!(msgs.contains(&replies::CANCELLED.to_string()), "{msgs:?}");
+    assert!(msgs.contains(&replies::cancelled(EN)), "{msgs:?}");
     let stored = rig.store.recent_turns(&key("d"), 10).await.unwrap();
     let answer = stored.last().unwrap();
     assert!(answer.partial && answer.role == Role::Assistant);
@@ -400,7 +406,7 @@ async fn cancel_stops_the_answer_and_keeps_the_part_written() {
     rig.say(dm("d", "u", "/cancel")).await;
     assert_eq!(
         rig.out.last(&key("d")).as_deref(),
-        Some(replies::NOTHING_TO_CANCEL)
+        Some(replies::nothing_to_cancel(EN).as_str())
     );
 }
 
@@ -410,7 +416,7 @@ async fn forget_deletes_only_the_users_own_messages() {
     rig.say(mention("g", "alice", "alice says SECRET-A")).await;
     rig.say(mention("g", "bob", "bob says hello")).await;
     rig.say(mention("g", "alice", "/forget")).await;
-    assert_eq!(rig.out.last(&key("g")).unwrap(), replies::forgot(1));
+    assert_eq!(rig.out.last(&key("g")).unwrap(), replies::forgot(EN, 1));
     let stored = rig.store.recent_turns(&key("g"), 100).await.unwrap();
     assert!(stored
         .iter()
@@ -465,7 +471,9 @@ async fn rate_limit_gets_one_clear_reply() {
     let msgs = rig.out.messages(&key("d"));
     assert_eq!(rig.requests_for("d").len(), 3);
     assert_eq!(
-        msgs.iter().filter(|m| *m == replies::RATE_LIMITED).count(),
+        msgs.iter()
+            .filter(|m| **m == replies::rate_limited(EN))
+            .count(),
         1,
         "{msgs:?}"
     );
@@ -479,7 +487,10 @@ async fn long_input_gets_a_polite_reply() {
     let s = settings("[bot]\nmessages_per_minute = 0\nmax_input_chars = 50\n");
     let rig = Rig::new(&s, echo()).await;
     rig.say(dm("d", "u", &"x".repeat(51))).await;
-    assert_eq!(rig.out.last(&key("d")).unwrap(), replies::too_long(50, 51));
+    assert_eq!(
+        rig.out.last(&key("d")).unwrap(),
+        replies::too_long(EN, 50, 51)
+    );
     assert!(rig.engine.requests().is_empty());
     assert!(rig
         .store
@@ -496,7 +507,7 @@ async fn engine_errors_become_a_polite_line() {
     let rig = Rig::new(&settings(""), engine).await;
     rig.say(dm("d", "u", "hi")).await;
     let t = rig.out.transcript(&key("d"));
-    assert_eq!(t, replies::ENGINE_ERROR);
+    assert_eq!(t, replies::engine_error(EN));
     // The user turn is kept; the next message is answered normally.
     rig.say(dm("d", "u", "hi again")).await;
     assert_eq!(rig.out.last(&key("d")).as_deref(), Some("ok"));
@@ -696,7 +707,7 @@ async fn flood_gets_busy_replies_and_no_crash() {
             rig.out
                 .messages(&key(&format!("c{c}")))
                 .iter()
-                .filter(|m| *m == replies::BUSY)
+                .filter(|m| **m == replies::busy(EN))
                 .count()
         })
         .sum();
@@ -887,7 +898,10 @@ async fn pinned_notes_stay_in_context_when_old_turns_drop() {
     {
         let rig = Rig::with_store(&s, engine(), Store::open(&path).unwrap()).await;
         rig.say(dm("d", "u", "/remember")).await;
-        assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::NO_NOTES));
+        assert_eq!(
+            rig.out.last(&key("d")).as_deref(),
+            Some(replies::no_notes(EN).as_str())
+        );
         rig.say(dm("d", "u", "my cat is called Miso")).await;
         rig.say(dm("d", "u", "/remember my cat is called Miso"))
             .await;
@@ -1010,7 +1024,7 @@ async fn a_tiny_temperature_is_stored_as_greedy_and_echoed_briefly() {
     let rig = Rig::new(&settings(""), echo()).await;
     rig.say(dm("d", "u", "/set temperature 1e-320")).await;
     let reply = rig.out.last(&key("d")).unwrap();
-    assert_eq!(reply, replies::set_done("temperature", "0"));
+    assert_eq!(reply, replies::set_done(EN, "temperature", "0"));
     rig.say(dm("d", "u", "/set top_p 1e-300")).await;
     let reply = rig.out.last(&key("d")).unwrap();
     assert!(reply.len() < 40, "{reply}");
@@ -1041,7 +1055,7 @@ async fn in_a_group_only_admins_change_the_chat_for_everyone() {
         rig.say(group("g", "member", cmd)).await;
         assert_eq!(
             rig.out.last(&key("g")).as_deref(),
-            Some(replies::GROUP_ADMINS_ONLY),
+            Some(replies::group_admins_only(EN).as_str()),
             "{cmd}"
         );
     }
@@ -1059,7 +1073,7 @@ async fn in_a_group_only_admins_change_the_chat_for_everyone() {
     rig.say(admin.clone()).await;
     assert_eq!(
         rig.out.last(&key("g")).unwrap(),
-        replies::mode_set("concise")
+        replies::mode_set(EN, "concise")
     );
     let mut admin_help = group("g", "mod", "/help");
     admin_help.author.is_platform_admin = true;
@@ -1069,7 +1083,7 @@ async fn in_a_group_only_admins_change_the_chat_for_everyone() {
     rig.say(dm("d", "member", "/mode concise")).await;
     assert_eq!(
         rig.out.last(&key("d")).unwrap(),
-        replies::mode_set("concise")
+        replies::mode_set(EN, "concise")
     );
     // And a group may open them to everyone.
     let open = Rig::new(
@@ -1080,7 +1094,7 @@ async fn in_a_group_only_admins_change_the_chat_for_everyone() {
     open.say(group("g", "member", "/mode concise")).await;
     assert_eq!(
         open.out.last(&key("g")).unwrap(),
-        replies::mode_set("concise")
+        replies::mode_set(EN, "concise")
     );
 }
 
@@ -1207,12 +1221,15 @@ async fn why_survives_restart_and_has_no_record_of_other_messages() {
     let mut ask = dm("d", "u", "/why");
     ask.reply_to = Some(reply_to(&question_id, false));
     rig.say(ask).await;
-    assert_eq!(rig.out.last(&key("d")).as_deref(), Some(replies::NO_RECORD));
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some(replies::no_record(EN).as_str())
+    );
     // A chat the bot never answered in, and a record never leaks across channels.
     rig.say(dm("other", "u", "/why")).await;
     assert_eq!(
         rig.out.last(&key("other")).as_deref(),
-        Some(replies::NO_ANSWER_YET)
+        Some(replies::no_answer_yet(EN).as_str())
     );
 }
 
@@ -1352,7 +1369,7 @@ async fn remember_and_system_refuse_text_over_the_pinned_budget() {
     rig.say(system).await;
     assert_eq!(
         rig.out.last(&key("d")).as_deref(),
-        Some(replies::SYSTEM_SET)
+        Some(replies::system_set(EN).as_str())
     );
 }
 
@@ -1444,7 +1461,7 @@ async fn tr_translates_the_message_replied_to_without_keeping_it() {
     rig.say(dm("d", "u", "/tr de")).await;
     assert_eq!(
         rig.out.last(&key("d")).as_deref(),
-        Some(replies::TR_NEEDS_REPLY)
+        Some(replies::tr_needs_reply(EN).as_str())
     );
     let source = "Where is the station? I cannot find it.";
     rig.say(replying(dm("d", "u", "/tr de"), "Bob", source, false))
@@ -1490,6 +1507,6 @@ async fn a_translation_in_the_wrong_language_is_retried_greedily_then_refused() 
     );
     assert_eq!(
         rig.out.last(&key("d")),
-        Some(replies::could_not_translate("German"))
+        Some(replies::could_not_translate(EN, "German"))
     );
 }

@@ -14,6 +14,9 @@ use parley_core::testing::{dm, group, RecordingOutbox};
 use parley_testkit::real_bot::two_models;
 use util::{key, settings};
 
+/// The bot's language in these tests (`bot.language` unset).
+const EN: parley_core::i18n::Language = parley_core::i18n::Language::English;
+
 async fn ask(bot: &Bot, out: &Arc<RecordingOutbox>, m: parley_core::seam::Incoming) -> String {
     let chat = m.key.chat.clone();
     let o: Arc<dyn Outbox> = out.clone();
@@ -44,7 +47,7 @@ async fn model_switches_one_channel_keeps_its_conversation_drops_its_caches_and_
     );
 
     let switched = ask(&bot, &out, dm("d", "u", "/model LARGE")).await;
-    assert_eq!(switched, replies::model_set("large"));
+    assert_eq!(switched, replies::model_set(EN, "large"));
     for engine in [&small, &large] {
         assert!(
             engine.forgotten().contains(&"test:d".to_string()),
@@ -89,16 +92,16 @@ async fn in_a_group_only_admins_switch_the_model_and_unknown_names_are_listed() 
         .unwrap();
     let out = Arc::new(RecordingOutbox::new());
     let refused = ask(&bot, &out, group("g", "member", "/model large")).await;
-    assert_eq!(refused, replies::GROUP_ADMINS_ONLY);
+    assert_eq!(refused, replies::group_admins_only(EN));
     let listed = ask(&bot, &out, group("g", "member", "/model")).await;
     assert!(
         listed.contains("small (current)"),
         "listing is for everyone: {listed}"
     );
     let done = ask(&bot, &out, group("g", "boss", "/model large")).await;
-    assert_eq!(done, replies::model_set("large"));
+    assert_eq!(done, replies::model_set(EN, "large"));
     let unknown = ask(&bot, &out, group("g", "boss", "/model huge")).await;
-    assert_eq!(unknown, replies::unknown_model("huge", "small, large"));
+    assert_eq!(unknown, replies::unknown_model(EN, "huge", "small, large"));
 }
 
 #[tokio::test]
@@ -111,6 +114,6 @@ async fn a_model_that_cannot_be_loaded_leaves_the_channel_on_its_model() {
         .unwrap();
     let out = Arc::new(RecordingOutbox::new());
     let reply = ask(&bot, &out, dm("d", "u", "/model large")).await;
-    assert_eq!(reply, replies::model_unavailable("large"));
+    assert_eq!(reply, replies::model_unavailable(EN, "large"));
     assert_eq!(ask(&bot, &out, dm("d", "u", "hi")).await, "small here");
 }

@@ -13,7 +13,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use parley_core::config::Settings;
 use parley_core::engine::local::model::WeightFormat;
-use parley_core::engine::local::LocalEngine;
+use parley_core::engine::local::{LocalConfig, LocalEngine};
 use parley_core::engine::{ChatMessage, Engine, GenEvent, GenerateRequest, Generation, Role};
 
 /// Parley: a chat bot that runs its language model on this machine.
@@ -47,37 +47,7 @@ enum Command {
     /// Chat in the terminal: the same bot as on Telegram and Discord, with commands and history.
     Chat,
     /// Answer one prompt, streaming to stdout.
-    Generate {
-        /// The question or instruction.
-        prompt: String,
-        /// System prompt.
-        #[arg(
-            long,
-            default_value = "You are a helpful assistant. Answer briefly and clearly."
-        )]
-        system: String,
-        /// Most tokens to generate (default: sampling.max_tokens).
-        #[arg(long)]
-        max_tokens: Option<usize>,
-        /// Sampling temperature, 0 = greedy (default: sampling.temperature).
-        #[arg(long)]
-        temperature: Option<f64>,
-        /// Nucleus sampling mass (default: sampling.top_p).
-        #[arg(long)]
-        top_p: Option<f64>,
-        /// Keep the k most likely tokens, 0 = off (default: sampling.top_k).
-        #[arg(long)]
-        top_k: Option<usize>,
-        /// Penalty on repeated tokens, 1 = off (default: sampling.repeat_penalty).
-        #[arg(long)]
-        repeat_penalty: Option<f32>,
-        /// Seed for reproducible sampling.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Stop at this string (repeatable; default: sampling.stop).
-        #[arg(long)]
-        stop: Vec<String>,
-    },
+    Generate(GenerateArgs),
     /// Measure load time, prefill and decode speed, cached follow-up latency and memory.
     Bench {
         /// Prompt tokens for the prefill measurement.
@@ -105,6 +75,40 @@ enum Command {
         /// `Qwen/Qwen2.5-1.5B-Instruct-GGUF:Q4_K_M`.
         repo: String,
     },
+}
+
+/// `parley generate`: one prompt, the config's sampling settings overridden by the flags given.
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    /// The question or instruction.
+    prompt: String,
+    /// System prompt.
+    #[arg(
+        long,
+        default_value = "You are a helpful assistant. Answer briefly and clearly."
+    )]
+    system: String,
+    /// Most tokens to generate (default: sampling.max_tokens).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Sampling temperature, 0 = greedy (default: sampling.temperature).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Nucleus sampling mass (default: sampling.top_p).
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// Keep the k most likely tokens, 0 = off (default: sampling.top_k).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Penalty on repeated tokens, 1 = off (default: sampling.repeat_penalty).
+    #[arg(long)]
+    repeat_penalty: Option<f32>,
+    /// Seed for reproducible sampling.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop at this string (repeatable; default: sampling.stop).
+    #[arg(long)]
+    stop: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -162,37 +166,7 @@ fn run() -> Result<()> {
     local.weights = cli.weights;
     match cli.command {
         Command::Chat => chat(settings)?,
-        Command::Generate {
-            prompt,
-            system,
-            max_tokens,
-            temperature,
-            top_p,
-            top_k,
-            repeat_penalty,
-            seed,
-            stop,
-        } => {
-            let engine = LocalEngine::load(&pull::resolve(&settings.model.path)?, &local)?;
-            let mut params = settings.sampling.params();
-            params.max_tokens = max_tokens.unwrap_or(params.max_tokens);
-            params.temperature = temperature.unwrap_or(params.temperature);
-            params.top_p = top_p.unwrap_or(params.top_p);
-            params.top_k = top_k.unwrap_or(params.top_k);
-            params.repeat_penalty = repeat_penalty.unwrap_or(params.repeat_penalty);
-            params.seed = seed.or(params.seed);
-            if !stop.is_empty() {
-                params.stop = stop;
-            }
-            print_answer(engine.generate(GenerateRequest {
-                conversation: "generate".into(),
-                messages: vec![
-                    ChatMessage::new(Role::System, system),
-                    ChatMessage::new(Role::User, prompt),
-                ],
-                params,
-            })?)?;
-        }
+        Command::Generate(args) => generate(&settings, &local, args)?,
         Command::Pull { .. } => {}
         Command::Bench {
             prefill: _,
@@ -228,6 +202,29 @@ fn run() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `parley generate`: answers one prompt with the default model, streaming to stdout.
+fn generate(settings: &Settings, local: &LocalConfig, args: GenerateArgs) -> Result<()> {
+    let engine = LocalEngine::load(&pull::resolve(&settings.model.path)?, local)?;
+    let mut params = settings.sampling.params();
+    params.max_tokens = args.max_tokens.unwrap_or(params.max_tokens);
+    params.temperature = args.temperature.unwrap_or(params.temperature);
+    params.top_p = args.top_p.unwrap_or(params.top_p);
+    params.top_k = args.top_k.unwrap_or(params.top_k);
+    params.repeat_penalty = args.repeat_penalty.unwrap_or(params.repeat_penalty);
+    params.seed = args.seed.or(params.seed);
+    if !args.stop.is_empty() {
+        params.stop = args.stop;
+    }
+    print_answer(engine.generate(GenerateRequest {
+        conversation: "generate".into(),
+        messages: vec![
+            ChatMessage::new(Role::System, args.system),
+            ChatMessage::new(Role::User, args.prompt),
+        ],
+        params,
+    })?)
 }
 
 /// A benchmark report as one JSON line, or as `print` lays it out.

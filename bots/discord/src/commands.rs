@@ -6,6 +6,7 @@
 //! like the others: the core decides who may run them, because configured admins need not
 //! have Manage Server.
 
+use parley_core::i18n::Language;
 use parley_core::seam::{Author, ChannelKey, CommandInfo, Incoming, Platform};
 use serenity::all::{
     CommandDataOptionValue, CommandInteraction, CommandOptionType, CreateCommand,
@@ -34,9 +35,13 @@ fn clip(s: &str, max: usize, fallback: &str) -> String {
     s.chars().take(max).collect()
 }
 
-/// Slash-command definitions for the core's commands; names Discord would reject are skipped
-/// with a warning.
-pub fn slash_commands(commands: &[CommandInfo]) -> Vec<CreateCommand> {
+/// Slash-command definitions for the core's commands (`commands`, described in the bot's
+/// language), each description also in every language of `localized` (Discord shows a user the
+/// one of their client's locale); names Discord would reject are skipped with a warning.
+pub fn slash_commands(
+    commands: &[CommandInfo],
+    localized: &[(Language, Vec<CommandInfo>)],
+) -> Vec<CreateCommand> {
     commands
         .iter()
         .filter(|c| {
@@ -50,7 +55,13 @@ pub fn slash_commands(commands: &[CommandInfo]) -> Vec<CreateCommand> {
             ok
         })
         .map(|c| {
-            let mut cmd = CreateCommand::new(c.name).description(clip(c.description, 100, c.name));
+            let mut cmd = CreateCommand::new(c.name).description(clip(&c.description, 100, c.name));
+            for (lang, list) in localized {
+                if let Some(l) = list.iter().find(|l| l.name == c.name) {
+                    let description = clip(&l.description, 100, c.name);
+                    cmd = cmd.description_localized(lang.discord_locale(), description);
+                }
+            }
             if !c.args.is_empty() {
                 cmd = cmd.add_option(
                     CreateCommandOption::new(
@@ -122,7 +133,7 @@ mod tests {
     fn info(name: &'static str, args: &'static str) -> CommandInfo {
         CommandInfo {
             name,
-            description: "does a thing",
+            description: "does a thing".into(),
             args,
             admin_only: false,
         }
@@ -130,11 +141,14 @@ mod tests {
 
     #[test]
     fn commands_with_args_get_an_optional_args_option() {
-        let cmds = slash_commands(&[
-            info("reset", ""),
-            info("mode", "NAME"),
-            info("Bad Name", ""),
-        ]);
+        let cmds = slash_commands(
+            &[
+                info("reset", ""),
+                info("mode", "NAME"),
+                info("Bad Name", ""),
+            ],
+            &[],
+        );
         assert_eq!(cmds.len(), 2);
         let v = serde_json::to_value(&cmds[1]).unwrap();
         assert_eq!(v["name"], "mode");
@@ -142,6 +156,18 @@ mod tests {
         assert_eq!(v["options"][0]["required"], false);
         let v = serde_json::to_value(&cmds[0]).unwrap();
         assert!(v["options"].as_array().is_none_or(|o| o.is_empty()));
+    }
+
+    #[test]
+    fn descriptions_are_localized_for_every_language_given() {
+        let german = CommandInfo {
+            description: "setzt etwas".into(),
+            ..info("mode", "NAME")
+        };
+        let cmds = slash_commands(&[info("mode", "NAME")], &[(Language::German, vec![german])]);
+        let v = serde_json::to_value(&cmds[0]).unwrap();
+        assert_eq!(v["description"], "does a thing");
+        assert_eq!(v["description_localizations"]["de"], "setzt etwas");
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parley_core::bot::replies;
+use parley_core::i18n::Language;
 use parley_core::metrics;
-use parley_core::seam::{ChannelKey, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
 use serenity::all::{
     ChannelId, Command, CommandInteraction, ConnectionStage, Context, CreateInteractionResponse,
     CreateInteractionResponseMessage, EventHandler, GuildChannel, GuildId, Interaction, Message,
@@ -22,9 +23,6 @@ use parley_core::outbound::{EditThrottle, RetryPolicy};
 
 use crate::outbox::{channel_outbox, interaction_outbox, Serenity};
 use crate::settings::DiscordSettings;
-
-/// Polite answer to a slash command used where the bot is not enabled.
-const NOT_HERE: &str = "Sorry, I'm not enabled here.";
 
 /// Receives serenity's events and hands messages and commands to the core.
 pub struct Events {
@@ -67,7 +65,12 @@ impl Events {
         if !self.settings.register_commands || self.registered.swap(true, Ordering::SeqCst) {
             return;
         }
-        let commands = slash_commands(&self.handler.commands());
+        let handler = &self.handler;
+        let localized: Vec<(Language, Vec<CommandInfo>)> = Language::ALL
+            .into_iter()
+            .map(|lang| (lang, handler.commands(lang)))
+            .collect();
+        let commands = slash_commands(&handler.commands(handler.language()), &localized);
         let count = commands.len();
         if self.settings.command_guild_ids.is_empty() {
             let r = self
@@ -168,7 +171,12 @@ impl Events {
         let reply_to = msg.id.get().to_string();
         let sent = self
             .outbox(ctx)
-            .send(&key, replies::DIRECT_MESSAGE_REFUSED, Some(&reply_to))
+            // A message carries no locale: the bot's language.
+            .send(
+                &key,
+                &replies::direct_message_refused(self.handler.language()),
+                Some(&reply_to),
+            )
             .await;
         if let Err(e) = sent {
             tracing::warn!(error = %e, "could not send the refusal");
@@ -275,7 +283,10 @@ impl Events {
         if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
             let reply = CreateInteractionResponse::Message(
                 CreateInteractionResponseMessage::new()
-                    .content(NOT_HERE)
+                    .content(replies::not_enabled_here(Language::resolve(
+                        Some(cmd.locale.as_str()),
+                        self.handler.language(),
+                    )))
                     .ephemeral(true),
             );
             if let Err(e) = cmd.create_response(&ctx.http, reply).await {

@@ -20,16 +20,10 @@ impl Drop for Guard {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
-    let fake = FakeDiscord::start_with(FakeDiscordOptions {
-        guilds: vec![FakeGuild::new(100, "g", 1).channel(200, "general")],
-        ..FakeDiscordOptions::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    // The real bot on the real default model (scripts/fetch-model.sh).
+/// Starts the real bot on the real default model (scripts/fetch-model.sh) against `fake`, its
+/// commands registered in guild 100 by an environment override, logging to `dir/log.txt`.
+fn spawn_bot(fake: &FakeDiscord, dir: &std::path::Path) -> Child {
+    let config = dir.join("config.toml");
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     std::fs::write(
         &config,
@@ -38,12 +32,11 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
              [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
              [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
              [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n",
-            dir.path().join("parley.sqlite3").display()
+            dir.join("parley.sqlite3").display()
         ),
     )
     .expect("write config");
-
-    let child = Command::new(env!("CARGO_BIN_EXE_parley-discord"))
+    Command::new(env!("CARGO_BIN_EXE_parley-discord"))
         .arg("--config")
         .arg(&config)
         .env("DISCORD_TOKEN", "test-token")
@@ -51,10 +44,40 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
         .env("PARLEY__DISCORD__COMMAND_GUILD_IDS", "100")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("log.txt")).expect("log file"))
+        .stderr(std::fs::File::create(dir.join("log.txt")).expect("log file"))
         .spawn()
-        .expect("spawn parley-discord");
-    let mut guard = Guard(Some(child));
+        .expect("spawn parley-discord")
+}
+
+/// Sends SIGTERM and waits (at most `WAIT`) for the exit.
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("parley-discord did not exit after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
+    let fake = FakeDiscord::start_with(FakeDiscordOptions {
+        guilds: vec![FakeGuild::new(100, "g", 1).channel(200, "general")],
+        ..FakeDiscordOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut guard = Guard(Some(spawn_bot(&fake, dir.path())));
 
     // Commands land in the guild named by the environment override.
     let log_path = dir.path().join("log.txt");
@@ -91,23 +114,7 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
         .expect("the DM is answered");
     assert!(answer.reply_to.is_some());
 
-    let mut child = guard.0.take().expect("child");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("send SIGTERM");
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + WAIT;
-    let exit = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("parley-discord did not exit after SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = terminate(guard.0.take().expect("child")).await;
     let log = log();
     assert!(exit.success(), "exit {exit:?}; log:\n{log}");
     assert!(

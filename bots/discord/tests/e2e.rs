@@ -14,6 +14,9 @@ use parley_testkit::discord::{
 use serde_json::json;
 use util::*;
 
+/// The bot's language in these tests (`bot.language` unset).
+const EN: parley_core::i18n::Language = parley_core::i18n::Language::English;
+
 fn alice() -> FakeUser {
     FakeUser::new(10, "alice").with_global_name("Alice")
 }
@@ -582,7 +585,7 @@ async fn a_dm_is_refused_under_a_role_allowlist() {
     bot.fake
         .send_message(FakeMessage::direct(900, alice(), "hi there"));
     let refusal = bot
-        .wait_message(900, |c| c == replies::DIRECT_MESSAGE_REFUSED)
+        .wait_message(900, |c| c == replies::direct_message_refused(EN))
         .await;
     assert!(refusal.reply_to.is_some(), "the refusal replies to the DM");
     // Once in a while, not once per message; and nothing reaches the core. A member with the
@@ -617,7 +620,7 @@ async fn a_dm_from_a_member_holding_an_allowed_role_is_answered_when_configured(
     bot.wait_answer(900, "hi there").await;
     bot.fake
         .send_message(FakeMessage::direct(901, bob(), "me too"));
-    bot.wait_message(901, |c| c == replies::DIRECT_MESSAGE_REFUSED)
+    bot.wait_message(901, |c| c == replies::direct_message_refused(EN))
         .await;
     let lookups = |f: &FakeDiscord| {
         f.requests()

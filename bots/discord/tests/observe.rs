@@ -73,131 +73,154 @@ fn observations(scrape: &Scrape, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_are_scraped_while_it_answers_and_why_explains_the_answer() {
-    let fake = FakeDiscord::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    let port = free_port();
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    std::fs::write(
-        &config,
-        format!(
-            "[discord]\nedit_interval_ms = 100\nrate_limit_wait_ms = 50\nregister_commands = false\n\
-             [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
-             [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
-             [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n\
-             [metrics]\nlisten = \"127.0.0.1:{port}\"\n",
-            dir.path().join("parley.sqlite3").display()
-        ),
-    )
-    .expect("write config");
-    let log_path = dir.path().join("log.txt");
-    let child = Command::new(env!("CARGO_BIN_EXE_parley-discord"))
-        .arg("--config")
-        .arg(&config)
-        .env("DISCORD_TOKEN", "test-token")
-        .env("DISCORD_API_BASE", fake.api_base())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .expect("spawn parley-discord");
-    let _guard = Guard(child);
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+/// The real `parley-discord` binary against `fake`, its metrics served on a free port.
+struct RunningBot {
+    _guard: Guard,
+    _dir: tempfile::TempDir,
+    log_path: std::path::PathBuf,
+    base: String,
+    client: reqwest::Client,
+}
 
-    // Healthy once the engine is loaded and the shard connected.
-    let mut health = HashMap::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            let status = r.status().as_u16();
-            let body: serde_json::Value = r.json().await.unwrap_or_default();
-            health.insert("status", status.to_string());
-            health.insert("body", body.to_string());
-            if status == 200 {
-                break;
-            }
+impl RunningBot {
+    fn start(fake: &FakeDiscord) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config.toml");
+        let port = free_port();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        std::fs::write(
+            &config,
+            format!(
+                "[discord]\nedit_interval_ms = 100\nrate_limit_wait_ms = 50\nregister_commands = false\n\
+                 [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
+                 [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
+                 [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n\
+                 [metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+                dir.path().join("parley.sqlite3").display()
+            ),
+        )
+        .expect("write config");
+        let log_path = dir.path().join("log.txt");
+        let child = Command::new(env!("CARGO_BIN_EXE_parley-discord"))
+            .arg("--config")
+            .arg(&config)
+            .env("DISCORD_TOKEN", "test-token")
+            .env("DISCORD_API_BASE", fake.api_base())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file"))
+            .spawn()
+            .expect("spawn parley-discord");
+        RunningBot {
+            _guard: Guard(child),
+            _dir: dir,
+            log_path,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        health.get("status").map(String::as_str),
-        Some("200"),
-        "{health:?}\nlog:\n{}",
-        log()
-    );
-    let body = &health["body"];
-    assert!(body.contains(r#""engine_loaded":true"#), "{body}");
-    assert!(body.contains(r#""discord shard 0":"connected""#), "{body}");
 
-    // The answer's first send is throttled once: a 429 the outbox waits out.
-    fake.fail_next(
-        "POST",
-        "/messages",
-        1,
-        Fault::RateLimited { retry_after: 0.05 },
-    );
-    let alice = FakeUser::new(10, "alice");
-    let question = fake.send_message(FakeMessage::direct(900, alice.clone(), "hello there"));
-    let mut scrapes = 0;
-    let answered = loop {
-        assert!(
-            tokio::time::Instant::now() < deadline + WAIT,
-            "no answer; log:\n{}",
-            log()
-        );
-        if let Some((s, text)) = scrape(&client, &base).await {
-            scrapes += 1;
-            if value(
-                &s,
-                "parley_messages_answered_total",
-                &[("platform", "discord")],
-            ) == Some(1.0)
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits for `/healthz` to say 200 (engine loaded, shard connected) and checks its body.
+    async fn wait_healthy(&self, deadline: tokio::time::Instant) {
+        let mut health = HashMap::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
             {
-                println!("scrape:\n{text}");
-                break s;
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                health.insert("status", status.to_string());
+                health.insert("body", body.to_string());
+                if status == 200 {
+                    break;
+                }
             }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(scrapes > 1, "scraped while it answered");
-    let seen = value(
-        &answered,
-        "parley_messages_seen_total",
-        &[("platform", "discord")],
+        assert_eq!(
+            health.get("status").map(String::as_str),
+            Some("200"),
+            "{health:?}\nlog:\n{}",
+            self.log()
+        );
+        let body = &health["body"];
+        assert!(body.contains(r#""engine_loaded":true"#), "{body}");
+        assert!(body.contains(r#""discord shard 0":"connected""#), "{body}");
+    }
+
+    /// Scrapes `/metrics` until one answer is counted; returns that scrape (and checks it was
+    /// scraped more than once meanwhile).
+    async fn scrape_until_answered(&self, deadline: tokio::time::Instant) -> Scrape {
+        let mut scrapes = 0;
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no answer; log:\n{}",
+                self.log()
+            );
+            if let Some((s, text)) = scrape(&self.client, &self.base).await {
+                scrapes += 1;
+                let answered = [("platform", "discord")];
+                if value(&s, "parley_messages_answered_total", &answered) == Some(1.0) {
+                    println!("scrape:\n{text}");
+                    assert!(scrapes > 1, "scraped while it answered");
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The figures one answered DM, whose first send was throttled once, leaves in a scrape.
+fn assert_one_throttled_answer(answered: &Scrape) {
+    let discord = [("platform", "discord")];
+    assert_eq!(
+        value(answered, "parley_messages_seen_total", &discord),
+        Some(1.0)
     );
-    assert_eq!(seen, Some(1.0));
     let throttled = [("platform", "discord"), ("call", "send")];
     assert_eq!(
-        value(&answered, "parley_platform_rate_limited_total", &throttled),
+        value(answered, "parley_platform_rate_limited_total", &throttled),
         Some(1.0)
     );
     assert_eq!(
-        value(&answered, "parley_platform_retries_total", &throttled),
+        value(answered, "parley_platform_retries_total", &throttled),
         Some(1.0)
     );
     assert_eq!(
-        observations(&answered, "parley_time_to_first_token_seconds"),
+        observations(answered, "parley_time_to_first_token_seconds"),
         1.0
     );
     assert_eq!(
-        observations(&answered, "parley_answer_duration_seconds"),
+        observations(answered, "parley_answer_duration_seconds"),
         1.0
     );
-    assert!(value(&answered, "parley_generated_tokens_total", &[]).unwrap_or(0.0) > 0.0);
-    assert!(value(&answered, "parley_prompt_tokens_total", &[]).unwrap_or(0.0) > 0.0);
-    assert!(value(&answered, "parley_kv_cache_bytes", &[]).unwrap_or(0.0) > 0.0);
-    assert_eq!(value(&answered, "parley_queue_depth", &[]), Some(0.0));
+    assert!(value(answered, "parley_generated_tokens_total", &[]).unwrap_or(0.0) > 0.0);
+    assert!(value(answered, "parley_prompt_tokens_total", &[]).unwrap_or(0.0) > 0.0);
+    assert!(value(answered, "parley_kv_cache_bytes", &[]).unwrap_or(0.0) > 0.0);
+    assert_eq!(value(answered, "parley_queue_depth", &[]), Some(0.0));
     assert_eq!(
-        value(&answered, "parley_gateway_connected", &[("shard", "0")]),
+        value(answered, "parley_gateway_connected", &[("shard", "0")]),
         Some(1.0)
     );
+}
 
-    // `/why` as a reply to the answer explains it; as a reply to alice's own message it has no
-    // record.
+/// `/why` as a reply to the answer of `question` explains it; as a reply to alice's own
+/// message it has no record.
+async fn why_explains_the_answer_only(
+    fake: &FakeDiscord,
+    bot: &RunningBot,
+    alice: FakeUser,
+    question: u64,
+) {
     let answer = fake
         .wait_for(WAIT, |f| {
             f.messages(900)
@@ -206,8 +229,8 @@ async fn metrics_are_scraped_while_it_answers_and_why_explains_the_answer() {
         })
         .await
         .expect("the answer");
-    let bot = fake.bot_user();
-    fake.send_message(FakeMessage::direct(900, alice.clone(), "/why").reply_to(answer.id, bot));
+    let me = fake.bot_user();
+    fake.send_message(FakeMessage::direct(900, alice.clone(), "/why").reply_to(answer.id, me));
     let why = fake
         .wait_for(WAIT, |f| {
             f.messages(900)
@@ -215,7 +238,7 @@ async fn metrics_are_scraped_while_it_answers_and_why_explains_the_answer() {
                 .find(|m| m.content.starts_with("How I wrote that answer"))
         })
         .await
-        .unwrap_or_else(|| panic!("a /why answer; log:\n{}", log()));
+        .unwrap_or_else(|| panic!("a /why answer; log:\n{}", bot.log()));
     let text = &why.content;
     assert!(
         text.to_lowercase().contains("smollm2") && text.contains("(local engine)"),
@@ -238,5 +261,26 @@ async fn metrics_are_scraped_while_it_answers_and_why_explains_the_answer() {
                 .find(|m| m.content.starts_with("I have no record of that message"))
         })
         .await;
-    assert!(none.is_some(), "log:\n{}", log());
+    assert!(none.is_some(), "log:\n{}", bot.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_while_it_answers_and_why_explains_the_answer() {
+    let fake = FakeDiscord::start().await;
+    let bot = RunningBot::start(&fake);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    bot.wait_healthy(deadline).await;
+
+    // The answer's first send is throttled once: a 429 the outbox waits out.
+    fake.fail_next(
+        "POST",
+        "/messages",
+        1,
+        Fault::RateLimited { retry_after: 0.05 },
+    );
+    let alice = FakeUser::new(10, "alice");
+    let question = fake.send_message(FakeMessage::direct(900, alice.clone(), "hello there"));
+    let answered = bot.scrape_until_answered(deadline + WAIT).await;
+    assert_one_throttled_answer(&answered);
+    why_explains_the_answer_only(&fake, &bot, alice, question).await;
 }

@@ -16,13 +16,23 @@ use util::{
     start_on, test_guild, test_settings, Running, BOT_ID, CHANNEL_A, CHANNEL_B, GUILD, THREAD,
 };
 
+/// The bot's language in these tests (`bot.language` unset).
+const EN: parley_core::i18n::Language = parley_core::i18n::Language::English;
+
 /// The real core bot on `engine` (the real default model when `None`), with its store in
 /// `dir`, behind the adapter on a fresh fake Discord.
 async fn start(
     dir: &std::path::Path,
     engine: Option<Arc<dyn Engine>>,
 ) -> (Running, Arc<WatchedBot>) {
-    let s = settings(dir);
+    start_with(settings(dir), engine).await
+}
+
+/// [`start`] with these core settings.
+async fn start_with(
+    s: parley_core::config::Settings,
+    engine: Option<Arc<dyn Engine>>,
+) -> (Running, Arc<WatchedBot>) {
     let engine = engine.unwrap_or_else(|| {
         parley_core::launch::engine(&s).expect("engine (run scripts/fetch-model.sh)")
     });
@@ -204,7 +214,10 @@ async fn model_slash_command_lists_and_switches_for_managers_only() {
     assert!(m[0].content.contains("small (current)"), "{}", m[0].content);
     slash(alice(), Some("large"), 0);
     let m = after(&run, &bot, 2, CHANNEL_A).await;
-    assert_eq!(m[1].content, parley_core::bot::replies::GROUP_ADMINS_ONLY);
+    assert_eq!(
+        m[1].content,
+        parley_core::bot::replies::group_admins_only(EN)
+    );
     let moderator = FakeUser::new(12, "moderator");
     slash(moderator, Some("large"), 1 << 5);
     let m = after(&run, &bot, 3, CHANNEL_A).await;
@@ -361,5 +374,55 @@ async fn replies_files_and_flag_reactions_reach_the_model_as_they_should() {
     fake.send_message(mention(CHANNEL_B, "/stats"));
     let b = after(&run, &bot, 10, CHANNEL_B).await;
     assert_eq!(b.len(), 3, "the thumbs-up got nothing: {b:?}");
+    stop(run).await;
+}
+
+/// The bot's own words in the user's language: `/help` from a German Discord client is German,
+/// and every slash command carries its description in each language the bot speaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_german_client_gets_german_help_and_localized_slash_commands() {
+    use parley_core::i18n::Language;
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new());
+    let (run, bot) = start(dir.path(), Some(engine as Arc<dyn Engine>)).await;
+    let registered = run.fake.registered_commands();
+    let help = registered
+        .values()
+        .flatten()
+        .find(|c| c["name"] == "help")
+        .cloned()
+        .expect("/help registered");
+    assert_eq!(help["description"], "List the commands", "{help}");
+    let localized = &help["description_localizations"];
+    assert_eq!(localized["de"], "Die Befehle auflisten", "{help}");
+    assert_eq!(localized["zh-CN"], "列出所有命令", "{help}");
+    assert_eq!(localized["es-ES"], "Lista los comandos", "{help}");
+
+    let slash = FakeInteraction::guild(GUILD, CHANNEL_A, alice(), "help").locale("de");
+    run.fake.send_interaction(slash);
+    let m = after(&run, &bot, 1, CHANNEL_A).await;
+    // A member in a server: the commands that change the chat are the admins'.
+    let german = parley_core::commands::help_text(Language::German, false, true);
+    assert_eq!(m[0].content, german);
+    assert!(m[0]
+        .content
+        .starts_with("Befehle:\n/help — Die Befehle auflisten"));
+    stop(run).await;
+}
+
+/// A message carries no locale: under `bot.language = "fr"` the bot's words are French.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_locale_the_bot_speaks_bot_language() {
+    use parley_core::i18n::Language;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = settings(dir.path());
+    s.bot.language = Language::French;
+    let engine = Arc::new(ScriptedEngine::new());
+    let (run, bot) = start_with(s, Some(engine as Arc<dyn Engine>)).await;
+    run.fake.send_message(mention(CHANNEL_A, "/help"));
+    let m = after(&run, &bot, 1, CHANNEL_A).await;
+    let french = parley_core::commands::help_text(Language::French, false, true);
+    assert_eq!(m[0].content, french);
+    assert!(m[0].content.starts_with("Commandes :\n"));
     stop(run).await;
 }

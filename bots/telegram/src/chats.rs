@@ -224,7 +224,7 @@ mod tests {
         async fn handle(&self, message: Incoming, _outbox: Arc<dyn Outbox>) {
             self.0.lock().unwrap().push(message.text);
         }
-        fn commands(&self) -> Vec<CommandInfo> {
+        fn commands(&self, _lang: parley_core::i18n::Language) -> Vec<CommandInfo> {
             Vec::new()
         }
         async fn shutdown(&self) {}

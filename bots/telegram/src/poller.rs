@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use parley_core::i18n::Language;
 use parley_core::seam::{Allowlist, CommandInfo, Handler, Incoming, Outbox, Platform};
 use teloxide::payloads::{
     DeleteMyCommandsSetters, DeleteWebhookSetters, GetUpdatesSetters, SetMyCommandsSetters,
@@ -55,8 +56,13 @@ fn valid_command(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// The core's commands as Telegram lists them (invalid names are skipped with a warning).
-pub fn bot_commands(commands: &[parley_core::seam::CommandInfo]) -> Vec<BotCommand> {
+/// The core's commands as Telegram lists them, the admins' marked in `lang` (invalid names
+/// are skipped with a warning).
+pub fn bot_commands(
+    commands: &[parley_core::seam::CommandInfo],
+    lang: Language,
+) -> Vec<BotCommand> {
+    let admins = format!(" {}", parley_core::t!(lang, "help-admins"));
     commands
         .iter()
         .filter(|c| {
@@ -70,12 +76,12 @@ pub fn bot_commands(commands: &[parley_core::seam::CommandInfo]) -> Vec<BotComma
             ok
         })
         .map(|c| {
-            let mut description = c.description.to_owned();
+            let mut description = c.description.clone();
             if !c.args.is_empty() {
                 description = format!("{description} ({})", c.args);
             }
             if c.admin_only {
-                description.push_str(" [admin]");
+                description.push_str(&admins);
             }
             let description: String = description.chars().take(256).collect();
             BotCommand::new(c.name, description)
@@ -188,22 +194,13 @@ impl Poller {
     /// The command menus, by scope, from the core's one list: group members see only what
     /// they may use, private chats everything but the admins' commands, group administrators
     /// (when they are the bot's admins there) and configured admins everything.
+    ///
+    /// Each menu is set once without a language (in `bot.language`, for users whose language
+    /// has no menu of its own) and once per language the bot speaks, with its `language_code`.
     async fn register_commands(&self) {
-        let all = self.handler.commands();
-        let private: Vec<CommandInfo> = all.iter().filter(|c| !c.admin_only).cloned().collect();
-        let mut menus = vec![
-            (
-                BotCommandScope::Default,
-                self.handler.group_member_commands(),
-            ),
-            (BotCommandScope::AllPrivateChats, private),
-        ];
-        let admins_scope = BotCommandScope::AllChatAdministrators;
-        if self.settings.group_admins_are_admins {
-            menus.push((admins_scope, all.clone()));
-        } else {
+        if !self.settings.group_admins_are_admins {
             // A menu an earlier start set for group administrators would outlive the setting.
-            let scope = admins_scope.clone();
+            let scope = BotCommandScope::AllChatAdministrators;
             let deleted = self
                 .outbox
                 .retry()
@@ -215,28 +212,53 @@ impl Poller {
                 warn!(error = %self.redactor.text(&e), "deleteMyCommands failed");
             }
         }
+        let languages = std::iter::once(None).chain(Language::ALL.into_iter().map(Some));
+        for language in languages {
+            let lang = language.unwrap_or_else(|| self.handler.language());
+            for (scope, commands) in self.menus(lang) {
+                let commands = bot_commands(&commands, lang);
+                let count = commands.len();
+                let registered = self
+                    .outbox
+                    .retry()
+                    .run("setMyCommands", &self.redactor, || {
+                        let mut call = self.bot.set_my_commands(commands.clone());
+                        call = call.scope(scope.clone());
+                        match language {
+                            Some(l) => call.language_code(l.code()).send(),
+                            None => call.send(),
+                        }
+                    })
+                    .await;
+                match registered {
+                    Ok(_) => info!(count, ?scope, ?language, "commands registered"),
+                    Err(e) => {
+                        warn!(error = %self.redactor.text(&e), ?scope, "setMyCommands failed")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The command menus, by scope, described in `lang`.
+    fn menus(&self, lang: Language) -> Vec<(BotCommandScope, Vec<CommandInfo>)> {
+        let all = self.handler.commands(lang);
+        let private: Vec<CommandInfo> = all.iter().filter(|c| !c.admin_only).cloned().collect();
+        let mut menus = vec![
+            (
+                BotCommandScope::Default,
+                self.handler.group_member_commands(lang),
+            ),
+            (BotCommandScope::AllPrivateChats, private),
+        ];
+        if self.settings.group_admins_are_admins {
+            menus.push((BotCommandScope::AllChatAdministrators, all.clone()));
+        }
         for admin in &self.settings.admin_user_ids {
             let chat_id = Recipient::Id(ChatId(*admin));
             menus.push((BotCommandScope::Chat { chat_id }, all.clone()));
         }
-        for (scope, commands) in menus {
-            let commands = bot_commands(&commands);
-            let count = commands.len();
-            let registered = self
-                .outbox
-                .retry()
-                .run("setMyCommands", &self.redactor, || {
-                    self.bot
-                        .set_my_commands(commands.clone())
-                        .scope(scope.clone())
-                        .send()
-                })
-                .await;
-            match registered {
-                Ok(_) => info!(count, ?scope, "commands registered"),
-                Err(e) => warn!(error = %self.redactor.text(&e), ?scope, "setMyCommands failed"),
-            }
-        }
+        menus
     }
 
     async fn poll(&mut self, me: &BotIdentity) -> Result<()> {
@@ -408,33 +430,35 @@ mod tests {
         let commands = [
             CommandInfo {
                 name: "reset",
-                description: "Forget this conversation",
+                description: "Forget this conversation".into(),
                 args: "",
                 admin_only: false,
             },
             CommandInfo {
                 name: "mode",
-                description: "Switch mode",
+                description: "Switch mode".into(),
                 args: "NAME",
                 admin_only: false,
             },
             CommandInfo {
                 name: "system",
-                description: "Set the system prompt",
+                description: "Set the system prompt".into(),
                 args: "TEXT",
                 admin_only: true,
             },
             CommandInfo {
                 name: "Bad-Name",
-                description: "x",
+                description: "x".into(),
                 args: "",
                 admin_only: false,
             },
         ];
-        let out = bot_commands(&commands);
+        let out = bot_commands(&commands, Language::English);
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].command, "reset");
         assert_eq!(out[1].description, "Switch mode (NAME)");
-        assert_eq!(out[2].description, "Set the system prompt (TEXT) [admin]");
+        assert_eq!(out[2].description, "Set the system prompt (TEXT) (admins)");
+        let out = bot_commands(&commands, Language::German);
+        assert_eq!(out[2].description, "Set the system prompt (TEXT) (Admins)");
     }
 }

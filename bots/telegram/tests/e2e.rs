@@ -222,7 +222,7 @@ async fn commands_are_registered_with_set_my_commands() {
             {"command": "help", "description": "What I can do"},
             {"command": "reset", "description": "Forget this conversation"},
             {"command": "mode", "description": "Switch the persona (NAME)"},
-            {"command": "system", "description": "Set the system prompt (TEXT) [admin]"},
+            {"command": "system", "description": "Set the system prompt (TEXT) (admins)"},
         ]))
     );
     bot.stop().await.unwrap();

@@ -7,8 +7,10 @@ mod util;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parley_core::config::Settings;
 use parley_core::engine::scripted::{Scripted, ScriptedEngine};
 use parley_core::engine::{Engine, GenerateRequest, Role};
+use parley_core::i18n::Language;
 use parley_testkit::real_bot::{prompt, settings, two_model_bot, WatchedBot};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
 use util::{fast_settings, polling, WAIT};
@@ -24,7 +26,11 @@ struct Running {
 
 impl Running {
     async fn start(dir: &std::path::Path, engine: Option<Arc<dyn Engine>>) -> Running {
-        let settings = settings(dir);
+        Self::start_with(settings(dir), engine).await
+    }
+
+    /// [`Running::start`] with these core settings.
+    async fn start_with(settings: Settings, engine: Option<Arc<dyn Engine>>) -> Running {
         let engine = engine.unwrap_or_else(|| {
             parley_core::launch::engine(&settings).expect("engine (run scripts/fetch-model.sh)")
         });
@@ -253,7 +259,7 @@ async fn command_menus_offer_each_scope_only_what_it_may_use() {
         names("all_private_chats"),
         names("all_chat_administrators"),
     );
-    let all: Vec<String> = parley_core::commands::command_list()
+    let all: Vec<String> = parley_core::commands::command_list(Language::English)
         .iter()
         .map(|c| c.name.to_owned())
         .collect();
@@ -400,5 +406,73 @@ async fn replies_files_and_translation_on_demand_reach_the_model_as_they_should(
         last_two[0].messages[1].content,
         last_two[1].messages[1].content
     );
+    run.stop().await;
+}
+
+/// The bot's own words in the user's language: `/help` for a German Telegram client is German,
+/// the menus are set in every language the bot speaks (German for `language_code` "de").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_german_user_gets_german_help_and_a_german_menu() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new());
+    let run = Running::start(dir.path(), Some(engine as Arc<dyn Engine>)).await;
+    run.fake.push_private(&ada().language_code("de"), "/help");
+    let texts = run.texts_after(1, 1001).await;
+    let german = parley_core::commands::help_text(Language::German, false, false);
+    assert_eq!(texts, std::slice::from_ref(&german));
+    assert!(
+        german.starts_with("Befehle:\n/help — Die Befehle auflisten"),
+        "{german}"
+    );
+
+    let menu = run
+        .fake
+        .commands_for("all_private_chats@de")
+        .expect("a German menu");
+    let help = menu
+        .as_array()
+        .and_then(|m| m.iter().find(|c| c["command"] == "help"))
+        .cloned()
+        .expect("/help in the menu");
+    assert_eq!(help["description"], "Die Befehle auflisten");
+    let default = run
+        .fake
+        .commands_for("all_private_chats")
+        .expect("the default menu");
+    assert_eq!(
+        default[0]["description"], "List the commands",
+        "bot.language: English"
+    );
+    assert!(
+        run.fake.commands_for("default@ja").is_some(),
+        "every language gets its menus"
+    );
+    run.stop().await;
+}
+
+/// A user whose language the bot does not speak (or who has none) is answered in
+/// `bot.language`, and the default menus are in it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_a_known_language_gets_bot_language() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = settings(dir.path());
+    s.bot.language = Language::French;
+    let engine = Arc::new(ScriptedEngine::new());
+    let run = Running::start_with(s, Some(engine as Arc<dyn Engine>)).await;
+    let french = parley_core::commands::help_text(Language::French, false, false);
+    assert!(french.starts_with("Commandes :\n"), "{french}");
+    run.fake
+        .push_private(&ada().language_code("pt-br"), "/help");
+    assert_eq!(
+        run.texts_after(1, 1001).await,
+        std::slice::from_ref(&french)
+    );
+    run.fake.push_private(&ada(), "/help");
+    assert_eq!(run.texts_after(2, 1001).await, [french.clone(), french]);
+    let default = run
+        .fake
+        .commands_for("all_private_chats")
+        .expect("the default menu");
+    assert_eq!(default[0]["description"], "Lister les commandes");
     run.stop().await;
 }

@@ -531,6 +531,8 @@ pub struct FakeInteraction {
     pub user: FakeUser,
     /// Resolved permission bits of the member (guild only).
     pub permissions: u64,
+    /// The user's client locale (`en-US`, `de`, `zh-CN`).
+    pub locale: String,
 }
 
 impl FakeInteraction {
@@ -543,6 +545,7 @@ impl FakeInteraction {
             guild_id: Some(guild_id),
             user,
             permissions: 0,
+            locale: "en-US".to_string(),
         }
     }
 
@@ -557,6 +560,12 @@ impl FakeInteraction {
     /// Add a string option.
     pub fn option(mut self, name: &str, value: &str) -> Self {
         self.options.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Used from a client in this locale (`de`, `zh-CN`).
+    pub fn locale(mut self, locale: &str) -> Self {
+        self.locale = locale.to_string();
         self
     }
 
@@ -578,7 +587,7 @@ impl FakeInteraction {
             "data": { "id": "900", "name": self.name, "type": 1, "options": options },
             "channel_id": self.channel_id.to_string(),
             "channel": { "id": self.channel_id.to_string(), "type": if self.guild_id.is_some() { 0 } else { 1 } },
-            "token": token, "version": 1, "app_permissions": "0", "locale": "en-US",
+            "token": token, "version": 1, "app_permissions": "0", "locale": self.locale,
             "entitlements": [], "attachment_size_limit": 10485760,
             "authorizing_integration_owners": {}, "context": if self.guild_id.is_some() { 0 } else { 1 },
         });
@@ -1077,22 +1086,7 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
         let notified = shared.new_dispatch.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        // Deliver whatever the session holds beyond what this connection has sent.
-        if let Some(upto) = sent {
-            let batch: Vec<Dispatch> = {
-                let inner = shared.lock();
-                inner.shards[shard]
-                    .log
-                    .iter()
-                    .filter(|d| d.seq > upto)
-                    .cloned()
-                    .collect()
-            };
-            for d in batch {
-                sent = Some(d.seq);
-                pending.push_back(json!({ "op": 0, "s": d.seq, "t": d.t, "d": d.d }));
-            }
-        }
+        queue_new_dispatches(&shared, shard, &mut sent, &mut pending);
         while let Some(frame) = pending.pop_front() {
             if socket.send(text(&frame)).await.is_err() {
                 unbind(&shared, bound);
@@ -1138,6 +1132,30 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
         }
     }
     unbind(&shared, bound);
+}
+
+/// Queues whatever the shard's session holds beyond what this connection has `sent` (nothing
+/// before the connection identified or resumed).
+fn queue_new_dispatches(
+    shared: &Shared,
+    shard: usize,
+    sent: &mut Option<u64>,
+    pending: &mut VecDeque<Value>,
+) {
+    let Some(upto) = *sent else { return };
+    let batch: Vec<Dispatch> = {
+        let inner = shared.lock();
+        inner.shards[shard]
+            .log
+            .iter()
+            .filter(|d| d.seq > upto)
+            .cloned()
+            .collect()
+    };
+    for d in batch {
+        *sent = Some(d.seq);
+        pending.push_back(json!({ "op": 0, "s": d.seq, "t": d.t, "d": d.d }));
+    }
 }
 
 fn unbind(shared: &Shared, bound: bool) {
@@ -1373,52 +1391,67 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Value) -> Response {
             register_commands(shared, guild, body, method == "POST")
         }
         ("POST", ["interactions", _id, token, "callback"]) => {
-            let channel = shared.lock().interactions.get(*token).copied();
-            match channel {
-                Some(channel) => {
-                    // Type 4 answers immediately with a message; 5 shows "thinking…".
-                    if body["type"].as_u64() == Some(4) {
-                        let mut data = body["data"].clone();
-                        data["_original"] = json!(true);
-                        data["_interaction"] = json!(token);
-                        create_message(shared, channel, &data);
-                    } else {
-                        record_original(shared, channel, token);
-                    }
-                    StatusCode::NO_CONTENT.into_response()
-                }
-                None => discord_error(StatusCode::NOT_FOUND, 10062, "Unknown interaction"),
-            }
+            interaction_callback(shared, token, body)
         }
-        ("POST", ["webhooks", _app, token]) => {
-            let channel = shared.lock().interactions.get(*token).copied();
-            match channel {
-                Some(channel) => {
-                    let mut data = body.clone();
-                    data["_interaction"] = json!(token);
-                    create_message(shared, channel, &data)
-                }
-                None => discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook"),
-            }
-        }
+        ("POST", ["webhooks", _app, token]) => followup_message(shared, token, body),
         ("PATCH", ["webhooks", _app, token, "messages", mid]) => {
-            let id = if *mid == "@original" {
-                let inner = shared.lock();
-                inner
-                    .messages
-                    .iter()
-                    .find(|m| m.original && m.interaction_token.as_deref() == Some(*token))
-                    .map(|m| m.id.to_string())
-            } else {
-                Some(mid.to_string())
-            };
-            match id {
-                Some(id) => edit_message(shared, &id, body),
-                None => discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message"),
-            }
+            edit_interaction_message(shared, token, mid, body)
         }
         ("GET", ["guilds", guild, "members", user]) => member(shared, guild, user),
         _ => discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
+    }
+}
+
+/// `POST /interactions/{id}/{token}/callback`: type 4 answers at once with a message, 5 shows
+/// "thinking…" (the original response, edited later).
+fn interaction_callback(shared: &Shared, token: &str, body: &Value) -> Response {
+    let channel = shared.lock().interactions.get(token).copied();
+    match channel {
+        Some(channel) => {
+            // Type 4 answers immediately with a message; 5 shows "thinking…".
+            if body["type"].as_u64() == Some(4) {
+                let mut data = body["data"].clone();
+                data["_original"] = json!(true);
+                data["_interaction"] = json!(token);
+                create_message(shared, channel, &data);
+            } else {
+                record_original(shared, channel, token);
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => discord_error(StatusCode::NOT_FOUND, 10062, "Unknown interaction"),
+    }
+}
+
+/// `POST /webhooks/{app}/{token}`: a follow-up message to an interaction.
+fn followup_message(shared: &Shared, token: &str, body: &Value) -> Response {
+    let channel = shared.lock().interactions.get(token).copied();
+    match channel {
+        Some(channel) => {
+            let mut data = body.clone();
+            data["_interaction"] = json!(token);
+            create_message(shared, channel, &data)
+        }
+        None => discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook"),
+    }
+}
+
+/// `PATCH /webhooks/{app}/{token}/messages/{id}`: edits a follow-up, or the original response
+/// (`@original`).
+fn edit_interaction_message(shared: &Shared, token: &str, mid: &str, body: &Value) -> Response {
+    let id = if mid == "@original" {
+        let inner = shared.lock();
+        inner
+            .messages
+            .iter()
+            .find(|m| m.original && m.interaction_token.as_deref() == Some(token))
+            .map(|m| m.id.to_string())
+    } else {
+        Some(mid.to_string())
+    };
+    match id {
+        Some(id) => edit_message(shared, &id, body),
+        None => discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message"),
     }
 }
 
@@ -1549,6 +1582,7 @@ fn register_commands(shared: &Shared, scope: &str, body: &Value, single: bool) -
         let mut cmd = json!({
             "id": inner.next_id.to_string(), "type": 1, "application_id": app,
             "name": c["name"], "description": c["description"],
+            "description_localizations": c.get("description_localizations").cloned().unwrap_or(Value::Null),
             "options": c.get("options").cloned().unwrap_or(json!([])),
             "default_member_permissions": c.get("default_member_permissions").cloned().unwrap_or(Value::Null),
             "dm_permission": true, "nsfw": false, "integration_types": [0], "contexts": null,

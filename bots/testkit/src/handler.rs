@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use parley_core::i18n::Language;
 use parley_core::seam::{Allowlist, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform};
 
 /// How a [`ScriptedHandler`] answers.
@@ -115,7 +116,7 @@ impl<S: Script> Handler for ScriptedHandler<S> {
         tokio::spawn(self.script.clone().answer(message, earlier, outbox));
     }
 
-    fn commands(&self) -> Vec<CommandInfo> {
+    fn commands(&self, _lang: Language) -> Vec<CommandInfo> {
         commands()
     }
 
@@ -142,25 +143,25 @@ pub fn commands() -> Vec<CommandInfo> {
     vec![
         CommandInfo {
             name: "help",
-            description: "What I can do",
+            description: "What I can do".into(),
             args: "",
             admin_only: false,
         },
         CommandInfo {
             name: "reset",
-            description: "Forget this conversation",
+            description: "Forget this conversation".into(),
             args: "",
             admin_only: false,
         },
         CommandInfo {
             name: "mode",
-            description: "Switch the persona",
+            description: "Switch the persona".into(),
             args: "NAME",
             admin_only: false,
         },
         CommandInfo {
             name: "system",
-            description: "Set the system prompt",
+            description: "Set the system prompt".into(),
             args: "TEXT",
             admin_only: true,
         },

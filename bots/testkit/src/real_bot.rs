@@ -11,6 +11,7 @@ use parley_core::config::{ModelChoice, Settings};
 use parley_core::engine::scripted::ScriptedEngine;
 use parley_core::engine::shelf::ModelShelf;
 use parley_core::engine::{Engine, GenerateRequest};
+use parley_core::i18n::Language;
 use parley_core::seam::{Allowlist, CommandInfo, Handler, Incoming, Outbox, Platform};
 use tokio::sync::Notify;
 
@@ -172,12 +173,16 @@ impl Handler for WatchedBot {
         self.busy(1, self.bot.handle(message, outbox)).await;
     }
 
-    fn commands(&self) -> Vec<CommandInfo> {
-        self.bot.commands()
+    fn commands(&self, lang: Language) -> Vec<CommandInfo> {
+        self.bot.commands(lang)
     }
 
-    fn group_member_commands(&self) -> Vec<CommandInfo> {
-        self.bot.group_member_commands()
+    fn group_member_commands(&self, lang: Language) -> Vec<CommandInfo> {
+        self.bot.group_member_commands(lang)
+    }
+
+    fn language(&self) -> Language {
+        self.bot.language()
     }
 
     async fn shutdown(&self) {

@@ -79,6 +79,8 @@ pub struct FakeUser {
     pub last_name: Option<String>,
     /// Username without `@`, if any.
     pub username: Option<String>,
+    /// The user's client language (`language_code`: `de`, `pt-br`), if known.
+    pub language_code: Option<String>,
 }
 
 impl FakeUser {
@@ -89,12 +91,19 @@ impl FakeUser {
             first_name: first_name.to_owned(),
             last_name: None,
             username: None,
+            language_code: None,
         }
     }
 
     /// The same user with a last name.
     pub fn last_name(mut self, last: &str) -> Self {
         self.last_name = Some(last.to_owned());
+        self
+    }
+
+    /// The same user with a client language (`de`, `pt-br`).
+    pub fn language_code(mut self, code: &str) -> Self {
+        self.language_code = Some(code.to_owned());
         self
     }
 
@@ -112,6 +121,9 @@ impl FakeUser {
         }
         if let Some(n) = &self.username {
             u["username"] = json!(n);
+        }
+        if let Some(l) = &self.language_code {
+            u["language_code"] = json!(l);
         }
         u
     }
@@ -692,7 +704,8 @@ impl FakeTelegram {
     }
 
     /// The `commands` set for a scope: its `type` (`default`, `all_private_chats`,
-    /// `all_group_chats`, `all_chat_administrators`), or `chat:ID` for one chat.
+    /// `all_group_chats`, `all_chat_administrators`), or `chat:ID` for one chat; with
+    /// `@LANG` after it (`default@de`), the menu set for users of that `language_code`.
     pub fn commands_for(&self, scope: &str) -> Option<Value> {
         self.shared.lock().commands.get(scope).cloned()
     }
@@ -1115,7 +1128,6 @@ fn user_json(st: &FakeState, id: i64) -> Value {
 }
 
 async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
-    let text_of = |p: &Value| p.get("text").and_then(Value::as_str).map(str::to_owned);
     match method {
         "getme" => ok(shared.bot.clone()),
         "getwebhookinfo" => ok(
@@ -1131,130 +1143,159 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
         }
         "setmycommands" => {
             let commands = p.get("commands").cloned().unwrap_or(json!([]));
-            shared.lock().commands.insert(scope_name(p), commands);
+            shared.lock().commands.insert(menu_name(p), commands);
             ok(json!(true))
         }
         "getmycommands" => ok(shared
             .lock()
             .commands
-            .get(&scope_name(p))
+            .get(&menu_name(p))
             .cloned()
             .unwrap_or(json!([]))),
         "deletemycommands" => {
-            shared.lock().commands.remove(&scope_name(p));
+            shared.lock().commands.remove(&menu_name(p));
             ok(json!(true))
         }
         "getupdates" => get_updates(shared, p).await,
-        "getfile" => {
-            let id = p.get("file_id").and_then(Value::as_str).unwrap_or_default();
-            let size = shared.lock().files.get(id).map(Vec::len);
-            match size {
-                Some(size) => ok(json!({
-                    "file_id": id, "file_unique_id": format!("u{id}"), "file_size": size,
-                    "file_path": format!("documents/{id}"),
-                })),
-                None => api_error(400, "Bad Request: invalid file_id"),
-            }
-        }
-        "sendmessage" => {
-            let Some(chat) = p.get("chat_id").and_then(as_i64) else {
-                return api_error(400, "Bad Request: chat not found");
-            };
-            let text = text_of(p).unwrap_or_default();
-            if text.trim().is_empty() {
-                return api_error(400, "Bad Request: message text is empty");
-            }
-            if utf16_len(&text) > MAX_TEXT_LEN {
-                return api_error(400, "Bad Request: message is too long");
-            }
-            let mut st = shared.lock();
-            let message_id = st.next_message_id;
-            st.next_message_id += 1;
-            let m = SentMessage {
-                chat_id: chat,
-                message_id,
-                thread_id: p.get("message_thread_id").and_then(as_i64),
-                reply_to: p
-                    .get("reply_parameters")
-                    .and_then(|r| r.get("message_id"))
-                    .and_then(as_i64)
-                    .or_else(|| p.get("reply_to_message_id").and_then(as_i64)),
-                text,
-                parse_mode: p
-                    .get("parse_mode")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                edits: 0,
-            };
-            let v = message_json(shared, &st, &m, false);
-            st.sent.push(m);
-            ok(v)
-        }
-        "editmessagetext" => {
-            let (Some(chat), Some(id)) = (
-                p.get("chat_id").and_then(as_i64),
-                p.get("message_id").and_then(as_i64),
-            ) else {
-                return api_error(400, "Bad Request: message identifier is not specified");
-            };
-            let text = text_of(p).unwrap_or_default();
-            if text.trim().is_empty() {
-                return api_error(400, "Bad Request: message text is empty");
-            }
-            if utf16_len(&text) > MAX_TEXT_LEN {
-                return api_error(400, "Bad Request: MESSAGE_TOO_LONG");
-            }
-            let mut st = shared.lock();
-            let Some(idx) = st
-                .sent
-                .iter()
-                .position(|m| m.chat_id == chat && m.message_id == id)
-            else {
-                return api_error(400, "Bad Request: message to edit not found");
-            };
-            let parse_mode = p
-                .get("parse_mode")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if st.sent[idx].text == text && st.sent[idx].parse_mode == parse_mode {
-                return api_error(
-                    400,
-                    "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
-                );
-            }
-            st.sent[idx].text = text;
-            st.sent[idx].parse_mode = parse_mode;
-            st.sent[idx].edits += 1;
-            let m = st.sent[idx].clone();
-            ok(message_json(shared, &st, &m, true))
-        }
-        "getchatadministrators" => {
-            let chat = p.get("chat_id").and_then(as_i64).unwrap_or_default();
-            let st = shared.lock();
-            let admins = st.admins.get(&chat).cloned().unwrap_or_default();
-            let list: Vec<Value> = admins
-                .iter()
-                .map(|id| admin_member(user_json(&st, *id)))
-                .collect();
-            ok(Value::Array(list))
-        }
-        "getchatmember" => {
-            let chat = p.get("chat_id").and_then(as_i64).unwrap_or_default();
-            let user = p.get("user_id").and_then(as_i64).unwrap_or_default();
-            let st = shared.lock();
-            let u = user_json(&st, user);
-            let is_admin = st.admins.get(&chat).is_some_and(|a| a.contains(&user));
-            if is_admin {
-                ok(admin_member(u))
-            } else {
-                ok(json!({"status": "member", "user": u}))
-            }
-        }
+        "getfile" => get_file(shared, p),
+        "sendmessage" => send_message(shared, p),
+        "editmessagetext" => edit_message_text(shared, p),
+        "getchatadministrators" => chat_administrators(shared, p),
+        "getchatmember" => chat_member(shared, p),
         _ => api_error(404, "Not Found: method not found"),
     }
 }
 
+/// The file a `getFile` call names, with the path its download URL takes.
+fn get_file(shared: &Shared, p: &Value) -> Response {
+    let id = p.get("file_id").and_then(Value::as_str).unwrap_or_default();
+    let size = shared.lock().files.get(id).map(Vec::len);
+    match size {
+        Some(size) => ok(json!({
+            "file_id": id, "file_unique_id": format!("u{id}"), "file_size": size,
+            "file_path": format!("documents/{id}"),
+        })),
+        None => api_error(400, "Bad Request: invalid file_id"),
+    }
+}
+
+/// `sendMessage`: checked as Telegram checks it, then recorded.
+fn send_message(shared: &Shared, p: &Value) -> Response {
+    let Some(chat) = p.get("chat_id").and_then(as_i64) else {
+        return api_error(400, "Bad Request: chat not found");
+    };
+    let text = text_of(p).unwrap_or_default();
+    if text.trim().is_empty() {
+        return api_error(400, "Bad Request: message text is empty");
+    }
+    if utf16_len(&text) > MAX_TEXT_LEN {
+        return api_error(400, "Bad Request: message is too long");
+    }
+    let mut st = shared.lock();
+    let message_id = st.next_message_id;
+    st.next_message_id += 1;
+    let m = SentMessage {
+        chat_id: chat,
+        message_id,
+        thread_id: p.get("message_thread_id").and_then(as_i64),
+        reply_to: p
+            .get("reply_parameters")
+            .and_then(|r| r.get("message_id"))
+            .and_then(as_i64)
+            .or_else(|| p.get("reply_to_message_id").and_then(as_i64)),
+        text,
+        parse_mode: p
+            .get("parse_mode")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        edits: 0,
+    };
+    let v = message_json(shared, &st, &m, false);
+    st.sent.push(m);
+    ok(v)
+}
+
+/// `editMessageText`: checked as Telegram checks it (including "not modified"), then applied.
+fn edit_message_text(shared: &Shared, p: &Value) -> Response {
+    let (Some(chat), Some(id)) = (
+        p.get("chat_id").and_then(as_i64),
+        p.get("message_id").and_then(as_i64),
+    ) else {
+        return api_error(400, "Bad Request: message identifier is not specified");
+    };
+    let text = text_of(p).unwrap_or_default();
+    if text.trim().is_empty() {
+        return api_error(400, "Bad Request: message text is empty");
+    }
+    if utf16_len(&text) > MAX_TEXT_LEN {
+        return api_error(400, "Bad Request: MESSAGE_TOO_LONG");
+    }
+    let mut st = shared.lock();
+    let Some(idx) = st
+        .sent
+        .iter()
+        .position(|m| m.chat_id == chat && m.message_id == id)
+    else {
+        return api_error(400, "Bad Request: message to edit not found");
+    };
+    let parse_mode = p
+        .get("parse_mode")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if st.sent[idx].text == text && st.sent[idx].parse_mode == parse_mode {
+        return api_error(
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        );
+    }
+    st.sent[idx].text = text;
+    st.sent[idx].parse_mode = parse_mode;
+    st.sent[idx].edits += 1;
+    let m = st.sent[idx].clone();
+    ok(message_json(shared, &st, &m, true))
+}
+
+/// `getChatAdministrators`: the chat's admins as members.
+fn chat_administrators(shared: &Shared, p: &Value) -> Response {
+    let chat = p.get("chat_id").and_then(as_i64).unwrap_or_default();
+    let st = shared.lock();
+    let admins = st.admins.get(&chat).cloned().unwrap_or_default();
+    let list: Vec<Value> = admins
+        .iter()
+        .map(|id| admin_member(user_json(&st, *id)))
+        .collect();
+    ok(Value::Array(list))
+}
+
+/// `getChatMember`: an admin or a plain member.
+fn chat_member(shared: &Shared, p: &Value) -> Response {
+    let chat = p.get("chat_id").and_then(as_i64).unwrap_or_default();
+    let user = p.get("user_id").and_then(as_i64).unwrap_or_default();
+    let st = shared.lock();
+    let u = user_json(&st, user);
+    let is_admin = st.admins.get(&chat).is_some_and(|a| a.contains(&user));
+    if is_admin {
+        ok(admin_member(u))
+    } else {
+        ok(json!({"status": "member", "user": u}))
+    }
+}
+
+/// The `text` parameter of a call.
+fn text_of(p: &Value) -> Option<String> {
+    p.get("text").and_then(Value::as_str).map(str::to_owned)
+}
+
 /// The scope a command call names: its `type`, or `chat:ID` for one chat; `default` without.
+/// The menu a `*MyCommands` call names: its scope, and `@LANG` after it when it gives a
+/// `language_code` (`default@de`), as Telegram keeps one menu per scope and language.
+fn menu_name(p: &Value) -> String {
+    match p.get("language_code").and_then(Value::as_str) {
+        Some(lang) if !lang.is_empty() => format!("{}@{lang}", scope_name(p)),
+        _ => scope_name(p),
+    }
+}
+
 fn scope_name(p: &Value) -> String {
     let scope = match p.get("scope") {
         // Form-encoded bodies carry the scope as a JSON string.

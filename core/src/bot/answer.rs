@@ -20,6 +20,7 @@ use crate::engine::{
     CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Role, SamplingParams,
     Usage,
 };
+use crate::i18n::Language;
 use crate::metrics;
 use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
@@ -52,6 +53,8 @@ pub(super) enum Prompt {
 pub(super) struct Origin {
     pub(super) key: ChannelKey,
     pub(super) message_id: String,
+    /// The language the user is answered in where the bot speaks for itself.
+    pub(super) lang: Language,
     is_direct: bool,
     channel_title: Option<String>,
     user_name: String,
@@ -64,11 +67,12 @@ pub(super) struct Origin {
 }
 
 impl Origin {
-    /// The origin of an answer to `m`, seeing the conversation up to its newest turn.
-    pub(super) fn of(m: &Incoming) -> Origin {
+    /// The origin of an answer to `m` (in `lang`), seeing the conversation up to its newest turn.
+    pub(super) fn of(m: &Incoming, lang: Language) -> Origin {
         Origin {
             key: m.key.clone(),
             message_id: m.message_id.clone(),
+            lang,
             is_direct: m.is_direct,
             channel_title: m.channel_title.clone(),
             user_name: m.author.display_name.clone(),
@@ -454,6 +458,7 @@ pub(super) async fn answer(
     }
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
+    let lang = origin.lang;
     let started = Instant::now();
     let Planned {
         request,
@@ -465,7 +470,7 @@ pub(super) async fn answer(
         Ok(p) => p,
         Err(e) => {
             warn!(channel = %key, error = %e, "could not prepare the answer");
-            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
             return;
         }
     };
@@ -475,7 +480,7 @@ pub(super) async fn answer(
         Err(e) => {
             warn!(channel = %key, error = %e, "engine refused the request");
             metrics::error("engine");
-            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
             return;
         }
     };
@@ -519,9 +524,9 @@ pub(super) async fn answer(
         None => metrics::error("engine"),
     }
     if streamed.failed {
-        say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+        say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
     } else if stream.sent.is_empty() && !cancelled {
-        say(outbox.as_ref(), key, reply_to, replies::EMPTY_ANSWER).await;
+        say(outbox.as_ref(), key, reply_to, &replies::empty_answer(lang)).await;
     }
 }
 

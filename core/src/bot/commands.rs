@@ -17,6 +17,7 @@ use crate::config::{EngineKind, GroupSettings, ModelChoice, SamplingSettings};
 use crate::conversation::{conversation_id, Conversation};
 use crate::engine::local::sampling::MIN_TEMPERATURE;
 use crate::engine::{Engine, Role};
+use crate::i18n::Language;
 use crate::seam::{ChannelKey, Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
 use crate::translate::{self, ContentKind, Lang};
@@ -26,6 +27,8 @@ use crate::Result;
 struct Call<'a> {
     inner: &'a Arc<Inner>,
     message: &'a Incoming,
+    /// The language the answer is in.
+    lang: Language,
     outbox: &'a Arc<dyn Outbox>,
 }
 
@@ -68,12 +71,14 @@ pub(super) async fn run(
     inner: &Arc<Inner>,
     cmd: Command,
     message: &Incoming,
+    lang: Language,
     outbox: &Arc<dyn Outbox>,
 ) -> Result<()> {
     debug!(command = cmd.name(), "command");
     let call = Call {
         inner,
         message,
+        lang,
         outbox,
     };
     if cmd.changes_channel() && !inner.may_change_channel(message) {
@@ -83,7 +88,7 @@ pub(super) async fn run(
             outbox.as_ref(),
             &message.key,
             reply_to,
-            replies::GROUP_ADMINS_ONLY,
+            &replies::group_admins_only(lang),
         )
         .await;
         return Ok(());
@@ -92,7 +97,7 @@ pub(super) async fn run(
         Command::Help => {
             let group_rule =
                 !message.is_direct && inner.settings.bot.group_settings == GroupSettings::Admins;
-            commands::help_text(inner.is_admin(message), group_rule)
+            commands::help_text(lang, inner.is_admin(message), group_rule)
         }
         Command::Reset => reset(&call).await?,
         Command::Retry => match retry(&call).await? {
@@ -108,13 +113,13 @@ pub(super) async fn run(
         Command::System(Some(text)) => set_system(&call, text).await?,
         Command::Remember(arg) => remember(&call, arg).await?,
         Command::Translate(arg) => translate(&call, arg).await?,
-        Command::Tr(lang) => return translate_on_demand(inner, lang, message, outbox).await,
+        Command::Tr(to) => return translate_on_demand(inner, to, message, lang, outbox).await,
         Command::Set(None) => show_settings(&call).await?,
         Command::Set(Some(setting)) => set(&call, setting).await?,
         Command::Stats => stats(&call).await?,
         Command::Why => {
             let replied_to = message.reply_to.as_ref().map(|r| r.message_id.as_str());
-            super::why::why(inner, &message.key, replied_to).await?
+            super::why::why(inner, &message.key, replied_to, lang).await?
         }
         Command::Cancel => cancel(&call),
         Command::Forget => forget(&call).await?,
@@ -133,14 +138,14 @@ async fn reset(call: &Call<'_>) -> Result<String> {
     inner.store.clear_channel(key).await?;
     channel.conversation.reset();
     inner.models.forget(&conversation_id(key));
-    Ok(replies::RESET.to_string())
+    Ok(replies::reset(call.lang))
 }
 
 /// `/retry`: drop the last answer and answer the last question again. `None` once queued.
 async fn retry(call: &Call<'_>) -> Result<Option<String>> {
     let (inner, key) = (call.inner, &call.message.key);
     if inner.scheduler.is_busy(key) {
-        return Ok(Some(replies::STILL_ANSWERING.to_string()));
+        return Ok(Some(replies::still_answering(call.lang)));
     }
     let mut channel = call.channel().await?;
     let turns = &channel.conversation.turns;
@@ -158,10 +163,18 @@ async fn retry(call: &Call<'_>) -> Result<Option<String>> {
     drop(channel);
     match prompt {
         Some(prompt) => {
-            submit(inner, call.message, call.outbox.clone(), prompt, None).await;
+            submit(
+                inner,
+                call.message,
+                call.lang,
+                call.outbox.clone(),
+                prompt,
+                None,
+            )
+            .await;
             Ok(None)
         }
-        None => Ok(Some(replies::NOTHING_TO_RETRY.to_string())),
+        None => Ok(Some(replies::nothing_to_retry(call.lang))),
     }
 }
 
@@ -180,7 +193,7 @@ async fn list_modes(call: &Call<'_>) -> Result<String> {
         .names()
         .into_iter()
         .map(|name| (name, personas.describe(name).unwrap_or("")));
-    Ok(replies::modes(&current, modes))
+    Ok(replies::modes(call.lang, &current, modes))
 }
 
 /// `/mode NAME`: switch persona; the next answer renders it.
@@ -188,11 +201,11 @@ async fn set_mode(call: &Call<'_>, name: String) -> Result<String> {
     let personas = &call.inner.personas;
     if !personas.contains(&name) {
         let known = personas.names().join(", ");
-        return Ok(replies::unknown_mode(&name, &known));
+        return Ok(replies::unknown_mode(call.lang, &name, &known));
     }
     call.change_settings(true, |s| {
         s.mode = Some(name.clone());
-        Ok(replies::mode_set(&name))
+        Ok(replies::mode_set(call.lang, &name))
     })
     .await
 }
@@ -208,7 +221,7 @@ async fn list_models(call: &Call<'_>) -> Result<String> {
         .choices()
         .iter()
         .map(|c| (c.name.as_str(), shown_source(c, kind)));
-    Ok(replies::models(&current, listed))
+    Ok(replies::models(call.lang, &current, listed))
 }
 
 /// What `/model` shows of a model: the server's name for it, the Hub spec, or the file name
@@ -232,7 +245,7 @@ async fn set_model(call: &Call<'_>, name: String) -> Result<String> {
     let inner = call.inner;
     let Some(choice) = inner.models.choice(&name) else {
         let known = inner.models.names().join(", ");
-        return Ok(replies::unknown_model(&name, &known));
+        return Ok(replies::unknown_model(call.lang, &name, &known));
     };
     let name = choice.name.clone();
     let (models, loading) = (inner.models.clone(), name.clone());
@@ -242,12 +255,12 @@ async fn set_model(call: &Call<'_>, name: String) -> Result<String> {
     };
     if let Err(e) = loaded {
         warn!(model = %name, error = %e, "model could not be loaded");
-        return Ok(replies::model_unavailable(&name));
+        return Ok(replies::model_unavailable(call.lang, &name));
     }
     let reply = call
         .change_settings(true, |s| {
             s.model = Some(name.clone());
-            Ok(replies::model_set(&name))
+            Ok(replies::model_set(call.lang, &name))
         })
         .await?;
     let conversation = conversation_id(&call.message.key);
@@ -260,20 +273,20 @@ async fn set_model(call: &Call<'_>, name: String) -> Result<String> {
 async fn show_system(call: &Call<'_>) -> Result<String> {
     let engine = call.inner.channel_engine(&call.message.key).await?;
     let mut channel = call.channel().await?;
-    let origin = Origin::of(call.message);
+    let origin = Origin::of(call.message, call.lang);
     let text = call.inner.system_prompt(
         &mut channel,
         &call.message.key,
         Some(&origin),
         engine.as_ref(),
     );
-    Ok(replies::system_prompt(&text))
+    Ok(replies::system_prompt(call.lang, &text))
 }
 
 /// `/system TEXT` (admins): this chat's system prompt; `off` goes back to the persona's.
 async fn set_system(call: &Call<'_>, text: String) -> Result<String> {
     if !call.inner.is_admin(call.message) {
-        return Ok(replies::ADMINS_ONLY.to_string());
+        return Ok(replies::admins_only(call.lang));
     }
     let clear = matches!(
         text.trim().to_lowercase().as_str(),
@@ -283,23 +296,22 @@ async fn set_system(call: &Call<'_>, text: String) -> Result<String> {
     let engine = engine.as_ref();
     let (tokens, budget) = (pinned_tokens(engine, &text, &[]), pinned_budget(engine));
     if !clear && tokens > budget {
-        return Ok(replies::system_too_long(tokens, budget));
+        return Ok(replies::system_too_long(call.lang, tokens, budget));
     }
     call.change_settings(true, |s| {
         s.system = (!clear).then_some(text);
         Ok(if clear {
-            replies::SYSTEM_CLEARED
+            replies::system_cleared(call.lang)
         } else {
-            replies::SYSTEM_SET
-        }
-        .to_string())
+            replies::system_set(call.lang)
+        })
     })
     .await
 }
 
 /// `/remember`: list, pin, unpin or clear the chat's notes (they live in the system prompt).
 async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
-    let origin = Origin::of(call.message);
+    let origin = Origin::of(call.message, call.lang);
     let engine = call.inner.channel_engine(&call.message.key).await?;
     call.change_settings(true, |s| {
         if let RememberArg::Add(text) = &arg {
@@ -314,23 +326,25 @@ async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
         }
         let notes = &mut s.notes;
         Ok(match arg {
-            RememberArg::List if notes.is_empty() => replies::NO_NOTES.to_string(),
-            RememberArg::List => replies::notes(notes),
+            RememberArg::List if notes.is_empty() => replies::no_notes(call.lang),
+            RememberArg::List => replies::notes(call.lang, notes),
             RememberArg::Add(_) if notes.len() >= commands::MAX_NOTES => {
-                replies::notes_full(commands::MAX_NOTES)
+                replies::notes_full(call.lang, commands::MAX_NOTES)
             }
             RememberArg::Add(text) => {
                 notes.push(text);
-                replies::note_added(notes.len())
+                replies::note_added(call.lang, notes.len())
             }
-            RememberArg::Delete(n) if n > notes.len() => replies::no_such_note(n, notes.len()),
+            RememberArg::Delete(n) if n > notes.len() => {
+                replies::no_such_note(call.lang, n, notes.len())
+            }
             RememberArg::Delete(n) => {
                 let text = notes.remove(n - 1);
-                replies::note_deleted(n, &text)
+                replies::note_deleted(call.lang, n, &text)
             }
             RememberArg::Clear => {
                 notes.clear();
-                replies::NOTES_CLEARED.to_string()
+                replies::notes_cleared(call.lang)
             }
         })
     })
@@ -363,46 +377,55 @@ fn note_fits(
         return Ok(());
     }
     let room = budget.saturating_sub(now);
-    Err(replies::note_too_long(with_note.saturating_sub(now), room))
+    Err(replies::note_too_long(
+        pinned.origin.lang,
+        with_note.saturating_sub(now),
+        room,
+    ))
 }
 
 /// `/translate`: show, stop, or translate every message into one language or between two.
 async fn translate(call: &Call<'_>, arg: TranslateArg) -> Result<String> {
     // The persona's languages change with it, but the conversation keeps its system prompt.
+    let lang = call.lang;
     call.change_settings(false, |s| {
         Ok(match arg {
             TranslateArg::Show => {
-                let names: Vec<&str> = s
+                let names: Vec<String> = s
                     .translate
                     .iter()
                     .filter_map(|c| Lang::from_code(c))
-                    .map(Lang::name)
+                    .map(|l| replies::language_name(lang, l))
                     .collect();
-                let joined = replies::languages(&names);
-                replies::translate_status((!names.is_empty()).then_some(&joined))
+                let joined = replies::languages(lang, &names);
+                replies::translate_status(call.lang, (!names.is_empty()).then_some(&joined))
             }
             TranslateArg::Off => {
                 s.translate.clear();
-                replies::TRANSLATE_OFF.to_string()
+                replies::translate_off(call.lang)
             }
             TranslateArg::Langs(langs) => {
                 s.translate = langs.iter().map(|l| l.code().to_string()).collect();
-                let names: Vec<&str> = langs.iter().map(|l| l.name()).collect();
-                replies::translate_on(&replies::languages(&names), langs.len() > 1)
+                let names: Vec<String> = langs
+                    .iter()
+                    .map(|&l| replies::language_name(lang, l))
+                    .collect();
+                replies::translate_on(lang, &replies::languages(lang, &names), langs.len() > 1)
             }
         })
     })
     .await
 }
 
-/// `/tr [LANG]` as a reply, or a flag reaction: translate the message replied to, once,
-/// into `lang`, else the chat's translate target, else the user's language, else English.
+/// `/tr [call.lang]` as a reply, or a flag reaction: translate the message replied to, once,
+/// into `asked`, else the chat's translate target, else the user's language, else English.
 /// Queued like an answer (so it takes its turn and honours `/cancel`); neither the request
 /// nor the translation enters the conversation.
 pub(super) async fn translate_on_demand(
     inner: &Arc<Inner>,
-    lang: Option<Lang>,
+    asked: Option<Lang>,
     message: &Incoming,
+    lang: Language,
     outbox: &Arc<dyn Outbox>,
 ) -> Result<()> {
     let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
@@ -412,7 +435,13 @@ pub(super) async fn translate_on_demand(
         .map(|r| r.text.trim())
         .filter(|t| !t.is_empty())
     else {
-        say(outbox.as_ref(), key, reply_to, replies::TR_NEEDS_REPLY).await;
+        say(
+            outbox.as_ref(),
+            key,
+            reply_to,
+            &replies::tr_needs_reply(lang),
+        )
+        .await;
         return Ok(());
     };
     let chat_target = inner
@@ -424,7 +453,7 @@ pub(super) async fn translate_on_demand(
         .iter()
         .find_map(|c| Lang::from_code(c));
     let users = message.language.as_deref().and_then(Lang::parse);
-    let to = lang
+    let to = asked
         .or(chat_target)
         .or(users)
         .or_else(|| Lang::from_code("en"));
@@ -433,7 +462,7 @@ pub(super) async fn translate_on_demand(
     };
     let found = translate::detect(source);
     if found.kind != ContentKind::Text {
-        say(outbox.as_ref(), key, reply_to, replies::TR_NOTHING).await;
+        say(outbox.as_ref(), key, reply_to, &replies::tr_nothing(lang)).await;
         return Ok(());
     }
     if found.lang == Some(to) {
@@ -441,7 +470,7 @@ pub(super) async fn translate_on_demand(
             outbox.as_ref(),
             key,
             reply_to,
-            &replies::tr_already(to.name()),
+            &replies::tr_already(lang, &replies::language_name(lang, to)),
         )
         .await;
         return Ok(());
@@ -452,7 +481,7 @@ pub(super) async fn translate_on_demand(
         to,
         keep: false,
     };
-    submit(inner, message, outbox.clone(), prompt, None).await;
+    submit(inner, message, lang, outbox.clone(), prompt, None).await;
     Ok(())
 }
 
@@ -460,14 +489,20 @@ pub(super) async fn translate_on_demand(
 async fn show_settings(call: &Call<'_>) -> Result<String> {
     let channel = call.channel().await?;
     let params = channel.params(&call.inner.settings.sampling);
-    Ok(replies::settings(&params, &channel.settings.sampling))
+    Ok(replies::settings(
+        call.lang,
+        &params,
+        &channel.settings.sampling,
+    ))
 }
 
 /// `/set NAME VALUE` or `/set reset`, within the configured bounds.
 async fn set(call: &Call<'_>, setting: Setting) -> Result<String> {
     let bounds = &call.inner.settings.sampling;
-    call.change_settings(false, |s| apply_setting(setting, bounds, &mut s.sampling))
-        .await
+    call.change_settings(false, |s| {
+        apply_setting(call.lang, setting, bounds, &mut s.sampling)
+    })
+    .await
 }
 
 /// `/stats`: what the next answer would see, and how fast the last one was.
@@ -475,7 +510,7 @@ async fn stats(call: &Call<'_>) -> Result<String> {
     let (inner, message) = (call.inner, call.message);
     let key = &message.key;
     let stored = inner.store.stats(key).await?;
-    let origin = Origin::of(message);
+    let origin = Origin::of(message, call.lang);
     let engine = inner.channel_engine(key).await?;
     let (window, params, _) = inner
         .build_window(key, message.is_direct, Some(&origin), &engine)
@@ -488,6 +523,7 @@ async fn stats(call: &Call<'_>) -> Result<String> {
         .name;
     let model = format!("{name} — {}", engine.describe());
     Ok(replies::stats(
+        call.lang,
         stored.turns,
         &window,
         &params,
@@ -499,11 +535,10 @@ async fn stats(call: &Call<'_>) -> Result<String> {
 /// `/cancel`: stop the answer being written.
 fn cancel(call: &Call<'_>) -> String {
     if call.inner.scheduler.cancel(&call.message.key) {
-        replies::CANCELLED
+        replies::cancelled(call.lang)
     } else {
-        replies::NOTHING_TO_CANCEL
+        replies::nothing_to_cancel(call.lang)
     }
-    .to_string()
 }
 
 /// `/forget`: delete the user's own stored messages here, and from the engine's cache.
@@ -523,12 +558,13 @@ async fn forget(call: &Call<'_>) -> Result<String> {
     channel.conversation.window_start = 0;
     // The engines' caches hold their words too.
     inner.models.forget(&conversation_id(key));
-    Ok(replies::forgot(n))
+    Ok(replies::forgot(call.lang, n))
 }
 
 /// Apply a `/set` to a chat's overrides, within the configured bounds: the reply to send, or
 /// why the value was refused (the overrides are then unchanged).
 fn apply_setting(
+    lang: Language,
     setting: Setting,
     bounds: &SamplingSettings,
     o: &mut SamplingOverrides,
@@ -536,42 +572,47 @@ fn apply_setting(
     Ok(match setting {
         Setting::Reset => {
             *o = SamplingOverrides::default();
-            replies::SET_RESET.to_string()
+            replies::set_reset(lang)
         }
         Setting::Temperature(t) => {
             if !(t.is_finite() && (0.0..=bounds.temperature_max).contains(&t)) {
                 let hi = replies::number(bounds.temperature_max);
-                return Err(replies::out_of_bounds("temperature", "0", &hi));
+                return Err(replies::out_of_bounds(lang, "temperature", "0", &hi));
             }
             // Below the sampler's floor the choice is greedy anyway: store what is meant.
             let t = if t < MIN_TEMPERATURE { 0.0 } else { t };
             o.temperature = Some(t);
-            replies::set_done("temperature", &replies::number(t))
+            replies::set_done(lang, "temperature", &replies::number(t))
         }
         Setting::TopP(p) => {
             if !(p.is_finite() && p > 0.0 && p <= 1.0) {
-                return Err(replies::out_of_bounds("top_p", "0 (excluded)", "1"));
+                return Err(replies::out_of_bounds(
+                    lang,
+                    "top_p",
+                    &replies::excluded(lang, "0"),
+                    "1",
+                ));
             }
             o.top_p = Some(p);
-            replies::set_done("top_p", &replies::number(p))
+            replies::set_done(lang, "top_p", &replies::number(p))
         }
         Setting::MaxTokens(m) => {
             if !(1..=bounds.max_tokens_max).contains(&m) {
                 let hi = bounds.max_tokens_max.to_string();
-                return Err(replies::out_of_bounds("max_tokens", "1", &hi));
+                return Err(replies::out_of_bounds(lang, "max_tokens", "1", &hi));
             }
             o.max_tokens = Some(m);
-            replies::set_done("max_tokens", &m.to_string())
+            replies::set_done(lang, "max_tokens", &m.to_string())
         }
         Setting::Seed(seed) => {
             o.seed = Some(seed.map_or(SeedChoice::Random, SeedChoice::Fixed));
-            let shown = seed.map_or("random".to_string(), |s| s.to_string());
-            replies::set_done("seed", &shown)
+            let shown = replies::seed(lang, seed);
+            replies::set_done(lang, "seed", &shown)
         }
         Setting::Stop(stop) => {
-            let shown = replies::stops(&stop);
+            let shown = replies::stops(lang, &stop);
             o.stop = Some(stop);
-            replies::set_done("stop", &shown)
+            replies::set_done(lang, "stop", &shown)
         }
     })
 }

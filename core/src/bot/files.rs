@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use super::{replies, say, Inner};
 use crate::conversation::start_within_tokens;
 use crate::engine::Engine;
+use crate::i18n::Language;
 use crate::seam::{Attachment, Incoming, Outbox};
 
 /// What a file is, as far as the bot reads it.
@@ -196,12 +197,13 @@ impl Inner {
         &self,
         message: &Incoming,
         text: &str,
+        lang: Language,
         outbox: &dyn Outbox,
     ) -> Option<String> {
         let mut files = Vec::new();
         let mut refusals = Vec::new();
         for attachment in &message.attachments {
-            match self.read_file(attachment, outbox).await {
+            match self.read_file(attachment, lang, outbox).await {
                 Ok(file) => files.push(file),
                 Err(refusal) => refusals.push(refusal),
             }
@@ -218,7 +220,7 @@ impl Inner {
             Err(e) => {
                 warn!(channel = %message.key, error = %e, "no engine to measure the files with");
                 let reply_to = Some(message.message_id.as_str());
-                say(outbox, &message.key, reply_to, replies::ENGINE_ERROR).await;
+                say(outbox, &message.key, reply_to, &replies::engine_error(lang)).await;
                 return None;
             }
         };
@@ -229,28 +231,29 @@ impl Inner {
     async fn read_file(
         &self,
         a: &Attachment,
+        lang: Language,
         outbox: &dyn Outbox,
     ) -> std::result::Result<FileText, String> {
         let max = self.settings.attachments.max_bytes;
         match kind_of(a) {
             FileKind::Text => {}
-            FileKind::Media(what) => return Err(replies::file_is_media(&a.name, what, max)),
-            FileKind::Other => return Err(replies::file_not_text(&a.name, max)),
+            FileKind::Media(what) => return Err(replies::file_is_media(lang, &a.name, what, max)),
+            FileKind::Other => return Err(replies::file_not_text(lang, &a.name, max)),
         }
         if let Some(size) = a.size.filter(|&s| s > max) {
             debug!(size, max, "attachment too large; not downloaded");
-            return Err(replies::file_too_large(&a.name, size, max));
+            return Err(replies::file_too_large(lang, &a.name, size, max));
         }
         let limit = self.settings.attachments.download_timeout();
         let bytes = match tokio::time::timeout(limit, outbox.download(a, max)).await {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(e)) => {
                 warn!(error = %e, "attachment download failed");
-                return Err(replies::file_not_fetched(&a.name));
+                return Err(replies::file_not_fetched(lang, &a.name));
             }
             Err(_) => {
                 warn!(timeout_s = limit.as_secs(), "attachment download timed out");
-                return Err(replies::file_not_fetched(&a.name));
+                return Err(replies::file_not_fetched(lang, &a.name));
             }
         };
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
@@ -259,7 +262,7 @@ impl Inner {
                 name: a.name.clone(),
                 text: text.replace("\r\n", "\n"),
             }),
-            _ => Err(replies::file_not_text(&a.name, max)),
+            _ => Err(replies::file_not_text(lang, &a.name, max)),
         }
     }
 

@@ -60,6 +60,7 @@ use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
 use crate::engine::shelf::ModelShelf;
 use crate::engine::Engine;
+use crate::i18n::Language;
 use crate::metrics::{self, Refusal};
 use crate::persona::Personas;
 use crate::render;
@@ -257,6 +258,12 @@ impl Inner {
         unloaded
     }
 
+    /// The language to answer `message` in: the user's when the catalogue has it, else
+    /// `bot.language`. Resolved once per message, when it comes in.
+    fn language_of(&self, message: &Incoming) -> Language {
+        Language::resolve(message.language.as_deref(), self.settings.bot.language)
+    }
+
     fn is_admin(&self, message: &Incoming) -> bool {
         message.author.is_platform_admin
             || self
@@ -277,14 +284,14 @@ impl Inner {
     /// A command naming another bot (`/help@otherbot`) is left alone entirely. The platform's
     /// adapter has already taken its own username out of commands (Telegram); elsewhere commands
     /// may name the bot by `bot.name` (`/help@parley`).
-    fn intake(&self, message: &Incoming, text: &str) -> Intake {
+    fn intake(&self, message: &Incoming, text: &str, lang: Language) -> Intake {
         let (addressee, text) = crate::commands::address(text, &self.settings.bot.name);
         if addressee == Addressee::AnotherBot {
             debug!("a command for another bot");
             return Intake::Ignore;
         }
         let named = addressee == Addressee::Us || is_addressed(message, &self.trigger_words);
-        let mut command = crate::commands::parse(&text, None);
+        let mut command = crate::commands::parse(&text, None, lang);
         // In a group an unknown `/word` may be another bot's command: no hint unless it is
         // addressed to us.
         if !named && matches!(&command, Some(Err(e)) if e.command.is_none()) {
@@ -324,14 +331,20 @@ impl Inner {
 
     /// Admission: the rate limit and the input limit. `false`: the message goes no further
     /// (the user was told when they should be).
-    async fn admit(&self, message: &Incoming, text: &str, outbox: &dyn Outbox) -> bool {
+    async fn admit(
+        &self,
+        message: &Incoming,
+        text: &str,
+        lang: Language,
+        outbox: &dyn Outbox,
+    ) -> bool {
         let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
         match self.rate.check(message) {
             Verdict::Pass => {}
             Verdict::Warn => {
                 debug!("rate limited");
                 metrics::message_refused(key.platform, Refusal::RateLimited);
-                say(outbox, key, reply_to, replies::RATE_LIMITED).await;
+                say(outbox, key, reply_to, &replies::rate_limited(lang)).await;
                 return false;
             }
             Verdict::Drop => {
@@ -343,7 +356,13 @@ impl Inner {
         let (chars, limit) = (text.chars().count(), self.settings.bot.max_input_chars);
         if chars > limit {
             metrics::message_refused(key.platform, Refusal::TooLong);
-            say(outbox, key, reply_to, &replies::too_long(limit, chars)).await;
+            say(
+                outbox,
+                key,
+                reply_to,
+                &replies::too_long(lang, limit, chars),
+            )
+            .await;
             return false;
         }
         true
@@ -354,29 +373,30 @@ impl Inner {
 async fn handle_message(
     inner: &Arc<Inner>,
     message: &Incoming,
+    lang: Language,
     outbox: &Arc<dyn Outbox>,
 ) -> Result<()> {
     let text = message.text.trim();
     if text.is_empty() && message.attachments.is_empty() {
         return Ok(());
     }
-    let command = match inner.intake(message, text) {
+    let command = match inner.intake(message, text, lang) {
         Intake::Ignore => return Ok(()),
         Intake::Context if text.is_empty() => return Ok(()),
         Intake::Context => return inner.keep_as_context(message, text).await,
         Intake::Addressed(command) => command,
     };
-    if !inner.admit(message, text, outbox.as_ref()).await {
+    if !inner.admit(message, text, lang, outbox.as_ref()).await {
         return Ok(());
     }
-    if let Some(Ok(Command::Tr(lang))) = command {
+    if let Some(Ok(Command::Tr(to))) = command {
         // A translation on demand is not part of the conversation: neither kept nor recorded
         // (a flag reaction arrives with the id of the message it translates).
-        return commands::translate_on_demand(inner, lang, message, outbox).await;
+        return commands::translate_on_demand(inner, to, message, lang, outbox).await;
     }
     let asked = if command.is_none() && !message.attachments.is_empty() {
         match inner
-            .question_with_files(message, text, outbox.as_ref())
+            .question_with_files(message, text, lang, outbox.as_ref())
             .await
         {
             Some(question) => question,
@@ -414,7 +434,7 @@ async fn handle_message(
     match command {
         Some(Ok(cmd)) => {
             drop(channel);
-            return commands::run(inner, cmd, message, outbox).await;
+            return commands::run(inner, cmd, message, lang, outbox).await;
         }
         Some(Err(hint)) => {
             drop(channel);
@@ -429,7 +449,7 @@ async fn handle_message(
         }
         None => {}
     }
-    queue_question(inner, channel, message, outbox, question, sight).await;
+    queue_question(inner, channel, message, lang, outbox, question, sight).await;
     Ok(())
 }
 
@@ -439,6 +459,7 @@ async fn queue_question(
     inner: &Arc<Inner>,
     mut channel: OpenChannel,
     message: &Incoming,
+    lang: Language,
     outbox: &Arc<dyn Outbox>,
     question: Turn,
     sight: Sight,
@@ -459,7 +480,7 @@ async fn queue_question(
         text: asked,
         ..message.clone()
     };
-    submit(inner, &asked, outbox.clone(), prompt, Some(in_flight)).await;
+    submit(inner, &asked, lang, outbox.clone(), prompt, Some(in_flight)).await;
 }
 
 /// Queue an answer for `message`; tell the user if the queue is full. `in_flight` marks the
@@ -467,11 +488,12 @@ async fn queue_question(
 async fn submit(
     inner: &Arc<Inner>,
     message: &Incoming,
+    lang: Language,
     outbox: Arc<dyn Outbox>,
     prompt: Prompt,
     in_flight: Option<AnswerInFlight>,
 ) {
-    let mut origin = Origin::of(message);
+    let mut origin = Origin::of(message, lang);
     if in_flight.is_some() {
         origin.upto = Some((
             message.author.id.clone(),
@@ -499,11 +521,17 @@ async fn submit(
         Err(Rejected::Busy) => {
             info!("queue full; busy reply");
             metrics::message_refused(origin.key.platform, Refusal::Busy);
-            say(outbox.as_ref(), &origin.key, reply_to, replies::BUSY).await;
+            say(outbox.as_ref(), &origin.key, reply_to, &replies::busy(lang)).await;
         }
         Err(Rejected::Closed) => {
             metrics::message_refused(origin.key.platform, Refusal::Closing);
-            say(outbox.as_ref(), &origin.key, reply_to, replies::CLOSING).await;
+            say(
+                outbox.as_ref(),
+                &origin.key,
+                reply_to,
+                &replies::closing(lang),
+            )
+            .await;
         }
     }
 }
@@ -552,29 +580,34 @@ impl Handler for Bot {
     #[instrument(skip_all, fields(channel = %message.key))]
     async fn handle(&self, message: Incoming, outbox: Arc<dyn Outbox>) {
         metrics::message_seen(message.key.platform);
-        if let Err(e) = handle_message(&self.inner, &message, &outbox).await {
+        let lang = self.inner.language_of(&message);
+        if let Err(e) = handle_message(&self.inner, &message, lang, &outbox).await {
             warn!(error = %e, "message failed");
             metrics::error("message");
             say(
                 outbox.as_ref(),
                 &message.key,
                 Some(&message.message_id),
-                replies::ENGINE_ERROR,
+                &replies::engine_error(lang),
             )
             .await;
         }
     }
 
-    fn commands(&self) -> Vec<CommandInfo> {
-        crate::commands::command_list()
+    fn commands(&self, lang: Language) -> Vec<CommandInfo> {
+        crate::commands::command_list(lang)
     }
 
-    fn group_member_commands(&self) -> Vec<CommandInfo> {
+    fn group_member_commands(&self, lang: Language) -> Vec<CommandInfo> {
         let group_rule = self.inner.settings.bot.group_settings == GroupSettings::Admins;
-        crate::commands::command_list()
+        crate::commands::command_list(lang)
             .into_iter()
             .filter(|c| !crate::commands::is_for_admins(c, group_rule))
             .collect()
+    }
+
+    fn language(&self) -> Language {
+        self.inner.settings.bot.language
     }
 
     async fn resume(

@@ -1,141 +1,172 @@
-//! Every line the bot says on its own (not the model's words), in one catalogue, so that they
-//! can be translated in one place later. Command usage hints belong to the grammar
-//! ([`crate::commands`]).
+//! Every line the bot says on its own (not the model's words), in the user's [`Language`]: the
+//! words come from the catalogue ([`crate::i18n`]), this room puts them together. Command usage
+//! hints belong to the grammar ([`crate::commands`]).
+//!
+//! The blocks the model reads (pinned notes, files, quotes) are prompts, not replies: they
+//! stay English, like every instruction to the model.
 
 use crate::conversation::{ContextWindow, WindowStats};
 use crate::engine::SamplingParams;
+use crate::i18n::Language;
 use crate::store::{AnswerRecord, PromptSource, SamplingOverrides, StopCause};
+use crate::t;
+use crate::translate::Lang;
 
 /// The queue is full.
-pub const BUSY: &str = "I'm busy with other messages right now. Please try again in a moment.";
+pub fn busy(lang: Language) -> String {
+    t!(lang, "busy")
+}
 /// The bot is shutting down.
-pub const CLOSING: &str = "I'm restarting. Please send that again in a minute.";
+pub fn closing(lang: Language) -> String {
+    t!(lang, "closing")
+}
 /// The engine failed.
-pub const ENGINE_ERROR: &str =
-    "Sorry, something went wrong while I was answering. Please try again.";
+pub fn engine_error(lang: Language) -> String {
+    t!(lang, "engine-error")
+}
 /// The model produced nothing visible.
-pub const EMPTY_ANSWER: &str = "(I have no answer to that.)";
+pub fn empty_answer(lang: Language) -> String {
+    t!(lang, "empty-answer")
+}
 /// Too many messages.
-pub const RATE_LIMITED: &str =
-    "You're sending messages faster than I can read them. Please wait a minute.";
+pub fn rate_limited(lang: Language) -> String {
+    t!(lang, "rate-limited")
+}
 /// `/reset` done.
-pub const RESET: &str = "Done: I've forgotten this conversation. Let's start afresh.";
+pub fn reset(lang: Language) -> String {
+    t!(lang, "reset-done")
+}
 /// `/retry` with nothing to retry.
-pub const NOTHING_TO_RETRY: &str = "There's no message of yours to answer again.";
+pub fn nothing_to_retry(lang: Language) -> String {
+    t!(lang, "nothing-to-retry")
+}
 /// `/retry` while answering.
-pub const STILL_ANSWERING: &str =
-    "I'm still answering. Send /cancel first if you want me to start over.";
+pub fn still_answering(lang: Language) -> String {
+    t!(lang, "still-answering")
+}
 /// `/cancel` done.
-pub const CANCELLED: &str = "Stopped.";
+pub fn cancelled(lang: Language) -> String {
+    t!(lang, "cancelled")
+}
 /// `/cancel` with nothing running.
-pub const NOTHING_TO_CANCEL: &str = "I'm not writing anything right now.";
+pub fn nothing_to_cancel(lang: Language) -> String {
+    t!(lang, "nothing-to-cancel")
+}
 /// A direct message from someone a platform's allowlists do not admit.
-pub const DIRECT_MESSAGE_REFUSED: &str =
-    "Sorry, this is a private bot: I only answer direct messages from people on its list.";
+pub fn direct_message_refused(lang: Language) -> String {
+    t!(lang, "direct-message-refused")
+}
+/// A slash command where the platform's allowlists do not let the bot answer.
+pub fn not_enabled_here(lang: Language) -> String {
+    t!(lang, "not-enabled-here")
+}
 /// `/system TEXT` by a non-admin.
-pub const ADMINS_ONLY: &str = "Only admins can change the system prompt.";
+pub fn admins_only(lang: Language) -> String {
+    t!(lang, "admins-only")
+}
 /// A group member's command that would change the chat for everyone (`bot.group_settings`).
-pub const GROUP_ADMINS_ONLY: &str =
-    "Sorry, in this group only admins can change that for everyone.";
+pub fn group_admins_only(lang: Language) -> String {
+    t!(lang, "group-admins-only")
+}
 /// `/system off` done.
-pub const SYSTEM_CLEARED: &str = "System prompt back to the persona's.";
+pub fn system_cleared(lang: Language) -> String {
+    t!(lang, "system-cleared")
+}
 /// `/system TEXT` done.
-pub const SYSTEM_SET: &str = "System prompt set for this chat.";
+pub fn system_set(lang: Language) -> String {
+    t!(lang, "system-set")
+}
 /// `/translate off` done.
-pub const TRANSLATE_OFF: &str = "Translation is off.";
+pub fn translate_off(lang: Language) -> String {
+    t!(lang, "translate-off")
+}
 /// `/set reset` done.
-pub const SET_RESET: &str = "Settings back to the defaults.";
+pub fn set_reset(lang: Language) -> String {
+    t!(lang, "set-reset")
+}
 
 /// A message over `bot.max_input_chars`.
-pub fn too_long(limit: usize, got: usize) -> String {
-    format!("That message is too long for me ({got} characters; the limit is {limit}). Please shorten it or split it up.")
+pub fn too_long(lang: Language, limit: usize, got: usize) -> String {
+    t!(lang, "too-long", limit = limit, got = got)
 }
 /// `/forget` done.
-pub fn forgot(n: usize) -> String {
-    match n {
-        0 => "I had no messages of yours stored in this chat.".to_string(),
-        1 => "Deleted your 1 stored message in this chat.".to_string(),
-        n => format!("Deleted your {n} stored messages in this chat."),
-    }
+pub fn forgot(lang: Language, n: usize) -> String {
+    t!(lang, "forgot", count = n)
 }
 /// `/mode NAME` done.
-pub fn mode_set(name: &str) -> String {
-    format!("Mode is now {name}.")
+pub fn mode_set(lang: Language, name: &str) -> String {
+    t!(lang, "mode-set", name = name)
 }
 /// `/mode NAME` with an unknown name.
-pub fn unknown_mode(name: &str, known: &str) -> String {
-    format!("There is no mode {name}. Modes: {known}.")
+pub fn unknown_mode(lang: Language, name: &str, known: &str) -> String {
+    t!(lang, "unknown-mode", name = name, known = known)
 }
 /// `/translate LANGS` done.
-pub fn translate_on(langs: &str, pair: bool) -> String {
+pub fn translate_on(lang: Language, langs: &str, pair: bool) -> String {
     if pair {
-        format!("Translating every message between {langs}. Send /translate off to stop.")
+        t!(lang, "translate-on-pair", languages = langs)
     } else {
-        format!("Translating every message into {langs}. Send /translate off to stop.")
+        t!(lang, "translate-on", languages = langs)
     }
 }
 /// `/translate` with no argument.
-pub fn translate_status(langs: Option<&str>) -> String {
+pub fn translate_status(lang: Language, langs: Option<&str>) -> String {
     match langs {
-        Some(l) => format!("Translating into {l}. Send /translate off to stop."),
-        None => "Translation is off. Turn it on with /translate LANG or /translate LANG,LANG."
-            .to_string(),
+        Some(l) => t!(lang, "translate-status", languages = l),
+        None => t!(lang, "translate-status-off"),
     }
 }
 /// A `/set` value out of bounds.
-pub fn out_of_bounds(name: &str, lo: &str, hi: &str) -> String {
-    format!("{name} must be between {lo} and {hi}.")
+pub fn out_of_bounds(lang: Language, name: &str, lo: &str, hi: &str) -> String {
+    t!(lang, "out-of-bounds", name = name, low = lo, high = hi)
+}
+/// A bound the value may come near but not reach (`0 (excluded)`).
+pub fn excluded(lang: Language, value: &str) -> String {
+    t!(lang, "bound-excluded", value = value)
 }
 /// `/remember` with nothing pinned.
-pub const NO_NOTES: &str = "Nothing pinned in this chat. /remember TEXT pins a fact that \
-    stays in my context however long the chat gets.";
+pub fn no_notes(lang: Language) -> String {
+    t!(lang, "no-notes")
+}
 /// `/remember clear` done.
-pub const NOTES_CLEARED: &str = "Unpinned every note in this chat.";
+pub fn notes_cleared(lang: Language) -> String {
+    t!(lang, "notes-cleared")
+}
 /// `/remember` lists the notes.
-pub fn notes(notes: &[String]) -> String {
-    let mut out = String::from("Pinned in this chat:");
+pub fn notes(lang: Language, notes: &[String]) -> String {
+    let mut out = t!(lang, "notes-title");
     for (i, n) in notes.iter().enumerate() {
         out.push_str(&format!("\n{}. {n}", i + 1));
     }
-    out.push_str("\n/remember delete N unpins one; /remember clear unpins all.");
+    out.push('\n');
+    out.push_str(&t!(lang, "notes-footer"));
     out
 }
 /// `/remember TEXT` done.
-pub fn note_added(n: usize) -> String {
-    format!("Pinned as note {n}: I'll keep it in mind in this chat, even after /reset.")
+pub fn note_added(lang: Language, n: usize) -> String {
+    t!(lang, "note-added", number = n)
 }
 /// `/remember TEXT` with every slot taken.
-pub fn notes_full(max: usize) -> String {
-    format!("This chat already has {max} pinned notes. Unpin one with /remember delete N.")
+pub fn notes_full(lang: Language, max: usize) -> String {
+    t!(lang, "notes-full", max = max)
 }
 /// `/remember TEXT` over the pinned budget: the note takes `needs` tokens, `room` are left.
-pub fn note_too_long(needs: usize, room: usize) -> String {
-    format!(
-        "That note doesn't fit: it takes about {needs} tokens, and this chat has room for \
-         {room} more pinned tokens (what is pinned may fill at most a quarter of what I can \
-         read at once). Shorten it, or unpin one with /remember delete N."
-    )
+pub fn note_too_long(lang: Language, needs: usize, room: usize) -> String {
+    t!(lang, "note-too-long", needs = needs, room = room)
 }
 /// `/system TEXT` over the pinned budget.
-pub fn system_too_long(tokens: usize, budget: usize) -> String {
-    format!(
-        "That system prompt is too long: it takes about {tokens} tokens, and what is pinned \
-         may take at most {budget} (a quarter of what I can read at once). Please shorten it."
-    )
+pub fn system_too_long(lang: Language, tokens: usize, budget: usize) -> String {
+    t!(lang, "system-too-long", tokens = tokens, budget = budget)
 }
 /// `/remember delete N` done.
-pub fn note_deleted(n: usize, text: &str) -> String {
-    format!("Unpinned note {n}: {text}")
+pub fn note_deleted(lang: Language, n: usize, text: &str) -> String {
+    t!(lang, "note-deleted", number = n, text = text)
 }
 /// `/remember delete N` with no such note.
-pub fn no_such_note(n: usize, count: usize) -> String {
-    match count {
-        0 => format!("There is no note {n}: nothing is pinned in this chat."),
-        1 => format!("There is no note {n}: only note 1 is pinned."),
-        c => format!("There is no note {n}: notes are numbered 1 to {c}."),
-    }
+pub fn no_such_note(lang: Language, n: usize, count: usize) -> String {
+    t!(lang, "no-such-note", number = n, count = count)
 }
-/// The block pinned notes add to the system prompt.
+/// The block pinned notes add to the system prompt (for the model: English).
 pub fn notes_block(notes: &[String]) -> String {
     let mut out = String::from(
         "\n\nThe users of this chat asked you to keep these facts in mind (pinned with /remember):",
@@ -161,13 +192,13 @@ pub fn number(v: f64) -> String {
     }
 }
 /// `/set NAME VALUE` done.
-pub fn set_done(name: &str, value: &str) -> String {
-    format!("{name} is now {value} in this chat.")
+pub fn set_done(lang: Language, name: &str, value: &str) -> String {
+    t!(lang, "set-done", name = name, value = value)
 }
 /// Stop strings as users typed them (`"\n\n", "User:"`), or `none`.
-pub fn stops(stop: &[String]) -> String {
+pub fn stops(lang: Language, stop: &[String]) -> String {
     if stop.is_empty() {
-        return "none".to_string();
+        return t!(lang, "value-none");
     }
     stop.iter()
         .map(|s| {
@@ -181,180 +212,247 @@ pub fn stops(stop: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+/// A seed as `/set` shows it: the number, or `random`.
+pub fn seed(lang: Language, seed: Option<u64>) -> String {
+    seed.map_or_else(|| t!(lang, "value-random"), |s| s.to_string())
+}
 /// `/set` alone: the chat's generation settings; `*` marks what `/set` changed here.
-pub fn settings(p: &SamplingParams, o: &SamplingOverrides) -> String {
+pub fn settings(lang: Language, p: &SamplingParams, o: &SamplingOverrides) -> String {
     let mark = |here: bool| if here { " *" } else { "" };
-    let seed = p.seed.map_or("random".to_string(), |s| s.to_string());
     format!(
-        "Settings in this chat:\ntemperature {}{}\ntop_p {}{}\nmax_tokens {}{}\nseed {}{}\nstop {}{}\n\
-         (* set here) Change one with /set NAME VALUE; /set reset restores the defaults.",
+        "{}\ntemperature {}{}\ntop_p {}{}\nmax_tokens {}{}\nseed {}{}\nstop {}{}\n{}",
+        t!(lang, "settings-title"),
         number(p.temperature),
         mark(o.temperature.is_some()),
         number(p.top_p),
         mark(o.top_p.is_some()),
         p.max_tokens,
         mark(o.max_tokens.is_some()),
-        seed,
+        seed(lang, p.seed),
         mark(o.seed.is_some()),
-        stops(&p.stop),
+        stops(lang, &p.stop),
         mark(o.stop.is_some()),
+        t!(lang, "settings-footer"),
     )
 }
 
 /// `/mode` alone: every persona with its description, the current one marked.
-pub fn modes<'a>(current: &str, modes: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    marked_list("Modes", "/mode", current, modes)
+pub fn modes<'a>(
+    lang: Language,
+    current: &str,
+    modes: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    marked_list(lang, &t!(lang, "modes-title"), "/mode", current, modes)
 }
 
 /// `/model` alone: the models, the channel's current one marked.
-pub fn models<'a>(current: &str, models: impl IntoIterator<Item = (&'a str, String)>) -> String {
-    marked_list("Models", "/model", current, models)
+pub fn models<'a>(
+    lang: Language,
+    current: &str,
+    models: impl IntoIterator<Item = (&'a str, String)>,
+) -> String {
+    marked_list(lang, &t!(lang, "models-title"), "/model", current, models)
 }
 
 /// A `title:` list of `name — detail` lines with `current` marked, and how to switch.
 fn marked_list<'a, D: std::fmt::Display>(
+    lang: Language,
     title: &str,
     command: &str,
     current: &str,
     items: impl IntoIterator<Item = (&'a str, D)>,
 ) -> String {
     let mut text = format!("{title}:\n");
+    let current_mark = format!(" {}", t!(lang, "list-current"));
     for (name, detail) in items {
-        let mark = if name == current { " (current)" } else { "" };
+        let mark = if name == current {
+            current_mark.as_str()
+        } else {
+            ""
+        };
         text.push_str(&format!("{name}{mark} — {detail}\n"));
     }
-    text.push_str(&format!("Switch with {command} NAME."));
+    text.push_str(&t!(lang, "list-switch", command = command));
     text
 }
 
 /// `/model NAME` done.
-pub fn model_set(name: &str) -> String {
-    format!("Model is now {name}. The conversation goes on with it.")
+pub fn model_set(lang: Language, name: &str) -> String {
+    t!(lang, "model-set", name = name)
 }
 
 /// `/model NAME` with an unknown name.
-pub fn unknown_model(name: &str, known: &str) -> String {
-    format!("There is no model {name}. Models: {known}.")
+pub fn unknown_model(lang: Language, name: &str, known: &str) -> String {
+    t!(lang, "unknown-model", name = name, known = known)
 }
 
 /// `/model NAME` whose model could not be loaded; the chat stays on its model.
-pub fn model_unavailable(name: &str) -> String {
-    format!("Sorry, the model {name} could not be loaded. This chat stays on its model.")
+pub fn model_unavailable(lang: Language, name: &str) -> String {
+    t!(lang, "model-unavailable", name = name)
 }
 
 /// `/system` alone: the system prompt in use.
-pub fn system_prompt(text: &str) -> String {
-    format!("System prompt:\n{text}")
+pub fn system_prompt(lang: Language, text: &str) -> String {
+    t!(lang, "system-prompt", text = text)
+}
+
+/// A language's name as `lang` writes it (`Deutsch` is `German` in English, `德语` in Chinese).
+pub fn language_name(lang: Language, of: Lang) -> String {
+    crate::i18n::text(lang, &format!("language-{}", of.code()), &[])
 }
 
 /// Language names as a list in a sentence (`French and Chinese`).
-pub fn languages(names: &[&str]) -> String {
-    names.join(" and ")
+pub fn languages(lang: Language, names: &[String]) -> String {
+    match names {
+        [first, second] => t!(
+            lang,
+            "language-pair",
+            first = first.as_str(),
+            second = second.as_str()
+        ),
+        _ => names.join(", "),
+    }
 }
 
 /// `/stats`: what the channel's next answer would see, and how the last one went.
 pub fn stats(
+    lang: Language,
     stored_turns: usize,
     window: &ContextWindow,
     params: &SamplingParams,
     last: Option<&WindowStats>,
     model: &str,
 ) -> String {
-    let mut text = format!(
-        "Turns stored: {}\nIn the window: {} turns, {} of {} tokens ({} reserved for the answer)\nDropped from the window: {}\n",
-        stored_turns,
-        window.turns,
-        window.tokens,
-        window.budget,
-        params.max_tokens,
-        window.dropped,
+    let mut text = t!(
+        lang,
+        "stats",
+        stored = stored_turns,
+        turns = window.turns,
+        tokens = window.tokens,
+        budget = window.budget,
+        reserved = params.max_tokens,
+        dropped = window.dropped,
     );
+    text.push('\n');
     if let Some(l) = last {
-        text.push_str(&format!(
-            "Last answer: {} of {} prompt tokens from cache, {:.1} tokens/s\n",
-            l.cached_tokens, l.prompt_tokens, l.tokens_per_second
+        let speed = format!("{:.1}", l.tokens_per_second);
+        let (cached, prompt) = (l.cached_tokens, l.prompt_tokens);
+        text.push_str(&t!(
+            lang,
+            "stats-last",
+            cached = cached,
+            prompt = prompt,
+            speed = speed
         ));
+        text.push('\n');
     }
-    text.push_str(&format!(
-        "Sampling: temperature {}, top_p {}, max_tokens {}\nModel: {}",
-        number(params.temperature),
-        number(params.top_p),
-        params.max_tokens,
-        model
+    text.push_str(&t!(
+        lang,
+        "stats-sampling",
+        temperature = number(params.temperature),
+        top_p = number(params.top_p),
+        max_tokens = params.max_tokens,
+        model = model,
     ));
     text
 }
 
 /// `/why` as a reply to a message the bot has no record of.
-pub const NO_RECORD: &str = "I have no record of that message: either I did not write it, or it \
-is older than what I keep. Reply /why to one of my answers, or send /why alone for my last one.";
+pub fn no_record(lang: Language) -> String {
+    t!(lang, "no-record")
+}
 
 /// `/why` in a chat where the bot has not answered yet (or its records were pruned).
-pub const NO_ANSWER_YET: &str = "I have no answer to explain in this chat yet.";
+pub fn no_answer_yet(lang: Language) -> String {
+    t!(lang, "no-answer-yet")
+}
 
-/// `/why`: how an answer was made.
-pub fn why(r: &AnswerRecord) -> String {
-    let prompt = match r.prompt_source {
-        Some(PromptSource::System) => "this chat's own /system prompt".to_string(),
-        Some(PromptSource::Translation) => "the translation prompt".to_string(),
-        Some(PromptSource::Persona) | None => format!("persona \"{}\" (/mode)", r.persona),
+/// Where an answer's instructions came from, and why it stopped, as `/why` says them.
+fn why_parts(lang: Language, r: &AnswerRecord) -> (String, String, String) {
+    let source = match r.prompt_source {
+        Some(PromptSource::System) => t!(lang, "why-source-system"),
+        Some(PromptSource::Translation) => t!(lang, "why-source-translation"),
+        Some(PromptSource::Persona) | None => {
+            t!(lang, "why-source-persona", persona = r.persona.as_str())
+        }
     };
     let stop = match r.stop {
-        Some(StopCause::EndOfTurn) | None => "the model ended its turn",
-        Some(StopCause::MaxTokens) => "it reached max_tokens (or the end of the context)",
-        Some(StopCause::StopString) => "it met one of this chat's stop strings",
-        Some(StopCause::Cancelled) => "it was cancelled",
-        Some(StopCause::Failed) => "the engine failed part way",
+        Some(StopCause::EndOfTurn) | None => t!(lang, "why-stop-end"),
+        Some(StopCause::MaxTokens) => t!(lang, "why-stop-max-tokens"),
+        Some(StopCause::StopString) => t!(lang, "why-stop-string"),
+        Some(StopCause::Cancelled) => t!(lang, "why-stop-cancelled"),
+        Some(StopCause::Failed) => t!(lang, "why-stop-failed"),
     };
     let seed = match r.seed {
-        Some(s) if r.temperature > 0.0 => {
-            format!("seed {s} (/set seed {s} gives the same answer again)")
-        }
-        Some(s) => format!("seed {s} (unused: temperature 0 always picks the likeliest word)"),
-        None => "no seed".to_string(),
+        Some(s) if r.temperature > 0.0 => t!(lang, "why-seed-repeatable", seed = s.to_string()),
+        Some(s) => t!(lang, "why-seed-unused", seed = s.to_string()),
+        None => t!(lang, "why-no-seed"),
     };
-    let mut text = format!(
-        "How I wrote that answer:\nModel: {} ({} engine)\nInstructions: {prompt}, {} of {} pinned notes\n",
-        r.model, r.engine, r.notes_used, r.notes_total,
+    (source, stop, seed)
+}
+
+/// `/why`: how an answer was made.
+pub fn why(lang: Language, r: &AnswerRecord) -> String {
+    let (source, stop, seed) = why_parts(lang, r);
+    let mut text = t!(
+        lang,
+        "why-head",
+        model = r.model.as_str(),
+        engine = r.engine.as_str(),
+        source = source,
+        notes_used = r.notes_used,
+        notes_total = r.notes_total,
     );
-    if r.prompt_source != Some(PromptSource::Translation) {
-        text.push_str(&format!(
-            "Conversation: {} earlier turns included, {} left out by the window\nPrompt: {} tokens (pinned {}, history {}, new {}), {} reused from the cache\n",
-            r.turns_included, r.turns_dropped, r.prompt_tokens, r.pinned_tokens, r.history_tokens, r.new_tokens, r.cached_tokens,
-        ));
+    text.push('\n');
+    text.push_str(&if r.prompt_source != Some(PromptSource::Translation) {
+        t!(
+            lang,
+            "why-conversation",
+            included = r.turns_included,
+            dropped = r.turns_dropped,
+            prompt = r.prompt_tokens,
+            pinned = r.pinned_tokens,
+            history = r.history_tokens,
+            new = r.new_tokens,
+            cached = r.cached_tokens,
+        )
     } else {
-        text.push_str(&format!(
-            "Prompt: {} tokens, {} reused from the cache\n",
-            r.prompt_tokens, r.cached_tokens
-        ));
-    }
-    text.push_str(&format!(
-        "Answer: {} tokens; it stopped because {stop}\nSampling: temperature {}, top_p {}, top_k {}, repeat penalty {}, max_tokens {}, {} stop strings, {seed}\nSpeed: first token after {:.2} s, {:.1} tokens/s",
-        r.completion_tokens,
-        number(r.temperature),
-        number(r.top_p),
-        r.top_k,
-        number(f64::from(r.repeat_penalty)),
-        r.max_tokens,
-        r.stop_strings,
-        r.time_to_first_token_ms as f64 / 1000.0,
-        r.tokens_per_second,
+        let (prompt, cached) = (r.prompt_tokens, r.cached_tokens);
+        t!(
+            lang,
+            "why-translation-prompt",
+            prompt = prompt,
+            cached = cached
+        )
+    });
+    text.push('\n');
+    text.push_str(&t!(
+        lang,
+        "why-answer",
+        tokens = r.completion_tokens,
+        stop = stop,
+        temperature = number(r.temperature),
+        top_p = number(r.top_p),
+        top_k = r.top_k,
+        penalty = number(f64::from(r.repeat_penalty)),
+        max_tokens = r.max_tokens,
+        stops = r.stop_strings,
+        seed = seed,
+        first = format!("{:.2}", r.time_to_first_token_ms as f64 / 1000.0),
+        speed = format!("{:.1}", r.tokens_per_second),
     ));
     text
 }
 
 /// What the bot can read, said whenever it could not read a file.
-fn files_we_read(max_bytes: u64) -> String {
-    format!(
-        "I can read text files (txt, md, csv, json, log, source code and the like) up to {}.",
-        byte_size(max_bytes)
-    )
+fn files_we_read(lang: Language, max_bytes: u64) -> String {
+    t!(lang, "files-we-read", size = byte_size(lang, max_bytes))
 }
 /// A size as people read it (`256 KiB`, `1.5 MiB`, `900 bytes`).
-pub fn byte_size(bytes: u64) -> String {
+pub fn byte_size(lang: Language, bytes: u64) -> String {
     const KIB: u64 = 1024;
     match bytes {
-        b if b < KIB => format!("{b} bytes"),
+        b if b < KIB => t!(lang, "size-bytes", count = b),
         b if b < KIB * KIB => format!("{} KiB", number(b as f64 / KIB as f64)),
         b => format!(
             "{} MiB",
@@ -363,30 +461,43 @@ pub fn byte_size(bytes: u64) -> String {
     }
 }
 /// A file over `attachments.max_bytes`.
-pub fn file_too_large(name: &str, size: u64, max_bytes: u64) -> String {
-    format!(
-        "{name} is too large for me ({}). {}",
-        byte_size(size),
-        files_we_read(max_bytes)
+pub fn file_too_large(lang: Language, name: &str, size: u64, max_bytes: u64) -> String {
+    let (size, readable) = (byte_size(lang, size), files_we_read(lang, max_bytes));
+    t!(
+        lang,
+        "file-too-large",
+        name = name,
+        size = size,
+        readable = readable
     )
 }
-/// An image, audio or video file (`what`: "images").
-pub fn file_is_media(name: &str, what: &str, max_bytes: u64) -> String {
-    format!(
-        "Sorry, I can't open {what} ({name}). {}",
-        files_we_read(max_bytes)
+/// What kind of media file the bot cannot open, in words (`images`).
+fn media_kind(lang: Language, what: &str) -> String {
+    match what {
+        "images" => t!(lang, "media-images"),
+        "audio" => t!(lang, "media-audio"),
+        _ => t!(lang, "media-video"),
+    }
+}
+/// An image, audio or video file (`what`: "images", "audio" or "video").
+pub fn file_is_media(lang: Language, name: &str, what: &str, max_bytes: u64) -> String {
+    let (kind, readable) = (media_kind(lang, what), files_we_read(lang, max_bytes));
+    t!(
+        lang,
+        "file-is-media",
+        name = name,
+        kind = kind,
+        readable = readable
     )
 }
 /// A file that is not UTF-8 text (or says it is of a kind the bot does not read).
-pub fn file_not_text(name: &str, max_bytes: u64) -> String {
-    format!(
-        "Sorry, {name} isn't a text file I can read. {}",
-        files_we_read(max_bytes)
-    )
+pub fn file_not_text(lang: Language, name: &str, max_bytes: u64) -> String {
+    let readable = files_we_read(lang, max_bytes);
+    t!(lang, "file-not-text", name = name, readable = readable)
 }
 /// A download that failed or took too long.
-pub fn file_not_fetched(name: &str) -> String {
-    format!("Sorry, I couldn't download {name}. Please try sending it again.")
+pub fn file_not_fetched(lang: Language, name: &str) -> String {
+    t!(lang, "file-not-fetched", name = name)
 }
 /// A file's text as the model sees it in the question: named, fenced (with a fence longer
 /// than any run of backticks inside), and marked when only its start fitted.
@@ -420,15 +531,18 @@ pub fn quote_block(author: &str, is_bot: bool, text: &str, trimmed: bool) -> Str
     out
 }
 /// `/tr` sent without replying to a message.
-pub const TR_NEEDS_REPLY: &str =
-    "Reply to a message with /tr (or /tr LANG, e.g. /tr de) and I'll translate it.";
+pub fn tr_needs_reply(lang: Language) -> String {
+    t!(lang, "tr-needs-reply")
+}
 /// `/tr` on a message with nothing to translate (emoji, a link, code).
-pub const TR_NOTHING: &str = "There's nothing in that message for me to translate.";
-/// `/tr` on a message already in the language asked for.
-pub fn tr_already(lang: &str) -> String {
-    format!("That message is already in {lang}. Try /tr LANG for another language.")
+pub fn tr_nothing(lang: Language) -> String {
+    t!(lang, "tr-nothing")
+}
+/// `/tr` on a message already in the language asked for (`language`: its name).
+pub fn tr_already(lang: Language, language: &str) -> String {
+    t!(lang, "tr-already", language = language)
 }
 /// A translation that came out in the wrong language twice.
-pub fn could_not_translate(lang: &str) -> String {
-    format!("Sorry, I couldn't translate that into {lang}: my model kept answering in another language.")
+pub fn could_not_translate(lang: Language, language: &str) -> String {
+    t!(lang, "could-not-translate", language = language)
 }

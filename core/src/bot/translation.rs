@@ -55,11 +55,12 @@ pub(super) async fn translate(
 ) {
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
+    let lang = origin.lang;
     let epoch = match inner.channels.open(key, &inner.store).await {
         Ok(channel) => channel.conversation.epoch,
         Err(e) => {
             warn!(channel = %key, error = %e, "could not load the channel to translate");
-            say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+            say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
             return;
         }
     };
@@ -79,13 +80,13 @@ pub(super) async fn translate(
             Ok(Attempt::Cancelled) => return,
             Err(e) => {
                 warn!(channel = %key, error = %e, "translation failed");
-                say(outbox.as_ref(), key, reply_to, replies::ENGINE_ERROR).await;
+                say(outbox.as_ref(), key, reply_to, &replies::engine_error(lang)).await;
                 return;
             }
         }
     }
     let Some(text) = translated else {
-        let refusal = replies::could_not_translate(job.to.name());
+        let refusal = replies::could_not_translate(lang, &replies::language_name(lang, job.to));
         say(outbox.as_ref(), key, reply_to, &refusal).await;
         return;
     };

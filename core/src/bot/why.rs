@@ -12,6 +12,7 @@ use super::{now_unix, replies, Inner};
 use crate::conversation::ContextWindow;
 use crate::engine::local::rate;
 use crate::engine::{Engine, FinishReason, SamplingParams, Usage};
+use crate::i18n::Language;
 use crate::seam::ChannelKey;
 use crate::store::{AnswerRecord, PromptSource, StopCause};
 
@@ -103,11 +104,12 @@ pub(super) async fn why(
     inner: &Inner,
     key: &ChannelKey,
     replied_to: Option<&str>,
+    lang: Language,
 ) -> crate::Result<String> {
     let record = inner.store.answer_record(key, replied_to).await?;
     Ok(match (record, replied_to) {
-        (Some(r), _) => replies::why(&r),
-        (None, Some(_)) => replies::NO_RECORD.to_string(),
-        (None, None) => replies::NO_ANSWER_YET.to_string(),
+        (Some(r), _) => replies::why(lang, &r),
+        (None, Some(_)) => replies::no_record(lang),
+        (None, None) => replies::no_answer_yet(lang),
     })
 }

@@ -94,6 +94,16 @@ pub fn write_tiny(arch: &str, path: &std::path::Path, dtype: GgmlDType) {
     let mut tokens = byte_tokens();
     let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
     tokens.extend(specials.iter().map(|s| s.to_string()));
+    let meta = metadata(arch, &tokens);
+    let tensors = tensors(arch, tokens.len(), dtype);
+    let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut f = std::fs::File::create(path).expect("create");
+    gguf_file::write(&mut f, &meta_refs, &tensor_refs).expect("write gguf");
+}
+
+/// The metadata a real file of `arch` carries, with a byte-level GPT-2 vocabulary `tokens`.
+fn metadata(arch: &str, tokens: &[String]) -> Vec<(String, Value)> {
     let vocab = tokens.len();
     let types: Vec<Value> = (0..vocab)
         .map(|i| Value::I32(if i >= 256 { 3 } else { 1 }))
@@ -134,7 +144,12 @@ pub fn write_tiny(arch: &str, path: &std::path::Path, dtype: GgmlDType) {
     if arch == "gemma3" {
         meta.push((p("attention.sliding_window"), Value::U32(WINDOW)));
     }
-    let (qd, kv) = (hd * HEADS as usize, hd * KV_HEADS as usize);
+    meta
+}
+
+/// Every weight of a tiny `arch` model, drawn from [`RNG`] in a fixed order.
+fn tensors(arch: &str, vocab: usize, dtype: GgmlDType) -> Vec<(String, QTensor)> {
+    let hd = head_dim(arch);
     let mut tensors: Vec<(String, QTensor)> = vec![
         (
             "token_embd.weight".into(),
@@ -151,30 +166,7 @@ pub fn write_tiny(arch: &str, path: &std::path::Path, dtype: GgmlDType) {
         ("output_norm.weight".into(), ones(HIDDEN)),
     ];
     for i in 0..layers(arch) {
-        let b = |n: &str| format!("blk.{i}.{n}");
-        let w = |rows: usize, cols: usize| q(randn(&[rows, cols], 0.2), dtype);
-        tensors.push((b("attn_norm.weight"), norm_weights(HIDDEN)));
-        tensors.push((b("ffn_norm.weight"), norm_weights(HIDDEN)));
-        tensors.push((b("attn_q.weight"), w(qd, HIDDEN)));
-        tensors.push((b("attn_k.weight"), w(kv, HIDDEN)));
-        tensors.push((b("attn_v.weight"), w(kv, HIDDEN)));
-        tensors.push((b("attn_output.weight"), w(HIDDEN, qd)));
-        tensors.push((b("ffn_gate.weight"), w(FFN, HIDDEN)));
-        tensors.push((b("ffn_up.weight"), w(FFN, HIDDEN)));
-        tensors.push((b("ffn_down.weight"), w(HIDDEN, FFN)));
-        if arch == "qwen2" {
-            tensors.push((b("attn_q.bias"), q(randn(&[HIDDEN], 0.1), GgmlDType::F32)));
-            tensors.push((b("attn_k.bias"), q(randn(&[kv], 0.1), GgmlDType::F32)));
-            tensors.push((b("attn_v.bias"), q(randn(&[kv], 0.1), GgmlDType::F32)));
-        }
-        if arch == "qwen3" || arch == "gemma3" {
-            tensors.push((b("attn_q_norm.weight"), norm_weights(hd)));
-            tensors.push((b("attn_k_norm.weight"), norm_weights(hd)));
-        }
-        if arch == "gemma3" {
-            tensors.push((b("post_attention_norm.weight"), norm_weights(HIDDEN)));
-            tensors.push((b("post_ffw_norm.weight"), norm_weights(HIDDEN)));
-        }
+        layer_tensors(arch, i, dtype, &mut tensors);
     }
     if arch == "llama" {
         // Llama files may carry their own output matrix; the others here tie it to the
@@ -193,8 +185,35 @@ pub fn write_tiny(arch: &str, path: &std::path::Path, dtype: GgmlDType) {
             ),
         ));
     }
-    let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut f = std::fs::File::create(path).expect("create");
-    gguf_file::write(&mut f, &meta_refs, &tensor_refs).expect("write gguf");
+    tensors
+}
+
+/// The weights of layer `i`, appended to `tensors`.
+fn layer_tensors(arch: &str, i: usize, dtype: GgmlDType, tensors: &mut Vec<(String, QTensor)>) {
+    let hd = head_dim(arch);
+    let (qd, kv) = (hd * HEADS as usize, hd * KV_HEADS as usize);
+    let b = |n: &str| format!("blk.{i}.{n}");
+    let w = |rows: usize, cols: usize| q(randn(&[rows, cols], 0.2), dtype);
+    tensors.push((b("attn_norm.weight"), norm_weights(HIDDEN)));
+    tensors.push((b("ffn_norm.weight"), norm_weights(HIDDEN)));
+    tensors.push((b("attn_q.weight"), w(qd, HIDDEN)));
+    tensors.push((b("attn_k.weight"), w(kv, HIDDEN)));
+    tensors.push((b("attn_v.weight"), w(kv, HIDDEN)));
+    tensors.push((b("attn_output.weight"), w(HIDDEN, qd)));
+    tensors.push((b("ffn_gate.weight"), w(FFN, HIDDEN)));
+    tensors.push((b("ffn_up.weight"), w(FFN, HIDDEN)));
+    tensors.push((b("ffn_down.weight"), w(HIDDEN, FFN)));
+    if arch == "qwen2" {
+        tensors.push((b("attn_q.bias"), q(randn(&[HIDDEN], 0.1), GgmlDType::F32)));
+        tensors.push((b("attn_k.bias"), q(randn(&[kv], 0.1), GgmlDType::F32)));
+        tensors.push((b("attn_v.bias"), q(randn(&[kv], 0.1), GgmlDType::F32)));
+    }
+    if arch == "qwen3" || arch == "gemma3" {
+        tensors.push((b("attn_q_norm.weight"), norm_weights(hd)));
+        tensors.push((b("attn_k_norm.weight"), norm_weights(hd)));
+    }
+    if arch == "gemma3" {
+        tensors.push((b("post_attention_norm.weight"), norm_weights(HIDDEN)));
+        tensors.push((b("post_ffw_norm.weight"), norm_weights(HIDDEN)));
+    }
 }

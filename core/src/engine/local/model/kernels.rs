@@ -32,7 +32,8 @@
 //!   [`GEMM_MIN_ROWS`] rows on, dequantize to f32 and use candle's f32 matmul (the `gemm`
 //!   crate), ~1.5x faster prefill at m = 512 (see the ignored test `kernels_bench`) at the price of that
 //!   exactness.
-//! - Above `PARALLEL_MIN_MACS` (1M multiply-adds) the row groups are split over candle's rayon pool;
+//! - Above `PARALLEL_MIN_MACS` (1M multiply-adds) the row groups are shared, in pieces, between
+//!   the calling thread and candle's rayon pool (`QuantMatrix::matmul_shared`);
 //!   `threads == 1` (or a small matrix) runs on the calling thread and spawns nothing.
 
 use std::borrow::Cow;
@@ -52,9 +53,11 @@ const QK: usize = 32;
 const G: usize = 16;
 /// From this many activation rows on, [`QuantMatrix::matmul`] dequantizes and runs an f32 gemm.
 pub const GEMM_MIN_ROWS: usize = 32;
-/// Below this many multiply-adds the integer kernel stays on one thread (a lower threshold,
-/// 128K, measured no faster at 2 threads).
+/// Below this many multiply-adds the integer kernel stays on one thread (lower thresholds,
+/// 128K and 256K, measured no faster at 2 threads, the latter also with the shared pieces).
 const PARALLEL_MIN_MACS: usize = 1 << 20;
+/// Pieces of a parallel matmul per thread (see [`QuantMatrix::matmul_shared`]).
+const PIECES_PER_THREAD: usize = 4;
 
 #[derive(Clone)]
 enum Quants {
@@ -407,7 +410,6 @@ impl QuantMatrix {
 
     /// The row-group kernel at any `m` (the tests and benchmark call it directly).
     pub fn matmul_int(&self, x: &[f32], m: usize, out: &mut [f32], threads: usize) {
-        use rayon::prelude::*;
         let acts = match self.quants {
             Quants::Float(_) => Acts::Float(&x[..m * self.k]),
             _ => Acts::Quant(quantize_rows(x, m, self.k)),
@@ -423,15 +425,39 @@ impl QuantMatrix {
             self.scatter(&tile, m, 0, self.groups, out);
             return;
         }
-        let per = self.groups.div_ceil(threads);
-        let tiles: Vec<(usize, usize, Vec<f32>)> = (0..threads)
-            .into_par_iter()
-            .map(|t| {
-                let (g0, g1) = ((t * per).min(self.groups), ((t + 1) * per).min(self.groups));
-                (g0, g1, self.groups_range(&acts, m, g0, g1))
-            })
-            .collect();
-        for (g0, g1, tile) in tiles {
+        self.matmul_shared(&acts, m, out, threads);
+    }
+
+    /// The row groups in [`PIECES_PER_THREAD`]` × threads` pieces, taken in turn by the calling
+    /// thread and `threads − 1` rayon workers: the caller starts at once instead of waiting for
+    /// a worker to wake, and a worker that wakes late finds less left to do. Which thread
+    /// computes a group never changes its numbers.
+    fn matmul_shared(&self, acts: &Acts<'_>, m: usize, out: &mut [f32], threads: usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Mutex, PoisonError};
+        let per = self.groups.div_ceil(threads * PIECES_PER_THREAD);
+        let pieces = self.groups.div_ceil(per);
+        let next = AtomicUsize::new(0);
+        let done = Mutex::new(Vec::with_capacity(pieces));
+        let take_pieces = || loop {
+            let p = next.fetch_add(1, Ordering::Relaxed);
+            if p >= pieces {
+                break;
+            }
+            let (g0, g1) = (p * per, ((p + 1) * per).min(self.groups));
+            let tile = self.groups_range(acts, m, g0, g1);
+            done.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((g0, g1, tile));
+        };
+        rayon::in_place_scope(|s| {
+            for _ in 1..threads {
+                s.spawn(|_| take_pieces());
+            }
+            take_pieces();
+        });
+        let done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+        for (g0, g1, tile) in done {
             self.scatter(&tile, m, g0, g1, out);
         }
     }

@@ -267,12 +267,24 @@ impl KQuants {
         )
     }
 
+    /// Group `g`'s Q6_K data: low nibbles, high bits, scales, `d`.
+    fn q6k_group(&self, g: usize) -> (&[u8], &[u8], &[u8], &[u16]) {
+        let (nb, nsb) = (self.nb, self.nb / CHUNKS);
+        (
+            &self.q[g * nb * 256..(g + 1) * nb * 256],
+            &self.h[g * nb * 8 * G..(g + 1) * nb * 8 * G],
+            &self.sc[g * nb * 2 * G..(g + 1) * nb * 2 * G],
+            &self.d[g * nsb * G..(g + 1) * nsb * G],
+        )
+    }
+
     /// Four activation rows at once against group `g`, where a kernel for that exists (each
     /// row's result is the same as from [`KQuants::row`]).
     pub(super) fn rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
         match self.kind {
             Kind::Q4K => Some(q4k_row4(self, g, x)),
-            _ => None,
+            Kind::Q6K => Some(q6k_row4(self, g, x)),
+            Kind::Q5K => None,
         }
     }
 
@@ -296,14 +308,10 @@ impl KQuants {
                 xd,
                 xsum,
             ),
-            Kind::Q6K => q6k_row(
-                q,
-                &self.h[g * nb * 8 * G..(g + 1) * nb * 8 * G],
-                &self.sc[g * nb * 2 * G..(g + 1) * nb * 2 * G],
-                d,
-                xs,
-                xd,
-            ),
+            Kind::Q6K => {
+                let (q, h, sc, d) = self.q6k_group(g);
+                q6k_row(q, h, sc, d, xs, xd)
+            }
         }
     }
 }
@@ -351,6 +359,26 @@ fn dot_q5(qb: &[u8; 256], hb: &[u8; 4 * G], xb: &[i16; QK]) -> [i32; G] {
 /// One quantized activation row as the kernels read it: values, per-32 scales, scaled sums.
 pub(super) type XRow<'a> = (&'a [i16], &'a [f32], &'a [f32]);
 
+/// For each of `R` activation rows: `a0 += lo · x[at]`, `a1 += hi · x[at + 16]` in i16 lanes
+/// (the unpacked elements `at` and `at + 16` of a chunk, per weight row).
+#[inline(always)]
+fn mac_rows<const R: usize>(
+    a0: &mut [[i16; G]; R],
+    a1: &mut [[i16; G]; R],
+    lo: &[i16; G],
+    hi: &[i16; G],
+    x: &[XRow<'_>; R],
+    at: usize,
+) {
+    for j in 0..R {
+        let (x0, x1) = (x[j].0[at], x[j].0[at + 16]);
+        for r in 0..G {
+            a0[j][r] += lo[r] * x0;
+            a1[j][r] += hi[r] * x1;
+        }
+    }
+}
+
 /// `R` activation rows against one Q4_K row group. One flat loop over the 16-byte nibble rows
 /// of all chunks (a runtime trip count, as in `q8_0_row`): with a nested loop over a chunk's 16
 /// nibble rows LLVM vectorised across those instead of across the 16 weight rows (3–10x
@@ -372,13 +400,7 @@ fn q4k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
             lo[r] = i16::from(bytes[r] & 15);
             hi[r] = i16::from(bytes[r] >> 4);
         }
-        for j in 0..R {
-            let (x0, x1) = (x[j].0[b * QK + e], x[j].0[b * QK + e + 16]);
-            for r in 0..G {
-                a0[j][r] += lo[r] * x0;
-                a1[j][r] += hi[r] * x1;
-            }
-        }
+        mac_rows(&mut a0, &mut a1, &lo, &hi, x, b * QK + e);
         // 8 products of at most 15·127 per i16 accumulator, then i32.
         if e % 8 == 7 {
             for j in 0..R {
@@ -534,4 +556,63 @@ fn q6k_row(q: &[u8], h: &[u8], sc: &[u8], d: &[u16], xs: &[i16], xd: &[f32]) -> 
         }
     }
     facc
+}
+
+/// `R` activation rows against one Q6_K row group, each nibble row and its high bits unpacked
+/// once for all of them (prefill). The flat loop of [`q4k_rows`]; per row the same exact
+/// integer sums and the same float operations in the same order as [`q6k_row`], so a row's
+/// result does not depend on `R`.
+#[inline(always)]
+fn q6k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
+    let (q, h, sc, d) = k.q6k_group(g);
+    let mut facc = [[0f32; G]; R];
+    let mut d0 = [[0i32; G]; R];
+    let mut d1 = [[0i32; G]; R];
+    let mut a0 = [[0i16; G]; R];
+    let mut a1 = [[0i16; G]; R];
+    for (i, bytes) in q.chunks_exact(G).enumerate() {
+        let (b, e) = (i / 16, i % 16);
+        let hbytes = &h[(b * 8 + e / 2) * G..(b * 8 + e / 2 + 1) * G];
+        let shift = 4 * (e % 2);
+        let mut lo = [0i16; G];
+        let mut hi = [0i16; G];
+        for r in 0..G {
+            let hb = hbytes[r] >> shift;
+            lo[r] = i16::from((bytes[r] & 15) | ((hb & 3) << 4)) - 32;
+            hi[r] = i16::from((bytes[r] >> 4) | ((hb & 12) << 2)) - 32;
+        }
+        mac_rows(&mut a0, &mut a1, &lo, &hi, x, b * QK + e);
+        // 8 products of at most 32·127 per i16 accumulator, then i32.
+        if e % 8 == 7 {
+            for j in 0..R {
+                for r in 0..G {
+                    d0[j][r] += i32::from(a0[j][r]);
+                    d1[j][r] += i32::from(a1[j][r]);
+                    a0[j][r] = 0;
+                    a1[j][r] = 0;
+                }
+            }
+        }
+        if e == 15 {
+            let scb = &sc[2 * b * G..2 * b * G + 2 * G];
+            let at = (b / CHUNKS) * G;
+            let db = &d[at..at + G];
+            for j in 0..R {
+                let dx = x[j].1[b];
+                for r in 0..G {
+                    let isum =
+                        i32::from(scb[r] as i8) * d0[j][r] + i32::from(scb[G + r] as i8) * d1[j][r];
+                    facc[j][r] += h16(db[r]) * dx * isum as f32;
+                    d0[j][r] = 0;
+                    d1[j][r] = 0;
+                }
+            }
+        }
+    }
+    facc
+}
+
+#[inline(never)]
+fn q6k_row4(k: &KQuants, g: usize, x: &[XRow<'_>; 4]) -> [[f32; G]; 4] {
+    q6k_rows::<4>(k, g, x)
 }
