@@ -22,6 +22,8 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
 
+use super::attention::Attend;
+pub use super::attention::KvCache;
 use super::kernels::QuantMatrix;
 use crate::{Error, Result};
 
@@ -744,12 +746,7 @@ impl Transformer {
 
     /// An empty cache for a new conversation.
     pub fn new_cache(&self) -> KvCache {
-        KvCache {
-            layers: (0..self.cfg.n_layer).map(|_| None).collect(),
-            len: 0,
-            cap: 0,
-            row_elems: self.cfg.n_kv_head * self.cfg.head_dim,
-        }
+        KvCache::new(self.cfg.n_layer, self.cfg.n_kv_head, self.cfg.head_dim)
     }
 
     /// Make `into` hold the keys and values of the first `len` tokens of `from` (copied, so
@@ -757,21 +754,7 @@ impl Transformer {
     /// write, since a token's keys and values depend only on the tokens before it and the
     /// kernels compute a row the same way whatever rows come with it.
     pub fn copy_prefix(&self, from: &KvCache, len: usize, into: &mut KvCache) -> Result<()> {
-        let len = len.min(from.len);
-        if len == 0 {
-            into.truncate(0);
-            return Ok(());
-        }
-        into.reserve(len, self.cfg.context_len, &self.cfg, &self.device)?;
-        for (dst, src) in into.layers.iter().zip(&from.layers) {
-            let (Some((dk, dv)), Some((sk, sv))) = (dst, src) else {
-                return Err(Error::InvalidRequest("cache not reserved".into()));
-            };
-            dk.slice_set(&sk.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
-            dv.slice_set(&sv.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
-        }
-        into.len = len;
-        Ok(())
+        into.copy_prefix(from, len, self.cfg.context_len)
     }
 
     /// RoPE tables of one kind of layer (`window`: local) for the rows of `spans`, one after
@@ -851,8 +834,7 @@ impl Transformer {
                     context: self.cfg.context_len,
                 });
             }
-            s.cache
-                .reserve(start + seq, self.cfg.context_len, &self.cfg, &self.device)?;
+            s.cache.reserve(start + seq, self.cfg.context_len);
             spans.push(Span {
                 row: ids.len(),
                 seq,
@@ -978,13 +960,30 @@ impl Transformer {
         index: usize,
     ) -> Result<Tensor> {
         let (seq, start) = (at.span.seq, at.span.start);
-        let (kk, vv) = cache.append(index, k, v, start)?;
-        // Every query row attends over the cache read in place, one row at a time with the
-        // same arithmetic whatever the chunk it came in: a prompt split anywhere (a cached
+        let flat = |t: &Tensor| -> Result<Vec<f32>> {
+            Ok(t.contiguous()?.flatten_all()?.to_vec1::<f32>()?)
+        };
+        cache.append(index, (&flat(k)?, &flat(v)?), start, seq)?;
+        // Every query row attends over the cache read in place, with the same arithmetic
+        // whatever the chunk it came in (see `attention`): a prompt split anywhere (a cached
         // follow-up, a copied prompt start, other chunks) gives bit for bit the rows of
-        // running it whole or token by token. (candle's matmul takes another summation
-        // path below a size, so its rows depend on the chunk's length.)
-        cached_attention(q, &kk, &vv, start, seq, at.window, self.cfg.attn_scale)
+        // running it whole or token by token. (candle's matmul takes another summation path
+        // below a size, so its rows depend on the chunk's length.)
+        let mut q = flat(q)?;
+        let attend = Attend {
+            seq,
+            start,
+            group: self.cfg.n_head / self.cfg.n_kv_head,
+            window: at.window,
+            scale: self.cfg.attn_scale,
+            threads: candle_core::utils::get_num_threads(),
+        };
+        let y = cache.attend(index, &mut q, &attend)?;
+        Ok(Tensor::from_vec(
+            y,
+            (1, seq, self.cfg.n_head * self.cfg.head_dim),
+            &self.device,
+        )?)
     }
 }
 
@@ -1014,230 +1013,12 @@ struct SpanAttention<'a> {
     window: Option<usize>,
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent sums so the loop vectorises (float addition is not reassociated).
-    let mut acc = [0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail = a.len() - a.len() % 8;
-    let rest: f32 = a[tail..].iter().zip(&b[tail..]).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + rest
-}
-
-/// Attention of `seq` query rows at positions `start..start + seq` (`q`: 1 × heads × seq ×
-/// head_dim, RoPE applied) over the cached keys and values `kk`/`vv` (views of the cache
-/// buffers, read without copying), each row over the positions it sees (causal, and within
-/// `window`), scores multiplied by `scale`; `1 × seq × (heads·head_dim)`. Grouped-query: query
-/// heads `j*group..(j+1)*group` share kv head `j`.
-fn cached_attention(
-    q: &Tensor,
-    kk: &Tensor,
-    vv: &Tensor,
-    start: usize,
-    seq: usize,
-    window: Option<usize>,
-    scale: f32,
-) -> Result<Tensor> {
-    let (_, nh, _, hd) = q.dims4()?;
-    let nkv = kk.dim(1)?;
-    let group = nh / nkv;
-    let qv = q.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-    let (ks, kl) = kk.storage_and_layout();
-    let (vs, vl) = vv.storage_and_layout();
-    let (candle_core::Storage::Cpu(kc), candle_core::Storage::Cpu(vc)) = (&*ks, &*vs) else {
-        return Err(Error::Unsupported("attention runs on the CPU only".into()));
-    };
-    let (kd, vd) = (kc.as_slice::<f32>()?, vc.as_slice::<f32>()?);
-    let (ko, kst) = (kl.start_offset(), kl.stride());
-    let (vo, vst) = (vl.start_offset(), vl.stride());
-    if kst[3] != 1 || vst[3] != 1 {
-        return Err(Error::Unsupported("cache rows must be contiguous".into()));
-    }
-    let rows = QueryRows {
-        q: &qv,
-        seq,
-        start,
-        heads: nh,
-        group,
-        window,
-        scale,
-    };
-    let cache = CacheView {
-        keys: (kd, ko, kst[1], kst[2]),
-        values: (vd, vo, vst[1], vst[2]),
-    };
-    let out = attend_rows(hd, &rows, &cache);
-    Ok(Tensor::from_vec(out, (1, seq, nh * hd), q.device())?)
-}
-
-/// Query rows of one segment for [`cached_attention`] (`q`: heads × seq × head_dim, flat).
-struct QueryRows<'a> {
-    q: &'a [f32],
-    seq: usize,
-    start: usize,
-    heads: usize,
-    group: usize,
-    window: Option<usize>,
-    scale: f32,
-}
-
-/// One layer's cached keys and values, read in place: (data, offset, head stride, position
-/// stride) of each.
-struct CacheView<'a> {
-    keys: (&'a [f32], usize, usize, usize),
-    values: (&'a [f32], usize, usize, usize),
-}
-
-/// Every query row over the positions it sees; `seq × heads × hd`, flat. Each row's numbers
-/// come out the same whatever rows come with it.
-fn attend_rows(hd: usize, r: &QueryRows<'_>, c: &CacheView<'_>) -> Vec<f32> {
-    let (kd, ko, kh, kt) = c.keys;
-    let (vd, vo, vh, vt) = c.values;
-    let mut out = vec![0f32; r.seq * r.heads * hd];
-    let mut scores = vec![0f32; r.start + r.seq];
-    for s in 0..r.seq {
-        let pos = r.start + s;
-        let span = r.window.map_or(0, |w| (pos + 1).saturating_sub(w))..pos + 1;
-        let scores = &mut scores[..span.len()];
-        for h in 0..r.heads {
-            let j = h / r.group;
-            let qrow = &r.q[(h * r.seq + s) * hd..(h * r.seq + s + 1) * hd];
-            let mut max = f32::NEG_INFINITY;
-            for (t, sc) in span.clone().zip(scores.iter_mut()) {
-                let at = ko + j * kh + t * kt;
-                *sc = dot(qrow, &kd[at..at + hd]) * r.scale;
-                max = max.max(*sc);
-            }
-            let mut sum = 0f32;
-            for sc in scores.iter_mut() {
-                *sc = (*sc - max).exp();
-                sum += *sc;
-            }
-            let o = &mut out[(s * r.heads + h) * hd..(s * r.heads + h + 1) * hd];
-            for (t, sc) in span.clone().zip(scores.iter()) {
-                let p = sc / sum;
-                let at = vo + j * vh + t * vt;
-                for (o, v) in o.iter_mut().zip(&vd[at..at + hd]) {
-                    *o += p * v;
-                }
-            }
-        }
-    }
-    out
-}
-
 /// RoPE tables of one kind of layer for the rows of one forward call.
 struct Positions {
     cos: Tensor,
     sin: Tensor,
     /// Sliding window of local layers.
     window: Option<usize>,
-}
-
-/// Keys and values of one conversation, for every layer.
-///
-/// Grows in place (amortised doubling up to the context length); [`KvCache::truncate`] rolls
-/// back to a shorter prefix (retry); [`Clone`] makes an independent deep copy.
-#[derive(Debug)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
-    len: usize,
-    cap: usize,
-    row_elems: usize,
-}
-
-impl Clone for KvCache {
-    fn clone(&self) -> Self {
-        // Tensors share storage on clone and the buffers are written in place, so copy them.
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.as_ref().and_then(|(k, v)| match (k.copy(), v.copy()) {
-                    (Ok(k), Ok(v)) => Some((k, v)),
-                    _ => None,
-                })
-            })
-            .collect::<Vec<_>>();
-        let complete = layers.iter().all(|l| l.is_some());
-        Self {
-            layers: if complete {
-                layers
-            } else {
-                (0..self.layers.len()).map(|_| None).collect()
-            },
-            len: if complete { self.len } else { 0 },
-            cap: if complete { self.cap } else { 0 },
-            row_elems: self.row_elems,
-        }
-    }
-}
-
-impl KvCache {
-    /// Tokens held.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no token is held.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Forget everything after the first `len` tokens.
-    pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-
-    /// Bytes allocated for keys and values.
-    pub fn bytes(&self) -> usize {
-        self.layers.len() * 2 * self.cap * self.row_elems * std::mem::size_of::<f32>()
-    }
-
-    fn reserve(
-        &mut self,
-        needed: usize,
-        max: usize,
-        cfg: &ModelConfig,
-        dev: &Device,
-    ) -> Result<()> {
-        if needed <= self.cap {
-            return Ok(());
-        }
-        let new_cap = (self.cap * 2).max(needed).max(256).min(max.max(needed));
-        for slot in self.layers.iter_mut() {
-            let k = Tensor::zeros((1, cfg.n_kv_head, new_cap, cfg.head_dim), DType::F32, dev)?;
-            let v = Tensor::zeros((1, cfg.n_kv_head, new_cap, cfg.head_dim), DType::F32, dev)?;
-            if let Some((ok, ov)) = slot.as_ref() {
-                if self.len > 0 {
-                    k.slice_set(&ok.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                    v.slice_set(&ov.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                }
-            }
-            *slot = Some((k, v));
-        }
-        self.cap = new_cap;
-        Ok(())
-    }
-
-    fn append(
-        &mut self,
-        layer: usize,
-        k: &Tensor,
-        v: &Tensor,
-        start: usize,
-    ) -> Result<(Tensor, Tensor)> {
-        let seq = k.dim(2)?;
-        let (kb, vb) = self.layers[layer]
-            .as_ref()
-            .ok_or_else(|| Error::InvalidRequest("cache not reserved".into()))?;
-        kb.slice_set(&k.contiguous()?, 2, start)?;
-        vb.slice_set(&v.contiguous()?, 2, start)?;
-        Ok((kb.narrow(2, 0, start + seq)?, vb.narrow(2, 0, start + seq)?))
-    }
 }
 
 /// Index of the largest logit.
