@@ -23,7 +23,8 @@
 //! are transposed first) so that no bounds check keeps the accumulators in memory, and four
 //! rows, not eight, so that LLVM vectorises along the lanes rather than across the rows. Above
 //! [`PARALLEL_MIN_MACS`] the blocks are shared between the calling thread and candle's rayon
-//! pool, like the weight kernels.
+//! pool, like the weight kernels. (`f32::mul_add` is one instruction because the build targets
+//! the machine's CPU, `.cargo/config.toml`; on a CPU without FMA it would be a library call.)
 
 use std::ops::Range;
 
