@@ -79,21 +79,22 @@ pub fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Run the benchmark.
-pub fn run(
-    model: &Path,
-    config: &LocalConfig,
+/// Prefill and decode speed on the bare transformer: the prompt ids through a fresh cache, then
+/// `decode_n` greedy forwards (end-of-sequence ignored).
+struct RawSpeed {
+    prompt_tokens: usize,
+    prefill: Duration,
+    decode: Duration,
+}
+
+fn raw_speed(
+    engine: &LocalEngine,
     prefill_n: usize,
     decode_n: usize,
     dump_prompt: Option<&Path>,
-) -> Result<BenchReport> {
-    let t0 = Instant::now();
-    let engine = LocalEngine::load(model, config)?;
-    let load_s = t0.elapsed().as_secs_f64();
+) -> Result<RawSpeed> {
     let tf = engine.model().transformer.clone();
-
-    // Prefill: prompt ids through a fresh cache.
-    let prompt = ids_of_len(&engine, prefill_n)?;
+    let prompt = ids_of_len(engine, prefill_n)?;
     if let Some(path) = dump_prompt {
         std::fs::write(path, serde_json::to_string(&prompt)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -105,62 +106,102 @@ pub fn run(
     let t = Instant::now();
     let mut logits = tf.forward(&prompt, &mut cache)?;
     let prefill = t.elapsed();
-
-    // Decode: greedy, EOS ignored, exactly decode_n forwards.
     let t = Instant::now();
     for _ in 0..decode_n {
         let next = argmax(&logits)?;
         logits = tf.forward(&[next], &mut cache)?;
     }
-    let decode = t.elapsed();
+    Ok(RawSpeed {
+        prompt_tokens: prompt.len(),
+        prefill,
+        decode: t.elapsed(),
+    })
+}
 
-    // Follow-up after a long history: warm cache vs whole prompt again.
-    let history_text = text_of_tokens(&engine, 1000)?;
-    let followup = text_of_tokens(&engine, 30)?;
-    let params = SamplingParams {
-        max_tokens: 1,
-        temperature: 0.0,
-        ..SamplingParams::default()
-    };
+/// Time to first token of a follow-up after a long history, through the engine: with the
+/// conversation's cache warm, and the same prompt in a conversation that has nothing cached.
+struct FollowUp {
+    history_tokens: usize,
+    followup_tokens: usize,
+    cached: Duration,
+    uncached: Duration,
+}
+
+fn follow_up(engine: &LocalEngine) -> Result<FollowUp> {
+    let history_text = text_of_tokens(engine, 1000)?;
+    let followup = text_of_tokens(engine, 30)?;
     let base = vec![
         ChatMessage::new(Role::System, "You are a helpful assistant."),
-        ChatMessage::new(Role::User, history_text.clone()),
+        ChatMessage::new(Role::User, history_text),
         ChatMessage::new(Role::Assistant, "I see. Tell me more."),
     ];
     let mut with_followup = base.clone();
     with_followup.push(ChatMessage::new(Role::User, followup));
     let history_tokens = engine.model().encode_chat(&base)?.len();
     let all_tokens = engine.model().encode_chat(&with_followup)?.len();
-    let ttft = |conversation: &str, messages: Vec<ChatMessage>| -> Result<Duration> {
-        let mut g = engine.generate(GenerateRequest {
-            conversation: conversation.into(),
-            messages,
-            params: params.clone(),
-        })?;
-        while let Some(ev) = g.blocking_next() {
-            if let parley_core::engine::GenEvent::Done(u) = ev? {
-                return Ok(u.time_to_first_token);
-            }
-        }
-        anyhow::bail!("engine ended without a result")
-    };
-    ttft("bench-cached", base)?;
-    let cached = ttft("bench-cached", with_followup.clone())?;
-    let uncached = ttft("bench-uncached", with_followup)?;
+    first_token_time(engine, "bench-cached", base)?;
+    let cached = first_token_time(engine, "bench-cached", with_followup.clone())?;
+    // Otherwise the new conversation would copy the whole shared start from that cache.
+    engine.forget("bench-cached");
+    let uncached = first_token_time(engine, "bench-uncached", with_followup)?;
+    Ok(FollowUp {
+        history_tokens,
+        followup_tokens: all_tokens - history_tokens,
+        cached,
+        uncached,
+    })
+}
 
+/// Time to the first token of a one-token greedy answer to `messages`.
+fn first_token_time(
+    engine: &LocalEngine,
+    conversation: &str,
+    messages: Vec<ChatMessage>,
+) -> Result<Duration> {
+    let params = SamplingParams {
+        max_tokens: 1,
+        temperature: 0.0,
+        ..SamplingParams::default()
+    };
+    let mut g = engine.generate(GenerateRequest {
+        conversation: conversation.into(),
+        messages,
+        params,
+    })?;
+    while let Some(ev) = g.blocking_next() {
+        if let parley_core::engine::GenEvent::Done(u) = ev? {
+            return Ok(u.time_to_first_token);
+        }
+    }
+    anyhow::bail!("engine ended without a result")
+}
+
+/// Run the benchmark.
+pub fn run(
+    model: &Path,
+    config: &LocalConfig,
+    prefill_n: usize,
+    decode_n: usize,
+    dump_prompt: Option<&Path>,
+) -> Result<BenchReport> {
+    let t0 = Instant::now();
+    let engine = LocalEngine::load(model, config)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let speed = raw_speed(&engine, prefill_n, decode_n, dump_prompt)?;
+    let f = follow_up(&engine)?;
     Ok(BenchReport {
         model: engine.model().name.clone(),
         threads: config.threads,
         load_s,
-        prefill_tokens: prompt.len(),
-        prefill_tok_s: rate(prompt.len(), prefill),
+        prefill_tokens: speed.prompt_tokens,
+        prefill_tok_s: rate(speed.prompt_tokens, speed.prefill),
         decode_tokens: decode_n,
-        decode_tok_s: rate(decode_n, decode),
-        history_tokens,
-        followup_tokens: all_tokens - history_tokens,
-        followup_ttft_cached_ms: cached.as_secs_f64() * 1e3,
-        followup_ttft_uncached_ms: uncached.as_secs_f64() * 1e3,
-        followup_ratio: cached.as_secs_f64() / uncached.as_secs_f64().max(1e-9),
+        decode_tok_s: rate(decode_n, speed.decode),
+        history_tokens: f.history_tokens,
+        followup_tokens: f.followup_tokens,
+        followup_ttft_cached_ms: f.cached.as_secs_f64() * 1e3,
+        followup_ttft_uncached_ms: f.uncached.as_secs_f64() * 1e3,
+        followup_ratio: f.cached.as_secs_f64() / f.uncached.as_secs_f64().max(1e-9),
         peak_rss_mib: peak_rss_mib(),
     })
 }
@@ -220,6 +261,11 @@ pub struct ConversationsReport {
     pub ttft_p95_ms: f64,
     /// p95 / single.
     pub ttft_p95_ratio: f64,
+    /// Time to first token of one new question when another conversation already holds the
+    /// shared system prompt (a server's steady state): the new one copies it.
+    pub single_ttft_prefix_cached_ms: f64,
+    /// 95th percentile of N new questions at once when the system prompt is already cached.
+    pub ttft_p95_prefix_cached_ms: f64,
     /// Peak resident memory of the process.
     pub peak_rss_mib: f64,
 }
@@ -309,6 +355,13 @@ fn ttfts(engine: &LocalEngine, tag: &str, n: usize, max_tokens: usize) -> Result
     Ok(out)
 }
 
+/// Drop the caches of the conversations [`ttfts`] ran under `tag`.
+fn forget(engine: &LocalEngine, tag: &str, n: usize) {
+    for i in 0..n {
+        engine.forget(&format!("bench-{tag}-{i}"));
+    }
+}
+
 /// The `q` quantile (0..=1) of `v`, nearest rank.
 fn quantile(v: &[f64], q: f64) -> f64 {
     let mut s = v.to_vec();
@@ -336,8 +389,21 @@ pub fn run_conversations(
     }
     // Warm-up: first touch of the weights and thread pool start-up.
     ttfts(&engine, "warm", 1, 2)?;
+    forget(&engine, "warm", 1);
+    // New questions with nothing cached (the N share their system prompt among themselves).
     let single_ttft_ms = ttfts(&engine, "single", 1, 16)?[0];
+    forget(&engine, "single", 1);
     let together = ttfts(&engine, "many", n, 16)?;
+    // The same with the system prompt held by one earlier conversation (about something else).
+    forget(&engine, "many", n);
+    let persona = vec![
+        ChatMessage::new(Role::System, "You are a helpful assistant."),
+        ChatMessage::new(Role::User, "Hello!"),
+    ];
+    first_token_time(&engine, "bench-persona", persona)?;
+    let single_cached = ttfts(&engine, "single-cached", 1, 16)?[0];
+    forget(&engine, "single-cached", 1);
+    let together_cached = ttfts(&engine, "many-cached", n, 16)?;
     let single = batched_decode_rate(&engine, &prompts[..1], decode_n)?;
     let aggregate = batched_decode_rate(&engine, &prompts, decode_n)?;
     let p95 = quantile(&together, 0.95);
@@ -356,6 +422,8 @@ pub fn run_conversations(
         ttft_p50_ms: quantile(&together, 0.5),
         ttft_p95_ms: p95,
         ttft_p95_ratio: p95 / single_ttft_ms.max(1e-9),
+        single_ttft_prefix_cached_ms: single_cached,
+        ttft_p95_prefix_cached_ms: quantile(&together_cached, 0.95),
         peak_rss_mib: peak_rss_mib(),
     })
 }
@@ -381,6 +449,10 @@ pub fn print_conversations(r: &ConversationsReport) {
     println!(
         "first token      p50 {:.0} ms, p95 {:.0} ms together vs {:.0} ms alone: p95 {:.2}x",
         r.ttft_p50_ms, r.ttft_p95_ms, r.single_ttft_ms, r.ttft_p95_ratio
+    );
+    println!(
+        "  prompt cached  p95 {:.0} ms together vs {:.0} ms alone (system prompt copied)",
+        r.ttft_p95_prefix_cached_ms, r.single_ttft_prefix_cached_ms
     );
     println!("peak RSS         {:.0} MiB", r.peak_rss_mib);
 }

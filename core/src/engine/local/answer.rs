@@ -75,6 +75,29 @@ impl Answer {
         })
     }
 
+    /// The prompt's tokens.
+    pub(super) fn prompt(&self) -> &[u32] {
+        &self.history[..self.prompt_len]
+    }
+
+    /// Prompt tokens whose keys and values its cache holds.
+    pub(super) fn cached(&self) -> usize {
+        self.entry.tokens.len()
+    }
+
+    /// Take the keys and values of the first `len` tokens of `donor`, a cache of another
+    /// conversation whose tokens start like this prompt, instead of running them (copied: each
+    /// conversation's cache holds its own rows and counts in the KV budget).
+    pub(super) fn adopt(&mut self, donor: &Entry, len: usize, model: &Model) -> Result<()> {
+        model
+            .transformer
+            .copy_prefix(&donor.cache, len, &mut self.entry.cache)?;
+        self.entry.tokens.clear();
+        self.entry.tokens.extend_from_slice(&donor.tokens[..len]);
+        self.usage.cached_tokens = len;
+        Ok(())
+    }
+
     /// Whether it is still running its prompt.
     pub(super) fn prefilling(&self) -> bool {
         self.next.is_none()

@@ -36,6 +36,11 @@ use model::{KvCache, Model, WeightFormat};
 /// newcomer's prompt holds up the streams already running.
 const PREFILL_CHUNK: usize = 128;
 
+/// A newcomer waits for an earlier answer still running its prompt to compute a prompt start
+/// they share (a persona's system prompt) and copies it, when that saves at least this many
+/// tokens; a shorter shared start is cheaper to run again than to wait a step for.
+const SHARE_MIN_TOKENS: usize = 8;
+
 /// Default of [`LocalConfig::max_batch`] (`engine.max_batch`; see config.toml for the reason).
 pub const DEFAULT_MAX_BATCH: usize = 8;
 
@@ -396,13 +401,7 @@ impl Worker {
             tokens: Vec::new(),
             last_used: 0,
         });
-        let common = entry
-            .tokens
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(prompt.len() - 1);
+        let common = common_prefix(&entry.tokens, prompt);
         entry.cache.truncate(common);
         entry.tokens.truncate(common);
         entry
@@ -421,6 +420,7 @@ impl Worker {
                 i += 1;
             }
         }
+        self.share_prefixes();
         let chosen = self.choose();
         if chosen.is_empty() {
             return;
@@ -469,6 +469,42 @@ impl Worker {
         self.model.transformer.forward_batch(&mut segments)
     }
 
+    /// Let every answer still running its prompt copy the longest start of it that another
+    /// conversation's cache (kept, or of a running answer) already holds.
+    fn share_prefixes(&mut self) {
+        for i in 0..self.active.len() {
+            if !self.active[i].prefilling() {
+                continue;
+            }
+            let mut a = self.active.remove(i);
+            let best = self
+                .caches
+                .entries
+                .values()
+                .chain(self.active.iter().map(|other| &other.entry))
+                .map(|e| (common_prefix(&e.tokens, a.prompt()), e))
+                .max_by_key(|(n, _)| *n)
+                .filter(|(n, _)| *n > a.cached());
+            if let Some((n, donor)) = best {
+                match a.adopt(donor, n, &self.model) {
+                    Ok(()) => debug!(tokens = n, "prompt start copied from another conversation"),
+                    Err(e) => debug!(error = %e, "prompt start not copied; running it"),
+                }
+            }
+            self.active.insert(i, a);
+        }
+    }
+
+    /// Whether the answer at `i` had better wait for an earlier one still running its prompt
+    /// to compute the start they share ([`SHARE_MIN_TOKENS`] or more), then copy it.
+    fn waits_for_shared_start(&self, i: usize) -> bool {
+        let a = &self.active[i];
+        self.active[..i].iter().any(|earlier| {
+            earlier.prefilling()
+                && common_prefix(earlier.prompt(), a.prompt()) >= a.cached() + SHARE_MIN_TOKENS
+        })
+    }
+
     /// Indices of the answers that run at this step.
     fn choose(&self) -> Vec<usize> {
         let mut budget = PREFILL_CHUNK;
@@ -476,6 +512,9 @@ impl Worker {
         for (i, a) in self.active.iter().enumerate() {
             if !a.prefilling() {
                 chosen.push(i);
+                continue;
+            }
+            if self.waits_for_shared_start(i) {
                 continue;
             }
             let rows = a.pending(PREFILL_CHUNK);
@@ -533,6 +572,17 @@ impl Job {
             let _ = self.events.send(Ok(GenEvent::Delta(text)));
         }
     }
+}
+
+/// How many tokens `prompt` starts with that `cached` holds, leaving at least the prompt's last
+/// token to run (its logits give the first answer token).
+fn common_prefix(cached: &[u32], prompt: &[u32]) -> usize {
+    cached
+        .iter()
+        .zip(prompt)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(prompt.len().saturating_sub(1))
 }
 
 /// Tokens per second for `n` tokens in `d`.

@@ -6,6 +6,7 @@
 //! (ChatML when absent).
 //! [`Model::encode_chat`] turns a message list into prompt ids with user text kept plain.
 
+mod attention;
 pub mod kernels;
 mod spm;
 pub mod template;

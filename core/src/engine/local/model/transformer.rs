@@ -6,7 +6,8 @@
 //! per-conversation state lives in an explicit [`KvCache`] the caller owns:
 //! - positions come from the cache, never from the caller;
 //! - RoPE angles are computed for the positions in use (no 4096-position table);
-//! - the causal mask is built per call (no mask map that grows forever);
+//! - attention reads the cache in place, row by row, causal and windowed by position (no mask
+//!   tensors), so a row's result does not depend on the chunk it came in;
 //! - grouped-query attention reshapes the queries instead of repeating keys and values.
 //!
 //! What differs between families is read from the file (`general.architecture` and its
@@ -21,6 +22,8 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
 
+use super::attention::Attend;
+pub use super::attention::KvCache;
 use super::kernels::QuantMatrix;
 use crate::{Error, Result};
 
@@ -743,16 +746,19 @@ impl Transformer {
 
     /// An empty cache for a new conversation.
     pub fn new_cache(&self) -> KvCache {
-        KvCache {
-            layers: (0..self.cfg.n_layer).map(|_| None).collect(),
-            len: 0,
-            cap: 0,
-            row_elems: self.cfg.n_kv_head * self.cfg.head_dim,
-        }
+        KvCache::new(self.cfg.n_layer, self.cfg.n_kv_head, self.cfg.head_dim)
+    }
+
+    /// Make `into` hold the keys and values of the first `len` tokens of `from` (copied, so
+    /// each cache keeps its own rows). Exactly what running those tokens into `into` would
+    /// write, since a token's keys and values depend only on the tokens before it and the
+    /// kernels compute a row the same way whatever rows come with it.
+    pub fn copy_prefix(&self, from: &KvCache, len: usize, into: &mut KvCache) -> Result<()> {
+        into.copy_prefix(from, len, self.cfg.context_len)
     }
 
     /// RoPE tables of one kind of layer (`window`: local) for the rows of `spans`, one after
-    /// the other, and each span's mask.
+    /// the other.
     fn positions(
         &self,
         spans: &[Span],
@@ -761,21 +767,14 @@ impl Transformer {
     ) -> Result<Positions> {
         let mut cos = Vec::with_capacity(spans.len());
         let mut sin = Vec::with_capacity(spans.len());
-        let mut masks = Vec::with_capacity(spans.len());
         for s in spans {
             let (c, si) = self.rope_tables(s.start, s.seq, inv_freq)?;
             cos.push(c);
             sin.push(si);
-            masks.push(if s.seq > 1 {
-                Some(self.causal_mask(s.start, s.seq, window)?)
-            } else {
-                None
-            });
         }
         Ok(Positions {
             cos: Tensor::cat(&cos, 0)?,
             sin: Tensor::cat(&sin, 0)?,
-            masks,
             window,
         })
     }
@@ -796,25 +795,6 @@ impl Transformer {
             Tensor::from_vec(cos, (seq, half), &self.device)?,
             Tensor::from_vec(sin, (seq, half), &self.device)?,
         ))
-    }
-
-    /// Query `start + i` sees key `j` when `j <= start + i`, and with a window also when
-    /// `start + i - j < window` (llama.cpp's `is_masked_swa`, standard kind).
-    fn causal_mask(&self, start: usize, seq: usize, window: Option<usize>) -> Result<Tensor> {
-        let kv_len = start + seq;
-        let mask: Vec<f32> = (0..seq)
-            .flat_map(|i| {
-                (0..kv_len).map(move |j| {
-                    let seen = j <= start + i && window.is_none_or(|w| start + i - j < w);
-                    if seen {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    }
-                })
-            })
-            .collect();
-        Ok(Tensor::from_vec(mask, (seq, kv_len), &self.device)?)
     }
 
     fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
@@ -854,8 +834,7 @@ impl Transformer {
                     context: self.cfg.context_len,
                 });
             }
-            s.cache
-                .reserve(start + seq, self.cfg.context_len, &self.cfg, &self.device)?;
+            s.cache.reserve(start + seq, self.cfg.context_len);
             spans.push(Span {
                 row: ids.len(),
                 seq,
@@ -947,7 +926,7 @@ impl Transformer {
         let q = self.rope(&q, &pos.cos, &pos.sin)?;
         let k = self.rope(&k, &pos.cos, &pos.sin)?;
         let mut ys = Vec::with_capacity(spans.len());
-        for ((s, span), mask) in segments.iter_mut().zip(spans).zip(&pos.masks) {
+        for (s, span) in segments.iter_mut().zip(spans) {
             let part = |t: &Tensor| -> Result<Tensor> {
                 Ok(if spans.len() == 1 {
                     t.clone()
@@ -957,7 +936,6 @@ impl Transformer {
             };
             let at = SpanAttention {
                 span,
-                mask: mask.as_ref(),
                 window: pos.window,
             };
             ys.push(self.attend(&part(&q)?, &part(&k)?, &part(&v)?, &at, s.cache, index)?);
@@ -981,35 +959,31 @@ impl Transformer {
         cache: &mut KvCache,
         index: usize,
     ) -> Result<Tensor> {
-        let (nh, nkv, hd) = (self.cfg.n_head, self.cfg.n_kv_head, self.cfg.head_dim);
         let (seq, start) = (at.span.seq, at.span.start);
-        let (kk, vv) = cache.append(index, k, v, start)?;
-
-        // Grouped-query attention: query heads j*group..(j+1)*group share kv head j, so fold
-        // the group into the query rows instead of repeating keys and values.
-        let group = nh / nkv;
-        let q = q.reshape((1, nkv, group * seq, hd))?;
-        if seq == 1 {
-            // Decode: one query row per head against the cache, read in place. candle's gemm
-            // spends more time packing these tiny matrices than multiplying them.
-            let from = at.window.map_or(0, |w| (start + 1).saturating_sub(w));
-            let y = decode_attention(&q, &kk, &vv, from..start + 1, self.cfg.attn_scale)?;
-            return Ok(y.reshape((1, 1, nh * hd))?);
-        }
-        let att = (q.matmul(&kk.t()?)? * f64::from(self.cfg.attn_scale))?;
-        let kv_len = start + seq;
-        let att = match at.mask {
-            Some(m) => att
-                .reshape((1, nkv, group, seq, kv_len))?
-                .broadcast_add(m)?
-                .reshape((1, nkv, group * seq, kv_len))?,
-            None => att,
+        let flat = |t: &Tensor| -> Result<Vec<f32>> {
+            Ok(t.contiguous()?.flatten_all()?.to_vec1::<f32>()?)
         };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&vv)?;
-        Ok(y.reshape((1, nh, seq, hd))?
-            .transpose(1, 2)?
-            .reshape((1, seq, nh * hd))?)
+        cache.append(index, (&flat(k)?, &flat(v)?), start, seq)?;
+        // Every query row attends over the cache read in place, with the same arithmetic
+        // whatever the chunk it came in (see `attention`): a prompt split anywhere (a cached
+        // follow-up, a copied prompt start, other chunks) gives bit for bit the rows of
+        // running it whole or token by token. (candle's matmul takes another summation path
+        // below a size, so its rows depend on the chunk's length.)
+        let mut q = flat(q)?;
+        let attend = Attend {
+            seq,
+            start,
+            group: self.cfg.n_head / self.cfg.n_kv_head,
+            window: at.window,
+            scale: self.cfg.attn_scale,
+            threads: candle_core::utils::get_num_threads(),
+        };
+        let y = cache.attend(index, &mut q, &attend)?;
+        Ok(Tensor::from_vec(
+            y,
+            (1, seq, self.cfg.n_head * self.cfg.head_dim),
+            &self.device,
+        )?)
     }
 }
 
@@ -1036,189 +1010,15 @@ struct Span {
 /// What one segment's attention needs besides its rows.
 struct SpanAttention<'a> {
     span: &'a Span,
-    mask: Option<&'a Tensor>,
     window: Option<usize>,
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent sums so the loop vectorises (float addition is not reassociated).
-    let mut acc = [0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail = a.len() - a.len() % 8;
-    let rest: f32 = a[tail..].iter().zip(&b[tail..]).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + rest
-}
-
-/// Attention of one query position (`q`: 1 × kv heads × group × head_dim) over the cached
-/// positions `span` of `kk`/`vv` (views of the cache buffers, read without copying), scores
-/// multiplied by `scale`.
-fn decode_attention(
-    q: &Tensor,
-    kk: &Tensor,
-    vv: &Tensor,
-    span: std::ops::Range<usize>,
-    scale: f32,
-) -> Result<Tensor> {
-    let (_, nkv, group, hd) = q.dims4()?;
-    let qv = q.flatten_all()?.to_vec1::<f32>()?;
-    let (ks, kl) = kk.storage_and_layout();
-    let (vs, vl) = vv.storage_and_layout();
-    let (candle_core::Storage::Cpu(kc), candle_core::Storage::Cpu(vc)) = (&*ks, &*vs) else {
-        return Err(Error::Unsupported(
-            "decode attention runs on the CPU only".into(),
-        ));
-    };
-    let (kd, vd) = (kc.as_slice::<f32>()?, vc.as_slice::<f32>()?);
-    let (ko, kst) = (kl.start_offset(), kl.stride());
-    let (vo, vst) = (vl.start_offset(), vl.stride());
-    if kst[3] != 1 || vst[3] != 1 {
-        return Err(Error::Unsupported("cache rows must be contiguous".into()));
-    }
-    let mut out = vec![0f32; nkv * group * hd];
-    let mut scores = vec![0f32; span.len()];
-    for j in 0..nkv {
-        for g in 0..group {
-            let row = (j * group + g) * hd;
-            let qrow = &qv[row..row + hd];
-            let mut max = f32::NEG_INFINITY;
-            for (t, s) in span.clone().zip(scores.iter_mut()) {
-                let at = ko + j * kst[1] + t * kst[2];
-                *s = dot(qrow, &kd[at..at + hd]) * scale;
-                max = max.max(*s);
-            }
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            let o = &mut out[row..row + hd];
-            for (t, s) in span.clone().zip(scores.iter()) {
-                let p = s / sum;
-                let at = vo + j * vst[1] + t * vst[2];
-                for (o, v) in o.iter_mut().zip(&vd[at..at + hd]) {
-                    *o += p * v;
-                }
-            }
-        }
-    }
-    Ok(Tensor::from_vec(out, (1, nkv * group, 1, hd), q.device())?)
-}
-
-/// RoPE tables and attention masks of one kind of layer for the rows of one forward call.
+/// RoPE tables of one kind of layer for the rows of one forward call.
 struct Positions {
     cos: Tensor,
     sin: Tensor,
-    /// Each segment's additive mask (causal, and windowed for local layers); none for one token.
-    masks: Vec<Option<Tensor>>,
     /// Sliding window of local layers.
     window: Option<usize>,
-}
-
-/// Keys and values of one conversation, for every layer.
-///
-/// Grows in place (amortised doubling up to the context length); [`KvCache::truncate`] rolls
-/// back to a shorter prefix (retry); [`Clone`] makes an independent deep copy.
-#[derive(Debug)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
-    len: usize,
-    cap: usize,
-    row_elems: usize,
-}
-
-impl Clone for KvCache {
-    fn clone(&self) -> Self {
-        // Tensors share storage on clone and the buffers are written in place, so copy them.
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.as_ref().and_then(|(k, v)| match (k.copy(), v.copy()) {
-                    (Ok(k), Ok(v)) => Some((k, v)),
-                    _ => None,
-                })
-            })
-            .collect::<Vec<_>>();
-        let complete = layers.iter().all(|l| l.is_some());
-        Self {
-            layers: if complete {
-                layers
-            } else {
-                (0..self.layers.len()).map(|_| None).collect()
-            },
-            len: if complete { self.len } else { 0 },
-            cap: if complete { self.cap } else { 0 },
-            row_elems: self.row_elems,
-        }
-    }
-}
-
-impl KvCache {
-    /// Tokens held.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no token is held.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Forget everything after the first `len` tokens.
-    pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-
-    /// Bytes allocated for keys and values.
-    pub fn bytes(&self) -> usize {
-        self.layers.len() * 2 * self.cap * self.row_elems * std::mem::size_of::<f32>()
-    }
-
-    fn reserve(
-        &mut self,
-        needed: usize,
-        max: usize,
-        cfg: &ModelConfig,
-        dev: &Device,
-    ) -> Result<()> {
-        if needed <= self.cap {
-            return Ok(());
-        }
-        let new_cap = (self.cap * 2).max(needed).max(256).min(max.max(needed));
-        for slot in self.layers.iter_mut() {
-            let k = Tensor::zeros((1, cfg.n_kv_head, new_cap, cfg.head_dim), DType::F32, dev)?;
-            let v = Tensor::zeros((1, cfg.n_kv_head, new_cap, cfg.head_dim), DType::F32, dev)?;
-            if let Some((ok, ov)) = slot.as_ref() {
-                if self.len > 0 {
-                    k.slice_set(&ok.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                    v.slice_set(&ov.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                }
-            }
-            *slot = Some((k, v));
-        }
-        self.cap = new_cap;
-        Ok(())
-    }
-
-    fn append(
-        &mut self,
-        layer: usize,
-        k: &Tensor,
-        v: &Tensor,
-        start: usize,
-    ) -> Result<(Tensor, Tensor)> {
-        let seq = k.dim(2)?;
-        let (kb, vb) = self.layers[layer]
-            .as_ref()
-            .ok_or_else(|| Error::InvalidRequest("cache not reserved".into()))?;
-        kb.slice_set(&k.contiguous()?, 2, start)?;
-        vb.slice_set(&v.contiguous()?, 2, start)?;
-        Ok((kb.narrow(2, 0, start + seq)?, vb.narrow(2, 0, start + seq)?))
-    }
 }
 
 /// Index of the largest logit.
