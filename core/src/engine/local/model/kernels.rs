@@ -471,8 +471,13 @@ impl QuantMatrix {
             threads.clamp(1, self.groups)
         };
         if threads == 1 {
-            let tile = self.groups_range(&acts, m, 0, self.groups);
-            self.scatter(&tile, m, 0, self.groups, out);
+            if self.n == self.groups * G {
+                // The whole matrix's tile is `out` itself: no tile to allocate and copy.
+                self.groups_into(&acts, m, 0, self.groups, &mut out[..m * self.n]);
+            } else {
+                let tile = self.groups_range(&acts, m, 0, self.groups);
+                self.scatter(&tile, m, 0, self.groups, out);
+            }
             return;
         }
         self.matmul_shared(&acts, m, out, threads);
@@ -534,8 +539,14 @@ impl QuantMatrix {
 
     /// Compute groups `g0..g1` for all `m` rows: a `m × (g1-g0)·G` tile.
     fn groups_range(&self, acts: &Acts<'_>, m: usize, g0: usize, g1: usize) -> Vec<f32> {
+        let mut tile = vec![0f32; m * (g1 - g0) * G];
+        self.groups_into(acts, m, g0, g1, &mut tile);
+        tile
+    }
+
+    /// [`QuantMatrix::groups_range`] into a given `m × (g1-g0)·G` tile.
+    fn groups_into(&self, acts: &Acts<'_>, m: usize, g0: usize, g1: usize, tile: &mut [f32]) {
         let w = (g1 - g0) * G;
-        let mut tile = vec![0f32; m * w];
         let k = self.k;
         for g in g0..g1 {
             let col = (g - g0) * G;
@@ -576,7 +587,6 @@ impl QuantMatrix {
                 i += put(i, &[acc]);
             }
         }
-        tile
     }
 
     /// Four quantized activation rows at once against group `g`, where a kernel for that
