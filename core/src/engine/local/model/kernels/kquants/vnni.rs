@@ -161,7 +161,7 @@ fn broadcast4(x: &[i8; QK], at: usize) -> __m512i {
 
 /// How far ahead the one-row (decode) kernels ask for weight bytes: decode streams the weights
 /// from memory once per token, and the hardware prefetcher alone left it short of llama.cpp's.
-const PREFETCH_AHEAD: usize = 1024;
+const PREFETCH_AHEAD: usize = 2048;
 
 /// Ask for the cache line at `base + at` (a hint: any address is allowed).
 #[cfg(target_arch = "x86_64")]
