@@ -1,6 +1,9 @@
-//! Weight-matrix kernels in safe Rust: `y = x · Wᵀ` for the weight types GGUF chat models
-//! ship: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16
-//! (`float`). Every weight is used as the file stores it (repacked, never re-quantized).
+//! Weight-matrix kernels: `y = x · Wᵀ` for the weight types GGUF chat models ship: Q4_0, Q4_1,
+//! Q5_0, Q5_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`). Every
+//! weight is used as the file stores it (repacked, never re-quantized). Portable safe Rust,
+//! except Q4_K and Q6_K on x86-64 CPUs with AVX-512 VNNI (`kquants::vnni`, detected at repack
+//! time; `PARLEY_KERNELS=portable` opts out): 3-4x the portable kernels, and what brings
+//! Q4_K_M files to llama.cpp's speed at one thread. Both give the same bits.
 //!
 //! Design:
 //! - Weights are repacked at load into groups of `G` = 16 output rows ("rows in lanes"):

@@ -14,7 +14,9 @@
 //!
 //! The dots against activations quantized per 32-block (see `quantize_rows`) run in i16 lanes
 //! over as many elements as cannot overflow, then i32; each chunk is scaled in f32 by the
-//! activation scale, each super-block by `d`. The order never depends on the batch.
+//! activation scale, each super-block by `d`. The order never depends on the batch. Where the
+//! CPU has AVX-512 VNNI, Q4_K and Q6_K are repacked for `vnni`'s kernels instead (another byte
+//! order in the same space; the same results).
 
 use super::{f16_at, h16, Lanes, XRow, G, QK};
 use crate::{Error, Result};
