@@ -14,11 +14,16 @@
 //!
 //! The dots against activations quantized per 32-block (see `quantize_rows`) run in i16 lanes
 //! over as many elements as cannot overflow, then i32; each chunk is scaled in f32 by the
-//! activation scale, each super-block by `d`. The order never depends on the batch.
+//! activation scale, each super-block by `d`. The order never depends on the batch. Where the
+//! CPU has AVX-512 VNNI, Q4_K and Q6_K are repacked for `vnni`'s kernels instead (another byte
+//! order in the same space; the same results).
 
-use super::{f16_at, h16, Lanes, G, QK};
+use super::{f16_at, h16, Lanes, XRow, G, QK};
 use crate::{Error, Result};
 use candle_core::quantized::GgmlDType;
+
+mod vnni;
+pub(super) use vnni::Vnni;
 
 /// Weights per super-block.
 pub(super) const QK_K: usize = 256;
@@ -37,6 +42,8 @@ pub(super) enum Kind {
 #[derive(Clone)]
 pub(super) struct KQuants {
     kind: Kind,
+    /// Q4_K and Q6_K in the AVX-512 VNNI layout (see `vnni`), else the portable one.
+    vnni: Option<Vnni>,
     /// 32-weight chunks per row.
     nb: usize,
     q: Vec<u8>,
@@ -135,11 +142,14 @@ impl KQuants {
         }
     }
 
-    /// Repack `rows` (raw GGUF rows of `k` weights each).
-    pub(super) fn repack(kind: Kind, rows: &[&[u8]], k: usize) -> Result<Self> {
+    /// Repack `rows` (raw GGUF rows of `k` weights each); Q4_K and Q6_K in the VNNI layout
+    /// when given the features.
+    pub(super) fn repack(kind: Kind, rows: &[&[u8]], k: usize, vnni: Option<Vnni>) -> Result<Self> {
         if !k.is_multiple_of(QK_K) {
             return Err(Error::Unsupported(format!("K-quant width {k}")));
         }
+        let vnni = vnni.filter(|_| kind != Kind::Q5K);
+        let in_vnni = vnni.is_some();
         let (n, nsb, nb) = (rows.len(), k / QK_K, k / QK);
         let bytes = match kind {
             Kind::Q4K => 144,
@@ -168,8 +178,9 @@ impl KQuants {
                 for c in 0..CHUNKS {
                     let b = sb * CHUNKS + c;
                     let v = &dec.v[c * QK..(c + 1) * QK];
+                    let (at, gr) = (((r / G) * nb + b) * 256, r % G);
                     for e in 0..16 {
-                        q.set(r, b * 16 + e, (v[e] & 15) | ((v[e + 16] & 15) << 4));
+                        q.data[at + q_at(in_vnni, gr, e)] = (v[e] & 15) | ((v[e + 16] & 15) << 4);
                     }
                     match kind {
                         Kind::Q4K => {}
@@ -177,6 +188,16 @@ impl KQuants {
                             for u in 0..4 {
                                 let bits = (0..8).fold(0u8, |a, t| a | ((v[8 * u + t] >> 4) << t));
                                 h.set(r, b * 4 + u, bits);
+                            }
+                        }
+                        Kind::Q6K if in_vnni => {
+                            let at = ((r / G) * nb + b) * 128 + gr * 4;
+                            for (half, t) in (0..2).flat_map(|half| (0..4).map(move |t| (half, t)))
+                            {
+                                let bits = (0..4).fold(0u8, |a, u| {
+                                    a | ((v[16 * half + 4 * u + t] >> 4) << (2 * u))
+                                });
+                                h.data[at + half * 64 + t] = bits;
                             }
                         }
                         Kind::Q6K => {
@@ -202,6 +223,7 @@ impl KQuants {
         }
         Ok(Self {
             kind,
+            vnni,
             nb,
             q: q.data,
             h: h.data,
@@ -228,8 +250,9 @@ impl KQuants {
         let sb = b / CHUNKS;
         let d = h16(self.d[(g * nsb + sb) * G + r]);
         let q = &self.q[gb * 256..gb * 256 + 256];
+        let in_vnni = self.vnni.is_some();
         for e in 0..16 {
-            let byte = q[e * G + r];
+            let byte = q[q_at(in_vnni, r, e)];
             let (mut lo, mut hi) = (byte & 15, byte >> 4);
             if self.kind == Kind::Q5K {
                 let h = &self.h[gb * 4 * G..(gb + 1) * 4 * G];
@@ -237,9 +260,16 @@ impl KQuants {
                 hi |= ((h[(2 + e / 8) * G + r] >> (e % 8)) & 1) << 4;
             }
             if self.kind == Kind::Q6K {
-                let h = self.h[gb * 8 * G + (e / 2) * G + r] >> (4 * (e % 2));
-                lo |= (h & 3) << 4;
-                hi |= (h & 12) << 2;
+                if in_vnni {
+                    let at = gb * 128 + r * 4 + e % 4;
+                    let shift = 2 * (e / 4);
+                    lo |= ((self.h[at] >> shift) & 3) << 4;
+                    hi |= ((self.h[at + 64] >> shift) & 3) << 4;
+                } else {
+                    let h = self.h[gb * 8 * G + (e / 2) * G + r] >> (4 * (e % 2));
+                    lo |= (h & 3) << 4;
+                    hi |= (h & 12) << 2;
+                }
                 let s0 = self.sc[(2 * gb) * G + r] as i8;
                 let s1 = self.sc[(2 * gb + 1) * G + r] as i8;
                 out[e] = d * f32::from(s0) * f32::from(i16::from(lo) - 32);
@@ -281,22 +311,38 @@ impl KQuants {
     /// Four activation rows at once against group `g`, where a kernel for that exists (each
     /// row's result is the same as from [`KQuants::row`]).
     pub(super) fn rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
-        match self.kind {
-            Kind::Q4K => Some(q4k_row4(self, g, x)),
-            Kind::Q6K => Some(q6k_row4(self, g, x)),
-            Kind::Q5K => None,
+        match (self.kind, self.vnni) {
+            (Kind::Q4K | Kind::Q6K, Some(vnni)) => Some(self.vnni_rows(vnni, g, x)),
+            (Kind::Q4K, None) => Some(q4k_row4(self, g, x)),
+            (Kind::Q6K, None) => Some(q6k_row4(self, g, x)),
+            (Kind::Q5K, _) => None,
         }
     }
 
-    /// One activation row (quantized per 32-block: values `xs`, scales `xd`, scaled sums
-    /// `xsum`) against group `g`.
-    pub(super) fn row(&self, g: usize, xs: &[i16], xd: &[f32], xsum: &[f32]) -> [f32; G] {
+    /// `R` activation rows against group `g` with the VNNI kernels (Q4_K or Q6_K).
+    fn vnni_rows<const R: usize>(&self, vnni: Vnni, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
+        if self.kind == Kind::Q6K {
+            let (q, h, sc, d) = self.q6k_group(g);
+            vnni.q6k_rows(q, h, sc, d, x)
+        } else {
+            let (q, sc, mn, d, dmin) = self.q4k_group(g);
+            vnni.q4k_rows(q, sc, mn, d, dmin, x)
+        }
+    }
+
+    /// One activation row against group `g`.
+    pub(super) fn row(&self, g: usize, x: XRow<'_>) -> [f32; G] {
+        if let Some(vnni) = self.vnni {
+            let [acc] = self.vnni_rows(vnni, g, &[x]);
+            return acc;
+        }
+        let (xs, xd, xsum) = (x.q, x.d, x.s);
         let nb = self.nb;
         let nsb = nb / CHUNKS;
         let q = &self.q[g * nb * 256..(g + 1) * nb * 256];
         let d = &self.d[g * nsb * G..(g + 1) * nsb * G];
         match self.kind {
-            Kind::Q4K => q4k_row(self, g, (xs, xd, xsum)),
+            Kind::Q4K => q4k_row(self, g, x),
             Kind::Q5K => q5k_row(
                 q,
                 &self.h[g * nb * 4 * G..(g + 1) * nb * 4 * G],
@@ -313,6 +359,18 @@ impl KQuants {
                 q6k_row(q, h, sc, d, xs, xd)
             }
         }
+    }
+}
+
+/// Where the byte holding elements `e` and `e + 16` (`e < 16`) of row `r` of a group sits in
+/// the group's 256 bytes for one chunk: portable (lanes: one element of 16 rows) or VNNI (see
+/// `vnni`: 4 elements of 16 rows).
+#[inline(always)]
+fn q_at(vnni: bool, r: usize, e: usize) -> usize {
+    if vnni {
+        (e / 4) * 64 + r * 4 + e % 4
+    } else {
+        e * G + r
     }
 }
 
@@ -356,9 +414,6 @@ fn dot_q5(qb: &[u8; 256], hb: &[u8; 4 * G], xb: &[i16; QK]) -> [i32; G] {
     acc
 }
 
-/// One quantized activation row as the kernels read it: values, per-32 scales, scaled sums.
-pub(super) type XRow<'a> = (&'a [i16], &'a [f32], &'a [f32]);
-
 /// For each of `R` activation rows: `a0 += lo · x[at]`, `a1 += hi · x[at + 16]` in i16 lanes
 /// (the unpacked elements `at` and `at + 16` of a chunk, per weight row).
 #[inline(always)]
@@ -371,7 +426,7 @@ fn mac_rows<const R: usize>(
     at: usize,
 ) {
     for j in 0..R {
-        let (x0, x1) = (x[j].0[at], x[j].0[at + 16]);
+        let (x0, x1) = (x[j].q[at], x[j].q[at + 16]);
         for r in 0..G {
             a0[j][r] += lo[r] * x0;
             a1[j][r] += hi[r] * x1;
@@ -416,7 +471,7 @@ fn q4k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
             let at = (b / CHUNKS) * G;
             let (db, mb) = (&d[at..at + G], &dmin[at..at + G]);
             for j in 0..R {
-                let (dx, sx) = (x[j].1[b], x[j].2[b]);
+                let (dx, sx) = (x[j].d[b], x[j].s[b]);
                 for r in 0..G {
                     facc[j][r] += h16(db[r]) * dx * (i32::from(scb[r]) * acc[j][r]) as f32
                         - h16(mb[r]) * sx * f32::from(mnb[r]);
@@ -432,7 +487,8 @@ fn q4k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
 /// because LLVM vectorises the generic form at `R = 1` badly (5x slower). Same operations in
 /// the same order per row (`kernels_rows_do_not_depend_on_the_batch` holds them equal).
 #[inline(never)]
-fn q4k_row(k: &KQuants, g: usize, (xs, xd, xsum): XRow<'_>) -> [f32; G] {
+fn q4k_row(k: &KQuants, g: usize, x: XRow<'_>) -> [f32; G] {
+    let (xs, xd, xsum) = (x.q, x.d, x.s);
     let (q, sc, mn, d, dmin) = k.q4k_group(g);
     let mut facc = [0f32; G];
     let mut acc = [0i32; G];
@@ -598,7 +654,7 @@ fn q6k_rows<const R: usize>(k: &KQuants, g: usize, x: &[XRow<'_>; R]) -> [[f32; 
             let at = (b / CHUNKS) * G;
             let db = &d[at..at + G];
             for j in 0..R {
-                let dx = x[j].1[b];
+                let dx = x[j].d[b];
                 for r in 0..G {
                     let isum =
                         i32::from(scb[r] as i8) * d0[j][r] + i32::from(scb[G + r] as i8) * d1[j][r];

@@ -1,0 +1,328 @@
+//! Q4_K and Q6_K dot products with AVX-512 VNNI, chosen at run time where the CPU has it.
+//!
+//! `vpdpbusd` multiplies 4 unsigned bytes by 4 signed bytes and adds the sum into each i32
+//! lane: 64 multiply-adds per instruction, against 32 for the portable kernels' i16 lanes
+//! (`vpmullw` + `vpaddw` on 16 lanes, plus widening). K-quant values are unsigned (Q4_K
+//! 0..16, Q6_K 0..64 before its −32 offset) and quantized activations fit a signed byte.
+//!
+//! Layout (made by [`super::KQuants::repack`] when [`Vnni::detect`] finds the features): per row
+//! group and 32-weight chunk, 4 vectors of 64 bytes; byte `v·64 + r·4 + t` holds element
+//! `4v + t` (low nibble) and element `4v + t + 16` (high nibble) of row `r`. The nibbles of a
+//! vector are so 4 consecutive elements of each of the 16 rows: `vpdpbusd` against those 4
+//! activation bytes broadcast gives each row's partial dot in its own i32 lane. Q6_K adds two
+//! 64-byte vectors of high bits per chunk: byte `r·4 + t` of the first holds at bits `2v, 2v+1`
+//! the two high bits of element `4v + t`, the second those of element `4v + t + 16`.
+//!
+//! Q6_K's offset: `Σ (q − 32)·x = Σ q·x − 32·Σ x`, with `Σ x` per 16-element sub-block from
+//! the activation quantizer. Integer sums are exact in any order, and the f32 scaling per chunk
+//! is the portable kernels' formula, operation for operation, in the same order and without
+//! fused multiply-adds, so every result is the same bits as the portable kernel's
+//! (`kernels_vnni_matches_portable_bits`); a row's result never depends on the batch.
+//!
+//! The only `unsafe` of the crate lives here: calling the `#[target_feature]` kernels (sound
+//! because a [`Vnni`] exists only once the features were detected) and unaligned vector loads
+//! from arrays of the right size.
+#![allow(unsafe_code)]
+
+use super::super::{XRow, G, QK};
+use super::CHUNKS;
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Proof that the CPU has AVX-512 F, BW and VNNI: only [`Vnni::detect`] makes one (on other
+/// architectures none can exist).
+#[derive(Clone, Copy, Debug)]
+pub(in super::super) struct Vnni(Detected);
+
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+struct Detected;
+
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Copy, Debug)]
+enum Detected {}
+
+impl Vnni {
+    /// The features, if this CPU has them and `PARLEY_KERNELS` is not `portable` (which keeps
+    /// the portable kernels, for comparisons).
+    pub(in super::super) fn detect() -> Option<Self> {
+        if std::env::var_os("PARLEY_KERNELS").is_some_and(|v| v == "portable") {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            return Some(Self(Detected));
+        }
+        None
+    }
+
+    /// `R` activation rows against one Q4_K row group in this module's layout: nibbles `q`
+    /// (256 bytes per chunk), scales `sc` and minimums `mn` (`G` per chunk), `d` and `dmin`
+    /// (`G` f16 per super-block).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn q4k_rows<const R: usize>(
+        self,
+        q: &[u8],
+        sc: &[u8],
+        mn: &[u8],
+        d: &[u16],
+        dmin: &[u16],
+        x: &[XRow<'_>; R],
+    ) -> [[f32; G]; R] {
+        let nb = sc.len() / G;
+        assert!(q.len() == nb * 256 && mn.len() == nb * G && nb.is_multiple_of(CHUNKS));
+        assert!(d.len() == nb / CHUNKS * G && dmin.len() == d.len());
+        assert!(x
+            .iter()
+            .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s.len() >= nb));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let Self(Detected) = self;
+            // SAFETY: a `Vnni` exists only where `detect` found avx512f, avx512bw and
+            // avx512vnni; the slice lengths were checked above.
+            unsafe { q4k(q, sc, mn, d, dmin, x) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.0 {}
+    }
+
+    /// `R` activation rows against one Q6_K row group in this module's layout: low nibbles `q`
+    /// (256 bytes per chunk), high bits `h` (128 bytes per chunk), signed scales `sc` (`2G` per
+    /// chunk), `d` (`G` f16 per super-block).
+    pub(super) fn q6k_rows<const R: usize>(
+        self,
+        q: &[u8],
+        h: &[u8],
+        sc: &[u8],
+        d: &[u16],
+        x: &[XRow<'_>; R],
+    ) -> [[f32; G]; R] {
+        let nb = q.len() / 256;
+        assert!(q.len() == nb * 256 && h.len() == nb * 128 && sc.len() == nb * 2 * G);
+        assert!(nb.is_multiple_of(CHUNKS) && d.len() == nb / CHUNKS * G);
+        assert!(x
+            .iter()
+            .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s16.len() >= 2 * nb));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let Self(Detected) = self;
+            // SAFETY: as in `q4k_rows`.
+            unsafe { q6k(q, h, sc, d, x) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.0 {}
+    }
+}
+
+/// 64 bytes as a vector.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load64(b: &[u8; 64]) -> __m512i {
+    // SAFETY: 64 readable bytes; the load is unaligned.
+    unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
+}
+
+/// 16 bytes widened to i32 lanes, unsigned or (`SIGNED`) signed.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn widen16<const SIGNED: bool>(b: &[u8; G]) -> __m512i {
+    // SAFETY: 16 readable bytes; the load is unaligned.
+    let v = unsafe { _mm_loadu_si128(b.as_ptr().cast()) };
+    if SIGNED {
+        _mm512_cvtepi8_epi32(v)
+    } else {
+        _mm512_cvtepu8_epi32(v)
+    }
+}
+
+/// 16 f16 values (finite) as f32 lanes: exact, so the same values as the portable `h16`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn f16x16(h: &[u16; G]) -> __m512 {
+    // SAFETY: 32 readable bytes; the load is unaligned.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(h.as_ptr().cast()) })
+}
+
+/// Activation bytes `at..at + 4` in every i32 lane.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn broadcast4(x: &[i8; QK], at: usize) -> __m512i {
+    let b = [x[at], x[at + 1], x[at + 2], x[at + 3]].map(|v| v as u8);
+    _mm512_set1_epi32(i32::from_le_bytes(b))
+}
+
+/// How far ahead the one-row (decode) kernels ask for weight bytes: decode streams the weights
+/// from memory once per token, and the hardware prefetcher alone left it short of llama.cpp's.
+const PREFETCH_AHEAD: usize = 2048;
+
+/// Ask for the cache line at `base + at` (a hint: any address is allowed).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn prefetch(base: &[u8], at: usize) {
+    // A prefetch never faults, so a safe intrinsic whatever the address.
+    _mm_prefetch::<_MM_HINT_T0>(base.as_ptr().wrapping_add(at).cast());
+}
+
+/// The 16 lanes as an array.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn lanes(v: __m512) -> [f32; G] {
+    let mut out = [0f32; G];
+    // SAFETY: 64 writable bytes; the store is unaligned.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) };
+    out
+}
+
+/// Chunk `b`'s 32 activation bytes of each row.
+#[inline(always)]
+fn chunk_acts<'a, const R: usize>(x: &[XRow<'a>; R], b: usize) -> [&'a [i8; QK]; R] {
+    std::array::from_fn(|j| &x[j].q8.as_chunks::<QK>().0[b])
+}
+
+/// [`Vnni::q4k_rows`]. Per chunk and row: `Σ q·x` exact in i32 (lo and hi nibbles in separate
+/// accumulators, for two dependency chains), then the portable `q4k_row`'s
+/// `d·dx·(sc·Σ) − dmin·sx·m` in f32.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn q4k<const R: usize>(
+    q: &[u8],
+    sc: &[u8],
+    mn: &[u8],
+    d: &[u16],
+    dmin: &[u16],
+    x: &[XRow<'_>; R],
+) -> [[f32; G]; R] {
+    let low = _mm512_set1_epi8(0x0F);
+    let mut facc = [_mm512_setzero_ps(); R];
+    let (ds, ms) = (d.as_chunks::<G>().0, dmin.as_chunks::<G>().0);
+    let chunks = q
+        .as_chunks::<256>()
+        .0
+        .iter()
+        .zip(sc.as_chunks::<G>().0.iter().zip(mn.as_chunks::<G>().0));
+    for (b, (qb, (scb, mnb))) in chunks.enumerate() {
+        if R == 1 {
+            for line in 0..4 {
+                prefetch(q, b * 256 + PREFETCH_AHEAD + line * 64);
+            }
+        }
+        let xb = chunk_acts(x, b);
+        let mut lo_acc = [_mm512_setzero_si512(); R];
+        let mut hi_acc = [_mm512_setzero_si512(); R];
+        for (v, wv) in qb.as_chunks::<64>().0.iter().enumerate() {
+            let w = load64(wv);
+            let lo = _mm512_and_si512(w, low);
+            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), low);
+            for j in 0..R {
+                lo_acc[j] = _mm512_dpbusd_epi32(lo_acc[j], lo, broadcast4(xb[j], 4 * v));
+                hi_acc[j] = _mm512_dpbusd_epi32(hi_acc[j], hi, broadcast4(xb[j], 4 * v + 16));
+            }
+        }
+        let scv = widen16::<false>(scb);
+        let mnf = _mm512_cvtepi32_ps(widen16::<false>(mnb));
+        let (db, mb) = (f16x16(&ds[b / CHUNKS]), f16x16(&ms[b / CHUNKS]));
+        for j in 0..R {
+            let acc = _mm512_add_epi32(lo_acc[j], hi_acc[j]);
+            let (dx, sx) = (_mm512_set1_ps(x[j].d[b]), _mm512_set1_ps(x[j].s[b]));
+            let dot = _mm512_mul_ps(
+                _mm512_mul_ps(db, dx),
+                _mm512_cvtepi32_ps(_mm512_mullo_epi32(scv, acc)),
+            );
+            let min = _mm512_mul_ps(_mm512_mul_ps(mb, sx), mnf);
+            facc[j] = _mm512_add_ps(facc[j], _mm512_sub_ps(dot, min));
+        }
+    }
+    let mut out = [[0f32; G]; R];
+    for (o, v) in out.iter_mut().zip(facc) {
+        *o = lanes(v);
+    }
+    out
+}
+
+/// [`Vnni::q6k_rows`]. Per chunk and row: `Σ q·x − 32·Σ x` exact in i32 for each 16-element
+/// sub-block, then the portable `q6k_row`'s `d·dx·(sc₀·Σ₀ + sc₁·Σ₁)` in f32.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn q6k<const R: usize>(
+    q: &[u8],
+    h: &[u8],
+    sc: &[u8],
+    d: &[u16],
+    x: &[XRow<'_>; R],
+) -> [[f32; G]; R] {
+    let low = _mm512_set1_epi8(0x0F);
+    let bits45 = _mm512_set1_epi8(0x30);
+    let mut facc = [_mm512_setzero_ps(); R];
+    let ds = d.as_chunks::<G>().0;
+    let chunks = q.as_chunks::<256>().0.iter().zip(
+        h.as_chunks::<128>()
+            .0
+            .iter()
+            .zip(sc.as_chunks::<{ 2 * G }>().0),
+    );
+    for (b, (qb, (hb, scb))) in chunks.enumerate() {
+        if R == 1 {
+            for line in 0..4 {
+                prefetch(q, b * 256 + PREFETCH_AHEAD + line * 64);
+            }
+            for line in 0..2 {
+                prefetch(h, b * 128 + PREFETCH_AHEAD / 2 + line * 64);
+            }
+        }
+        let xb = chunk_acts(x, b);
+        let hb = hb.as_chunks::<64>().0;
+        let (hl, hh) = (load64(&hb[0]), load64(&hb[1]));
+        let mut lo_acc = [_mm512_setzero_si512(); R];
+        let mut hi_acc = [_mm512_setzero_si512(); R];
+        for (v, wv) in qb.as_chunks::<64>().0.iter().enumerate() {
+            let w = load64(wv);
+            // The high bits of this vector's elements at bits 4 and 5 (and others, masked).
+            let (sl, sh) = match v {
+                0 => (_mm512_slli_epi16::<4>(hl), _mm512_slli_epi16::<4>(hh)),
+                1 => (_mm512_slli_epi16::<2>(hl), _mm512_slli_epi16::<2>(hh)),
+                2 => (hl, hh),
+                _ => (_mm512_srli_epi16::<2>(hl), _mm512_srli_epi16::<2>(hh)),
+            };
+            // a | (b & c)
+            let lo = _mm512_ternarylogic_epi32::<0xF8>(_mm512_and_si512(w, low), sl, bits45);
+            let hi = _mm512_ternarylogic_epi32::<0xF8>(
+                _mm512_and_si512(_mm512_srli_epi16::<4>(w), low),
+                sh,
+                bits45,
+            );
+            for j in 0..R {
+                lo_acc[j] = _mm512_dpbusd_epi32(lo_acc[j], lo, broadcast4(xb[j], 4 * v));
+                hi_acc[j] = _mm512_dpbusd_epi32(hi_acc[j], hi, broadcast4(xb[j], 4 * v + 16));
+            }
+        }
+        let scb = scb.as_chunks::<G>().0;
+        let (sc0, sc1) = (widen16::<true>(&scb[0]), widen16::<true>(&scb[1]));
+        let db = f16x16(&ds[b / CHUNKS]);
+        for j in 0..R {
+            let (s0, s1) = (x[j].s16[2 * b], x[j].s16[2 * b + 1]);
+            let d0 = _mm512_sub_epi32(lo_acc[j], _mm512_set1_epi32(32 * s0));
+            let d1 = _mm512_sub_epi32(hi_acc[j], _mm512_set1_epi32(32 * s1));
+            let isum = _mm512_add_epi32(_mm512_mullo_epi32(sc0, d0), _mm512_mullo_epi32(sc1, d1));
+            let dx = _mm512_set1_ps(x[j].d[b]);
+            facc[j] = _mm512_add_ps(
+                facc[j],
+                _mm512_mul_ps(_mm512_mul_ps(db, dx), _mm512_cvtepi32_ps(isum)),
+            );
+        }
+    }
+    let mut out = [[0f32; G]; R];
+    for (o, v) in out.iter_mut().zip(facc) {
+        *o = lanes(v);
+    }
+    out
+}
