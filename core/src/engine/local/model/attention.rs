@@ -660,20 +660,7 @@ fn weighted_pair<'a, const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::engine::local::model::test_values::rand_vec;
 
     #[test]
     fn exp_nonpos_is_within_2e_7_of_exp() {

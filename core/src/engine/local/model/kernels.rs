@@ -975,20 +975,7 @@ mod tests {
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
 
-    /// Deterministic pseudo-random values in [-1, 1).
-    fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::engine::local::model::test_values::rand_vec;
 
     fn rel_err(a: &[f32], b: &[f32]) -> f32 {
         let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();

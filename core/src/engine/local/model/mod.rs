@@ -13,6 +13,25 @@ pub mod template;
 pub mod tokenizer;
 pub mod transformer;
 
+/// Values for the model rooms' unit tests.
+#[cfg(test)]
+pub(crate) mod test_values {
+    /// Deterministic pseudo-random values in [-1, 1).
+    pub(crate) fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
