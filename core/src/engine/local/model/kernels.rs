@@ -1,7 +1,7 @@
 //! Weight-matrix kernels: `y = x · Wᵀ` for the weight types GGUF chat models ship: Q4_0, Q4_1,
 //! Q5_0, Q5_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`). Every
 //! weight is used as the file stores it (repacked, never re-quantized). Portable safe Rust,
-//! except Q4_K and Q6_K on x86-64 CPUs with AVX-512 VNNI (`kquants::vnni`, detected at repack
+//! except Q4_K, Q5_K and Q6_K on x86-64 CPUs with AVX-512 VNNI (`kquants::vnni`, detected at repack
 //! time; `PARLEY_KERNELS=portable` opts out): 3-4x the portable kernels, and what brings
 //! Q4_K_M files to llama.cpp's speed at one thread. Both give the same bits.
 //!
@@ -353,7 +353,7 @@ impl QuantMatrix {
         Self::repack(parts, kquants::Vnni::detect())
     }
 
-    /// [`QuantMatrix::from_qtensors`] with Q4_K and Q6_K in the AVX-512 VNNI layout (`Some`) or
+    /// [`QuantMatrix::from_qtensors`] with the K-quants in the AVX-512 VNNI layout (`Some`) or
     /// the portable one (`None`).
     fn repack(parts: &[&QTensor], vnni: Option<kquants::Vnni>) -> Result<Self> {
         let first = parts
@@ -1158,7 +1158,7 @@ mod tests {
         let dev = Device::Cpu;
         for (n, k) in [(40, 256), (512, 512), (96, 2048)] {
             let w = Tensor::from_vec(rand_vec(n * k, 21), (n, k), &dev).unwrap();
-            for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+            for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
                 let qt = QTensor::quantize(&w, dtype).unwrap();
                 let fast = QuantMatrix::repack(&[&qt], Some(vnni)).unwrap();
                 let portable = QuantMatrix::repack(&[&qt], None).unwrap();
@@ -1186,7 +1186,12 @@ mod tests {
         let dev = Device::Cpu;
         let w = Tensor::from_vec(rand_vec(40 * 256, 11), (40, 256), &dev).unwrap();
         let ids = Tensor::new(&[3u32, 0, 39, 3], &dev).unwrap();
-        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K, GgmlDType::F16] {
+        for dtype in [
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
+            GgmlDType::F16,
+        ] {
             let qt = QTensor::quantize(&w, dtype).unwrap();
             let km = QuantMatrix::from_qtensor(&qt).unwrap();
             let want = qt.dequantize(&dev).unwrap().embedding(&ids).unwrap();

@@ -15,8 +15,8 @@
 //! The dots against activations quantized per 32-block (see `quantize_rows`) run in i16 lanes
 //! over as many elements as cannot overflow, then i32; each chunk is scaled in f32 by the
 //! activation scale, each super-block by `d`. The order never depends on the batch. Where the
-//! CPU has AVX-512 VNNI, Q4_K and Q6_K are repacked for `vnni`'s kernels instead (another byte
-//! order in the same space; the same results).
+//! CPU has AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `vnni`'s kernels instead (another
+//! byte order in the same space; the same results).
 
 use super::{f16_at, h16, Lanes, XRow, G, QK};
 use crate::{Error, Result};
@@ -42,7 +42,7 @@ pub(super) enum Kind {
 #[derive(Clone)]
 pub(super) struct KQuants {
     kind: Kind,
-    /// Q4_K and Q6_K in the AVX-512 VNNI layout (see `vnni`), else the portable one.
+    /// Q4_K, Q5_K and Q6_K in the AVX-512 VNNI layout (see `vnni`), else the portable one.
     vnni: Option<Vnni>,
     /// 32-weight chunks per row.
     nb: usize,
@@ -142,13 +142,12 @@ impl KQuants {
         }
     }
 
-    /// Repack `rows` (raw GGUF rows of `k` weights each); Q4_K and Q6_K in the VNNI layout
+    /// Repack `rows` (raw GGUF rows of `k` weights each); in the VNNI layout
     /// when given the features.
     pub(super) fn repack(kind: Kind, rows: &[&[u8]], k: usize, vnni: Option<Vnni>) -> Result<Self> {
         if !k.is_multiple_of(QK_K) {
             return Err(Error::Unsupported(format!("K-quant width {k}")));
         }
-        let vnni = vnni.filter(|_| kind != Kind::Q5K);
         let in_vnni = vnni.is_some();
         let (n, nsb, nb) = (rows.len(), k / QK_K, k / QK);
         let bytes = match kind {
@@ -184,6 +183,17 @@ impl KQuants {
                     }
                     match kind {
                         Kind::Q4K => {}
+                        Kind::Q5K if in_vnni => {
+                            // Byte `gr·4 + t`: bit `u` the fifth bit of element `4u + t`, bit
+                            // `u + 4` that of element `4u + t + 16`.
+                            let at = ((r / G) * nb + b) * 64 + gr * 4;
+                            for t in 0..4 {
+                                h.data[at + t] = (0..4).fold(0u8, |a, u| {
+                                    a | ((v[4 * u + t] >> 4) << u)
+                                        | ((v[4 * u + t + 16] >> 4) << (u + 4))
+                                });
+                            }
+                        }
                         Kind::Q5K => {
                             for u in 0..4 {
                                 let bits = (0..8).fold(0u8, |a, t| a | ((v[8 * u + t] >> 4) << t));
@@ -254,7 +264,11 @@ impl KQuants {
         for e in 0..16 {
             let byte = q[q_at(in_vnni, r, e)];
             let (mut lo, mut hi) = (byte & 15, byte >> 4);
-            if self.kind == Kind::Q5K {
+            if self.kind == Kind::Q5K && in_vnni {
+                let h = self.h[gb * 64 + r * 4 + e % 4] >> (e / 4);
+                lo |= (h & 1) << 4;
+                hi |= ((h >> 4) & 1) << 4;
+            } else if self.kind == Kind::Q5K {
                 let h = &self.h[gb * 4 * G..(gb + 1) * 4 * G];
                 lo |= ((h[(e / 8) * G + r] >> (e % 8)) & 1) << 4;
                 hi |= ((h[(2 + e / 8) * G + r] >> (e % 8)) & 1) << 4;
@@ -297,6 +311,12 @@ impl KQuants {
         )
     }
 
+    /// Group `g`'s Q5_K fifth bits.
+    fn q5k_h(&self, g: usize) -> &[u8] {
+        let nb = self.nb;
+        &self.h[g * nb * 4 * G..(g + 1) * nb * 4 * G]
+    }
+
     /// Group `g`'s Q6_K data: low nibbles, high bits, scales, `d`.
     fn q6k_group(&self, g: usize) -> (&[u8], &[u8], &[u8], &[u16]) {
         let (nb, nsb) = (self.nb, self.nb / CHUNKS);
@@ -312,21 +332,28 @@ impl KQuants {
     /// row's result is the same as from [`KQuants::row`]).
     pub(super) fn rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
         match (self.kind, self.vnni) {
-            (Kind::Q4K | Kind::Q6K, Some(vnni)) => Some(self.vnni_rows(vnni, g, x)),
+            (_, Some(vnni)) => Some(self.vnni_rows(vnni, g, x)),
             (Kind::Q4K, None) => Some(q4k_row4(self, g, x)),
             (Kind::Q6K, None) => Some(q6k_row4(self, g, x)),
-            (Kind::Q5K, _) => None,
+            (Kind::Q5K, None) => None,
         }
     }
 
-    /// `R` activation rows against group `g` with the VNNI kernels (Q4_K or Q6_K).
+    /// `R` activation rows against group `g` with the VNNI kernels.
     fn vnni_rows<const R: usize>(&self, vnni: Vnni, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
-        if self.kind == Kind::Q6K {
-            let (q, h, sc, d) = self.q6k_group(g);
-            vnni.q6k_rows(q, h, sc, d, x)
-        } else {
-            let (q, sc, mn, d, dmin) = self.q4k_group(g);
-            vnni.q4k_rows(q, sc, mn, d, dmin, x)
+        match self.kind {
+            Kind::Q6K => {
+                let (q, h, sc, d) = self.q6k_group(g);
+                vnni.q6k_rows(q, h, sc, d, x)
+            }
+            Kind::Q5K => {
+                let (q, sc, mn, d, dmin) = self.q4k_group(g);
+                vnni.q5k_rows(q, self.q5k_h(g), sc, mn, d, dmin, x)
+            }
+            Kind::Q4K => {
+                let (q, sc, mn, d, dmin) = self.q4k_group(g);
+                vnni.q4k_rows(q, sc, mn, d, dmin, x)
+            }
         }
     }
 
@@ -345,7 +372,7 @@ impl KQuants {
             Kind::Q4K => q4k_row(self, g, x),
             Kind::Q5K => q5k_row(
                 q,
-                &self.h[g * nb * 4 * G..(g + 1) * nb * 4 * G],
+                self.q5k_h(g),
                 &self.sc[g * nb * G..(g + 1) * nb * G],
                 &self.mn[g * nb * G..(g + 1) * nb * G],
                 d,

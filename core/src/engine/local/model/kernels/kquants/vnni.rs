@@ -1,15 +1,18 @@
-//! Q4_K and Q6_K dot products with AVX-512 VNNI, chosen at run time where the CPU has it.
+//! Q4_K, Q5_K and Q6_K dot products with AVX-512 VNNI, chosen at run time where the CPU has it.
 //!
 //! `vpdpbusd` multiplies 4 unsigned bytes by 4 signed bytes and adds the sum into each i32
 //! lane: 64 multiply-adds per instruction, against 32 for the portable kernels' i16 lanes
 //! (`vpmullw` + `vpaddw` on 16 lanes, plus widening). K-quant values are unsigned (Q4_K
-//! 0..16, Q6_K 0..64 before its −32 offset) and quantized activations fit a signed byte.
+//! 0..16, Q5_K 0..32, Q6_K 0..64 before its −32 offset) and quantized activations fit a signed byte.
 //!
 //! Layout (made by [`super::KQuants::repack`] when [`Vnni::detect`] finds the features): per row
 //! group and 32-weight chunk, 4 vectors of 64 bytes; byte `v·64 + r·4 + t` holds element
 //! `4v + t` (low nibble) and element `4v + t + 16` (high nibble) of row `r`. The nibbles of a
 //! vector are so 4 consecutive elements of each of the 16 rows: `vpdpbusd` against those 4
-//! activation bytes broadcast gives each row's partial dot in its own i32 lane. Q6_K adds two
+//! activation bytes broadcast gives each row's partial dot in its own i32 lane. Q5_K adds one
+//! 64-byte vector of fifth bits per chunk (the portable layout's size): byte `r·4 + t` holds at
+//! bit `v` the fifth bit of element `4v + t`, at bit `v + 4` that of element `4v + t + 16`, so
+//! one shift and mask per nibble vector puts them at bit 4. Q6_K adds two
 //! 64-byte vectors of high bits per chunk: byte `r·4 + t` of the first holds at bits `2v, 2v+1`
 //! the two high bits of element `4v + t`, the second those of element `4v + t + 16`.
 //!
@@ -84,7 +87,37 @@ impl Vnni {
             let Self(Detected) = self;
             // SAFETY: a `Vnni` exists only where `detect` found avx512f, avx512bw and
             // avx512vnni; the slice lengths were checked above.
-            unsafe { q4k(q, sc, mn, d, dmin, x) }
+            unsafe { q45k::<R, false>(q, &[], sc, mn, d, dmin, x) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.0 {}
+    }
+
+    /// `R` activation rows against one Q5_K row group: [`Vnni::q4k_rows`]'s data plus the
+    /// fifth bits `h` (64 bytes per chunk).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn q5k_rows<const R: usize>(
+        self,
+        q: &[u8],
+        h: &[u8],
+        sc: &[u8],
+        mn: &[u8],
+        d: &[u16],
+        dmin: &[u16],
+        x: &[XRow<'_>; R],
+    ) -> [[f32; G]; R] {
+        let nb = sc.len() / G;
+        assert!(q.len() == nb * 256 && h.len() == nb * 64 && mn.len() == nb * G);
+        assert!(nb.is_multiple_of(CHUNKS));
+        assert!(d.len() == nb / CHUNKS * G && dmin.len() == d.len());
+        assert!(x
+            .iter()
+            .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s.len() >= nb));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let Self(Detected) = self;
+            // SAFETY: as in `q4k_rows`.
+            unsafe { q45k::<R, true>(q, h, sc, mn, d, dmin, x) }
         }
         #[cfg(not(target_arch = "x86_64"))]
         match self.0 {}
@@ -189,13 +222,15 @@ fn chunk_acts<'a, const R: usize>(x: &[XRow<'a>; R], b: usize) -> [&'a [i8; QK];
     std::array::from_fn(|j| &x[j].q8.as_chunks::<QK>().0[b])
 }
 
-/// [`Vnni::q4k_rows`]. Per chunk and row: `Σ q·x` exact in i32 (lo and hi nibbles in separate
-/// accumulators, for two dependency chains), then the portable `q4k_row`'s
-/// `d·dx·(sc·Σ) − dmin·sx·m` in f32.
+/// [`Vnni::q4k_rows`] and (`Q5`, fifth bits from `h`) [`Vnni::q5k_rows`]. Per chunk and row:
+/// `Σ q·x` exact in i32 (lo and hi nibbles in separate accumulators, for two dependency
+/// chains), then the portable `q4k_row`'s (`q5k_row`'s) `d·dx·(sc·Σ) − dmin·sx·m` in f32.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-fn q4k<const R: usize>(
+#[allow(clippy::too_many_arguments)]
+fn q45k<const R: usize, const Q5: bool>(
     q: &[u8],
+    h: &[u8],
     sc: &[u8],
     mn: &[u8],
     d: &[u16],
@@ -203,8 +238,10 @@ fn q4k<const R: usize>(
     x: &[XRow<'_>; R],
 ) -> [[f32; G]; R] {
     let low = _mm512_set1_epi8(0x0F);
+    let bit4 = _mm512_set1_epi8(0x10);
     let mut facc = [_mm512_setzero_ps(); R];
     let (ds, ms) = (d.as_chunks::<G>().0, dmin.as_chunks::<G>().0);
+    let hs = h.as_chunks::<64>().0;
     let chunks = q
         .as_chunks::<256>()
         .0
@@ -215,14 +252,35 @@ fn q4k<const R: usize>(
             for line in 0..4 {
                 prefetch(q, b * 256 + PREFETCH_AHEAD + line * 64);
             }
+            if Q5 {
+                prefetch(h, b * 64 + PREFETCH_AHEAD / 4);
+            }
         }
         let xb = chunk_acts(x, b);
+        let hv = if Q5 {
+            load64(&hs[b])
+        } else {
+            _mm512_setzero_si512()
+        };
         let mut lo_acc = [_mm512_setzero_si512(); R];
         let mut hi_acc = [_mm512_setzero_si512(); R];
         for (v, wv) in qb.as_chunks::<64>().0.iter().enumerate() {
             let w = load64(wv);
-            let lo = _mm512_and_si512(w, low);
-            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), low);
+            let mut lo = _mm512_and_si512(w, low);
+            let mut hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), low);
+            if Q5 {
+                // This vector's fifth bits (bits `v` and `v + 4`) at bit 4 (others masked;
+                // 16-bit shifts by at most 4 move no wanted bit across a byte).
+                let (sl, sh) = match v {
+                    0 => (_mm512_slli_epi16::<4>(hv), hv),
+                    1 => (_mm512_slli_epi16::<3>(hv), _mm512_srli_epi16::<1>(hv)),
+                    2 => (_mm512_slli_epi16::<2>(hv), _mm512_srli_epi16::<2>(hv)),
+                    _ => (_mm512_slli_epi16::<1>(hv), _mm512_srli_epi16::<3>(hv)),
+                };
+                // a | (b & c)
+                lo = _mm512_ternarylogic_epi32::<0xF8>(lo, sl, bit4);
+                hi = _mm512_ternarylogic_epi32::<0xF8>(hi, sh, bit4);
+            }
             for j in 0..R {
                 lo_acc[j] = _mm512_dpbusd_epi32(lo_acc[j], lo, broadcast4(xb[j], 4 * v));
                 hi_acc[j] = _mm512_dpbusd_epi32(hi_acc[j], hi, broadcast4(xb[j], 4 * v + 16));
