@@ -131,6 +131,55 @@ fn decode(kind: Kind, b: &[u8]) -> Result<Decoded> {
     Ok(out)
 }
 
+/// Chunk `b` of row `r`'s high bits (Q5_K's fifth, Q6_K's fifth and sixth; Q4_K has none) into
+/// `h`, in the VNNI layout or the portable one. `v`: the chunk's 32 decoded values.
+fn pack_high_bits(
+    kind: Kind,
+    in_vnni: bool,
+    v: &[u8],
+    h: &mut Lanes<u8>,
+    (r, b, nb): (usize, usize, usize),
+) {
+    let gr = r % G;
+    match kind {
+        Kind::Q4K => {}
+        Kind::Q5K if in_vnni => {
+            // Byte `gr·4 + t`: bit `u` the fifth bit of element `4u + t`, bit
+            // `u + 4` that of element `4u + t + 16`.
+            let at = ((r / G) * nb + b) * 64 + gr * 4;
+            for t in 0..4 {
+                h.data[at + t] = (0..4).fold(0u8, |a, u| {
+                    a | ((v[4 * u + t] >> 4) << u) | ((v[4 * u + t + 16] >> 4) << (u + 4))
+                });
+            }
+        }
+        Kind::Q5K => {
+            for u in 0..4 {
+                let bits = (0..8).fold(0u8, |a, t| a | ((v[8 * u + t] >> 4) << t));
+                h.set(r, b * 4 + u, bits);
+            }
+        }
+        Kind::Q6K if in_vnni => {
+            let at = ((r / G) * nb + b) * 128 + gr * 4;
+            for (half, t) in (0..2).flat_map(|half| (0..4).map(move |t| (half, t))) {
+                let bits =
+                    (0..4).fold(0u8, |a, u| a | ((v[16 * half + 4 * u + t] >> 4) << (2 * u)));
+                h.data[at + half * 64 + t] = bits;
+            }
+        }
+        Kind::Q6K => {
+            for u in 0..8 {
+                let e = 2 * u;
+                let bits = (v[e] >> 4)
+                    | ((v[e + 16] >> 4) << 2)
+                    | ((v[e + 1] >> 4) << 4)
+                    | ((v[e + 17] >> 4) << 6);
+                h.set(r, b * 8 + u, bits);
+            }
+        }
+    }
+}
+
 impl KQuants {
     /// The kind for a GGML dtype, if it is a K-quant handled here.
     pub(super) fn kind(dtype: GgmlDType) -> Option<Kind> {
@@ -181,46 +230,7 @@ impl KQuants {
                     for e in 0..16 {
                         q.data[at + q_at(in_vnni, gr, e)] = (v[e] & 15) | ((v[e + 16] & 15) << 4);
                     }
-                    match kind {
-                        Kind::Q4K => {}
-                        Kind::Q5K if in_vnni => {
-                            // Byte `gr·4 + t`: bit `u` the fifth bit of element `4u + t`, bit
-                            // `u + 4` that of element `4u + t + 16`.
-                            let at = ((r / G) * nb + b) * 64 + gr * 4;
-                            for t in 0..4 {
-                                h.data[at + t] = (0..4).fold(0u8, |a, u| {
-                                    a | ((v[4 * u + t] >> 4) << u)
-                                        | ((v[4 * u + t + 16] >> 4) << (u + 4))
-                                });
-                            }
-                        }
-                        Kind::Q5K => {
-                            for u in 0..4 {
-                                let bits = (0..8).fold(0u8, |a, t| a | ((v[8 * u + t] >> 4) << t));
-                                h.set(r, b * 4 + u, bits);
-                            }
-                        }
-                        Kind::Q6K if in_vnni => {
-                            let at = ((r / G) * nb + b) * 128 + gr * 4;
-                            for (half, t) in (0..2).flat_map(|half| (0..4).map(move |t| (half, t)))
-                            {
-                                let bits = (0..4).fold(0u8, |a, u| {
-                                    a | ((v[16 * half + 4 * u + t] >> 4) << (2 * u))
-                                });
-                                h.data[at + half * 64 + t] = bits;
-                            }
-                        }
-                        Kind::Q6K => {
-                            for u in 0..8 {
-                                let e = 2 * u;
-                                let bits = (v[e] >> 4)
-                                    | ((v[e + 16] >> 4) << 2)
-                                    | ((v[e + 1] >> 4) << 4)
-                                    | ((v[e + 17] >> 4) << 6);
-                                h.set(r, b * 8 + u, bits);
-                            }
-                        }
-                    }
+                    pack_high_bits(kind, in_vnni, v, &mut h, (r, b, nb));
                     if kind == Kind::Q6K {
                         sc.set(r, 2 * b, dec.sc[2 * c]);
                         sc.set(r, 2 * b + 1, dec.sc[2 * c + 1]);
