@@ -1,8 +1,8 @@
 //! Weight-matrix kernels: `y = x · Wᵀ` for the weight types GGUF chat models ship: Q4_0, Q4_1,
 //! Q5_0, Q5_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`). Every
 //! weight is used as the file stores it (repacked, never re-quantized). Portable safe Rust,
-//! except Q4_K, Q5_K and Q6_K on x86-64 CPUs with AVX-512 VNNI (`kquants::vnni`, detected at repack
-//! time; `PARLEY_KERNELS=portable` opts out): 3-4x the portable kernels, and what brings
+//! except every integer type on x86-64 CPUs with AVX-512 VNNI (`vnni`, detected at repack
+//! time; `PARLEY_KERNELS=portable` opts out): 2-4x the portable kernels, and what brings
 //! Q4_K_M files to llama.cpp's speed at one thread. Both give the same bits.
 //!
 //! Design:
@@ -49,6 +49,9 @@ use crate::{Error, Result};
 
 mod float;
 mod kquants;
+mod vnni;
+
+use vnni::Vnni;
 
 /// Elements per quantization block.
 const QK: usize = 32;
@@ -66,17 +69,21 @@ const PIECES_PER_THREAD: usize = 4;
 enum Quants {
     /// Per group and block, 256 bytes: `q[e*16 + r] = w[r][e] | w[r][e+16] << 4`, `e < 16`.
     /// Q4_0 (`d·(q − 8)`) is held the same way with the minimum `−8·d` (exact in f16).
+    /// In the VNNI layout (`vnni`) the bytes of a block are ordered as in [`q_at`].
     Q4_1 {
         q: Vec<u8>,
         d: Vec<u16>,
         m: Vec<u16>,
+        vnni: Option<Vnni>,
     },
     /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127). Q5_0 and
-    /// Q5_1 are held the same way; Q5_1 adds its per-block minimum in `m`.
+    /// Q5_1 are held the same way; Q5_1 adds its per-block minimum in `m`. In the VNNI layout
+    /// the bytes are ordered as in [`q_at`] and `wsum` holds each block's sum of quants.
     Q8_0 {
         q: Vec<i8>,
         d: Vec<u16>,
         m: Option<Vec<u16>>,
+        vnni: Option<(Vnni, Vec<i16>)>,
     },
     /// Q4_K, Q5_K, Q6_K.
     K(kquants::KQuants),
@@ -146,6 +153,19 @@ fn h16(h: u16) -> f32 {
     let h = u32::from(h);
     let mag = f32::from_bits((h & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
     f32::from_bits(mag.to_bits() | ((h & 0x8000) << 16))
+}
+
+/// Where element `e` of row `r` of a group sits in the group's bytes for one block: the byte
+/// holding elements `e` and `e + 16` (`e < 16`) of nibble blocks (Q4_0, Q4_1, K-quants), or
+/// element `e` (`e < 32`) of byte blocks (Q8_0, Q5_0, Q5_1). Portable: one element of 16 rows
+/// per 16 bytes (lanes); VNNI (see `vnni`): 4 elements of 16 rows per 64 bytes.
+#[inline(always)]
+fn q_at(vnni: bool, r: usize, e: usize) -> usize {
+    if vnni {
+        (e / 4) * 64 + r * 4 + e % 4
+    } else {
+        e * G + r
+    }
 }
 
 /// Activations quantized per 32-block.
@@ -255,12 +275,13 @@ fn q5_block_quants(blk: &[u8], with_min: bool) -> [i8; QK] {
 }
 
 /// Repack rows of Q8_0, Q5_0 or Q5_1 into the Q8_0 lane layout.
-fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
+fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize, vnni: Option<Vnni>) -> Result<Quants> {
     let n = raw.len();
     let with_min = dtype == GgmlDType::Q5_1;
     let mut q = Lanes::new(n, nb * QK);
     let mut d = Lanes::new(n, nb);
     let mut m = Lanes::new(if with_min { n } else { 0 }, nb);
+    let mut wsum = Lanes::new(if vnni.is_some() { n } else { 0 }, nb);
     for (r, row) in raw.iter().enumerate() {
         for (b, blk) in row.chunks_exact(dtype.type_size()).enumerate() {
             d.set(r, b, f16_at(blk, 0)?);
@@ -271,8 +292,12 @@ fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
             if with_min {
                 m.set(r, b, f16_at(blk, 2)?);
             }
+            let at = ((r / G) * nb + b) * QK * G;
             for (e, v) in quants.into_iter().enumerate() {
-                q.set(r, b * QK + e, v);
+                q.data[at + q_at(vnni.is_some(), r % G, e)] = v;
+            }
+            if vnni.is_some() {
+                wsum.set(r, b, quants.iter().map(|&v| i16::from(v)).sum());
             }
         }
     }
@@ -280,14 +305,20 @@ fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
         q: q.data,
         d: d.data,
         m: with_min.then_some(m.data),
+        vnni: vnni.map(|v| (v, wsum.data)),
     })
 }
 
 /// Repack rows of Q4_0 or Q4_1 (or, through [`repack_bytes`], Q8_0, Q5_0 and Q5_1).
-fn repack_legacy(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
+fn repack_legacy(
+    dtype: GgmlDType,
+    raw: &[&[u8]],
+    nb: usize,
+    vnni: Option<Vnni>,
+) -> Result<Quants> {
     let n = raw.len();
     if matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0 | GgmlDType::Q5_1) {
-        return repack_bytes(dtype, raw, nb);
+        return repack_bytes(dtype, raw, nb, vnni);
     }
     let q4_0 = dtype == GgmlDType::Q4_0;
     let mut q = Lanes::new(n, nb * 16);
@@ -309,9 +340,10 @@ fn repack_legacy(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
             d.set(r, b, scale);
             m.set(r, b, min);
             let qs = if q4_0 { &blk[2..18] } else { &blk[4..20] };
+            let at = ((r / G) * nb + b) * 16 * G;
             for (e, &byte) in qs.iter().enumerate() {
                 // GGML already stores element e low and e+16 high.
-                q.set(r, b * 16 + e, byte);
+                q.data[at + q_at(vnni.is_some(), r % G, e)] = byte;
             }
         }
     }
@@ -319,6 +351,7 @@ fn repack_legacy(dtype: GgmlDType, raw: &[&[u8]], nb: usize) -> Result<Quants> {
         q: q.data,
         d: d.data,
         m: m.data,
+        vnni,
     })
 }
 
@@ -350,12 +383,12 @@ impl QuantMatrix {
     /// Repack the rows of several tensors of the same dtype and width, one after the other
     /// (fused projections).
     pub fn from_qtensors(parts: &[&QTensor]) -> Result<Self> {
-        Self::repack(parts, kquants::Vnni::detect())
+        Self::repack(parts, Vnni::detect())
     }
 
     /// [`QuantMatrix::from_qtensors`] with the K-quants in the AVX-512 VNNI layout (`Some`) or
     /// the portable one (`None`).
-    fn repack(parts: &[&QTensor], vnni: Option<kquants::Vnni>) -> Result<Self> {
+    fn repack(parts: &[&QTensor], vnni: Option<Vnni>) -> Result<Self> {
         let first = parts
             .first()
             .ok_or_else(|| Error::Unsupported("no tensors".into()))?;
@@ -392,7 +425,7 @@ impl QuantMatrix {
         } else if matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) {
             Quants::Float(float::FloatWeights::repack(dtype, &raw, k)?)
         } else {
-            repack_legacy(dtype, &raw, nb)?
+            repack_legacy(dtype, &raw, nb, vnni)?
         };
         Ok(Self {
             n,
@@ -423,8 +456,11 @@ impl QuantMatrix {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         match &self.quants {
-            Quants::Q4_1 { q, d, m } => q.len() + 2 * (d.len() + m.len()),
-            Quants::Q8_0 { q, d, m } => q.len() + 2 * (d.len() + m.as_ref().map_or(0, Vec::len)),
+            Quants::Q4_1 { q, d, m, .. } => q.len() + 2 * (d.len() + m.len()),
+            Quants::Q8_0 { q, d, m, vnni } => {
+                let wsum = vnni.as_ref().map_or(0, |(_, w)| w.len());
+                q.len() + 2 * (d.len() + m.as_ref().map_or(0, Vec::len) + wsum)
+            }
             Quants::K(kq) => kq.bytes(),
             Quants::Float(f) => f.bytes(),
         }
@@ -567,32 +603,53 @@ impl QuantMatrix {
             };
             let mut i = 0;
             while i < m {
-                if let Acts::Quant(xq) = acts {
-                    let x = |j: usize| xq.row(i + j);
-                    if let Some(accs) = (i + 4 <= m)
-                        .then(|| self.quant_rows4(g, &[x(0), x(1), x(2), x(3)]))
-                        .flatten()
-                    {
-                        i += put(i, &accs);
-                        continue;
-                    }
-                    if let Some(accs) = (i + 2 <= m)
-                        .then(|| self.q4_1_group_rows(g, &[x(0), x(1)]))
-                        .flatten()
-                    {
-                        i += put(i, &accs);
-                        continue;
-                    }
-                }
-                let acc = match acts {
+                i += match acts {
+                    Acts::Quant(xq) => self.quant_rows_at(g, xq, i, m, &mut put),
                     Acts::Float(x) => match &self.quants {
-                        Quants::Float(f) => f.row(k, g, &x[i * k..(i + 1) * k]),
-                        _ => [0f32; G],
+                        Quants::Float(f) => put(i, &[f.row(k, g, &x[i * k..(i + 1) * k])]),
+                        _ => put(i, &[[0f32; G]]),
                     },
-                    Acts::Quant(xq) => self.quant_row(g, xq.row(i)),
                 };
-                i += put(i, &[acc]);
             }
+        }
+    }
+
+    /// Rows `i..m` of `xq` against group `g`, as many at once as the widest kernel that fits
+    /// takes (8 on the VNNI path, 4 or 2 where a kernel for that exists, else 1), handed to
+    /// `put`; how many rows that was.
+    fn quant_rows_at(
+        &self,
+        g: usize,
+        xq: &QRows,
+        i: usize,
+        m: usize,
+        put: &mut impl FnMut(usize, &[[f32; G]]) -> usize,
+    ) -> usize {
+        let x = |j: usize| xq.row(i + j);
+        if i + 8 <= m {
+            if let Some(accs) = self.vnni_rows::<8>(g, &std::array::from_fn(x)) {
+                return put(i, &accs);
+            }
+        }
+        if i + 4 <= m {
+            if let Some(accs) = self.quant_rows4(g, &std::array::from_fn(x)) {
+                return put(i, &accs);
+            }
+        }
+        if i + 2 <= m {
+            if let Some(accs) = self.legacy_rows::<2>(g, &std::array::from_fn(x)) {
+                return put(i, &accs);
+            }
+        }
+        put(i, &[self.quant_row(g, x(0))])
+    }
+
+    /// `R` quantized activation rows against group `g` on the VNNI path, if the weights are
+    /// in its layout.
+    fn vnni_rows<const R: usize>(&self, g: usize, x: &[XRow<'_>; R]) -> Option<[[f32; G]; R]> {
+        match &self.quants {
+            Quants::K(kq) => kq.rows_vnni(g, x),
+            _ => self.legacy_vnni_rows(g, x),
         }
     }
 
@@ -601,34 +658,61 @@ impl QuantMatrix {
     fn quant_rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
         match &self.quants {
             Quants::K(kq) => kq.rows4(g, x),
-            _ => self.q4_1_group_rows(g, x),
+            _ => self.legacy_rows(g, x),
         }
     }
 
-    /// `N` quantized activation rows at once against group `g` of Q4_0 or Q4_1 weights.
-    fn q4_1_group_rows<const N: usize>(
+    /// `N` quantized activation rows at once against group `g` of Q4_0 or Q4_1 weights, or of
+    /// Q8_0, Q5_0 or Q5_1 weights in the VNNI layout.
+    fn legacy_rows<const N: usize>(&self, g: usize, x: &[XRow<'_>; N]) -> Option<[[f32; G]; N]> {
+        self.legacy_vnni_rows(g, x).or_else(|| match &self.quants {
+            Quants::Q4_1 { q, d, m, .. } => {
+                let nb = self.nb;
+                let (blocks, scales) = (g * nb * 256..(g + 1) * nb * 256, g * nb * G..(g + 1) * nb * G);
+                Some(q4_1_rows(&q[blocks], &d[scales.clone()], &m[scales], x))
+            }
+            _ => None,
+        })
+    }
+
+    /// `N` quantized activation rows against group `g` of Q4_0, Q4_1, Q8_0, Q5_0 or Q5_1
+    /// weights in the VNNI layout (`None` for any other weights).
+    fn legacy_vnni_rows<const N: usize>(
         &self,
         g: usize,
         x: &[XRow<'_>; N],
     ) -> Option<[[f32; G]; N]> {
         let nb = self.nb;
+        let scales = g * nb * G..(g + 1) * nb * G;
         match &self.quants {
-            Quants::Q4_1 { q, d, m: mins } => Some(q4_1_rows(
-                &q[g * nb * 256..(g + 1) * nb * 256],
-                &d[g * nb * G..(g + 1) * nb * G],
-                &mins[g * nb * G..(g + 1) * nb * G],
-                x,
-            )),
+            Quants::Q4_1 { q, d, m, vnni: Some(vnni) } => {
+                let blocks = g * nb * 256..(g + 1) * nb * 256;
+                Some(vnni.q4_1_rows(&q[blocks], &d[scales.clone()], &m[scales], x))
+            }
+            Quants::Q8_0 { q, d, m, vnni: Some((vnni, wsum)) } => {
+                let blocks = g * nb * 512..(g + 1) * nb * 512;
+                let (wsum, d) = (&wsum[scales.clone()], &d[scales.clone()]);
+                let mut accs = vnni.q8_0_rows(&q[blocks], wsum, d, x);
+                if let Some(mins) = m {
+                    for (acc, xr) in accs.iter_mut().zip(x) {
+                        add_minimums(acc, &mins[scales.clone()], xr.s);
+                    }
+                }
+                Some(accs)
+            }
             _ => None,
         }
     }
 
     /// One quantized activation row against group `g` of integer weights.
     fn quant_row(&self, g: usize, x: XRow<'_>) -> [f32; G] {
+        if let Some([acc]) = self.legacy_vnni_rows(g, &[x]) {
+            return acc;
+        }
         let nb = self.nb;
         let (xs, xd, xsum) = (x.q, x.d, x.s);
         match &self.quants {
-            Quants::Q4_1 { q, d, m: mins } => q4_1_row(
+            Quants::Q4_1 { q, d, m: mins, .. } => q4_1_row(
                 &q[g * nb * 256..(g + 1) * nb * 256],
                 &d[g * nb * G..(g + 1) * nb * G],
                 &mins[g * nb * G..(g + 1) * nb * G],
@@ -636,7 +720,7 @@ impl QuantMatrix {
                 xd,
                 xsum,
             ),
-            Quants::Q8_0 { q, d, m } => {
+            Quants::Q8_0 { q, d, m, .. } => {
                 let mut acc = q8_0_row(
                     &q[g * nb * 512..(g + 1) * nb * 512],
                     &d[g * nb * G..(g + 1) * nb * G],
@@ -657,18 +741,19 @@ impl QuantMatrix {
     fn chunk(&self, g: usize, r: usize, b: usize, out: &mut [f32]) {
         let gb = g * self.nb + b;
         match &self.quants {
-            Quants::Q4_1 { q, d, m } => {
+            Quants::Q4_1 { q, d, m, vnni } => {
                 let (dr, mr) = (h16(d[gb * G + r]), h16(m[gb * G + r]));
                 for e in 0..16 {
-                    let byte = q[gb * 256 + e * G + r];
+                    let byte = q[gb * 256 + q_at(vnni.is_some(), r, e)];
                     out[e] = dr * f32::from(byte & 15) + mr;
                     out[e + 16] = dr * f32::from(byte >> 4) + mr;
                 }
             }
-            Quants::Q8_0 { q, d, m } => {
+            Quants::Q8_0 { q, d, m, vnni } => {
                 let min = m.as_ref().map_or(0.0, |m| h16(m[gb * G + r]));
                 for (e, o) in out.iter_mut().enumerate().take(QK) {
-                    *o = h16(d[gb * G + r]) * f32::from(q[gb * 512 + e * G + r]) + min;
+                    let at = gb * 512 + q_at(vnni.is_some(), r, e);
+                    *o = h16(d[gb * G + r]) * f32::from(q[at]) + min;
                 }
             }
             Quants::K(kq) => kq.chunk(g, r, b, out),
@@ -1134,7 +1219,7 @@ mod tests {
             GgmlDType::BF16,
         ] {
             let qt = QTensor::quantize(&w, dtype).unwrap();
-            for vnni in [kquants::Vnni::detect(), None] {
+            for vnni in [Vnni::detect(), None] {
                 let km = QuantMatrix::repack(&[&qt], vnni).unwrap();
                 let mut all = vec![0f32; m * n];
                 km.matmul(&x, m, &mut all, 2);
@@ -1151,14 +1236,23 @@ mod tests {
     /// same weights), at every batch size the dispatcher distinguishes.
     #[test]
     fn kernels_vnni_matches_portable_bits() {
-        let Some(vnni) = kquants::Vnni::detect() else {
+        let Some(vnni) = Vnni::detect() else {
             eprintln!("no AVX-512 VNNI here (or PARLEY_KERNELS=portable): nothing to compare");
             return;
         };
         let dev = Device::Cpu;
         for (n, k) in [(40, 256), (512, 512), (96, 2048)] {
             let w = Tensor::from_vec(rand_vec(n * k, 21), (n, k), &dev).unwrap();
-            for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
+            for dtype in [
+                GgmlDType::Q4_0,
+                GgmlDType::Q4_1,
+                GgmlDType::Q5_0,
+                GgmlDType::Q5_1,
+                GgmlDType::Q8_0,
+                GgmlDType::Q4K,
+                GgmlDType::Q5K,
+                GgmlDType::Q6K,
+            ] {
                 let qt = QTensor::quantize(&w, dtype).unwrap();
                 let fast = QuantMatrix::repack(&[&qt], Some(vnni)).unwrap();
                 let portable = QuantMatrix::repack(&[&qt], None).unwrap();

@@ -18,17 +18,16 @@
 //! CPU has AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `vnni`'s kernels instead (another
 //! byte order in the same space; the same results).
 
-use super::{f16_at, h16, Lanes, XRow, G, QK};
+use super::{f16_at, h16, q_at, Lanes, XRow, G, QK};
 use crate::{Error, Result};
 use candle_core::quantized::GgmlDType;
 
-mod vnni;
-pub(super) use vnni::Vnni;
+use super::vnni::Vnni;
 
 /// Weights per super-block.
 pub(super) const QK_K: usize = 256;
 /// 32-weight chunks per super-block.
-const CHUNKS: usize = QK_K / QK;
+pub(super) const CHUNKS: usize = QK_K / QK;
 
 /// Which K-quant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -349,6 +348,15 @@ impl KQuants {
         }
     }
 
+    /// `R` activation rows against group `g` on the VNNI path, if the weights are in its layout.
+    pub(super) fn rows_vnni<const R: usize>(
+        &self,
+        g: usize,
+        x: &[XRow<'_>; R],
+    ) -> Option<[[f32; G]; R]> {
+        self.vnni.map(|vnni| self.vnni_rows(vnni, g, x))
+    }
+
     /// `R` activation rows against group `g` with the VNNI kernels.
     fn vnni_rows<const R: usize>(&self, vnni: Vnni, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
         match self.kind {
@@ -399,17 +407,6 @@ impl KQuants {
     }
 }
 
-/// Where the byte holding elements `e` and `e + 16` (`e < 16`) of row `r` of a group sits in
-/// the group's 256 bytes for one chunk: portable (lanes: one element of 16 rows) or VNNI (see
-/// `vnni`: 4 elements of 16 rows).
-#[inline(always)]
-fn q_at(vnni: bool, r: usize, e: usize) -> usize {
-    if vnni {
-        (e / 4) * 64 + r * 4 + e % 4
-    } else {
-        e * G + r
-    }
-}
 
 /// `G` bytes as i32 lanes.
 #[inline(always)]

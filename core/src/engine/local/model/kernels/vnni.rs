@@ -1,11 +1,12 @@
-//! Q4_K, Q5_K and Q6_K dot products with AVX-512 VNNI, chosen at run time where the CPU has it.
+//! Dot products with AVX-512 VNNI for every integer weight type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+//! Q4_K, Q5_K, Q6_K), chosen at run time where the CPU has it.
 //!
 //! `vpdpbusd` multiplies 4 unsigned bytes by 4 signed bytes and adds the sum into each i32
 //! lane: 64 multiply-adds per instruction, against 32 for the portable kernels' i16 lanes
 //! (`vpmullw` + `vpaddw` on 16 lanes, plus widening). K-quant values are unsigned (Q4_K
 //! 0..16, Q5_K 0..32, Q6_K 0..64 before its −32 offset) and quantized activations fit a signed byte.
 //!
-//! Layout (made by [`super::KQuants::repack`] when [`Vnni::detect`] finds the features): per row
+//! Layout (made by [`super::kquants::KQuants::repack`] when [`Vnni::detect`] finds the features): per row
 //! group and 32-weight chunk, 4 vectors of 64 bytes; byte `v·64 + r·4 + t` holds element
 //! `4v + t` (low nibble) and element `4v + t + 16` (high nibble) of row `r`. The nibbles of a
 //! vector are so 4 consecutive elements of each of the 16 rows: `vpdpbusd` against those 4
@@ -15,6 +16,12 @@
 //! one shift and mask per nibble vector puts them at bit 4. Q6_K adds two
 //! 64-byte vectors of high bits per chunk: byte `r·4 + t` of the first holds at bits `2v, 2v+1`
 //! the two high bits of element `4v + t`, the second those of element `4v + t + 16`.
+//!
+//! Q4_0 and Q4_1 blocks use the K-quants' nibble layout (256 bytes per group and block). Q8_0
+//! (and Q5_0, Q5_1, held as bytes) uses 8 vectors per group and block, byte `v·64 + r·4 + t`
+//! holding element `4v + t` of row `r`; its quants are signed, so the activations go in as the
+//! unsigned operand, offset by 128 (`x ^ 0x80`), and `128·Σ w` per block and row, kept at
+//! repack, is taken off again.
 //!
 //! Q6_K's offset: `Σ (q − 32)·x = Σ q·x − 32·Σ x`, with `Σ x` per 16-element sub-block from
 //! the activation quantizer. Integer sums are exact in any order, and the f32 scaling per chunk
@@ -27,8 +34,8 @@
 //! from arrays of the right size.
 #![allow(unsafe_code)]
 
-use super::super::{XRow, G, QK};
-use super::CHUNKS;
+use super::kquants::CHUNKS;
+use super::{XRow, G, QK};
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -36,7 +43,7 @@ use std::arch::x86_64::*;
 /// Proof that the CPU has AVX-512 F, BW and VNNI: only [`Vnni::detect`] makes one (on other
 /// architectures none can exist).
 #[derive(Clone, Copy, Debug)]
-pub(in super::super) struct Vnni(Detected);
+pub(super) struct Vnni(Detected);
 
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +56,7 @@ enum Detected {}
 impl Vnni {
     /// The features, if this CPU has them and `PARLEY_KERNELS` is not `portable` (which keeps
     /// the portable kernels, for comparisons).
-    pub(in super::super) fn detect() -> Option<Self> {
+    pub(super) fn detect() -> Option<Self> {
         if std::env::var_os("PARLEY_KERNELS").is_some_and(|v| v == "portable") {
             return None;
         }
@@ -123,6 +130,53 @@ impl Vnni {
         match self.0 {}
     }
 
+    /// `R` activation rows against one Q4_0 or Q4_1 row group in this module's layout: nibbles
+    /// `q` (256 bytes per block), scales `d` and minimums `m` (`G` f16 per block).
+    pub(super) fn q4_1_rows<const R: usize>(
+        self,
+        q: &[u8],
+        d: &[u16],
+        m: &[u16],
+        x: &[XRow<'_>; R],
+    ) -> [[f32; G]; R] {
+        let nb = d.len() / G;
+        assert!(q.len() == nb * 256 && d.len() == nb * G && m.len() == d.len());
+        assert!(x
+            .iter()
+            .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s.len() >= nb));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let Self(Detected) = self;
+            // SAFETY: as in `q4k_rows`.
+            unsafe { q4_1(q, d, m, x) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.0 {}
+    }
+
+    /// `R` activation rows against one Q8_0 (Q5_0, Q5_1) row group in this module's layout:
+    /// signed quants `q` (512 bytes per block), `wsum` (`G` sums of each block's quants) and
+    /// scales `d` (`G` f16 per block). Without the Q5_1 minimum term (the caller adds it).
+    pub(super) fn q8_0_rows<const R: usize>(
+        self,
+        q: &[i8],
+        wsum: &[i16],
+        d: &[u16],
+        x: &[XRow<'_>; R],
+    ) -> [[f32; G]; R] {
+        let nb = d.len() / G;
+        assert!(q.len() == nb * 512 && d.len() == nb * G && wsum.len() == d.len());
+        assert!(x.iter().all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let Self(Detected) = self;
+            // SAFETY: as in `q4k_rows`.
+            unsafe { q8_0(q, wsum, d, x) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.0 {}
+    }
+
     /// `R` activation rows against one Q6_K row group in this module's layout: low nibbles `q`
     /// (256 bytes per chunk), high bits `h` (128 bytes per chunk), signed scales `sc` (`2G` per
     /// chunk), `d` (`G` f16 per super-block).
@@ -151,11 +205,16 @@ impl Vnni {
     }
 }
 
+/// A one-byte element type (`u8` or `i8`): what [`load64`] and [`prefetch`] read.
+trait Byte: Copy {}
+impl Byte for u8 {}
+impl Byte for i8 {}
+
 /// 64 bytes as a vector.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn load64(b: &[u8; 64]) -> __m512i {
+fn load64<T: Byte>(b: &[T; 64]) -> __m512i {
     // SAFETY: 64 readable bytes; the load is unaligned.
     unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
 }
@@ -188,8 +247,22 @@ fn f16x16(h: &[u16; G]) -> __m512 {
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn broadcast4(x: &[i8; QK], at: usize) -> __m512i {
-    let b = [x[at], x[at + 1], x[at + 2], x[at + 3]].map(|v| v as u8);
-    _mm512_set1_epi32(i32::from_le_bytes(b))
+    _mm512_set1_epi32(bytes4(x, at))
+}
+
+/// Activation bytes `at..at + 4` plus 128 (as unsigned bytes) in every i32 lane.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn broadcast4_unsigned(x: &[i8; QK], at: usize) -> __m512i {
+    // Flipping the top bit of a byte adds 128 to it, as unsigned.
+    _mm512_set1_epi32(bytes4(x, at) ^ 0x8080_8080_u32 as i32)
+}
+
+/// Bytes `at..at + 4` as one little-endian i32.
+#[inline(always)]
+fn bytes4(x: &[i8; QK], at: usize) -> i32 {
+    i32::from_le_bytes([x[at], x[at + 1], x[at + 2], x[at + 3]].map(|v| v as u8))
 }
 
 /// How far ahead the one-row (decode) kernels ask for weight bytes: decode streams the weights
@@ -200,7 +273,7 @@ const PREFETCH_AHEAD: usize = 2048;
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn prefetch(base: &[u8], at: usize) {
+fn prefetch<T: Byte>(base: &[T], at: usize) {
     // A prefetch never faults, so a safe intrinsic whatever the address.
     _mm_prefetch::<_MM_HINT_T0>(base.as_ptr().wrapping_add(at).cast());
 }
@@ -376,6 +449,94 @@ fn q6k<const R: usize>(
                 facc[j],
                 _mm512_mul_ps(_mm512_mul_ps(db, dx), _mm512_cvtepi32_ps(isum)),
             );
+        }
+    }
+    let mut out = [[0f32; G]; R];
+    for (o, v) in out.iter_mut().zip(facc) {
+        *o = lanes(v);
+    }
+    out
+}
+
+/// [`Vnni::q4_1_rows`]. Per block and row: `Σ q·x` exact in i32, then the portable
+/// `q4_1_row`'s `d·dx·Σ + m·sx` in f32.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn q4_1<const R: usize>(q: &[u8], d: &[u16], m: &[u16], x: &[XRow<'_>; R]) -> [[f32; G]; R] {
+    let low = _mm512_set1_epi8(0x0F);
+    let mut facc = [_mm512_setzero_ps(); R];
+    let blocks = q
+        .as_chunks::<256>()
+        .0
+        .iter()
+        .zip(d.as_chunks::<G>().0.iter().zip(m.as_chunks::<G>().0));
+    for (b, (qb, (db, mb))) in blocks.enumerate() {
+        if R == 1 {
+            for line in 0..4 {
+                prefetch(q, b * 256 + PREFETCH_AHEAD + line * 64);
+            }
+        }
+        let xb = chunk_acts(x, b);
+        let mut lo_acc = [_mm512_setzero_si512(); R];
+        let mut hi_acc = [_mm512_setzero_si512(); R];
+        for (v, wv) in qb.as_chunks::<64>().0.iter().enumerate() {
+            let w = load64(wv);
+            let lo = _mm512_and_si512(w, low);
+            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), low);
+            for j in 0..R {
+                lo_acc[j] = _mm512_dpbusd_epi32(lo_acc[j], lo, broadcast4(xb[j], 4 * v));
+                hi_acc[j] = _mm512_dpbusd_epi32(hi_acc[j], hi, broadcast4(xb[j], 4 * v + 16));
+            }
+        }
+        let (dv, mv) = (f16x16(db), f16x16(mb));
+        for j in 0..R {
+            let acc = _mm512_cvtepi32_ps(_mm512_add_epi32(lo_acc[j], hi_acc[j]));
+            let (dx, sx) = (_mm512_set1_ps(x[j].d[b]), _mm512_set1_ps(x[j].s[b]));
+            let dot = _mm512_mul_ps(_mm512_mul_ps(dv, dx), acc);
+            facc[j] = _mm512_add_ps(facc[j], _mm512_add_ps(dot, _mm512_mul_ps(mv, sx)));
+        }
+    }
+    let mut out = [[0f32; G]; R];
+    for (o, v) in out.iter_mut().zip(facc) {
+        *o = lanes(v);
+    }
+    out
+}
+
+/// [`Vnni::q8_0_rows`]. Per block and row: `Σ w·(x + 128) − 128·Σ w`, exact in i32, then the
+/// portable `q8_0_row`'s `d·dx·Σ` in f32.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn q8_0<const R: usize>(q: &[i8], wsum: &[i16], d: &[u16], x: &[XRow<'_>; R]) -> [[f32; G]; R] {
+    let mut facc = [_mm512_setzero_ps(); R];
+    let (q, _) = q.as_chunks::<512>();
+    let blocks = q
+        .iter()
+        .zip(wsum.as_chunks::<G>().0.iter().zip(d.as_chunks::<G>().0));
+    for (b, (qb, (sb, db))) in blocks.enumerate() {
+        if R == 1 {
+            for line in 0..8 {
+                prefetch(q.as_flattened(), b * 512 + PREFETCH_AHEAD + line * 64);
+            }
+        }
+        let xb = chunk_acts(x, b);
+        let mut acc = [[_mm512_setzero_si512(); 2]; R];
+        for (v, wv) in qb.as_chunks::<64>().0.iter().enumerate() {
+            let w = load64(wv);
+            for j in 0..R {
+                let xu = broadcast4_unsigned(xb[j], 4 * v);
+                acc[j][v % 2] = _mm512_dpbusd_epi32(acc[j][v % 2], xu, w);
+            }
+        }
+        // SAFETY: 32 readable bytes; the load is unaligned.
+        let sums = _mm512_cvtepi16_epi32(unsafe { _mm256_loadu_si256(sb.as_ptr().cast()) });
+        let offset = _mm512_slli_epi32::<7>(sums);
+        let dv = f16x16(db);
+        for j in 0..R {
+            let dot = _mm512_sub_epi32(_mm512_add_epi32(acc[j][0], acc[j][1]), offset);
+            let dx = _mm512_set1_ps(x[j].d[b]);
+            let scaled = _mm512_mul_ps(_mm512_mul_ps(dv, dx), _mm512_cvtepi32_ps(dot));
+            facc[j] = _mm512_add_ps(facc[j], scaled);
         }
     }
     let mut out = [[0f32; G]; R];
