@@ -1,7 +1,7 @@
 //! Weight-matrix kernels: `y = x · Wᵀ` for the weight types GGUF chat models ship: Q4_0, Q4_1,
 //! Q5_0, Q5_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`). Every
 //! weight is used as the file stores it (repacked, never re-quantized). Portable safe Rust,
-//! except every integer type on x86-64 CPUs with AVX-512 VNNI (`vnni`, detected at repack
+//! except every integer type on x86-64 CPUs with AVX-512 VNNI (`simd`, detected at repack
 //! time; `PARLEY_KERNELS=portable` opts out): 2-4x the portable kernels, and what brings
 //! Q4_K_M files to llama.cpp's speed at one thread. Both give the same bits.
 //!
@@ -49,9 +49,9 @@ use crate::{Error, Result};
 
 mod float;
 mod kquants;
-mod vnni;
+mod simd;
 
-use vnni::Vnni;
+use simd::Simd;
 
 /// Elements per quantization block.
 const QK: usize = 32;
@@ -69,12 +69,12 @@ const PIECES_PER_THREAD: usize = 4;
 enum Quants {
     /// Per group and block, 256 bytes: `q[e*16 + r] = w[r][e] | w[r][e+16] << 4`, `e < 16`.
     /// Q4_0 (`d·(q − 8)`) is held the same way with the minimum `−8·d` (exact in f16).
-    /// In the VNNI layout (`vnni`) the bytes of a block are ordered as in [`q_at`].
+    /// In the VNNI layout (`simd`) the bytes of a block are ordered as in [`q_at`].
     Q4_1 {
         q: Vec<u8>,
         d: Vec<u16>,
         m: Vec<u16>,
-        vnni: Option<Vnni>,
+        simd: Option<Simd>,
     },
     /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127). Q5_0 and
     /// Q5_1 are held the same way; Q5_1 adds its per-block minimum in `m`. In the VNNI layout
@@ -83,7 +83,7 @@ enum Quants {
         q: Vec<i8>,
         d: Vec<u16>,
         m: Option<Vec<u16>>,
-        vnni: Option<(Vnni, Vec<i16>)>,
+        simd: Option<Simd>,
     },
     /// Q4_K, Q5_K, Q6_K.
     K(kquants::KQuants),
@@ -158,10 +158,10 @@ fn h16(h: u16) -> f32 {
 /// Where element `e` of row `r` of a group sits in the group's bytes for one block: the byte
 /// holding elements `e` and `e + 16` (`e < 16`) of nibble blocks (Q4_0, Q4_1, K-quants), or
 /// element `e` (`e < 32`) of byte blocks (Q8_0, Q5_0, Q5_1). Portable: one element of 16 rows
-/// per 16 bytes (lanes); VNNI (see `vnni`): 4 elements of 16 rows per 64 bytes.
+/// per 16 bytes (lanes); VNNI (see `simd`): 4 elements of 16 rows per 64 bytes.
 #[inline(always)]
-fn q_at(vnni: bool, r: usize, e: usize) -> usize {
-    if vnni {
+fn q_at(simd: bool, r: usize, e: usize) -> usize {
+    if simd {
         (e / 4) * 64 + r * 4 + e % 4
     } else {
         e * G + r
@@ -275,13 +275,12 @@ fn q5_block_quants(blk: &[u8], with_min: bool) -> [i8; QK] {
 }
 
 /// Repack rows of Q8_0, Q5_0 or Q5_1 into the Q8_0 lane layout.
-fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize, vnni: Option<Vnni>) -> Result<Quants> {
+fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize, simd: Option<Simd>) -> Result<Quants> {
     let n = raw.len();
     let with_min = dtype == GgmlDType::Q5_1;
     let mut q = Lanes::new(n, nb * QK);
     let mut d = Lanes::new(n, nb);
     let mut m = Lanes::new(if with_min { n } else { 0 }, nb);
-    let mut wsum = Lanes::new(if vnni.is_some() { n } else { 0 }, nb);
     for (r, row) in raw.iter().enumerate() {
         for (b, blk) in row.chunks_exact(dtype.type_size()).enumerate() {
             d.set(r, b, f16_at(blk, 0)?);
@@ -294,10 +293,7 @@ fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize, vnni: Option<Vnni>) 
             }
             let at = ((r / G) * nb + b) * QK * G;
             for (e, v) in quants.into_iter().enumerate() {
-                q.data[at + q_at(vnni.is_some(), r % G, e)] = v;
-            }
-            if vnni.is_some() {
-                wsum.set(r, b, quants.iter().map(|&v| i16::from(v)).sum());
+                q.data[at + q_at(simd.is_some(), r % G, e)] = v;
             }
         }
     }
@@ -305,20 +301,15 @@ fn repack_bytes(dtype: GgmlDType, raw: &[&[u8]], nb: usize, vnni: Option<Vnni>) 
         q: q.data,
         d: d.data,
         m: with_min.then_some(m.data),
-        vnni: vnni.map(|v| (v, wsum.data)),
+        simd,
     })
 }
 
 /// Repack rows of Q4_0 or Q4_1 (or, through [`repack_bytes`], Q8_0, Q5_0 and Q5_1).
-fn repack_legacy(
-    dtype: GgmlDType,
-    raw: &[&[u8]],
-    nb: usize,
-    vnni: Option<Vnni>,
-) -> Result<Quants> {
+fn repack_legacy(dtype: GgmlDType, raw: &[&[u8]], nb: usize, simd: Option<Simd>) -> Result<Quants> {
     let n = raw.len();
     if matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0 | GgmlDType::Q5_1) {
-        return repack_bytes(dtype, raw, nb, vnni);
+        return repack_bytes(dtype, raw, nb, simd);
     }
     let q4_0 = dtype == GgmlDType::Q4_0;
     let mut q = Lanes::new(n, nb * 16);
@@ -343,7 +334,7 @@ fn repack_legacy(
             let at = ((r / G) * nb + b) * 16 * G;
             for (e, &byte) in qs.iter().enumerate() {
                 // GGML already stores element e low and e+16 high.
-                q.data[at + q_at(vnni.is_some(), r % G, e)] = byte;
+                q.data[at + q_at(simd.is_some(), r % G, e)] = byte;
             }
         }
     }
@@ -351,7 +342,7 @@ fn repack_legacy(
         q: q.data,
         d: d.data,
         m: m.data,
-        vnni,
+        simd,
     })
 }
 
@@ -383,12 +374,12 @@ impl QuantMatrix {
     /// Repack the rows of several tensors of the same dtype and width, one after the other
     /// (fused projections).
     pub fn from_qtensors(parts: &[&QTensor]) -> Result<Self> {
-        Self::repack(parts, Vnni::detect())
+        Self::repack(parts, Simd::detect())
     }
 
     /// [`QuantMatrix::from_qtensors`] with the K-quants in the AVX-512 VNNI layout (`Some`) or
     /// the portable one (`None`).
-    fn repack(parts: &[&QTensor], vnni: Option<Vnni>) -> Result<Self> {
+    fn repack(parts: &[&QTensor], simd: Option<Simd>) -> Result<Self> {
         let first = parts
             .first()
             .ok_or_else(|| Error::Unsupported("no tensors".into()))?;
@@ -421,11 +412,11 @@ impl QuantMatrix {
             return Err(Error::Unsupported("kernel tensor size".into()));
         }
         let quants = if let Some(kind) = kquants::KQuants::kind(dtype) {
-            Quants::K(kquants::KQuants::repack(kind, &raw, k, vnni)?)
+            Quants::K(kquants::KQuants::repack(kind, &raw, k, simd)?)
         } else if matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) {
             Quants::Float(float::FloatWeights::repack(dtype, &raw, k)?)
         } else {
-            repack_legacy(dtype, &raw, nb, vnni)?
+            repack_legacy(dtype, &raw, nb, simd)?
         };
         Ok(Self {
             n,
@@ -457,9 +448,8 @@ impl QuantMatrix {
     pub fn bytes(&self) -> usize {
         match &self.quants {
             Quants::Q4_1 { q, d, m, .. } => q.len() + 2 * (d.len() + m.len()),
-            Quants::Q8_0 { q, d, m, vnni } => {
-                let wsum = vnni.as_ref().map_or(0, |(_, w)| w.len());
-                q.len() + 2 * (d.len() + m.as_ref().map_or(0, Vec::len) + wsum)
+            Quants::Q8_0 { q, d, m, .. } => {
+                q.len() + 2 * (d.len() + m.as_ref().map_or(0, Vec::len))
             }
             Quants::K(kq) => kq.bytes(),
             Quants::Float(f) => f.bytes(),
@@ -626,8 +616,8 @@ impl QuantMatrix {
         put: &mut impl FnMut(usize, &[[f32; G]]) -> usize,
     ) -> usize {
         let x = |j: usize| xq.row(i + j);
-        if i + 8 <= m {
-            if let Some(accs) = self.vnni_rows::<8>(g, &std::array::from_fn(x)) {
+        if i + 8 <= m && self.simd().is_some_and(|s| s.max_rows() >= 8) {
+            if let Some(accs) = self.simd_rows::<8>(g, &std::array::from_fn(x)) {
                 return put(i, &accs);
             }
         }
@@ -644,12 +634,21 @@ impl QuantMatrix {
         put(i, &[self.quant_row(g, x(0))])
     }
 
+    /// The SIMD kernels these weights are laid out for, if any.
+    fn simd(&self) -> Option<Simd> {
+        match &self.quants {
+            Quants::Q4_1 { simd, .. } | Quants::Q8_0 { simd, .. } => *simd,
+            Quants::K(kq) => kq.simd(),
+            Quants::Float(_) => None,
+        }
+    }
+
     /// `R` quantized activation rows against group `g` on the VNNI path, if the weights are
     /// in its layout.
-    fn vnni_rows<const R: usize>(&self, g: usize, x: &[XRow<'_>; R]) -> Option<[[f32; G]; R]> {
+    fn simd_rows<const R: usize>(&self, g: usize, x: &[XRow<'_>; R]) -> Option<[[f32; G]; R]> {
         match &self.quants {
-            Quants::K(kq) => kq.rows_vnni(g, x),
-            _ => self.legacy_vnni_rows(g, x),
+            Quants::K(kq) => kq.rows_simd(g, x),
+            _ => self.legacy_simd_rows(g, x),
         }
     }
 
@@ -665,10 +664,13 @@ impl QuantMatrix {
     /// `N` quantized activation rows at once against group `g` of Q4_0 or Q4_1 weights, or of
     /// Q8_0, Q5_0 or Q5_1 weights in the VNNI layout.
     fn legacy_rows<const N: usize>(&self, g: usize, x: &[XRow<'_>; N]) -> Option<[[f32; G]; N]> {
-        self.legacy_vnni_rows(g, x).or_else(|| match &self.quants {
+        self.legacy_simd_rows(g, x).or_else(|| match &self.quants {
             Quants::Q4_1 { q, d, m, .. } => {
                 let nb = self.nb;
-                let (blocks, scales) = (g * nb * 256..(g + 1) * nb * 256, g * nb * G..(g + 1) * nb * G);
+                let (blocks, scales) = (
+                    g * nb * 256..(g + 1) * nb * 256,
+                    g * nb * G..(g + 1) * nb * G,
+                );
                 Some(q4_1_rows(&q[blocks], &d[scales.clone()], &m[scales], x))
             }
             _ => None,
@@ -677,7 +679,7 @@ impl QuantMatrix {
 
     /// `N` quantized activation rows against group `g` of Q4_0, Q4_1, Q8_0, Q5_0 or Q5_1
     /// weights in the VNNI layout (`None` for any other weights).
-    fn legacy_vnni_rows<const N: usize>(
+    fn legacy_simd_rows<const N: usize>(
         &self,
         g: usize,
         x: &[XRow<'_>; N],
@@ -685,14 +687,23 @@ impl QuantMatrix {
         let nb = self.nb;
         let scales = g * nb * G..(g + 1) * nb * G;
         match &self.quants {
-            Quants::Q4_1 { q, d, m, vnni: Some(vnni) } => {
+            Quants::Q4_1 {
+                q,
+                d,
+                m,
+                simd: Some(simd),
+            } => {
                 let blocks = g * nb * 256..(g + 1) * nb * 256;
-                Some(vnni.q4_1_rows(&q[blocks], &d[scales.clone()], &m[scales], x))
+                Some(simd.q4_1_rows(&q[blocks], &d[scales.clone()], &m[scales], x))
             }
-            Quants::Q8_0 { q, d, m, vnni: Some((vnni, wsum)) } => {
+            Quants::Q8_0 {
+                q,
+                d,
+                m,
+                simd: Some(simd),
+            } => {
                 let blocks = g * nb * 512..(g + 1) * nb * 512;
-                let (wsum, d) = (&wsum[scales.clone()], &d[scales.clone()]);
-                let mut accs = vnni.q8_0_rows(&q[blocks], wsum, d, x);
+                let mut accs = simd.q8_0_rows(&q[blocks], &d[scales.clone()], x);
                 if let Some(mins) = m {
                     for (acc, xr) in accs.iter_mut().zip(x) {
                         add_minimums(acc, &mins[scales.clone()], xr.s);
@@ -706,7 +717,7 @@ impl QuantMatrix {
 
     /// One quantized activation row against group `g` of integer weights.
     fn quant_row(&self, g: usize, x: XRow<'_>) -> [f32; G] {
-        if let Some([acc]) = self.legacy_vnni_rows(g, &[x]) {
+        if let Some([acc]) = self.legacy_simd_rows(g, &[x]) {
             return acc;
         }
         let nb = self.nb;
@@ -741,18 +752,18 @@ impl QuantMatrix {
     fn chunk(&self, g: usize, r: usize, b: usize, out: &mut [f32]) {
         let gb = g * self.nb + b;
         match &self.quants {
-            Quants::Q4_1 { q, d, m, vnni } => {
+            Quants::Q4_1 { q, d, m, simd } => {
                 let (dr, mr) = (h16(d[gb * G + r]), h16(m[gb * G + r]));
                 for e in 0..16 {
-                    let byte = q[gb * 256 + q_at(vnni.is_some(), r, e)];
+                    let byte = q[gb * 256 + q_at(simd.is_some(), r, e)];
                     out[e] = dr * f32::from(byte & 15) + mr;
                     out[e + 16] = dr * f32::from(byte >> 4) + mr;
                 }
             }
-            Quants::Q8_0 { q, d, m, vnni } => {
+            Quants::Q8_0 { q, d, m, simd } => {
                 let min = m.as_ref().map_or(0.0, |m| h16(m[gb * G + r]));
                 for (e, o) in out.iter_mut().enumerate().take(QK) {
-                    let at = gb * 512 + q_at(vnni.is_some(), r, e);
+                    let at = gb * 512 + q_at(simd.is_some(), r, e);
                     *o = h16(d[gb * G + r]) * f32::from(q[at]) + min;
                 }
             }
@@ -1219,25 +1230,27 @@ mod tests {
             GgmlDType::BF16,
         ] {
             let qt = QTensor::quantize(&w, dtype).unwrap();
-            for vnni in [Vnni::detect(), None] {
-                let km = QuantMatrix::repack(&[&qt], vnni).unwrap();
+            for simd in [Simd::detect(), None] {
+                let km = QuantMatrix::repack(&[&qt], simd).unwrap();
                 let mut all = vec![0f32; m * n];
                 km.matmul(&x, m, &mut all, 2);
                 for i in 0..m {
                     let mut one = vec![0f32; n];
                     km.matmul(&x[i * k..(i + 1) * k], 1, &mut one, 1);
-                    assert_eq!(one, all[i * n..(i + 1) * n], "{dtype:?} {vnni:?} row {i}");
+                    assert_eq!(one, all[i * n..(i + 1) * n], "{dtype:?} {simd:?} row {i}");
                 }
             }
         }
     }
 
-    /// The AVX-512 VNNI kernels give the portable kernels' results bit for bit (and hold the
+    /// The SIMD kernels (AVX2 or AVX-512 VNNI) give the portable kernels' results bit for bit (and hold the
     /// same weights), at every batch size the dispatcher distinguishes.
     #[test]
-    fn kernels_vnni_matches_portable_bits() {
-        let Some(vnni) = Vnni::detect() else {
-            eprintln!("no AVX-512 VNNI here (or PARLEY_KERNELS=portable): nothing to compare");
+    fn kernels_simd_matches_portable_bits() {
+        let Some(simd) = Simd::detect() else {
+            eprintln!(
+                "no AVX2 or AVX-512 VNNI here (or PARLEY_KERNELS=portable): nothing to compare"
+            );
             return;
         };
         let dev = Device::Cpu;
@@ -1254,7 +1267,7 @@ mod tests {
                 GgmlDType::Q6K,
             ] {
                 let qt = QTensor::quantize(&w, dtype).unwrap();
-                let fast = QuantMatrix::repack(&[&qt], Some(vnni)).unwrap();
+                let fast = QuantMatrix::repack(&[&qt], Some(simd)).unwrap();
                 let portable = QuantMatrix::repack(&[&qt], None).unwrap();
                 assert_eq!(fast.dequantize(), portable.dequantize(), "{dtype:?}");
                 for m in [1, 3, 4, 9] {

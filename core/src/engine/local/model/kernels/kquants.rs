@@ -15,14 +15,14 @@
 //! The dots against activations quantized per 32-block (see `quantize_rows`) run in i16 lanes
 //! over as many elements as cannot overflow, then i32; each chunk is scaled in f32 by the
 //! activation scale, each super-block by `d`. The order never depends on the batch. Where the
-//! CPU has AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `vnni`'s kernels instead (another
+//! CPU has AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `simd`'s kernels instead (another
 //! byte order in the same space; the same results).
 
 use super::{f16_at, h16, q_at, Lanes, XRow, G, QK};
 use crate::{Error, Result};
 use candle_core::quantized::GgmlDType;
 
-use super::vnni::Vnni;
+use super::simd::Simd;
 
 /// Weights per super-block.
 pub(super) const QK_K: usize = 256;
@@ -41,8 +41,8 @@ pub(super) enum Kind {
 #[derive(Clone)]
 pub(super) struct KQuants {
     kind: Kind,
-    /// Q4_K, Q5_K and Q6_K in the AVX-512 VNNI layout (see `vnni`), else the portable one.
-    vnni: Option<Vnni>,
+    /// Q4_K, Q5_K and Q6_K in the AVX-512 VNNI layout (see `simd`), else the portable one.
+    simd: Option<Simd>,
     /// 32-weight chunks per row.
     nb: usize,
     q: Vec<u8>,
@@ -134,7 +134,7 @@ fn decode(kind: Kind, b: &[u8]) -> Result<Decoded> {
 /// `h`, in the VNNI layout or the portable one. `v`: the chunk's 32 decoded values.
 fn pack_high_bits(
     kind: Kind,
-    in_vnni: bool,
+    in_simd: bool,
     v: &[u8],
     h: &mut Lanes<u8>,
     (r, b, nb): (usize, usize, usize),
@@ -142,7 +142,7 @@ fn pack_high_bits(
     let gr = r % G;
     match kind {
         Kind::Q4K => {}
-        Kind::Q5K if in_vnni => {
+        Kind::Q5K if in_simd => {
             // Byte `gr·4 + t`: bit `u` the fifth bit of element `4u + t`, bit
             // `u + 4` that of element `4u + t + 16`.
             let at = ((r / G) * nb + b) * 64 + gr * 4;
@@ -158,7 +158,7 @@ fn pack_high_bits(
                 h.set(r, b * 4 + u, bits);
             }
         }
-        Kind::Q6K if in_vnni => {
+        Kind::Q6K if in_simd => {
             let at = ((r / G) * nb + b) * 128 + gr * 4;
             for (half, t) in (0..2).flat_map(|half| (0..4).map(move |t| (half, t))) {
                 let bits =
@@ -192,11 +192,11 @@ impl KQuants {
 
     /// Repack `rows` (raw GGUF rows of `k` weights each); in the VNNI layout
     /// when given the features.
-    pub(super) fn repack(kind: Kind, rows: &[&[u8]], k: usize, vnni: Option<Vnni>) -> Result<Self> {
+    pub(super) fn repack(kind: Kind, rows: &[&[u8]], k: usize, simd: Option<Simd>) -> Result<Self> {
         if !k.is_multiple_of(QK_K) {
             return Err(Error::Unsupported(format!("K-quant width {k}")));
         }
-        let in_vnni = vnni.is_some();
+        let in_simd = simd.is_some();
         let (n, nsb, nb) = (rows.len(), k / QK_K, k / QK);
         let bytes = match kind {
             Kind::Q4K => 144,
@@ -227,9 +227,9 @@ impl KQuants {
                     let v = &dec.v[c * QK..(c + 1) * QK];
                     let (at, gr) = (((r / G) * nb + b) * 256, r % G);
                     for e in 0..16 {
-                        q.data[at + q_at(in_vnni, gr, e)] = (v[e] & 15) | ((v[e + 16] & 15) << 4);
+                        q.data[at + q_at(in_simd, gr, e)] = (v[e] & 15) | ((v[e + 16] & 15) << 4);
                     }
-                    pack_high_bits(kind, in_vnni, v, &mut h, (r, b, nb));
+                    pack_high_bits(kind, in_simd, v, &mut h, (r, b, nb));
                     if kind == Kind::Q6K {
                         sc.set(r, 2 * b, dec.sc[2 * c]);
                         sc.set(r, 2 * b + 1, dec.sc[2 * c + 1]);
@@ -242,7 +242,7 @@ impl KQuants {
         }
         Ok(Self {
             kind,
-            vnni,
+            simd,
             nb,
             q: q.data,
             h: h.data,
@@ -269,11 +269,11 @@ impl KQuants {
         let sb = b / CHUNKS;
         let d = h16(self.d[(g * nsb + sb) * G + r]);
         let q = &self.q[gb * 256..gb * 256 + 256];
-        let in_vnni = self.vnni.is_some();
+        let in_simd = self.simd.is_some();
         for e in 0..16 {
-            let byte = q[q_at(in_vnni, r, e)];
+            let byte = q[q_at(in_simd, r, e)];
             let (mut lo, mut hi) = (byte & 15, byte >> 4);
-            if self.kind == Kind::Q5K && in_vnni {
+            if self.kind == Kind::Q5K && in_simd {
                 let h = self.h[gb * 64 + r * 4 + e % 4] >> (e / 4);
                 lo |= (h & 1) << 4;
                 hi |= ((h >> 4) & 1) << 4;
@@ -283,7 +283,7 @@ impl KQuants {
                 hi |= ((h[(2 + e / 8) * G + r] >> (e % 8)) & 1) << 4;
             }
             if self.kind == Kind::Q6K {
-                if in_vnni {
+                if in_simd {
                     let at = gb * 128 + r * 4 + e % 4;
                     let shift = 2 * (e / 4);
                     lo |= ((self.h[at] >> shift) & 3) << 4;
@@ -340,45 +340,50 @@ impl KQuants {
     /// Four activation rows at once against group `g`, where a kernel for that exists (each
     /// row's result is the same as from [`KQuants::row`]).
     pub(super) fn rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
-        match (self.kind, self.vnni) {
-            (_, Some(vnni)) => Some(self.vnni_rows(vnni, g, x)),
+        match (self.kind, self.simd) {
+            (_, Some(simd)) => Some(self.simd_rows(simd, g, x)),
             (Kind::Q4K, None) => Some(q4k_row4(self, g, x)),
             (Kind::Q6K, None) => Some(q6k_row4(self, g, x)),
             (Kind::Q5K, None) => None,
         }
     }
 
+    /// The SIMD kernels these weights are laid out for, if any.
+    pub(super) fn simd(&self) -> Option<Simd> {
+        self.simd
+    }
+
     /// `R` activation rows against group `g` on the VNNI path, if the weights are in its layout.
-    pub(super) fn rows_vnni<const R: usize>(
+    pub(super) fn rows_simd<const R: usize>(
         &self,
         g: usize,
         x: &[XRow<'_>; R],
     ) -> Option<[[f32; G]; R]> {
-        self.vnni.map(|vnni| self.vnni_rows(vnni, g, x))
+        self.simd.map(|simd| self.simd_rows(simd, g, x))
     }
 
     /// `R` activation rows against group `g` with the VNNI kernels.
-    fn vnni_rows<const R: usize>(&self, vnni: Vnni, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
+    fn simd_rows<const R: usize>(&self, simd: Simd, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
         match self.kind {
             Kind::Q6K => {
                 let (q, h, sc, d) = self.q6k_group(g);
-                vnni.q6k_rows(q, h, sc, d, x)
+                simd.q6k_rows(q, h, sc, d, x)
             }
             Kind::Q5K => {
                 let (q, sc, mn, d, dmin) = self.q4k_group(g);
-                vnni.q5k_rows(q, self.q5k_h(g), sc, mn, d, dmin, x)
+                simd.q5k_rows(q, self.q5k_h(g), sc, mn, d, dmin, x)
             }
             Kind::Q4K => {
                 let (q, sc, mn, d, dmin) = self.q4k_group(g);
-                vnni.q4k_rows(q, sc, mn, d, dmin, x)
+                simd.q4k_rows(q, sc, mn, d, dmin, x)
             }
         }
     }
 
     /// One activation row against group `g`.
     pub(super) fn row(&self, g: usize, x: XRow<'_>) -> [f32; G] {
-        if let Some(vnni) = self.vnni {
-            let [acc] = self.vnni_rows(vnni, g, &[x]);
+        if let Some(simd) = self.simd {
+            let [acc] = self.simd_rows(simd, g, &[x]);
             return acc;
         }
         let (xs, xd, xsum) = (x.q, x.d, x.s);
@@ -406,7 +411,6 @@ impl KQuants {
         }
     }
 }
-
 
 /// `G` bytes as i32 lanes.
 #[inline(always)]
