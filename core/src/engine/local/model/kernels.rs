@@ -1,9 +1,9 @@
 //! Weight-matrix kernels: `y = x · Wᵀ` for the weight types GGUF chat models ship: Q4_0, Q4_1,
 //! Q5_0, Q5_1, Q8_0 (here), Q4_K, Q5_K, Q6_K (`kquants`) and F32, F16, BF16 (`float`). Every
 //! weight is used as the file stores it (repacked, never re-quantized). Portable safe Rust,
-//! except every integer type on x86-64 CPUs with AVX-512 VNNI (`simd`, detected at repack
-//! time; `PARLEY_KERNELS=portable` opts out): 2-4x the portable kernels, and what brings
-//! Q4_K_M files to llama.cpp's speed at one thread. Both give the same bits.
+//! except every integer type on x86-64 CPUs with AVX2 or AVX-512 VNNI (`simd`, detected at
+//! repack time; `PARLEY_KERNELS=portable` opts out): 2-4x the portable kernels in prefill, and
+//! what brings Q4_K_M files to llama.cpp's speed. Both give the same bits.
 //!
 //! Design:
 //! - Weights are repacked at load into groups of `G` = 16 output rows ("rows in lanes"):
@@ -69,7 +69,7 @@ const PIECES_PER_THREAD: usize = 4;
 enum Quants {
     /// Per group and block, 256 bytes: `q[e*16 + r] = w[r][e] | w[r][e+16] << 4`, `e < 16`.
     /// Q4_0 (`d·(q − 8)`) is held the same way with the minimum `−8·d` (exact in f16).
-    /// In the VNNI layout (`simd`) the bytes of a block are ordered as in [`q_at`].
+    /// In the SIMD layout (`simd`) the bytes of a block are ordered as in [`q_at`].
     Q4_1 {
         q: Vec<u8>,
         d: Vec<u16>,
@@ -77,8 +77,8 @@ enum Quants {
         simd: Option<Simd>,
     },
     /// Per group and block, 512 bytes: `q[e*16 + r] = w[r][e]` (clamped to ±127). Q5_0 and
-    /// Q5_1 are held the same way; Q5_1 adds its per-block minimum in `m`. In the VNNI layout
-    /// the bytes are ordered as in [`q_at`] and `wsum` holds each block's sum of quants.
+    /// Q5_1 are held the same way; Q5_1 adds its per-block minimum in `m`. In the SIMD layout
+    /// the bytes are ordered as in [`q_at`].
     Q8_0 {
         q: Vec<i8>,
         d: Vec<u16>,
@@ -158,7 +158,7 @@ fn h16(h: u16) -> f32 {
 /// Where element `e` of row `r` of a group sits in the group's bytes for one block: the byte
 /// holding elements `e` and `e + 16` (`e < 16`) of nibble blocks (Q4_0, Q4_1, K-quants), or
 /// element `e` (`e < 32`) of byte blocks (Q8_0, Q5_0, Q5_1). Portable: one element of 16 rows
-/// per 16 bytes (lanes); VNNI (see `simd`): 4 elements of 16 rows per 64 bytes.
+/// per 16 bytes (lanes); SIMD (see `simd`): 4 elements of 16 rows per 64 bytes.
 #[inline(always)]
 fn q_at(simd: bool, r: usize, e: usize) -> usize {
     if simd {
@@ -377,7 +377,7 @@ impl QuantMatrix {
         Self::repack(parts, Simd::detect())
     }
 
-    /// [`QuantMatrix::from_qtensors`] with the K-quants in the AVX-512 VNNI layout (`Some`) or
+    /// [`QuantMatrix::from_qtensors`] with the integer quants in the SIMD layout (`Some`) or
     /// the portable one (`None`).
     fn repack(parts: &[&QTensor], simd: Option<Simd>) -> Result<Self> {
         let first = parts
@@ -605,7 +605,7 @@ impl QuantMatrix {
     }
 
     /// Rows `i..m` of `xq` against group `g`, as many at once as the widest kernel that fits
-    /// takes (8 on the VNNI path, 4 or 2 where a kernel for that exists, else 1), handed to
+    /// takes (8 on AVX-512, 4 or 2 where a kernel for that exists, else 1), handed to
     /// `put`; how many rows that was.
     fn quant_rows_at(
         &self,
@@ -643,7 +643,7 @@ impl QuantMatrix {
         }
     }
 
-    /// `R` quantized activation rows against group `g` on the VNNI path, if the weights are
+    /// `R` quantized activation rows against group `g` on the SIMD path, if the weights are
     /// in its layout.
     fn simd_rows<const R: usize>(&self, g: usize, x: &[XRow<'_>; R]) -> Option<[[f32; G]; R]> {
         match &self.quants {
@@ -662,7 +662,7 @@ impl QuantMatrix {
     }
 
     /// `N` quantized activation rows at once against group `g` of Q4_0 or Q4_1 weights, or of
-    /// Q8_0, Q5_0 or Q5_1 weights in the VNNI layout.
+    /// Q8_0, Q5_0 or Q5_1 weights in the SIMD layout.
     fn legacy_rows<const N: usize>(&self, g: usize, x: &[XRow<'_>; N]) -> Option<[[f32; G]; N]> {
         self.legacy_simd_rows(g, x).or_else(|| match &self.quants {
             Quants::Q4_1 { q, d, m, .. } => {
@@ -678,7 +678,7 @@ impl QuantMatrix {
     }
 
     /// `N` quantized activation rows against group `g` of Q4_0, Q4_1, Q8_0, Q5_0 or Q5_1
-    /// weights in the VNNI layout (`None` for any other weights).
+    /// weights in the SIMD layout (`None` for any other weights).
     fn legacy_simd_rows<const N: usize>(
         &self,
         g: usize,

@@ -15,7 +15,7 @@
 //! The dots against activations quantized per 32-block (see `quantize_rows`) run in i16 lanes
 //! over as many elements as cannot overflow, then i32; each chunk is scaled in f32 by the
 //! activation scale, each super-block by `d`. The order never depends on the batch. Where the
-//! CPU has AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `simd`'s kernels instead (another
+//! CPU has AVX2 or AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `simd`'s kernels instead (another
 //! byte order in the same space; the same results).
 
 use super::{f16_at, h16, q_at, Lanes, XRow, G, QK};
@@ -41,7 +41,7 @@ pub(super) enum Kind {
 #[derive(Clone)]
 pub(super) struct KQuants {
     kind: Kind,
-    /// Q4_K, Q5_K and Q6_K in the AVX-512 VNNI layout (see `simd`), else the portable one.
+    /// Q4_K, Q5_K and Q6_K in the SIMD layout (see `simd`), else the portable one.
     simd: Option<Simd>,
     /// 32-weight chunks per row.
     nb: usize,
@@ -131,7 +131,7 @@ fn decode(kind: Kind, b: &[u8]) -> Result<Decoded> {
 }
 
 /// Chunk `b` of row `r`'s high bits (Q5_K's fifth, Q6_K's fifth and sixth; Q4_K has none) into
-/// `h`, in the VNNI layout or the portable one. `v`: the chunk's 32 decoded values.
+/// `h`, in the SIMD layout or the portable one. `v`: the chunk's 32 decoded values.
 fn pack_high_bits(
     kind: Kind,
     in_simd: bool,
@@ -190,7 +190,7 @@ impl KQuants {
         }
     }
 
-    /// Repack `rows` (raw GGUF rows of `k` weights each); in the VNNI layout
+    /// Repack `rows` (raw GGUF rows of `k` weights each); in the SIMD layout
     /// when given the features.
     pub(super) fn repack(kind: Kind, rows: &[&[u8]], k: usize, simd: Option<Simd>) -> Result<Self> {
         if !k.is_multiple_of(QK_K) {
@@ -353,7 +353,7 @@ impl KQuants {
         self.simd
     }
 
-    /// `R` activation rows against group `g` on the VNNI path, if the weights are in its layout.
+    /// `R` activation rows against group `g` on the SIMD path, if the weights are in its layout.
     pub(super) fn rows_simd<const R: usize>(
         &self,
         g: usize,
@@ -362,7 +362,7 @@ impl KQuants {
         self.simd.map(|simd| self.simd_rows(simd, g, x))
     }
 
-    /// `R` activation rows against group `g` with the VNNI kernels.
+    /// `R` activation rows against group `g` with the SIMD kernels.
     fn simd_rows<const R: usize>(&self, simd: Simd, g: usize, x: &[XRow<'_>; R]) -> [[f32; G]; R] {
         match self.kind {
             Kind::Q6K => {
