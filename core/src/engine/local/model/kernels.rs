@@ -1208,6 +1208,18 @@ mod tests {
         assert!(rel_err(&out, &reference.to_vec1::<f32>().unwrap()) < 1e-6);
     }
 
+    /// Every integer weight type the kernels take.
+    const INTEGER_TYPES: [GgmlDType; 8] = [
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q5_1,
+        GgmlDType::Q8_0,
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+    ];
+
     /// A row's result never depends on how many rows came with it (bit for bit): what makes a
     /// conversation resumed from its cache continue like a fresh prefill.
     #[test]
@@ -1216,19 +1228,8 @@ mod tests {
         let (n, k, m) = (1040, 512, 19);
         let w = Tensor::from_vec(rand_vec(n * k, 9), (n, k), &dev).unwrap();
         let x = rand_vec(m * k, 10);
-        for dtype in [
-            GgmlDType::Q4_0,
-            GgmlDType::Q4_1,
-            GgmlDType::Q5_0,
-            GgmlDType::Q5_1,
-            GgmlDType::Q8_0,
-            GgmlDType::Q4K,
-            GgmlDType::Q5K,
-            GgmlDType::Q6K,
-            GgmlDType::F32,
-            GgmlDType::F16,
-            GgmlDType::BF16,
-        ] {
+        let float_types = [GgmlDType::F32, GgmlDType::F16, GgmlDType::BF16];
+        for dtype in INTEGER_TYPES.into_iter().chain(float_types) {
             let qt = QTensor::quantize(&w, dtype).unwrap();
             for simd in [Simd::detect(), None] {
                 let km = QuantMatrix::repack(&[&qt], simd).unwrap();
@@ -1256,16 +1257,7 @@ mod tests {
         let dev = Device::Cpu;
         for (n, k) in [(40, 256), (512, 512), (96, 2048)] {
             let w = Tensor::from_vec(rand_vec(n * k, 21), (n, k), &dev).unwrap();
-            for dtype in [
-                GgmlDType::Q4_0,
-                GgmlDType::Q4_1,
-                GgmlDType::Q5_0,
-                GgmlDType::Q5_1,
-                GgmlDType::Q8_0,
-                GgmlDType::Q4K,
-                GgmlDType::Q5K,
-                GgmlDType::Q6K,
-            ] {
+            for dtype in INTEGER_TYPES {
                 let qt = QTensor::quantize(&w, dtype).unwrap();
                 let fast = QuantMatrix::repack(&[&qt], Some(simd)).unwrap();
                 let portable = QuantMatrix::repack(&[&qt], None).unwrap();
