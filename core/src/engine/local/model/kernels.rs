@@ -634,6 +634,11 @@ impl QuantMatrix {
         put(i, &[self.quant_row(g, x(0))])
     }
 
+    /// Where group `g`'s data sits in an array holding `per` values per group and block.
+    fn group_span(&self, g: usize, per: usize) -> std::ops::Range<usize> {
+        g * self.nb * per..(g + 1) * self.nb * per
+    }
+
     /// The SIMD kernels these weights are laid out for, if any.
     fn simd(&self) -> Option<Simd> {
         match &self.quants {
@@ -666,12 +671,13 @@ impl QuantMatrix {
     fn legacy_rows<const N: usize>(&self, g: usize, x: &[XRow<'_>; N]) -> Option<[[f32; G]; N]> {
         self.legacy_simd_rows(g, x).or_else(|| match &self.quants {
             Quants::Q4_1 { q, d, m, .. } => {
-                let nb = self.nb;
-                let (blocks, scales) = (
-                    g * nb * 256..(g + 1) * nb * 256,
-                    g * nb * G..(g + 1) * nb * G,
-                );
-                Some(q4_1_rows(&q[blocks], &d[scales.clone()], &m[scales], x))
+                let scales = self.group_span(g, G);
+                Some(q4_1_rows(
+                    &q[self.group_span(g, 256)],
+                    &d[scales.clone()],
+                    &m[scales],
+                    x,
+                ))
             }
             _ => None,
         })
@@ -684,8 +690,7 @@ impl QuantMatrix {
         g: usize,
         x: &[XRow<'_>; N],
     ) -> Option<[[f32; G]; N]> {
-        let nb = self.nb;
-        let scales = g * nb * G..(g + 1) * nb * G;
+        let scales = self.group_span(g, G);
         match &self.quants {
             Quants::Q4_1 {
                 q,
@@ -693,7 +698,7 @@ impl QuantMatrix {
                 m,
                 simd: Some(simd),
             } => {
-                let blocks = g * nb * 256..(g + 1) * nb * 256;
+                let blocks = self.group_span(g, 256);
                 Some(simd.q4_1_rows(&q[blocks], &d[scales.clone()], &m[scales], x))
             }
             Quants::Q8_0 {
@@ -702,7 +707,7 @@ impl QuantMatrix {
                 m,
                 simd: Some(simd),
             } => {
-                let blocks = g * nb * 512..(g + 1) * nb * 512;
+                let blocks = self.group_span(g, 512);
                 let mut accs = simd.q8_0_rows(&q[blocks], &d[scales.clone()], x);
                 if let Some(mins) = m {
                     for (acc, xr) in accs.iter_mut().zip(x) {
@@ -720,26 +725,21 @@ impl QuantMatrix {
         if let Some([acc]) = self.legacy_simd_rows(g, &[x]) {
             return acc;
         }
-        let nb = self.nb;
         let (xs, xd, xsum) = (x.q, x.d, x.s);
+        let scales = self.group_span(g, G);
         match &self.quants {
             Quants::Q4_1 { q, d, m: mins, .. } => q4_1_row(
-                &q[g * nb * 256..(g + 1) * nb * 256],
-                &d[g * nb * G..(g + 1) * nb * G],
-                &mins[g * nb * G..(g + 1) * nb * G],
+                &q[self.group_span(g, 256)],
+                &d[scales.clone()],
+                &mins[scales],
                 xs,
                 xd,
                 xsum,
             ),
             Quants::Q8_0 { q, d, m, .. } => {
-                let mut acc = q8_0_row(
-                    &q[g * nb * 512..(g + 1) * nb * 512],
-                    &d[g * nb * G..(g + 1) * nb * G],
-                    xs,
-                    xd,
-                );
+                let mut acc = q8_0_row(&q[self.group_span(g, 512)], &d[scales.clone()], xs, xd);
                 if let Some(mins) = m {
-                    add_minimums(&mut acc, &mins[g * nb * G..(g + 1) * nb * G], xsum);
+                    add_minimums(&mut acc, &mins[scales], xsum);
                 }
                 acc
             }
@@ -1244,8 +1244,8 @@ mod tests {
         }
     }
 
-    /// The SIMD kernels (AVX2 or AVX-512 VNNI) give the portable kernels' results bit for bit (and hold the
-    /// same weights), at every batch size the dispatcher distinguishes.
+    /// The SIMD kernels (AVX2 or AVX-512 VNNI) give the portable kernels' results bit for bit
+    /// (and hold the same weights), at every batch size the dispatcher distinguishes.
     #[test]
     fn kernels_simd_matches_portable_bits() {
         let Some(simd) = Simd::detect() else {

@@ -15,8 +15,8 @@
 //! The dots against activations quantized per 32-block (see `quantize_rows`) run in i16 lanes
 //! over as many elements as cannot overflow, then i32; each chunk is scaled in f32 by the
 //! activation scale, each super-block by `d`. The order never depends on the batch. Where the
-//! CPU has AVX2 or AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `simd`'s kernels instead (another
-//! byte order in the same space; the same results).
+//! CPU has AVX2 or AVX-512 VNNI, Q4_K, Q5_K and Q6_K are repacked for `simd`'s kernels instead
+//! (another byte order in the same space; the same results).
 
 use super::{f16_at, h16, q_at, Lanes, XRow, G, QK};
 use crate::{Error, Result};
@@ -340,12 +340,11 @@ impl KQuants {
     /// Four activation rows at once against group `g`, where a kernel for that exists (each
     /// row's result is the same as from [`KQuants::row`]).
     pub(super) fn rows4(&self, g: usize, x: &[XRow<'_>; 4]) -> Option<[[f32; G]; 4]> {
-        match (self.kind, self.simd) {
-            (_, Some(simd)) => Some(self.simd_rows(simd, g, x)),
-            (Kind::Q4K, None) => Some(q4k_row4(self, g, x)),
-            (Kind::Q6K, None) => Some(q6k_row4(self, g, x)),
-            (Kind::Q5K, None) => None,
-        }
+        self.rows_simd(g, x).or_else(|| match self.kind {
+            Kind::Q4K => Some(q4k_row4(self, g, x)),
+            Kind::Q6K => Some(q6k_row4(self, g, x)),
+            Kind::Q5K => None,
+        })
     }
 
     /// The SIMD kernels these weights are laid out for, if any.
@@ -382,8 +381,7 @@ impl KQuants {
 
     /// One activation row against group `g`.
     pub(super) fn row(&self, g: usize, x: XRow<'_>) -> [f32; G] {
-        if let Some(simd) = self.simd {
-            let [acc] = self.simd_rows(simd, g, &[x]);
+        if let Some([acc]) = self.rows_simd(g, &[x]) {
             return acc;
         }
         let (xs, xd, xsum) = (x.q, x.d, x.s);

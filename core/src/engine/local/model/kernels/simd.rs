@@ -205,6 +205,17 @@ impl Simd {
 /// from memory once per token, and the hardware prefetcher alone left it short of llama.cpp's.
 const PREFETCH_AHEAD: usize = 2048;
 
+/// Ask for the cache line at `base + at` (a hint: any address is allowed). SSE, which every
+/// x86-64 CPU has, so both instruction sets' kernels call this one.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "sse")]
+fn prefetch<T: Byte>(base: &[T], at: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    // A prefetch never faults, so a safe intrinsic whatever the address.
+    _mm_prefetch::<_MM_HINT_T0>(base.as_ptr().cast::<i8>().wrapping_add(at));
+}
+
 /// Block `b`'s 32 activation bytes of each row.
 #[inline(always)]
 fn block_acts<'a, const R: usize>(x: &[XRow<'a>; R], b: usize) -> [&'a [i8; QK]; R] {
@@ -224,7 +235,7 @@ fn bytes4(x: &[i8; QK], at: usize) -> i32 {
 macro_rules! kernels {
     ($features:literal) => {
         use super::super::{XRow, G};
-        use super::{block_acts, bytes4, CHUNKS, PREFETCH_AHEAD};
+        use super::{block_acts, bytes4, prefetch, CHUNKS, PREFETCH_AHEAD};
 
         /// Q4_K and (`Q5`, fifth bits from `h`) Q5_K. Per chunk and row: `Σ q·x` exact in
         /// i32, then the portable `q4k_row`'s (`q5k_row`'s) `d·dx·(sc·Σ) − dmin·sx·m` in f32.
@@ -272,8 +283,8 @@ macro_rules! kernels {
                         acc[j] = dpbusd(acc[j], hi, bytes4(xb[j], 4 * v + 16));
                     }
                 }
-                let scv = widen16(scb, false);
-                let mnf = to_f32(widen16(mnb, false));
+                let scv = widen16_unsigned(scb);
+                let mnf = to_f32(widen16_unsigned(mnb));
                 let (db, mb) = (f16x16(&ds[b / CHUNKS]), f16x16(&ms[b / CHUNKS]));
                 for j in 0..R {
                     let (dx, sx) = (fsplat(x[j].d[b]), fsplat(x[j].s[b]));
@@ -335,7 +346,7 @@ macro_rules! kernels {
                     }
                 }
                 let scb = scb.as_chunks::<G>().0;
-                let (sc0, sc1) = (widen16(&scb[0], true), widen16(&scb[1], true));
+                let (sc0, sc1) = (widen16_signed(&scb[0]), widen16_signed(&scb[1]));
                 let db = f16x16(&ds[b / CHUNKS]);
                 for j in 0..R {
                     let (s0, s1) = (x[j].s16[2 * b], x[j].s16[2 * b + 1]);
@@ -456,17 +467,6 @@ macro_rules! kernels {
         fn dpbusd(acc: I, u: I, s4: i32) -> I {
             dpbusd_v(acc, u, splat(s4))
         }
-
-        /// 16 bytes widened to i32 lanes, unsigned or signed.
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn widen16(b: &[u8; G], signed: bool) -> I {
-            if signed {
-                widen16_signed(b)
-            } else {
-                widen16_unsigned(b)
-            }
-        }
     };
 }
 
@@ -485,13 +485,6 @@ mod avx512 {
     fn load64<T: super::Byte>(b: &[T; 64]) -> I {
         // SAFETY: 64 readable bytes; the load is unaligned.
         unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn prefetch<T: super::Byte>(base: &[T], at: usize) {
-        // A prefetch never faults, so a safe intrinsic whatever the address.
-        _mm_prefetch::<_MM_HINT_T0>(base.as_ptr().cast::<i8>().wrapping_add(at));
     }
 
     #[inline]
@@ -665,13 +658,6 @@ mod avx2 {
         let p = b.as_ptr().cast::<__m256i>();
         // SAFETY: 64 readable bytes; the loads are unaligned.
         unsafe { [_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))] }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn prefetch<T: super::Byte>(base: &[T], at: usize) {
-        // A prefetch never faults, so a safe intrinsic whatever the address.
-        _mm_prefetch::<_MM_HINT_T0>(base.as_ptr().cast::<i8>().wrapping_add(at));
     }
 
     #[inline]
