@@ -105,14 +105,16 @@ impl KvCache {
         self.layers.len() * 2 * self.cap * self.kv_heads * self.head_dim * size_of::<f32>()
     }
 
-    /// Make room for `needed` positions (at most `max` unless more are needed).
+    /// Make room for `needed` positions (at most `max` unless more are needed). A new cache
+    /// gets just what its prompt needs and doubles from there: every new conversation
+    /// allocates (and zeroes) its cache on the way to its first token, so a larger first
+    /// reservation would cost each newcomer time and hold memory it may never use.
     pub(super) fn reserve(&mut self, needed: usize, max: usize) {
         if needed <= self.cap {
             return;
         }
         let cap = (self.cap * 2)
             .max(needed)
-            .max(256)
             .min(max.max(needed))
             .next_multiple_of(LANES);
         let (hd, len) = (self.head_dim, self.len);
