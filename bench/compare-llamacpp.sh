@@ -44,18 +44,20 @@ PY
     python3 - "$tmp/pb.json" "$tmp/lb.json" "$i" >> "$tmp/batched.txt" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2]))
-print("%-4s %3d %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx %7.2fx %8.0f %8.0f %8.0f %6.2fx" % (
+print("%-4s %3d %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx %7.2fx %8.0f %8.0f %8.0f %6.2fx %6.2fx %6.2fx" % (
     sys.argv[3], p["conversations"], p["single_decode_tok_s"], p["aggregate_decode_tok_s"],
     p["aggregate_speedup"], l["single_decode_tok_s"], l["aggregate_decode_tok_s"],
     l["aggregate_speedup"], p["aggregate_decode_tok_s"] / l["aggregate_decode_tok_s"],
-    p["single_ttft_ms"], p["ttft_p50_ms"], p["ttft_p95_ms"], p["ttft_p95_ratio"]))
+    p["single_ttft_ms"], p["ttft_p50_ms"], p["ttft_p95_ms"], p["ttft_p95_ratio"],
+    p["prefill_work_ratio"], p["server"]["ttft_p95_ratio"]))
 PY
   fi
 done
 echo "p_* = parley, l_* = llama.cpp (tok/s); ttft_ratio = cached follow-up TTFT / re-prefilled TTFT"
 if [ "$conversations" -gt 0 ]; then
   echo
-  printf '%-4s %3s %10s %10s %7s %10s %10s %7s %8s %8s %8s %8s %7s\n' run n p_single p_batch p_gain l_single l_batch l_gain p/l_batch ttft1_ms p50_ms p95_ms p95/1
+  printf '%-4s %3s %10s %10s %7s %10s %10s %7s %8s %8s %8s %8s %7s %7s %7s\n' run n p_single p_batch p_gain l_single l_batch l_gain p/l_batch ttft1_ms p50_ms p95_ms p95/1 floor srv_p95
   cat "$tmp/batched.txt"
-  echo "n conversations decoding together (tok/s, all of them) vs one alone; ttft = parley's time to first token, n new questions at once vs one alone"
+  echo "n conversations decoding together (tok/s, all of them) vs one alone; ttft = parley's time to first token, n new questions at once vs one alone;"
+  echo "floor = the prefill work of those n prompts against one prompt's (p95/1 cannot go below it); srv_p95 = p95/1 for n channels of one server (the bot's own prompts)"
 fi

@@ -71,7 +71,7 @@ for q in quants:
         pre = statistics.median(float(r[3].rstrip("x")) for r in single)
         dec = statistics.median(float(r[6].rstrip("x")) for r in single)
         line = f"{q} t={t} prefill {pre:.2f}x decode {dec:.2f}x"
-        batched = [r for r in rows if len(r) == 13 and r[0].isdigit()]
+        batched = [r for r in rows if len(r) == 15 and r[0].isdigit()]
         if batched:
             gain = statistics.median(float(r[4].rstrip("x")) for r in batched)
             vs = statistics.median(float(r[8].rstrip("x")) for r in batched)

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use parley_core::engine::local::model::transformer::argmax;
+use parley_core::engine::local::model::transformer::StepInput;
 use parley_core::engine::local::{rate, LocalConfig, LocalEngine};
 use parley_core::engine::{ChatMessage, Engine, GenerateRequest, Role, SamplingParams};
+use parley_core::persona::{Personas, PromptContext, DEFAULT_PERSONA};
 use serde::Serialize;
 
 /// What `parley bench` reports.
@@ -253,6 +255,26 @@ pub struct ConversationsReport {
     pub per_conversation_decode_tok_s: f64,
     /// aggregate / single.
     pub aggregate_speedup: f64,
+    /// New questions under a one-line system prompt: one alone, then N at once.
+    #[serde(flatten)]
+    pub first_tokens: FirstTokens,
+    /// Time to first token of one new question when another conversation already holds the
+    /// shared system prompt (a server's steady state): the new one copies it.
+    pub single_ttft_prefix_cached_ms: f64,
+    /// 95th percentile of N new questions at once when the system prompt is already cached.
+    pub ttft_p95_prefix_cached_ms: f64,
+    /// The same for a server's channels: the default persona rendered for N group chats of
+    /// different titles, each question signed with its asker's name, as the bot sends them.
+    pub server: FirstTokens,
+    /// Peak resident memory of the process.
+    pub peak_rss_mib: f64,
+}
+
+/// Times to first token of new questions in new conversations: one alone, then N at once.
+#[derive(Debug, Serialize)]
+pub struct FirstTokens {
+    /// Prompt tokens every conversation starts with (the system prompt, mostly).
+    pub shared_prompt_tokens: usize,
     /// Time to first token of one new question alone, through the engine.
     pub single_ttft_ms: f64,
     /// Median time to first token of N new questions asked at the same moment.
@@ -261,13 +283,10 @@ pub struct ConversationsReport {
     pub ttft_p95_ms: f64,
     /// p95 / single.
     pub ttft_p95_ratio: f64,
-    /// Time to first token of one new question when another conversation already holds the
-    /// shared system prompt (a server's steady state): the new one copies it.
-    pub single_ttft_prefix_cached_ms: f64,
-    /// 95th percentile of N new questions at once when the system prompt is already cached.
-    pub ttft_p95_prefix_cached_ms: f64,
-    /// Peak resident memory of the process.
-    pub peak_rss_mib: f64,
+    /// The floor under `ttft_p95_ratio`: one forward over the shared start once and every
+    /// conversation's own rest together, against one forward over a single prompt (bare
+    /// model, no engine). The last of N first tokens cannot come before all that work is done.
+    pub prefill_work_ratio: f64,
 }
 
 /// Questions of the concurrent conversations (cycled, numbered past the eighth).
@@ -282,23 +301,58 @@ const QUESTIONS: [&str; 8] = [
     "Give me a recipe for pancakes.",
 ];
 
-fn conversation(i: usize) -> Vec<ChatMessage> {
+/// Channels of the server scenario, and who asks in each.
+const CHANNELS: [(&str, &str); 8] = [
+    ("general", "Alice"),
+    ("random", "Bob"),
+    ("art", "Chen"),
+    ("languages", "Dana"),
+    ("stories", "Emeka"),
+    ("science", "Farah"),
+    ("french-club", "Gus"),
+    ("cooking", "Hana"),
+];
+
+/// Question `i` (numbered past the eighth, so every conversation is distinct).
+fn question(i: usize) -> String {
     let q = QUESTIONS[i % QUESTIONS.len()];
-    let q = if i < QUESTIONS.len() {
+    if i < QUESTIONS.len() {
         q.to_string()
     } else {
         format!("{q} ({})", i + 1)
-    };
+    }
+}
+
+/// Conversation `i` under a one-line system prompt.
+fn conversation(i: usize) -> Vec<ChatMessage> {
     vec![
         ChatMessage::new(Role::System, "You are a helpful assistant."),
-        ChatMessage::new(Role::User, q),
+        ChatMessage::new(Role::User, question(i)),
     ]
+}
+
+/// Conversation `i` as the bot sends a group chat's new question: the default persona for
+/// channel `i` of one server, the question signed with its asker's name.
+fn server_conversation(i: usize) -> Result<Vec<ChatMessage>> {
+    let (channel, asker) = CHANNELS[i % CHANNELS.len()];
+    // A fixed day (2026-12-02), so that every run renders the same prompts.
+    let mut ctx = PromptContext::new("Parley", 1_796_169_600);
+    ctx.is_group = true;
+    ctx.channel_title = Some(if i < CHANNELS.len() {
+        channel.to_string()
+    } else {
+        format!("{channel}-{}", i + 1)
+    });
+    let system = Personas::builtin().render(DEFAULT_PERSONA, &ctx)?;
+    Ok(vec![
+        ChatMessage::new(Role::System, system),
+        ChatMessage::new(Role::User, format!("{asker}: {}", question(i))),
+    ])
 }
 
 /// Tokens per second of `steps` greedy decode steps (end-of-sequence ignored) of the
 /// conversations whose prompts are `prompts`, all in one batched forward per step.
 fn batched_decode_rate(engine: &LocalEngine, prompts: &[Vec<u32>], steps: usize) -> Result<f64> {
-    use parley_core::engine::local::model::transformer::StepInput;
     let tf = &engine.model().transformer;
     let mut caches = Vec::with_capacity(prompts.len());
     let mut next = Vec::with_capacity(prompts.len());
@@ -323,22 +377,28 @@ fn batched_decode_rate(engine: &LocalEngine, prompts: &[Vec<u32>], steps: usize)
     Ok(rate(steps * prompts.len(), t.elapsed()))
 }
 
-/// Times to first token of `n` new conversations (`tag` keeps their ids apart) asked at once.
-fn ttfts(engine: &LocalEngine, tag: &str, n: usize, max_tokens: usize) -> Result<Vec<f64>> {
+/// Times to first token of the conversations `chats` (`tag` keeps their ids apart) asked at
+/// once.
+fn ttfts(
+    engine: &LocalEngine,
+    tag: &str,
+    chats: &[Vec<ChatMessage>],
+    max_tokens: usize,
+) -> Result<Vec<f64>> {
     let params = SamplingParams {
         max_tokens,
         temperature: 0.0,
         ..SamplingParams::default()
     };
-    let mut running = Vec::with_capacity(n);
-    for i in 0..n {
+    let mut running = Vec::with_capacity(chats.len());
+    for (i, messages) in chats.iter().enumerate() {
         running.push(engine.generate(GenerateRequest {
             conversation: format!("bench-{tag}-{i}"),
-            messages: conversation(i),
+            messages: messages.clone(),
             params: params.clone(),
         })?);
     }
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(chats.len());
     for mut g in running {
         loop {
             match g.blocking_next() {
@@ -362,6 +422,81 @@ fn forget(engine: &LocalEngine, tag: &str, n: usize) {
     }
 }
 
+/// One question alone, then all of `chats` at once, each in a new conversation with nothing
+/// cached; every conversation is forgotten afterwards.
+fn first_tokens(
+    engine: &LocalEngine,
+    tag: &str,
+    chats: &[Vec<ChatMessage>],
+) -> Result<FirstTokens> {
+    let prompts = chats
+        .iter()
+        .map(|c| engine.model().encode_chat(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let single_tag = format!("{tag}-single");
+    let single_ttft_ms = ttfts(engine, &single_tag, &chats[..1], 16)?[0];
+    forget(engine, &single_tag, 1);
+    let together = ttfts(engine, tag, chats, 16)?;
+    forget(engine, tag, chats.len());
+    let p95 = quantile(&together, 0.95);
+    Ok(FirstTokens {
+        shared_prompt_tokens: shared_start(&prompts),
+        single_ttft_ms,
+        ttft_p50_ms: quantile(&together, 0.5),
+        ttft_p95_ms: p95,
+        ttft_p95_ratio: p95 / single_ttft_ms.max(1e-9),
+        prefill_work_ratio: prefill_work_ratio(engine, &prompts)?,
+    })
+}
+
+/// Tokens all of `prompts` start with (at least one token of each is left to run).
+fn shared_start(prompts: &[Vec<u32>]) -> usize {
+    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(1);
+    let first = &prompts[0];
+    (0..shortest.saturating_sub(1))
+        .take_while(|&t| prompts.iter().all(|p| p[t] == first[t]))
+        .count()
+}
+
+/// Best of three: one forward over the prompts' shared start, then one batched forward over
+/// every prompt's own rest, against one forward over the first prompt alone.
+fn prefill_work_ratio(engine: &LocalEngine, prompts: &[Vec<u32>]) -> Result<f64> {
+    let tf = &engine.model().transformer;
+    let shared = shared_start(prompts);
+    let best_of_3 = |run: &mut dyn FnMut() -> Result<()>| -> Result<Duration> {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let t = Instant::now();
+            run()?;
+            best = best.min(t.elapsed());
+        }
+        Ok(best)
+    };
+    let alone = best_of_3(&mut || Ok(tf.forward(&prompts[0], &mut tf.new_cache()).map(drop)?))?;
+    let together = best_of_3(&mut || {
+        let mut start = tf.new_cache();
+        if shared > 0 {
+            tf.forward(&prompts[0][..shared], &mut start)?;
+        }
+        let mut caches = Vec::with_capacity(prompts.len());
+        for _ in prompts {
+            let mut c = tf.new_cache();
+            tf.copy_prefix(&start, shared, &mut c)?;
+            caches.push(c);
+        }
+        let mut rests: Vec<StepInput<'_>> = caches
+            .iter_mut()
+            .zip(prompts)
+            .map(|(cache, p)| StepInput {
+                tokens: &p[shared..],
+                cache,
+            })
+            .collect();
+        Ok(tf.forward_batch(&mut rests).map(drop)?)
+    })?;
+    Ok(together.as_secs_f64() / alone.as_secs_f64().max(1e-9))
+}
+
 /// The `q` quantile (0..=1) of `v`, nearest rank.
 fn quantile(v: &[f64], q: f64) -> f64 {
     let mut s = v.to_vec();
@@ -380,33 +515,37 @@ pub fn run_conversations(
 ) -> Result<ConversationsReport> {
     anyhow::ensure!(n >= 1, "--conversations must be at least 1");
     let engine = LocalEngine::load(model, config)?;
-    let prompts = (0..n)
-        .map(|i| engine.model().encode_chat(&conversation(i)))
+    let chats: Vec<_> = (0..n).map(conversation).collect();
+    let prompts = chats
+        .iter()
+        .map(|c| engine.model().encode_chat(c))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(path) = dump_prompts {
         std::fs::write(path, serde_json::to_string(&prompts)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     // Warm-up: first touch of the weights and thread pool start-up.
-    ttfts(&engine, "warm", 1, 2)?;
+    ttfts(&engine, "warm", &chats[..1], 2)?;
     forget(&engine, "warm", 1);
     // New questions with nothing cached (the N share their system prompt among themselves).
-    let single_ttft_ms = ttfts(&engine, "single", 1, 16)?[0];
-    forget(&engine, "single", 1);
-    let together = ttfts(&engine, "many", n, 16)?;
+    let new = first_tokens(&engine, "new", &chats)?;
     // The same with the system prompt held by one earlier conversation (about something else).
-    forget(&engine, "many", n);
     let persona = vec![
         ChatMessage::new(Role::System, "You are a helpful assistant."),
         ChatMessage::new(Role::User, "Hello!"),
     ];
     first_token_time(&engine, "bench-persona", persona)?;
-    let single_cached = ttfts(&engine, "single-cached", 1, 16)?[0];
+    let single_cached = ttfts(&engine, "single-cached", &chats[..1], 16)?[0];
     forget(&engine, "single-cached", 1);
-    let together_cached = ttfts(&engine, "many-cached", n, 16)?;
+    let together_cached = ttfts(&engine, "many-cached", &chats, 16)?;
+    forget(&engine, "many-cached", n);
+    engine.forget("bench-persona");
+    let server_chats = (0..n)
+        .map(server_conversation)
+        .collect::<Result<Vec<_>>>()?;
+    let server = first_tokens(&engine, "server", &server_chats)?;
     let single = batched_decode_rate(&engine, &prompts[..1], decode_n)?;
     let aggregate = batched_decode_rate(&engine, &prompts, decode_n)?;
-    let p95 = quantile(&together, 0.95);
     Ok(ConversationsReport {
         model: engine.model().name.clone(),
         threads: config.threads,
@@ -418,12 +557,10 @@ pub fn run_conversations(
         aggregate_decode_tok_s: aggregate,
         per_conversation_decode_tok_s: aggregate / n as f64,
         aggregate_speedup: aggregate / single.max(1e-9),
-        single_ttft_ms,
-        ttft_p50_ms: quantile(&together, 0.5),
-        ttft_p95_ms: p95,
-        ttft_p95_ratio: p95 / single_ttft_ms.max(1e-9),
+        first_tokens: new,
         single_ttft_prefix_cached_ms: single_cached,
         ttft_p95_prefix_cached_ms: quantile(&together_cached, 0.95),
+        server,
         peak_rss_mib: peak_rss_mib(),
     })
 }
@@ -446,13 +583,22 @@ pub fn print_conversations(r: &ConversationsReport) {
         r.aggregate_speedup,
         r.decode_tokens
     );
-    println!(
-        "first token      p50 {:.0} ms, p95 {:.0} ms together vs {:.0} ms alone: p95 {:.2}x",
-        r.ttft_p50_ms, r.ttft_p95_ms, r.single_ttft_ms, r.ttft_p95_ratio
-    );
+    print_first_tokens("first token", &r.first_tokens);
     println!(
         "  prompt cached  p95 {:.0} ms together vs {:.0} ms alone (system prompt copied)",
         r.ttft_p95_prefix_cached_ms, r.single_ttft_prefix_cached_ms
     );
+    print_first_tokens("server channels", &r.server);
     println!("peak RSS         {:.0} MiB", r.peak_rss_mib);
+}
+
+fn print_first_tokens(label: &str, f: &FirstTokens) {
+    println!(
+        "{label:<16} p50 {:.0} ms, p95 {:.0} ms together vs {:.0} ms alone: p95 {:.2}x",
+        f.ttft_p50_ms, f.ttft_p95_ms, f.single_ttft_ms, f.ttft_p95_ratio
+    );
+    println!(
+        "  work floor     {:.2}x (all prompts' prefill against one; {} tokens shared)",
+        f.prefill_work_ratio, f.shared_prompt_tokens
+    );
 }
