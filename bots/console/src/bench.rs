@@ -445,13 +445,14 @@ fn first_tokens(
     let together = ttfts(engine, tag, chats, 16)?;
     forget(engine, tag, chats.len());
     let p95 = quantile(&together, 0.95);
+    let shared = shared_start(&prompts);
     Ok(FirstTokens {
-        shared_prompt_tokens: shared_start(&prompts),
+        shared_prompt_tokens: shared,
         single_ttft_ms,
         ttft_p50_ms: quantile(&together, 0.5),
         ttft_p95_ms: p95,
         ttft_p95_ratio: p95 / single_ttft_ms.max(1e-9),
-        prefill_work_ratio: prefill_work_ratio(engine, &prompts)?,
+        prefill_work_ratio: prefill_work_ratio(engine, &prompts, shared)?,
     })
 }
 
@@ -464,11 +465,11 @@ fn shared_start(prompts: &[Vec<u32>]) -> usize {
         .count()
 }
 
-/// Best of three: one forward over the prompts' shared start, then one batched forward over
-/// every prompt's own rest, against one forward over the first prompt alone.
-fn prefill_work_ratio(engine: &LocalEngine, prompts: &[Vec<u32>]) -> Result<f64> {
+/// Best of three: one forward over the prompts' first `shared` tokens (their common start),
+/// then one batched forward over every prompt's own rest, against one forward over the first
+/// prompt alone.
+fn prefill_work_ratio(engine: &LocalEngine, prompts: &[Vec<u32>], shared: usize) -> Result<f64> {
     let tf = &engine.model().transformer;
-    let shared = shared_start(prompts);
     let best_of_3 = |run: &mut dyn FnMut() -> Result<()>| -> Result<Duration> {
         let mut best = Duration::MAX;
         for _ in 0..3 {

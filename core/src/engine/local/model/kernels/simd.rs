@@ -119,9 +119,7 @@ impl Simd {
         let nb = sc.len() / G;
         assert!(q.len() == nb * 256 && mn.len() == nb * G && nb.is_multiple_of(CHUNKS));
         assert!(d.len() == nb / CHUNKS * G && dmin.len() == d.len());
-        assert!(x
-            .iter()
-            .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s.len() >= nb));
+        assert!(acts_hold(x, nb));
         dispatch!(self, q45k::<R, false>(q, &[], sc, mn, d, dmin, x))
     }
 
@@ -142,9 +140,7 @@ impl Simd {
         assert!(q.len() == nb * 256 && h.len() == nb * 64 && mn.len() == nb * G);
         assert!(nb.is_multiple_of(CHUNKS));
         assert!(d.len() == nb / CHUNKS * G && dmin.len() == d.len());
-        assert!(x
-            .iter()
-            .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s.len() >= nb));
+        assert!(acts_hold(x, nb));
         dispatch!(self, q45k::<R, true>(q, h, sc, mn, d, dmin, x))
     }
 
@@ -179,9 +175,7 @@ impl Simd {
     ) -> [[f32; G]; R] {
         let nb = d.len() / G;
         assert!(q.len() == nb * 256 && d.len() == nb * G && m.len() == d.len());
-        assert!(x
-            .iter()
-            .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s.len() >= nb));
+        assert!(acts_hold(x, nb));
         dispatch!(self, q4_1::<R>(q, d, m, x))
     }
 
@@ -199,6 +193,12 @@ impl Simd {
         assert!(x.iter().all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb));
         dispatch!(self, q8_0::<R>(q, d, x))
     }
+}
+
+/// Whether every activation row holds `nb` blocks: their bytes, scales and sums.
+fn acts_hold<const R: usize>(x: &[XRow<'_>; R], nb: usize) -> bool {
+    x.iter()
+        .all(|x| x.q8.len() >= nb * QK && x.d.len() >= nb && x.s.len() >= nb)
 }
 
 /// How far ahead the one-row (decode) kernels ask for weight bytes: decode streams the weights
