@@ -227,8 +227,10 @@ pub struct WindowStats {
     pub budget: usize,
     /// Turns left out.
     pub dropped: usize,
-    /// Prompt tokens served from the engine's cache.
+    /// Prompt tokens served from the conversation's own cache.
     pub cached_tokens: usize,
+    /// Prompt tokens copied from another chat's cache (the shared persona start).
+    pub shared_tokens: usize,
     /// Prompt tokens.
     pub prompt_tokens: usize,
     /// Decoding speed in tokens per second.

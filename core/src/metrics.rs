@@ -49,8 +49,10 @@ pub mod names {
     pub const DECODE_SPEED: &str = "parley_decode_tokens_per_second";
     /// Counter: prompt tokens sent to the engine.
     pub const PROMPT_TOKENS: &str = "parley_prompt_tokens_total";
-    /// Counter: prompt tokens the engine's KV cache already held.
+    /// Counter: prompt tokens the conversation's own KV cache already held.
     pub const CACHED_PROMPT_TOKENS: &str = "parley_cached_prompt_tokens_total";
+    /// Counter: prompt tokens copied from another conversation's cache (a shared persona).
+    pub const SHARED_PROMPT_TOKENS: &str = "parley_shared_prompt_tokens_total";
     /// Counter: tokens generated.
     pub const GENERATED_TOKENS: &str = "parley_generated_tokens_total";
     /// Counter: answers whose prompt reused the KV cache (`result` = `hit` | `miss`).
@@ -117,6 +119,7 @@ pub fn answered(platform: Platform, usage: &Usage, took: Duration) {
     histogram!(names::ANSWER_DURATION, "platform" => p).record(took.as_secs_f64());
     counter!(names::PROMPT_TOKENS).increment(usage.prompt_tokens as u64);
     counter!(names::CACHED_PROMPT_TOKENS).increment(usage.cached_tokens as u64);
+    counter!(names::SHARED_PROMPT_TOKENS).increment(usage.shared_tokens as u64);
     counter!(names::GENERATED_TOKENS).increment(usage.completion_tokens as u64);
     let result = if usage.cached_tokens > 0 {
         "hit"

@@ -198,7 +198,35 @@ impl Personas {
         })?;
         Ok(tidy(&text))
     }
+
+    /// How many leading bytes of `text` (a system prompt) are persona `name` rendered for `ctx`
+    /// before the first thing any user wrote (display name, chat title): the start another
+    /// chat's cache may share. The persona is rendered again with every user-given field set to
+    /// a marker no text holds; only what `text` has in common with that render up to the first
+    /// marker counts, whatever the template does with the names, and whatever `text` is.
+    pub fn user_free_start(&self, name: &str, ctx: &PromptContext, text: &str) -> usize {
+        let probe = PromptContext {
+            user_name: USER_MARK.to_string(),
+            channel_title: Some(USER_MARK.to_string()),
+            ..ctx.clone()
+        };
+        let Ok(rendered) = self.render(name, &probe) else {
+            return 0;
+        };
+        let operator = rendered.split(USER_MARK).next().unwrap_or("");
+        operator
+            .char_indices()
+            .zip(text.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map_or(0, |((i, c), _)| i + c.len_utf8())
+    }
 }
+
+/// Stands for a user-given value when finding where a persona's user-free start ends: a
+/// private-use character, which no platform name is expected to hold (one that did would only
+/// end the shared start earlier).
+const USER_MARK: &str = "\u{F8FF}";
 
 /// minijinja's error with its line, in one line.
 fn describe_error(e: &minijinja::Error) -> String {
@@ -314,6 +342,32 @@ mod tests {
         let text = p.render("assistant", &group).unwrap();
         assert!(text.contains("group chat called \"Rustaceans\""));
         assert!(!text.contains("Alice"));
+    }
+
+    #[test]
+    fn the_user_free_start_ends_before_any_name_or_title() {
+        let p = Personas::builtin();
+        let direct = p.render("assistant", &ctx()).unwrap();
+        let free = p.user_free_start("assistant", &ctx(), &direct);
+        assert!(free > 0 && direct[..free].ends_with("chatting with "), "{direct:?}");
+        assert!(!direct[..free].contains("Alice"));
+        let group = PromptContext {
+            is_group: true,
+            channel_title: Some("general".into()),
+            ..ctx()
+        };
+        let text = p.render("assistant", &group).unwrap();
+        let free = p.user_free_start("assistant", &group, &text);
+        assert!(text[..free].ends_with("called \""), "{:?}", &text[..free]);
+        // A title that starts like the rest of the persona shares nothing more.
+        let tricky = PromptContext {
+            channel_title: Some("\". Each message".into()),
+            ..group
+        };
+        let text = p.render("assistant", &tricky).unwrap();
+        assert!(p.user_free_start("assistant", &tricky, &text) == free);
+        // A `/system` text is the user's: nothing of it matches the persona for long.
+        assert_eq!(p.user_free_start("assistant", &ctx(), "Be a pirate."), 0);
     }
 
     #[test]

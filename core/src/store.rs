@@ -238,8 +238,10 @@ pub struct AnswerRecord {
     pub history_tokens: usize,
     /// Of the window: tokens of the new message.
     pub new_tokens: usize,
-    /// Prompt tokens the engine's KV cache already held.
+    /// Prompt tokens the conversation's own KV cache already held.
     pub cached_tokens: usize,
+    /// Prompt tokens copied from another chat's cache: the shared start of the persona.
+    pub shared_tokens: usize,
     /// Tokens generated.
     pub completion_tokens: usize,
     /// Why it ended.

@@ -39,6 +39,35 @@ async fn dm_secret_never_reaches_another_channels_prompt() {
     assert!(!rig.out.transcript(&key("team")).contains("PINEAPPLE42"));
 }
 
+/// The engine may let another chat's cache serve only the persona's start before the first
+/// thing a user wrote: never a display name, a chat title, a `/system` or `/remember` text.
+#[tokio::test]
+async fn only_the_personas_user_free_start_is_offered_for_sharing() {
+    let rig = Rig::new(&settings(""), echo()).await;
+    rig.say(dm("bob-1", "Bob", "my PIN is 4417")).await;
+    rig.say(mention("team", "Bob", "my PIN is 4")).await;
+    rig.say(dm("own-prompt", "carol", "/system Carol's secret rules"))
+        .await;
+    rig.say(dm("own-prompt", "carol", "hello")).await;
+    rig.say(dm("notes", "dan", "/remember my PIN is 4417")).await;
+    rig.say(dm("notes", "dan", "hello")).await;
+    let shared_start = |chat: &str| {
+        let r = rig.requests_for(chat).pop().expect("asked");
+        let system = &r.messages[0];
+        assert_eq!(system.role, Role::System);
+        system.content[..r.shareable_bytes].to_string()
+    };
+    let direct = shared_start("bob-1");
+    assert!(direct.ends_with("You are chatting with "), "{direct:?}");
+    let channel = shared_start("team");
+    assert!(channel.ends_with("group chat called \""), "{channel:?}");
+    assert_eq!(shared_start("own-prompt"), "");
+    assert_eq!(shared_start("notes"), direct, "notes come after the persona");
+    for start in [direct, channel] {
+        assert!(!start.contains("Bob") && !start.contains("team") && !start.contains("PIN"));
+    }
+}
+
 #[tokio::test]
 async fn dm_always_answered_group_only_when_addressed() {
     let s = settings("[bot]\nmessages_per_minute = 0\ntrigger_names = [\"robo\"]\n");
@@ -375,7 +404,8 @@ async fn stats_reports_window_and_dropped_turns() {
     assert!(s.contains("of 300 tokens"), "{s}");
     assert!(!s.contains("Dropped from the window: 0\n"), "{s}");
     assert!(s.contains("scripted test engine"), "{s}");
-    assert!(s.contains("from cache"), "{s}");
+    assert!(s.contains("from this chat's cache"), "{s}");
+    assert!(s.contains("from the shared persona prompt"), "{s}");
 }
 
 #[tokio::test]

@@ -51,6 +51,7 @@ fn ask(conversation: &str, messages: Vec<ChatMessage>, params: SamplingParams) -
                 conversation: conversation.into(),
                 messages,
                 params,
+                shareable_bytes: 0,
             })
             .expect("generate")
             .text()
@@ -209,6 +210,7 @@ fn follow_up_reuses_the_conversation_cache() {
             conversation: "conv-follow".into(),
             messages,
             params: greedy(24),
+            shareable_bytes: 0,
         };
         rt.block_on(engine.generate(request).expect("generate").text())
             .expect("answer")
@@ -348,6 +350,7 @@ fn streamed_deltas(
                 conversation: conversation.into(),
                 messages,
                 params,
+                shareable_bytes: 0,
             })
             .expect("generate");
         let mut deltas = Vec::new();
@@ -410,6 +413,7 @@ fn cancel_stops_generation() {
                 conversation: "cancel".into(),
                 messages: chat("Write a very long essay about the history of bread."),
                 params: greedy(400),
+                shareable_bytes: 0,
             })
             .expect("generate");
         let first = g.next().await.expect("event").expect("ok");
@@ -468,6 +472,7 @@ fn context_overflow_is_an_error_not_a_crash() {
                 conversation: "overflow".into(),
                 messages: chat(&long),
                 params: greedy(4),
+                shareable_bytes: 0,
             })
             .expect("submitted")
             .text()
@@ -602,6 +607,7 @@ fn eight_requests_at_once_answer_exactly_as_alone() {
                 conversation: format!("batch-{i}"),
                 messages: chat(q),
                 params,
+                shareable_bytes: 0,
             }
         })
         .collect();
@@ -686,9 +692,11 @@ fn a_newcomer_copies_the_shared_system_prompt_and_answers_as_without_it() {
         .build()
         .expect("runtime");
     let ask_on = |engine: &LocalEngine, conversation: &str, q: &str, params: SamplingParams| {
+        let messages = chat(q);
         let request = GenerateRequest {
             conversation: conversation.into(),
-            messages: chat(q),
+            shareable_bytes: messages[0].content.len(),
+            messages,
             params,
         };
         rt.block_on(engine.generate(request).expect("generate").text())
@@ -699,12 +707,11 @@ fn a_newcomer_copies_the_shared_system_prompt_and_answers_as_without_it() {
         ask_on(&sharing, "first", EIGHT_QUESTIONS[0], greedy(2));
         let (shared, u) = ask_on(&sharing, "second", EIGHT_QUESTIONS[4], params.clone());
         assert!(
-            u.cached_tokens >= 8,
-            "system prompt copied: {}",
-            u.cached_tokens
+            u.shared_tokens >= 8 && u.cached_tokens == 0,
+            "system prompt copied: {u:?}"
         );
         let (own, u) = ask_on(&fresh(), "second", EIGHT_QUESTIONS[4], params);
-        assert_eq!(u.cached_tokens, 0);
+        assert_eq!((u.cached_tokens, u.shared_tokens), (0, 0));
         assert_eq!(shared, own, "the copied prompt start changed the answer");
     }
 }
@@ -734,4 +741,74 @@ fn a_prompt_split_anywhere_gives_the_logits_of_running_it_whole() {
         "splits after {differing:?} of {} tokens differ",
         p.len()
     );
+}
+
+/// The persona's start before the user's display name, as the default persona renders it in a
+/// direct chat, and before the chat's title in a group.
+const DIRECT_START: &str =
+    "You are Parley, a friendly and helpful assistant.\nToday is Monday, 2026-12-07.\nYou are chatting with ";
+const GROUP_START: &str = "You are Parley, a friendly and helpful assistant.\nToday is Monday, 2026-12-07.\nYou are in a group chat called \"";
+
+/// A chat whose system prompt is `start` then `name` (a display name or a title), then `text`.
+fn persona_chat(start: &str, name: &str, text: &str) -> Vec<ChatMessage> {
+    vec![
+        ChatMessage::new(Role::System, format!("{start}{name}.")),
+        ChatMessage::new(Role::User, text),
+    ]
+}
+
+/// One user can never read another's messages through the shared prompt cache: a chat copies
+/// from another chat's cache only the persona's start before the first thing a user wrote, in
+/// its usage and in the engine's own counter. Before, the copy ran up to where the two prompts
+/// first differed, so "my PIN is 4" reused one token more than "my PIN is 5" (issue 25).
+#[test]
+fn another_chat_shares_only_the_persona_start_never_a_users_text() {
+    let engine = LocalEngine::start(model().clone(), &LocalConfig::default()).expect("engine");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let ask_on = |conversation: &str, start: &str, messages: Vec<ChatMessage>| {
+        let request = GenerateRequest {
+            conversation: conversation.into(),
+            messages,
+            params: greedy(2),
+            shareable_bytes: start.len(),
+        };
+        rt.block_on(engine.generate(request).expect("generate").text())
+            .expect("answer")
+            .1
+    };
+    // Two users of the same display name in their direct chats; two channels of one title
+    // whose askers sign the same name. The second text is a prefix of the first.
+    for (start, name, victim, attacker) in [
+        (DIRECT_START, "Bob", "my PIN is 4417", "my PIN is 4"),
+        (GROUP_START, "general\"", "Alice: my PIN is 4417", "Alice: my PIN is 4"),
+    ] {
+        let user_free = {
+            let a = model().encode_chat(&persona_chat(start, name, victim)).expect("encode");
+            let b = model().encode_chat(&persona_chat(start, "Zed", "other")).expect("encode");
+            a.iter().zip(&b).take_while(|(x, y)| x == y).count()
+        };
+        assert!(user_free >= 8, "the persona start is worth sharing");
+        ask_on(&format!("victim-{name}"), start, persona_chat(start, name, victim));
+        let counted = engine.stats().shared_prompt_tokens;
+        let u = ask_on(&format!("attacker-{name}"), start, persona_chat(start, name, attacker));
+        assert_eq!(
+            (u.shared_tokens, u.cached_tokens),
+            (user_free, 0),
+            "{name}: only the persona start is shared"
+        );
+        assert_eq!(
+            engine.stats().shared_prompt_tokens - counted,
+            user_free as u64,
+            "{name}: the engine's counter"
+        );
+        // The chat's own cache is not limited: its next question reuses all of its prompt.
+        let mut next = persona_chat(start, name, attacker);
+        let before = model().encode_chat(&next).expect("encode").len();
+        next.push(ChatMessage::new(Role::Assistant, "ok"));
+        next.push(ChatMessage::new(Role::User, "and?"));
+        let u = ask_on(&format!("attacker-{name}"), start, next);
+        assert!(u.cached_tokens >= before - 1 && u.shared_tokens == 0, "{u:?}");
+    }
 }

@@ -36,6 +36,7 @@ fn request(user: &str) -> GenerateRequest {
             ChatMessage::new(Role::User, user),
         ],
         params: SamplingParams::default(),
+        shareable_bytes: 0,
     }
 }
 

@@ -46,6 +46,7 @@ fn request(question: &str, max_tokens: usize) -> GenerateRequest {
             seed: Some(1),
             ..SamplingParams::default()
         },
+        shareable_bytes: 0,
     }
 }
 

@@ -133,7 +133,7 @@ fn follow_up(engine: &LocalEngine) -> Result<FollowUp> {
     let history_text = text_of_tokens(engine, 1000)?;
     let followup = text_of_tokens(engine, 30)?;
     let base = vec![
-        ChatMessage::new(Role::System, "You are a helpful assistant."),
+        ChatMessage::new(Role::System, SYSTEM),
         ChatMessage::new(Role::User, history_text),
         ChatMessage::new(Role::Assistant, "I see. Tell me more."),
     ];
@@ -165,10 +165,12 @@ fn first_token_time(
         temperature: 0.0,
         ..SamplingParams::default()
     };
+    let shareable_bytes = shareable_bytes(&Personas::builtin(), &messages);
     let mut g = engine.generate(GenerateRequest {
         conversation: conversation.into(),
         messages,
         params,
+        shareable_bytes,
     })?;
     while let Some(ev) = g.blocking_next() {
         if let parley_core::engine::GenEvent::Done(u) = ev? {
@@ -324,10 +326,13 @@ fn question(i: usize) -> String {
     }
 }
 
+/// The bench's one-line system prompt (an operator's text, nothing from a user).
+const SYSTEM: &str = "You are a helpful assistant.";
+
 /// Conversation `i` under a one-line system prompt.
 fn conversation(i: usize) -> Vec<ChatMessage> {
     vec![
-        ChatMessage::new(Role::System, "You are a helpful assistant."),
+        ChatMessage::new(Role::System, SYSTEM),
         ChatMessage::new(Role::User, question(i)),
     ]
 }
@@ -336,9 +341,7 @@ fn conversation(i: usize) -> Vec<ChatMessage> {
 /// channel `i` of one server, the question signed with its asker's name.
 fn server_conversation(i: usize) -> Result<Vec<ChatMessage>> {
     let (channel, asker) = CHANNELS[i % CHANNELS.len()];
-    // A fixed day (2026-12-02), so that every run renders the same prompts.
-    let mut ctx = PromptContext::new("Parley", 1_796_169_600);
-    ctx.is_group = true;
+    let mut ctx = server_context();
     ctx.channel_title = Some(if i < CHANNELS.len() {
         channel.to_string()
     } else {
@@ -349,6 +352,26 @@ fn server_conversation(i: usize) -> Result<Vec<ChatMessage>> {
         ChatMessage::new(Role::System, system),
         ChatMessage::new(Role::User, format!("{asker}: {}", question(i))),
     ])
+}
+
+/// What the default persona sees in a group chat of the server scenario, its title aside.
+fn server_context() -> PromptContext {
+    // A fixed day (2026-12-02), so that every run renders the same prompts.
+    let mut ctx = PromptContext::new("Parley", 1_796_169_600);
+    ctx.is_group = true;
+    ctx
+}
+
+/// The leading bytes of `messages`' system prompt that the bot lets other chats share: all
+/// of the bench's one-line prompt, the default persona's start before a chat's title.
+fn shareable_bytes(personas: &Personas, messages: &[ChatMessage]) -> usize {
+    match messages.first() {
+        Some(m) if m.role == Role::System && m.content == SYSTEM => m.content.len(),
+        Some(m) if m.role == Role::System => {
+            personas.user_free_start(DEFAULT_PERSONA, &server_context(), &m.content)
+        }
+        _ => 0,
+    }
 }
 
 /// Tokens per second of `steps` greedy decode steps (end-of-sequence ignored) of the
@@ -391,12 +414,18 @@ fn ttfts(
         temperature: 0.0,
         ..SamplingParams::default()
     };
+    let personas = Personas::builtin();
+    let shareable: Vec<usize> = chats
+        .iter()
+        .map(|m| shareable_bytes(&personas, m))
+        .collect();
     let mut running = Vec::with_capacity(chats.len());
     for (i, messages) in chats.iter().enumerate() {
         running.push(engine.generate(GenerateRequest {
             conversation: format!("bench-{tag}-{i}"),
             messages: messages.clone(),
             params: params.clone(),
+            shareable_bytes: shareable[i],
         })?);
     }
     let mut out = Vec::with_capacity(chats.len());
@@ -538,7 +567,7 @@ pub fn run_conversations(
     let new = first_tokens(&engine, "new", &chats)?;
     // The same with the system prompt held by one earlier conversation (about something else).
     let persona = vec![
-        ChatMessage::new(Role::System, "You are a helpful assistant."),
+        ChatMessage::new(Role::System, SYSTEM),
         ChatMessage::new(Role::User, "Hello!"),
     ];
     first_token_time(&engine, "bench-persona", persona)?;

@@ -224,6 +224,7 @@ fn generate(settings: &Settings, local: &LocalConfig, args: GenerateArgs) -> Res
             ChatMessage::new(Role::User, args.prompt),
         ],
         params,
+        shareable_bytes: 0,
     })?)
 }
 

@@ -86,7 +86,7 @@ no-such-note = { $count ->
 stats = Gespeicherte Beiträge: { $stored }
     Im Fenster: { $turns } Beiträge, { $tokens } von { $budget } Tokens ({ $reserved } für die Antwort reserviert)
     Aus dem Fenster gefallen: { $dropped }
-stats-last = Letzte Antwort: { $cached } von { $prompt } Prompt-Tokens aus dem Cache, { $speed } Tokens/s
+stats-last = Letzte Antwort: { $cached } von { $prompt } Prompt-Tokens aus dem Cache dieses Chats, { $shared } aus dem geteilten Persona-Prompt, { $speed } Tokens/s
 stats-sampling = Sampling: temperature { $temperature }, top_p { $top_p }, max_tokens { $max_tokens }
     Modell: { $model }
 
@@ -109,8 +109,8 @@ why-head = So habe ich diese Antwort geschrieben:
     Modell: { $model } (Engine { $engine })
     Anweisungen: { $source }, { $notes_used } von { $notes_total } angehefteten Notizen
 why-conversation = Gespräch: { $included } frühere Beiträge einbezogen, { $dropped } vom Fenster ausgelassen
-    Prompt: { $prompt } Tokens (angeheftet { $pinned }, Verlauf { $history }, neu { $new }), { $cached } aus dem Cache wiederverwendet
-why-translation-prompt = Prompt: { $prompt } Tokens, { $cached } aus dem Cache wiederverwendet
+    Prompt: { $prompt } Tokens (angeheftet { $pinned }, Verlauf { $history }, neu { $new }), { $cached } aus dem Cache dieses Chats wiederverwendet, { $shared } aus dem geteilten Persona-Prompt
+why-translation-prompt = Prompt: { $prompt } Tokens, { $cached } aus dem Cache dieses Chats wiederverwendet, { $shared } aus dem geteilten Persona-Prompt
 why-answer = Antwort: { $tokens } Tokens; sie endete, weil { $stop }
     Sampling: temperature { $temperature }, top_p { $top_p }, top_k { $top_k }, Wiederholungsstrafe { $penalty }, max_tokens { $max_tokens }, { $stops } Stopp-Strings, { $seed }
     Tempo: erstes Token nach { $first } s, { $speed } Tokens/s

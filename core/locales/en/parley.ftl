@@ -87,7 +87,7 @@ no-such-note = { $count ->
 stats = Turns stored: { $stored }
     In the window: { $turns } turns, { $tokens } of { $budget } tokens ({ $reserved } reserved for the answer)
     Dropped from the window: { $dropped }
-stats-last = Last answer: { $cached } of { $prompt } prompt tokens from cache, { $speed } tokens/s
+stats-last = Last answer: { $cached } of { $prompt } prompt tokens from this chat's cache, { $shared } from the shared persona prompt, { $speed } tokens/s
 stats-sampling = Sampling: temperature { $temperature }, top_p { $top_p }, max_tokens { $max_tokens }
     Model: { $model }
 
@@ -110,8 +110,8 @@ why-head = How I wrote that answer:
     Model: { $model } ({ $engine } engine)
     Instructions: { $source }, { $notes_used } of { $notes_total } pinned notes
 why-conversation = Conversation: { $included } earlier turns included, { $dropped } left out by the window
-    Prompt: { $prompt } tokens (pinned { $pinned }, history { $history }, new { $new }), { $cached } reused from the cache
-why-translation-prompt = Prompt: { $prompt } tokens, { $cached } reused from the cache
+    Prompt: { $prompt } tokens (pinned { $pinned }, history { $history }, new { $new }), { $cached } reused from this chat's cache, { $shared } from the shared persona prompt
+why-translation-prompt = Prompt: { $prompt } tokens, { $cached } reused from this chat's cache, { $shared } from the shared persona prompt
 why-answer = Answer: { $tokens } tokens; it stopped because { $stop }
     Sampling: temperature { $temperature }, top_p { $top_p }, top_k { $top_k }, repeat penalty { $penalty }, max_tokens { $max_tokens }, { $stops } stop strings, { $seed }
     Speed: first token after { $first } s, { $speed } tokens/s

@@ -86,7 +86,7 @@ no-such-note = { $count ->
 stats = Turnos guardados: { $stored }
     En la ventana: { $turns } turnos, { $tokens } de { $budget } tokens ({ $reserved } reservados para la respuesta)
     Fuera de la ventana: { $dropped }
-stats-last = Última respuesta: { $cached } de { $prompt } tokens del prompt desde la caché, { $speed } tokens/s
+stats-last = Última respuesta: { $cached } de { $prompt } tokens del prompt desde la caché de este chat, { $shared } del prompt de personalidad compartido, { $speed } tokens/s
 stats-sampling = Muestreo: temperature { $temperature }, top_p { $top_p }, max_tokens { $max_tokens }
     Modelo: { $model }
 
@@ -109,8 +109,8 @@ why-head = Cómo escribí esa respuesta:
     Modelo: { $model } (motor { $engine })
     Instrucciones: { $source }, { $notes_used } de { $notes_total } notas fijadas
 why-conversation = Conversación: { $included } turnos anteriores incluidos, { $dropped } fuera de la ventana
-    Prompt: { $prompt } tokens (fijados { $pinned }, historial { $history }, nuevos { $new }), { $cached } reutilizados de la caché
-why-translation-prompt = Prompt: { $prompt } tokens, { $cached } reutilizados de la caché
+    Prompt: { $prompt } tokens (fijados { $pinned }, historial { $history }, nuevos { $new }), { $cached } reutilizados de la caché de este chat, { $shared } del prompt de personalidad compartido
+why-translation-prompt = Prompt: { $prompt } tokens, { $cached } reutilizados de la caché de este chat, { $shared } del prompt de personalidad compartido
 why-answer = Respuesta: { $tokens } tokens; se detuvo porque { $stop }
     Muestreo: temperature { $temperature }, top_p { $top_p }, top_k { $top_k }, penalización por repetición { $penalty }, max_tokens { $max_tokens }, { $stops } cadenas de parada, { $seed }
     Velocidad: primer token tras { $first } s, { $speed } tokens/s

@@ -86,7 +86,7 @@ no-such-note = { $count ->
 stats = Tours enregistrés : { $stored }
     Dans la fenêtre : { $turns } tours, { $tokens } jetons sur { $budget } ({ $reserved } réservés à la réponse)
     Sortis de la fenêtre : { $dropped }
-stats-last = Dernière réponse : { $cached } jetons de prompt sur { $prompt } venus du cache, { $speed } jetons/s
+stats-last = Dernière réponse : { $cached } jetons de prompt sur { $prompt } venus du cache de ce chat, { $shared } du prompt de persona partagé, { $speed } jetons/s
 stats-sampling = Échantillonnage : temperature { $temperature }, top_p { $top_p }, max_tokens { $max_tokens }
     Modèle : { $model }
 
@@ -109,8 +109,8 @@ why-head = Comment j'ai écrit cette réponse :
     Modèle : { $model } (moteur { $engine })
     Instructions : { $source }, { $notes_used } notes épinglées sur { $notes_total }
 why-conversation = Conversation : { $included } tours précédents inclus, { $dropped } laissés hors de la fenêtre
-    Prompt : { $prompt } jetons (épinglés { $pinned }, historique { $history }, nouveaux { $new }), { $cached } repris du cache
-why-translation-prompt = Prompt : { $prompt } jetons, { $cached } repris du cache
+    Prompt : { $prompt } jetons (épinglés { $pinned }, historique { $history }, nouveaux { $new }), { $cached } repris du cache de ce chat, { $shared } du prompt de persona partagé
+why-translation-prompt = Prompt : { $prompt } jetons, { $cached } repris du cache de ce chat, { $shared } du prompt de persona partagé
 why-answer = Réponse : { $tokens } jetons ; elle s'est arrêtée parce que { $stop }
     Échantillonnage : temperature { $temperature }, top_p { $top_p }, top_k { $top_k }, pénalité de répétition { $penalty }, max_tokens { $max_tokens }, { $stops } chaînes d'arrêt, { $seed }
     Vitesse : premier jeton après { $first } s, { $speed } jetons/s

@@ -85,7 +85,7 @@ no-such-note = { $count ->
 stats = 保存済みのターン：{ $stored }
     ウィンドウ内：{ $turns } ターン、{ $tokens } / { $budget } トークン（回答用に { $reserved } を確保）
     ウィンドウから外れたもの：{ $dropped }
-stats-last = 前回の回答：プロンプト { $prompt } トークン中 { $cached } がキャッシュから、{ $speed } トークン/秒
+stats-last = 前回の回答：プロンプト { $prompt } トークン中 { $cached } がこのチャットのキャッシュから、{ $shared } が共有ペルソナプロンプトから、{ $speed } トークン/秒
 stats-sampling = サンプリング：temperature { $temperature }、top_p { $top_p }、max_tokens { $max_tokens }
     モデル：{ $model }
 
@@ -108,8 +108,8 @@ why-head = その回答はこうして書きました：
     モデル：{ $model }（{ $engine } エンジン）
     指示：{ $source }、固定メモ { $notes_total } 件中 { $notes_used } 件
 why-conversation = 会話：以前のターン { $included } 件を含み、{ $dropped } 件はウィンドウから外れました
-    プロンプト：{ $prompt } トークン（固定 { $pinned }、履歴 { $history }、新規 { $new }）、うち { $cached } をキャッシュから再利用
-why-translation-prompt = プロンプト：{ $prompt } トークン、うち { $cached } をキャッシュから再利用
+    プロンプト：{ $prompt } トークン（固定 { $pinned }、履歴 { $history }、新規 { $new }）、うち { $cached } をこのチャットのキャッシュから、{ $shared } を共有ペルソナプロンプトから再利用
+why-translation-prompt = プロンプト：{ $prompt } トークン、うち { $cached } をこのチャットのキャッシュから、{ $shared } を共有ペルソナプロンプトから再利用
 why-answer = 回答：{ $tokens } トークン。止まった理由：{ $stop }
     サンプリング：temperature { $temperature }、top_p { $top_p }、top_k { $top_k }、繰り返しペナルティ { $penalty }、max_tokens { $max_tokens }、停止文字列 { $stops } 個、{ $seed }
     速度：最初のトークンまで { $first } 秒、{ $speed } トークン/秒

@@ -87,7 +87,7 @@ no-such-note = { $count ->
 stats = Сохранено реплик: { $stored }
     В окне: реплик { $turns }, токенов { $tokens } из { $budget } ({ $reserved } оставлено для ответа)
     Выпало из окна: { $dropped }
-stats-last = Последний ответ: { $cached } из { $prompt } токенов промпта из кэша, { $speed } токенов/с
+stats-last = Последний ответ: { $cached } из { $prompt } токенов промпта из кэша этого чата, { $shared } из общего промпта персоны, { $speed } токенов/с
 stats-sampling = Сэмплирование: temperature { $temperature }, top_p { $top_p }, max_tokens { $max_tokens }
     Модель: { $model }
 
@@ -110,8 +110,8 @@ why-head = Как я написал этот ответ:
     Модель: { $model } (движок { $engine })
     Инструкции: { $source }, закреплённых заметок: { $notes_used } из { $notes_total }
 why-conversation = Разговор: включено прежних реплик: { $included }, не вошло в окно: { $dropped }
-    Промпт: { $prompt } токенов (закреплено { $pinned }, история { $history }, новое { $new }), из кэша: { $cached }
-why-translation-prompt = Промпт: { $prompt } токенов, из кэша: { $cached }
+    Промпт: { $prompt } токенов (закреплено { $pinned }, история { $history }, новое { $new }), из кэша этого чата: { $cached }, из общего промпта персоны: { $shared }
+why-translation-prompt = Промпт: { $prompt } токенов, из кэша этого чата: { $cached }, из общего промпта персоны: { $shared }
 why-answer = Ответ: { $tokens } токенов; он остановился, потому что { $stop }
     Сэмплирование: temperature { $temperature }, top_p { $top_p }, top_k { $top_k }, штраф за повтор { $penalty }, max_tokens { $max_tokens }, стоп-строк: { $stops }, { $seed }
     Скорость: первый токен через { $first } с, { $speed } токенов/с

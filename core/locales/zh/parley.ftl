@@ -85,7 +85,7 @@ no-such-note = { $count ->
 stats = 已保存的轮次：{ $stored }
     窗口内：{ $turns } 轮，{ $tokens } / { $budget } 个 token（为回答预留 { $reserved } 个）
     移出窗口：{ $dropped }
-stats-last = 上次回答：{ $prompt } 个提示 token 中有 { $cached } 个来自缓存，{ $speed } token/秒
+stats-last = 上次回答：{ $prompt } 个提示 token 中有 { $cached } 个来自本聊天的缓存，{ $shared } 个来自共享的人设提示，{ $speed } token/秒
 stats-sampling = 采样：temperature { $temperature }，top_p { $top_p }，max_tokens { $max_tokens }
     模型：{ $model }
 
@@ -108,8 +108,8 @@ why-head = 我是这样写出那条回答的：
     模型：{ $model }（{ $engine } 引擎）
     指令：{ $source }，{ $notes_total } 条固定备注中用了 { $notes_used } 条
 why-conversation = 对话：包含之前的 { $included } 轮，{ $dropped } 轮被窗口排除
-    提示：{ $prompt } 个 token（固定 { $pinned }，历史 { $history }，新内容 { $new }），其中 { $cached } 个复用自缓存
-why-translation-prompt = 提示：{ $prompt } 个 token，其中 { $cached } 个复用自缓存
+    提示：{ $prompt } 个 token（固定 { $pinned }，历史 { $history }，新内容 { $new }），其中 { $cached } 个复用自本聊天的缓存，{ $shared } 个来自共享的人设提示
+why-translation-prompt = 提示：{ $prompt } 个 token，其中 { $cached } 个复用自本聊天的缓存，{ $shared } 个来自共享的人设提示
 why-answer = 回答：{ $tokens } 个 token；停止原因：{ $stop }
     采样：temperature { $temperature }，top_p { $top_p }，top_k { $top_k }，重复惩罚 { $penalty }，max_tokens { $max_tokens }，{ $stops } 个停止字符串，{ $seed }
     速度：首个 token 用时 { $first } 秒，{ $speed } token/秒

@@ -219,6 +219,41 @@ impl Inner {
         key: &ChannelKey,
         origin: Option<&Origin>,
     ) -> String {
+        let (mode, ctx) = self.persona_context(cs, origin);
+        match self.personas.render(&mode, &ctx) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(channel = %key, error = %e, "persona failed; using the default");
+                self.personas
+                    .render(crate::persona::DEFAULT_PERSONA, &ctx)
+                    .unwrap_or_else(|_| {
+                        format!("You are {}, a helpful assistant.", self.settings.bot.name)
+                    })
+            }
+        }
+    }
+
+    /// How many leading bytes of `system` (the chat's system prompt) hold nothing from any
+    /// user: its persona's text before the first name or title. A `/system` text holds none.
+    fn shareable_bytes(
+        &self,
+        cs: &ChannelSettings,
+        origin: Option<&Origin>,
+        system: &str,
+    ) -> usize {
+        if cs.system.is_some() {
+            return 0;
+        }
+        let (mode, ctx) = self.persona_context(cs, origin);
+        self.personas.user_free_start(&mode, &ctx, system)
+    }
+
+    /// The persona the chat uses and what its template sees.
+    fn persona_context(
+        &self,
+        cs: &ChannelSettings,
+        origin: Option<&Origin>,
+    ) -> (String, PromptContext) {
         let model = self.models.choice_or_default(cs.model.as_deref());
         let mode = cs
             .mode
@@ -237,17 +272,7 @@ impl Inner {
             .filter_map(|c| Lang::from_code(c))
             .map(|l| l.name().to_string())
             .collect();
-        match self.personas.render(&mode, &ctx) {
-            Ok(t) => t,
-            Err(e) => {
-                warn!(channel = %key, error = %e, "persona failed; using the default");
-                self.personas
-                    .render(crate::persona::DEFAULT_PERSONA, &ctx)
-                    .unwrap_or_else(|_| {
-                        format!("You are {}, a helpful assistant.", self.settings.bot.name)
-                    })
-            }
-        }
+        (mode, ctx)
     }
 
     /// Build the channel's window, with the parameters of its answer and the conversation's
@@ -316,11 +341,16 @@ impl Inner {
         let params = params.with_seed();
         let channel = self.channels.open(key, &self.store).await?;
         let record = self.record_for(engine.as_ref(), &channel, Some(&window), &params);
+        let system = window.messages.first().filter(|m| m.role == Role::System);
+        let shareable_bytes = system.map_or(0, |m| {
+            self.shareable_bytes(&channel.settings, Some(origin), &m.content)
+        });
         drop(channel);
         let request = GenerateRequest {
             conversation: conversation_id(key),
             messages: window.messages.clone(),
             params,
+            shareable_bytes,
         };
         Ok(Planned {
             request,
@@ -419,6 +449,7 @@ fn window_stats(w: &ContextWindow, u: &Usage) -> WindowStats {
         budget: w.budget,
         dropped: w.dropped,
         cached_tokens: u.cached_tokens,
+        shared_tokens: u.shared_tokens,
         prompt_tokens: u.prompt_tokens,
         tokens_per_second: if secs > 0.0 {
             u.completion_tokens as f64 / secs

@@ -336,11 +336,12 @@ pub fn stats(
     text.push('\n');
     if let Some(l) = last {
         let speed = format!("{:.1}", l.tokens_per_second);
-        let (cached, prompt) = (l.cached_tokens, l.prompt_tokens);
+        let (cached, prompt, shared) = (l.cached_tokens, l.prompt_tokens, l.shared_tokens);
         text.push_str(&t!(
             lang,
             "stats-last",
             cached = cached,
+            shared = shared,
             prompt = prompt,
             speed = speed
         ));
@@ -415,14 +416,16 @@ pub fn why(lang: Language, r: &AnswerRecord) -> String {
             history = r.history_tokens,
             new = r.new_tokens,
             cached = r.cached_tokens,
+            shared = r.shared_tokens,
         )
     } else {
-        let (prompt, cached) = (r.prompt_tokens, r.cached_tokens);
+        let (prompt, cached, shared) = (r.prompt_tokens, r.cached_tokens, r.shared_tokens);
         t!(
             lang,
             "why-translation-prompt",
             prompt = prompt,
-            cached = cached
+            cached = cached,
+            shared = shared
         )
     });
     text.push('\n');

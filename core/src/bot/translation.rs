@@ -155,6 +155,8 @@ impl Inner {
         } else {
             translation_prompt(job.from, job.to)
         };
+        // The translation prompt is the bot's own text about two languages: others may share it.
+        let shareable_bytes = system.len();
         Ok(GenerateRequest {
             conversation: format!("{}#translate", conversation_id(key)),
             messages: vec![
@@ -162,6 +164,7 @@ impl Inner {
                 ChatMessage::new(Role::User, job.text.clone()),
             ],
             params,
+            shareable_bytes,
         })
     }
 }

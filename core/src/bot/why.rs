@@ -86,6 +86,7 @@ pub(super) fn finish_record(record: &mut AnswerRecord, usage: Option<&Usage>, ca
     };
     record.prompt_tokens = u.prompt_tokens;
     record.cached_tokens = u.cached_tokens;
+    record.shared_tokens = u.shared_tokens;
     record.completion_tokens = u.completion_tokens;
     record.time_to_first_token_ms = u.time_to_first_token.as_millis() as u64;
     record.tokens_per_second = rate(u.completion_tokens, u.decode);

@@ -128,6 +128,11 @@ pub struct GenerateRequest {
     pub messages: Vec<ChatMessage>,
     /// Sampling settings.
     pub params: SamplingParams,
+    /// Leading bytes of the first message (the system prompt) that hold nothing from any user:
+    /// the operator's persona text before the first display name, chat title, `/system` or
+    /// `/remember` text. Only the prompt tokens these bytes encode may be copied from another
+    /// conversation's cache; 0 shares nothing. The conversation's own cache is not limited.
+    pub shareable_bytes: usize,
 }
 
 /// Why generation ended.
@@ -146,8 +151,11 @@ pub enum FinishReason {
 pub struct Usage {
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
-    /// Prompt tokens served from the conversation's cache (not prefilled again).
+    /// Prompt tokens served from the conversation's own cache (not prefilled again).
     pub cached_tokens: usize,
+    /// Prompt tokens copied from another conversation's cache: the start of a system prompt
+    /// they share, never anything a user wrote (see [`GenerateRequest::shareable_bytes`]).
+    pub shared_tokens: usize,
     /// Tokens generated.
     pub completion_tokens: usize,
     /// Why it ended (`None` only while running).

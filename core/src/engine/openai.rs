@@ -237,6 +237,7 @@ impl OpenAiConfig {
 ///     conversation: "demo".into(),
 ///     messages: vec![ChatMessage::new(Role::User, "Hello!")],
 ///     params: SamplingParams::default(),
+///     shareable_bytes: 0,
 /// };
 /// let (text, usage) = engine.generate(request)?.text().await?;
 /// println!("{text} ({} tokens)", usage.completion_tokens);
@@ -712,6 +713,8 @@ async fn run_generation(
             .filter(|&p| p > 0)
             .unwrap_or_else(|| inner.estimate_prompt(&request)),
         cached_tokens: server.map(|u| u.cached).unwrap_or(0),
+        // The server does not say whose cache served it.
+        shared_tokens: 0,
         completion_tokens: server
             .map(|u| u.completion)
             .filter(|&c| c > 0)
@@ -1401,6 +1404,7 @@ mod tests {
                 seed: Some(u64::MAX),
                 ..SamplingParams::default()
             },
+            shareable_bytes: 0,
         }
     }
 

@@ -284,6 +284,7 @@ mod tests {
                 stop: stop.iter().map(|s| s.to_string()).collect(),
                 ..SamplingParams::default()
             },
+            shareable_bytes: 0,
         }
     }
 

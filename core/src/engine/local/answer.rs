@@ -94,7 +94,8 @@ impl Answer {
             .copy_prefix(&donor.cache, len, &mut self.entry.cache)?;
         self.entry.tokens.clear();
         self.entry.tokens.extend_from_slice(&donor.tokens[..len]);
-        self.usage.cached_tokens = len;
+        // Only a start shorter than `len` of its own cache was there: the rest came shared.
+        self.usage.shared_tokens = len.saturating_sub(self.usage.cached_tokens);
         Ok(())
     }
 
@@ -196,6 +197,7 @@ impl Answer {
         tracing::debug!(
             prompt = self.usage.prompt_tokens,
             cached = self.usage.cached_tokens,
+            shared = self.usage.shared_tokens,
             completion = self.usage.completion_tokens,
             prefill_ms = self.usage.prefill.as_millis() as u64,
             decode_ms = self.usage.decode.as_millis() as u64,

@@ -14,8 +14,10 @@
 mod answer;
 pub mod model;
 pub mod sampling;
+mod share;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -82,6 +84,9 @@ pub struct EngineStats {
     pub evictions: u64,
     /// Most answers run together in one step, since start.
     pub largest_batch: usize,
+    /// Prompt tokens copied from other conversations' caches (shared system prompts), since
+    /// start; a conversation's reuse of its own cache is not counted here.
+    pub shared_prompt_tokens: u64,
 }
 
 struct Job {
@@ -94,12 +99,17 @@ struct Job {
 enum Command {
     Generate(Box<Job>),
     Forget(String),
+    /// A test's fault: the next step panics (`true`: the engine thread itself dies).
+    #[cfg(any(test, feature = "testing"))]
+    Crash(bool),
 }
 
 struct Entry {
     cache: KvCache,
     tokens: Vec<u32>,
     last_used: u64,
+    /// Leading tokens that hold nothing from a user: all another conversation may copy.
+    shareable: usize,
 }
 
 /// Per-conversation caches under a byte budget, least recently used evicted first.
@@ -216,10 +226,16 @@ impl LocalEngine {
             waiting: VecDeque::new(),
             active: Vec::new(),
             largest_batch: 0,
+            shared_prompt_tokens: 0,
+            #[cfg(any(test, feature = "testing"))]
+            crash: false,
         };
         thread::Builder::new()
             .name("parley-engine".into())
-            .spawn(move || worker.run(rx))?;
+            .spawn(move || {
+                let _alive = alive;
+                worker.run(rx);
+            })?;
         Ok(Self {
             model,
             tx: Mutex::new(tx),
@@ -317,6 +333,20 @@ struct Worker {
     active: Vec<Answer>,
     /// Most answers run together in one step.
     largest_batch: usize,
+    /// Prompt tokens copied from other conversations, since start.
+    shared_prompt_tokens: u64,
+    /// A test asked for the next step to panic.
+    #[cfg(any(test, feature = "testing"))]
+    crash: bool,
+}
+
+/// Clears the engine's running flag when the engine thread ends, even by a panic.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Worker {
@@ -388,7 +418,10 @@ impl Worker {
                 context: self.context_len,
             });
         }
-        let entry = self.cached_prefix(&job.request.conversation, &prompt);
+        let mut entry = self.cached_prefix(&job.request.conversation, &prompt);
+        let messages = &job.request.messages;
+        entry.shareable =
+            share::shareable_tokens(&self.model, messages, job.request.shareable_bytes, &prompt)?;
         Answer::new(job, prompt, entry, self.context_len)
     }
 
@@ -400,6 +433,7 @@ impl Worker {
             cache: model.transformer.new_cache(),
             tokens: Vec::new(),
             last_used: 0,
+            shareable: 0,
         });
         let common = common_prefix(&entry.tokens, prompt);
         entry.cache.truncate(common);
@@ -470,7 +504,8 @@ impl Worker {
     }
 
     /// Let every answer still running its prompt copy the longest start of it that another
-    /// conversation's cache (kept, or of a running answer) already holds.
+    /// conversation's cache (kept, or of a running answer) already holds, within what both
+    /// prompts hold from no user ([`Entry::shareable`]).
     fn share_prefixes(&mut self) {
         for i in 0..self.active.len() {
             if !self.active[i].prefilling() {
@@ -482,7 +517,7 @@ impl Worker {
                 .entries
                 .values()
                 .chain(self.active.iter().map(|other| &other.entry))
-                .map(|e| (common_prefix(&e.tokens, a.prompt()), e))
+                .map(|e| (shared_start(e, &a.entry, a.prompt()), e))
                 .max_by_key(|(n, _)| *n)
                 .filter(|(n, _)| *n > a.cached());
             if let Some((n, donor)) = best {
@@ -501,7 +536,10 @@ impl Worker {
         let a = &self.active[i];
         self.active[..i].iter().any(|earlier| {
             earlier.prefilling()
-                && common_prefix(earlier.prompt(), a.prompt()) >= a.cached() + SHARE_MIN_TOKENS
+                && common_prefix(earlier.prompt(), a.prompt())
+                    .min(earlier.entry.shareable)
+                    .min(a.entry.shareable)
+                    >= a.cached() + SHARE_MIN_TOKENS
         })
     }
 
@@ -532,6 +570,7 @@ impl Worker {
         let done = end.and_then(|finish| a.finish(finish, &self.model));
         match done {
             Ok(()) if !a.forget => {
+                self.shared_prompt_tokens += a.usage.shared_tokens as u64;
                 let in_use = self.in_use();
                 self.caches
                     .put(a.job.request.conversation.clone(), a.entry, in_use);
@@ -556,6 +595,7 @@ impl Worker {
             s.cache_bytes = self.caches.bytes() + self.in_use();
             s.evictions = self.caches.evictions;
             s.largest_batch = self.largest_batch;
+            s.shared_prompt_tokens = self.shared_prompt_tokens;
         }
     }
 }
@@ -583,6 +623,14 @@ fn common_prefix(cached: &[u32], prompt: &[u32]) -> usize {
         .take_while(|(a, b)| a == b)
         .count()
         .min(prompt.len().saturating_sub(1))
+}
+
+/// How many tokens of `prompt` (whose cache is `own`) may come from `donor`, another
+/// conversation's cache: their common start, within what both hold from no user.
+fn shared_start(donor: &Entry, own: &Entry, prompt: &[u32]) -> usize {
+    common_prefix(&donor.tokens, prompt)
+        .min(donor.shareable)
+        .min(own.shareable)
 }
 
 /// Tokens per second for `n` tokens in `d`.
