@@ -156,8 +156,13 @@ fn loaded_engines() -> &'static Mutex<Vec<Weak<LocalEngine>>> {
             let mut loaded = loaded_engines().lock().unwrap_or_else(|p| p.into_inner());
             // Unloaded models (`engine.max_loaded_models`) leave the list here.
             loaded.retain(|e| e.strong_count() > 0);
+            let engines: Vec<_> = loaded.iter().filter_map(Weak::upgrade).collect();
+            // An engine thread that died answers nothing more: the bot is not healthy.
+            if engines.iter().any(|e| !e.is_running()) {
+                metrics::engine_loaded(false);
+            }
             let (mut bytes, mut conversations, mut evictions) = (0, 0, 0);
-            for s in loaded.iter().filter_map(Weak::upgrade).map(|e| e.stats()) {
+            for s in engines.iter().map(|e| e.stats()) {
                 bytes += s.cache_bytes;
                 conversations += s.cached_conversations;
                 evictions += s.evictions;

@@ -812,3 +812,35 @@ fn another_chat_shares_only_the_persona_start_never_a_users_text() {
         assert!(u.cached_tokens >= before - 1 && u.shared_tokens == 0, "{u:?}");
     }
 }
+
+/// A panic in the model code fails the answers of that step, never the engine: the next
+/// question is answered. An engine thread that dies says so (`is_running`, which turns
+/// `/healthz` to 503) and every request gets a clear error, never a silent stall.
+#[test]
+fn a_panic_fails_its_answer_and_a_dead_engine_says_so() {
+    let engine = LocalEngine::start(model().clone(), &LocalConfig::default()).expect("engine");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let ask_on = |q: &str| {
+        let request = GenerateRequest {
+            conversation: "crash".into(),
+            messages: chat(q),
+            params: greedy(2),
+            shareable_bytes: 0,
+        };
+        rt.block_on(async { engine.generate(request)?.text().await })
+    };
+    engine.crash_next_step(false);
+    assert!(ask_on("Hi").is_err(), "the answer of the step that panicked fails");
+    assert!(ask_on("Hi").is_ok(), "the engine answers on");
+    assert!(engine.is_running());
+    engine.crash_next_step(true);
+    assert!(matches!(ask_on("Hi"), Err(Error::EngineStopped)));
+    let waited = std::time::Instant::now();
+    while engine.is_running() {
+        assert!(waited.elapsed().as_secs() < 30, "the dead thread still counts as running");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(matches!(ask_on("Hi"), Err(Error::EngineStopped)));
+}

@@ -162,6 +162,8 @@ pub struct LocalEngine {
     overhead: usize,
     max_batch: usize,
     stats: Arc<Mutex<EngineStats>>,
+    /// Cleared when the engine thread ends, however it ends.
+    running: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for LocalEngine {
@@ -212,6 +214,8 @@ impl LocalEngine {
         let overhead = model.message_overhead();
         let (tx, rx) = std_mpsc::channel();
         let stats = Arc::new(Mutex::new(EngineStats::default()));
+        let running = Arc::new(AtomicBool::new(true));
+        let alive = Running(running.clone());
         let worker = Worker {
             model: model.clone(),
             caches: CacheStore {
@@ -243,7 +247,20 @@ impl LocalEngine {
             overhead,
             max_batch: config.max_batch.max(1),
             stats,
+            running,
         })
+    }
+
+    /// Whether the engine thread still runs (`/healthz` turns 503 when it does not).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Make the engine's next step panic, as a fault in the model code would; with
+    /// `kill_thread`, make the engine thread itself die. For tests.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn crash_next_step(&self, kill_thread: bool) {
+        let _ = self.send(Command::Crash(kill_thread));
     }
 
     /// The loaded model.
@@ -371,8 +388,14 @@ impl Worker {
                     }
                 }
             }
-            self.admit();
-            self.step();
+            // A panic in the model code fails the answers of that step, never the engine.
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.admit();
+                self.step();
+            }));
+            if stepped.is_err() {
+                self.fail_running();
+            }
             self.publish_stats();
         }
         debug!("engine thread stopped");
@@ -389,6 +412,22 @@ impl Worker {
                 }
             }
             Command::Generate(job) => self.waiting.push_back(*job),
+            #[cfg(any(test, feature = "testing"))]
+            Command::Crash(kill_thread) => {
+                assert!(!kill_thread, "engine thread killed by a test");
+                self.crash = true;
+            }
+        }
+    }
+
+    /// After a panic in a step: every running answer fails (its cache may be half written, so
+    /// it is dropped); the requests still waiting run as usual.
+    fn fail_running(&mut self) {
+        warn!(answers = self.active.len(), "a model step panicked; its answers failed");
+        for a in self.active.drain(..) {
+            let _ = a.job.events.send(Err(Error::Candle(
+                "the model computation crashed on this request".into(),
+            )));
         }
     }
 
@@ -458,6 +497,10 @@ impl Worker {
         let chosen = self.choose();
         if chosen.is_empty() {
             return;
+        }
+        #[cfg(any(test, feature = "testing"))]
+        if std::mem::take(&mut self.crash) {
+            panic!("model step crashed by a test");
         }
         self.largest_batch = self.largest_batch.max(chosen.len());
         let ran: Vec<usize> = chosen

@@ -7,6 +7,7 @@
 //! [`Model::encode_chat`] turns a message list into prompt ids with user text kept plain.
 
 mod attention;
+pub mod gguf_check;
 pub mod kernels;
 mod spm;
 pub mod template;
@@ -35,7 +36,6 @@ pub(crate) mod test_values {
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::quantized::gguf_file;
 
 pub use template::{ChatTemplate, Segment};
 pub use tokenizer::{ModelTokenizer, TextStream};
@@ -60,8 +60,19 @@ pub struct Model {
 }
 
 impl Model {
-    /// Load a GGUF file.
+    /// Load a GGUF file. A file that would crash the loader fails this load, never the
+    /// process.
     pub fn load(path: &Path, format: WeightFormat) -> Result<Self> {
+        std::panic::catch_unwind(|| Self::read_file(path, format)).unwrap_or_else(|_| {
+            Err(Error::ModelCorrupt {
+                path: path.to_path_buf(),
+                reason: "loading it crashed the loader".into(),
+            })
+        })
+    }
+
+    /// [`Model::load`] without the guard.
+    fn read_file(path: &Path, format: WeightFormat) -> Result<Self> {
         if !path.is_file() {
             return Err(Error::ModelMissing {
                 path: path.to_path_buf(),
@@ -72,9 +83,9 @@ impl Model {
             reason,
         };
         let file = std::fs::File::open(path)?;
+        let file_len = file.metadata()?.len();
         let mut reader = std::io::BufReader::new(file);
-        let ct = gguf_file::Content::read(&mut reader)
-            .map_err(|e| corrupt(format!("not a readable GGUF file ({e})")))?;
+        let ct = gguf_check::read(&mut reader).map_err(corrupt)?;
         let arch_name = ct
             .metadata
             .get("general.architecture")
@@ -83,6 +94,7 @@ impl Model {
             .ok_or_else(|| corrupt("no general.architecture".into()))?;
         let arch = Arch::from_gguf(&arch_name)?;
         let cfg = ModelConfig::from_gguf(&ct, arch)?;
+        gguf_check::check(&ct, &cfg, file_len).map_err(corrupt)?;
         let tokenizer = ModelTokenizer::from_gguf(&ct)?;
         let transformer =
             Transformer::from_gguf(&ct, &mut reader, cfg, format).map_err(|e| match e {

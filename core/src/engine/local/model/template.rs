@@ -4,6 +4,10 @@
 //! may come from anybody) is encoded as plain text while the template's own markers are
 //! encoded with control tokens. Message contents go into the template as placeholders made of
 //! private-use characters, and the rendered string is split on them afterwards.
+//!
+//! The template comes with the model file, from a stranger: every render runs on a step budget
+//! ([`TEMPLATE_FUEL`]) and an output cap ([`MAX_RENDERED_BYTES`]), and a template that exceeds
+//! them on a small conversation is refused at load.
 
 use minijinja::{context, Environment, ErrorKind};
 
@@ -12,6 +16,14 @@ use crate::{Error, Result};
 
 /// ChatML, used when the GGUF carries no template.
 pub const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/// Steps (minijinja's fuel) one render may take: real templates take a few thousand for a long
+/// conversation; two nested `range(100000)` loops would take 10^10.
+pub const TEMPLATE_FUEL: u64 = 2_000_000;
+
+/// Most bytes one render may write (message texts are placeholders there, so this is the
+/// template's own text: a few KB for real templates).
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
 
 const OPEN: char = '\u{F8F0}';
 const CLOSE: char = '\u{F8F1}';
@@ -41,15 +53,36 @@ impl ChatTemplate {
     /// Compile `source`; `bos_token` and `eos_token` are exposed to it like in transformers.
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
         let mut env = Environment::new();
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_template_owned("chat".to_string(), source.to_string())
             .map_err(|e| Error::Template(e.to_string()))?;
-        Ok(Self {
+        let template = Self {
             env,
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
-        })
+        };
+        template.check_budget()?;
+        Ok(template)
+    }
+
+    /// Refuse a template that runs out of its step budget or output cap on a small
+    /// conversation (it would on every request). A template may refuse the conversation itself
+    /// (`raise_exception` on roles it does not know): that is its right, not a fault.
+    fn check_budget(&self) -> Result<()> {
+        use crate::engine::Role;
+        let text = "x".repeat(1024);
+        let probe = [
+            ChatMessage::new(Role::System, &text),
+            ChatMessage::new(Role::User, &text),
+            ChatMessage::new(Role::Assistant, &text),
+            ChatMessage::new(Role::User, &text),
+        ];
+        match self.render(&probe, true) {
+            Err(Error::Template(e)) if e.contains(OVER_BUDGET) => Err(Error::Template(e)),
+            _ => Ok(()),
+        }
     }
 
     /// The same tokens under another template `source` (a `[[models]] template` override).
@@ -81,17 +114,79 @@ impl ChatTemplate {
             .env
             .get_template("chat")
             .map_err(|e| Error::Template(e.to_string()))?;
-        let rendered = tmpl
-            .render(context! {
+        let mut out = CappedText::default();
+        let rendered = tmpl.render_captured_to(
+            context! {
                 messages => msgs,
                 add_generation_prompt => add_generation_prompt,
                 bos_token => self.bos_token.clone(),
                 eos_token => self.eos_token.clone(),
                 // Qwen3 answers directly instead of writing its reasoning into the chat.
                 enable_thinking => false,
-            })
-            .map_err(|e| Error::Template(e.to_string()))?;
-        Ok(split_segments(&rendered, &contents))
+            },
+            &mut out,
+        );
+        match rendered {
+            Ok(_) => {}
+            Err(_) if out.over => {
+                return Err(Error::Template(format!(
+                    "{OVER_BUDGET}: it writes more than {} KiB",
+                    MAX_RENDERED_BYTES >> 10
+                )))
+            }
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => {
+                return Err(Error::Template(format!(
+                    "{OVER_BUDGET}: it takes more than {TEMPLATE_FUEL} steps"
+                )))
+            }
+            Err(e) => return Err(Error::Template(e.to_string())),
+        }
+        let rendered = String::from_utf8_lossy(&out.bytes);
+        let expanded = split_segments(&rendered, &contents);
+        // Each message's text goes in where the template names it: a template that names
+        // them over and over would multiply a user's text.
+        let written: usize = expanded.iter().map(Segment::len).sum();
+        let allowed = 2 * contents.iter().map(String::len).sum::<usize>() + MAX_RENDERED_BYTES;
+        if written > allowed {
+            return Err(Error::Template(format!(
+                "{OVER_BUDGET}: it repeats the messages' text"
+            )));
+        }
+        Ok(expanded)
+    }
+}
+
+/// How a template's error says it went over its budget.
+const OVER_BUDGET: &str = "the chat template is over its budget";
+
+/// A render's output, refused past [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct CappedText {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedText {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("over the output cap"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Segment {
+    /// Bytes of its text.
+    fn len(&self) -> usize {
+        match self {
+            Segment::Template(t) | Segment::Content(t) => t.len(),
+        }
     }
 }
 
@@ -254,6 +349,33 @@ mod tests {
                 "<|im_start|>assistant\n<think>\n\n</think>\n\n".into()
             )]
         );
+    }
+
+    /// A template from a model file cannot hang or exhaust the bot: endless loops run out of
+    /// steps and huge outputs hit the cap, at load, with a line saying so (issue 25: two
+    /// nested `range(100000)` loops had not returned after 60 s).
+    #[test]
+    fn a_template_over_its_budget_is_refused_at_load() {
+        let long_bos = "<bos>".repeat(40);
+        for source in [
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "{% for i in range(100000) %}{{ bos_token }}{% endfor %}",
+            "{% for m in messages %}{% for i in range(5000) %}{{ m.content }}{% endfor %}{% endfor %}",
+        ] {
+            let e = ChatTemplate::new(source, &long_bos, "")
+                .expect_err(source)
+                .to_string();
+            assert!(e.contains("over its budget"), "{source}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_long_conversation_stays_well_within_the_budget() {
+        let t = ChatTemplate::new(CHATML, "", "").expect("template");
+        let many: Vec<ChatMessage> = (0..500)
+            .map(|i| ChatMessage::new(if i % 2 == 0 { Role::User } else { Role::Assistant }, "x".repeat(2000)))
+            .collect();
+        assert_eq!(t.render(&many, true).expect("render").len(), 1001);
     }
 
     #[test]
