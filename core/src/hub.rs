@@ -41,6 +41,8 @@ use tracing::{debug, info, warn};
 
 use crate::{Error, Result};
 
+mod listing;
+
 /// The quantisation pulled when a spec names none.
 pub const DEFAULT_QUANT: &str = "Q4_K_M";
 /// How a model path in `config.toml` says "from the Hub": `hf:owner/repo[:QUANT]`.
@@ -243,12 +245,23 @@ struct Wanted {
 }
 
 /// A Hub and the local cache its files go to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Hub {
     endpoint: String,
     cache: PathBuf,
     token: Option<String>,
     client: reqwest::Client,
+}
+
+/// Without the token: a `Hub` in a log line or an error report must not hand it out.
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("endpoint", &self.endpoint)
+            .field("cache", &self.cache)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Hub {
@@ -331,7 +344,8 @@ impl Hub {
     pub fn cached(&self, model: &HubModel) -> Option<PathBuf> {
         let repo = self.cache.join(model.folder());
         let commit = std::fs::read_to_string(repo.join("refs").join("main")).ok()?;
-        let snapshot = repo.join("snapshots").join(commit.trim());
+        let commit = listing::commit(commit.trim()).ok()?;
+        let snapshot = repo.join("snapshots").join(commit);
         let names: Vec<String> = std::fs::read_dir(&snapshot)
             .ok()?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -370,9 +384,10 @@ impl Hub {
         if !status.is_success() {
             return Err(Refused(model.error(refusal(status, self.token.is_some()))));
         }
-        response
-            .json()
+        let body = capped_body(response, listing::MAX_LISTING_BYTES)
             .await
+            .map_err(|e| Refused(model.error(e)))?;
+        serde_json::from_slice(&body)
             .map_err(|e| Refused(model.error(format!("unreadable answer from the Hub: {e}"))))
     }
 
@@ -464,9 +479,18 @@ impl Hub {
                     break;
                 }
             };
-            file.write_all(&chunk).await.map_err(|e| Fatal(e.into()))?;
-            done += chunk.len() as u64;
+            // Never more than the listed size: a server that keeps sending fills no disk.
+            let room = usize::try_from(wanted.size - done).unwrap_or(usize::MAX);
+            let part = &chunk[..chunk.len().min(room)];
+            file.write_all(part).await.map_err(|e| Fatal(e.into()))?;
+            done += part.len() as u64;
             progress.advance(done);
+            if part.len() < chunk.len() || done == wanted.size {
+                if part.len() < chunk.len() {
+                    warn!(file = %wanted.file, "the Hub sent more than the listed size; the rest is ignored");
+                }
+                break;
+            }
         }
         // What arrived is on disk before anyone looks at the file's length to resume.
         file.flush().await.map_err(|e| Fatal(e.into()))?;
@@ -565,11 +589,30 @@ fn choose(model: &HubModel, info: RepoInfo) -> Result<Wanted> {
         )));
     };
     Ok(Wanted {
-        commit: info.sha,
-        file,
+        commit: listing::commit(&info.sha).map_err(|e| model.error(e))?.to_string(),
+        file: listing::file_name(&file).map_err(|e| model.error(e))?.to_string(),
         size: lfs.size,
-        sha256: lfs.sha256.to_ascii_lowercase(),
+        sha256: listing::sha256(&lfs.sha256).map_err(|e| model.error(e))?,
     })
+}
+
+/// The body of `response`, refused once it passes `cap` bytes (whatever its
+/// `Content-Length` says).
+async fn capped_body(response: reqwest::Response, cap: usize) -> std::result::Result<Vec<u8>, String> {
+    let too_big = || format!("the Hub's answer is larger than {} MiB", cap >> 20);
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("the Hub's answer broke off: {e}"))?;
+        if body.len() + chunk.len() > cap {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Hash the downloaded file; a mismatch deletes it.

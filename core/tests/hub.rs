@@ -244,3 +244,92 @@ async fn a_cached_model_is_used_when_the_hub_is_unreachable() {
         .unwrap_err();
     assert!(err.to_string().contains("cannot reach"), "{err}");
 }
+
+/// Every file under `dir`, walked.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A mirror (`HF_ENDPOINT`) is a stranger: a commit that is not 40 hex digits, a sha256 that
+/// is not 64, a file name with `..` or an absolute one is refused with a line saying which,
+/// before anything is written (before, a sha256 of `../../../outside` put the download
+/// outside the cache).
+#[tokio::test]
+async fn a_hostile_listing_never_becomes_a_path_outside_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = b"GGUF from a hostile mirror".to_vec();
+    let sha = sha256_hex(&bytes);
+    let absolute = format!("{}/absolute-Q4_K_M.gguf", dir.path().display());
+    let cases = [
+        (COMMIT, "../../../outside-Q4_K_M.gguf", sha.as_str(), "unsafe file name"),
+        (COMMIT, absolute.as_str(), sha.as_str(), "unsafe file name"),
+        ("../../../outside", "x-Q4_K_M.gguf", sha.as_str(), "40 hex digits"),
+        (COMMIT, "x-Q4_K_M.gguf", "../../../outside", "64 hex digits"),
+    ];
+    for (i, (commit, name, listed_sha, why)) in cases.into_iter().enumerate() {
+        let fake = FakeHub::start().await.unwrap();
+        let repo = format!("evil/Repo{i}-GGUF");
+        fake.set_commit(commit);
+        fake.add_file_listed_as(&repo, name, bytes.clone(), listed_sha, bytes.len());
+        let cache = dir.path().join(format!("cache{i}")).join("hub");
+        let model = HubModel::parse(&repo).unwrap();
+        let err = hub(&fake, &cache, None)
+            .fetch(&model, &Recorded::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Hub { reason, .. } if reason.contains(why)),
+            "case {i}: {err}"
+        );
+        let written = files_under(dir.path());
+        assert!(written.is_empty(), "case {i} wrote {written:?}");
+    }
+}
+
+/// A server that sends more bytes than it listed fills no disk: what passes the listed size
+/// is never written, and the listed bytes are checked as usual.
+#[tokio::test]
+async fn bytes_past_the_listed_size_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeHub::start().await.unwrap();
+    let served = vec![7u8; 256 << 10];
+    let listed = 1000;
+    let sha = sha256_hex(&served[..listed]);
+    fake.add_file_listed_as(REPO, "tiny-llama-Q4_K_M.gguf", served, &sha, listed);
+    let path = hub(&fake, &dir.path().join("hub"), None)
+        .fetch(&HubModel::parse(REPO).unwrap(), &Recorded::default())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), listed as u64);
+}
+
+/// The repository listing is read up to a few MiB; a larger one is refused, not buffered.
+#[tokio::test]
+async fn an_oversized_listing_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, _) = hub_with_tiny(dir.path()).await;
+    fake.pad_listing(5 << 20);
+    let err = hub(&fake, &dir.path().join("hub"), None)
+        .fetch(&HubModel::parse(REPO).unwrap(), &Recorded::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than 4 MiB"), "{err}");
+}
+
+/// A `Hub` printed for a log or an error report never shows the token.
+#[tokio::test]
+async fn the_token_never_shows_in_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeHub::start().await.unwrap();
+    let printed = format!("{:?}", hub(&fake, dir.path(), Some("hf_SECRETtoken")));
+    assert!(!printed.contains("SECRET") && printed.contains("redacted"), "{printed}");
+}

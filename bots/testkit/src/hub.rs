@@ -8,7 +8,9 @@
 //!
 //! Faults: [`FakeHub::cut_next_download_after`] drops the connection after some bytes of the
 //! next download (the client sees a body shorter than its `Content-Length`);
-//! [`FakeHub::add_file_with_wrong_checksum`] advertises a sha256 its bytes do not have. Every
+//! [`FakeHub::add_file_with_wrong_checksum`] advertises a sha256 its bytes do not have;
+//! a hostile mirror: [`FakeHub::add_file_listed_as`] lists any sha256 and size for a file,
+//! [`FakeHub::set_commit`] any commit id, [`FakeHub::pad_listing`] a listing of any size. Every
 //! request is recorded with its `Range` and `Authorization` headers ([`FakeHub::requests`]).
 
 use std::collections::HashMap;
@@ -50,6 +52,8 @@ struct FakeFile {
     bytes: Bytes,
     /// The sha256 the listing gives; `None` for a file stored without LFS.
     sha256: Option<String>,
+    /// The size the listing gives, when not the bytes' own.
+    listed_size: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +63,10 @@ struct Shared {
     requests: Mutex<Vec<HubRequest>>,
     /// Bytes after which the next download is cut off.
     cut_after: Mutex<Option<usize>>,
+    /// The commit listings give instead of [`COMMIT`].
+    commit: Mutex<Option<String>>,
+    /// Bytes of padding added to every listing.
+    padding: Mutex<usize>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,6 +137,7 @@ impl FakeHub {
                 name: name.into(),
                 bytes: bytes.into(),
                 sha256,
+                listed_size: None,
             },
         );
     }
@@ -143,6 +152,7 @@ impl FakeHub {
                 name: name.into(),
                 bytes: bytes.into(),
                 sha256: Some(sha256_hex(&wrong)),
+                listed_size: None,
             },
         );
     }
@@ -155,8 +165,32 @@ impl FakeHub {
                 name: name.into(),
                 bytes: Bytes::copy_from_slice(text.as_bytes()),
                 sha256: None,
+                listed_size: None,
             },
         );
+    }
+
+    /// Serve `bytes` as the LFS file `name`, listed with any `sha256` and `size`.
+    pub fn add_file_listed_as(&self, repo: &str, name: &str, bytes: Vec<u8>, sha256: &str, size: usize) {
+        self.add(
+            repo,
+            FakeFile {
+                name: name.into(),
+                bytes: bytes.into(),
+                sha256: Some(sha256.into()),
+                listed_size: Some(size),
+            },
+        );
+    }
+
+    /// List `commit` as every repository's commit.
+    pub fn set_commit(&self, commit: &str) {
+        *lock(&self.shared.commit) = Some(commit.into());
+    }
+
+    /// Add `bytes` of padding to every listing.
+    pub fn pad_listing(&self, bytes: usize) {
+        *lock(&self.shared.padding) = bytes;
     }
 
     /// Drop the connection after `bytes` bytes of the next download's body.
@@ -210,7 +244,7 @@ async fn listing(
     let siblings: Vec<_> = files
         .iter()
         .map(|f| {
-            let size = f.bytes.len();
+            let size = f.listed_size.unwrap_or(f.bytes.len());
             match &f.sha256 {
                 Some(sha) => json!({ "rfilename": f.name, "size": size, "blobId": "b10b",
                     "lfs": { "sha256": sha, "size": size, "pointerSize": 134 } }),
@@ -218,7 +252,11 @@ async fn listing(
             }
         })
         .collect();
-    Json(json!({ "id": repo, "sha": COMMIT, "siblings": siblings })).into_response()
+    let commit = lock(&shared.commit).clone();
+    let commit = commit.as_deref().unwrap_or(COMMIT);
+    let padding = " ".repeat(*lock(&shared.padding));
+    Json(json!({ "id": repo, "sha": commit, "siblings": siblings, "padding": padding }))
+        .into_response()
 }
 
 async fn download(
