@@ -262,6 +262,13 @@ pub trait Handler: Send + Sync {
     fn language(&self) -> Language {
         Language::default()
     }
+    /// Whether `user` of `platform` is within the per-user rate limit now, counting nothing:
+    /// an adapter asks before a platform call it makes for a user's event (fetching the message
+    /// a reaction is on), so that the limit bounds those calls too. The default: always.
+    fn within_rate_limit(&self, platform: Platform, user: &str) -> bool {
+        let _ = (platform, user);
+        true
+    }
     /// Stop: cancel or finish answers in flight and flush storage.
     async fn shutdown(&self);
     /// Answer, through `outbox`, the recent questions of `platform` that a crash or restart

@@ -221,6 +221,13 @@ impl Events {
         if incoming.reply_to.is_some() || !may_be_for_us {
             return;
         }
+        // The rate limit before the REST call (the message itself meets it in the core).
+        if !self
+            .handler
+            .within_rate_limit(Platform::Discord, &incoming.author.id)
+        {
+            return;
+        }
         if let Some(original) = self.fetch_message(ctx, msg.channel_id, id).await {
             let replied = replied_to(&original, self.bot_id);
             incoming.reply_to_bot = replied.is_bot;
@@ -248,6 +255,14 @@ impl Events {
         let origin = self.origin(reaction.guild_id, reaction.channel_id, user, roles.clone());
         if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
             tracing::debug!(channel = %reaction.channel_id, user = %user, "reaction outside the allowlists ignored");
+            return;
+        }
+        // The rate limit before the REST call: reactions must not buy unlimited fetches.
+        if !self
+            .handler
+            .within_rate_limit(Platform::Discord, &user.get().to_string())
+        {
+            tracing::debug!(user = %user, "reaction over the rate limit ignored");
             return;
         }
         let Some(reacted) = self

@@ -388,6 +388,37 @@ async fn messages_outside_the_allowlists_are_ignored() {
     bot.stop().await;
 }
 
+/// A flag reaction from a user over the rate limit costs no REST call: the limit is asked
+/// before the message reacted to is fetched (before, every reaction fetched it first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_over_the_rate_limit_fetches_nothing() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.guild_known(CHANNEL_A).await;
+    bot.handler
+        .rate_limited
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let reacted = bot.fake.send_message(FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        bob(),
+        "Good morning",
+    ));
+    bot.fake
+        .react((Some(GUILD), CHANNEL_A), reacted, &alice(), "🇩🇪");
+    bot.ask(CHANNEL_A, alice(), "after the reaction").await;
+    let fetched = format!("messages/{reacted}");
+    assert!(
+        !bot.fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with(&fetched)),
+        "{:?}",
+        bot.fake.requests()
+    );
+    assert!(bot.handler.texts().iter().all(|t| !t.starts_with("/tr")));
+    bot.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disallowed_intents_stop_the_bot_with_the_message_content_hint() {
     let fake = FakeDiscord::start().await;

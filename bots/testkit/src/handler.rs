@@ -44,6 +44,8 @@ pub struct ScriptedHandler<S> {
     pub shut_down: AtomicBool,
     /// Each `resume` call: the platform, and the outbox and allowlist it came with.
     pub resumed: Mutex<Vec<Resumed>>,
+    /// Set: every user is over the rate limit ([`Handler::within_rate_limit`] says no).
+    pub rate_limited: AtomicBool,
 }
 
 impl<S: Script> ScriptedHandler<S> {
@@ -55,6 +57,7 @@ impl<S: Script> ScriptedHandler<S> {
             history: Mutex::new(HashMap::new()),
             shut_down: AtomicBool::new(false),
             resumed: Mutex::new(Vec::new()),
+            rate_limited: AtomicBool::new(false),
         })
     }
 
@@ -114,6 +117,10 @@ impl<S: Script> Handler for ScriptedHandler<S> {
         }
         // Like the core: accept now, answer in the background.
         tokio::spawn(self.script.clone().answer(message, earlier, outbox));
+    }
+
+    fn within_rate_limit(&self, _platform: Platform, _user: &str) -> bool {
+        !self.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn commands(&self, _lang: Language) -> Vec<CommandInfo> {

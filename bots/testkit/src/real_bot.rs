@@ -185,6 +185,10 @@ impl Handler for WatchedBot {
         self.bot.language()
     }
 
+    fn within_rate_limit(&self, platform: Platform, user: &str) -> bool {
+        self.bot.within_rate_limit(platform, user)
+    }
+
     async fn shutdown(&self) {
         self.bot.shutdown().await;
     }

@@ -614,6 +614,10 @@ impl Handler for Bot {
         self.inner.settings.bot.language
     }
 
+    fn within_rate_limit(&self, platform: Platform, user: &str) -> bool {
+        self.inner.rate.would_pass(platform, user)
+    }
+
     async fn resume(
         &self,
         platform: Platform,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use crate::seam::Incoming;
+use crate::seam::{Incoming, Platform};
 
 /// The span a limit counts over.
 const MINUTE: Duration = Duration::from_secs(60);
@@ -84,6 +84,23 @@ impl RateLimits {
         Verdict::Pass
     }
 
+    /// Whether `user` of `platform` may send one more message now (nothing is counted).
+    pub(super) fn would_pass(&self, platform: Platform, user: &str) -> bool {
+        self.would_pass_at(platform, user, Instant::now())
+    }
+
+    /// [`Self::would_pass`] at `now`.
+    fn would_pass_at(&self, platform: Platform, user: &str, now: Instant) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let who = format!("{}:{user}", platform.as_str());
+        self.windows.get(&who).is_none_or(|w| {
+            let recent = w.times.iter().filter(|t| now.duration_since(**t) < MINUTE);
+            recent.count() < self.per_minute
+        })
+    }
+
     /// Drop the windows that say nothing any more (no message in the last minute).
     pub(super) fn forget_quiet(&self) {
         self.forget_quiet_at(Instant::now());
@@ -118,6 +135,22 @@ impl RateLimits {
 mod tests {
     use super::*;
     use crate::testing::dm;
+
+    #[test]
+    fn asking_whether_a_user_is_within_the_limit_counts_nothing() {
+        let limits = RateLimits::new(2);
+        let start = Instant::now();
+        let (p, user) = (Platform::Test, "u");
+        for _ in 0..5 {
+            assert!(limits.would_pass_at(p, user, start));
+        }
+        assert_eq!(limits.check_at(&dm("d", user, "a"), start), Verdict::Pass);
+        assert!(limits.would_pass_at(p, user, start));
+        assert_eq!(limits.check_at(&dm("d", user, "b"), start), Verdict::Pass);
+        assert!(!limits.would_pass_at(p, user, start));
+        assert!(limits.would_pass_at(p, "other", start));
+        assert!(limits.would_pass_at(p, user, start + MINUTE));
+    }
 
     #[test]
     fn quiet_users_are_forgotten_without_any_maintenance() {
