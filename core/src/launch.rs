@@ -42,6 +42,15 @@ pub fn exit_code<E: std::fmt::Display + std::fmt::Debug>(
     }
 }
 
+/// Set the local engine's compute threads from the settings at `config` (nothing when they
+/// cannot be read: the caller reports that when it reads them itself). Call it first thing in
+/// `main`, before the runtime or any other thread starts.
+pub fn set_compute_threads_from(config: &Path) {
+    if let Ok(settings) = Settings::load(Some(config)) {
+        set_compute_threads(settings.engine.threads);
+    }
+}
+
 /// The local engine's settings, from `[engine]` and `[model]`.
 pub fn local_config(settings: &Settings) -> LocalConfig {
     LocalConfig {
@@ -142,7 +151,6 @@ fn load_local(
             reason: format!("cannot read {name}: {e}"),
         })?
     };
-    set_compute_threads(config.threads);
     let mut model = Model::load(&path, config.weights)?;
     model.template = Arc::new(model.template.with_source(&source)?);
     Ok(watched(LocalEngine::start(model, config)?))

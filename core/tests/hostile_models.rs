@@ -238,3 +238,20 @@ fn mutated_model_files_load_or_fail_cleanly() {
     assert!(loaded > 0 && refused > 0, "{loaded} loaded, {refused} refused");
 }
 
+/// Loading a model writes nothing to the process environment: it set `CANDLE_NUM_THREADS` and
+/// `RAYON_NUM_THREADS` while the runtime's threads ran (undefined behaviour); the binaries set
+/// the thread count first thing in `main` instead.
+#[test]
+fn loading_a_model_leaves_the_environment_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    util::tiny::write_tiny("llama", &path, GgmlDType::Q8_0);
+    let before: Vec<_> = std::env::vars_os().collect();
+    let config = parley_core::engine::local::LocalConfig {
+        threads: 3,
+        ..Default::default()
+    };
+    parley_core::engine::local::LocalEngine::load(&path, &config).unwrap();
+    let after: Vec<_> = std::env::vars_os().collect();
+    assert_eq!(before, after);
+}

@@ -162,6 +162,8 @@ fn run() -> Result<()> {
         return Ok(());
     }
     let settings = load_settings(&cli)?;
+    // Before any other thread starts (no runtime runs yet).
+    parley_core::engine::local::set_compute_threads(settings.engine.threads);
     let mut local = parley_core::launch::local_config(&settings);
     local.weights = cli.weights;
     match cli.command {

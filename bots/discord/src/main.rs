@@ -14,12 +14,17 @@ struct Args {
     config: PathBuf,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    parley_core::launch::exit_code(run().await)
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    // Before any other thread starts (the runtime's included).
+    parley_core::launch::set_compute_threads_from(&args.config);
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => parley_core::launch::exit_code(runtime.block_on(run(args))),
+        Err(e) => parley_core::launch::exit_code(Err(e)),
+    }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(args: Args) -> anyhow::Result<()> {
     // serenity logs undecodable gateway payloads (message text included) at warn: keep it to
     // errors unless RUST_LOG asks for more.
     tracing_subscriber::fmt()
@@ -29,7 +34,6 @@ async fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     let config = parley_core::config::Settings::load(Some(&args.config))
         .with_context(|| format!("reading {}", args.config.display()))?;
     let settings = parley_discord::DiscordSettings::from_settings(&config)?;

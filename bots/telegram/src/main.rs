@@ -19,12 +19,17 @@ struct Args {
     config: PathBuf,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    parley_core::launch::exit_code(run().await)
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    // Before any other thread starts (the runtime's included).
+    parley_core::launch::set_compute_threads_from(&args.config);
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => parley_core::launch::exit_code(runtime.block_on(run(args))),
+        Err(e) => parley_core::launch::exit_code(Err(e)),
+    }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(args: Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
     tracing_subscriber::fmt()
@@ -32,7 +37,6 @@ async fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
 
     let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"));
     if explicit && !args.config.exists() {

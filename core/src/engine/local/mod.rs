@@ -175,8 +175,9 @@ impl std::fmt::Debug for LocalEngine {
     }
 }
 
-/// Set candle's compute thread count. Takes effect only before the first model computation
-/// in the process, so engines call it before loading.
+/// Set candle's compute thread count (it reads it from the environment). Call it at start-up,
+/// before any other thread runs: writing the environment while another thread reads it is
+/// undefined behaviour, so engines never call it themselves once the runtime runs.
 pub fn set_compute_threads(threads: usize) {
     if threads == 0 {
         return;
@@ -191,7 +192,6 @@ pub fn set_compute_threads(threads: usize) {
 impl LocalEngine {
     /// Load the model at `path` and start the engine thread.
     pub fn load(path: &std::path::Path, config: &LocalConfig) -> Result<Self> {
-        set_compute_threads(config.threads);
         let started = Instant::now();
         let model = Model::load(path, config.weights)?;
         info!(
