@@ -589,8 +589,12 @@ fn choose(model: &HubModel, info: RepoInfo) -> Result<Wanted> {
         )));
     };
     Ok(Wanted {
-        commit: listing::commit(&info.sha).map_err(|e| model.error(e))?.to_string(),
-        file: listing::file_name(&file).map_err(|e| model.error(e))?.to_string(),
+        commit: listing::commit(&info.sha)
+            .map_err(|e| model.error(e))?
+            .to_string(),
+        file: listing::file_name(&file)
+            .map_err(|e| model.error(e))?
+            .to_string(),
         size: lfs.size,
         sha256: listing::sha256(&lfs.sha256).map_err(|e| model.error(e))?,
     })
@@ -598,7 +602,10 @@ fn choose(model: &HubModel, info: RepoInfo) -> Result<Wanted> {
 
 /// The body of `response`, refused once it passes `cap` bytes (whatever its
 /// `Content-Length` says).
-async fn capped_body(response: reqwest::Response, cap: usize) -> std::result::Result<Vec<u8>, String> {
+async fn capped_body(
+    response: reqwest::Response,
+    cap: usize,
+) -> std::result::Result<Vec<u8>, String> {
     let too_big = || format!("the Hub's answer is larger than {} MiB", cap >> 20);
     if response.content_length().is_some_and(|n| n > cap as u64) {
         return Err(too_big());

@@ -349,7 +349,10 @@ mod tests {
         let p = Personas::builtin();
         let direct = p.render("assistant", &ctx()).unwrap();
         let free = p.user_free_start("assistant", &ctx(), &direct);
-        assert!(free > 0 && direct[..free].ends_with("chatting with "), "{direct:?}");
+        assert!(
+            free > 0 && direct[..free].ends_with("chatting with "),
+            "{direct:?}"
+        );
         assert!(!direct[..free].contains("Alice"));
         let group = PromptContext {
             is_group: true,

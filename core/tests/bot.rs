@@ -49,7 +49,8 @@ async fn only_the_personas_user_free_start_is_offered_for_sharing() {
     rig.say(dm("own-prompt", "carol", "/system Carol's secret rules"))
         .await;
     rig.say(dm("own-prompt", "carol", "hello")).await;
-    rig.say(dm("notes", "dan", "/remember my PIN is 4417")).await;
+    rig.say(dm("notes", "dan", "/remember my PIN is 4417"))
+        .await;
     rig.say(dm("notes", "dan", "hello")).await;
     let shared_start = |chat: &str| {
         let r = rig.requests_for(chat).pop().expect("asked");
@@ -62,7 +63,11 @@ async fn only_the_personas_user_free_start_is_offered_for_sharing() {
     let channel = shared_start("team");
     assert!(channel.ends_with("group chat called \""), "{channel:?}");
     assert_eq!(shared_start("own-prompt"), "");
-    assert_eq!(shared_start("notes"), direct, "notes come after the persona");
+    assert_eq!(
+        shared_start("notes"),
+        direct,
+        "notes come after the persona"
+    );
     for start in [direct, channel] {
         assert!(!start.contains("Bob") && !start.contains("team") && !start.contains("PIN"));
     }

@@ -782,17 +782,34 @@ fn another_chat_shares_only_the_persona_start_never_a_users_text() {
     // whose askers sign the same name. The second text is a prefix of the first.
     for (start, name, victim, attacker) in [
         (DIRECT_START, "Bob", "my PIN is 4417", "my PIN is 4"),
-        (GROUP_START, "general\"", "Alice: my PIN is 4417", "Alice: my PIN is 4"),
+        (
+            GROUP_START,
+            "general\"",
+            "Alice: my PIN is 4417",
+            "Alice: my PIN is 4",
+        ),
     ] {
         let user_free = {
-            let a = model().encode_chat(&persona_chat(start, name, victim)).expect("encode");
-            let b = model().encode_chat(&persona_chat(start, "Zed", "other")).expect("encode");
+            let a = model()
+                .encode_chat(&persona_chat(start, name, victim))
+                .expect("encode");
+            let b = model()
+                .encode_chat(&persona_chat(start, "Zed", "other"))
+                .expect("encode");
             a.iter().zip(&b).take_while(|(x, y)| x == y).count()
         };
         assert!(user_free >= 8, "the persona start is worth sharing");
-        ask_on(&format!("victim-{name}"), start, persona_chat(start, name, victim));
+        ask_on(
+            &format!("victim-{name}"),
+            start,
+            persona_chat(start, name, victim),
+        );
         let counted = engine.stats().shared_prompt_tokens;
-        let u = ask_on(&format!("attacker-{name}"), start, persona_chat(start, name, attacker));
+        let u = ask_on(
+            &format!("attacker-{name}"),
+            start,
+            persona_chat(start, name, attacker),
+        );
         assert_eq!(
             (u.shared_tokens, u.cached_tokens),
             (user_free, 0),
@@ -809,7 +826,10 @@ fn another_chat_shares_only_the_persona_start_never_a_users_text() {
         next.push(ChatMessage::new(Role::Assistant, "ok"));
         next.push(ChatMessage::new(Role::User, "and?"));
         let u = ask_on(&format!("attacker-{name}"), start, next);
-        assert!(u.cached_tokens >= before - 1 && u.shared_tokens == 0, "{u:?}");
+        assert!(
+            u.cached_tokens >= before - 1 && u.shared_tokens == 0,
+            "{u:?}"
+        );
     }
 }
 
@@ -832,14 +852,20 @@ fn a_panic_fails_its_answer_and_a_dead_engine_says_so() {
         rt.block_on(async { engine.generate(request)?.text().await })
     };
     engine.crash_next_step(false);
-    assert!(ask_on("Hi").is_err(), "the answer of the step that panicked fails");
+    assert!(
+        ask_on("Hi").is_err(),
+        "the answer of the step that panicked fails"
+    );
     assert!(ask_on("Hi").is_ok(), "the engine answers on");
     assert!(engine.is_running());
     engine.crash_next_step(true);
     assert!(matches!(ask_on("Hi"), Err(Error::EngineStopped)));
     let waited = std::time::Instant::now();
     while engine.is_running() {
-        assert!(waited.elapsed().as_secs() < 30, "the dead thread still counts as running");
+        assert!(
+            waited.elapsed().as_secs() < 30,
+            "the dead thread still counts as running"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(matches!(ask_on("Hi"), Err(Error::EngineStopped)));

@@ -91,18 +91,37 @@ fn hostile_sizes_are_refused_naming_the_field() {
         ("llama.block_count", huge.clone(), "llama.block_count"),
         ("llama.block_count", Value::U32(0), "llama.block_count"),
         ("llama.block_count", Value::U32(3), "blk.2.attn_q.weight"),
-        ("llama.attention.key_length", huge.clone(), "key 1099511627776"),
-        ("llama.attention.head_count", Value::U32(1 << 20), "1048576 heads"),
-        ("llama.attention.head_count_kv", Value::U32(4), "head_count_kv"),
+        (
+            "llama.attention.key_length",
+            huge.clone(),
+            "key 1099511627776",
+        ),
+        (
+            "llama.attention.head_count",
+            Value::U32(1 << 20),
+            "1048576 heads",
+        ),
+        (
+            "llama.attention.head_count_kv",
+            Value::U32(4),
+            "head_count_kv",
+        ),
         ("llama.context_length", huge.clone(), "context_length"),
         ("llama.vocab_size", huge, "vocab_size"),
-        ("tokenizer.ggml.bos_token_id", Value::U32(1 << 30), "bos_token_id"),
+        (
+            "tokenizer.ggml.bos_token_id",
+            Value::U32(1 << 30),
+            "bos_token_id",
+        ),
         ("general.alignment", Value::U32(0), "alignment"),
     ];
     for (key, value, named) in cases {
         let e = refusal(dir.path(), &t.with(key, value.clone()));
         assert!(e.contains(named), "{key} = {value:?}: {e}");
-        assert!(!e.contains('\n') || e.lines().next().unwrap().contains(named), "{e}");
+        assert!(
+            !e.contains('\n') || e.lines().next().unwrap().contains(named),
+            "{e}"
+        );
     }
 }
 
@@ -235,7 +254,10 @@ fn mutated_model_files_load_or_fail_cleanly() {
         }
     }
     assert!(tried >= 200, "only {tried} mutants in the time");
-    assert!(loaded > 0 && refused > 0, "{loaded} loaded, {refused} refused");
+    assert!(
+        loaded > 0 && refused > 0,
+        "{loaded} loaded, {refused} refused"
+    );
 }
 
 /// Loading a model writes nothing to the process environment: it set `CANDLE_NUM_THREADS` and

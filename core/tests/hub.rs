@@ -270,9 +270,19 @@ async fn a_hostile_listing_never_becomes_a_path_outside_the_cache() {
     let sha = sha256_hex(&bytes);
     let absolute = format!("{}/absolute-Q4_K_M.gguf", dir.path().display());
     let cases = [
-        (COMMIT, "../../../outside-Q4_K_M.gguf", sha.as_str(), "unsafe file name"),
+        (
+            COMMIT,
+            "../../../outside-Q4_K_M.gguf",
+            sha.as_str(),
+            "unsafe file name",
+        ),
         (COMMIT, absolute.as_str(), sha.as_str(), "unsafe file name"),
-        ("../../../outside", "x-Q4_K_M.gguf", sha.as_str(), "40 hex digits"),
+        (
+            "../../../outside",
+            "x-Q4_K_M.gguf",
+            sha.as_str(),
+            "40 hex digits",
+        ),
         (COMMIT, "x-Q4_K_M.gguf", "../../../outside", "64 hex digits"),
     ];
     for (i, (commit, name, listed_sha, why)) in cases.into_iter().enumerate() {
@@ -331,5 +341,8 @@ async fn the_token_never_shows_in_debug_output() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeHub::start().await.unwrap();
     let printed = format!("{:?}", hub(&fake, dir.path(), Some("hf_SECRETtoken")));
-    assert!(!printed.contains("SECRET") && printed.contains("redacted"), "{printed}");
+    assert!(
+        !printed.contains("SECRET") && printed.contains("redacted"),
+        "{printed}"
+    );
 }

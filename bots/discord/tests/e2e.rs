@@ -397,12 +397,9 @@ async fn a_reaction_over_the_rate_limit_fetches_nothing() {
     bot.handler
         .rate_limited
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let reacted = bot.fake.send_message(FakeMessage::guild(
-        GUILD,
-        CHANNEL_A,
-        bob(),
-        "Good morning",
-    ));
+    let reacted =
+        bot.fake
+            .send_message(FakeMessage::guild(GUILD, CHANNEL_A, bob(), "Good morning"));
     bot.fake
         .react((Some(GUILD), CHANNEL_A), reacted, &alice(), "🇩🇪");
     bot.ask(CHANNEL_A, alice(), "after the reaction").await;

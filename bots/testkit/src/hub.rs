@@ -171,7 +171,14 @@ impl FakeHub {
     }
 
     /// Serve `bytes` as the LFS file `name`, listed with any `sha256` and `size`.
-    pub fn add_file_listed_as(&self, repo: &str, name: &str, bytes: Vec<u8>, sha256: &str, size: usize) {
+    pub fn add_file_listed_as(
+        &self,
+        repo: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        sha256: &str,
+        size: usize,
+    ) {
         self.add(
             repo,
             FakeFile {

@@ -19,7 +19,10 @@ pub(super) fn commit(sha: &str) -> Result<&str, String> {
     if is_hex(sha, 40) {
         Ok(sha)
     } else {
-        Err(format!("the Hub gave a commit that is not 40 hex digits: {:?}", clip(sha)))
+        Err(format!(
+            "the Hub gave a commit that is not 40 hex digits: {:?}",
+            clip(sha)
+        ))
     }
 }
 
@@ -28,7 +31,10 @@ pub(super) fn sha256(sha: &str) -> Result<String, String> {
     if is_hex(sha, 64) {
         Ok(sha.to_ascii_lowercase())
     } else {
-        Err(format!("the Hub gave a sha256 that is not 64 hex digits: {:?}", clip(sha)))
+        Err(format!(
+            "the Hub gave a sha256 that is not 64 hex digits: {:?}",
+            clip(sha)
+        ))
     }
 }
 
@@ -45,7 +51,10 @@ pub(super) fn file_name(name: &str) -> Result<&str, String> {
     if name.len() <= 512 && name.split('/').all(part_ok) {
         Ok(name)
     } else {
-        Err(format!("the Hub listed an unsafe file name: {:?}", clip(name)))
+        Err(format!(
+            "the Hub listed an unsafe file name: {:?}",
+            clip(name)
+        ))
     }
 }
 
@@ -62,12 +71,23 @@ mod tests {
     fn commits_and_checksums_are_hex_of_their_length() {
         let commit_id = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(commit(commit_id), Ok(commit_id));
-        for bad in ["", "../../x", &commit_id[..39], &format!("{commit_id}0"), "g".repeat(40).as_str()] {
+        for bad in [
+            "",
+            "../../x",
+            &commit_id[..39],
+            &format!("{commit_id}0"),
+            "g".repeat(40).as_str(),
+        ] {
             assert!(commit(bad).is_err(), "{bad}");
         }
         let sum = "AB".repeat(32);
         assert_eq!(sha256(&sum), Ok("ab".repeat(32)));
-        for bad in ["", "../../outside/x", &"a".repeat(63), &format!("{}/", "a".repeat(63))] {
+        for bad in [
+            "",
+            "../../outside/x",
+            &"a".repeat(63),
+            &format!("{}/", "a".repeat(63)),
+        ] {
             assert!(sha256(bad).is_err(), "{bad}");
         }
     }

@@ -423,7 +423,10 @@ impl Worker {
     /// After a panic in a step: every running answer fails (its cache may be half written, so
     /// it is dropped); the requests still waiting run as usual.
     fn fail_running(&mut self) {
-        warn!(answers = self.active.len(), "a model step panicked; its answers failed");
+        warn!(
+            answers = self.active.len(),
+            "a model step panicked; its answers failed"
+        );
         for a in self.active.drain(..) {
             let _ = a.job.events.send(Err(Error::Candle(
                 "the model computation crashed on this request".into(),

@@ -50,8 +50,18 @@ pub fn check(ct: &Content, cfg: &ModelConfig, file_len: u64) -> Result<(), Strin
     let field = |key: &str| format!("`{p}.{key}`");
     within(&field("block_count"), cfg.n_layer, 1, MAX_LAYERS)?;
     within(&field("attention.head_count"), cfg.n_head, 1, MAX_HEADS)?;
-    within(&field("attention.head_count_kv"), cfg.n_kv_head, 1, MAX_HEADS)?;
-    within(&field("attention.key_length"), cfg.head_dim, 2, MAX_HEAD_DIM)?;
+    within(
+        &field("attention.head_count_kv"),
+        cfg.n_kv_head,
+        1,
+        MAX_HEADS,
+    )?;
+    within(
+        &field("attention.key_length"),
+        cfg.head_dim,
+        2,
+        MAX_HEAD_DIM,
+    )?;
     within(&field("embedding_length"), cfg.hidden, 1, MAX_HIDDEN)?;
     within(&field("vocab_size"), cfg.vocab_size, 1, MAX_VOCAB)?;
     within(&field("context_length"), cfg.context_len, 1, MAX_CONTEXT)?;
@@ -59,16 +69,31 @@ pub fn check(ct: &Content, cfg: &ModelConfig, file_len: u64) -> Result<(), Strin
         within(&field("attention.sliding_window"), s.window, 1, MAX_CONTEXT)?;
     }
     if !(cfg.rope_theta.is_finite() && cfg.rope_theta > 0.0) {
-        return Err(format!("{} = {}: not a positive number", field("rope.freq_base"), cfg.rope_theta));
+        return Err(format!(
+            "{} = {}: not a positive number",
+            field("rope.freq_base"),
+            cfg.rope_theta
+        ));
     }
     if !(cfg.rms_eps.is_finite() && cfg.rms_eps >= 0.0) {
-        return Err(format!("{} = {}: not a number", field("attention.layer_norm_rms_epsilon"), cfg.rms_eps));
+        return Err(format!(
+            "{} = {}: not a number",
+            field("attention.layer_norm_rms_epsilon"),
+            cfg.rms_eps
+        ));
     }
     // Every block the metadata counts is in the file, and no more.
     let last = cfg.n_layer - 1;
-    for blk in [format!("blk.{last}.attn_q.weight"), "blk.0.attn_q.weight".into()] {
+    for blk in [
+        format!("blk.{last}.attn_q.weight"),
+        "blk.0.attn_q.weight".into(),
+    ] {
         if !ct.tensor_infos.contains_key(&blk) {
-            return Err(format!("{} = {}: the file has no tensor {blk}", field("block_count"), cfg.n_layer));
+            return Err(format!(
+                "{} = {}: the file has no tensor {blk}",
+                field("block_count"),
+                cfg.n_layer
+            ));
         }
     }
     check_token_ids(ct)?;
@@ -86,7 +111,9 @@ fn check_token_ids(ct: &Content) -> Result<(), String> {
         let key = format!("tokenizer.ggml.{kind}_token_id");
         if let Some(id) = ct.metadata.get(&key).and_then(|v| v.to_u32().ok()) {
             if id as usize >= tokens {
-                return Err(format!("`{key}` = {id}: the vocabulary has {tokens} tokens"));
+                return Err(format!(
+                    "`{key}` = {id}: the vocabulary has {tokens} tokens"
+                ));
             }
         }
     }
@@ -94,12 +121,19 @@ fn check_token_ids(ct: &Content) -> Result<(), String> {
 }
 
 /// The embedding and the first block's projections have the shapes the hyper-parameters say.
-fn check_shapes(ct: &Content, cfg: &ModelConfig, field: &dyn Fn(&str) -> String) -> Result<(), String> {
+fn check_shapes(
+    ct: &Content,
+    cfg: &ModelConfig,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
     // candle lists dimensions outermost first: a [rows, columns] matrix.
     let dims = |name: &str| ct.tensor_infos.get(name).map(|t| t.shape.dims().to_vec());
     let expect = |name: &str, rows: usize, key: &str, value: usize| match dims(name) {
         Some(d) if d.len() == 2 && d[1] == cfg.hidden && d[0] == rows => Ok(()),
-        Some(d) => Err(format!("{} = {value}: tensor {name} has shape {d:?}", field(key))),
+        Some(d) => Err(format!(
+            "{} = {value}: tensor {name} has shape {d:?}",
+            field(key)
+        )),
         None => Err(format!("the file has no tensor {name}")),
     };
     let tokens = ct
@@ -121,26 +155,52 @@ fn check_shapes(ct: &Content, cfg: &ModelConfig, field: &dyn Fn(&str) -> String)
     }
     let q_rows = cfg.n_head * cfg.head_dim;
     let kv_rows = cfg.n_kv_head * cfg.head_dim;
-    expect("blk.0.attn_q.weight", q_rows, "attention.head_count", cfg.n_head)?;
-    expect("blk.0.attn_k.weight", kv_rows, "attention.head_count_kv", cfg.n_kv_head)?;
-    expect("blk.0.attn_v.weight", kv_rows, "attention.head_count_kv", cfg.n_kv_head)
+    expect(
+        "blk.0.attn_q.weight",
+        q_rows,
+        "attention.head_count",
+        cfg.n_head,
+    )?;
+    expect(
+        "blk.0.attn_k.weight",
+        kv_rows,
+        "attention.head_count_kv",
+        cfg.n_kv_head,
+    )?;
+    expect(
+        "blk.0.attn_v.weight",
+        kv_rows,
+        "attention.head_count_kv",
+        cfg.n_kv_head,
+    )
 }
 
 /// A tensor's shape is whole (no dimension 0, a size that fits) and its bytes are in the file.
-fn check_tensor(name: &str, info: &TensorInfo, data_offset: u64, file_len: u64) -> Result<(), String> {
+fn check_tensor(
+    name: &str,
+    info: &TensorInfo,
+    data_offset: u64,
+    file_len: u64,
+) -> Result<(), String> {
     let dims = info.shape.dims();
-    let elements = dims
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d).filter(|&n| d > 0 && n <= MAX_TENSOR_ELEMENTS));
+    let elements = dims.iter().try_fold(1usize, |n, &d| {
+        n.checked_mul(d)
+            .filter(|&n| d > 0 && n <= MAX_TENSOR_ELEMENTS)
+    });
     let Some(elements) = elements else {
         return Err(format!("tensor {name} has shape {dims:?}"));
     };
     let block = info.ggml_dtype.block_size();
     if !elements.is_multiple_of(block) {
-        return Err(format!("tensor {name} of shape {dims:?} is not whole blocks of {:?}", info.ggml_dtype));
+        return Err(format!(
+            "tensor {name} of shape {dims:?} is not whole blocks of {:?}",
+            info.ggml_dtype
+        ));
     }
     let bytes = (elements / block) as u64 * info.ggml_dtype.type_size() as u64;
-    let end = data_offset.checked_add(info.offset).and_then(|s| s.checked_add(bytes));
+    let end = data_offset
+        .checked_add(info.offset)
+        .and_then(|s| s.checked_add(bytes));
     match end {
         Some(end) if end <= file_len => Ok(()),
         _ => Err(format!(

@@ -36,7 +36,6 @@ pub(crate) mod test_values {
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-
 pub use template::{ChatTemplate, Segment};
 pub use tokenizer::{ModelTokenizer, TextStream};
 pub use transformer::{Arch, KvCache, ModelConfig, Transformer, WeightFormat};

@@ -373,7 +373,16 @@ mod tests {
     fn a_long_conversation_stays_well_within_the_budget() {
         let t = ChatTemplate::new(CHATML, "", "").expect("template");
         let many: Vec<ChatMessage> = (0..500)
-            .map(|i| ChatMessage::new(if i % 2 == 0 { Role::User } else { Role::Assistant }, "x".repeat(2000)))
+            .map(|i| {
+                ChatMessage::new(
+                    if i % 2 == 0 {
+                        Role::User
+                    } else {
+                        Role::Assistant
+                    },
+                    "x".repeat(2000),
+                )
+            })
             .collect();
         assert_eq!(t.render(&many, true).expect("render").len(), 1001);
     }
