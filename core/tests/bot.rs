@@ -43,7 +43,7 @@ async fn dm_secret_never_reaches_another_channels_prompt() {
 /// thing a user wrote: never a display name, a chat title, a `/system` or `/remember` text.
 #[tokio::test]
 async fn only_the_personas_user_free_start_is_offered_for_sharing() {
-    let rig = Rig::new(&settings(""), echo()).await;
+    let rig = Rig::new(&settings("[bot]\nadmins = [\"test:carol\"]\n"), echo()).await;
     rig.say(dm("bob-1", "Bob", "my PIN is 4417")).await;
     rig.say(mention("team", "Bob", "my PIN is 4")).await;
     rig.say(dm("own-prompt", "carol", "/system Carol's secret rules"))

@@ -613,10 +613,13 @@ impl Worker {
     /// Hand an ended answer its last events and put its cache back (an error drops it: it
     /// may be half written).
     fn close(&mut self, mut a: Answer, end: Result<FinishReason>) {
+        // Counted and published before the answer's end goes out, so that whoever reads the
+        // stats once it has their answer finds it counted.
+        self.shared_prompt_tokens += a.usage.shared_tokens as u64;
+        self.publish_stats();
         let done = end.and_then(|finish| a.finish(finish, &self.model));
         match done {
             Ok(()) if !a.forget => {
-                self.shared_prompt_tokens += a.usage.shared_tokens as u64;
                 let in_use = self.in_use();
                 self.caches
                     .put(a.job.request.conversation.clone(), a.entry, in_use);
