@@ -42,12 +42,20 @@ pub fn exit_code<E: std::fmt::Display + std::fmt::Debug>(
     }
 }
 
-/// Set the local engine's compute threads from the settings at `config` (nothing when they
-/// cannot be read: the caller reports that when it reads them itself). Call it first thing in
-/// `main`, before the runtime or any other thread starts.
-pub fn set_compute_threads_from(config: &Path) {
+/// A bot binary's `main`: the local engine's compute threads from the settings at `config`
+/// first, before the runtime or any other thread starts (settings that cannot be read leave the
+/// default: `run` reports them), then `run` on a multi-threaded runtime, its result as the
+/// exit code.
+pub fn main_on_runtime<E: std::fmt::Display + std::fmt::Debug>(
+    config: &Path,
+    run: impl std::future::Future<Output = std::result::Result<(), E>>,
+) -> std::process::ExitCode {
     if let Ok(settings) = Settings::load(Some(config)) {
         set_compute_threads(settings.engine.threads);
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => exit_code(runtime.block_on(run)),
+        Err(e) => exit_code(Err(e)),
     }
 }
 

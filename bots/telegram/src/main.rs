@@ -21,12 +21,8 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // Before any other thread starts (the runtime's included).
-    parley_core::launch::set_compute_threads_from(&args.config);
-    match tokio::runtime::Runtime::new() {
-        Ok(runtime) => parley_core::launch::exit_code(runtime.block_on(run(args))),
-        Err(e) => parley_core::launch::exit_code(Err(e)),
-    }
+    let config = args.config.clone();
+    parley_core::launch::main_on_runtime(&config, run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
