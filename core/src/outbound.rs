@@ -397,7 +397,10 @@ pub trait Client: Send + Sync + 'static {
         )))
     }
     /// One attempt at sending `file` to its user privately. The default sends nothing.
-    async fn send_file(&self, file: &PrivateFile) -> std::result::Result<(), FileError<Self::Error>> {
+    async fn send_file(
+        &self,
+        file: &PrivateFile,
+    ) -> std::result::Result<(), FileError<Self::Error>> {
         Err(FileError::Unsupported(file.name.clone()))
     }
     /// The throttle lane of `key`'s edits: the chat, unless the platform limits finer.

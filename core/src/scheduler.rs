@@ -447,7 +447,14 @@ mod tests {
                     while !t.is_cancelled() && held.try_acquire().is_err() {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    let _ = tx2.send(if t.is_cancelled() { "a stopped" } else { "a ran" }.into());
+                    let _ = tx2.send(
+                        if t.is_cancelled() {
+                            "a stopped"
+                        } else {
+                            "a ran"
+                        }
+                        .into(),
+                    );
                 })
             }),
         )

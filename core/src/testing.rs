@@ -6,8 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::seam::{
-    Author, ChannelKey, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits,
-    PrivateFile,
+    Author, ChannelKey, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits, PrivateFile,
 };
 use crate::Result;
 

@@ -469,9 +469,15 @@ async fn export_sends_the_users_data_privately_as_a_json_file() {
         format!("You said: {}", last.unwrap_or_default())
     }));
     let (run, bot) = start(dir.path(), Some(engine as Arc<dyn Engine>)).await;
-    run.fake.send_message(mention(CHANNEL_A, "my word is PELICAN5"));
+    run.fake
+        .send_message(mention(CHANNEL_A, "my word is PELICAN5"));
     after(&run, &bot, 1, CHANNEL_A).await;
-    let bobs = FakeMessage::guild(GUILD, CHANNEL_A, bob(), &format!("<@{BOT_ID}> mine is OTTER8"));
+    let bobs = FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        bob(),
+        &format!("<@{BOT_ID}> mine is OTTER8"),
+    );
     run.fake.send_message(bobs);
     after(&run, &bot, 2, CHANNEL_A).await;
 
@@ -487,7 +493,10 @@ async fn export_sends_the_users_data_privately_as_a_json_file() {
     assert!(name.ends_with(".json"), "{name}");
     assert_eq!(export["user"], "10", "{export}");
     let text = export.to_string();
-    assert!(text.contains("PELICAN5") && text.contains("You said:"), "{text}");
+    assert!(
+        text.contains("PELICAN5") && text.contains("You said:"),
+        "{text}"
+    );
     assert!(!text.contains("OTTER8"), "only alice's data: {text}");
 
     let slash = FakeInteraction::guild(GUILD, CHANNEL_A, bob(), "export");
@@ -499,6 +508,9 @@ async fn export_sends_the_users_data_privately_as_a_json_file() {
         .expect("the file, answering the command");
     assert!(file.ephemeral, "only bob sees it");
     let text = file.files[0].1.to_string();
-    assert!(text.contains("OTTER8") && !text.contains("PELICAN5"), "{text}");
+    assert!(
+        text.contains("OTTER8") && !text.contains("PELICAN5"),
+        "{text}"
+    );
     stop(run).await;
 }

@@ -527,7 +527,9 @@ async fn forgotten_and_reset_words_are_in_no_file_of_the_store() {
         let last = last.unwrap_or_default();
         if r.conversation.ends_with("#translate") {
             let word = last.split_whitespace().last().unwrap_or_default();
-            format!("Bonjour, l'autre mot est {word} et je vous remercie beaucoup pour votre message.")
+            format!(
+                "Bonjour, l'autre mot est {word} et je vous remercie beaucoup pour votre message."
+            )
         } else {
             format!("You said: {last}")
         }
@@ -555,7 +557,10 @@ async fn forgotten_and_reset_words_are_in_no_file_of_the_store() {
     let turns = export["channels"][0]["turns"].as_array().expect("turns");
     let said: Vec<&str> = turns.iter().filter_map(|t| t["text"].as_str()).collect();
     assert!(said.contains(&"My secret word is ZANZIBAR42"), "{said:?}");
-    assert!(said.contains(&"You said: My secret word is ZANZIBAR42"), "{said:?}");
+    assert!(
+        said.contains(&"You said: My secret word is ZANZIBAR42"),
+        "{said:?}"
+    );
     assert!(said.iter().any(|t| t.starts_with("Bonjour")), "{said:?}");
     fake.push_private(&ada(), "/export");
     let texts = run.texts_after(5, 1001).await;
@@ -567,7 +572,10 @@ async fn forgotten_and_reset_words_are_in_no_file_of_the_store() {
     assert!(reply.contains("Deleted your 2 stored messages"), "{reply}");
     assert!(reply.contains("2 of my answers"), "{reply}");
     for word in ["ZANZIBAR42", "QUOKKA17"] {
-        assert!(!store_holds(dir.path(), word), "{word} is gone from the store's files");
+        assert!(
+            !store_holds(dir.path(), word),
+            "{word} is gone from the store's files"
+        );
     }
 
     fake.push_private(&ada(), "/translate off");
@@ -579,6 +587,9 @@ async fn forgotten_and_reset_words_are_in_no_file_of_the_store() {
     assert!(!store_holds(dir.path(), "TAPIOCA99"), "gone after /reset");
     run.stop().await;
     for word in ["ZANZIBAR42", "QUOKKA17", "TAPIOCA99"] {
-        assert!(!store_holds(dir.path(), word), "{word}: still gone after the bot stopped");
+        assert!(
+            !store_holds(dir.path(), word),
+            "{word}: still gone after the bot stopped"
+        );
     }
 }

@@ -274,9 +274,14 @@ mod tests {
         async fn new(toml: &str, store: Store) -> Rig {
             let settings = Settings::from_toml_str(toml).unwrap();
             let engine = Arc::new(echo());
-            let bot = Bot::new(&settings, engine.clone(), store.clone(), Personas::builtin())
-                .await
-                .unwrap();
+            let bot = Bot::new(
+                &settings,
+                engine.clone(),
+                store.clone(),
+                Personas::builtin(),
+            )
+            .await
+            .unwrap();
             let out = Arc::new(RecordingOutbox::new());
             Rig {
                 bot,
@@ -337,7 +342,11 @@ mod tests {
             notes: true,
             direct: false,
         };
-        let reply = rig.out.messages(&g).into_iter().find(|m| m.starts_with("Deleted your"));
+        let reply = rig
+            .out
+            .messages(&g)
+            .into_iter()
+            .find(|m| m.starts_with("Deleted your"));
         assert_eq!(reply, Some(replies::forgot(EN, &done, what, &[])));
         let texts = rig.texts(&g).await.join("\n");
         for gone in ["SECRET-A", "QUEUED-A"] {
@@ -349,21 +358,33 @@ mod tests {
         assert_eq!(notes, ["NOTE-B"]);
         let asked = rig.engine.requests();
         assert!(
-            asked.iter().all(|r| !format!("{:?}", r.messages).contains("QUEUED-A")),
+            asked
+                .iter()
+                .all(|r| !format!("{:?}", r.messages).contains("QUEUED-A")),
             "the queued question was never asked"
         );
-        assert!(rig.engine.forgotten().contains(&"test:g#translate".to_string()));
+        assert!(rig
+            .engine
+            .forgotten()
+            .contains(&"test:g#translate".to_string()));
     }
 
     #[tokio::test]
     async fn forget_without_notes_lists_the_users_notes_it_kept() {
-        let rig = Rig::new("[bot]\nmessages_per_minute = 0\n", Store::in_memory().unwrap()).await;
+        let rig = Rig::new(
+            "[bot]\nmessages_per_minute = 0\n",
+            Store::in_memory().unwrap(),
+        )
+        .await;
         let d = ChannelKey::new(Platform::Test, "d");
         rig.say(dm("d", "u", "/remember KEEP-ME")).await;
         rig.say(dm("d", "u", "hello")).await;
         rig.say(dm("d", "u", "/forget")).await;
         let reply = rig.out.last(&d).unwrap();
-        assert!(reply.contains("1. KEEP-ME") && reply.contains("/forget notes"), "{reply}");
+        assert!(
+            reply.contains("1. KEEP-ME") && reply.contains("/forget notes"),
+            "{reply}"
+        );
         assert!(rig.texts(&d).await.is_empty());
         rig.say(dm("d", "u", "/forget notes")).await;
         assert!(rig.store.load_settings(&d).await.unwrap().notes.is_empty());
@@ -385,7 +406,10 @@ mod tests {
         assert_eq!(rig.bot.retain(now + 2 * 86_400).await.unwrap(), 2);
         assert!(rig.texts(&d).await.is_empty());
         assert!(rig.store.answer_record(&d, None).await.unwrap().is_none());
-        assert!(!store_files_hold(dir.path(), "MARMOSET3"), "gone from every file");
+        assert!(
+            !store_files_hold(dir.path(), "MARMOSET3"),
+            "gone from every file"
+        );
         assert!(rig.engine.forgotten().contains(&"test:d".to_string()));
         let window = rig.bot.window(&d, true).await.unwrap();
         assert!(!format!("{:?}", window.messages).contains("MARMOSET3"));
@@ -393,7 +417,11 @@ mod tests {
 
     #[tokio::test]
     async fn privacy_says_where_the_text_goes_and_export_is_once_an_hour() {
-        let rig = Rig::new("[bot]\nmessages_per_minute = 0\n", Store::in_memory().unwrap()).await;
+        let rig = Rig::new(
+            "[bot]\nmessages_per_minute = 0\n",
+            Store::in_memory().unwrap(),
+        )
+        .await;
         let d = ChannelKey::new(Platform::Test, "d");
         rig.say(dm("d", "u", "/privacy")).await;
         assert_eq!(rig.out.last(&d), Some(replies::privacy(EN, 0, false)));

@@ -8,7 +8,9 @@
 use crate::conversation::{ContextWindow, WindowStats};
 use crate::engine::SamplingParams;
 use crate::i18n::Language;
-use crate::store::{AnswerRecord, Forgetting, Forgotten, PromptSource, SamplingOverrides, StopCause};
+use crate::store::{
+    AnswerRecord, Forgetting, Forgotten, PromptSource, SamplingOverrides, StopCause,
+};
 use crate::t;
 use crate::translate::Lang;
 
@@ -91,7 +93,12 @@ pub fn too_long(lang: Language, limit: usize, got: usize) -> String {
 }
 /// `/forget` done: what it deleted, in counts, and the notes of the user it kept (numbered as
 /// `/remember` lists them).
-pub fn forgot(lang: Language, done: &Forgotten, what: Forgetting, kept: &[(usize, &str)]) -> String {
+pub fn forgot(
+    lang: Language,
+    done: &Forgotten,
+    what: Forgetting,
+    kept: &[(usize, &str)],
+) -> String {
     let mut lines = Vec::new();
     if what.messages {
         lines.push(t!(lang, "forgot", count = done.messages));
@@ -107,7 +114,10 @@ pub fn forgot(lang: Language, done: &Forgotten, what: Forgetting, kept: &[(usize
     if what.notes {
         lines.push(t!(lang, "forgot-notes", count = done.notes));
     } else if !kept.is_empty() {
-        let listed: Vec<String> = kept.iter().map(|(n, text)| format!("{n}. {text}")).collect();
+        let listed: Vec<String> = kept
+            .iter()
+            .map(|(n, text)| format!("{n}. {text}"))
+            .collect();
         lines.push(t!(lang, "notes-kept", notes = listed.join("\n")));
     }
     lines.join("\n")
@@ -140,7 +150,13 @@ pub fn privacy(lang: Language, retain_days: u32, remote: bool) -> String {
     } else {
         t!(lang, "privacy-local")
     };
-    [t!(lang, "privacy-stored"), kept, goes, t!(lang, "privacy-delete")].join("\n\n")
+    [
+        t!(lang, "privacy-stored"),
+        kept,
+        goes,
+        t!(lang, "privacy-delete"),
+    ]
+    .join("\n\n")
 }
 /// `/mode NAME` done.
 pub fn mode_set(lang: Language, name: &str) -> String {

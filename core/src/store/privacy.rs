@@ -223,7 +223,11 @@ fn forget_messages(
 
 /// The channels with turns older than `cutoff`, or with more than `keep` turns (0: no count
 /// limit).
-fn channels_to_retain(c: &Connection, cutoff: i64, keep: usize) -> rusqlite::Result<Vec<ChannelKey>> {
+fn channels_to_retain(
+    c: &Connection,
+    cutoff: i64,
+    keep: usize,
+) -> rusqlite::Result<Vec<ChannelKey>> {
     let mut st = c.prepare(
         "SELECT platform, chat, thread FROM turns WHERE at < ?1
          UNION SELECT platform, chat, thread FROM turns
@@ -363,7 +367,11 @@ impl Store {
     }
 }
 
-fn exported_turns(c: &Connection, platform: Platform, user: &str) -> rusqlite::Result<Vec<ExportedTurn>> {
+fn exported_turns(
+    c: &Connection,
+    platform: Platform,
+    user: &str,
+) -> rusqlite::Result<Vec<ExportedTurn>> {
     let mut st = c.prepare(&format!(
         "SELECT a.chat, a.thread, a.role, a.text, a.at FROM turns a
          WHERE a.platform = ?1
@@ -399,7 +407,11 @@ fn exported_turns(c: &Connection, platform: Platform, user: &str) -> rusqlite::R
     Ok(turns)
 }
 
-fn exported_notes(c: &Connection, platform: Platform, user: &str) -> rusqlite::Result<Vec<ExportedNote>> {
+fn exported_notes(
+    c: &Connection,
+    platform: Platform,
+    user: &str,
+) -> rusqlite::Result<Vec<ExportedNote>> {
     let mut st = c.prepare(
         "SELECT chat, thread FROM channels WHERE platform = ?1 AND notes != '[]' ORDER BY 1, 2",
     )?;
@@ -425,7 +437,11 @@ fn exported_notes(c: &Connection, platform: Platform, user: &str) -> rusqlite::R
 }
 
 /// The direct chats in which `user`'s questions came in.
-fn direct_chats(c: &Connection, platform: Platform, user: &str) -> rusqlite::Result<Vec<ChannelKey>> {
+fn direct_chats(
+    c: &Connection,
+    platform: Platform,
+    user: &str,
+) -> rusqlite::Result<Vec<ChannelKey>> {
     let mut st = c.prepare(
         "SELECT DISTINCT s.chat, s.thread FROM seen s
          WHERE s.platform = ?1 AND s.direct = 1 AND EXISTS (
@@ -480,9 +496,14 @@ mod tests {
     /// none (so Bob's, the newest question before it).
     async fn group_with_two_members(s: &Store) -> ChannelKey {
         let g = key("g");
-        s.append_message(&g, &Turn::user("alice", "Alice", "A-Q", 1), Some("1"), false)
-            .await
-            .unwrap();
+        s.append_message(
+            &g,
+            &Turn::user("alice", "Alice", "A-Q", 1),
+            Some("1"),
+            false,
+        )
+        .await
+        .unwrap();
         s.append_answer(&g, &Turn::assistant("A-ANSWER", 2, false), Some("1"))
             .await
             .unwrap();
@@ -549,14 +570,23 @@ mod tests {
         };
         assert_eq!(s.forget(&g, "alice", notes_only).await.unwrap().notes, 1);
         let left = s.load_settings(&g).await.unwrap();
-        assert_eq!((left.notes, left.notes_by), (vec!["old".to_string(), "bobs".into()], vec![String::new(), "bob".into()]));
+        assert_eq!(
+            (left.notes, left.notes_by),
+            (
+                vec!["old".to_string(), "bobs".into()],
+                vec![String::new(), "bob".into()]
+            )
+        );
 
         let direct = Forgetting {
             direct: true,
             ..GROUP
         };
         let done = s.forget(&g, "bob", direct).await.unwrap();
-        assert_eq!((done.messages, done.answers, done.records, done.notes), (2, 2, 2, 2));
+        assert_eq!(
+            (done.messages, done.answers, done.records, done.notes),
+            (2, 2, 2, 2)
+        );
         assert!(s.recent_turns(&g, 10).await.unwrap().is_empty());
     }
 }
