@@ -1239,7 +1239,13 @@ fn send_document(shared: &Shared, p: &Value) -> Response {
     let Some(chat) = p.get("chat_id").and_then(as_i64) else {
         return api_error(400, "Bad Request: chat not found");
     };
-    let Some(content) = p.get("document").cloned() else {
+    // teloxide uploads the file as its own part, which `document` names as `attach://NAME`.
+    let document = p.get("document");
+    let attached = document
+        .and_then(Value::as_str)
+        .and_then(|d| d.strip_prefix("attach://"))
+        .and_then(|name| p.get(name));
+    let Some(content) = attached.or(document).cloned() else {
         return api_error(400, "Bad Request: there is no document in the request");
     };
     let caption = p.get("caption").and_then(Value::as_str).map(str::to_owned);
