@@ -334,7 +334,7 @@ impl Store {
     }
 
     /// `/export`: everything kept about `user_id` on `platform`: their messages and the
-    /// answers made from them in every channel (at most [`MAX_EXPORTED_TURNS`]), the notes
+    /// answers made from them in every channel (at most `MAX_EXPORTED_TURNS`), the notes
     /// they pinned, and the settings of their direct chats (those where one of their questions
     /// came in directly, and `direct`, the chat they asked in when it is one).
     pub async fn export(
