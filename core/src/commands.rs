@@ -45,8 +45,13 @@ pub enum Command {
     Why,
     /// Stop the answer being written.
     Cancel,
-    /// Delete the user's own stored messages.
-    Forget,
+    /// Delete what the user gave the bot here: their messages and everything made from them,
+    /// their pinned notes, or both.
+    Forget(ForgetArg),
+    /// Send the user, privately, a JSON file of everything the bot keeps about them.
+    Export,
+    /// What the bot stores, for how long, where it goes, and how to delete it.
+    Privacy,
     /// Pinned notes that stay in the context however long the chat gets.
     Remember(RememberArg),
 }
@@ -62,6 +67,17 @@ pub enum RememberArg {
     Delete(usize),
     /// Remove every note.
     Clear,
+}
+
+/// The argument of `/forget`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgetArg {
+    /// The user's messages here and what was made from them (no argument).
+    Messages,
+    /// The notes the user pinned here (`notes`).
+    Notes,
+    /// Both (`all`).
+    All,
 }
 
 /// Most `/remember` notes a chat may pin.
@@ -85,7 +101,9 @@ impl Command {
             Command::Stats => "stats",
             Command::Why => "why",
             Command::Cancel => "cancel",
-            Command::Forget => "forget",
+            Command::Forget(_) => "forget",
+            Command::Export => "export",
+            Command::Privacy => "privacy",
             Command::Remember(_) => "remember",
         }
     }
@@ -230,6 +248,16 @@ const COMMANDS: &[Grammar] = &[
     },
     Grammar {
         name: "forget",
+        args: "[notes|all]",
+        admin_only: false,
+    },
+    Grammar {
+        name: "export",
+        args: "",
+        admin_only: false,
+    },
+    Grammar {
+        name: "privacy",
         args: "",
         admin_only: false,
     },
@@ -417,7 +445,9 @@ fn parse_named(name: &str, args: &str, lang: Language) -> Result<Command, Comman
         "stats" => Command::Stats,
         "why" => Command::Why,
         "cancel" | "stop" => Command::Cancel,
-        "forget" => Command::Forget,
+        "forget" => Command::Forget(parse_forget(args, lang)?),
+        "export" => Command::Export,
+        "privacy" => Command::Privacy,
         "mode" => {
             let mut words = args.split_whitespace();
             match (words.next(), words.next()) {
@@ -490,6 +520,15 @@ fn parse_translate(args: &str, lang: Language) -> Result<TranslateArg, CommandEr
         return Err(err(t!(lang, "too-many-languages", usage = usage)));
     }
     Ok(TranslateArg::Langs(langs))
+}
+
+fn parse_forget(args: &str, lang: Language) -> Result<ForgetArg, CommandError> {
+    match args.trim().to_lowercase().as_str() {
+        "" | "messages" => Ok(ForgetArg::Messages),
+        "notes" | "note" => Ok(ForgetArg::Notes),
+        "all" | "everything" => Ok(ForgetArg::All),
+        _ => Err(error_of("forget")(usage(lang, "forget"))),
+    }
 }
 
 fn parse_tr(args: &str, lang: Language) -> Result<Option<Lang>, CommandError> {
@@ -771,7 +810,12 @@ mod tests {
         assert_eq!(ok("/stats"), Command::Stats);
         assert_eq!(ok("/cancel"), Command::Cancel);
         assert_eq!(ok("/stop"), Command::Cancel);
-        assert_eq!(ok("/forget"), Command::Forget);
+        assert_eq!(ok("/forget"), Command::Forget(ForgetArg::Messages));
+        assert_eq!(ok("/forget notes"), Command::Forget(ForgetArg::Notes));
+        assert_eq!(ok("/forget ALL"), Command::Forget(ForgetArg::All));
+        assert_eq!(err("/forget yesterday").command, Some("forget"));
+        assert_eq!(ok("/export"), Command::Export);
+        assert_eq!(ok("/privacy"), Command::Privacy);
     }
 
     #[test]
@@ -1036,7 +1080,9 @@ mod tests {
                 "stats",
                 "why",
                 "cancel",
-                "forget"
+                "forget",
+                "export",
+                "privacy"
             ]
         );
         for c in &list {

@@ -327,8 +327,10 @@ impl Default for SchedulerSettings {
 pub struct StoreSettings {
     /// SQLite file.
     pub path: PathBuf,
-    /// Delete turns older than this many days (0 = keep forever).
-    pub retention_days: u32,
+    /// Delete turns, `/why` records and caches older than this many days (0 = keep forever).
+    /// Read from `retention_days` too, the key's name before it.
+    #[serde(alias = "retention_days")]
+    pub retain_days: u32,
     /// Keep at most this many turns per channel (0 = no limit).
     pub retention_turns: usize,
 }
@@ -337,7 +339,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             path: PathBuf::from("data/parley.sqlite3"),
-            retention_days: 90,
+            retain_days: 0,
             retention_turns: 2000,
         }
     }

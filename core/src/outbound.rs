@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::render::{unit_to_byte, units};
-use crate::seam::{Attachment, ChannelKey, MessageRef, Outbox, PlatformLimits};
+use crate::seam::{Attachment, ChannelKey, MessageRef, Outbox, PlatformLimits, PrivateFile};
 use crate::{Error, Result};
 
 /// What is sent instead of a blank text: platforms refuse empty messages.
@@ -396,10 +396,28 @@ pub trait Client: Send + Sync + 'static {
             attachment.name
         )))
     }
+    /// One attempt at sending `file` to its user privately. The default sends nothing.
+    async fn send_file(
+        &self,
+        file: &PrivateFile,
+    ) -> std::result::Result<(), FileError<Self::Error>> {
+        Err(FileError::Unsupported(file.name.clone()))
+    }
     /// The throttle lane of `key`'s edits: the chat, unless the platform limits finer.
     fn lane<'k>(&self, key: &'k ChannelKey) -> &'k str {
         &key.chat
     }
+}
+
+/// Why a [`Client::send_file`] attempt failed.
+#[derive(Debug)]
+pub enum FileError<E> {
+    /// The platform client failed (judged for retries like any call).
+    Call(E),
+    /// The user or chat cannot be named on this platform (not retried).
+    Target(Error),
+    /// The platform takes no files (not retried).
+    Unsupported(String),
 }
 
 /// The core's [`Outbox`] over an adapter's [`Client`].
@@ -545,6 +563,40 @@ impl<C: Client> Outbox for Outbound<C> {
 
     async fn download(&self, attachment: &Attachment, max_bytes: u64) -> Result<Vec<u8>> {
         self.client.download(attachment, max_bytes).await
+    }
+
+    async fn send_file(&self, file: &PrivateFile) -> Result<()> {
+        let judge = FileJudge(self.client.judge());
+        self.retry
+            .run("send_file", &judge, || self.client.send_file(file))
+            .await
+            .map_err(|e| match e {
+                FileError::Call(e) => self.failed(&file.asked_in, "send_file", &e),
+                FileError::Target(e) => e,
+                FileError::Unsupported(name) => {
+                    Error::Platform(format!("no files on this platform ({name})"))
+                }
+            })
+    }
+}
+
+/// Judges [`FileError`]s: a platform call as the client's judge does, the rest permanently.
+struct FileJudge<'a, J>(&'a J);
+
+impl<E, J: Classify<E>> Classify<FileError<E>> for FileJudge<'_, J> {
+    fn failure(&self, err: &FileError<E>) -> Failure {
+        match err {
+            FileError::Call(e) => self.0.failure(e),
+            _ => Failure::Permanent,
+        }
+    }
+
+    fn describe(&self, err: &FileError<E>) -> String {
+        match err {
+            FileError::Call(e) => self.0.describe(e),
+            FileError::Target(e) => e.to_string(),
+            FileError::Unsupported(name) => format!("no files on this platform ({name})"),
+        }
     }
 }
 

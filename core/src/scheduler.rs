@@ -59,6 +59,8 @@ struct Pending {
 struct Channel {
     pending: VecDeque<Pending>,
     running: Option<CancelToken>,
+    /// The author of the running job.
+    running_author: String,
 }
 
 #[derive(Default)]
@@ -191,6 +193,7 @@ impl Scheduler {
             };
             let token = CancelToken::new();
             ch.running = Some(token.clone());
+            ch.running_author = p.author;
             s.queued -= 1;
             s.in_flight += 1;
             let finish = Finish {
@@ -223,6 +226,35 @@ impl Scheduler {
         drop(s);
         self.inner.idle.notify_waiters();
         running || dropped > 0
+    }
+
+    /// `/forget`: stop the channel's running job if `author` asked for it, and drop their waiting
+    /// one. Returns whether their running job was stopped.
+    pub fn cancel_author(&self, key: &ChannelKey, author: &str) -> bool {
+        let mut s = self.inner.lock();
+        let Some(ch) = s.channels.get_mut(key) else {
+            return false;
+        };
+        let before = ch.pending.len();
+        ch.pending.retain(|p| p.author != author);
+        let dropped = before - ch.pending.len();
+        let stopped = match &ch.running {
+            Some(token) if ch.running_author == author => {
+                token.cancel();
+                true
+            }
+            _ => false,
+        };
+        if ch.pending.is_empty() {
+            if ch.running.is_none() {
+                s.channels.remove(key);
+            }
+            s.ready.retain(|k| k != key);
+        }
+        s.queued -= dropped;
+        drop(s);
+        self.inner.idle.notify_waiters();
+        stopped
     }
 
     /// Whether the channel has an answer running or waiting.
@@ -399,6 +431,51 @@ mod tests {
         assert_eq!(rx.recv().await.as_deref(), Some("cancelled"));
         assert_eq!(rx.recv().await, None);
         assert!(!s.is_busy(&key(0)));
+    }
+
+    #[tokio::test]
+    async fn cancel_author_touches_only_that_authors_jobs() {
+        let s = Scheduler::new(limits(1, 5, 10));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (tx2, held) = (tx.clone(), gate.clone());
+        s.submit(
+            &key(0),
+            "a",
+            Box::new(move |t| {
+                Box::pin(async move {
+                    while !t.is_cancelled() && held.try_acquire().is_err() {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    let _ = tx2.send(
+                        if t.is_cancelled() {
+                            "a stopped"
+                        } else {
+                            "a ran"
+                        }
+                        .into(),
+                    );
+                })
+            }),
+        )
+        .unwrap();
+        s.submit(&key(0), "b", recording(&tx, "b ran".into(), 0))
+            .unwrap();
+        s.submit(&key(0), "c", recording(&tx, "c ran".into(), 0))
+            .unwrap();
+        // `b` has nothing running: only their waiting job goes.
+        assert!(!s.cancel_author(&key(0), "b"));
+        assert_eq!(s.queued(), 1);
+        // `a`'s running job is stopped; `c`'s still runs.
+        assert!(s.cancel_author(&key(0), "a"));
+        s.idle().await;
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(m) = rx.recv().await {
+            got.push(m);
+        }
+        assert_eq!(got, ["a stopped", "c ran"]);
+        drop(gate);
     }
 
     /// Counts, per channel and overall, the jobs running now and the most ever running at once.

@@ -191,6 +191,21 @@ pub struct PlatformLimits {
     pub supports_edit: bool,
 }
 
+/// A file for one user's eyes only (`/export`), handed to [`Outbox::send_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateFile {
+    /// Who gets it: the user's id on the platform.
+    pub user_id: String,
+    /// The chat they asked in (a platform may answer there where only they see it).
+    pub asked_in: ChannelKey,
+    /// The file's name.
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// A line sent with it.
+    pub caption: String,
+}
+
 /// How the core talks back to a platform, and fetches the files users attach. Implementations
 /// retry transient failures (429 with retry-after, 5xx) themselves and return an error only
 /// when they give up.
@@ -216,6 +231,14 @@ pub trait Outbox: Send + Sync {
     async fn typing(&self, key: &ChannelKey) -> Result<()>;
     /// The platform's limits.
     fn limits(&self) -> PlatformLimits;
+    /// Send `file` to its user privately: in their direct chat, or where only they see it.
+    /// The default sends nothing: the platform has no files.
+    async fn send_file(&self, file: &PrivateFile) -> Result<()> {
+        Err(crate::Error::Platform(format!(
+            "no files on this platform ({})",
+            file.name
+        )))
+    }
     /// Download an attachment of an incoming message, giving up (with an error) past
     /// `max_bytes`. The default downloads nothing: the platform has no files.
     async fn download(&self, attachment: &Attachment, max_bytes: u64) -> Result<Vec<u8>> {

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::seam::{
-    Author, ChannelKey, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits,
+    Author, ChannelKey, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits, PrivateFile,
 };
 use crate::Result;
 
@@ -38,6 +38,8 @@ pub enum Call {
         /// Where.
         key: ChannelKey,
     },
+    /// `send_file`.
+    File(PrivateFile),
 }
 
 /// An [`Outbox`] that keeps every call in memory.
@@ -112,6 +114,17 @@ impl RecordingOutbox {
         self.messages(key).join("\n")
     }
 
+    /// The files sent so far, in order.
+    pub fn files(&self) -> Vec<PrivateFile> {
+        self.lock()
+            .iter()
+            .filter_map(|c| match c {
+                Call::File(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The last message of `key`, as it reads now.
     pub fn last(&self, key: &ChannelKey) -> Option<String> {
         self.messages(key).pop()
@@ -155,6 +168,11 @@ impl Outbox for RecordingOutbox {
 
     fn limits(&self) -> PlatformLimits {
         self.limits
+    }
+
+    async fn send_file(&self, file: &PrivateFile) -> Result<()> {
+        self.lock().push(Call::File(file.clone()));
+        Ok(())
     }
 }
 

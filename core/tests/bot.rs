@@ -8,7 +8,7 @@ use parley_core::bot::replies;
 use parley_core::engine::scripted::{Scripted, ScriptedEngine};
 use parley_core::engine::Role;
 use parley_core::seam::{Handler, Incoming};
-use parley_core::store::Store;
+use parley_core::store::{Forgetting, Forgotten, Store};
 use parley_core::testing::{dm, group, mention, Call};
 use util::*;
 
@@ -193,7 +193,7 @@ async fn reset_clears_window_and_engine_cache() {
         rig.out.last(&key("d")).as_deref(),
         Some(replies::reset(EN).as_str())
     );
-    assert_eq!(rig.engine.forgotten(), ["test:d"]);
+    assert_eq!(rig.engine.forgotten(), ["test:d", "test:d#translate"]);
     rig.say(dm("d", "u", "what did I say?")).await;
     let p = rig.last_prompt("d");
     assert!(!p.contains("BANANA"), "{p}");
@@ -451,11 +451,24 @@ async fn forget_deletes_only_the_users_own_messages() {
     rig.say(mention("g", "alice", "alice says SECRET-A")).await;
     rig.say(mention("g", "bob", "bob says hello")).await;
     rig.say(mention("g", "alice", "/forget")).await;
-    assert_eq!(rig.out.last(&key("g")).unwrap(), replies::forgot(EN, 1));
+    let done = Forgotten {
+        messages: 1,
+        answers: 1,
+        records: 1,
+        notes: 0,
+    };
+    let what = Forgetting {
+        messages: true,
+        notes: false,
+        direct: false,
+    };
+    assert_eq!(
+        rig.out.last(&key("g")).unwrap(),
+        replies::forgot(EN, &done, what, &[])
+    );
     let stored = rig.store.recent_turns(&key("g"), 100).await.unwrap();
-    assert!(stored
-        .iter()
-        .all(|t| !(t.role == Role::User && t.text.contains("SECRET-A"))));
+    // The answer that quoted her is gone too.
+    assert!(stored.iter().all(|t| !t.text.contains("SECRET-A")));
     assert!(stored.iter().any(|t| t.text == "bob says hello"));
     rig.say(mention("g", "bob", "what did alice say?")).await;
     let r = rig.requests_for("g").pop().unwrap();

@@ -7,10 +7,14 @@
 //! history is kept in the store like any channel's, so it survives a restart. The local user
 //! owns the machine and counts as an admin (`/system` works).
 //!
+//! A file for the user (`/export`) is written into `exports/` next to the store, readable by
+//! its owner only, and its path printed.
+//!
 //! Ctrl-C while an answer streams stops it (as `/cancel` does); Ctrl-C at the prompt, Ctrl-D or
 //! the end of input quits cleanly, flushing the store.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +24,7 @@ use parley_core::config::Settings;
 use parley_core::engine::shelf::ModelShelf;
 use parley_core::seam::{
     Author, ChannelKey, Handler, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits,
+    PrivateFile,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -34,13 +39,16 @@ struct ConsoleOutbox {
     next_id: AtomicU64,
     /// Whether the cursor is at the start of a line.
     at_line_start: AtomicBool,
+    /// Where files for the user are written.
+    files: PathBuf,
 }
 
 impl ConsoleOutbox {
-    fn new() -> Self {
+    fn new(files: PathBuf) -> Self {
         Self {
             next_id: AtomicU64::new(1),
             at_line_start: AtomicBool::new(true),
+            files,
         }
     }
 
@@ -99,6 +107,34 @@ impl Outbox for ConsoleOutbox {
             supports_edit: false,
         }
     }
+
+    /// Write the file (owner-only) and print its path.
+    async fn send_file(&self, file: &PrivateFile) -> parley_core::Result<()> {
+        let path = write_private(&self.files, file)?;
+        self.end_line();
+        self.write(&format!("{}\n{}\n", file.caption, path.display()));
+        Ok(())
+    }
+}
+
+/// Write `file` into `dir` (created 0700), the file itself 0600; its path.
+fn write_private(dir: &Path, file: &PrivateFile) -> std::io::Result<PathBuf> {
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder.create(dir)?;
+    // The name is the core's; only its last component is used.
+    let name = Path::new(&file.name)
+        .file_name()
+        .map_or_else(|| "export.json".into(), |n| n.to_os_string());
+    let path = dir.join(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&path)?.write_all(&file.bytes)?;
+    Ok(path)
 }
 
 fn now_unix() -> i64 {
@@ -156,7 +192,8 @@ pub async fn run(settings: Settings, models: Arc<ModelShelf>) -> anyhow::Result<
     let bot = parley_core::launch::bot_with_models(&settings, models)
         .await
         .with_context(|| format!("opening the history at {}", settings.store.path.display()))?;
-    let outbox = Arc::new(ConsoleOutbox::new());
+    let data = settings.store.path.parent().unwrap_or(Path::new("."));
+    let outbox = Arc::new(ConsoleOutbox::new(data.join("exports")));
     let dyn_outbox: Arc<dyn Outbox> = outbox.clone();
     let name = user_name();
 

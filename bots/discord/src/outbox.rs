@@ -14,13 +14,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use parley_core::outbound::{
-    read_capped, Classify, Client, EditThrottle, Failure, Outbound, Part, RetryPolicy,
+    read_capped, Classify, Client, EditThrottle, Failure, FileError, Outbound, Part, RetryPolicy,
 };
-use parley_core::seam::{Attachment, ChannelKey, Markup, MessageRef, PlatformLimits};
+use parley_core::seam::{Attachment, ChannelKey, Markup, MessageRef, PlatformLimits, PrivateFile};
 use serenity::all::{
-    ChannelId, CommandInteraction, CreateAllowedMentions, CreateInteractionResponseFollowup,
-    CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId, MessageReference,
-    MessageReferenceKind,
+    ChannelId, CommandInteraction, CreateAllowedMentions, CreateAttachment,
+    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EditMessage, Http,
+    MessageId, MessageReference, MessageReferenceKind, UserId,
 };
 use serenity::http::HttpError;
 
@@ -248,6 +248,42 @@ impl Client for DiscordClient {
     /// Discord limits each channel, and a thread is a channel of its own.
     fn lane<'k>(&self, key: &'k ChannelKey) -> &'k str {
         key.thread.as_deref().unwrap_or(&key.chat)
+    }
+
+    /// To a slash command: an ephemeral follow-up only its user sees; otherwise a direct
+    /// message to the user.
+    async fn send_file(&self, file: &PrivateFile) -> Result<(), FileError<serenity::Error>> {
+        let attachment = CreateAttachment::bytes(file.bytes.clone(), file.name.clone());
+        match &self.answering {
+            Answering::ToCommand { interaction, .. } => {
+                let builder = CreateInteractionResponseFollowup::new()
+                    .ephemeral(true)
+                    .content(&file.caption)
+                    .add_file(attachment)
+                    .allowed_mentions(no_mentions());
+                interaction
+                    .create_followup(&self.http, builder)
+                    .await
+                    .map(drop)
+                    .map_err(FileError::Call)
+            }
+            Answering::InChannel => {
+                let user = UserId::new(parse_id(&file.user_id).map_err(FileError::Target)?);
+                let dm = user
+                    .create_dm_channel(&self.http)
+                    .await
+                    .map_err(FileError::Call)?;
+                let builder = CreateMessage::new()
+                    .content(&file.caption)
+                    .add_file(attachment)
+                    .allowed_mentions(no_mentions());
+                dm.id
+                    .send_message(&self.http, builder)
+                    .await
+                    .map(drop)
+                    .map_err(FileError::Call)
+            }
+        }
     }
 
     /// The attachment's URL, never more than `max_bytes` (a `Content-Length` over it is

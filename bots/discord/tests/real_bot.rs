@@ -457,3 +457,60 @@ async fn without_a_locale_the_bot_speaks_bot_language() {
     assert!(m[0].content.starts_with("Commandes :\n"));
     stop(run).await;
 }
+
+/// `/export` on Discord: typed in a server channel, the JSON file comes in a direct message;
+/// as a slash command, in an ephemeral follow-up only its user sees. Each file holds that
+/// user's messages and the answers to them, and nobody else's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_sends_the_users_data_privately_as_a_json_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new().with_responder(|r| {
+        let last = r.messages.last().map(|m| m.content.clone());
+        format!("You said: {}", last.unwrap_or_default())
+    }));
+    let (run, bot) = start(dir.path(), Some(engine as Arc<dyn Engine>)).await;
+    run.fake
+        .send_message(mention(CHANNEL_A, "my word is PELICAN5"));
+    after(&run, &bot, 1, CHANNEL_A).await;
+    let bobs = FakeMessage::guild(
+        GUILD,
+        CHANNEL_A,
+        bob(),
+        &format!("<@{BOT_ID}> mine is OTTER8"),
+    );
+    run.fake.send_message(bobs);
+    after(&run, &bot, 2, CHANNEL_A).await;
+
+    run.fake
+        .send_message(FakeMessage::guild(GUILD, CHANNEL_A, alice(), "/export"));
+    let m = after(&run, &bot, 3, CHANNEL_A).await;
+    let said = &m.last().expect("a reply").content;
+    assert_eq!(said, &parley_core::bot::replies::export_sent(EN));
+    let dm = run.fake.dm_channel(10).expect("a DM with alice");
+    let sent = run.fake.messages(dm);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (name, export) = &sent[0].files[0];
+    assert!(name.ends_with(".json"), "{name}");
+    assert_eq!(export["user"], "10", "{export}");
+    let text = export.to_string();
+    assert!(
+        text.contains("PELICAN5") && text.contains("You said:"),
+        "{text}"
+    );
+    assert!(!text.contains("OTTER8"), "only alice's data: {text}");
+
+    let slash = FakeInteraction::guild(GUILD, CHANNEL_A, bob(), "export");
+    run.fake.send_interaction(slash);
+    let m = after(&run, &bot, 4, CHANNEL_A).await;
+    let file = m
+        .iter()
+        .find(|m| !m.files.is_empty())
+        .expect("the file, answering the command");
+    assert!(file.ephemeral, "only bob sees it");
+    let text = file.files[0].1.to_string();
+    assert!(
+        text.contains("OTTER8") && !text.contains("PELICAN5"),
+        "{text}"
+    );
+    stop(run).await;
+}

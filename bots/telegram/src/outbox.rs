@@ -11,13 +11,19 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use parley_core::outbound::{read_capped, Classify, Client, EditThrottle, Failure, Outbound, Part};
-use parley_core::seam::{Attachment, ChannelKey, Markup, MessageRef, PlatformLimits};
+use parley_core::outbound::{
+    read_capped, Classify, Client, EditThrottle, Failure, FileError, Outbound, Part,
+};
+use parley_core::seam::{Attachment, ChannelKey, Markup, MessageRef, PlatformLimits, PrivateFile};
 use teloxide::net::Download;
-use teloxide::payloads::{EditMessageTextSetters, SendChatActionSetters, SendMessageSetters};
+use teloxide::payloads::{
+    EditMessageTextSetters, SendChatActionSetters, SendDocumentSetters, SendMessageSetters,
+};
 use teloxide::prelude::Requester;
 use teloxide::requests::Request;
-use teloxide::types::{ChatAction, ChatId, FileId, Message, MessageId, ReplyParameters, ThreadId};
+use teloxide::types::{
+    ChatAction, ChatId, FileId, InputFile, Message, MessageId, ReplyParameters, ThreadId,
+};
 use teloxide::{ApiError, Bot, RequestError};
 use tracing::{info, warn};
 
@@ -270,6 +276,23 @@ impl Client for TelegramClient {
             req = req.message_thread_id(t);
         }
         req.send().await.map(drop)
+    }
+
+    /// `sendDocument` into the user's direct chat (on Telegram its id is the user's): the bot
+    /// can write there once the user has started it.
+    async fn send_file(&self, file: &PrivateFile) -> Result<(), FileError<RequestError>> {
+        let user = file
+            .user_id
+            .parse::<i64>()
+            .map_err(|_| FileError::Target(bad_id("user", &file.user_id)))?;
+        let document = InputFile::memory(file.bytes.clone()).file_name(file.name.clone());
+        self.bot
+            .send_document(ChatId(user), document)
+            .caption(file.caption.clone())
+            .send()
+            .await
+            .map(drop)
+            .map_err(FileError::Call)
     }
 
     /// `getFile` (its size checked once more), then the file, never more than `max_bytes`.

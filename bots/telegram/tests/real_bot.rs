@@ -506,3 +506,90 @@ async fn a_user_without_a_known_language_gets_bot_language() {
     assert_eq!(default[0]["description"], "Lister les commandes");
     run.stop().await;
 }
+
+/// Whether any file under `dir` (the store, its WAL and shared memory) holds `word`'s bytes.
+fn store_holds(dir: &std::path::Path, word: &str) -> bool {
+    let files = std::fs::read_dir(dir).expect("the store's folder");
+    files.flatten().any(|f| {
+        let bytes = std::fs::read(f.path()).unwrap_or_default();
+        bytes.windows(word.len()).any(|w| w == word.as_bytes())
+    })
+}
+
+/// Issue 26, end to end on a real store file: `/export` sends the user their data as a JSON
+/// document in their DM; what `/forget` (a message, its answer, a translation) and `/reset`
+/// delete is in no file of the store afterwards, while the bot runs and after it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgotten_and_reset_words_are_in_no_file_of_the_store() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = Arc::new(ScriptedEngine::new().with_responder(|r| {
+        let last = r.messages.last().map(|m| m.content.clone());
+        let last = last.unwrap_or_default();
+        if r.conversation.ends_with("#translate") {
+            let word = last.split_whitespace().last().unwrap_or_default();
+            format!(
+                "Bonjour, l'autre mot est {word} et je vous remercie beaucoup pour votre message."
+            )
+        } else {
+            format!("You said: {last}")
+        }
+    }));
+    let run = Running::start(dir.path(), Some(engine.clone() as Arc<dyn Engine>)).await;
+    let fake = &run.fake;
+    fake.push_private(&ada(), "My secret word is ZANZIBAR42");
+    run.texts_after(1, 1001).await;
+    fake.push_private(&ada(), "/translate fr");
+    run.texts_after(2, 1001).await;
+    fake.push_private(&ada(), "The other word is QUOKKA17");
+    let texts = run.texts_after(3, 1001).await;
+    assert!(texts[2].starts_with("Bonjour"), "translated: {texts:?}");
+    for word in ["ZANZIBAR42", "QUOKKA17"] {
+        assert!(store_holds(dir.path(), word), "{word} is stored first");
+    }
+
+    fake.push_private(&ada(), "/export");
+    run.texts_after(4, 1001).await;
+    let docs = fake.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0].chat_id, 1001, "sent in the user's DM");
+    let export = &docs[0].content;
+    assert_eq!(export["user"], "1001", "{export}");
+    let turns = export["channels"][0]["turns"].as_array().expect("turns");
+    let said: Vec<&str> = turns.iter().filter_map(|t| t["text"].as_str()).collect();
+    assert!(said.contains(&"My secret word is ZANZIBAR42"), "{said:?}");
+    assert!(
+        said.contains(&"You said: My secret word is ZANZIBAR42"),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|t| t.starts_with("Bonjour")), "{said:?}");
+    fake.push_private(&ada(), "/export");
+    let texts = run.texts_after(5, 1001).await;
+    assert_eq!(fake.documents().len(), 1, "once an hour: {texts:?}");
+
+    fake.push_private(&ada(), "/forget");
+    let texts = run.texts_after(6, 1001).await;
+    let reply = texts.last().expect("a reply");
+    assert!(reply.contains("Deleted your 2 stored messages"), "{reply}");
+    assert!(reply.contains("2 of my answers"), "{reply}");
+    for word in ["ZANZIBAR42", "QUOKKA17"] {
+        assert!(
+            !store_holds(dir.path(), word),
+            "{word} is gone from the store's files"
+        );
+    }
+
+    fake.push_private(&ada(), "/translate off");
+    fake.push_private(&ada(), "Remember TAPIOCA99 for me");
+    run.texts_after(8, 1001).await;
+    assert!(store_holds(dir.path(), "TAPIOCA99"));
+    fake.push_private(&ada(), "/reset");
+    run.texts_after(9, 1001).await;
+    assert!(!store_holds(dir.path(), "TAPIOCA99"), "gone after /reset");
+    run.stop().await;
+    for word in ["ZANZIBAR42", "QUOKKA17", "TAPIOCA99"] {
+        assert!(
+            !store_holds(dir.path(), word),
+            "{word}: still gone after the bot stopped"
+        );
+    }
+}

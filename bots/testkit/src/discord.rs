@@ -641,6 +641,11 @@ pub struct SentMessage {
     pub original: bool,
     /// The `allowed_mentions` of the creation request and of every edit (`Null` when absent).
     pub allowed_mentions: Vec<Value>,
+    /// The files attached at creation: each file's name and content (the JSON it holds when
+    /// it is JSON, else its text).
+    pub files: Vec<(String, Value)>,
+    /// Whether only the user who used the command sees it (flag 64).
+    pub ephemeral: bool,
 }
 
 /// An injected REST failure.
@@ -710,6 +715,8 @@ struct Inner {
     user_messages: HashMap<u64, Value>,
     /// Files served at `/files/NAME` ([`FakeDiscord::add_file`]).
     files: HashMap<String, Vec<u8>>,
+    /// Direct-message channels the bot opened: user → channel.
+    dm_channels: HashMap<u64, u64>,
 }
 
 struct Shared {
@@ -808,6 +815,7 @@ impl FakeDiscord {
                 members: HashMap::new(),
                 user_messages: HashMap::new(),
                 files: HashMap::new(),
+                dm_channels: HashMap::new(),
             }),
             new_dispatch: Notify::new(),
             drop_tx,
@@ -975,6 +983,11 @@ impl FakeDiscord {
             .filter(|m| m.channel_id == channel_id)
             .cloned()
             .collect()
+    }
+
+    /// The direct-message channel the bot opened with `user`, if it did.
+    pub fn dm_channel(&self, user: u64) -> Option<u64> {
+        self.shared.lock().dm_channels.get(&user).copied()
     }
 
     /// Every message the bot created, oldest first.
@@ -1296,11 +1309,12 @@ async fn rest(
     State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let full = uri.path().to_string();
     let path = full.strip_prefix(API_PREFIX).unwrap_or(&full).to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body = rest_body(&headers, &body);
     let method = method.as_str().to_ascii_uppercase();
 
     let fault = {
@@ -1353,6 +1367,76 @@ async fn rest(
     response
 }
 
+/// A request's JSON: the body, or a multipart body's `payload_json` with its files under
+/// `_files` (`[name, content]` pairs).
+fn rest_body(headers: &HeaderMap, body: &[u8]) -> Value {
+    let ctype = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(boundary) = ctype
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .filter(|_| ctype.starts_with("multipart/form-data"))
+    else {
+        return serde_json::from_slice(body).unwrap_or(Value::Null);
+    };
+    let text = String::from_utf8_lossy(body);
+    let mut payload = Value::Null;
+    let mut files = Vec::new();
+    for part in text.split(&format!("--{}", boundary.trim_matches('"'))) {
+        let part = part.trim_start_matches("\r\n");
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let field = |key: &str| {
+            head.split(';')
+                .find_map(|p| p.trim().strip_prefix(key))
+                .map(|v| v.split('"').nth(1).unwrap_or_default().to_string())
+        };
+        match (field("name="), field("filename=")) {
+            (Some(name), None) if name == "payload_json" => {
+                payload = serde_json::from_str(value).unwrap_or(Value::Null);
+            }
+            (Some(_), Some(file)) => {
+                let content = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+                files.push(json!([file, content]));
+            }
+            _ => {}
+        }
+    }
+    if !payload.is_object() {
+        payload = json!({});
+    }
+    payload["_files"] = Value::Array(files);
+    payload
+}
+
+/// `POST /users/@me/channels`: the direct-message channel with `recipient_id`, opened once.
+fn open_dm(shared: &Shared, body: &Value) -> Response {
+    let user: u64 = body["recipient_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| body["recipient_id"].as_u64())
+        .unwrap_or(0);
+    let mut inner = shared.lock();
+    let channel = match inner.dm_channels.get(&user) {
+        Some(c) => *c,
+        None => {
+            inner.next_id += 1;
+            let c = inner.next_id;
+            inner.dm_channels.insert(user, c);
+            c
+        }
+    };
+    Json(json!({
+        "id": channel.to_string(), "type": 1, "last_message_id": null,
+        "recipients": [FakeUser::new(user, "member").to_json()],
+    }))
+    .into_response()
+}
+
 fn route(shared: &Shared, method: &str, path: &str, body: &Value) -> Response {
     let o = &shared.options;
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -1364,6 +1448,7 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Value) -> Response {
             "session_start_limit": { "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1 },
         }))
         .into_response(),
+        ("POST", ["users", "@me", "channels"]) => open_dm(shared, body),
         ("GET", ["users", "@me"]) => {
             Json(FakeUser::bot(o.bot_id, &o.bot_name).to_json()).into_response()
         }
@@ -1508,6 +1593,8 @@ fn record_original(shared: &Shared, channel: u64, token: &str) {
         interaction_token: Some(token.to_string()),
         original: true,
         allowed_mentions: vec![Value::Null],
+        files: Vec::new(),
+        ephemeral: false,
     });
 }
 
@@ -1535,6 +1622,15 @@ fn create_message(shared: &Shared, channel: u64, body: &Value) -> Response {
         interaction_token: body["_interaction"].as_str().map(str::to_string),
         original: body["_original"].as_bool().unwrap_or(false),
         allowed_mentions: vec![body["allowed_mentions"].clone()],
+        files: body["_files"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| (f[0].as_str().unwrap_or_default().to_string(), f[1].clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ephemeral: body["flags"].as_u64().is_some_and(|f| f & 64 != 0),
     });
     let bot = FakeUser::bot(shared.options.bot_id, &shared.options.bot_name);
     Json(message_json(id, channel, &bot, &content)).into_response()

@@ -273,6 +273,17 @@ pub struct SentMessage {
     pub edits: usize,
 }
 
+/// A file the bot sent with `sendDocument`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentDocument {
+    /// Chat it went to.
+    pub chat_id: i64,
+    /// Its caption.
+    pub caption: Option<String>,
+    /// Its content: the JSON it holds when it is JSON, else its text.
+    pub content: Value,
+}
+
 /// What a push returned: ids to refer to the message later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pushed {
@@ -304,6 +315,8 @@ struct FakeState {
     files: HashMap<String, Vec<u8>>,
     /// File paths the bot downloaded, in order.
     downloads: Vec<String>,
+    /// Files the bot sent.
+    documents: Vec<SentDocument>,
 }
 
 #[derive(Debug)]
@@ -679,6 +692,11 @@ impl FakeTelegram {
             .filter(|c| c.is(method))
             .cloned()
             .collect()
+    }
+
+    /// Every file sent with `sendDocument` so far.
+    pub fn documents(&self) -> Vec<SentDocument> {
+        self.shared.lock().documents.clone()
     }
 
     /// The bot's messages, with their current text.
@@ -1159,6 +1177,7 @@ async fn answer(shared: &Shared, method: &str, p: &Value) -> Response {
         "getupdates" => get_updates(shared, p).await,
         "getfile" => get_file(shared, p),
         "sendmessage" => send_message(shared, p),
+        "senddocument" => send_document(shared, p),
         "editmessagetext" => edit_message_text(shared, p),
         "getchatadministrators" => chat_administrators(shared, p),
         "getchatmember" => chat_member(shared, p),
@@ -1213,6 +1232,41 @@ fn send_message(shared: &Shared, p: &Value) -> Response {
     let v = message_json(shared, &st, &m, false);
     st.sent.push(m);
     ok(v)
+}
+
+/// `sendDocument`: recorded, answered with a message carrying the document.
+fn send_document(shared: &Shared, p: &Value) -> Response {
+    let Some(chat) = p.get("chat_id").and_then(as_i64) else {
+        return api_error(400, "Bad Request: chat not found");
+    };
+    // teloxide uploads the file as its own part, which `document` names as `attach://NAME`.
+    let document = p.get("document");
+    let attached = document
+        .and_then(Value::as_str)
+        .and_then(|d| d.strip_prefix("attach://"))
+        .and_then(|name| p.get(name));
+    let Some(content) = attached.or(document).cloned() else {
+        return api_error(400, "Bad Request: there is no document in the request");
+    };
+    let caption = p.get("caption").and_then(Value::as_str).map(str::to_owned);
+    let mut st = shared.lock();
+    let message_id = st.next_message_id;
+    st.next_message_id += 1;
+    st.documents.push(SentDocument {
+        chat_id: chat,
+        caption: caption.clone(),
+        content,
+    });
+    let b = &shared.bot;
+    let mut m = json!({
+        "message_id": message_id, "date": now(), "chat": chat_json(&st, chat),
+        "from": {"id": b["id"], "is_bot": true, "first_name": b["first_name"], "username": b["username"]},
+        "document": {"file_id": format!("doc{message_id}"), "file_unique_id": format!("udoc{message_id}")},
+    });
+    if let Some(c) = caption {
+        m["caption"] = json!(c);
+    }
+    ok(m)
 }
 
 /// `editMessageText`: checked as Telegram checks it (including "not modified"), then applied.

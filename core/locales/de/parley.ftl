@@ -149,7 +149,9 @@ command-remember = Eine Tatsache für den Kontext jeder Antwort anheften oder di
 command-stats = Kontextfenster und Tempo zeigen
 command-why = Erklären, wie die letzte Antwort (oder die beantwortete) entstand
 command-cancel = Die Antwort abbrechen, die gerade entsteht
-command-forget = Deine eigenen gespeicherten Nachrichten löschen
+command-forget = Deine Nachrichten hier und was daraus entstand löschen (oder deine Notizen, oder alles)
+command-export = Privat eine Datei mit allem bekommen, was ich über dich speichere
+command-privacy = Was ich speichere, wie lange, wohin es geht, wie man es löscht
 
 ## Fehler in einem Befehl
 
@@ -211,3 +213,20 @@ language-ta = Tamil
 language-ka = Georgisch
 language-hy = Armenisch
 language-tl = Tagalog
+
+## Privacy: /forget, /export, /privacy
+
+forgot-made = Ebenfalls gelöscht: { $answers } meiner Antworten und Übersetzungen dazu und { $records } /why-Einträge.
+forgot-notes = { $count } deiner angehefteten Notizen in diesem Chat gelöscht.
+notes-kept = Deine angehefteten Notizen hier bleiben (lösche sie mit /forget notes):
+    { $notes }
+export-sent = Ich habe dir privat eine Datei mit allem geschickt, was ich über dich speichere.
+export-caption = Alles, was Parley über dich speichert: deine Nachrichten, die Antworten darauf, deine Notizen und die Einstellungen deiner Direktchats.
+export-failed = Ich konnte dir die Datei nicht privat schicken. Starte einen Direktchat mit mir und sende dann erneut /export.
+export-too-soon = Ein Export pro Stunde: versuche es in { $minutes } Min. wieder.
+privacy-stored = Was ich speichere: deine Nachrichten und meine Antworten in jedem Chat, die mit /remember angehefteten Notizen, die Einstellungen jedes Chats und Zahlen zu jeder Antwort (/why). Alles bleibt in einer Datenbankdatei auf dem Rechner, auf dem ich laufe.
+privacy-kept-forever = Wie lange: bis du es löschst; dieser Bot bewahrt den Verlauf ohne Zeitlimit auf.
+privacy-kept-days = Wie lange: { $days } Tage; ältere Nachrichten, Antworten und Einträge werden gelöscht.
+privacy-local = Wohin es geht: nirgendwohin. Das Modell läuft auf diesem Rechner; kein Text verlässt ihn.
+privacy-remote = Wohin es geht: das Gespräch wird an den Sprachmodell-Server geschickt, den dieser Bot nutzt, damit er die Antworten schreibt.
+privacy-delete = Wie du es löschst: /forget löscht deine Nachrichten hier und alles, was daraus entstand, /forget notes deine Notizen, /forget all beides; /reset löscht das ganze Gespräch; /export schickt dir eine Kopie von allem.

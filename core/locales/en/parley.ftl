@@ -150,7 +150,9 @@ command-remember = Pin a fact that stays in every answer's context, or list the 
 command-stats = Show the context window and speed
 command-why = Explain how the last answer (or the one you reply to) was made
 command-cancel = Stop the answer being written
-command-forget = Delete your own stored messages
+command-forget = Delete your messages here and what was made from them (or your notes, or all)
+command-export = Get a file, privately, of everything I keep about you
+command-privacy = What I store, for how long, where it goes, how to delete it
 
 ## Mistakes in a command
 
@@ -212,3 +214,20 @@ language-ta = Tamil
 language-ka = Georgian
 language-hy = Armenian
 language-tl = Tagalog
+
+## Privacy: /forget, /export, /privacy
+
+forgot-made = Also deleted: { $answers } of my answers and translations made from them, and { $records } /why records.
+forgot-notes = Deleted { $count } of your pinned notes in this chat.
+notes-kept = Your pinned notes here are kept (delete them with /forget notes):
+    { $notes }
+export-sent = I've sent you a file, privately, with everything I keep about you.
+export-caption = Everything Parley keeps about you: your messages, the answers to them, your notes and your direct chats' settings.
+export-failed = I couldn't send you the file privately. Start a direct chat with me, then send /export again.
+export-too-soon = One export an hour: try again in { $minutes } min.
+privacy-stored = What I store: your messages and my answers in each chat, the notes pinned with /remember, each chat's settings, and numbers about each answer (/why). It all stays in one database file on the machine that runs me.
+privacy-kept-forever = How long: until you delete it; this bot keeps history with no time limit.
+privacy-kept-days = How long: { $days } days; older messages, answers and records are deleted.
+privacy-local = Where it goes: nowhere. The model runs on this machine; no text leaves it.
+privacy-remote = Where it goes: the conversation is sent to the language-model server this bot is set up to use, so it can write the answers.
+privacy-delete = How to delete it: /forget deletes your messages here and everything made from them, /forget notes your pinned notes, /forget all both; /reset deletes this whole conversation; /export sends you a copy of everything.

@@ -149,7 +149,9 @@ command-remember = Fija un dato que queda en el contexto de cada respuesta, o li
 command-stats = Muestra la ventana de contexto y la velocidad
 command-why = Explica cómo se hizo la última respuesta (o la que respondes)
 command-cancel = Detiene la respuesta que se está escribiendo
-command-forget = Borra tus propios mensajes guardados
+command-forget = Borra tus mensajes de aquí y lo que salió de ellos (o tus notas, o todo)
+command-export = Recibe en privado un archivo con todo lo que guardo sobre ti
+command-privacy = Qué guardo, cuánto tiempo, adónde va y cómo borrarlo
 
 ## Errores en un comando
 
@@ -211,3 +213,20 @@ language-ta = tamil
 language-ka = georgiano
 language-hy = armenio
 language-tl = tagalo
+
+## Privacy: /forget, /export, /privacy
+
+forgot-made = También borrado: { $answers } de mis respuestas y traducciones hechas a partir de ellos, y { $records } registros de /why.
+forgot-notes = He borrado { $count } de tus notas fijadas en este chat.
+notes-kept = Tus notas fijadas aquí se conservan (bórralas con /forget notes):
+    { $notes }
+export-sent = Te he enviado en privado un archivo con todo lo que guardo sobre ti.
+export-caption = Todo lo que Parley guarda sobre ti: tus mensajes, las respuestas a ellos, tus notas y la configuración de tus chats directos.
+export-failed = No he podido enviarte el archivo en privado. Abre un chat directo conmigo y vuelve a enviar /export.
+export-too-soon = Una exportación por hora: vuelve a intentarlo en { $minutes } min.
+privacy-stored = Qué guardo: tus mensajes y mis respuestas en cada chat, las notas fijadas con /remember, la configuración de cada chat y cifras sobre cada respuesta (/why). Todo queda en un único archivo de base de datos en la máquina donde funciono.
+privacy-kept-forever = Cuánto tiempo: hasta que lo borres; este bot guarda el historial sin límite de tiempo.
+privacy-kept-days = Cuánto tiempo: { $days } días; los mensajes, respuestas y registros más antiguos se borran.
+privacy-local = Adónde va: a ninguna parte. El modelo funciona en esta máquina; ningún texto sale de ella.
+privacy-remote = Adónde va: la conversación se envía al servidor de modelos de lenguaje que usa este bot, para que escriba las respuestas.
+privacy-delete = Cómo borrarlo: /forget borra tus mensajes de aquí y todo lo que salió de ellos, /forget notes tus notas fijadas, /forget all ambas cosas; /reset borra toda esta conversación; /export te envía una copia de todo.

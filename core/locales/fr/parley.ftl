@@ -149,7 +149,9 @@ command-remember = Épingler un fait gardé dans le contexte de chaque réponse,
 command-stats = Afficher la fenêtre de contexte et la vitesse
 command-why = Expliquer comment la dernière réponse (ou celle visée) a été produite
 command-cancel = Arrêter la réponse en cours d'écriture
-command-forget = Supprimer vos propres messages enregistrés
+command-forget = Supprimer vos messages ici et ce qui en a été tiré (ou vos notes, ou tout)
+command-export = Recevoir en privé un fichier de tout ce que je garde sur vous
+command-privacy = Ce que je garde, combien de temps, où cela va, comment le supprimer
 
 ## Erreurs dans une commande
 
@@ -211,3 +213,20 @@ language-ta = tamoul
 language-ka = géorgien
 language-hy = arménien
 language-tl = tagalog
+
+## Privacy: /forget, /export, /privacy
+
+forgot-made = Également supprimé : { $answers } de mes réponses et traductions tirées de ces messages, et { $records } fiches /why.
+forgot-notes = { $count } de vos notes épinglées dans cette discussion supprimées.
+notes-kept = Vos notes épinglées ici sont conservées (supprimez-les avec /forget notes) :
+    { $notes }
+export-sent = Je vous ai envoyé en privé un fichier avec tout ce que je garde sur vous.
+export-caption = Tout ce que Parley garde sur vous : vos messages, les réponses à ceux-ci, vos notes et les réglages de vos discussions privées.
+export-failed = Je n'ai pas pu vous envoyer le fichier en privé. Ouvrez une discussion privée avec moi, puis renvoyez /export.
+export-too-soon = Un export par heure : réessayez dans { $minutes } min.
+privacy-stored = Ce que je garde : vos messages et mes réponses dans chaque discussion, les notes épinglées avec /remember, les réglages de chaque discussion et des chiffres sur chaque réponse (/why). Tout reste dans un seul fichier de base de données sur la machine qui me fait tourner.
+privacy-kept-forever = Combien de temps : jusqu'à ce que vous le supprimiez ; ce bot garde l'historique sans limite de durée.
+privacy-kept-days = Combien de temps : { $days } jours ; les messages, réponses et fiches plus anciens sont supprimés.
+privacy-local = Où cela va : nulle part. Le modèle tourne sur cette machine ; aucun texte n'en sort.
+privacy-remote = Où cela va : la conversation est envoyée au serveur de modèle de langage que ce bot utilise, pour qu'il écrive les réponses.
+privacy-delete = Comment le supprimer : /forget supprime vos messages ici et tout ce qui en a été tiré, /forget notes vos notes épinglées, /forget all les deux ; /reset supprime toute cette conversation ; /export vous envoie une copie de tout.

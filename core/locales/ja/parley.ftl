@@ -147,7 +147,9 @@ command-remember = 毎回の回答のコンテキストに残る事実を固定�
 command-stats = コンテキストウィンドウと速度を表示
 command-why = 直前の回答（または返信先の回答）がどう作られたかを説明
 command-cancel = 書いている途中の回答を止める
-command-forget = 保存されている自分のメッセージを削除
+command-forget = ここでのあなたのメッセージとそこから作られたものを削除（またはメモ、またはすべて）
+command-export = 私が保存しているあなたに関するすべてをファイルで個別に受け取る
+command-privacy = 何を、どれだけの期間保存し、どこへ送り、どう削除するか
 
 ## コマンドの誤り
 
@@ -209,3 +211,20 @@ language-ta = タミル語
 language-ka = ジョージア語
 language-hy = アルメニア語
 language-tl = タガログ語
+
+## Privacy: /forget, /export, /privacy
+
+forgot-made = あわせて削除しました：それらから作られた私の回答と翻訳 { $answers } 件、/why の記録 { $records } 件。
+forgot-notes = このチャットであなたが固定したメモ { $count } 件を削除しました。
+notes-kept = ここであなたが固定したメモは残っています（/forget notes で削除できます）：
+    { $notes }
+export-sent = 私が保存しているあなたに関するすべてを、ファイルで個別に送りました。
+export-caption = Parley が保存しているあなたに関するすべて：あなたのメッセージ、それへの回答、メモ、ダイレクトチャットの設定。
+export-failed = ファイルを個別に送れませんでした。私とのダイレクトチャットを始めてから、もう一度 /export を送ってください。
+export-too-soon = エクスポートは1時間に1回です。{ $minutes } 分後にもう一度お試しください。
+privacy-stored = 保存するもの：各チャットでのあなたのメッセージと私の回答、/remember で固定したメモ、各チャットの設定、各回答についての数値（/why）。すべて、私を動かしているマシン上の1つのデータベースファイルに残ります。
+privacy-kept-forever = 保存期間：あなたが削除するまで。このボットは履歴を期限なしで保存します。
+privacy-kept-days = 保存期間：{ $days } 日。それより古いメッセージ、回答、記録は削除されます。
+privacy-local = 送信先：どこにも送りません。モデルはこのマシン上で動き、テキストは外に出ません。
+privacy-remote = 送信先：回答を書くため、会話はこのボットが使う言語モデルのサーバーに送られます。
+privacy-delete = 削除の方法：/forget はここでのあなたのメッセージとそこから作られたものを削除、/forget notes は固定したメモを削除、/forget all は両方を削除します。/reset はこの会話全体を削除し、/export はすべてのコピーを送ります。

@@ -147,7 +147,9 @@ command-remember = 固定一条事实到每次回答的上下文中，或列出�
 command-stats = 查看上下文窗口和速度
 command-why = 解释上一条回答（或你回复的那条）是怎么生成的
 command-cancel = 停止正在写的回答
-command-forget = 删除你自己保存的消息
+command-forget = 删除你在这里的消息及由它们生成的内容（或你的笔记，或全部）
+command-export = 私下获取一个文件，包含我保存的关于你的全部内容
+command-privacy = 我保存什么、保存多久、发送到哪里、如何删除
 
 ## 命令中的错误
 
@@ -209,3 +211,20 @@ language-ta = 泰米尔语
 language-ka = 格鲁吉亚语
 language-hy = 亚美尼亚语
 language-tl = 他加禄语
+
+## Privacy: /forget, /export, /privacy
+
+forgot-made = 同时删除了：由它们生成的我的回答和翻译 { $answers } 条，以及 /why 记录 { $records } 条。
+forgot-notes = 已删除你在这个聊天里固定的 { $count } 条笔记。
+notes-kept = 你在这里固定的笔记仍然保留（用 /forget notes 删除）：
+    { $notes }
+export-sent = 我已私下给你发送了一个文件，包含我保存的关于你的全部内容。
+export-caption = Parley 保存的关于你的全部内容：你的消息、对它们的回答、你的笔记以及你私聊的设置。
+export-failed = 我无法私下给你发送文件。请先和我开始私聊，然后再发送 /export。
+export-too-soon = 每小时只能导出一次：请在 { $minutes } 分钟后再试。
+privacy-stored = 我保存的内容：你在每个聊天里的消息和我的回答、用 /remember 固定的笔记、每个聊天的设置，以及关于每个回答的数字（/why）。这些都保存在运行我的机器上的一个数据库文件里。
+privacy-kept-forever = 保存多久：直到你删除为止；这个机器人不限时间地保存历史。
+privacy-kept-days = 保存多久：{ $days } 天；更早的消息、回答和记录会被删除。
+privacy-local = 发送到哪里：哪里都不发送。模型在这台机器上运行，任何文字都不会离开它。
+privacy-remote = 发送到哪里：为了写出回答，对话会发送到这个机器人所用的语言模型服务器。
+privacy-delete = 如何删除：/forget 删除你在这里的消息及由它们生成的一切，/forget notes 删除你固定的笔记，/forget all 两者都删；/reset 删除整个对话；/export 把所有内容的副本发给你。

@@ -8,7 +8,7 @@
 //!
 //! Channels idle for `bot.unload_idle_minutes` are unloaded by the maintenance task (their
 //! turns and settings stay in the store), so a bot in thousands of chats holds only the active
-//! ones; retention runs from the same task.
+//! ones; retention (`privacy::retain`) runs from the same task.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::sync::{Mutex as ChannelLock, OwnedMappedMutexGuard, OwnedMutexGuard};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::{now_unix, Inner};
-use crate::config::{SamplingSettings, Settings};
+use super::{now_unix, privacy, Inner};
+use crate::config::SamplingSettings;
 use crate::conversation::Conversation;
 use crate::engine::SamplingParams;
 use crate::seam::ChannelKey;
@@ -168,6 +168,13 @@ impl Channels {
         Ok(channel)
     }
 
+    /// Lock the channel if it is loaded (`None`: it is not, and is left so).
+    pub(super) async fn open_loaded(&self, key: &ChannelKey) -> Option<OpenChannel> {
+        let slot = self.slots.get(key)?.value().clone();
+        let guard = slot.lock_owned().await;
+        OwnedMutexGuard::try_map(guard, Option::as_mut).ok()
+    }
+
     /// How many channels are in memory (one being loaded or changed right now counts).
     pub(super) fn loaded(&self) -> usize {
         self.slots
@@ -216,18 +223,6 @@ const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 /// How often retention runs while the bot is up (it also runs at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(6 * 3600);
 
-/// Apply the store's retention settings; logs what was removed.
-pub(super) async fn retention(store: &Store, settings: &Settings) -> Result<()> {
-    let s = &settings.store;
-    let pruned = store
-        .prune(now_unix(), s.retention_days, s.retention_turns)
-        .await?;
-    if pruned > 0 {
-        info!(pruned, "retention removed old turns");
-    }
-    Ok(())
-}
-
 /// Until the bot is dropped: unload idle channels (`bot.unload_idle_minutes`) every minute, and
 /// apply retention every [`RETENTION_EVERY`].
 pub(super) fn spawn_maintenance(inner: Weak<Inner>) {
@@ -253,7 +248,7 @@ pub(super) fn spawn_maintenance(inner: Weak<Inner>) {
             }
             if retained_at.elapsed() >= RETENTION_EVERY {
                 retained_at = Instant::now();
-                if let Err(e) = retention(&inner.store, &inner.settings).await {
+                if let Err(e) = privacy::retain(&inner, now_unix()).await {
                     warn!(error = %e, "retention failed");
                 }
             }

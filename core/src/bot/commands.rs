@@ -15,7 +15,7 @@ use super::translation::Translation;
 use super::{replies, say, submit, Inner};
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
 use crate::config::{EngineKind, GroupSettings, ModelChoice, SamplingSettings};
-use crate::conversation::{conversation_id, Conversation};
+use crate::conversation::conversation_id;
 use crate::engine::local::sampling::MIN_TEMPERATURE;
 use crate::engine::{Engine, Role};
 use crate::i18n::Language;
@@ -123,22 +123,26 @@ pub(super) async fn run(
             super::why::why(inner, &message.key, replied_to, lang).await?
         }
         Command::Cancel => cancel(&call),
-        Command::Forget => forget(&call).await?,
+        Command::Forget(arg) => super::privacy::forget(inner, message, arg, lang).await?,
+        Command::Export => super::privacy::export(inner, message, lang, outbox).await?,
+        Command::Privacy => super::privacy::privacy(inner, lang),
     };
     let reply_to = Some(message.message_id.as_str());
     say(outbox.as_ref(), &message.key, reply_to, &reply).await;
     Ok(())
 }
 
-/// `/reset`: stop the answer being written, forget the conversation (store, memory, the
-/// engine's cache).
+/// `/reset`: stop the answer being written, delete the conversation (store, memory, the
+/// engines' caches of its answers and translations).
 async fn reset(call: &Call<'_>) -> Result<String> {
     let (inner, key) = (call.inner, &call.message.key);
     inner.scheduler.cancel(key);
     let mut channel = call.channel().await?;
     inner.store.clear_channel(key).await?;
     channel.conversation.reset();
-    inner.models.forget(&conversation_id(key));
+    let conversation = conversation_id(key);
+    inner.models.forget(&conversation);
+    inner.models.forget(&format!("{conversation}#translate"));
     Ok(replies::reset(call.lang))
 }
 
@@ -325,6 +329,8 @@ async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
                 note_fits(call.inner, s, text, &pinned)?;
             }
         }
+        let author = &call.message.author.id;
+        let notes_by = &mut s.notes_by;
         let notes = &mut s.notes;
         Ok(match arg {
             RememberArg::List if notes.is_empty() => replies::no_notes(call.lang),
@@ -334,6 +340,7 @@ async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
             }
             RememberArg::Add(text) => {
                 notes.push(text);
+                notes_by.push(author.clone());
                 replies::note_added(call.lang, notes.len())
             }
             RememberArg::Delete(n) if n > notes.len() => {
@@ -341,10 +348,14 @@ async fn remember(call: &Call<'_>, arg: RememberArg) -> Result<String> {
             }
             RememberArg::Delete(n) => {
                 let text = notes.remove(n - 1);
+                if n <= notes_by.len() {
+                    notes_by.remove(n - 1);
+                }
                 replies::note_deleted(call.lang, n, &text)
             }
             RememberArg::Clear => {
                 notes.clear();
+                notes_by.clear();
                 replies::notes_cleared(call.lang)
             }
         })
@@ -540,26 +551,6 @@ fn cancel(call: &Call<'_>) -> String {
     } else {
         replies::nothing_to_cancel(call.lang)
     }
-}
-
-/// `/forget`: delete the user's own stored messages here, and from the engine's cache.
-async fn forget(call: &Call<'_>) -> Result<String> {
-    let (inner, message) = (call.inner, call.message);
-    let key = &message.key;
-    let mut channel = call.channel().await?;
-    let n = inner
-        .store
-        .forget_user(Some(key), key.platform, &message.author.id)
-        .await?;
-    let turns = inner
-        .store
-        .recent_turns(key, Conversation::MAX_LIVE_TURNS)
-        .await?;
-    channel.conversation.turns = turns;
-    channel.conversation.window_start = 0;
-    // The engines' caches hold their words too.
-    inner.models.forget(&conversation_id(key));
-    Ok(replies::forgot(call.lang, n))
 }
 
 /// Apply a `/set` to a chat's overrides, within the configured bounds: the reply to send, or

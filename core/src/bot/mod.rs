@@ -35,12 +35,13 @@
 //! `channels` holds loaded channels, their unloading and maintenance; `commands` runs one
 //! function per command; `answer` builds the request and streams the answer; [`replies`] is
 //! every text the bot writes itself; `rate` is the per-user limit; `why` keeps and tells what
-//! `/why` says about each answer.
+//! `/why` says about each answer; `privacy` is `/forget`, `/export`, `/privacy` and retention.
 
 mod answer;
 mod channels;
 mod commands;
 mod files;
+mod privacy;
 mod rate;
 pub mod replies;
 mod translation;
@@ -53,7 +54,7 @@ use futures::FutureExt;
 use tracing::{debug, info, instrument, warn};
 
 use self::answer::{answer, prompt_for, Origin, Prompt};
-use self::channels::{retention, spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
+use self::channels::{spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
 use self::rate::{RateLimits, Verdict};
 use crate::commands::{Addressee, Command, CommandError};
 use crate::config::{GroupSettings, SchedulerSettings, Settings};
@@ -97,6 +98,8 @@ struct Inner {
     rate: RateLimits,
     /// The bot's name and `bot.trigger_names`: words that address it in a group.
     trigger_words: Vec<String>,
+    /// When each user last got an `/export`.
+    exports: privacy::ExportTimes,
 }
 
 fn now_unix() -> i64 {
@@ -185,7 +188,6 @@ impl Bot {
         store: Store,
         personas: Personas,
     ) -> Result<Bot> {
-        retention(&store, settings).await?;
         let mut trigger_words = vec![settings.bot.name.clone()];
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
         let inner = Arc::new(Inner {
@@ -197,7 +199,9 @@ impl Bot {
             channels: Channels::default(),
             rate: RateLimits::new(settings.bot.messages_per_minute),
             trigger_words,
+            exports: privacy::ExportTimes::default(),
         });
+        privacy::retain(&inner, now_unix()).await?;
         spawn_maintenance(Arc::downgrade(&inner));
         let queue = Arc::downgrade(&inner);
         metrics::on_scrape(move || {
@@ -222,6 +226,14 @@ impl Bot {
             .build_window(key, is_direct, None, &engine)
             .await?;
         Ok(window)
+    }
+
+    /// Run the retention pass as of `now` (Unix seconds): delete turns and `/why` records older
+    /// than `store.retain_days` (and past `store.retention_turns`), securely, and drop what
+    /// loaded channels and engines hold of them. Returns how many turns went. It runs by
+    /// itself at start and every six hours; public for tests (an injected clock) and embedders.
+    pub async fn retain(&self, now: i64) -> Result<usize> {
+        Ok(privacy::retain(&self.inner, now).await?.turns)
     }
 
     /// How many channels are loaded in memory.

@@ -8,7 +8,9 @@
 use crate::conversation::{ContextWindow, WindowStats};
 use crate::engine::SamplingParams;
 use crate::i18n::Language;
-use crate::store::{AnswerRecord, PromptSource, SamplingOverrides, StopCause};
+use crate::store::{
+    AnswerRecord, Forgetting, Forgotten, PromptSource, SamplingOverrides, StopCause,
+};
 use crate::t;
 use crate::translate::Lang;
 
@@ -89,9 +91,72 @@ pub fn set_reset(lang: Language) -> String {
 pub fn too_long(lang: Language, limit: usize, got: usize) -> String {
     t!(lang, "too-long", limit = limit, got = got)
 }
-/// `/forget` done.
-pub fn forgot(lang: Language, n: usize) -> String {
-    t!(lang, "forgot", count = n)
+/// `/forget` done: what it deleted, in counts, and the notes of the user it kept (numbered as
+/// `/remember` lists them).
+pub fn forgot(
+    lang: Language,
+    done: &Forgotten,
+    what: Forgetting,
+    kept: &[(usize, &str)],
+) -> String {
+    let mut lines = Vec::new();
+    if what.messages {
+        lines.push(t!(lang, "forgot", count = done.messages));
+        if done.answers + done.records > 0 {
+            lines.push(t!(
+                lang,
+                "forgot-made",
+                answers = done.answers,
+                records = done.records
+            ));
+        }
+    }
+    if what.notes {
+        lines.push(t!(lang, "forgot-notes", count = done.notes));
+    } else if !kept.is_empty() {
+        let listed: Vec<String> = kept
+            .iter()
+            .map(|(n, text)| format!("{n}. {text}"))
+            .collect();
+        lines.push(t!(lang, "notes-kept", notes = listed.join("\n")));
+    }
+    lines.join("\n")
+}
+/// `/export` sent the file.
+pub fn export_sent(lang: Language) -> String {
+    t!(lang, "export-sent")
+}
+/// The line sent with the `/export` file.
+pub fn export_caption(lang: Language) -> String {
+    t!(lang, "export-caption")
+}
+/// `/export` could not reach the user privately.
+pub fn export_failed(lang: Language) -> String {
+    t!(lang, "export-failed")
+}
+/// `/export` again within the hour.
+pub fn export_too_soon(lang: Language, minutes: u64) -> String {
+    t!(lang, "export-too-soon", minutes = minutes)
+}
+/// `/privacy`: what is stored, for how long (`retain_days`, 0 = until deleted), where it goes
+/// (`remote`: to an OpenAI-compatible server, whose address is never shown), how to delete it.
+pub fn privacy(lang: Language, retain_days: u32, remote: bool) -> String {
+    let kept = match retain_days {
+        0 => t!(lang, "privacy-kept-forever"),
+        days => t!(lang, "privacy-kept-days", days = days),
+    };
+    let goes = if remote {
+        t!(lang, "privacy-remote")
+    } else {
+        t!(lang, "privacy-local")
+    };
+    [
+        t!(lang, "privacy-stored"),
+        kept,
+        goes,
+        t!(lang, "privacy-delete"),
+    ]
+    .join("\n\n")
 }
 /// `/mode NAME` done.
 pub fn mode_set(lang: Language, name: &str) -> String {

@@ -6,10 +6,17 @@
 //! runtime's threads; the connection sits behind a mutex, SQLite serialises writers anyway.
 //!
 //! Tables: `turns` (one row per message, channel key split into platform/chat/thread, a
-//! `cleared` flag set by `/reset`, and on answers the message id of the question each
-//! answers), `channels` (mode, system override, translation languages, sampling overrides as
-//! JSON), `seen` (handled platform message ids), `answers` (what `/why` tells about each
-//! message the bot wrote: an [`AnswerRecord`] as JSON, one row per message id of the answer).
+//! `cleared` flag no longer set (`/reset` deletes), and on answers the message id of the
+//! question each answers), `channels` (mode, system override, translation languages, sampling
+//! overrides as JSON, notes and who pinned each), `seen` (handled platform message ids, no
+//! text), `answers` (what `/why` tells about each message the bot wrote: an [`AnswerRecord`] as
+//! JSON, one row per message id of the answer, with the question it answers).
+//!
+//! What a user deletes is gone from the bytes: the connection runs with
+//! `PRAGMA secure_delete = ON` (deleted rows are overwritten with zeros, not left in free
+//! pages), and every deleting pass (`/forget`, `/reset`, retention; see `privacy`) ends with
+//! `wal_checkpoint(TRUNCATE)`, so no old page image stays in the WAL. A store Parley creates
+//! is readable by its owner only (file 0600, folder 0700).
 //! The schema version lives in `PRAGMA user_version`; migrations
 //! run in order on open.
 
@@ -23,6 +30,10 @@ use crate::conversation::Turn;
 use crate::engine::Role;
 use crate::seam::{ChannelKey, Platform};
 use crate::{Error, Result};
+
+mod privacy;
+
+pub use privacy::{Export, ExportedNote, ExportedTurn, Forgetting, Forgotten, Retained};
 
 /// Schema migrations; entry `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -84,6 +95,11 @@ CREATE INDEX answers_by_time ON answers (at);
 "#,
     r#"
 ALTER TABLE turns ADD COLUMN answers TEXT;
+"#,
+    // `/forget`: the question each `/why` record's answer answers, and who pinned each note.
+    r#"
+ALTER TABLE answers ADD COLUMN question TEXT;
+ALTER TABLE channels ADD COLUMN notes_by TEXT NOT NULL DEFAULT '[]';
 "#,
 ];
 
@@ -177,6 +193,9 @@ pub struct ChannelSettings {
     pub sampling: SamplingOverrides,
     /// Pinned notes (`/remember`), oldest first.
     pub notes: Vec<String>,
+    /// Who pinned each of `notes` (user ids, in the same order; `""` for a note pinned before
+    /// Parley kept it), so `/forget notes` deletes a member's own notes only.
+    pub notes_by: Vec<String>,
     /// The model by name (`/model`); `None` = the first of `[[models]]`.
     pub model: Option<String>,
 }
@@ -426,7 +445,8 @@ fn recent_turns(c: &Connection, key: &ChannelKey, limit: usize) -> rusqlite::Res
     Ok(turns)
 }
 
-/// A channel's settings row as stored: mode, system, translate, sampling, notes, model.
+/// A channel's settings row as stored: mode, system, translate, sampling, notes, model,
+/// notes_by.
 type SettingsRow = (
     Option<String>,
     Option<String>,
@@ -434,11 +454,12 @@ type SettingsRow = (
     String,
     String,
     Option<String>,
+    String,
 );
 
 fn settings_row(c: &Connection, key: &ChannelKey) -> rusqlite::Result<Option<SettingsRow>> {
     c.query_row(
-        "SELECT mode, system, translate, sampling, notes, model FROM channels
+        "SELECT mode, system, translate, sampling, notes, model, notes_by FROM channels
          WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
         params![key.platform.as_str(), key.chat, thread_of(key)],
         |r| {
@@ -449,6 +470,7 @@ fn settings_row(c: &Connection, key: &ChannelKey) -> rusqlite::Result<Option<Set
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get(6)?,
             ))
         },
     )
@@ -457,9 +479,12 @@ fn settings_row(c: &Connection, key: &ChannelKey) -> rusqlite::Result<Option<Set
 
 /// The settings a row holds; defaults without a row.
 fn settings_from(row: Option<SettingsRow>) -> ChannelSettings {
-    let Some((mode, system, translate, sampling, notes, model)) = row else {
+    let Some((mode, system, translate, sampling, notes, model, notes_by)) = row else {
         return ChannelSettings::default();
     };
+    let notes: Vec<String> = serde_json::from_str(&notes).unwrap_or_default();
+    let mut notes_by: Vec<String> = serde_json::from_str(&notes_by).unwrap_or_default();
+    notes_by.resize(notes.len(), String::new());
     ChannelSettings {
         mode,
         system,
@@ -470,7 +495,8 @@ fn settings_from(row: Option<SettingsRow>) -> ChannelSettings {
             .collect(),
         // A row written by a newer version with fields this one lacks still loads.
         sampling: serde_json::from_str(&sampling).unwrap_or_default(),
-        notes: serde_json::from_str(&notes).unwrap_or_default(),
+        notes,
+        notes_by,
         model,
     }
 }
@@ -486,10 +512,13 @@ fn key_from(platform: &str, chat: String, thread: String) -> Option<ChannelKey> 
 impl Store {
     /// Open (or create) the store at `path`, creating its folder, and migrate it. Blocking:
     /// call at start-up.
+    /// A folder or file Parley creates for it is its owner's only (0700, 0600); one that exists
+    /// keeps its permissions.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            privacy::create_private_dir(dir)?;
         }
+        privacy::create_private_file(path)?;
         let conn = Connection::open(path).map_err(db)?;
         Self::init(conn)
     }
@@ -508,6 +537,9 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        // What is deleted is overwritten, not left readable in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(db)?;
         let version: usize = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db)?;
@@ -745,45 +777,6 @@ impl Store {
         .await
     }
 
-    /// `/reset`: hide every turn of the channel from its window. The rows stay until
-    /// retention prunes them, so `/stats` can still count them. Returns how many were cleared.
-    pub async fn clear_channel(&self, key: &ChannelKey) -> Result<usize> {
-        let key = key.clone();
-        self.with(move |c| {
-            c.execute(
-                "UPDATE turns SET cleared = 1
-                 WHERE platform = ?1 AND chat = ?2 AND thread = ?3 AND cleared = 0",
-                params![key.platform.as_str(), key.chat, thread_of(&key)],
-            )
-        })
-        .await
-    }
-
-    /// `/forget`: delete everything `user_id` wrote, in one channel (`Some(key)`) or in every
-    /// channel of `platform` (`None`). The bot's answers to them stay. Returns how many turns
-    /// were deleted.
-    pub async fn forget_user(
-        &self,
-        key: Option<&ChannelKey>,
-        platform: Platform,
-        user_id: &str,
-    ) -> Result<usize> {
-        let key = key.cloned();
-        let user = user_id.to_string();
-        self.with(move |c| match key {
-            Some(k) => c.execute(
-                "DELETE FROM turns WHERE platform = ?1 AND chat = ?2 AND thread = ?3
-                 AND role = 'user' AND author_id = ?4",
-                params![k.platform.as_str(), k.chat, thread_of(&k), user],
-            ),
-            None => c.execute(
-                "DELETE FROM turns WHERE platform = ?1 AND role = 'user' AND author_id = ?2",
-                params![platform.as_str(), user],
-            ),
-        })
-        .await
-    }
-
     /// The settings of a channel (defaults if it never changed any).
     pub async fn load_settings(&self, key: &ChannelKey) -> Result<ChannelSettings> {
         let key = key.clone();
@@ -798,15 +791,18 @@ impl Store {
         let sampling =
             serde_json::to_string(&s.sampling).map_err(|e| Error::Store(e.to_string()))?;
         let notes = serde_json::to_string(&s.notes).map_err(|e| Error::Store(e.to_string()))?;
+        let notes_by =
+            serde_json::to_string(&s.notes_by).map_err(|e| Error::Store(e.to_string()))?;
         self.with(move |c| {
             c.execute(
                 "INSERT INTO channels (platform, chat, thread, mode, system, translate, sampling,
-                                       notes, model)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                       notes, model, notes_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (platform, chat, thread) DO UPDATE SET
                    mode = excluded.mode, system = excluded.system,
                    translate = excluded.translate, sampling = excluded.sampling,
-                   notes = excluded.notes, model = excluded.model",
+                   notes = excluded.notes, model = excluded.model,
+                   notes_by = excluded.notes_by",
                 params![
                     key.platform.as_str(),
                     key.chat,
@@ -816,7 +812,8 @@ impl Store {
                     s.translate.join(","),
                     sampling,
                     notes,
-                    s.model
+                    s.model,
+                    notes_by
                 ],
             )?;
             Ok(())
@@ -843,40 +840,10 @@ impl Store {
             .collect())
     }
 
-    /// Delete turns older than `days` days before `now` (0 = no age limit) and all but the
-    /// newest `turns_per_channel` turns of each channel (0 = no count limit). Returns how many
-    /// turns were deleted.
-    pub async fn prune(&self, now: i64, days: u32, turns_per_channel: usize) -> Result<usize> {
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            let mut deleted = 0;
-            if days > 0 {
-                let cutoff = now - i64::from(days) * 86_400;
-                deleted += tx.execute("DELETE FROM turns WHERE at < ?1", [cutoff])?;
-                tx.execute("DELETE FROM answers WHERE at < ?1", [cutoff])?;
-            }
-            tx.execute(
-                "DELETE FROM seen WHERE at < ?1",
-                [now.saturating_sub(SEEN_KEEP_SECS)],
-            )?;
-            if turns_per_channel > 0 {
-                deleted += tx.execute(
-                    "DELETE FROM turns WHERE id IN (
-                       SELECT id FROM (
-                         SELECT id, ROW_NUMBER() OVER (
-                           PARTITION BY platform, chat, thread ORDER BY id DESC) AS n
-                         FROM turns)
-                       WHERE n > ?1)",
-                    [turns_per_channel as i64],
-                )?;
-            }
-            tx.commit()?;
-            Ok(deleted)
-        })
-        .await
-    }
-
     /// Keep what `/why` tells about an answer, under each platform message id it was sent as.
+    /// The record is tied to the question its answer answers, so `/forget` finds it: the
+    /// channel's newest stored answer's question (the answer is stored just before its record),
+    /// else the newest question.
     pub async fn keep_answer_record(
         &self,
         key: &ChannelKey,
@@ -889,11 +856,32 @@ impl Store {
         let at = record.at;
         self.with(move |c| {
             let tx = c.transaction()?;
+            let question: Option<String> = tx.query_row(
+                "SELECT COALESCE(
+                   (SELECT a.answers FROM turns a
+                    WHERE a.platform = ?1 AND a.chat = ?2 AND a.thread = ?3
+                      AND a.role = 'assistant' ORDER BY a.id DESC LIMIT 1),
+                   (SELECT q.message_id FROM turns q
+                    WHERE q.platform = ?1 AND q.chat = ?2 AND q.thread = ?3
+                      AND q.role = 'user' AND q.message_id IS NOT NULL
+                    ORDER BY q.id DESC LIMIT 1))",
+                params![key.platform.as_str(), key.chat, thread_of(&key)],
+                |r| r.get(0),
+            )?;
             for id in &ids {
                 tx.execute(
-                    "INSERT OR REPLACE INTO answers (platform, chat, thread, message_id, at, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![key.platform.as_str(), key.chat, thread_of(&key), id, at, json],
+                    "INSERT OR REPLACE INTO answers (platform, chat, thread, message_id, at, record,
+                                                     question)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        key.platform.as_str(),
+                        key.chat,
+                        thread_of(&key),
+                        id,
+                        at,
+                        json,
+                        question
+                    ],
                 )?;
             }
             tx.commit()
@@ -1060,12 +1048,13 @@ mod tests {
         .unwrap();
         assert!(s.delete_last_assistant_turn(&k).await.unwrap());
         assert!(!s.delete_last_assistant_turn(&k).await.unwrap());
-        assert_eq!(
-            s.forget_user(Some(&k), Platform::Test, "alice")
-                .await
-                .unwrap(),
-            1
-        );
+        let messages = Forgetting {
+            messages: true,
+            notes: false,
+            direct: false,
+        };
+        let gone = s.forget(&k, "alice", messages).await.unwrap();
+        assert_eq!(gone.messages, 1);
         let left: Vec<String> = s
             .recent_turns(&k, 10)
             .await
@@ -1075,14 +1064,11 @@ mod tests {
             .collect();
         assert_eq!(left, vec!["b1"]);
         assert_eq!(s.recent_turns(&key("other"), 10).await.unwrap().len(), 1);
-        assert_eq!(
-            s.forget_user(None, Platform::Test, "alice").await.unwrap(),
-            1
-        );
         assert_eq!(s.clear_channel(&k).await.unwrap(), 1);
         assert!(s.recent_turns(&k, 10).await.unwrap().is_empty());
+        // `/reset` deletes: nothing is left to count.
         let st = s.stats(&k).await.unwrap();
-        assert_eq!((st.turns, st.turns_total), (0, 1));
+        assert_eq!((st.turns, st.turns_total), (0, 0));
     }
 
     #[tokio::test]
@@ -1104,9 +1090,9 @@ mod tests {
                 .unwrap();
         }
         // Older than 5 days before day 10: t0..t4 go.
-        assert_eq!(s.prune(10 * day, 5, 0).await.unwrap(), 5);
+        assert_eq!(s.prune(10 * day, 5, 0).await.unwrap().turns, 5);
         // Keep 2 per channel: t5..t7 and one of b go.
-        assert_eq!(s.prune(10 * day, 0, 2).await.unwrap(), 4);
+        assert_eq!(s.prune(10 * day, 0, 2).await.unwrap().turns, 4);
         let a: Vec<String> = s
             .recent_turns(&key("a"), 10)
             .await
