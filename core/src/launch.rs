@@ -21,7 +21,6 @@ use crate::engine::Engine;
 use crate::hub::{self, HubModel, LogProgress};
 use crate::metrics;
 use crate::persona::Personas;
-use crate::seam::Handler;
 use crate::store::Store;
 use crate::Result;
 
@@ -203,7 +202,8 @@ fn personas(settings: &Settings) -> Personas {
 
 /// The bot an adapter binary hands its messages to: the engine `settings` name, and a bot over
 /// it. The binary loads the settings once and takes its own section from the same value.
-pub async fn handler(settings: &Settings) -> Result<Arc<dyn Handler>> {
+/// It is a [`Bot`], so the binary can also hand it to a [`crate::reload::Reloader`].
+pub async fn handler(settings: &Settings) -> Result<Arc<Bot>> {
     let models = models(settings).await?;
     Ok(Arc::new(bot_with_models(settings, models).await?))
 }

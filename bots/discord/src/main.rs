@@ -12,14 +12,37 @@ struct Args {
     /// Configuration file (its `[discord]` section; PARLEY__DISCORD__* overrides).
     #[arg(long, default_value = "config.toml")]
     config: PathBuf,
+    /// Check what a first run needs (config, token, Message Content intent, guilds and
+    /// permissions, model, data directory, metrics port), print a checklist with the fix for
+    /// each failure, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    parley_core::launch::exit_code(run().await)
+    let args = Args::parse();
+    if args.check {
+        return check(&args).await;
+    }
+    parley_core::launch::exit_code(run(args).await)
 }
 
-async fn run() -> anyhow::Result<()> {
+/// `--check`: the core's checklist with Discord's items.
+async fn check(args: &Args) -> std::process::ExitCode {
+    use parley_core::setup_check as setup;
+    let mut list = setup::Checklist::new();
+    let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"));
+    if let Some(config) = setup::check_config(&mut list, &args.config, explicit) {
+        let token = std::env::var(parley_discord::TOKEN_ENV).ok();
+        let base = parley_discord::api_base_from_env();
+        parley_discord::check::check_discord(&mut list, &config, token, base).await;
+        setup::check_common(&mut list, &config).await;
+    }
+    list.finish()
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     // serenity logs undecodable gateway payloads (message text included) at warn: keep it to
     // errors unless RUST_LOG asks for more.
     tracing_subscriber::fmt()
@@ -29,7 +52,6 @@ async fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     let config = parley_core::config::Settings::load(Some(&args.config))
         .with_context(|| format!("reading {}", args.config.display()))?;
     let settings = parley_discord::DiscordSettings::from_settings(&config)?;
@@ -43,10 +65,14 @@ async fn run() -> anyhow::Result<()> {
         settings,
         &token,
         parley_discord::api_base_from_env(),
-        handler,
+        handler.clone(),
     )
     .await
     .context("starting the Discord client")?;
+    // SIGHUP (and a changed file with bot.watch_config) reloads the live settings.
+    let parts: Vec<std::sync::Arc<dyn parley_core::reload::Reloadable>> =
+        vec![handler, shutdown.reloadable()];
+    parley_core::reload::Reloader::new(&args.config, config, parts).spawn();
     parley_discord::run_until_signal(runner, shutdown).await?;
     Ok(())
 }

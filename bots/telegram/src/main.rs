@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use parley_core::config::Settings;
+use parley_core::reload::Reloadable;
 use parley_core::seam::Platform;
 use parley_telegram::TelegramSettings;
+use std::sync::Arc;
 use tracing::info;
 
 /// Parley on Telegram. The bot token comes from TELOXIDE_TOKEN (ask @BotFather for one).
@@ -17,14 +19,40 @@ struct Args {
     /// The configuration file (its `[telegram]` section; a missing default file means defaults).
     #[arg(long, env = "PARLEY_CONFIG", default_value = "config.toml")]
     config: PathBuf,
+    /// Check what a first run needs (config, token, privacy mode, model, data directory,
+    /// metrics port), print a checklist with the fix for each failure, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    parley_core::launch::exit_code(run().await)
+    let args = Args::parse();
+    if args.check {
+        return check(&args).await;
+    }
+    parley_core::launch::exit_code(run(args).await)
 }
 
-async fn run() -> anyhow::Result<()> {
+/// `--check`: the core's checklist with Telegram's items.
+async fn check(args: &Args) -> std::process::ExitCode {
+    use parley_core::setup_check as setup;
+    let mut list = setup::Checklist::new();
+    let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"));
+    if let Some(config) = setup::check_config(&mut list, &args.config, explicit) {
+        let token = std::env::var("TELOXIDE_TOKEN").ok();
+        match parley_telegram::api_url_from_env() {
+            Ok(api_url) => {
+                parley_telegram::check_telegram(&mut list, &config, token, api_url).await;
+            }
+            Err(e) => list.fail("TELOXIDE_API_URL", e.to_string(), "unset it, or give a URL"),
+        }
+        setup::check_common(&mut list, &config).await;
+    }
+    list.finish()
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
     tracing_subscriber::fmt()
@@ -32,7 +60,6 @@ async fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
 
     let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"));
     if explicit && !args.config.exists() {
@@ -52,7 +79,14 @@ async fn run() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
 
-    let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler);
+    let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler.clone());
+    // SIGHUP (and a changed file with bot.watch_config) reloads the live settings.
+    parley_core::reload::Reloader::new(
+        &args.config,
+        config,
+        vec![handler as Arc<dyn Reloadable>, shutdown.reloadable()],
+    )
+    .spawn();
     tokio::spawn(async move {
         parley_telegram::shutdown_signal().await;
         info!("signal received; shutting down");

@@ -48,10 +48,7 @@ async fn reply_to(fake: &FakeTelegram, id: i64, text: &str) -> String {
             .find(|m| m.reply_to == Some(pushed.message_id) || m.message_id > pushed.message_id)
             .map(|m| m.text)
     };
-    if !fake
-        .wait_until(REPLY_WAIT, |f| current(f).is_some())
-        .await
-    {
+    if !fake.wait_until(REPLY_WAIT, |f| current(f).is_some()).await {
         return "timeout".into();
     }
     let mut last = current(fake);
