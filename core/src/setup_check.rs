@@ -130,6 +130,21 @@ impl Checklist {
     }
 }
 
+/// A binary's whole `--check`: the config at `path`, then the platform's items (`platform`,
+/// given the loaded settings), then [`check_common`]; printed, and as the exit code.
+pub async fn run(
+    path: &Path,
+    platform: impl AsyncFnOnce(&mut Checklist, &Settings),
+) -> std::process::ExitCode {
+    let mut list = Checklist::new();
+    let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"));
+    if let Some(settings) = check_config(&mut list, path, explicit) {
+        platform(&mut list, &settings).await;
+        check_common(&mut list, &settings).await;
+    }
+    list.finish()
+}
+
 /// Load `path` as [`Settings::load`] does, into the checklist: the settings when the file
 /// parses and every key is known, else a failure naming the key.
 pub fn check_config(list: &mut Checklist, path: &Path, explicit: bool) -> Option<Settings> {

@@ -30,16 +30,12 @@ async fn main() -> std::process::ExitCode {
 
 /// `--check`: the core's checklist with Discord's items.
 async fn check(args: &Args) -> std::process::ExitCode {
-    use parley_core::setup_check as setup;
-    let mut list = setup::Checklist::new();
-    let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"));
-    if let Some(config) = setup::check_config(&mut list, &args.config, explicit) {
+    parley_core::setup_check::run(&args.config, async |list, config| {
         let token = std::env::var(parley_discord::TOKEN_ENV).ok();
         let base = parley_discord::api_base_from_env();
-        parley_discord::check::check_discord(&mut list, &config, token, base).await;
-        setup::check_common(&mut list, &config).await;
-    }
-    list.finish()
+        parley_discord::check::check_discord(list, config, token, base).await;
+    })
+    .await
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -36,20 +36,14 @@ async fn main() -> std::process::ExitCode {
 
 /// `--check`: the core's checklist with Telegram's items.
 async fn check(args: &Args) -> std::process::ExitCode {
-    use parley_core::setup_check as setup;
-    let mut list = setup::Checklist::new();
-    let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"));
-    if let Some(config) = setup::check_config(&mut list, &args.config, explicit) {
+    parley_core::setup_check::run(&args.config, async |list, config| {
         let token = std::env::var("TELOXIDE_TOKEN").ok();
         match parley_telegram::api_url_from_env() {
-            Ok(api_url) => {
-                parley_telegram::check_telegram(&mut list, &config, token, api_url).await;
-            }
+            Ok(api_url) => parley_telegram::check_telegram(list, config, token, api_url).await,
             Err(e) => list.fail("TELOXIDE_API_URL", e.to_string(), "unset it, or give a URL"),
         }
-        setup::check_common(&mut list, &config).await;
-    }
-    list.finish()
+    })
+    .await
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
