@@ -146,6 +146,8 @@ pub struct BotSettings {
     /// The language of the bot's own words for users whose platform language it does not
     /// speak (or does not know): `en`, `zh`, `es`, `fr`, `de`, `ru` or `ja`.
     pub language: Language,
+    /// Reload the live settings whenever the config file changes (SIGHUP reloads them anyway).
+    pub watch_config: bool,
 }
 
 impl Default for BotSettings {
@@ -162,6 +164,7 @@ impl Default for BotSettings {
             unload_idle_minutes: 30,
             resume_within_minutes: 10,
             language: Language::English,
+            watch_config: false,
         }
     }
 }

@@ -21,7 +21,6 @@ use crate::engine::Engine;
 use crate::hub::{self, HubModel, LogProgress};
 use crate::metrics;
 use crate::persona::Personas;
-use crate::seam::Handler;
 use crate::store::Store;
 use crate::Result;
 
@@ -55,6 +54,16 @@ pub fn main_on_runtime<E: std::fmt::Display + std::fmt::Debug>(
     }
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => exit_code(runtime.block_on(run)),
+        Err(e) => exit_code(Err(e)),
+    }
+}
+
+/// Run a binary's `--check` (see [`crate::setup_check`]) on a new runtime.
+pub fn check_on_runtime(
+    check: impl std::future::Future<Output = std::process::ExitCode>,
+) -> std::process::ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(check),
         Err(e) => exit_code(Err(e)),
     }
 }
@@ -224,7 +233,8 @@ fn personas(settings: &Settings) -> Personas {
 
 /// The bot an adapter binary hands its messages to: the engine `settings` name, and a bot over
 /// it. The binary loads the settings once and takes its own section from the same value.
-pub async fn handler(settings: &Settings) -> Result<Arc<dyn Handler>> {
+/// It is a [`Bot`], so the binary can also hand it to a [`crate::reload::Reloader`].
+pub async fn handler(settings: &Settings) -> Result<Arc<Bot>> {
     let models = models(settings).await?;
     Ok(Arc::new(bot_with_models(settings, models).await?))
 }

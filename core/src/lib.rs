@@ -32,7 +32,7 @@
 //!
 //! Beside the flow: [`config`] (typed `Settings` from `config.toml` + `PARLEY__SECTION__KEY`,
 //! the one loader, which hands each adapter its section), [`launch`] (start-up shared by the
-//! binaries), [`hub`] (models by name from the Hugging Face Hub, into its cache), [`metrics`]
+//! binaries), [`setup_check`] (the first-run checklist of `--check`), [`reload`] (live settings on SIGHUP), [`hub`] (models by name from the Hugging Face Hub, into its cache), [`metrics`]
 //! (Prometheus metrics and the health check for operators), [`error`] (the
 //! crate's one error type), and `testing` (only with the `testing`
 //! cargo feature, which dev-only crates turn on: a recording `Outbox`, message builders,
@@ -50,9 +50,11 @@ pub mod launch;
 pub mod metrics;
 pub mod outbound;
 pub mod persona;
+pub mod reload;
 pub mod render;
 pub mod scheduler;
 pub mod seam;
+pub mod setup_check;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

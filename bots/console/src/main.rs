@@ -68,6 +68,9 @@ enum Command {
         #[arg(long)]
         conversations: Option<usize>,
     },
+    /// Check what a first run needs (config, model, data directory, metrics port), print a
+    /// checklist with the fix for each failure, and exit (1 when something failed).
+    Check,
     /// Download a GGUF model from the Hugging Face Hub into its cache (HF_HOME, HF_ENDPOINT,
     /// HF_TOKEN apply) and print its path; use it as `model.path = "hf:REPO:QUANT"`.
     Pull {
@@ -112,7 +115,10 @@ struct GenerateArgs {
 }
 
 fn main() -> std::process::ExitCode {
-    parley_core::launch::exit_code(run())
+    match run() {
+        Ok(code) => code,
+        Err(e) => parley_core::launch::exit_code(Err(e)),
+    }
 }
 
 /// Logs on stderr, filtered by `PARLEY_LOG` (default: warnings).
@@ -152,14 +158,34 @@ fn chat(settings: Settings) -> Result<()> {
     Ok(())
 }
 
-fn run() -> Result<()> {
+/// `parley check`: the core's setup checklist for the console bot.
+fn check(cli: &Cli) -> Result<std::process::ExitCode> {
+    use parley_core::setup_check as setup;
+    let rt = tokio::runtime::Runtime::new()?;
+    let mut list = setup::Checklist::new();
+    let explicit = std::env::args_os().any(|a| a.to_string_lossy().starts_with("--config"))
+        || std::env::var_os("PARLEY_CONFIG").is_some();
+    if let Some(mut settings) = setup::check_config(&mut list, &cli.config, explicit) {
+        if let Some(model) = &cli.model {
+            settings.model.path = model.clone();
+            settings.models.clear();
+        }
+        rt.block_on(setup::check_common(&mut list, &settings));
+    }
+    Ok(list.finish())
+}
+
+fn run() -> Result<std::process::ExitCode> {
     init_logging();
     let cli = Cli::parse();
     // Pulling needs no configuration.
     if let Command::Pull { repo } = &cli.command {
         let path = pull::run(repo)?;
         println!("{}", path.display());
-        return Ok(());
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    if let Command::Check = cli.command {
+        return check(&cli);
     }
     let settings = load_settings(&cli)?;
     // Before any other thread starts (no runtime runs yet).
@@ -169,7 +195,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Chat => chat(settings)?,
         Command::Generate(args) => generate(&settings, &local, args)?,
-        Command::Pull { .. } => {}
+        Command::Pull { .. } | Command::Check => {}
         Command::Bench {
             prefill: _,
             decode,
@@ -203,7 +229,7 @@ fn run() -> Result<()> {
             show(&report, json, bench::print)?;
         }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// `parley generate`: answers one prompt with the default model, streaming to stdout.

@@ -124,6 +124,43 @@ const NOT_MEMBER_TTL: Duration = Duration::from_secs(60);
 /// Gap between two refusals to one user.
 const REFUSAL_GAP: Duration = Duration::from_secs(600);
 
+/// The `[discord]` keys a reload applies live ([`Gate::reload`]).
+pub const LIVE_KEYS: &[&str] = &[
+    "discord.allowed_guild_ids",
+    "discord.allowed_channel_ids",
+    "discord.allowed_role_ids",
+    "discord.allowed_user_ids",
+    "discord.allow_direct_messages",
+    "discord.direct_messages_from_members",
+];
+
+/// [`Gate`] as a part of the core's reload: checks the `[discord]` section, applies its
+/// [`LIVE_KEYS`].
+#[derive(Debug)]
+pub struct LiveGate(pub Arc<Gate>);
+
+impl parley_core::reload::Reloadable for LiveGate {
+    fn live_keys(&self) -> &[&str] {
+        LIVE_KEYS
+    }
+
+    fn check(&self, settings: &parley_core::config::Settings) -> parley_core::Result<()> {
+        DiscordSettings::from_settings(settings)
+            .map(|_| ())
+            .map_err(|e| parley_core::Error::Config {
+                key: "discord".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn apply(&self, settings: &parley_core::config::Settings) {
+        match DiscordSettings::from_settings(settings) {
+            Ok(discord) => self.0.reload(&discord),
+            Err(e) => tracing::warn!(error = %e, "[discord] not reloaded"),
+        }
+    }
+}
+
 /// A member's roles (`None`: not a member, or unknown), valid until the instant.
 type CachedMember = (Instant, Option<Vec<RoleId>>);
 
@@ -132,7 +169,8 @@ type CachedMember = (Instant, Option<Vec<RoleId>>);
 /// refusals.
 #[derive(Debug)]
 pub struct Gate {
-    access: Access,
+    /// The allowlists in force: replaced whole on a reload.
+    access: RwLock<Arc<Access>>,
     directory: Arc<GuildDirectory>,
     members: Mutex<HashMap<(GuildId, UserId), CachedMember>>,
     refused: RefusalGap,
@@ -142,27 +180,36 @@ impl Gate {
     /// The gate of `access`, reading guilds from `directory`.
     pub fn new(access: Access, directory: Arc<GuildDirectory>) -> Self {
         Self {
-            access,
+            access: RwLock::new(Arc::new(access)),
             directory,
             members: Mutex::new(HashMap::new()),
             refused: RefusalGap::new(REFUSAL_GAP),
         }
     }
 
-    /// The allowlists.
-    pub fn access(&self) -> &Access {
-        &self.access
+    /// The allowlists in force.
+    pub fn access(&self) -> Arc<Access> {
+        self.access
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Take the allowlists of reloaded settings ([`LIVE_KEYS`]); the next message is judged by
+    /// them.
+    pub fn reload(&self, settings: &DiscordSettings) {
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Access::new(settings));
     }
 
     /// What to do with a message or command from `o`.
     pub async fn verdict(&self, http: &Http, o: &Origin) -> Verdict {
-        if self.access.allows(o) {
+        let a = self.access();
+        if a.allows(o) {
             return Verdict::Allow;
         }
         if o.guild.is_some() {
             return Verdict::Ignore;
         }
-        let a = &self.access;
         if a.direct && a.members_in_dms && self.holds_an_allowed_role(http, o.user).await {
             return Verdict::Allow;
         }
@@ -177,7 +224,7 @@ impl Gate {
     /// Whether `user` is a member of an allowed guild holding an allowed role. The guilds
     /// asked: the guild list, or without one the known guilds that have an allowed role.
     async fn holds_an_allowed_role(&self, http: &Http, user: UserId) -> bool {
-        let a = &self.access;
+        let a = self.access();
         let guilds: Vec<GuildId> = if a.guilds.is_empty() {
             self.directory.guilds_with_any_role(&a.roles)
         } else {
@@ -274,7 +321,7 @@ impl ResumeGate {
 #[async_trait::async_trait]
 impl Allowlist for ResumeGate {
     async fn admits(&self, m: &Incoming) -> bool {
-        if self.gate.access.is_open() {
+        if self.gate.access().is_open() {
             return true;
         }
         match self.origin(m).await {

@@ -52,6 +52,11 @@ impl Events {
         }
     }
 
+    /// The allowlists' gate (a reload replaces its rules).
+    pub fn gate(&self) -> Arc<Gate> {
+        Arc::clone(&self.gate)
+    }
+
     fn outbox(&self, ctx: &Context) -> Arc<dyn Outbox> {
         Arc::new(channel_outbox(
             Arc::clone(&ctx.http),

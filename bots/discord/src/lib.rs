@@ -57,6 +57,7 @@
 //! flushed).
 
 pub mod access;
+pub mod check;
 pub mod commands;
 pub mod error;
 pub mod gateway;
@@ -177,11 +178,17 @@ impl Runner {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     shard_manager: Arc<ShardManager>,
+    gate: Arc<access::Gate>,
     handler: Arc<dyn Handler>,
     done: Arc<AtomicBool>,
 }
 
 impl ShutdownHandle {
+    /// The adapter's part of a reload (its allowlists), for a [`parley_core::reload::Reloader`].
+    pub fn reloadable(&self) -> Arc<dyn parley_core::reload::Reloadable> {
+        Arc::new(access::LiveGate(Arc::clone(&self.gate)))
+    }
+
     /// Close every shard and let the handler finish or cancel answers and flush its store.
     /// Calling it again does nothing.
     pub async fn shutdown(&self) {
@@ -223,12 +230,14 @@ pub async fn start(
     tracing::info!(bot = %me.name, id = %me.id, "Discord token accepted");
     let settings_shards = settings.shards;
     let events = gateway::Events::new(Arc::clone(&handler), settings, me.id);
+    let gate = events.gate();
     let client = ClientBuilder::new_with_http(http, intents())
         .event_handler(events)
         .await
         .map_err(|e| Error::Client(e.to_string()))?;
     let shutdown = ShutdownHandle {
         shard_manager: Arc::clone(&client.shard_manager),
+        gate,
         handler,
         done: Arc::new(AtomicBool::new(false)),
     };

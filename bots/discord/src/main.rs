@@ -12,12 +12,30 @@ struct Args {
     /// Configuration file (its `[discord]` section; PARLEY__DISCORD__* overrides).
     #[arg(long, default_value = "config.toml")]
     config: PathBuf,
+    /// Check what a first run needs (config, token, Message Content intent, guilds and
+    /// permissions, model, data directory, metrics port), print a checklist with the fix for
+    /// each failure, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.check {
+        return parley_core::launch::check_on_runtime(check(&args));
+    }
     let config = args.config.clone();
     parley_core::launch::main_on_runtime(&config, run(args))
+}
+
+/// `--check`: the core's checklist with Discord's items.
+async fn check(args: &Args) -> std::process::ExitCode {
+    parley_core::setup_check::run(&args.config, async |list, config| {
+        let token = std::env::var(parley_discord::TOKEN_ENV).ok();
+        let base = parley_discord::api_base_from_env();
+        parley_discord::check::check_discord(list, config, token, base).await;
+    })
+    .await
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -43,10 +61,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         settings,
         &token,
         parley_discord::api_base_from_env(),
-        handler,
+        handler.clone(),
     )
     .await
     .context("starting the Discord client")?;
+    // SIGHUP (and a changed file with bot.watch_config) reloads the live settings.
+    let parts: Vec<std::sync::Arc<dyn parley_core::reload::Reloadable>> =
+        vec![handler, shutdown.reloadable()];
+    parley_core::reload::Reloader::new(&args.config, config, parts).spawn();
     parley_discord::run_until_signal(runner, shutdown).await?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! administrators (from `getChatAdministrators`, cached per chat).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use teloxide::prelude::Requester;
@@ -35,15 +35,70 @@ const REFUSAL_GAP: Duration = Duration::from_secs(600);
 /// A group's administrators, valid until the instant.
 type CachedAdmins = (Instant, Arc<HashSet<i64>>);
 
-/// Allowlists, admins and the group-admin cache.
+/// The `[telegram]` keys a reload applies live (see [`Access::reload`]).
+pub const LIVE_KEYS: &[&str] = &[
+    "telegram.allowed_user_ids",
+    "telegram.allowed_chat_ids",
+    "telegram.group_admins_are_admins",
+    "telegram.refuse_in_groups",
+    "telegram.admin_cache_secs",
+];
+
+/// [`Access`] as a part of the core's reload: checks the `[telegram]` section, applies its
+/// [`LIVE_KEYS`].
 #[derive(Debug)]
-pub struct Access {
+pub(crate) struct LiveAccess(pub(crate) Arc<Access>);
+
+impl parley_core::reload::Reloadable for LiveAccess {
+    fn live_keys(&self) -> &[&str] {
+        LIVE_KEYS
+    }
+
+    fn check(&self, settings: &parley_core::config::Settings) -> parley_core::Result<()> {
+        TelegramSettings::from_settings(settings)
+            .map(|_| ())
+            .map_err(|e| parley_core::Error::Config {
+                key: "telegram".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn apply(&self, settings: &parley_core::config::Settings) {
+        match TelegramSettings::from_settings(settings) {
+            Ok(telegram) => self.0.reload(&telegram),
+            Err(e) => warn!(error = %e, "[telegram] not reloaded"),
+        }
+    }
+}
+
+/// The rules of the settings: replaced whole on a reload.
+#[derive(Debug)]
+struct Rules {
     allowed_users: HashSet<i64>,
     allowed_chats: HashSet<i64>,
     admins: HashSet<i64>,
     group_admins_are_admins: bool,
     refuse_in_groups: bool,
     cache_ttl: Duration,
+}
+
+impl Rules {
+    fn new(settings: &TelegramSettings) -> Self {
+        Self {
+            allowed_users: settings.allowed_user_ids.iter().copied().collect(),
+            allowed_chats: settings.allowed_chat_ids.iter().copied().collect(),
+            admins: settings.admin_user_ids.iter().copied().collect(),
+            group_admins_are_admins: settings.group_admins_are_admins,
+            refuse_in_groups: settings.refuse_in_groups,
+            cache_ttl: Duration::from_secs(settings.admin_cache_secs),
+        }
+    }
+}
+
+/// Allowlists, admins and the group-admin cache.
+#[derive(Debug)]
+pub struct Access {
+    rules: RwLock<Arc<Rules>>,
     group_admins: Mutex<HashMap<i64, CachedAdmins>>,
     refused: RefusalGap,
 }
@@ -52,29 +107,35 @@ impl Access {
     /// Access rules from settings.
     pub fn new(settings: &TelegramSettings) -> Self {
         Self {
-            allowed_users: settings.allowed_user_ids.iter().copied().collect(),
-            allowed_chats: settings.allowed_chat_ids.iter().copied().collect(),
-            admins: settings.admin_user_ids.iter().copied().collect(),
-            group_admins_are_admins: settings.group_admins_are_admins,
-            refuse_in_groups: settings.refuse_in_groups,
-            cache_ttl: Duration::from_secs(settings.admin_cache_secs),
+            rules: RwLock::new(Arc::new(Rules::new(settings))),
             group_admins: Mutex::new(HashMap::new()),
             refused: RefusalGap::new(REFUSAL_GAP),
         }
     }
 
+    /// Take the allowlists and admins of reloaded settings ([`LIVE_KEYS`]); the next message
+    /// is judged by them.
+    pub fn reload(&self, settings: &TelegramSettings) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Rules::new(settings));
+    }
+
+    fn rules(&self) -> Arc<Rules> {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Whether `user` in `chat` may talk to the bot; for those who may not, whether they are told.
     /// `addressed`: the message mentions or replies to the bot (groups are only refused then).
     pub fn check(&self, chat: i64, user: i64, is_direct: bool, addressed: bool) -> Verdict {
-        let open = self.allowed_users.is_empty() && self.allowed_chats.is_empty();
+        let rules = self.rules();
+        let open = rules.allowed_users.is_empty() && rules.allowed_chats.is_empty();
         if open
-            || self.admins.contains(&user)
-            || self.allowed_users.contains(&user)
-            || self.allowed_chats.contains(&chat)
+            || rules.admins.contains(&user)
+            || rules.allowed_users.contains(&user)
+            || rules.allowed_chats.contains(&chat)
         {
             return Verdict::Allow;
         }
-        if is_direct || (self.refuse_in_groups && addressed) {
+        if is_direct || (rules.refuse_in_groups && addressed) {
             Verdict::Refuse
         } else {
             Verdict::Ignore
@@ -89,7 +150,7 @@ impl Access {
 
     /// Whether `user` is a configured admin.
     pub fn is_configured_admin(&self, user: i64) -> bool {
-        self.admins.contains(&user)
+        self.rules().admins.contains(&user)
     }
 
     /// Whether `user` administers the bot in `chat`: configured, or (in groups, when enabled) an
@@ -104,7 +165,7 @@ impl Access {
         if self.is_configured_admin(user) {
             return true;
         }
-        if is_direct || !self.group_admins_are_admins {
+        if is_direct || !self.rules().group_admins_are_admins {
             return false;
         }
         self.group_admins(outbox, chat).await.contains(&user)
@@ -119,6 +180,7 @@ impl Access {
                 }
             }
         }
+        let cache_ttl = self.rules().cache_ttl;
         let (client, judge) = (outbox.client(), outbox.client().judge());
         let lookup = outbox.retry().run("getChatAdministrators", judge, || {
             client.bot().get_chat_administrators(ChatId(chat)).send()
@@ -126,10 +188,7 @@ impl Access {
         let (admins, ttl) = match tokio::time::timeout(ADMIN_LOOKUP_LIMIT, lookup).await {
             Err(_) => {
                 warn!(chat, "the group's administrators took too long to fetch");
-                (
-                    Arc::new(HashSet::new()),
-                    FAILED_LOOKUP_TTL.min(self.cache_ttl),
-                )
+                (Arc::new(HashSet::new()), FAILED_LOOKUP_TTL.min(cache_ttl))
             }
             Ok(Ok(members)) => {
                 let ids: HashSet<i64> = members
@@ -138,14 +197,11 @@ impl Access {
                     .filter_map(|m| i64::try_from(m.user.id.0).ok())
                     .collect();
                 debug!(chat, admins = ids.len(), "group administrators fetched");
-                (Arc::new(ids), self.cache_ttl)
+                (Arc::new(ids), cache_ttl)
             }
             Ok(Err(e)) => {
                 warn!(chat, error = %judge.text(&e), "could not fetch the group's administrators");
-                (
-                    Arc::new(HashSet::new()),
-                    FAILED_LOOKUP_TTL.min(self.cache_ttl),
-                )
+                (Arc::new(HashSet::new()), FAILED_LOOKUP_TTL.min(cache_ttl))
             }
         };
         let mut cache = self.group_admins.lock().unwrap_or_else(|p| p.into_inner());

@@ -41,6 +41,7 @@
 
 mod access;
 mod chats;
+mod check;
 mod error;
 mod mapping;
 mod outbox;
@@ -54,6 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access::{Access, Verdict};
+pub use check::check_telegram;
 pub use error::{Error, Result};
 pub use mapping::{
     display_name, map_message, map_update, map_update_json, strip_mention, BotIdentity,
@@ -77,6 +79,7 @@ pub type Runner = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
     tx: Arc<tokio::sync::watch::Sender<bool>>,
+    access: Arc<Access>,
 }
 
 impl ShutdownHandle {
@@ -89,6 +92,11 @@ impl ShutdownHandle {
     pub fn is_shutdown(&self) -> bool {
         *self.tx.borrow()
     }
+
+    /// The adapter's part of a reload (its allowlists), for a [`parley_core::reload::Reloader`].
+    pub fn reloadable(&self) -> Arc<dyn parley_core::reload::Reloadable> {
+        Arc::new(access::LiveAccess(self.access.clone()))
+    }
 }
 
 /// Build the adapter: `token` for the Bot API at `api_url` (Telegram's when `None`), answering
@@ -100,7 +108,11 @@ pub fn build(
     handler: Arc<dyn Handler>,
 ) -> (Runner, ShutdownHandle) {
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let handle = ShutdownHandle { tx: Arc::new(tx) };
+    let access = Arc::new(Access::new(&settings));
+    let handle = ShutdownHandle {
+        tx: Arc::new(tx),
+        access: access.clone(),
+    };
     let runner = async move {
         let redactor = Redactor::new(&token);
         // The HTTP timeout must outlast the long poll, or every quiet poll would fail.
@@ -114,7 +126,6 @@ pub fn build(
             bot = bot.set_api_url(url);
         }
         let outbox = telegram_outbox(bot.clone(), &settings, redactor.clone());
-        let access = Arc::new(Access::new(&settings));
         let chats = chats::Chats::new(
             handler.clone(),
             outbox.clone(),

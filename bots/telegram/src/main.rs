@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use parley_core::config::Settings;
+use parley_core::reload::Reloadable;
 use parley_core::seam::Platform;
 use parley_telegram::TelegramSettings;
+use std::sync::Arc;
 use tracing::info;
 
 /// Parley on Telegram. The bot token comes from TELOXIDE_TOKEN (ask @BotFather for one).
@@ -17,12 +19,31 @@ struct Args {
     /// The configuration file (its `[telegram]` section; a missing default file means defaults).
     #[arg(long, env = "PARLEY_CONFIG", default_value = "config.toml")]
     config: PathBuf,
+    /// Check what a first run needs (config, token, privacy mode, model, data directory,
+    /// metrics port), print a checklist with the fix for each failure, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.check {
+        return parley_core::launch::check_on_runtime(check(&args));
+    }
     let config = args.config.clone();
     parley_core::launch::main_on_runtime(&config, run(args))
+}
+
+/// `--check`: the core's checklist with Telegram's items.
+async fn check(args: &Args) -> std::process::ExitCode {
+    parley_core::setup_check::run(&args.config, async |list, config| {
+        let token = std::env::var("TELOXIDE_TOKEN").ok();
+        match parley_telegram::api_url_from_env() {
+            Ok(api_url) => parley_telegram::check_telegram(list, config, token, api_url).await,
+            Err(e) => list.fail("TELOXIDE_API_URL", e.to_string(), "unset it, or give a URL"),
+        }
+    })
+    .await
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -52,7 +73,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
 
-    let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler);
+    let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler.clone());
+    // SIGHUP (and a changed file with bot.watch_config) reloads the live settings.
+    parley_core::reload::Reloader::new(
+        &args.config,
+        config,
+        vec![handler as Arc<dyn Reloadable>, shutdown.reloadable()],
+    )
+    .spawn();
     tokio::spawn(async move {
         parley_telegram::shutdown_signal().await;
         info!("signal received; shutting down");

@@ -24,7 +24,8 @@
 //! the fake always answers with text frames, which serenity reads as JSON.
 //!
 //! # REST
-//! `GET /gateway`, `GET /gateway/bot`, `GET /users/@me`, `GET /oauth2/applications/@me`,
+//! `GET /gateway`, `GET /gateway/bot`, `GET /users/@me`, `GET /users/@me/guilds`,
+//! `GET /oauth2/applications/@me` (with [`FakeDiscordOptions::application_flags`]),
 //! `POST /channels/{id}/messages`, `PATCH /channels/{id}/messages/{id}`,
 //! `POST /channels/{id}/typing`, `PUT|POST /applications/{app}/commands`,
 //! `PUT|POST /applications/{app}/guilds/{guild}/commands`,
@@ -745,11 +746,17 @@ pub struct FakeDiscordOptions {
     pub application_id: u64,
     /// Heartbeat interval announced in HELLO.
     pub heartbeat_interval_ms: u64,
-    /// Guilds announced after READY.
+    /// Guilds announced after READY (and listed by `GET /users/@me/guilds`).
     pub guilds: Vec<FakeGuild>,
     /// Shards `GET /gateway/bot` recommends.
     pub shards: u32,
+    /// The application's `flags` (`GET /oauth2/applications/@me`): by default
+    /// [`MESSAGE_CONTENT_FLAG`], the Message Content intent switched on.
+    pub application_flags: u64,
 }
+
+/// The application flag `GATEWAY_MESSAGE_CONTENT`: the Message Content intent is enabled.
+pub const MESSAGE_CONTENT_FLAG: u64 = 1 << 19;
 
 impl Default for FakeDiscordOptions {
     fn default() -> Self {
@@ -760,6 +767,7 @@ impl Default for FakeDiscordOptions {
             heartbeat_interval_ms: 41_250,
             guilds: Vec::new(),
             shards: 1,
+            application_flags: MESSAGE_CONTENT_FLAG,
         }
     }
 }
@@ -1452,9 +1460,11 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Value) -> Response {
         ("GET", ["users", "@me"]) => {
             Json(FakeUser::bot(o.bot_id, &o.bot_name).to_json()).into_response()
         }
+        ("GET", ["users", "@me", "guilds"]) => Json(own_guilds(o)).into_response(),
         ("GET", ["oauth2", "applications", "@me"]) => Json(json!({
             "id": o.application_id.to_string(), "name": o.bot_name, "icon": null, "description": "",
-            "bot_public": true, "bot_require_code_grant": false, "verify_key": "00", "flags": 0,
+            "bot_public": true, "bot_require_code_grant": false, "verify_key": "00",
+            "flags": o.application_flags,
             "owner": FakeUser::new(1, "owner").to_json(), "team": null,
         }))
         .into_response(),
@@ -1542,6 +1552,27 @@ fn edit_interaction_message(shared: &Shared, token: &str, mid: &str, body: &Valu
 
 /// `GET /guilds/{g}/members/{u}`: the roles [`FakeDiscord::set_member`] gave, or 404 when the
 /// guild has members set and this user is not one of them.
+/// `GET /users/@me/guilds`: the guilds the bot is in, each with the bot's permissions there
+/// (`@everyone`'s, which are none, plus its managed role's).
+fn own_guilds(o: &FakeDiscordOptions) -> Value {
+    let guilds: Vec<Value> = o
+        .guilds
+        .iter()
+        .map(|g| {
+            let permissions = g
+                .roles
+                .iter()
+                .filter(|r| r.bot_id == Some(o.bot_id))
+                .fold(0, |p, r| p | r.permissions);
+            json!({
+                "id": g.id.to_string(), "name": g.name, "icon": null, "owner": false,
+                "permissions": permissions.to_string(), "features": [],
+            })
+        })
+        .collect();
+    json!(guilds)
+}
+
 fn member(shared: &Shared, guild: &str, user: &str) -> Response {
     let (g, u) = (guild.parse().unwrap_or(0), user.parse().unwrap_or(0));
     let roles = {

@@ -227,7 +227,7 @@ impl Inner {
                 self.personas
                     .render(crate::persona::DEFAULT_PERSONA, &ctx)
                     .unwrap_or_else(|_| {
-                        format!("You are {}, a helpful assistant.", self.settings.bot.name)
+                        format!("You are {}, a helpful assistant.", self.settings().bot.name)
                     })
             }
         }
@@ -259,8 +259,8 @@ impl Inner {
             .mode
             .clone()
             .or_else(|| model.persona.clone())
-            .unwrap_or_else(|| self.settings.prompts.default_mode.clone());
-        let mut ctx = PromptContext::new(self.settings.bot.name.clone(), now_unix());
+            .unwrap_or_else(|| self.settings().prompts.default_mode.clone());
+        let mut ctx = PromptContext::new(self.settings().bot.name.clone(), now_unix());
         if let Some(o) = origin {
             ctx.is_group = !o.is_direct;
             ctx.channel_title = o.channel_title.clone();
@@ -288,7 +288,7 @@ impl Inner {
     ) -> Result<(ContextWindow, SamplingParams, u64)> {
         let mut channel = self.channels.open(key, &self.store).await?;
         let system = self.system_prompt(&mut channel, key, origin, engine.as_ref());
-        let params = channel.params(&self.settings.sampling);
+        let params = channel.params(&self.settings().sampling);
         let c = &channel.conversation;
         let end = origin
             .and_then(|o| o.upto.as_ref())
@@ -301,7 +301,7 @@ impl Inner {
         let (mut turns, start, epoch) = (c.turns[..end].to_vec(), c.window_start, c.epoch);
         drop(channel);
         let engine = engine.clone();
-        let group_context_turns = self.settings.bot.group_context_turns;
+        let group_context_turns = self.settings().bot.group_context_turns;
         let max_tokens = params.max_tokens;
         // The quote goes with the question it came with, never with a later window.
         let quote = origin

@@ -235,7 +235,7 @@ pub(super) fn spawn_maintenance(inner: Weak<Inner>) {
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            let minutes = inner.settings.bot.unload_idle_minutes;
+            let minutes = inner.settings().bot.unload_idle_minutes;
             if minutes > 0 {
                 let n = inner.unload_idle(Duration::from_secs(u64::from(minutes) * 60));
                 if n > 0 {

@@ -97,7 +97,7 @@ pub(super) async fn run(
     let reply = match cmd {
         Command::Help => {
             let group_rule =
-                !message.is_direct && inner.settings.bot.group_settings == GroupSettings::Admins;
+                !message.is_direct && inner.settings().bot.group_settings == GroupSettings::Admins;
             commands::help_text(lang, inner.is_admin(message), group_rule)
         }
         Command::Reset => reset(&call).await?,
@@ -192,7 +192,7 @@ async fn list_modes(call: &Call<'_>) -> Result<String> {
         .settings
         .mode
         .clone()
-        .unwrap_or_else(|| inner.settings.prompts.default_mode.clone());
+        .unwrap_or_else(|| inner.settings().prompts.default_mode.clone());
     let personas = &inner.personas;
     let modes = personas
         .names()
@@ -221,7 +221,7 @@ async fn list_models(call: &Call<'_>) -> Result<String> {
     let chosen = call.channel().await?.settings.model.clone();
     let models = &inner.models;
     let current = models.choice_or_default(chosen.as_deref()).name.clone();
-    let kind = inner.settings.engine.kind;
+    let kind = inner.settings().engine.kind;
     let listed = models
         .choices()
         .iter()
@@ -500,7 +500,7 @@ pub(super) async fn translate_on_demand(
 /// `/set`: the chat's generation settings.
 async fn show_settings(call: &Call<'_>) -> Result<String> {
     let channel = call.channel().await?;
-    let params = channel.params(&call.inner.settings.sampling);
+    let params = channel.params(&call.inner.settings().sampling);
     Ok(replies::settings(
         call.lang,
         &params,
@@ -510,7 +510,7 @@ async fn show_settings(call: &Call<'_>) -> Result<String> {
 
 /// `/set NAME VALUE` or `/set reset`, within the configured bounds.
 async fn set(call: &Call<'_>, setting: Setting) -> Result<String> {
-    let bounds = &call.inner.settings.sampling;
+    let bounds = &call.inner.settings().sampling;
     call.change_settings(false, |s| {
         apply_setting(call.lang, setting, bounds, &mut s.sampling)
     })

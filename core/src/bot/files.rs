@@ -238,7 +238,7 @@ impl Inner {
         lang: Language,
         outbox: &dyn Outbox,
     ) -> std::result::Result<FileText, String> {
-        let max = self.settings.attachments.max_bytes;
+        let max = self.settings().attachments.max_bytes;
         match kind_of(a) {
             FileKind::Text => {}
             FileKind::Media(what) => return Err(replies::file_is_media(lang, &a.name, what, max)),
@@ -248,7 +248,7 @@ impl Inner {
             debug!(size, max, "attachment too large; not downloaded");
             return Err(replies::file_too_large(lang, &a.name, size, max));
         }
-        let limit = self.settings.attachments.download_timeout();
+        let limit = self.settings().attachments.download_timeout();
         let bytes = match tokio::time::timeout(limit, outbox.download(a, max)).await {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(e)) => {
@@ -276,7 +276,7 @@ impl Inner {
     async fn fit_files(&self, engine: Arc<dyn Engine>, text: &str, files: Vec<FileText>) -> String {
         let window = engine
             .context_len()
-            .saturating_sub(self.settings.sampling.max_tokens);
+            .saturating_sub(self.settings().sampling.max_tokens);
         let share = window / 2 / files.len().max(1);
         let text = text.to_string();
         let build = move || {

@@ -88,7 +88,8 @@ impl std::fmt::Debug for Bot {
 
 /// What every part of the bot shares.
 struct Inner {
-    settings: Settings,
+    /// The settings in force: live keys change on a reload ([`crate::reload`]).
+    settings: std::sync::RwLock<Arc<Settings>>,
     /// The models channels may use (`/model`) and their loaded engines.
     models: Arc<ModelShelf>,
     store: Store,
@@ -100,6 +101,31 @@ struct Inner {
     trigger_words: Vec<String>,
     /// When each user last got an `/export`.
     exports: privacy::ExportTimes,
+}
+
+impl Inner {
+    /// The settings in force (a reload swaps them; a caller keeps the ones it read).
+    fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// A reload: the settings swapped whole (the reloader kept the restart-only keys as they
+/// were), the rate limit set anew.
+impl crate::reload::Reloadable for Bot {
+    fn apply(&self, settings: &Settings) {
+        self.inner
+            .rate
+            .set_per_minute(settings.bot.messages_per_minute);
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(settings.clone());
+    }
 }
 
 fn now_unix() -> i64 {
@@ -191,7 +217,7 @@ impl Bot {
         let mut trigger_words = vec![settings.bot.name.clone()];
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
         let inner = Arc::new(Inner {
-            settings: settings.clone(),
+            settings: std::sync::RwLock::new(Arc::new(settings.clone())),
             scheduler: Scheduler::new(admission(settings, &models)),
             models,
             store,
@@ -273,13 +299,13 @@ impl Inner {
     /// The language to answer `message` in: the user's when the catalogue has it, else
     /// `bot.language`. Resolved once per message, when it comes in.
     fn language_of(&self, message: &Incoming) -> Language {
-        Language::resolve(message.language.as_deref(), self.settings.bot.language)
+        Language::resolve(message.language.as_deref(), self.settings().bot.language)
     }
 
     fn is_admin(&self, message: &Incoming) -> bool {
         message.author.is_platform_admin
             || self
-                .settings
+                .settings()
                 .is_admin(message.key.platform, &message.author.id)
     }
 
@@ -287,7 +313,7 @@ impl Inner {
     /// in a direct chat the user owns it; in a group, admins, or everyone if so configured.
     fn may_change_channel(&self, message: &Incoming) -> bool {
         message.is_direct
-            || self.settings.bot.group_settings == GroupSettings::Everyone
+            || self.settings().bot.group_settings == GroupSettings::Everyone
             || self.is_admin(message)
     }
 
@@ -297,7 +323,7 @@ impl Inner {
     /// adapter has already taken its own username out of commands (Telegram); elsewhere commands
     /// may name the bot by `bot.name` (`/help@parley`).
     fn intake(&self, message: &Incoming, text: &str, lang: Language) -> Intake {
-        let (addressee, text) = crate::commands::address(text, &self.settings.bot.name);
+        let (addressee, text) = crate::commands::address(text, &self.settings().bot.name);
         if addressee == Addressee::AnotherBot {
             debug!("a command for another bot");
             return Intake::Ignore;
@@ -309,7 +335,8 @@ impl Inner {
         if !named && matches!(&command, Some(Err(e)) if e.command.is_none()) {
             command = None;
         }
-        let bot = &self.settings.bot;
+        let settings = self.settings();
+        let bot = &settings.bot;
         if command.is_some() || named {
             Intake::Addressed(command)
         } else if bot.keep_group_context && text.chars().count() <= bot.max_input_chars {
@@ -365,7 +392,7 @@ impl Inner {
                 return false;
             }
         }
-        let (chars, limit) = (text.chars().count(), self.settings.bot.max_input_chars);
+        let (chars, limit) = (text.chars().count(), self.settings().bot.max_input_chars);
         if chars > limit {
             metrics::message_refused(key.platform, Refusal::TooLong);
             say(
@@ -615,7 +642,7 @@ impl Handler for Bot {
     }
 
     fn group_member_commands(&self, lang: Language) -> Vec<CommandInfo> {
-        let group_rule = self.inner.settings.bot.group_settings == GroupSettings::Admins;
+        let group_rule = self.inner.settings().bot.group_settings == GroupSettings::Admins;
         crate::commands::command_list(lang)
             .into_iter()
             .filter(|c| !crate::commands::is_for_admins(c, group_rule))
@@ -623,7 +650,7 @@ impl Handler for Bot {
     }
 
     fn language(&self) -> Language {
-        self.inner.settings.bot.language
+        self.inner.settings().bot.language
     }
 
     fn within_rate_limit(&self, platform: Platform, user: &str) -> bool {
@@ -636,7 +663,7 @@ impl Handler for Bot {
         outbox: Arc<dyn Outbox>,
         allowlist: Arc<dyn Allowlist>,
     ) {
-        let minutes = self.inner.settings.bot.resume_within_minutes;
+        let minutes = self.inner.settings().bot.resume_within_minutes;
         if minutes == 0 {
             return;
         }

@@ -119,8 +119,8 @@ fn kept_notes(settings: &ChannelSettings, user: &str, direct: bool) -> Vec<(usiz
 
 /// `/privacy`.
 pub(super) fn privacy(inner: &Inner, lang: Language) -> String {
-    let remote = inner.settings.engine.kind == EngineKind::Openai;
-    replies::privacy(lang, inner.settings.store.retain_days, remote)
+    let remote = inner.settings().engine.kind == EngineKind::Openai;
+    replies::privacy(lang, inner.settings().store.retain_days, remote)
 }
 
 /// `/export`: the user's data as a JSON file, sent privately; the reply says whether it went.
@@ -216,7 +216,8 @@ fn export_json(platform: Platform, user: &str, now: i64, data: &Export) -> Value
 /// records) or too many, securely, then reload the loaded channels that lost turns and drop
 /// their caches, so no copy of what was deleted feeds another answer.
 pub(super) async fn retain(inner: &Inner, now: i64) -> Result<Retained> {
-    let s = &inner.settings.store;
+    let settings = inner.settings();
+    let s = &settings.store;
     let done = inner
         .store
         .prune(now, s.retain_days, s.retention_turns)

@@ -5,6 +5,7 @@
 //! into a way of making the bot spam.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,8 @@ struct Window {
 
 /// Every user's window, keyed by platform and user id.
 pub(super) struct RateLimits {
-    per_minute: usize,
+    /// The limit in force (`bot.messages_per_minute`, reloaded live).
+    per_minute: AtomicUsize,
     windows: DashMap<String, Window>,
     /// When quiet windows were last dropped: at most once a minute, on a message, so the map
     /// shrinks even when no maintenance unloads channels (`unload_idle_minutes = 0`).
@@ -46,10 +48,16 @@ impl RateLimits {
     /// Limits of `per_minute` messages per user; 0 turns them off.
     pub(super) fn new(per_minute: u32) -> Self {
         Self {
-            per_minute: per_minute as usize,
+            per_minute: AtomicUsize::new(per_minute as usize),
             windows: DashMap::new(),
             pruned_at: Mutex::new(Instant::now()),
         }
+    }
+
+    /// A new limit (a reloaded `bot.messages_per_minute`); windows so far count against it.
+    pub(super) fn set_per_minute(&self, per_minute: u32) {
+        self.per_minute
+            .store(per_minute as usize, Ordering::Relaxed);
     }
 
     /// Count `message` against its author's limit.
@@ -59,7 +67,8 @@ impl RateLimits {
 
     /// [`Self::check`] at `now` (tests move the clock).
     fn check_at(&self, message: &Incoming, now: Instant) -> Verdict {
-        if self.per_minute == 0 {
+        let per_minute = self.per_minute.load(Ordering::Relaxed);
+        if per_minute == 0 {
             return Verdict::Pass;
         }
         self.prune_due(now);
@@ -75,7 +84,7 @@ impl RateLimits {
         if w.times.is_empty() {
             w.warned = false;
         }
-        if w.times.len() >= self.per_minute {
+        if w.times.len() >= per_minute {
             let first = !w.warned;
             w.warned = true;
             return if first { Verdict::Warn } else { Verdict::Drop };
@@ -91,13 +100,14 @@ impl RateLimits {
 
     /// [`Self::would_pass`] at `now`.
     fn would_pass_at(&self, platform: Platform, user: &str, now: Instant) -> bool {
-        if self.per_minute == 0 {
+        let per_minute = self.per_minute.load(Ordering::Relaxed);
+        if per_minute == 0 {
             return true;
         }
         let who = format!("{}:{user}", platform.as_str());
         self.windows.get(&who).is_none_or(|w| {
             let recent = w.times.iter().filter(|t| now.duration_since(**t) < MINUTE);
-            recent.count() < self.per_minute
+            recent.count() < per_minute
         })
     }
 

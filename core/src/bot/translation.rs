@@ -138,7 +138,7 @@ impl Inner {
             .channels
             .open(key, &self.store)
             .await?
-            .params(&self.settings.sampling);
+            .params(&self.settings().sampling);
         // Translations should be faithful, not creative; the retry takes no chances.
         params.temperature = if strict {
             0.0

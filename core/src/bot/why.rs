@@ -50,7 +50,7 @@ impl Inner {
                 Some(PromptSource::Persona),
                 cs.mode
                     .clone()
-                    .unwrap_or_else(|| self.settings.prompts.default_mode.clone()),
+                    .unwrap_or_else(|| self.settings().prompts.default_mode.clone()),
             ),
         };
         let messages = &window.messages;
