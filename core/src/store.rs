@@ -24,6 +24,9 @@ use crate::engine::Role;
 use crate::seam::{ChannelKey, Platform};
 use crate::{Error, Result};
 
+#[cfg(feature = "testing")]
+mod faults;
+
 /// Schema migrations; entry `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -485,11 +488,14 @@ impl Store {
     /// Open (or create) the store at `path`, creating its folder, and migrate it. Blocking:
     /// call at start-up.
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let conn = Connection::open(path).map_err(db)?;
-        Self::init(conn)
+        let open = || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            Self::init(Connection::open(path).map_err(db)?)
+        };
+        // The operator reads this at start-up: name the file.
+        open().map_err(|e| Error::Store(format!("{}: {e}", path.display())))
     }
 
     /// A store in memory, gone when dropped. For tests.

@@ -90,17 +90,21 @@ pub(super) async fn translate(
         say(outbox.as_ref(), key, reply_to, &refusal).await;
         return;
     };
+    let mut saved = true;
     if job.keep {
         let streamed = Streamed {
             raw: text.clone(),
             usage: None,
             failed: false,
         };
-        inner
+        saved = inner
             .keep_answer(&origin, epoch, None, &streamed, false)
             .await;
     }
     say(outbox.as_ref(), key, reply_to, &text).await;
+    if !saved {
+        say(outbox.as_ref(), key, reply_to, &replies::not_saved_answer(lang)).await;
+    }
 }
 
 impl Inner {
