@@ -213,6 +213,16 @@ async fn mode_lists_and_switches_personas() {
     assert!(rig.out.last(&key("d")).unwrap().contains("no mode pirate"));
 }
 
+/// With `prompts.date` pinned, the persona says that day whatever the clock says, so the same
+/// question gives the same prompt on any day.
+#[tokio::test]
+async fn a_pinned_date_is_the_day_the_persona_says() {
+    let rig = Rig::new(&settings("[prompts]\ndate = \"2026-01-15\"\n"), echo()).await;
+    rig.say(dm("d", "u", "hi")).await;
+    let system = &rig.requests_for("d")[0].messages[0].content;
+    assert!(system.contains("Today is Thursday, 2026-01-15."), "{system}");
+}
+
 #[tokio::test]
 async fn system_is_for_admins() {
     let s = settings("[bot]\nmessages_per_minute = 0\nadmins = [\"test:boss\"]\n");
