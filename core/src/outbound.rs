@@ -790,7 +790,11 @@ mod tests {
         let edit = || async { Ok::<(), ()>(()) };
         let start = Instant::now();
         assert!(t.run("c", "m", edit).await.unwrap());
-        assert_eq!(start.elapsed(), Duration::ZERO, "the first edit goes at once");
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "the first edit goes at once"
+        );
         let t2 = t.clone();
         let waiting = tokio::spawn(async move { t2.run("c", "m", edit).await });
         tokio::task::yield_now().await;
@@ -804,7 +808,11 @@ mod tests {
             newer.await.unwrap().unwrap(),
             "the newest edit is delivered"
         );
-        assert_eq!(start.elapsed(), Duration::from_millis(200), "one interval later");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(200),
+            "one interval later"
+        );
         // Another chat is not held up by this chat's next turn.
         let t4 = t.clone();
         let next_here = tokio::spawn(async move { t4.run("c", "m", edit).await });
@@ -842,7 +850,11 @@ mod tests {
         assert_eq!(ran, [true, false, false, false, true]);
         let d = delivered.lock().unwrap().clone();
         let ms = |n| Duration::from_millis(n);
-        assert_eq!(d, [(0, ms(0)), (4, ms(500))], "the first at once, the last one interval on");
+        assert_eq!(
+            d,
+            [(0, ms(0)), (4, ms(500))],
+            "the first at once, the last one interval on"
+        );
     }
 
     #[tokio::test(start_paused = true)]

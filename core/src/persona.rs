@@ -425,7 +425,14 @@ mod tests {
             assert_eq!(date_and_weekday(unix).0, date);
         }
         assert_eq!(unix_of_date("1970-01-02"), Some(86_400));
-        for bad in ["2026-02-29", "2026-13-01", "2026-1-1", "today", "", "2026-01-01x"] {
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-1-1",
+            "today",
+            "",
+            "2026-01-01x",
+        ] {
             assert_eq!(unix_of_date(bad), None, "{bad}");
         }
     }

@@ -149,12 +149,16 @@ impl RecordingOutbox {
         }
         let max = self.limits.max_message_chars;
         if units(text) > max {
-            return Some(format!("message is {} UTF-16 units, over {max}", units(text)));
+            return Some(format!(
+                "message is {} UTF-16 units, over {max}",
+                units(text)
+            ));
         }
         if let Call::Edit { key, id, .. } = call {
-            let sent = self.lock().iter().any(
-                |c| matches!(c, Call::Send { key: k, id: i, .. } if k == key && i == id),
-            );
+            let sent = self
+                .lock()
+                .iter()
+                .any(|c| matches!(c, Call::Send { key: k, id: i, .. } if k == key && i == id));
             if !sent {
                 return Some(format!("message {id} not found"));
             }

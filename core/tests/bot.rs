@@ -220,7 +220,10 @@ async fn a_pinned_date_is_the_day_the_persona_says() {
     let rig = Rig::new(&settings("[prompts]\ndate = \"2026-01-15\"\n"), echo()).await;
     rig.say(dm("d", "u", "hi")).await;
     let system = &rig.requests_for("d")[0].messages[0].content;
-    assert!(system.contains("Today is Thursday, 2026-01-15."), "{system}");
+    assert!(
+        system.contains("Today is Thursday, 2026-01-15."),
+        "{system}"
+    );
 }
 
 #[tokio::test]
@@ -387,7 +390,11 @@ async fn stats_reports_window_and_dropped_turns() {
     let [turns, tokens, budget, reserved] = n("In the window:")[..] else {
         panic!("the window line has four figures: {s}");
     };
-    assert_eq!((budget, reserved), (300, 100), "context 400 less max_tokens 100: {s}");
+    assert_eq!(
+        (budget, reserved),
+        (300, 100),
+        "context 400 less max_tokens 100: {s}"
+    );
     assert!(turns > 0 && tokens > 0 && tokens <= budget, "{s}");
     let [dropped] = n("Dropped from the window:")[..] else {
         panic!("{s}");

@@ -92,10 +92,16 @@ async fn a_question_the_full_store_refuses_is_told_not_answered() {
         rig.out.messages(&key("d")),
         [replies::not_saved_question(EN)]
     );
-    assert!(rig.engine.requests().is_empty(), "nothing reached the model");
+    assert!(
+        rig.engine.requests().is_empty(),
+        "nothing reached the model"
+    );
     rig.store.free_disk().await.unwrap();
     rig.say(dm("d", "u", "hello again")).await;
-    assert_eq!(rig.out.last(&key("d")).as_deref(), Some("echo: hello again"));
+    assert_eq!(
+        rig.out.last(&key("d")).as_deref(),
+        Some("echo: hello again")
+    );
 }
 
 /// Another process holding the database: SQLite retries for the busy timeout, then the user
@@ -144,10 +150,7 @@ async fn a_failed_edit_is_made_good_by_the_next() {
         matches!(refused.as_slice(), [Call::Edit { .. }]),
         "one edit was refused: {refused:?}"
     );
-    assert_eq!(
-        rig.out.messages(&key("d")),
-        [format!("echo: {question}")]
-    );
+    assert_eq!(rig.out.messages(&key("d")), [format!("echo: {question}")]);
 }
 
 /// A failed first send: the answer is sent again with the next update, not dropped.
@@ -159,10 +162,7 @@ async fn a_failed_first_send_is_sent_again() {
     let question = "tell me a story about seven small words";
     rig.say(dm("d", "u", question)).await;
     assert_eq!(rig.out.refused().len(), 1);
-    assert_eq!(
-        rig.out.messages(&key("d")),
-        [format!("echo: {question}")]
-    );
+    assert_eq!(rig.out.messages(&key("d")), [format!("echo: {question}")]);
 }
 
 /// An answer several times the platform's limit, with emoji and CJK: every part the bot
@@ -171,7 +171,11 @@ async fn a_failed_first_send_is_sent_again() {
 #[tokio::test]
 async fn a_long_answer_fits_the_platform_in_every_part() {
     let long = "\u{1F600} \u{6F22}\u{5B57} word, ".repeat(1500);
-    let rig = Rig::new(&settings(""), parley_core::engine::scripted::ScriptedEngine::new().with_replies([long.clone()])).await;
+    let rig = Rig::new(
+        &settings(""),
+        parley_core::engine::scripted::ScriptedEngine::new().with_replies([long.clone()]),
+    )
+    .await;
     rig.say(dm("d", "u", "go")).await;
     assert_eq!(rig.out.refused(), [], "the outbox refused nothing");
     let msgs = rig.out.messages(&key("d"));

@@ -265,7 +265,10 @@ async fn a_redirected_download_ends_whole_without_the_token() {
         .filter(|r| r.path.starts_with("/cdn/"))
         .collect();
     assert_eq!(from_cdn.len(), 1, "{:?}", fake.requests());
-    assert_eq!(from_cdn[0].authorization, None, "the token stays with the Hub");
+    assert_eq!(
+        from_cdn[0].authorization, None,
+        "the token stays with the Hub"
+    );
 }
 
 /// A server that ignores `Range` answers a resume with the whole file and 200: the download
@@ -284,7 +287,11 @@ async fn a_resume_answered_with_the_whole_file_starts_over() {
         .unwrap();
     let downloads = fake.downloads();
     assert_eq!(downloads.len(), 2, "{downloads:?}");
-    assert_eq!(downloads[1].range, Some(format!("bytes={cut}-")), "it asked to resume");
+    assert_eq!(
+        downloads[1].range,
+        Some(format!("bytes={cut}-")),
+        "it asked to resume"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "whole, not doubled");
 }
 

@@ -217,7 +217,10 @@ async fn emoji_and_cjk_are_split_by_utf16_units() {
     fake.push_private(&ada(), "tell me in pictures");
     assert!(fake.wait_until(WAIT, |f| f.sent_in(1001).len() == 2).await);
     let sent = fake.sent_in(1001);
-    assert!(sent.iter().all(|m| units(&m.text) <= 4096), "every part fits");
+    assert!(
+        sent.iter().all(|m| units(&m.text) <= 4096),
+        "every part fits"
+    );
     let whole: String = sent.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(whole, wide_text(3000), "nothing lost, no emoji cut in half");
     assert!(
@@ -501,7 +504,8 @@ async fn unreadable_updates_are_skipped_with_the_offset_advanced() {
     assert!(answer_lands(&fake, 1001, "echo: still there? | history: still there?").await);
     assert_eq!(bot.handler.texts(), vec!["still there?"]);
     assert!(
-        fake.wait_until(WAIT, |f| f.confirmed_offset() > last_bad).await,
+        fake.wait_until(WAIT, |f| f.confirmed_offset() > last_bad)
+            .await,
         "the offset moved past the unreadable updates"
     );
     assert!(!bot.task.is_finished(), "polling goes on");
@@ -637,7 +641,11 @@ async fn edits_are_throttled_per_chat_and_the_final_text_lands() {
     };
     let (ada_edits, grace_edits) = (edits_in(1001), edits_in(1002));
     for edits in [&ada_edits, &grace_edits] {
-        assert!(edits.len() < 20, "superseded edits are skipped ({})", edits.len());
+        assert!(
+            edits.len() < 20,
+            "superseded edits are skipped ({})",
+            edits.len()
+        );
         for pair in edits.windows(2) {
             let gap = pair[1] - pair[0];
             assert!(gap + margin >= interval, "edits {gap:?} apart in one chat");

@@ -70,8 +70,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
 use parley_core::render::units;
+use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
 /// The longest message content Discord takes, in UTF-16 code units (as Discord counts it: an

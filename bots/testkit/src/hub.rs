@@ -302,7 +302,13 @@ async fn from_cdn(
 
 /// The bytes of `file` in `owner/name`, from the `Range` asked for (unless ranges are
 /// ignored), cut off when a test asked for that.
-fn file_bytes(shared: &Shared, owner: &str, name: &str, file: &str, headers: &HeaderMap) -> Response {
+fn file_bytes(
+    shared: &Shared,
+    owner: &str,
+    name: &str,
+    file: &str,
+    headers: &HeaderMap,
+) -> Response {
     let repo = format!("{owner}/{name}");
     let found = lock(&shared.repos)
         .get(&repo)

@@ -90,10 +90,14 @@ impl RealBinary {
         let deadline = tokio::time::Instant::now() + wait;
         while tokio::time::Instant::now() < deadline {
             let log = strip_ansi(&self.log());
-            let found = log
-                .lines()
-                .filter(|l| l.contains(message))
-                .find_map(|l| l.split_once("address=")?.1.split_whitespace().next()?.parse().ok());
+            let found = log.lines().filter(|l| l.contains(message)).find_map(|l| {
+                l.split_once("address=")?
+                    .1
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
             if found.is_some() {
                 return found;
             }

@@ -506,7 +506,13 @@ pub(super) async fn answer(
         say(outbox.as_ref(), key, reply_to, &replies::empty_answer(lang)).await;
     }
     if !saved {
-        say(outbox.as_ref(), key, reply_to, &replies::not_saved_answer(lang)).await;
+        say(
+            outbox.as_ref(),
+            key,
+            reply_to,
+            &replies::not_saved_answer(lang),
+        )
+        .await;
     }
 }
 

@@ -103,7 +103,13 @@ pub(super) async fn translate(
     }
     say(outbox.as_ref(), key, reply_to, &text).await;
     if !saved {
-        say(outbox.as_ref(), key, reply_to, &replies::not_saved_answer(lang)).await;
+        say(
+            outbox.as_ref(),
+            key,
+            reply_to,
+            &replies::not_saved_answer(lang),
+        )
+        .await;
     }
 }
 

@@ -36,7 +36,9 @@ impl Store {
         self.with(|c| {
             for table in TABLES {
                 for write in WRITES {
-                    c.execute_batch(&format!("DROP TRIGGER IF EXISTS temp.full_{table}_{write};"))?;
+                    c.execute_batch(&format!(
+                        "DROP TRIGGER IF EXISTS temp.full_{table}_{write};"
+                    ))?;
                 }
             }
             Ok(())

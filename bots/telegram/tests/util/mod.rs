@@ -107,7 +107,11 @@ pub fn long_text(len: usize) -> String {
 
 /// What [`Answer::Wide`] sends.
 pub fn wide_text(len: usize) -> String {
-    "\u{1F600}\u{4E2D}\u{6587} \u{1F44D}\u{1F3FD}".chars().cycle().take(len).collect()
+    "\u{1F600}\u{4E2D}\u{6587} \u{1F44D}\u{1F3FD}"
+        .chars()
+        .cycle()
+        .take(len)
+        .collect()
 }
 
 /// An adapter running in-process against a fake.
