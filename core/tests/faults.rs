@@ -177,7 +177,7 @@ async fn a_long_answer_fits_the_platform_in_every_part() {
     )
     .await;
     rig.say(dm("d", "u", "go")).await;
-    assert_eq!(rig.out.refused(), [], "the outbox refused nothing");
+    assert!(rig.out.refused().is_empty(), "refused: {:?}", rig.out.refused());
     let msgs = rig.out.messages(&key("d"));
     assert!(msgs.len() >= 3, "{}", msgs.len());
     let strip = |s: &str| s.split_whitespace().collect::<String>();
