@@ -177,7 +177,11 @@ async fn a_long_answer_fits_the_platform_in_every_part() {
     )
     .await;
     rig.say(dm("d", "u", "go")).await;
-    assert!(rig.out.refused().is_empty(), "refused: {:?}", rig.out.refused());
+    assert!(
+        rig.out.refused().is_empty(),
+        "refused: {:?}",
+        rig.out.refused()
+    );
     let msgs = rig.out.messages(&key("d"));
     assert!(msgs.len() >= 3, "{}", msgs.len());
     let strip = |s: &str| s.split_whitespace().collect::<String>();

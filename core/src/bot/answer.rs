@@ -506,14 +506,15 @@ pub(super) async fn answer(
         say(outbox.as_ref(), key, reply_to, &replies::empty_answer(lang)).await;
     }
     if !saved {
-        say(
-            outbox.as_ref(),
-            key,
-            reply_to,
-            &replies::not_saved_answer(lang),
-        )
-        .await;
+        note_not_saved(outbox.as_ref(), &origin).await;
     }
+}
+
+/// Tell the user that the answer they were shown could not be stored.
+pub(super) async fn note_not_saved(outbox: &dyn Outbox, origin: &Origin) {
+    let reply_to = Some(origin.message_id.as_str());
+    let note = replies::not_saved_answer(origin.lang);
+    say(outbox, &origin.key, reply_to, &note).await;
 }
 
 /// How an answer's stream ended, for its record and the metrics.

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use super::answer::{Origin, Streamed, CANCEL_POLL, TYPING_REFRESH};
+use super::answer::{note_not_saved, Origin, Streamed, CANCEL_POLL, TYPING_REFRESH};
 use super::{replies, say, Inner};
 use crate::conversation::conversation_id;
 use crate::engine::{
@@ -103,13 +103,7 @@ pub(super) async fn translate(
     }
     say(outbox.as_ref(), key, reply_to, &text).await;
     if !saved {
-        say(
-            outbox.as_ref(),
-            key,
-            reply_to,
-            &replies::not_saved_answer(lang),
-        )
-        .await;
+        note_not_saved(outbox.as_ref(), &origin).await;
     }
 }
 
