@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use parley_testkit::discord::{FakeDiscord, FakeMessage, FakeUser, Fault};
-use parley_testkit::real_binary::{model_config, RealBinary};
+use parley_testkit::real_binary::{model_config, RealBinary, SEED};
 use prometheus_parse::{Sample, Scrape, Value};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -220,7 +220,8 @@ async fn why_explains_the_answer_only(
         "{text}"
     );
     assert!(text.contains("persona \"assistant\""), "{text}");
-    assert!(text.contains("/set seed "), "{text}");
+    // Greedy and seeded (the testkit's real-model configuration): /why names the seed.
+    assert!(text.contains(&format!("seed {SEED}")), "{text}");
     assert!(
         !text.contains("127.0.0.1") && !text.contains("test-token"),
         "{text}"
