@@ -382,6 +382,8 @@ pub struct PromptSettings {
     pub dir: PathBuf,
     /// The mode a channel starts in.
     pub default_mode: String,
+    /// The date the personas tell the model (`YYYY-MM-DD`) instead of today's; empty: today.
+    pub date: String,
 }
 
 impl Default for PromptSettings {
@@ -389,7 +391,15 @@ impl Default for PromptSettings {
         Self {
             dir: PathBuf::from("prompts"),
             default_mode: "assistant".into(),
+            date: String::new(),
         }
+    }
+}
+
+impl PromptSettings {
+    /// The Unix time the personas' date comes from: the pinned `date`, else `now`.
+    pub fn clock(&self, now: i64) -> i64 {
+        crate::persona::unix_of_date(&self.date).unwrap_or(now)
     }
 }
 
@@ -611,6 +621,13 @@ impl Settings {
             return bad(
                 "prompts.default_mode",
                 "must name a persona file in prompts.dir",
+            );
+        }
+        let date = &self.prompts.date;
+        if !date.is_empty() && crate::persona::unix_of_date(date).is_none() {
+            return bad(
+                "prompts.date",
+                &format!("must be a date as YYYY-MM-DD, or empty for today; got {date:?}"),
             );
         }
         Ok(())

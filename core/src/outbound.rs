@@ -834,16 +834,19 @@ mod tests {
         assert_eq!(calls, 4, "the fourth rate limit in a row gives up");
     }
 
-    #[tokio::test]
+    /// Paused time: `sleep` returns when the clock is advanced to its deadline (tokio advances
+    /// it as soon as every task waits), so these tests read the throttle's waits exactly.
+    #[tokio::test(start_paused = true)]
     async fn throttle_spaces_edits_and_skips_superseded_ones() {
         let t = Arc::new(EditThrottle::new(Duration::from_millis(200)));
         let edit = || async { Ok::<(), ()>(()) };
         let start = Instant::now();
-        assert!(
-            t.run("c", "m", edit).await.unwrap(),
+        assert!(t.run("c", "m", edit).await.unwrap());
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
             "the first edit goes at once"
         );
-        assert!(start.elapsed() < Duration::from_millis(100));
         let t2 = t.clone();
         let waiting = tokio::spawn(async move { t2.run("c", "m", edit).await });
         tokio::task::yield_now().await;
@@ -857,49 +860,67 @@ mod tests {
             newer.await.unwrap().unwrap(),
             "the newest edit is delivered"
         );
-        assert!(start.elapsed() >= Duration::from_millis(200));
-        // Another chat is not held up.
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(200),
+            "one interval later"
+        );
+        // Another chat is not held up by this chat's next turn.
+        let t4 = t.clone();
+        let next_here = tokio::spawn(async move { t4.run("c", "m", edit).await });
+        tokio::task::yield_now().await;
         let before = Instant::now();
         assert!(t.run("other", "m", edit).await.unwrap());
-        assert!(before.elapsed() < Duration::from_millis(100));
+        assert_eq!(before.elapsed(), Duration::ZERO);
+        assert!(next_here.await.unwrap().unwrap());
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn throttle_merges_intermediate_edits_and_delivers_the_last() {
         let t = Arc::new(EditThrottle::new(Duration::from_millis(500)));
+        let start = Instant::now();
         let delivered = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for i in 0..5 {
             let (t, d) = (Arc::clone(&t), Arc::clone(&delivered));
             tasks.push(tokio::spawn(async move {
                 t.run("c", "m", || async move {
-                    d.lock().unwrap().push(i);
+                    d.lock().unwrap().push((i, start.elapsed()));
                     Ok::<(), ()>(())
                 })
                 .await
             }));
+            // Each newer edit arrives while the one before it still waits for its turn.
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
-        for task in tasks {
-            task.await.unwrap().unwrap();
-        }
+        let ran: Vec<bool> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        assert_eq!(ran, [true, false, false, false, true]);
         let d = delivered.lock().unwrap().clone();
-        assert_eq!(d.first(), Some(&0));
-        assert_eq!(d.last(), Some(&4));
-        assert!(d.len() <= 2, "{d:?}");
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(
+            d,
+            [(0, ms(0)), (4, ms(500))],
+            "the first at once, the last one interval on"
+        );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn throttle_spaces_edits_in_one_channel() {
         let t = EditThrottle::new(Duration::from_millis(200));
         let edit = || async { Ok::<(), ()>(()) };
         let start = Instant::now();
         t.run("c", "m1", edit).await.unwrap();
         t.run("c", "m2", edit).await.unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
         // Another channel is not held back.
-        let before = Instant::now();
         t.run("other", "m3", edit).await.unwrap();
-        assert!(before.elapsed() < Duration::from_millis(100));
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+        t.run("c", "m1", edit).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
     }
 }

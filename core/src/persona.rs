@@ -96,6 +96,21 @@ pub fn date_and_weekday(unix_seconds: i64) -> (String, String) {
     )
 }
 
+/// The Unix time (UTC midnight) of a `YYYY-MM-DD` date; `None` unless it is a real date.
+pub fn unix_of_date(date: &str) -> Option<i64> {
+    let mut fields = date.splitn(3, '-').map(|f| f.parse::<i64>().ok());
+    let (year, month, day) = (fields.next()??, fields.next()??, fields.next()??);
+    // Howard Hinnant's days_from_civil; the round trip rejects 2026-02-30 and the like.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let unix = (era * 146_097 + doe - 719_468) * 86_400;
+    (date_and_weekday(unix).0 == date).then_some(unix)
+}
+
 /// The set of personas, ready to render.
 #[derive(Debug)]
 pub struct Personas {
@@ -458,6 +473,25 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../prompts");
         let p = Personas::load(&dir).unwrap();
         assert_eq!(p.names().len(), 5);
+    }
+
+    #[test]
+    fn a_pinned_date_reads_back_as_itself() {
+        for date in ["1970-01-01", "2000-02-29", "2026-12-31", "1969-12-31"] {
+            let unix = unix_of_date(date).unwrap();
+            assert_eq!(date_and_weekday(unix).0, date);
+        }
+        assert_eq!(unix_of_date("1970-01-02"), Some(86_400));
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-1-1",
+            "today",
+            "",
+            "2026-01-01x",
+        ] {
+            assert_eq!(unix_of_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

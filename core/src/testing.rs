@@ -1,14 +1,17 @@
 //! Helpers for tests of the core and of adapters: an in-memory [`Outbox`] that records every
-//! call, and builders for [`Incoming`] messages.
+//! call and refuses what a platform refuses (or what a test tells it to), and builders for
+//! [`Incoming`] messages.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::render::units;
 use crate::seam::{
     Author, ChannelKey, Incoming, Markup, MessageRef, Outbox, Platform, PlatformLimits, PrivateFile,
 };
-use crate::Result;
+use crate::{Error, Result};
 
 /// One recorded outbox call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,10 +45,26 @@ pub enum Call {
     File(PrivateFile),
 }
 
-/// An [`Outbox`] that keeps every call in memory.
+/// An outbox call that a test can make fail ([`RecordingOutbox::fail_next`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `send`.
+    Send,
+    /// `edit`.
+    Edit,
+    /// `typing`.
+    Typing,
+}
+
+/// An [`Outbox`] that keeps every call in memory. Like a platform, it refuses a text that is
+/// blank or longer than its limit (counted in UTF-16 units, as [`PlatformLimits`] counts) and an
+/// edit of a message it never sent; and it fails the calls a test asked it to fail. Refused
+/// calls are kept apart ([`RecordingOutbox::refused`]), not among [`RecordingOutbox::calls`].
 #[derive(Debug)]
 pub struct RecordingOutbox {
     calls: Mutex<Vec<Call>>,
+    refused: Mutex<Vec<Call>>,
+    failures: Mutex<HashMap<Method, usize>>,
     limits: PlatformLimits,
     next_id: AtomicU64,
 }
@@ -71,6 +90,8 @@ impl RecordingOutbox {
     pub fn with_limits(limits: PlatformLimits) -> Self {
         Self {
             calls: Mutex::new(Vec::new()),
+            refused: Mutex::new(Vec::new()),
+            failures: Mutex::new(HashMap::new()),
             limits,
             next_id: AtomicU64::new(1),
         }
@@ -78,6 +99,73 @@ impl RecordingOutbox {
 
     fn lock(&self) -> MutexGuard<'_, Vec<Call>> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fail the next `count` calls of `method` (as a platform that is down would, after the
+    /// adapter's retries).
+    pub fn fail_next(&self, method: Method, count: usize) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        *failures.entry(method).or_default() += count;
+    }
+
+    /// Every call refused so far (asked to fail, or over the platform's limits).
+    pub fn refused(&self) -> Vec<Call> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Record `call` if the platform would take it; refuse it with the platform's reason
+    /// otherwise.
+    fn accept(&self, method: Method, call: Call) -> Result<()> {
+        let reason = self.refusal(method, &call);
+        match reason {
+            None => {
+                self.lock().push(call);
+                Ok(())
+            }
+            Some(reason) => {
+                self.refused
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(call);
+                Err(Error::Platform(reason))
+            }
+        }
+    }
+
+    fn refusal(&self, method: Method, call: &Call) -> Option<String> {
+        {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(left) = failures.get_mut(&method).filter(|n| **n > 0) {
+                *left -= 1;
+                return Some(format!("{method:?} failed on request"));
+            }
+        }
+        let (Call::Send { text, .. } | Call::Edit { text, .. }) = call else {
+            return None;
+        };
+        if text.trim().is_empty() {
+            return Some("message text is empty".into());
+        }
+        let max = self.limits.max_message_chars;
+        if units(text) > max {
+            return Some(format!(
+                "message is {} UTF-16 units, over {max}",
+                units(text)
+            ));
+        }
+        if let Call::Edit { key, id, .. } = call {
+            let sent = self
+                .lock()
+                .iter()
+                .any(|c| matches!(c, Call::Send { key: k, id: i, .. } if k == key && i == id));
+            if !sent {
+                return Some(format!("message {id} not found"));
+            }
+        }
+        None
     }
 
     /// Every call so far.
@@ -140,12 +228,13 @@ impl Outbox for RecordingOutbox {
         reply_to: Option<&str>,
     ) -> Result<MessageRef> {
         let id = format!("m{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        self.lock().push(Call::Send {
+        let call = Call::Send {
             key: key.clone(),
             id: id.clone(),
             text: text.to_string(),
             reply_to: reply_to.map(str::to_string),
-        });
+        };
+        self.accept(Method::Send, call)?;
         Ok(MessageRef {
             key: key.clone(),
             id,
@@ -153,17 +242,16 @@ impl Outbox for RecordingOutbox {
     }
 
     async fn edit(&self, msg: &MessageRef, text: &str) -> Result<()> {
-        self.lock().push(Call::Edit {
+        let call = Call::Edit {
             key: msg.key.clone(),
             id: msg.id.clone(),
             text: text.to_string(),
-        });
-        Ok(())
+        };
+        self.accept(Method::Edit, call)
     }
 
     async fn typing(&self, key: &ChannelKey) -> Result<()> {
-        self.lock().push(Call::Typing { key: key.clone() });
-        Ok(())
+        self.accept(Method::Typing, Call::Typing { key: key.clone() })
     }
 
     fn limits(&self) -> PlatformLimits {

@@ -247,6 +247,19 @@ async fn mode_lists_and_switches_personas() {
     assert!(rig.out.last(&key("d")).unwrap().contains("no mode pirate"));
 }
 
+/// With `prompts.date` pinned, the persona says that day whatever the clock says, so the same
+/// question gives the same prompt on any day.
+#[tokio::test]
+async fn a_pinned_date_is_the_day_the_persona_says() {
+    let rig = Rig::new(&settings("[prompts]\ndate = \"2026-01-15\"\n"), echo()).await;
+    rig.say(dm("d", "u", "hi")).await;
+    let system = &rig.requests_for("d")[0].messages[0].content;
+    assert!(
+        system.contains("Today is Thursday, 2026-01-15."),
+        "{system}"
+    );
+}
+
 #[tokio::test]
 async fn system_is_for_admins() {
     let s = settings("[bot]\nmessages_per_minute = 0\nadmins = [\"test:boss\"]\n");
@@ -405,12 +418,45 @@ async fn stats_reports_window_and_dropped_turns() {
     }
     rig.say(dm("d", "u", "/stats")).await;
     let s = rig.out.last(&key("d")).unwrap();
-    assert!(s.contains("Turns stored: 60"), "{s}");
-    assert!(s.contains("of 300 tokens"), "{s}");
-    assert!(!s.contains("Dropped from the window: 0\n"), "{s}");
-    assert!(s.contains("scripted test engine"), "{s}");
+    // Each figure by its label, so a wrong number cannot pass for another line's.
+    let n = |label: &str| -> Vec<usize> { numbers_after(&s, label) };
+    assert_eq!(n("Turns stored:"), [60], "{s}");
+    let [turns, tokens, budget, reserved] = n("In the window:")[..] else {
+        panic!("the window line has four figures: {s}");
+    };
+    assert_eq!(
+        (budget, reserved),
+        (300, 100),
+        "context 400 less max_tokens 100: {s}"
+    );
+    assert!(turns > 0 && tokens > 0 && tokens <= budget, "{s}");
+    let [dropped] = n("Dropped from the window:")[..] else {
+        panic!("{s}");
+    };
+    assert!(dropped > 0 && turns + dropped <= 60, "{s}");
+    let [cached, prompt, _, _] = n("Last answer:")[..] else {
+        panic!("speed is `x.y`, two figures: {s}");
+    };
+    assert!(prompt > 0 && cached <= prompt, "{s}");
     assert!(s.contains("from this chat's cache"), "{s}");
     assert!(s.contains("from the shared persona prompt"), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("Model: ") && l.ends_with("scripted test engine")),
+        "{s}"
+    );
+}
+
+/// The whole numbers on the line of `text` that starts with `label`, in order.
+fn numbers_after(text: &str, label: &str) -> Vec<usize> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no line {label:?} in {text}"));
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().unwrap())
+        .collect()
 }
 
 #[tokio::test]

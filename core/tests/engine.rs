@@ -13,8 +13,7 @@ use parley_core::engine::{
 use parley_core::Error;
 
 fn model_path() -> PathBuf {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = parley_testkit::real_binary::default_model();
     assert!(
         p.is_file(),
         "default model missing: run scripts/fetch-model.sh first ({})",

@@ -1,7 +1,8 @@
 //! Models by name from the Hub, against the fake Hub of the testkit (never the real one): a
 //! download with progress into the Hub's cache layout that then loads, a resume after a cut,
 //! a checksum mismatch refused, an unknown quant named with the ones that exist, the token
-//! sent, and the cache used when the Hub is unreachable.
+//! sent, the cache used when the Hub is unreachable, a redirect to another host followed
+//! without the token, a server ignoring `Range`, and 401/403/404 explained.
 
 mod util;
 
@@ -345,4 +346,81 @@ async fn the_token_never_shows_in_debug_output() {
         !printed.contains("SECRET") && printed.contains("redacted"),
         "{printed}"
     );
+}
+/// The Hub sends large files from another host: the download follows the redirect, the file
+/// is whole, and the token never goes to the other host.
+#[tokio::test]
+async fn a_redirected_download_ends_whole_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, bytes) = hub_with_tiny(dir.path()).await;
+    fake.redirect_downloads();
+    let model = HubModel::parse(REPO).unwrap();
+    let path = hub(&fake, &dir.path().join("hub"), Some("hf_secret"))
+        .fetch(&model, &Recorded::default())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file is whole");
+    let from_cdn: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/cdn/"))
+        .collect();
+    assert_eq!(from_cdn.len(), 1, "{:?}", fake.requests());
+    assert_eq!(
+        from_cdn[0].authorization, None,
+        "the token stays with the Hub"
+    );
+}
+
+/// A server that ignores `Range` answers a resume with the whole file and 200: the download
+/// starts over instead of appending, and the file is whole.
+#[tokio::test]
+async fn a_resume_answered_with_the_whole_file_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, bytes) = hub_with_tiny(dir.path()).await;
+    let cut = bytes.len() / 3;
+    fake.cut_next_download_after(cut);
+    fake.ignore_ranges();
+    let model = HubModel::parse(REPO).unwrap();
+    let path = hub(&fake, &dir.path().join("hub"), None)
+        .fetch(&model, &Recorded::default())
+        .await
+        .unwrap();
+    let downloads = fake.downloads();
+    assert_eq!(downloads.len(), 2, "{downloads:?}");
+    assert_eq!(
+        downloads[1].range,
+        Some(format!("bytes={cut}-")),
+        "it asked to resume"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "whole, not doubled");
+}
+
+/// 401, 403 and 404 each tell the operator what to do, with and without a token.
+#[tokio::test]
+async fn refusals_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, _) = hub_with_tiny(dir.path()).await;
+    let model = HubModel::parse(REPO).unwrap();
+    let cases = [
+        (401, None, "set HF_TOKEN"),
+        (403, None, "set HF_TOKEN"),
+        (404, None, "set HF_TOKEN"),
+        (401, Some("hf_secret"), "HF_TOKEN has no access"),
+        (403, Some("hf_secret"), "HF_TOKEN has no access"),
+        (404, Some("hf_secret"), "no such repository or file"),
+    ];
+    for (status, token, advice) in cases {
+        fake.refuse_next(status);
+        let err = hub(&fake, &dir.path().join(format!("hub-{status}")), token)
+            .fetch(&model, &Recorded::default())
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::Hub { .. }) && text.contains(&status.to_string()),
+            "{status}: {text}"
+        );
+        assert!(text.contains(advice), "{status} {token:?}: {text}");
+    }
 }

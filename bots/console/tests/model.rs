@@ -5,18 +5,21 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use parley_testkit::real_binary::{default_model, PINNED_DATE, SEED};
+
 #[test]
 fn model_lists_switches_and_stats_names_the_model_in_the_console() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let dir = tempfile::tempdir().expect("tmp");
     let config = dir.path().join("config.toml");
-    let model = format!("{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let model = default_model().display().to_string();
     std::fs::write(
         &config,
         format!(
             "[engine]\nmax_loaded_models = 1\n\
+             [sampling]\ntemperature = 0.0\nseed = {SEED}\n\
              [store]\npath = \"{}\"\n\
-             [prompts]\ndir = \"{root}/prompts\"\n\
+             [prompts]\ndir = \"{root}/prompts\"\ndate = \"{PINNED_DATE}\"\n\
              [[models]]\nname = \"smol\"\nsource = \"{model}\"\n\
              [[models]]\nname = \"tiny\"\nsource = \"{model}\"\npersona = \"concise\"\n",
             dir.path().join("parley.sqlite3").display()

@@ -1,72 +1,31 @@
 //! The real `parley-discord` binary against the fake Discord: connects with the token from
 //! `DISCORD_TOKEN`, follows `DISCORD_API_BASE`, answers a DM, and exits cleanly on SIGTERM.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use parley_testkit::discord::{FakeDiscord, FakeDiscordOptions, FakeGuild, FakeMessage, FakeUser};
+use parley_testkit::real_binary::{model_config, RealBinary};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Kills the child if the test fails half-way.
-struct Guard(Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Starts the real bot on the real default model (scripts/fetch-model.sh) against `fake`, its
 /// commands registered in guild 100 by an environment override, logging to `dir/log.txt`.
-fn spawn_bot(fake: &FakeDiscord, dir: &std::path::Path) -> Child {
-    let config = dir.join("config.toml");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    std::fs::write(
+fn spawn_bot(fake: &FakeDiscord, dir: &std::path::Path) -> RealBinary {
+    let config = format!(
+        "[discord]\nedit_interval_ms = 100\n{}",
+        model_config(dir, 24)
+    );
+    RealBinary::start(
+        env!("CARGO_BIN_EXE_parley-discord"),
+        dir,
         &config,
-        format!(
-            "[discord]\nedit_interval_ms = 100\n\
-             [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
-             [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
-             [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n",
-            dir.join("parley.sqlite3").display()
-        ),
+        &[
+            ("DISCORD_TOKEN", "test-token"),
+            ("DISCORD_API_BASE", &fake.api_base()),
+            ("PARLEY__DISCORD__COMMAND_GUILD_IDS", "100"),
+        ],
     )
-    .expect("write config");
-    Command::new(env!("CARGO_BIN_EXE_parley-discord"))
-        .arg("--config")
-        .arg(&config)
-        .env("DISCORD_TOKEN", "test-token")
-        .env("DISCORD_API_BASE", fake.api_base())
-        .env("PARLEY__DISCORD__COMMAND_GUILD_IDS", "100")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("log.txt")).expect("log file"))
-        .spawn()
-        .expect("spawn parley-discord")
-}
-
-/// Sends SIGTERM and waits (at most `WAIT`) for the exit.
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("send SIGTERM");
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            return s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("parley-discord did not exit after SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,15 +36,13 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut guard = Guard(Some(spawn_bot(&fake, dir.path())));
+    let mut bot = spawn_bot(&fake, dir.path());
 
     // Commands land in the guild named by the environment override.
-    let log_path = dir.path().join("log.txt");
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let registered = fake
         .wait_for(WAIT, |f| {
             // Stop waiting early when the binary died.
-            if let Ok(Some(_)) = guard.0.as_mut().map_or(Ok(None), Child::try_wait) {
+            if bot.exited() {
                 return Some(false);
             }
             f.registered_commands().get("100").map(|_| true)
@@ -95,7 +52,7 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
         panic!(
             "binary did not register its commands in guild 100; requests {:?}\nlog:\n{}",
             fake.requests(),
-            log()
+            bot.log()
         );
     }
 
@@ -114,8 +71,9 @@ async fn binary_answers_over_the_fake_and_exits_cleanly_on_sigterm() {
         .expect("the DM is answered");
     assert!(answer.reply_to.is_some());
 
-    let exit = terminate(guard.0.take().expect("child")).await;
-    let log = log();
+    let log_path = dir.path().join("log.txt");
+    let exit = bot.terminate().await;
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
     assert!(exit.success(), "exit {exit:?}; log:\n{log}");
     assert!(
         !log.contains("test-token"),

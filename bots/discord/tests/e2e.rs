@@ -6,10 +6,11 @@ mod util;
 use std::time::Duration;
 
 use parley_core::bot::replies;
+use parley_core::render::units;
 use parley_discord::{DiscordSettings, Shards};
 use parley_testkit::discord::{
     FakeDiscord, FakeDiscordOptions, FakeGuild, FakeInteraction, FakeMessage, FakeUser, Fault,
-    GatewayDrop,
+    GatewayDrop, MAX_CONTENT_UNITS,
 };
 use serde_json::json;
 use util::*;
@@ -187,9 +188,29 @@ async fn text_over_2000_characters_is_split_into_valid_messages() {
         .expect("the whole text arrives");
     let msgs = bot.fake.messages(CHANNEL_A);
     assert_eq!(msgs.len(), 3);
-    assert!(msgs.iter().all(|m| m.content.chars().count() <= 2000));
+    assert!(msgs.iter().all(|m| units(&m.content) <= MAX_CONTENT_UNITS));
     let all: String = msgs.iter().map(|m| m.content.as_str()).collect();
-    assert_eq!(all, "0123456789 ".repeat(409) + "end");
+    assert_eq!(all, long_text());
+    assert!(
+        bot.fake.requests().iter().all(|r| r.status != 400),
+        "Discord never refused a message"
+    );
+    bot.stop().await;
+}
+
+/// Discord counts UTF-16 units: 1800 characters of emoji and CJK are 2700 units, two messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emoji_and_cjk_are_split_by_utf16_units() {
+    let bot = TestBot::start(test_settings()).await;
+    bot.mention(CHANNEL_A, alice(), "wide");
+    bot.fake
+        .wait_for(WAIT, |f| (f.messages(CHANNEL_A).len() == 2).then_some(()))
+        .await
+        .expect("both parts arrive");
+    let msgs = bot.fake.messages(CHANNEL_A);
+    assert!(msgs.iter().all(|m| units(&m.content) <= MAX_CONTENT_UNITS));
+    let all: String = msgs.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(all, wide_text(), "nothing lost, no emoji cut in half");
     assert!(
         bot.fake.requests().iter().all(|r| r.status != 400),
         "Discord never refused a message"
@@ -466,7 +487,7 @@ async fn long_command_answer_fills_the_original_response_then_follow_ups() {
     assert!(msgs
         .iter()
         .all(|m| m.interaction_token.as_deref() == Some(token.as_str())));
-    assert!(msgs.iter().all(|m| m.content.chars().count() <= 2000));
+    assert!(msgs.iter().all(|m| units(&m.content) <= MAX_CONTENT_UNITS));
     let none = json!({ "parse": [], "users": [], "roles": [], "replied_user": false });
     for r in bot.fake.requests() {
         if r.path.starts_with("/webhooks/") {

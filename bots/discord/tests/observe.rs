@@ -3,29 +3,13 @@
 //! parser, a 429 counted), `/healthz`, and `/why` as a reply to an answer.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use parley_testkit::discord::{FakeDiscord, FakeMessage, FakeUser, Fault};
+use parley_testkit::real_binary::{model_config, RealBinary, SEED};
 use prometheus_parse::{Sample, Scrape, Value};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-/// Kills the child if the test fails half-way.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// One scrape of `/metrics`, parsed, with its text.
 async fn scrape(client: &reqwest::Client, base: &str) -> Option<(Scrape, String)> {
@@ -73,55 +57,46 @@ fn observations(scrape: &Scrape, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The real `parley-discord` binary against `fake`, its metrics served on a free port.
+/// The real `parley-discord` binary against `fake`, its metrics served on a port the system
+/// picks (read back from its log, so no other process can take it in between).
 struct RunningBot {
-    _guard: Guard,
+    binary: RealBinary,
     _dir: tempfile::TempDir,
-    log_path: std::path::PathBuf,
     base: String,
     client: reqwest::Client,
 }
 
 impl RunningBot {
-    fn start(fake: &FakeDiscord) -> Self {
+    async fn start(fake: &FakeDiscord) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("config.toml");
-        let port = free_port();
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        std::fs::write(
+        let config = format!(
+            "[discord]\nedit_interval_ms = 100\nrate_limit_wait_ms = 50\nregister_commands = false\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n{}",
+            model_config(dir.path(), 24)
+        );
+        let binary = RealBinary::start(
+            env!("CARGO_BIN_EXE_parley-discord"),
+            dir.path(),
             &config,
-            format!(
-                "[discord]\nedit_interval_ms = 100\nrate_limit_wait_ms = 50\nregister_commands = false\n\
-                 [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
-                 [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
-                 [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n\
-                 [metrics]\nlisten = \"127.0.0.1:{port}\"\n",
-                dir.path().join("parley.sqlite3").display()
-            ),
-        )
-        .expect("write config");
-        let log_path = dir.path().join("log.txt");
-        let child = Command::new(env!("CARGO_BIN_EXE_parley-discord"))
-            .arg("--config")
-            .arg(&config)
-            .env("DISCORD_TOKEN", "test-token")
-            .env("DISCORD_API_BASE", fake.api_base())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).expect("log file"))
-            .spawn()
-            .expect("spawn parley-discord");
+            &[
+                ("DISCORD_TOKEN", "test-token"),
+                ("DISCORD_API_BASE", &fake.api_base()),
+            ],
+        );
+        let address = binary
+            .logged_address("metrics at /metrics", WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no metrics address logged:\n{}", binary.log()));
         RunningBot {
-            _guard: Guard(child),
+            binary,
             _dir: dir,
-            log_path,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{address}"),
             client: reqwest::Client::new(),
         }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.binary.log()
     }
 
     /// Waits for `/healthz` to say 200 (engine loaded, shard connected) and checks its body.
@@ -245,7 +220,8 @@ async fn why_explains_the_answer_only(
         "{text}"
     );
     assert!(text.contains("persona \"assistant\""), "{text}");
-    assert!(text.contains("/set seed "), "{text}");
+    // Greedy and seeded (the testkit's real-model configuration): /why names the seed.
+    assert!(text.contains(&format!("seed {SEED}")), "{text}");
     assert!(
         !text.contains("127.0.0.1") && !text.contains("test-token"),
         "{text}"
@@ -267,7 +243,7 @@ async fn why_explains_the_answer_only(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_scraped_while_it_answers_and_why_explains_the_answer() {
     let fake = FakeDiscord::start().await;
-    let bot = RunningBot::start(&fake);
+    let bot = RunningBot::start(&fake).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     bot.wait_healthy(deadline).await;
 

@@ -230,7 +230,9 @@ mod tests {
         async fn shutdown(&self) {}
     }
 
-    #[tokio::test]
+    /// Paused time: the idle timers fire when the clock is advanced past them, not after a
+    /// wall-clock wait that a loaded machine may overrun.
+    #[tokio::test(start_paused = true)]
     async fn a_chat_keeps_its_order_and_an_idle_chat_closes_its_queue() {
         let settings = TelegramSettings::default();
         let outbox = telegram_outbox(teloxide::Bot::new("1:x"), &settings, Redactor::new("1:x"));
@@ -254,7 +256,12 @@ mod tests {
         let a: Vec<&String> = texts.iter().filter(|t| t.starts_with('a')).collect();
         assert_eq!(a, ["a0", "a1", "a2", "a3", "a4"]);
         assert_eq!(texts.len(), 6);
-        tokio::time::sleep(idle * 4).await;
+        assert_eq!(chats.open(), 2, "a queue stays open until it has been idle");
+        // Paused, these sleeps end exactly at their deadlines: just before and just after the
+        // chats' idle timers.
+        tokio::time::sleep(idle - Duration::from_millis(1)).await;
+        assert_eq!(chats.open(), 2, "not idle long enough yet");
+        tokio::time::sleep(Duration::from_millis(2)).await;
         assert_eq!(chats.open(), 0, "idle chats end their tasks");
     }
 }

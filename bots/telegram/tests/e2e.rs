@@ -6,10 +6,15 @@ mod util;
 
 use std::time::{Duration, Instant};
 
+use parley_core::render::units;
 use parley_telegram::{Error, ParseMode, TelegramSettings};
+use parley_testkit::real_binary::{model_config, RealBinary};
 use parley_testkit::telegram::{FakeChat, FakeTelegram, FakeUser, Fault};
 use serde_json::json;
-use util::{answer_lands, fast_settings, polling, started, Adapter, Answer, TestHandler, WAIT};
+use util::{
+    answer_lands, fast_settings, long_text, polling, started, wide_text, Adapter, Answer,
+    TestHandler, WAIT,
+};
 
 fn ada() -> FakeUser {
     FakeUser::new(1001, "Ada").last_name("Lovelace")
@@ -193,10 +198,31 @@ async fn long_answer_is_split_under_telegrams_limit() {
     fake.push_private(&ada(), "tell me everything");
     assert!(fake.wait_until(WAIT, |f| f.sent_in(1001).len() == 2).await);
     let sent = fake.sent_in(1001);
-    assert!(sent.iter().all(|m| m.text.chars().count() <= 4096));
+    assert!(sent.iter().all(|m| units(&m.text) <= 4096));
     let whole: String = sent.iter().map(|m| m.text.as_str()).collect();
-    let expected: String = "0123456789".chars().cycle().take(5000).collect();
-    assert_eq!(whole, expected, "nothing lost or reordered");
+    assert_eq!(whole, long_text(5000), "nothing lost or reordered");
+    assert!(
+        fake.calls_to("sendMessage")
+            .iter()
+            .all(|c| c.fault.is_none()),
+        "no part was rejected as too long"
+    );
+    bot.stop().await.unwrap();
+}
+
+/// Telegram counts UTF-16 units: 3000 characters of emoji and CJK are 4500 units, two parts.
+#[tokio::test]
+async fn emoji_and_cjk_are_split_by_utf16_units() {
+    let (fake, bot) = started(fast_settings(), Answer::Wide(3000)).await;
+    fake.push_private(&ada(), "tell me in pictures");
+    assert!(fake.wait_until(WAIT, |f| f.sent_in(1001).len() == 2).await);
+    let sent = fake.sent_in(1001);
+    assert!(
+        sent.iter().all(|m| units(&m.text) <= 4096),
+        "every part fits"
+    );
+    let whole: String = sent.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(whole, wide_text(3000), "nothing lost, no emoji cut in half");
     assert!(
         fake.calls_to("sendMessage")
             .iter()
@@ -467,6 +493,26 @@ async fn updates_are_never_processed_twice_across_restarts() {
     second.stop().await.unwrap();
 }
 
+/// Updates the poller cannot map (malformed, or a kind it does not know) are skipped: nothing
+/// reaches the core, the offset moves past them, and polling goes on to the next message.
+#[tokio::test]
+async fn unreadable_updates_are_skipped_with_the_offset_advanced() {
+    let (fake, bot) = started(fast_settings(), Answer::Stream).await;
+    fake.push_update(json!({ "message": { "chat": "not a chat", "text": 5 } }));
+    let last_bad = fake.push_update(json!({ "a_kind_from_the_future": { "id": 1 } }));
+    fake.push_private(&ada(), "still there?");
+    assert!(answer_lands(&fake, 1001, "echo: still there? | history: still there?").await);
+    assert_eq!(bot.handler.texts(), vec!["still there?"]);
+    assert!(
+        fake.wait_until(WAIT, |f| f.confirmed_offset() > last_bad)
+            .await,
+        "the offset moved past the unreadable updates"
+    );
+    assert!(!bot.task.is_finished(), "polling goes on");
+    bot.stop().await.unwrap();
+    assert_eq!(fake.pending_updates(), 0, "nothing is delivered again");
+}
+
 #[tokio::test]
 async fn a_panicking_handler_does_not_stop_the_bot() {
     let (fake, bot) = started(fast_settings(), Answer::PanicOnBoom).await;
@@ -568,22 +614,49 @@ async fn group_administrators_and_configured_admins_are_platform_admins() {
     bot.stop().await.unwrap();
 }
 
+/// Two chats answering at once, by the fake's arrival times: in each chat consecutive edits
+/// are an interval apart (less a margin for delivery), while the other chat's edits do not
+/// wait for them (the two chats' first edits arrive together, not an interval apart), superseded
+/// edits are skipped, and each chat's final text lands.
 #[tokio::test]
 async fn edits_are_throttled_per_chat_and_the_final_text_lands() {
+    let interval = Duration::from_millis(500);
+    // Delivery over loopback HTTP: far below this even on a loaded machine.
+    let margin = Duration::from_millis(100);
     let settings = TelegramSettings {
-        edit_interval_ms: 150,
+        edit_interval_ms: interval.as_millis() as u64,
         ..fast_settings()
     };
     let (fake, bot) = started(settings, Answer::RapidEdits(20)).await;
     fake.push_private(&ada(), "go");
+    fake.push_private(&grace(), "go");
     assert!(answer_lands(&fake, 1001, "step 20").await);
-    let edits = fake.calls_to("editMessageText");
+    assert!(answer_lands(&fake, 1002, "step 20").await);
+    let edits_in = |chat: i64| -> Vec<Instant> {
+        fake.calls_to("editMessageText")
+            .iter()
+            .filter(|c| c.chat_id() == Some(chat) && c.fault.is_none())
+            .map(|c| c.at)
+            .collect()
+    };
+    let (ada_edits, grace_edits) = (edits_in(1001), edits_in(1002));
+    for edits in [&ada_edits, &grace_edits] {
+        assert!(
+            edits.len() < 20,
+            "superseded edits are skipped ({})",
+            edits.len()
+        );
+        for pair in edits.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap + margin >= interval, "edits {gap:?} apart in one chat");
+        }
+    }
+    let (a, g) = (ada_edits[0], grace_edits[0]);
+    let apart = if a > g { a - g } else { g - a };
     assert!(
-        edits.len() < 20,
-        "superseded edits are skipped ({} sent)",
-        edits.len()
+        apart + margin < interval,
+        "one chat's first edit waited {apart:?} for the other's"
     );
-    assert_eq!(edits.last().unwrap().text(), Some("step 20"));
     bot.stop().await.unwrap();
 }
 
@@ -606,43 +679,24 @@ async fn invalid_token_stops_with_a_clear_error() {
 
 // ----- the real binary -----
 
-async fn wait_exit(child: &mut tokio::process::Child) -> std::process::ExitStatus {
-    tokio::time::timeout(WAIT, child.wait())
-        .await
-        .expect("the binary exits in time")
-        .expect("wait for the binary")
-}
-
 #[tokio::test]
 async fn binary_answers_and_exits_cleanly_on_sigterm() {
     let fake = FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
     // The real bot on the real default model (scripts/fetch-model.sh).
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    std::fs::write(
+    let config = format!(
+        "[telegram]\npoll_timeout_secs = 1\nbackoff_initial_ms = 20\nbackoff_max_ms = 200\n{}",
+        model_config(dir.path(), 24)
+    );
+    let child = RealBinary::start(
+        env!("CARGO_BIN_EXE_parley-telegram"),
+        dir.path(),
         &config,
-        format!(
-            "[telegram]\npoll_timeout_secs = 1\nbackoff_initial_ms = 20\nbackoff_max_ms = 200\n\
-             [model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
-             [engine]\nthreads = 1\n[sampling]\nmax_tokens = 24\n\
-             [store]\npath = \"{}\"\n[prompts]\ndir = \"{root}/prompts\"\n",
-            dir.path().join("parley.sqlite3").display()
-        ),
-    )
-    .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_parley-telegram"))
-        .arg("--config")
-        .arg(&config)
-        .env("TELOXIDE_TOKEN", fake.token())
-        .env("TELOXIDE_API_URL", fake.api_url())
-        .env("RUST_LOG", "info")
-        .env_remove("PARLEY_CONFIG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        &[
+            ("TELOXIDE_TOKEN", fake.token()),
+            ("TELOXIDE_API_URL", &fake.api_url()),
+        ],
+    );
 
     polling(&fake).await;
     assert!(fake.commands().is_some(), "commands registered at start");
@@ -665,23 +719,9 @@ async fn binary_answers_and_exits_cleanly_on_sigterm() {
             .await
     );
 
-    let pid = child.id().expect("child pid");
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = wait_exit(&mut child).await;
+    let status = child.terminate().await;
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
-    let mut stderr = String::new();
-    use tokio::io::AsyncReadExt;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .await
-        .unwrap();
+    let stderr = std::fs::read_to_string(dir.path().join("log.txt")).unwrap();
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(
         !stderr.contains(fake.token()),

@@ -71,8 +71,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use parley_core::render::units;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
+
+/// The longest message content Discord takes, in UTF-16 code units (as Discord counts it: an
+/// emoji outside the Basic Multilingual Plane is two).
+pub const MAX_CONTENT_UNITS: usize = 2000;
 
 /// The REST prefix serenity 0.12 uses.
 pub const API_PREFIX: &str = "/api/v10";
@@ -1631,7 +1636,7 @@ fn record_original(shared: &Shared, channel: u64, token: &str) {
 
 fn create_message(shared: &Shared, channel: u64, body: &Value) -> Response {
     let content = body["content"].as_str().unwrap_or_default().to_string();
-    if content.chars().count() > 2000 {
+    if units(&content) > MAX_CONTENT_UNITS {
         return discord_error(
             StatusCode::BAD_REQUEST,
             50035,
@@ -1676,7 +1681,7 @@ fn edit_message(shared: &Shared, mid: &str, body: &Value) -> Response {
         return discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message");
     };
     if let Some(c) = body["content"].as_str() {
-        if c.chars().count() > 2000 {
+        if units(c) > MAX_CONTENT_UNITS {
             return discord_error(
                 StatusCode::BAD_REQUEST,
                 50035,

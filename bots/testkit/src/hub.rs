@@ -12,6 +12,12 @@
 //! a hostile mirror: [`FakeHub::add_file_listed_as`] lists any sha256 and size for a file,
 //! [`FakeHub::set_commit`] any commit id, [`FakeHub::pad_listing`] a listing of any size. Every
 //! request is recorded with its `Range` and `Authorization` headers ([`FakeHub::requests`]).
+//! [`FakeHub::refuse_next`] answers the next request with a status (401, 403, 404, …).
+//! Habits of real servers a client must cope with: [`FakeHub::redirect_downloads`] sends
+//! downloads to a second server on another port (the Hub serves large files from a CDN host:
+//! `302`, `GET /cdn/{owner}/{name}/{file}` there), and [`FakeHub::ignore_ranges`] answers a
+//! `Range` request with the whole file and `200`. Every request (to either server) is recorded
+//! with its `Range` and `Authorization` headers ([`FakeHub::requests`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -42,7 +48,7 @@ pub struct HubRequest {
 impl HubRequest {
     /// Whether it asked for a file's bytes (not the listing).
     pub fn is_download(&self) -> bool {
-        self.path.contains("/resolve/")
+        self.path.contains("/resolve/") || self.path.starts_with("/cdn/")
     }
 }
 
@@ -67,6 +73,12 @@ struct Shared {
     commit: Mutex<Option<String>>,
     /// Bytes of padding added to every listing.
     padding: Mutex<usize>,
+    /// The status the next request is refused with.
+    refuse_next: Mutex<Option<StatusCode>>,
+    /// Where downloads are redirected to (the CDN server's base URL), when they are.
+    redirect_to: Mutex<Option<String>>,
+    /// Answer `Range` requests with the whole file and `200`.
+    ignore_ranges: Mutex<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,36 +96,54 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A running fake Hub on 127.0.0.1.
+/// A running fake Hub on 127.0.0.1, and its CDN on another port.
 #[derive(Debug)]
 pub struct FakeHub {
     addr: SocketAddr,
+    cdn: SocketAddr,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Drop for FakeHub {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
+}
+
+/// Serve `app` on a free port of 127.0.0.1.
+async fn serve(app: Router) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("fake Hub stopped: {e}");
+        }
+    });
+    Ok((addr, task))
 }
 
 impl FakeHub {
     /// Start it on a free port.
     pub async fn start() -> io::Result<Self> {
         let shared = Arc::new(Shared::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let app = Router::new()
+        let hub = Router::new()
             .route("/api/models/{owner}/{name}/revision/{rev}", get(listing))
             .route("/{owner}/{name}/resolve/{rev}/{*file}", get(download))
             .with_state(Arc::clone(&shared));
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!("fake Hub stopped: {e}");
-            }
-        });
-        Ok(Self { addr, shared, task })
+        let cdn = Router::new()
+            .route("/cdn/{owner}/{name}/{*file}", get(from_cdn))
+            .with_state(Arc::clone(&shared));
+        let (addr, hub_task) = serve(hub).await?;
+        let (cdn, cdn_task) = serve(cdn).await?;
+        Ok(Self {
+            addr,
+            cdn,
+            shared,
+            tasks: [hub_task, cdn_task],
+        })
     }
 
     /// What `HF_ENDPOINT` should say.
@@ -205,6 +235,23 @@ impl FakeHub {
         *lock(&self.shared.cut_after) = Some(bytes);
     }
 
+    /// Answer the next request (listing or download) with `status` and nothing else.
+    pub fn refuse_next(&self, status: u16) {
+        *lock(&self.shared.refuse_next) = StatusCode::from_u16(status).ok();
+    }
+
+    /// From now on answer downloads with `302 Found` to the CDN server (another port, so
+    /// another origin: a client must not send it the Hub's token).
+    pub fn redirect_downloads(&self) {
+        *lock(&self.shared.redirect_to) = Some(format!("http://{}", self.cdn));
+    }
+
+    /// From now on answer a `Range` request with the whole file and `200 OK`, as a server
+    /// that does not do ranges would.
+    pub fn ignore_ranges(&self) {
+        *lock(&self.shared.ignore_ranges) = true;
+    }
+
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<HubRequest> {
         lock(&self.shared.requests).clone()
@@ -243,6 +290,9 @@ async fn listing(
         format!("/api/models/{owner}/{name}/revision/{rev}"),
         &headers,
     );
+    if let Some(status) = lock(&shared.refuse_next).take() {
+        return status.into_response();
+    }
     let repo = format!("{owner}/{name}");
     let Some(files) = lock(&shared.repos).get(&repo).cloned() else {
         let body = Json(json!({ "error": "Repository not found" }));
@@ -276,6 +326,35 @@ async fn download(
         format!("/{owner}/{name}/resolve/{rev}/{file}"),
         &headers,
     );
+    if let Some(status) = lock(&shared.refuse_next).take() {
+        return status.into_response();
+    }
+    if let Some(cdn) = lock(&shared.redirect_to).clone() {
+        let to = format!("{cdn}/cdn/{owner}/{name}/{file}");
+        return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+    }
+    file_bytes(&shared, &owner, &name, &file, &headers)
+}
+
+/// A download the Hub redirected to its CDN.
+async fn from_cdn(
+    State(shared): State<Arc<Shared>>,
+    Path((owner, name, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, format!("/cdn/{owner}/{name}/{file}"), &headers);
+    file_bytes(&shared, &owner, &name, &file, &headers)
+}
+
+/// The bytes of `file` in `owner/name`, from the `Range` asked for (unless ranges are
+/// ignored), cut off when a test asked for that.
+fn file_bytes(
+    shared: &Shared,
+    owner: &str,
+    name: &str,
+    file: &str,
+    headers: &HeaderMap,
+) -> Response {
     let repo = format!("{owner}/{name}");
     let found = lock(&shared.repos)
         .get(&repo)
@@ -289,7 +368,8 @@ async fn download(
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse::<usize>().ok());
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|_| !*lock(&shared.ignore_ranges));
     let (status, from) = match start {
         Some(s) if s < total => (StatusCode::PARTIAL_CONTENT, s),
         Some(_) => return StatusCode::RANGE_NOT_SATISFIABLE.into_response(),

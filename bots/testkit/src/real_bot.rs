@@ -28,18 +28,10 @@ pub fn prompt(r: &GenerateRequest) -> String {
 pub const MODEL_WAIT: Duration = Duration::from_secs(90);
 
 /// The core's settings for a test on the real default model (`scripts/fetch-model.sh`), one
-/// engine thread, short greedy answers, and its store in `dir`.
+/// engine thread, short greedy answers, a pinned date, and its store in `dir`
+/// ([`crate::real_binary::model_config`]).
 pub fn settings(dir: &Path) -> Settings {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    Settings::from_toml_str(&format!(
-        "[model]\npath = \"{root}/models/SmolLM2-135M-Instruct.Q4_1.gguf\"\n\
-         [engine]\nthreads = 1\n\
-         [sampling]\nmax_tokens = 32\ntemperature = 0.0\n\
-         [store]\npath = \"{}\"\n\
-         [prompts]\ndir = \"{root}/prompts\"\n",
-        dir.join("parley.sqlite3").display()
-    ))
-    .expect("settings")
+    Settings::from_toml_str(&crate::real_binary::model_config(dir, 32)).expect("settings")
 }
 
 /// The names of the two models [`two_models`] lists, the default first.

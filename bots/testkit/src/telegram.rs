@@ -61,6 +61,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use parley_core::render::units;
 use serde_json::{json, Map, Value};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -368,10 +369,6 @@ fn as_i64(v: &Value) -> Option<i64> {
         Value::String(s) => s.parse().ok(),
         _ => None,
     }
-}
-
-fn utf16_len(s: &str) -> usize {
-    s.chars().map(char::len_utf16).sum()
 }
 
 impl FakeTelegram {
@@ -1207,7 +1204,7 @@ fn send_message(shared: &Shared, p: &Value) -> Response {
     if text.trim().is_empty() {
         return api_error(400, "Bad Request: message text is empty");
     }
-    if utf16_len(&text) > MAX_TEXT_LEN {
+    if units(&text) > MAX_TEXT_LEN {
         return api_error(400, "Bad Request: message is too long");
     }
     let mut st = shared.lock();
@@ -1281,7 +1278,7 @@ fn edit_message_text(shared: &Shared, p: &Value) -> Response {
     if text.trim().is_empty() {
         return api_error(400, "Bad Request: message text is empty");
     }
-    if utf16_len(&text) > MAX_TEXT_LEN {
+    if units(&text) > MAX_TEXT_LEN {
         return api_error(400, "Bad Request: MESSAGE_TOO_LONG");
     }
     let mut st = shared.lock();

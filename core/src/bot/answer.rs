@@ -260,7 +260,8 @@ impl Inner {
             .clone()
             .or_else(|| model.persona.clone())
             .unwrap_or_else(|| self.settings().prompts.default_mode.clone());
-        let mut ctx = PromptContext::new(self.settings().bot.name.clone(), now_unix());
+        let today = self.settings().prompts.clock(now_unix());
+        let mut ctx = PromptContext::new(self.settings().bot.name.clone(), today);
         if let Some(o) = origin {
             ctx.is_group = !o.is_direct;
             ctx.channel_title = o.channel_title.clone();
@@ -363,7 +364,7 @@ impl Inner {
 
     /// Store a finished (or, `partial`, cut-off) answer, unless a `/reset` started a new
     /// conversation while it was written (the conversation's epoch moved), and keep the
-    /// numbers `/stats` shows.
+    /// numbers `/stats` shows. `false` when the store refused it (the user is to be told).
     pub(super) async fn keep_answer(
         &self,
         origin: &Origin,
@@ -371,21 +372,23 @@ impl Inner {
         window: Option<&ContextWindow>,
         streamed: &Streamed,
         partial: bool,
-    ) {
+    ) -> bool {
         let key = &origin.key;
         let mut channel = match self.channels.open(key, &self.store).await {
             Ok(c) => c,
             Err(e) => {
                 warn!(channel = %key, error = %e, "could not load the channel to keep the answer");
-                return;
+                return false;
             }
         };
+        let mut saved = true;
         if !streamed.raw.trim().is_empty() && channel.conversation.epoch == epoch {
             let turn = Turn::assistant(&streamed.raw, now_unix(), partial);
             // The question its window ended at: the one it answers (`None`: the newest turn).
             let answers = origin.upto.as_ref().map(|_| origin.message_id.as_str());
             if let Err(e) = self.store.append_answer(key, &turn, answers).await {
                 warn!(channel = %key, error = %e, "could not store the answer");
+                saved = false;
             }
             channel.conversation.push(turn);
         }
@@ -398,6 +401,7 @@ impl Inner {
                 "answer done"
             );
         }
+        saved
     }
 }
 
@@ -515,7 +519,7 @@ pub(super) async fn answer(
 
     // Durable before the final text is shown.
     let partial = cancelled || streamed.failed;
-    inner
+    let saved = inner
         .keep_answer(&origin, epoch, window.as_ref(), &streamed, partial)
         .await;
 
@@ -532,6 +536,16 @@ pub(super) async fn answer(
     } else if stream.sent.is_empty() && !cancelled {
         say(outbox.as_ref(), key, reply_to, &replies::empty_answer(lang)).await;
     }
+    if !saved {
+        note_not_saved(outbox.as_ref(), &origin).await;
+    }
+}
+
+/// Tell the user that the answer they were shown could not be stored.
+pub(super) async fn note_not_saved(outbox: &dyn Outbox, origin: &Origin) {
+    let reply_to = Some(origin.message_id.as_str());
+    let note = replies::not_saved_answer(origin.lang);
+    say(outbox, &origin.key, reply_to, &note).await;
 }
 
 /// How an answer's stream ended, for its record and the metrics.

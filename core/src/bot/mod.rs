@@ -627,11 +627,16 @@ impl Handler for Bot {
         if let Err(e) = handle_message(&self.inner, &message, lang, &outbox).await {
             warn!(error = %e, "message failed");
             metrics::error("message");
+            // A question is stored before it is answered: one the store refused was not.
+            let reply = match e {
+                crate::Error::Store(_) => replies::not_saved_question(lang),
+                _ => replies::engine_error(lang),
+            };
             say(
                 outbox.as_ref(),
                 &message.key,
                 Some(&message.message_id),
-                &replies::engine_error(lang),
+                &reply,
             )
             .await;
         }

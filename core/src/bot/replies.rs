@@ -26,6 +26,15 @@ pub fn closing(lang: Language) -> String {
 pub fn engine_error(lang: Language) -> String {
     t!(lang, "engine-error")
 }
+/// The store could not take the user's message (a full disk, a database held elsewhere): it
+/// was not answered.
+pub fn not_saved_question(lang: Language) -> String {
+    t!(lang, "not-saved-question")
+}
+/// The store could not take the answer just shown: the exchange may be forgotten.
+pub fn not_saved_answer(lang: Language) -> String {
+    t!(lang, "not-saved-answer")
+}
 /// The model produced nothing visible.
 pub fn empty_answer(lang: Language) -> String {
     t!(lang, "empty-answer")

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use super::answer::{Origin, Streamed, CANCEL_POLL, TYPING_REFRESH};
+use super::answer::{note_not_saved, Origin, Streamed, CANCEL_POLL, TYPING_REFRESH};
 use super::{replies, say, Inner};
 use crate::conversation::conversation_id;
 use crate::engine::{
@@ -90,17 +90,21 @@ pub(super) async fn translate(
         say(outbox.as_ref(), key, reply_to, &refusal).await;
         return;
     };
+    let mut saved = true;
     if job.keep {
         let streamed = Streamed {
             raw: text.clone(),
             usage: None,
             failed: false,
         };
-        inner
+        saved = inner
             .keep_answer(&origin, epoch, None, &streamed, false)
             .await;
     }
     say(outbox.as_ref(), key, reply_to, &text).await;
+    if !saved {
+        note_not_saved(outbox.as_ref(), &origin).await;
+    }
 }
 
 impl Inner {

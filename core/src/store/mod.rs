@@ -34,6 +34,8 @@ use crate::{Error, Result};
 mod privacy;
 
 pub use privacy::{Export, ExportedNote, ExportedTurn, Forgetting, Forgotten, Retained};
+#[cfg(feature = "testing")]
+mod faults;
 
 /// Schema migrations; entry `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -515,12 +517,15 @@ impl Store {
     /// A folder or file Parley creates for it is its owner's only (0700, 0600); one that exists
     /// keeps its permissions.
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            privacy::create_private_dir(dir)?;
-        }
-        privacy::create_private_file(path)?;
-        let conn = Connection::open(path).map_err(db)?;
-        Self::init(conn)
+        let open = || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                privacy::create_private_dir(dir)?;
+            }
+            privacy::create_private_file(path)?;
+            Self::init(Connection::open(path).map_err(db)?)
+        };
+        // The operator reads this at start-up: name the file.
+        open().map_err(|e| Error::Store(format!("{}: {e}", path.display())))
     }
 
     /// A store in memory, gone when dropped. For tests.

@@ -29,13 +29,24 @@ pub const BOT_ID: u64 = 4242;
 /// The scripted core's answers: like the core, it remembers every message per channel, and
 /// answers DMs, mentions and replies by sending a short text and editing it twice (streaming),
 /// the final text naming the channel's earlier messages so isolation can be checked. Special
-/// inputs: `long` and `/help` (hand 4500 characters to `send`), `pings` (answers with mentions
+/// inputs: `long` and `/help` (hand 4500 characters to `send`), `wide` (emoji and CJK), `pings` (answers with mentions
 /// in the text).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Echo;
 
 /// The scripted core the tests run the adapter on.
 pub type EchoHandler = ScriptedHandler<Echo>;
+
+/// What `long` answers: 4500 characters, three messages.
+pub fn long_text() -> String {
+    "0123456789 ".repeat(409) + "end"
+}
+
+/// What `wide` answers: 1800 characters of emoji and CJK, 2700 UTF-16 units: one message in
+/// characters, two in Discord's count.
+pub fn wide_text() -> String {
+    "\u{1F600}\u{4E2D}\u{6587} \u{1F44D}\u{1F3FD}".repeat(300)
+}
 
 pub fn final_text(text: &str, history: &[String]) -> String {
     format!("echo: {text}\nhistory: [{}]", history.join(" | "))
@@ -46,8 +57,11 @@ impl Script for Echo {
         let text = m.text.clone();
         let reply = Some(m.message_id.as_str());
         if text == "long" || text == "/help" {
-            let long = "0123456789 ".repeat(409) + "end";
-            let _ = outbox.send(&m.key, &long, reply).await;
+            let _ = outbox.send(&m.key, &long_text(), reply).await;
+            return;
+        }
+        if text == "wide" {
+            let _ = outbox.send(&m.key, &wide_text(), reply).await;
             return;
         }
         let full = if text == "pings" {

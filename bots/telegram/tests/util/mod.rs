@@ -33,8 +33,11 @@ pub enum Answer {
     /// Typing, a placeholder send, two partial edits, then the final text:
     /// `echo: TEXT | history: T1 / T2 / …` (this channel's texts so far).
     Stream,
-    /// One send of `len` characters.
+    /// One send of `len` characters, cycling through `0123456789`.
     Long(usize),
+    /// One send of `len` characters, cycling through CJK, emoji (two UTF-16 units each) and
+    /// spaces: longer in Telegram's count than in characters.
+    Wide(usize),
     /// A send, then `n` edits as fast as the outbox lets them through.
     RapidEdits(usize),
     /// Like `Stream`, but `handle` itself panics on the text "boom".
@@ -71,8 +74,10 @@ impl Script for Answer {
                 let _ = outbox.edit(&msg, &full).await;
             }
             Answer::Long(len) => {
-                let text: String = "0123456789".chars().cycle().take(len).collect();
-                let _ = outbox.send(key, &text, reply_to).await;
+                let _ = outbox.send(key, &long_text(len), reply_to).await;
+            }
+            Answer::Wide(len) => {
+                let _ = outbox.send(key, &wide_text(len), reply_to).await;
             }
             Answer::RapidEdits(n) => {
                 let Ok(msg) = outbox.send(key, "…", reply_to).await else {
@@ -93,6 +98,20 @@ impl Script for Answer {
             }
         }
     }
+}
+
+/// What [`Answer::Long`] sends.
+pub fn long_text(len: usize) -> String {
+    "0123456789".chars().cycle().take(len).collect()
+}
+
+/// What [`Answer::Wide`] sends.
+pub fn wide_text(len: usize) -> String {
+    "\u{1F600}\u{4E2D}\u{6587} \u{1F44D}\u{1F3FD}"
+        .chars()
+        .cycle()
+        .take(len)
+        .collect()
 }
 
 /// An adapter running in-process against a fake.

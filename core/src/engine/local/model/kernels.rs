@@ -1244,16 +1244,19 @@ mod tests {
         }
     }
 
-    /// The SIMD kernels (AVX2 or AVX-512 VNNI) give the portable kernels' results bit for bit
-    /// (and hold the same weights), at every batch size the dispatcher distinguishes.
+    /// The SIMD kernels of every instruction set the CPU has (AVX-512 VNNI and AVX2) give the
+    /// portable kernels' results bit for bit (and hold the same weights), at every batch size
+    /// the dispatcher distinguishes.
     #[test]
     fn kernels_simd_matches_portable_bits() {
-        let Some(simd) = Simd::detect() else {
-            eprintln!(
-                "no AVX2 or AVX-512 VNNI here (or PARLEY_KERNELS=portable): nothing to compare"
-            );
-            return;
-        };
+        let sets: Vec<Simd> = Simd::every().collect();
+        eprintln!("comparing the portable kernels with {sets:?}");
+        for simd in sets {
+            simd_matches_portable_bits(simd);
+        }
+    }
+
+    fn simd_matches_portable_bits(simd: Simd) {
         let dev = Device::Cpu;
         for (n, k) in [(40, 256), (512, 512), (96, 2048)] {
             let w = Tensor::from_vec(rand_vec(n * k, 21), (n, k), &dev).unwrap();
@@ -1274,7 +1277,7 @@ mod tests {
                         a.iter().map(|v| v.to_bits()).collect(),
                         b.iter().map(|v| v.to_bits()).collect(),
                     );
-                    assert_eq!(a, b, "{dtype:?} {n}x{k} m={m}");
+                    assert_eq!(a, b, "{simd:?} {dtype:?} {n}x{k} m={m}");
                 }
             }
         }

@@ -76,19 +76,26 @@ impl Simd {
         if std::env::var_os("PARLEY_KERNELS").is_some_and(|v| v == "portable") {
             return None;
         }
+        Self::every().next()
+    }
+
+    /// Every instruction set this CPU has, best first, whatever `PARLEY_KERNELS` says (the
+    /// tests hold each to the portable kernels, AVX2 on an AVX-512 machine too).
+    pub(super) fn every() -> impl Iterator<Item = Self> {
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-        {
-            return Some(Self(Detected::Avx512Vnni));
-        } else if is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
-        {
-            return Some(Self(Detected::Avx2));
-        }
-        None
+        let found = [
+            (is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni"))
+            .then_some(Self(Detected::Avx512Vnni)),
+            (is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c"))
+            .then_some(Self(Detected::Avx2)),
+        ];
+        #[cfg(not(target_arch = "x86_64"))]
+        let found: [Option<Self>; 0] = [];
+        found.into_iter().flatten()
     }
 
     /// The most activation rows worth taking at once (registers hold the sums of 8 rows on
