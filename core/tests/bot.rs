@@ -434,10 +434,12 @@ async fn stats_reports_window_and_dropped_turns() {
         panic!("{s}");
     };
     assert!(dropped > 0 && turns + dropped <= 60, "{s}");
-    let [cached, prompt, _, _] = n("Last answer:")[..] else {
-        panic!("speed is `x.y`, two figures: {s}");
+    // Own cache, prompt, shared persona tokens, then the speed `x.y` (two figures).
+    let [cached, prompt, shared, _, _] = n("Last answer:")[..] else {
+        panic!("the last answer's line has five figures: {s}");
     };
     assert!(prompt > 0 && cached <= prompt, "{s}");
+    assert_eq!(shared, 0, "the scripted engine shares no cache: {s}");
     assert!(s.contains("from this chat's cache"), "{s}");
     assert!(s.contains("from the shared persona prompt"), "{s}");
     assert!(
