@@ -18,7 +18,6 @@ use dashmap::DashMap;
 use tokio::sync::{Mutex as ChannelLock, OwnedMappedMutexGuard, OwnedMutexGuard};
 use tracing::{debug, info, warn};
 
-use super::{now_unix, Inner};
 use crate::config::{SamplingSettings, Settings};
 use crate::conversation::Conversation;
 use crate::engine::SamplingParams;
@@ -209,54 +208,4 @@ impl Channels {
         }
         unloaded
     }
-}
-
-/// How often the maintenance task wakes; idle channels are looked for every time.
-const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
-/// How often retention runs while the bot is up (it also runs at start).
-const RETENTION_EVERY: Duration = Duration::from_secs(6 * 3600);
-
-/// Apply the store's retention settings; logs what was removed.
-pub(super) async fn retention(store: &Store, settings: &Settings) -> Result<()> {
-    let s = &settings.store;
-    let pruned = store
-        .prune(now_unix(), s.retention_days, s.retention_turns)
-        .await?;
-    if pruned > 0 {
-        info!(pruned, "retention removed old turns");
-    }
-    Ok(())
-}
-
-/// Until the bot is dropped: unload idle channels (`bot.unload_idle_minutes`) every minute, and
-/// apply retention every [`RETENTION_EVERY`].
-pub(super) fn spawn_maintenance(inner: Weak<Inner>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(MAINTAIN_EVERY);
-        // Start-up already applied retention.
-        let mut retained_at = Instant::now();
-        loop {
-            tick.tick().await;
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let minutes = inner.settings.bot.unload_idle_minutes;
-            if minutes > 0 {
-                let n = inner.unload_idle(Duration::from_secs(u64::from(minutes) * 60));
-                if n > 0 {
-                    debug!(
-                        unloaded = n,
-                        loaded = inner.channels.loaded(),
-                        "idle channels unloaded"
-                    );
-                }
-            }
-            if retained_at.elapsed() >= RETENTION_EVERY {
-                retained_at = Instant::now();
-                if let Err(e) = retention(&inner.store, &inner.settings).await {
-                    warn!(error = %e, "retention failed");
-                }
-            }
-        }
-    });
 }

@@ -31,29 +31,37 @@
 //! another channel's turns. What users read comes from [`replies`]; errors are logged with
 //! their detail and answered with a short, polite line.
 //!
-//! Rooms: this file is the intake (the [`Handler`] impl, addressing, admission, the queue);
-//! `channels` holds loaded channels, their unloading and maintenance; `commands` runs one
-//! function per command; `answer` builds the request and streams the answer; [`replies`] is
-//! every text the bot writes itself; `rate` is the per-user limit; `why` keeps and tells what
-//! `/why` says about each answer.
+//! Rooms, each importing only rooms below it: this file is the intake (the [`Handler`] impl,
+//! addressing, admission); `commands` runs one function per command; `queue` queues a job and
+//! runs it as a chat `answer` (the request and its stream) or a `translation`; `prompt` builds
+//! a chat answer's prompt (pinned text, quote, window); `job` is what a job knows (its origin,
+//! its prompt kind), the one pump that carries a generation out, and keeping what it wrote;
+//! `context` is what every room shares (`BotContext`) and its maintenance; `channels` holds
+//! loaded channels; `files` reads attachments; [`replies`] is every text the bot writes itself;
+//! `rate` is the per-user limit; `why` keeps and tells what `/why` says about each answer.
 
 mod answer;
 mod channels;
 mod commands;
+mod context;
 mod files;
+mod job;
+mod prompt;
+mod queue;
 mod rate;
 pub mod replies;
 mod translation;
 mod why;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use futures::FutureExt;
 use tracing::{debug, info, instrument, warn};
 
-use self::answer::{answer, prompt_for, Origin, Prompt};
-use self::channels::{retention, spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
+use self::channels::{Channels, OpenChannel};
+use self::context::{now_unix, retention, say, spawn_maintenance, BotContext};
+use self::job::prompt_for;
+use self::queue::submit;
 use self::rate::{RateLimits, Verdict};
 use crate::commands::{Addressee, Command, CommandError};
 use crate::config::{GroupSettings, SchedulerSettings, Settings};
@@ -63,8 +71,7 @@ use crate::engine::Engine;
 use crate::i18n::Language;
 use crate::metrics::{self, Refusal};
 use crate::persona::Personas;
-use crate::render;
-use crate::scheduler::{Admission, Job, Rejected, Scheduler};
+use crate::scheduler::Scheduler;
 use crate::seam::{
     Allowlist, Author, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform,
 };
@@ -74,7 +81,7 @@ use crate::Result;
 /// The bot. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Bot {
-    inner: Arc<Inner>,
+    inner: Arc<BotContext>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -83,26 +90,6 @@ impl std::fmt::Debug for Bot {
             .field("channels", &self.inner.channels.loaded())
             .finish_non_exhaustive()
     }
-}
-
-/// What every part of the bot shares.
-struct Inner {
-    settings: Settings,
-    /// The models channels may use (`/model`) and their loaded engines.
-    models: Arc<ModelShelf>,
-    store: Store,
-    personas: Personas,
-    channels: Channels,
-    scheduler: Scheduler,
-    rate: RateLimits,
-    /// The bot's name and `bot.trigger_names`: words that address it in a group.
-    trigger_words: Vec<String>,
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Whether `text` contains `word` as a whole word (case-insensitive).
@@ -188,7 +175,7 @@ impl Bot {
         retention(&store, settings).await?;
         let mut trigger_words = vec![settings.bot.name.clone()];
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(BotContext {
             settings: settings.clone(),
             scheduler: Scheduler::new(admission(settings, &models)),
             models,
@@ -248,16 +235,7 @@ enum Intake {
     Addressed(Option<std::result::Result<Command, CommandError>>),
 }
 
-impl Inner {
-    fn unload_idle(&self, idle: Duration) -> usize {
-        let unloaded = self
-            .channels
-            .unload_idle(idle, |key| self.scheduler.is_busy(key));
-        // Rate windows older than a minute say nothing any more.
-        self.rate.forget_quiet();
-        unloaded
-    }
-
+impl BotContext {
     /// The language to answer `message` in: the user's when the catalogue has it, else
     /// `bot.language`. Resolved once per message, when it comes in.
     fn language_of(&self, message: &Incoming) -> Language {
@@ -371,7 +349,7 @@ impl Inner {
 
 /// Handle one message: addressing, admission, then its command or its question.
 async fn handle_message(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     message: &Incoming,
     lang: Language,
     outbox: &Arc<dyn Outbox>,
@@ -392,7 +370,7 @@ async fn handle_message(
     if let Some(Ok(Command::Tr(to))) = command {
         // A translation on demand is not part of the conversation: neither kept nor recorded
         // (a flag reaction arrives with the id of the message it translates).
-        return commands::translate_on_demand(inner, to, message, lang, outbox).await;
+        return queue::translate_on_demand(inner, to, message, lang, outbox).await;
     }
     let asked = match command {
         None => {
@@ -441,7 +419,7 @@ async fn handle_message(
 
 /// A command taken in (and marked handled): run it, or say what was wrong with it.
 async fn run_command(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     command: std::result::Result<Command, CommandError>,
     message: &Incoming,
     lang: Language,
@@ -460,7 +438,7 @@ async fn run_command(
 /// A question taken in: keep it in the conversation when it is new (the store has it), then
 /// queue its answer (unless translate mode leaves it alone).
 async fn queue_question(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     mut channel: OpenChannel,
     message: &Incoming,
     lang: Language,
@@ -485,75 +463,6 @@ async fn queue_question(
         ..message.clone()
     };
     submit(inner, &asked, lang, outbox.clone(), prompt, Some(in_flight)).await;
-}
-
-/// Queue an answer for `message`; tell the user if the queue is full. `in_flight` marks the
-/// user turn it answers (the window ends there); `None` (`/retry`) answers the newest turn.
-async fn submit(
-    inner: &Arc<Inner>,
-    message: &Incoming,
-    lang: Language,
-    outbox: Arc<dyn Outbox>,
-    prompt: Prompt,
-    in_flight: Option<AnswerInFlight>,
-) {
-    let mut origin = Origin::of(message, lang);
-    if in_flight.is_some() {
-        origin.upto = Some((
-            message.author.id.clone(),
-            message.text.trim().to_string(),
-            message.at,
-        ));
-    }
-    let (job_inner, job_outbox, job_origin) = (inner.clone(), outbox.clone(), origin.clone());
-    let job: Job = Box::new(move |token| {
-        async move {
-            answer(job_inner, job_origin, job_outbox, prompt, token).await;
-            drop(in_flight);
-        }
-        .boxed()
-    });
-    let reply_to = Some(origin.message_id.as_str());
-    match inner.scheduler.submit(&origin.key, &message.author.id, job) {
-        Ok(Admission::Queued { ahead }) => {
-            debug!(ahead, "answer queued");
-            if ahead > 0 {
-                let _ = outbox.typing(&origin.key).await;
-            }
-        }
-        Ok(Admission::Replaced) => debug!("replaced a waiting message of the same author"),
-        Err(Rejected::Busy) => {
-            info!("queue full; busy reply");
-            metrics::message_refused(origin.key.platform, Refusal::Busy);
-            say(outbox.as_ref(), &origin.key, reply_to, &replies::busy(lang)).await;
-        }
-        Err(Rejected::Closed) => {
-            metrics::message_refused(origin.key.platform, Refusal::Closing);
-            say(
-                outbox.as_ref(),
-                &origin.key,
-                reply_to,
-                &replies::closing(lang),
-            )
-            .await;
-        }
-    }
-}
-
-/// Send a reply made by the bot itself (split to the platform's limit, mentions neutralised).
-async fn say(outbox: &dyn Outbox, key: &ChannelKey, reply_to: Option<&str>, text: &str) {
-    let limits = outbox.limits();
-    let clean = render::neutralize_mentions(text, limits.markup);
-    for (i, part) in render::split_message(&clean, limits.max_message_chars)
-        .iter()
-        .enumerate()
-    {
-        let to = if i == 0 { reply_to } else { None };
-        if let Err(e) = outbox.send(key, part, to).await {
-            warn!(channel = %key, error = %e, "could not send a reply");
-            return;
-        }
-    }
 }
 
 /// A stored question a restart left unanswered, as the message it came in.
