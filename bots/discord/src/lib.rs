@@ -9,7 +9,7 @@
 //! ## How data flows
 //! ```text
 //! gateway ─ MESSAGE_CREATE ─▶ gateway::Events ─ access::Access ─ mapping::map_message ─▶ Handler
-//!         ─ INTERACTION_CREATE ─▶ defer ─ commands::map_interaction ("/name args") ─▶ Handler
+//!         ─ INTERACTION_CREATE ─▶ defer ─ slash::map_interaction ("/name args") ─▶ Handler
 //! Handler ─▶ outbox::channel_outbox (reply, edits, typing) ─▶ REST
 //!         ─▶ outbox::interaction_outbox (original response, follow-ups) ─▶ REST
 //! ```
@@ -57,12 +57,12 @@
 //! flushed).
 
 pub mod access;
-pub mod commands;
 pub mod error;
 pub mod gateway;
 pub mod mapping;
 pub mod outbox;
 pub mod settings;
+pub mod slash;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
