@@ -16,7 +16,8 @@ use serenity::all::{
 };
 use serenity::model::guild::Guild;
 
-use crate::access::{Access, Gate, GuildDirectory, Origin, ResumeGate, Verdict};
+use crate::access::{Access, Gate, Origin, ResumeGate, Verdict};
+use crate::guilds::GuildDirectory;
 use crate::slash::{map_interaction, slash_commands};
 use crate::mapping::{map_flag_reaction, map_message, replied_to, MessageFacts};
 use parley_core::outbound::{EditThrottle, RetryPolicy};

@@ -52,13 +52,14 @@
 //!
 //! ## Start and stop
 //! [`start`] builds the client (REST base from `DISCORD_API_BASE` when given) and returns a
-//! [`Runner`] and a [`ShutdownHandle`]; [`run_until_signal`] runs until Ctrl-C / SIGTERM, then
-//! closes the shards and calls the handler's `shutdown` (answers finished or cancelled, store
-//! flushed).
+//! [`Runner`] and a [`ShutdownHandle`]; the binary hands them to the core's
+//! `launch::run_adapter`, which runs until Ctrl-C / SIGTERM, then closes the shards and calls
+//! the handler's `shutdown` (answers finished or cancelled, store flushed).
 
 pub mod access;
 pub mod error;
 pub mod gateway;
+pub mod guilds;
 pub mod mapping;
 pub mod outbox;
 pub mod settings;
@@ -236,23 +237,9 @@ pub async fn start(
     Ok((Runner { client, shards }, shutdown))
 }
 
-/// Run until Ctrl-C or SIGTERM (or a fatal gateway error), then shut down cleanly.
-pub async fn run_until_signal(runner: Runner, shutdown: ShutdownHandle) -> Result<()> {
-    let mut task = tokio::spawn(runner.run());
-    let result = tokio::select! {
-        r = &mut task => r,
-        () = parley_core::launch::shutdown_signal() => {
-            shutdown.shutdown().await;
-            match tokio::time::timeout(Duration::from_secs(10), &mut task).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!("gateway did not stop within 10 s; abandoning it");
-                    task.abort();
-                    Ok(Ok(()))
-                }
-            }
-        }
-    };
-    shutdown.shutdown().await;
-    result.map_err(|e| Error::Client(format!("gateway task: {e}")))?
+#[async_trait::async_trait]
+impl parley_core::launch::AdapterStop for ShutdownHandle {
+    async fn stop(&self) {
+        self.shutdown().await;
+    }
 }
