@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use crate::engine::SamplingParams;
 use crate::i18n::Language;
@@ -430,6 +431,54 @@ const MOVED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The adapters' retry keys from before `[telegram.retry]` / `[discord.retry]` (one
+/// `RetrySettings`, the same keys on every platform): (section, old key, its key under
+/// `retry`). They keep working, with a warning; a key set under `retry` wins.
+const DEPRECATED_RETRY_KEYS: &[(&str, &str, &str)] = &[
+    ("telegram", "max_attempts", "max_attempts"),
+    ("telegram", "backoff_initial_ms", "backoff_initial_ms"),
+    ("telegram", "backoff_max_ms", "backoff_max_ms"),
+    ("telegram", "max_retry_after_secs", "max_retry_after_secs"),
+    // Retries after the first attempt: one attempt more.
+    ("discord", "max_retries", "max_attempts"),
+    ("discord", "retry_backoff_ms", "backoff_initial_ms"),
+    ("discord", "retry_backoff_max_ms", "backoff_max_ms"),
+    ("discord", "rate_limit_wait_ms", "rate_limit_wait_ms"),
+];
+
+/// Move `section`'s deprecated retry keys under its `retry` table (see
+/// [`DEPRECATED_RETRY_KEYS`]), warning about each.
+fn move_deprecated_retry_keys(
+    section: &str,
+    map: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    for (_, old, new) in DEPRECATED_RETRY_KEYS.iter().filter(|k| k.0 == section) {
+        let Some(mut value) = map.remove(*old) else {
+            continue;
+        };
+        warn!("`{section}.{old}` is deprecated: write `{new}` under [{section}.retry] instead");
+        if *old == "max_retries" {
+            let retries = match &value {
+                serde_json::Value::Number(n) => n.as_u64(),
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            let Some(retries) = retries else {
+                return bad(&format!("{section}.{old}"), "expected a whole number");
+            };
+            value = serde_json::json!(retries.saturating_add(1));
+        }
+        let retry = map
+            .entry("retry")
+            .or_insert_with(|| serde_json::json!({}));
+        let serde_json::Value::Object(retry) = retry else {
+            return bad(&format!("{section}.retry"), "expected a table ([section.retry])");
+        };
+        retry.entry(*new).or_insert(value);
+    }
+    Ok(())
+}
+
 /// The key of `[section]` that [`Settings::platform_section`] fills from `bot.admins`.
 const ADMIN_IDS: &str = "admin_user_ids";
 
@@ -646,6 +695,7 @@ impl Settings {
                 moved(ADMIN_IDS).unwrap_or_default(),
             );
         }
+        move_deprecated_retry_keys(name, map)?;
         let ids = self.admin_ids(platform);
         map.insert(ADMIN_IDS.into(), serde_json::json!(ids));
         typed_section(name, &table).map_err(|e| match e {

@@ -231,3 +231,51 @@ pub async fn shutdown_signal() {
         () = term => info!("SIGTERM received"),
     }
 }
+
+/// How [`run_adapter`] stops an adapter it started: every adapter's shutdown handle.
+#[async_trait::async_trait]
+pub trait AdapterStop: Send + Sync {
+    /// Ask the adapter to stop taking events and let the core finish; its runner then
+    /// resolves. Calling it again does nothing.
+    async fn stop(&self);
+}
+
+/// How long a stopped adapter's runner may take to resolve before it is abandoned.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The body of every adapter binary, once its settings are read: serve `/metrics`, build the
+/// bot on `settings`, `start` the adapter with it (a runner that resolves when the adapter has
+/// stopped, and its stop handle), and run until the runner ends (a fatal error, such as a
+/// rejected token) or Ctrl-C / SIGTERM, which stops the adapter and waits for it (at most
+/// [`STOP_WAIT`]).
+pub async fn run_adapter<E, Start, Started, Run, Stop>(
+    settings: &Settings,
+    platform: crate::seam::Platform,
+    start: Start,
+) -> std::result::Result<(), E>
+where
+    E: From<crate::Error>,
+    Start: FnOnce(Arc<dyn Handler>) -> Started,
+    Started: std::future::Future<Output = std::result::Result<(Run, Stop), E>>,
+    Run: std::future::Future<Output = std::result::Result<(), E>>,
+    Stop: AdapterStop,
+{
+    metrics::serve(&settings.metrics, Some(platform)).await?;
+    let handler = handler(settings).await?;
+    let (runner, stop) = start(handler).await?;
+    tokio::pin!(runner);
+    let result = tokio::select! {
+        r = &mut runner => r,
+        () = shutdown_signal() => {
+            // The runner keeps being polled while the adapter stops: it is what stops.
+            let (_, ended) = tokio::join!(stop.stop(), tokio::time::timeout(STOP_WAIT, &mut runner));
+            ended.unwrap_or_else(|_| {
+                warn!("the adapter did not stop within {STOP_WAIT:?}; abandoning it");
+                Ok(())
+            })
+        }
+    };
+    // After a fatal error too: the core finishes or cancels its answers and flushes its store.
+    stop.stop().await;
+    result
+}

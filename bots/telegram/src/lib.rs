@@ -136,7 +136,9 @@ pub fn build(
     (Box::pin(runner), handle)
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    parley_core::launch::shutdown_signal().await;
+#[async_trait::async_trait]
+impl parley_core::launch::AdapterStop for ShutdownHandle {
+    async fn stop(&self) {
+        self.shutdown();
+    }
 }

@@ -47,17 +47,9 @@ async fn run() -> anyhow::Result<()> {
     if let Some(url) = &api_url {
         info!(%url, "using a custom Bot API server");
     }
-    parley_core::metrics::serve(&config.metrics, Some(Platform::Telegram)).await?;
-    let handler = parley_core::launch::handler(&config)
-        .await
-        .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
-
-    let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler);
-    tokio::spawn(async move {
-        parley_telegram::shutdown_signal().await;
-        info!("signal received; shutting down");
-        shutdown.shutdown();
-    });
-    runner.await?;
-    Ok(())
+    parley_core::launch::run_adapter(&config, Platform::Telegram, |handler| async move {
+        Ok::<_, parley_telegram::Error>(parley_telegram::build(settings, token, api_url, handler))
+    })
+    .await
+    .with_context(|| format!("running the Telegram bot (config {})", args.config.display()))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use parley_core::config::{comma_list, Settings};
-use parley_core::outbound::RetryPolicy;
+use parley_core::outbound::{RetryPolicy, RetrySettings};
 use parley_core::seam::Platform;
 use serde::Deserialize;
 
@@ -53,14 +53,8 @@ pub struct TelegramSettings {
     /// Whether a group that is not allowed gets the refusal too (when the bot is addressed);
     /// otherwise the bot stays silent there.
     pub refuse_in_groups: bool,
-    /// Attempts per Bot API call on network errors and 5xx before giving up.
-    pub max_attempts: u32,
-    /// First backoff after a failed call, milliseconds; doubles up to `backoff_max_ms`.
-    pub backoff_initial_ms: u64,
-    /// Longest backoff, milliseconds.
-    pub backoff_max_ms: u64,
-    /// Longest `retry_after` (seconds) that is waited for; a call asked to wait longer fails.
-    pub max_retry_after_secs: u64,
+    /// How Bot API calls are retried (`[telegram.retry]`, the keys every adapter shares).
+    pub retry: RetrySettings,
     /// Register the core's commands with `setMyCommands` at start.
     pub register_commands: bool,
     /// Skip messages that arrived while the bot was not running.
@@ -81,10 +75,7 @@ impl Default for TelegramSettings {
             refusal_text: "Sorry, this is a private bot: I only talk to people on its list."
                 .to_owned(),
             refuse_in_groups: false,
-            max_attempts: 5,
-            backoff_initial_ms: 500,
-            backoff_max_ms: 30_000,
-            max_retry_after_secs: 300,
+            retry: RetrySettings::default(),
             register_commands: true,
             drop_pending_updates: false,
         }
@@ -133,34 +124,13 @@ impl TelegramSettings {
                 reason: format!("{} is above Telegram's limit of 50", self.poll_timeout_secs),
             });
         }
-        if self.max_attempts == 0 {
-            return Err(Error::Setting {
-                key: "max_attempts",
-                reason: "must be at least 1".to_owned(),
-            });
-        }
-        if self.backoff_max_ms < self.backoff_initial_ms {
-            return Err(Error::Setting {
-                key: "backoff_max_ms",
-                reason: format!(
-                    "{} is below backoff_initial_ms ({})",
-                    self.backoff_max_ms, self.backoff_initial_ms
-                ),
-            });
-        }
+        self.retry.validate(Platform::Telegram.as_str())?;
         Ok(())
     }
 
-    /// How Bot API calls are retried. Telegram always says how long to wait after a 429.
+    /// How Bot API calls are retried.
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.max_attempts.max(1),
-            initial_backoff: Duration::from_millis(self.backoff_initial_ms),
-            max_backoff: Duration::from_millis(self.backoff_max_ms),
-            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
-            max_rate_limited: 10,
-            rate_limit_wait: Duration::from_secs(1),
-        }
+        self.retry.policy()
     }
 
     /// [`TelegramSettings::edit_interval_ms`] as a duration.
