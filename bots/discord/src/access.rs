@@ -2,7 +2,7 @@
 //!
 //! [`Access`] applies the optional allowlists of `[discord]` to what a message says; [`Gate`]
 //! adds what must be looked up (a DM author's guild roles, for `direct_messages_from_members`)
-//! and paces refusals; [`ResumeGate`] asks it again for questions a restart left unanswered.
+//! (refusals are the core's `refusal` flow); [`ResumeGate`] asks it again for questions a restart left unanswered.
 //! The guilds they read roles and owners from are [`GuildDirectory`]'s
 //! ([`crate::guilds`]).
 
@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use parley_core::outbound::RefusalGap;
 use parley_core::seam::{Allowlist, Incoming};
 use serenity::http::Http;
 use serenity::model::channel::Channel;
@@ -121,8 +120,6 @@ pub use parley_core::seam::AccessVerdict as Verdict;
 const MEMBER_TTL: Duration = Duration::from_secs(300);
 /// How long "not a member" (or a failed lookup) is trusted.
 const NOT_MEMBER_TTL: Duration = Duration::from_secs(60);
-/// Gap between two refusals to one user.
-const REFUSAL_GAP: Duration = Duration::from_secs(600);
 
 /// A member's roles (`None`: not a member, or unknown), valid until the instant.
 type CachedMember = (Instant, Option<Vec<RoleId>>);
@@ -135,7 +132,6 @@ pub struct Gate {
     access: Access,
     directory: Arc<GuildDirectory>,
     members: Mutex<HashMap<(GuildId, UserId), CachedMember>>,
-    refused: RefusalGap,
 }
 
 impl Gate {
@@ -145,7 +141,6 @@ impl Gate {
             access,
             directory,
             members: Mutex::new(HashMap::new()),
-            refused: RefusalGap::new(REFUSAL_GAP),
         }
     }
 
@@ -167,11 +162,6 @@ impl Gate {
             return Verdict::Allow;
         }
         Verdict::Refuse
-    }
-
-    /// Whether a refusal may be sent to `user` now (one per ten minutes).
-    pub fn refusal_due(&self, user: UserId) -> bool {
-        self.refused.due(&user.to_string())
     }
 
     /// Whether `user` is a member of an allowed guild holding an allowed role. The guilds

@@ -18,6 +18,7 @@ use serenity::model::guild::Guild;
 
 use crate::access::{Access, Gate, Origin, ResumeGate, Verdict};
 use crate::guilds::GuildDirectory;
+use parley_core::refusal::{Judged, Refusals, REFUSAL_GAP};
 use crate::slash::{map_interaction, slash_commands};
 use crate::mapping::{map_flag_reaction, map_message, replied_to, MessageFacts};
 use parley_core::outbound::{EditThrottle, RetryPolicy};
@@ -30,6 +31,7 @@ pub struct Events {
     handler: Arc<dyn Handler>,
     settings: DiscordSettings,
     gate: Arc<Gate>,
+    refusals: Refusals,
     directory: Arc<GuildDirectory>,
     retry: RetryPolicy,
     throttle: Arc<EditThrottle>,
@@ -41,9 +43,11 @@ impl Events {
     /// Events for `handler` under `settings`.
     pub fn new(handler: Arc<dyn Handler>, settings: DiscordSettings, bot_id: UserId) -> Self {
         let directory = Arc::new(GuildDirectory::default());
+        let refusals = Refusals::new(REFUSAL_GAP, handler.language(), None);
         Self {
             handler,
             gate: Arc::new(Gate::new(Access::new(&settings), directory.clone())),
+            refusals,
             directory,
             retry: settings.retry_policy(),
             throttle: Arc::new(EditThrottle::new(settings.edit_interval())),
@@ -143,10 +147,15 @@ impl Events {
                 return None;
             }
             Verdict::Refuse => {
-                tracing::info!(user = %msg.author.id, "direct message from someone not allowed; refusing");
-                if self.gate.refusal_due(msg.author.id) {
-                    self.refuse(ctx, msg).await;
-                }
+                // A message carries no locale: the line is in the bot's language.
+                let judged = Judged {
+                    place: msg.author.id.to_string(),
+                    key: ChannelKey::new(Platform::Discord, msg.channel_id.get().to_string()),
+                    message_id: msg.id.get().to_string(),
+                    language: None,
+                    is_direct: msg.guild_id.is_none(),
+                };
+                self.refusals.admit(Verdict::Refuse, judged, self.outbox(ctx));
                 return None;
             }
         }
@@ -164,24 +173,6 @@ impl Events {
             channel_title: self.directory.name_of(msg.channel_id),
         };
         map_message(msg, &facts)
-    }
-
-    /// Tell someone whose DM is not allowed that the bot is private.
-    async fn refuse(&self, ctx: &Context, msg: &Message) {
-        let key = ChannelKey::new(Platform::Discord, msg.channel_id.get().to_string());
-        let reply_to = msg.id.get().to_string();
-        let sent = self
-            .outbox(ctx)
-            // A message carries no locale: the bot's language.
-            .send(
-                &key,
-                &replies::direct_message_refused(self.handler.language()),
-                Some(&reply_to),
-            )
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "could not send the refusal");
-        }
     }
 
     /// A message by id, through REST (retried like every call); `None`, logged, when it

@@ -15,7 +15,7 @@ use teloxide::requests::Request;
 use teloxide::types::ChatId;
 use tracing::{debug, warn};
 
-use parley_core::outbound::{Client, RefusalGap};
+use parley_core::outbound::Client;
 use parley_core::seam::{Allowlist, Incoming};
 
 use crate::outbox::TelegramOutbox;
@@ -29,8 +29,6 @@ const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(30);
 /// Longest wait for a group's administrator list: after it the author is taken as no admin,
 /// and the failure is cached like any other, so a slow API costs a chat this wait only once.
 const ADMIN_LOOKUP_LIMIT: Duration = Duration::from_secs(5);
-/// Gap between two refusals in one chat.
-const REFUSAL_GAP: Duration = Duration::from_secs(600);
 
 /// A group's administrators, valid until the instant.
 type CachedAdmins = (Instant, Arc<HashSet<i64>>);
@@ -45,7 +43,6 @@ pub struct Access {
     refuse_in_groups: bool,
     cache_ttl: Duration,
     group_admins: Mutex<HashMap<i64, CachedAdmins>>,
-    refused: RefusalGap,
 }
 
 impl Access {
@@ -59,7 +56,6 @@ impl Access {
             refuse_in_groups: settings.refuse_in_groups,
             cache_ttl: Duration::from_secs(settings.admin_cache_secs),
             group_admins: Mutex::new(HashMap::new()),
-            refused: RefusalGap::new(REFUSAL_GAP),
         }
     }
 
@@ -79,12 +75,6 @@ impl Access {
         } else {
             Verdict::Ignore
         }
-    }
-
-    /// Whether a refusal may be sent in `chat` now (at most one per chat per ten minutes, so a
-    /// persistent stranger cannot make the bot spam).
-    pub fn refusal_due(&self, chat: i64) -> bool {
-        self.refused.due(&chat.to_string())
     }
 
     /// Whether `user` is a configured admin.

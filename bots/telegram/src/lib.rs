@@ -62,6 +62,7 @@ pub use outbox::{
     is_transient, telegram_outbox, Redactor, TelegramClient, TelegramOutbox, MAX_MESSAGE_LEN,
 };
 pub use parley_core::seam::{Handler, Incoming, Outbox};
+use parley_core::refusal::{Refusals, REFUSAL_GAP};
 pub use poller::bot_commands;
 /// The URL type of [`build`]'s `api_url` (teloxide's, via reqwest).
 pub use reqwest::Url;
@@ -121,8 +122,12 @@ pub fn build(
             access.clone(),
             chats::CHAT_IDLE,
         );
+        // The operator's own line when `refusal_text` is set, else the catalogue's, localized.
+        let custom = Some(settings.refusal_text.clone());
+        let refusals = Refusals::new(REFUSAL_GAP, handler.language(), custom);
         let poller = poller::Poller {
             access,
+            refusals,
             chats,
             bot,
             settings,

@@ -25,6 +25,7 @@ use crate::settings::TelegramSettings;
 use crate::{Error, Result};
 use parley_core::metrics;
 use parley_core::outbound::Backoff;
+use parley_core::refusal::{Judged, Refusals};
 
 /// Everything the running adapter holds.
 pub(crate) struct Poller {
@@ -33,6 +34,7 @@ pub(crate) struct Poller {
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) outbox: TelegramOutbox,
     pub(crate) access: Arc<Access>,
+    pub(crate) refusals: Refusals,
     pub(crate) chats: Chats,
     pub(crate) redactor: Redactor,
     pub(crate) stop: watch::Receiver<bool>,
@@ -388,37 +390,22 @@ impl Poller {
             return;
         };
         let addressed = incoming.mentions_bot || incoming.reply_to_bot;
-        match self.access.check(chat, user, incoming.is_direct, addressed) {
-            Verdict::Allow => {}
-            Verdict::Refuse => {
-                info!(channel = %incoming.key, user, "message from someone not allowed; refusing");
-                if self.access.refusal_due(chat) {
-                    // In its own task: a rate-limited refusal must not hold up polling.
-                    let outbox = self.outbox.clone();
-                    let text = self.settings.refusal_text.clone();
-                    tokio::spawn(async move { refuse(outbox, incoming, text).await });
-                }
-                return;
-            }
-            Verdict::Ignore => {
-                debug!(channel = %incoming.key, user, "message from a chat not allowed; ignored");
-                return;
-            }
+        let verdict = self.access.check(chat, user, incoming.is_direct, addressed);
+        let judged = Judged {
+            place: chat.to_string(),
+            key: incoming.key.clone(),
+            message_id: incoming.message_id.clone(),
+            language: incoming.language.clone(),
+            is_direct: incoming.is_direct,
+        };
+        if !self.refusals.admit(verdict, judged, Arc::new(self.outbox.clone())) {
+            return;
         }
         let update = i32::try_from(update_id).unwrap_or(i32::MAX);
         self.chats.push(chat, update, user, incoming);
     }
 }
 
-/// Tell someone not allowed that the bot is private.
-async fn refuse(outbox: TelegramOutbox, incoming: Incoming, text: String) {
-    if let Err(e) = outbox
-        .send(&incoming.key, &text, Some(&incoming.message_id))
-        .await
-    {
-        warn!(channel = %incoming.key, error = %e, "could not send the refusal");
-    }
-}
 
 #[cfg(test)]
 mod tests {

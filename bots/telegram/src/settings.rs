@@ -48,7 +48,8 @@ pub struct TelegramSettings {
     pub group_admins_are_admins: bool,
     /// How long a group's administrator list is cached, seconds.
     pub admin_cache_secs: u64,
-    /// What a user who is not allowed gets told in a private chat.
+    /// What someone not allowed gets told, verbatim; empty (the default): the catalogue's
+    /// polite line in their language.
     pub refusal_text: String,
     /// Whether a group that is not allowed gets the refusal too (when the bot is addressed);
     /// otherwise the bot stays silent there.
@@ -72,8 +73,7 @@ impl Default for TelegramSettings {
             admin_user_ids: Vec::new(),
             group_admins_are_admins: true,
             admin_cache_secs: 300,
-            refusal_text: "Sorry, this is a private bot: I only talk to people on its list."
-                .to_owned(),
+            refusal_text: String::new(),
             refuse_in_groups: false,
             retry: RetrySettings::default(),
             register_commands: true,

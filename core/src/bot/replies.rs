@@ -56,6 +56,11 @@ pub fn nothing_to_cancel(lang: Language) -> String {
 pub fn direct_message_refused(lang: Language) -> String {
     t!(lang, "direct-message-refused")
 }
+/// A group message to the bot from someone the allowlists do not admit (Telegram's
+/// `refuse_in_groups`).
+pub fn private_bot(lang: Language) -> String {
+    t!(lang, "private-bot")
+}
 /// A slash command where the platform's allowlists do not let the bot answer.
 pub fn not_enabled_here(lang: Language) -> String {
     t!(lang, "not-enabled-here")
