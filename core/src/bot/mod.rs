@@ -19,7 +19,7 @@
 //!    durably, and only then sends the final text.
 //!
 //! A message the platform delivers again (after a crash, Telegram redelivers the updates of the
-//! last unconfirmed poll) is recognised by its id ([`Store::sight`]): it is neither stored nor
+//! last unconfirmed poll) is recognised by its id ([`Store::delivery`]): it is neither stored nor
 //! answered twice, but a stored question whose answer the crash cut off is answered.
 //!
 //! Channels whose last message is older than `bot.unload_idle_minutes` are unloaded from memory
@@ -75,7 +75,7 @@ use crate::scheduler::Scheduler;
 use crate::seam::{
     Allowlist, Author, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform,
 };
-use crate::store::{Sight, Store, Unanswered};
+use crate::store::{Delivery, Store, Unanswered};
 use crate::Result;
 
 /// The bot. Cheap to clone; clones share everything.
@@ -294,11 +294,11 @@ impl BotContext {
         let mut turn = Turn::user(&author.id, &author.display_name, text, message.at);
         turn.addressed = false;
         let id = &message.message_id;
-        let sight = self
+        let delivery = self
             .store
             .receive(key, id, message.at, Some(&turn), false)
             .await?;
-        if sight != Sight::New {
+        if delivery != Delivery::New {
             debug!("delivered again; already kept");
             return Ok(());
         }
@@ -395,7 +395,7 @@ async fn handle_message(
     let author = &message.author;
     let question = Turn::user(&author.id, &author.display_name, &asked, message.at);
     let turn = command.is_none().then_some(&question);
-    let sight = inner
+    let delivery = inner
         .store
         .receive(
             key,
@@ -405,7 +405,7 @@ async fn handle_message(
             message.is_direct,
         )
         .await?;
-    if sight == Sight::Done {
+    if delivery == Delivery::Done {
         debug!("delivered again; already handled");
         return Ok(());
     }
@@ -413,7 +413,7 @@ async fn handle_message(
         drop(channel);
         return run_command(inner, command, message, lang, outbox).await;
     }
-    queue_question(inner, channel, message, lang, outbox, question, sight).await;
+    queue_question(inner, channel, message, lang, outbox, question, delivery).await;
     Ok(())
 }
 
@@ -444,10 +444,10 @@ async fn queue_question(
     lang: Language,
     outbox: &Arc<dyn Outbox>,
     question: Turn,
-    sight: Sight,
+    delivery: Delivery,
 ) {
     let asked = question.text.clone();
-    if sight == Sight::New {
+    if delivery == Delivery::New {
         channel.conversation.push(question);
     } else {
         info!("answering a stored question whose answer was cut off");
