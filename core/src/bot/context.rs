@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{debug, info, warn};
 
 use super::channels::Channels;
-use super::rate::RateLimits;
+use super::rate_limit::RateLimits;
 use crate::config::Settings;
 use crate::engine::shelf::ModelShelf;
 use crate::engine::Engine;
