@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use parley_core::seam::{Allowlist, Incoming};
+use parley_core::seam::{AccessVerdict, Allowlist, Incoming};
 use serenity::http::Http;
 use serenity::model::channel::Channel;
 
@@ -24,7 +24,7 @@ use crate::settings::DiscordSettings;
 
 /// Where a message or command comes from, for the allowlists.
 #[derive(Debug, Clone, Default)]
-pub struct Origin {
+pub struct Asker {
     /// Guild, `None` for a DM.
     pub guild: Option<GuildId>,
     /// Channel (or thread) it was posted in.
@@ -87,7 +87,7 @@ impl Access {
     /// or its author is listed; membership of an allowed guild is [`Gate`]'s to look up. In a
     /// guild the guild list, the channel list (a thread passes through its parent) and "user
     /// list or role list" must all admit.
-    pub fn allows(&self, o: &Origin) -> bool {
+    pub fn allows(&self, o: &Asker) -> bool {
         if self.is_configured_admin(o.user) {
             return true;
         }
@@ -112,9 +112,6 @@ impl Access {
         user_ok || o.roles.iter().any(|r| self.roles.contains(&r.get()))
     }
 }
-
-/// What the allowlists say about a message (the core's one verdict type).
-pub use parley_core::seam::AccessVerdict as Verdict;
 
 /// How long a member's roles looked up through REST are trusted.
 const MEMBER_TTL: Duration = Duration::from_secs(300);
@@ -150,18 +147,18 @@ impl Gate {
     }
 
     /// What to do with a message or command from `o`.
-    pub async fn verdict(&self, http: &Http, o: &Origin) -> Verdict {
+    pub async fn verdict(&self, http: &Http, o: &Asker) -> AccessVerdict {
         if self.access.allows(o) {
-            return Verdict::Allow;
+            return AccessVerdict::Allow;
         }
         if o.guild.is_some() {
-            return Verdict::Ignore;
+            return AccessVerdict::Ignore;
         }
         let a = &self.access;
         if a.direct && a.members_in_dms && self.holds_an_allowed_role(http, o.user).await {
-            return Verdict::Allow;
+            return AccessVerdict::Allow;
         }
-        Verdict::Refuse
+        AccessVerdict::Refuse
     }
 
     /// Whether `user` is a member of an allowed guild holding an allowed role. The guilds
@@ -233,10 +230,10 @@ pub struct ResumeGate {
 
 impl ResumeGate {
     /// Where `m` came from, as the allowlists need it; `None` when that cannot be found out.
-    async fn origin(&self, m: &Incoming) -> Option<Origin> {
+    async fn asker(&self, m: &Incoming) -> Option<Asker> {
         let user = UserId::new(m.author.id.parse::<u64>().ok().filter(|u| *u != 0)?);
         let channel = ChannelId::new(m.key.chat.parse::<u64>().ok().filter(|c| *c != 0)?);
-        let mut origin = Origin {
+        let mut asker = Asker {
             guild: None,
             channel,
             parent: None,
@@ -244,20 +241,20 @@ impl ResumeGate {
             roles: Vec::new(),
         };
         if m.is_direct {
-            return Some(origin);
+            return Some(asker);
         }
         let Ok(Channel::Guild(c)) = self.http.get_channel(channel).await else {
             tracing::info!(%channel, "cannot tell the guild of a resumed question's channel");
             return None;
         };
-        origin.guild = Some(c.guild_id);
-        origin.parent = c.thread_metadata.and(c.parent_id);
-        origin.roles = self
+        asker.guild = Some(c.guild_id);
+        asker.parent = c.thread_metadata.and(c.parent_id);
+        asker.roles = self
             .gate
             .member_roles(&self.http, c.guild_id, user)
             .await
             .unwrap_or_default();
-        Some(origin)
+        Some(asker)
     }
 }
 
@@ -267,8 +264,8 @@ impl Allowlist for ResumeGate {
         if self.gate.access.is_open() {
             return true;
         }
-        match self.origin(m).await {
-            Some(o) => self.gate.verdict(&self.http, &o).await == Verdict::Allow,
+        match self.asker(m).await {
+            Some(o) => self.gate.verdict(&self.http, &o).await == AccessVerdict::Allow,
             None => false,
         }
     }
@@ -278,8 +275,8 @@ impl Allowlist for ResumeGate {
 mod tests {
     use super::*;
 
-    fn origin(guild: Option<u64>, channel: u64, user: u64, roles: &[u64]) -> Origin {
-        Origin {
+    fn asker(guild: Option<u64>, channel: u64, user: u64, roles: &[u64]) -> Asker {
+        Asker {
             guild: guild.map(GuildId::new),
             channel: ChannelId::new(channel),
             parent: None,
@@ -291,8 +288,8 @@ mod tests {
     #[test]
     fn empty_lists_admit_everyone() {
         let a = Access::new(&DiscordSettings::default());
-        assert!(a.allows(&origin(Some(1), 2, 3, &[])));
-        assert!(a.allows(&origin(None, 2, 3, &[])));
+        assert!(a.allows(&asker(Some(1), 2, 3, &[])));
+        assert!(a.allows(&asker(None, 2, 3, &[])));
     }
 
     #[test]
@@ -303,10 +300,10 @@ mod tests {
             ..DiscordSettings::default()
         };
         let a = Access::new(&s);
-        assert!(a.allows(&origin(Some(1), 20, 3, &[])));
-        assert!(!a.allows(&origin(Some(9), 20, 3, &[])));
-        assert!(!a.allows(&origin(Some(1), 21, 3, &[])));
-        let mut t = origin(Some(1), 30, 3, &[]);
+        assert!(a.allows(&asker(Some(1), 20, 3, &[])));
+        assert!(!a.allows(&asker(Some(9), 20, 3, &[])));
+        assert!(!a.allows(&asker(Some(1), 21, 3, &[])));
+        let mut t = asker(Some(1), 30, 3, &[]);
         t.parent = Some(ChannelId::new(20));
         assert!(a.allows(&t));
     }
@@ -321,11 +318,11 @@ mod tests {
             ..DiscordSettings::default()
         };
         let a = Access::new(&s);
-        assert!(a.allows(&origin(Some(1), 2, 3, &[])));
-        assert!(a.allows(&origin(Some(1), 2, 4, &[50])));
-        assert!(!a.allows(&origin(Some(1), 2, 4, &[51])));
-        assert!(!a.allows(&origin(None, 2, 3, &[])));
-        assert!(a.allows(&origin(None, 2, 99, &[])));
+        assert!(a.allows(&asker(Some(1), 2, 3, &[])));
+        assert!(a.allows(&asker(Some(1), 2, 4, &[50])));
+        assert!(!a.allows(&asker(Some(1), 2, 4, &[51])));
+        assert!(!a.allows(&asker(None, 2, 3, &[])));
+        assert!(a.allows(&asker(None, 2, 99, &[])));
     }
 
     #[test]
@@ -341,12 +338,12 @@ mod tests {
             },
         ] {
             let a = Access::new(&s);
-            assert!(!a.allows(&origin(None, 2, 3, &[])), "{s:?}");
+            assert!(!a.allows(&asker(None, 2, 3, &[])), "{s:?}");
             let listed = Access::new(&DiscordSettings {
                 allowed_user_ids: vec![3],
                 ..s
             });
-            assert!(listed.allows(&origin(None, 2, 3, &[])));
+            assert!(listed.allows(&asker(None, 2, 3, &[])));
         }
     }
 }

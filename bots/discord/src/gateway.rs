@@ -16,7 +16,8 @@ use serenity::all::{
 };
 use serenity::model::guild::Guild;
 
-use crate::access::{Access, Gate, Origin, ResumeGate, Verdict};
+use crate::access::{Access, Gate, Asker, ResumeGate};
+use parley_core::seam::AccessVerdict;
 use crate::guilds::GuildDirectory;
 use parley_core::refusal::{Judged, Refusals, REFUSAL_GAP};
 use crate::slash::{map_interaction, slash_commands};
@@ -110,14 +111,14 @@ impl Events {
         }
     }
 
-    fn origin(
+    fn asker(
         &self,
         guild: Option<GuildId>,
         channel: serenity::all::ChannelId,
         user: UserId,
         roles: Vec<serenity::all::RoleId>,
-    ) -> Origin {
-        Origin {
+    ) -> Asker {
+        Asker {
             guild,
             channel,
             parent: self.directory.parent_of(channel),
@@ -139,14 +140,14 @@ impl Events {
             .as_ref()
             .map(|m| m.roles.clone())
             .unwrap_or_default();
-        let origin = self.origin(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
-        match self.gate.verdict(&ctx.http, &origin).await {
-            Verdict::Allow => {}
-            Verdict::Ignore => {
+        let asker = self.asker(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
+        match self.gate.verdict(&ctx.http, &asker).await {
+            AccessVerdict::Allow => {}
+            AccessVerdict::Ignore => {
                 tracing::debug!(channel = %msg.channel_id, user = %msg.author.id, "message outside the allowlists ignored");
                 return None;
             }
-            Verdict::Refuse => {
+            AccessVerdict::Refuse => {
                 // A message carries no locale: the line is in the bot's language.
                 let judged = Judged {
                     place: msg.author.id.to_string(),
@@ -155,7 +156,7 @@ impl Events {
                     language: None,
                     is_direct: msg.guild_id.is_none(),
                 };
-                self.refusals.admit(Verdict::Refuse, judged, self.outbox(ctx));
+                self.refusals.admit(AccessVerdict::Refuse, judged, self.outbox(ctx));
                 return None;
             }
         }
@@ -237,8 +238,8 @@ impl Events {
             .as_ref()
             .map(|m| m.roles.clone())
             .unwrap_or_default();
-        let origin = self.origin(reaction.guild_id, reaction.channel_id, user, roles.clone());
-        if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
+        let asker = self.asker(reaction.guild_id, reaction.channel_id, user, roles.clone());
+        if self.gate.verdict(&ctx.http, &asker).await != AccessVerdict::Allow {
             tracing::debug!(channel = %reaction.channel_id, user = %user, "reaction outside the allowlists ignored");
             return;
         }
@@ -271,8 +272,8 @@ impl Events {
             .as_ref()
             .map(|m| m.roles.clone())
             .unwrap_or_default();
-        let origin = self.origin(cmd.guild_id, cmd.channel_id, cmd.user.id, roles);
-        if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
+        let asker = self.asker(cmd.guild_id, cmd.channel_id, cmd.user.id, roles);
+        if self.gate.verdict(&ctx.http, &asker).await != AccessVerdict::Allow {
             let reply = CreateInteractionResponse::Message(
                 CreateInteractionResponseMessage::new()
                     .content(replies::not_enabled_here(Language::resolve(

@@ -16,13 +16,10 @@ use teloxide::types::ChatId;
 use tracing::{debug, warn};
 
 use parley_core::outbound::Client;
-use parley_core::seam::{Allowlist, Incoming};
+use parley_core::seam::{AccessVerdict, Allowlist, Incoming};
 
 use crate::outbox::TelegramOutbox;
 use crate::settings::TelegramSettings;
-
-/// What the allowlists say about a message (the core's one verdict type).
-pub use parley_core::seam::AccessVerdict as Verdict;
 
 /// How long a group's admin list is trusted after a failed lookup.
 const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(30);
@@ -61,19 +58,19 @@ impl Access {
 
     /// Whether `user` in `chat` may talk to the bot; for those who may not, whether they are told.
     /// `addressed`: the message mentions or replies to the bot (groups are only refused then).
-    pub fn check(&self, chat: i64, user: i64, is_direct: bool, addressed: bool) -> Verdict {
+    pub fn check(&self, chat: i64, user: i64, is_direct: bool, addressed: bool) -> AccessVerdict {
         let open = self.allowed_users.is_empty() && self.allowed_chats.is_empty();
         if open
             || self.admins.contains(&user)
             || self.allowed_users.contains(&user)
             || self.allowed_chats.contains(&chat)
         {
-            return Verdict::Allow;
+            return AccessVerdict::Allow;
         }
         if is_direct || (self.refuse_in_groups && addressed) {
-            Verdict::Refuse
+            AccessVerdict::Refuse
         } else {
-            Verdict::Ignore
+            AccessVerdict::Ignore
         }
     }
 
@@ -159,7 +156,7 @@ impl Allowlist for Access {
         ) else {
             return false;
         };
-        self.check(chat, user, message.is_direct, true) == Verdict::Allow
+        self.check(chat, user, message.is_direct, true) == AccessVerdict::Allow
     }
 }
 
@@ -181,19 +178,19 @@ mod tests {
     fn empty_allowlists_allow_everyone() {
         assert_eq!(
             access(&[], &[], false).check(-5, 1, false, false),
-            Verdict::Allow
+            AccessVerdict::Allow
         );
     }
 
     #[test]
     fn listed_user_or_chat_is_allowed() {
         let a = access(&[1], &[-5], false);
-        assert_eq!(a.check(1, 1, true, false), Verdict::Allow);
-        assert_eq!(a.check(-7, 1, false, true), Verdict::Allow);
-        assert_eq!(a.check(-5, 2, false, false), Verdict::Allow);
+        assert_eq!(a.check(1, 1, true, false), AccessVerdict::Allow);
+        assert_eq!(a.check(-7, 1, false, true), AccessVerdict::Allow);
+        assert_eq!(a.check(-5, 2, false, false), AccessVerdict::Allow);
         assert_eq!(
             a.check(-7, 99, false, false),
-            Verdict::Allow,
+            AccessVerdict::Allow,
             "admins always pass"
         );
     }
@@ -201,11 +198,11 @@ mod tests {
     #[test]
     fn strangers_are_refused_in_private_and_ignored_in_groups() {
         let a = access(&[1], &[], false);
-        assert_eq!(a.check(2, 2, true, false), Verdict::Refuse);
-        assert_eq!(a.check(-7, 2, false, true), Verdict::Ignore);
+        assert_eq!(a.check(2, 2, true, false), AccessVerdict::Refuse);
+        assert_eq!(a.check(-7, 2, false, true), AccessVerdict::Ignore);
         let loud = access(&[1], &[], true);
-        assert_eq!(loud.check(-7, 2, false, true), Verdict::Refuse);
-        assert_eq!(loud.check(-7, 2, false, false), Verdict::Ignore);
+        assert_eq!(loud.check(-7, 2, false, true), AccessVerdict::Refuse);
+        assert_eq!(loud.check(-7, 2, false, false), AccessVerdict::Ignore);
     }
 
     #[test]

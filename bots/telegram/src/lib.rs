@@ -53,7 +53,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use access::{Access, Verdict};
+pub use access::Access;
 pub use error::{Error, Result};
 pub use mapping::{
     display_name, map_message, map_update, map_update_json, strip_mention, BotIdentity,

@@ -17,7 +17,8 @@ use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::access::{Access, Verdict};
+use crate::access::Access;
+use parley_core::seam::AccessVerdict;
 use crate::chats::Chats;
 use crate::mapping::{map_update, BotIdentity};
 use crate::outbox::{is_transient, Redactor, TelegramOutbox};

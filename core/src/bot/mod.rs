@@ -38,7 +38,7 @@
 //! its prompt kind), the one pump that carries a generation out, and keeping what it wrote;
 //! `context` is what every room shares (`BotContext`) and its maintenance; `channels` holds
 //! loaded channels; `files` reads attachments; [`replies`] is every text the bot writes itself;
-//! `rate` is the per-user limit; `why` keeps and tells what `/why` says about each answer.
+//! `rate_limit` is the per-user limit; `why` keeps and tells what `/why` says about each answer.
 
 mod answer;
 mod channels;
@@ -62,7 +62,7 @@ use self::channels::{Channels, OpenChannel};
 use self::context::{now_unix, retention, say, spawn_maintenance, BotContext};
 use self::job::prompt_for;
 use self::queue::submit;
-use self::rate_limit::{RateLimits, Verdict};
+use self::rate_limit::{RateLimits, RateCheck};
 use crate::commands::{Addressee, Command, CommandError};
 use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
@@ -318,14 +318,14 @@ impl BotContext {
     ) -> bool {
         let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
         match self.rate.check(message) {
-            Verdict::Pass => {}
-            Verdict::Warn => {
+            RateCheck::Pass => {}
+            RateCheck::Warn => {
                 debug!("rate limited");
                 metrics::message_refused(key.platform, Refusal::RateLimited);
                 say(outbox, key, reply_to, &replies::rate_limited(lang)).await;
                 return false;
             }
-            Verdict::Drop => {
+            RateCheck::Drop => {
                 debug!("rate limited");
                 metrics::message_refused(key.platform, Refusal::RateLimited);
                 return false;

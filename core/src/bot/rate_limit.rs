@@ -17,7 +17,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// What the limit says about one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(super) enum RateCheck {
     /// Within the limit: handle it.
     Pass,
     /// The first message over the limit this minute: drop it and tell the user.
@@ -53,14 +53,14 @@ impl RateLimits {
     }
 
     /// Count `message` against its author's limit.
-    pub(super) fn check(&self, message: &Incoming) -> Verdict {
+    pub(super) fn check(&self, message: &Incoming) -> RateCheck {
         self.check_at(message, Instant::now())
     }
 
     /// [`Self::check`] at `now` (tests move the clock).
-    fn check_at(&self, message: &Incoming, now: Instant) -> Verdict {
+    fn check_at(&self, message: &Incoming, now: Instant) -> RateCheck {
         if self.per_minute == 0 {
-            return Verdict::Pass;
+            return RateCheck::Pass;
         }
         self.prune_due(now);
         let who = format!("{}:{}", message.key.platform.as_str(), message.author.id);
@@ -78,10 +78,10 @@ impl RateLimits {
         if w.times.len() >= self.per_minute {
             let first = !w.warned;
             w.warned = true;
-            return if first { Verdict::Warn } else { Verdict::Drop };
+            return if first { RateCheck::Warn } else { RateCheck::Drop };
         }
         w.times.push_back(now);
-        Verdict::Pass
+        RateCheck::Pass
     }
 
     /// Drop the windows that say nothing any more (no message in the last minute).
@@ -125,11 +125,11 @@ mod tests {
         let start = Instant::now();
         for i in 0..100 {
             let user = format!("u{i}");
-            assert_eq!(limits.check_at(&dm("d", &user, "hi"), start), Verdict::Pass);
+            assert_eq!(limits.check_at(&dm("d", &user, "hi"), start), RateCheck::Pass);
         }
         assert_eq!(limits.windows.len(), 100);
         let later = start + MINUTE + Duration::from_secs(1);
-        assert_eq!(limits.check_at(&dm("d", "new", "hi"), later), Verdict::Pass);
+        assert_eq!(limits.check_at(&dm("d", "new", "hi"), later), RateCheck::Pass);
         assert_eq!(
             limits.windows.len(),
             1,
