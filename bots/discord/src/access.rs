@@ -22,7 +22,7 @@ use serenity::model::permissions::Permissions;
 use crate::guilds::GuildDirectory;
 use crate::settings::DiscordSettings;
 
-/// Where a message or command comes from, for the allowlists.
+/// Who asks, and where: what the allowlists judge a message or command by.
 #[derive(Debug, Clone, Default)]
 pub struct Asker {
     /// Guild, `None` for a DM.

@@ -23,7 +23,7 @@ use crate::engine::{Engine, Role};
 use crate::i18n::Language;
 use crate::seam::{ChannelKey, Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
-use crate::translate::{self, ContentKind, Lang};
+use crate::translate::{self, ContentKind, TextLanguage};
 use crate::Result;
 
 /// One command being run: the bot, the message that carried it, and where to answer.
@@ -397,7 +397,7 @@ async fn translate(call: &Call<'_>, arg: TranslateArg) -> Result<String> {
                 let names: Vec<String> = s
                     .translate
                     .iter()
-                    .filter_map(|c| Lang::from_code(c))
+                    .filter_map(|c| TextLanguage::from_code(c))
                     .map(|l| replies::language_name(lang, l))
                     .collect();
                 let joined = replies::languages(lang, &names);

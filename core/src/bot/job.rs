@@ -18,7 +18,7 @@ use crate::conversation::{ContextWindow, Turn, WindowStats};
 use crate::engine::{GenEvent, Generation, Usage};
 use crate::i18n::Language;
 use crate::seam::{ChannelKey, Incoming, Outbox, RepliedTo};
-use crate::translate::{self, Lang, TranslatePlan};
+use crate::translate::{self, TextLanguage, TranslatePlan};
 
 /// How long Telegram shows "typing…" after one call; refreshed a little before.
 const TYPING_REFRESH: Duration = Duration::from_secs(4);
@@ -37,9 +37,9 @@ pub(super) struct Translation {
     /// The message's text.
     pub(super) text: String,
     /// Its language, when detected.
-    pub(super) from: Option<Lang>,
+    pub(super) from: Option<TextLanguage>,
     /// The language asked for.
-    pub(super) to: Lang,
+    pub(super) to: TextLanguage,
     /// Store it as the bot's turn (translate mode) or not (on demand).
     pub(super) keep: bool,
 }
@@ -81,11 +81,11 @@ impl Origin {
 /// What answering `text` means in `channel`: the conversation, or (translate mode) a one-shot
 /// translation; `None` when translate mode leaves it alone.
 pub(super) fn prompt_for(channel: &Channel, text: &str) -> Option<Prompt> {
-    let targets: Vec<Lang> = channel
+    let targets: Vec<TextLanguage> = channel
         .settings
         .translate
         .iter()
-        .filter_map(|c| Lang::from_code(c))
+        .filter_map(|c| TextLanguage::from_code(c))
         .collect();
     if targets.is_empty() {
         return Some(Prompt::Chat);

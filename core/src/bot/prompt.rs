@@ -15,7 +15,7 @@ use crate::engine::{Engine, Role, SamplingParams};
 use crate::persona::PromptContext;
 use crate::seam::{ChannelKey, RepliedTo};
 use crate::store::ChannelSettings;
-use crate::translate::Lang;
+use crate::translate::TextLanguage;
 use crate::Result;
 
 impl BotContext {
@@ -101,7 +101,7 @@ impl BotContext {
         ctx.languages = cs
             .translate
             .iter()
-            .filter_map(|c| Lang::from_code(c))
+            .filter_map(|c| TextLanguage::from_code(c))
             .map(|l| l.name().to_string())
             .collect();
         match self.personas.render(&mode, &ctx) {

@@ -16,7 +16,7 @@ use crate::i18n::Language;
 use crate::metrics::{self, Refusal};
 use crate::scheduler::{Admission, Job, Rejected};
 use crate::seam::{Incoming, Outbox};
-use crate::translate::Lang;
+use crate::translate::TextLanguage;
 use crate::Result;
 
 /// Run one job: answer the conversation, or translate.
@@ -37,7 +37,7 @@ async fn run(
 /// there is none (see [`translation::on_demand`]).
 pub(super) async fn translate_on_demand(
     ctx: &Arc<BotContext>,
-    to: Option<Lang>,
+    to: Option<TextLanguage>,
     message: &Incoming,
     lang: Language,
     outbox: &Arc<dyn Outbox>,

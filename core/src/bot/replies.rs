@@ -10,7 +10,7 @@ use crate::engine::SamplingParams;
 use crate::i18n::Language;
 use crate::store::{AnswerRecord, PromptSource, SamplingOverrides, StopCause};
 use crate::t;
-use crate::translate::Lang;
+use crate::translate::TextLanguage;
 
 /// The queue is full.
 pub fn busy(lang: Language) -> String {
@@ -302,7 +302,7 @@ pub fn system_prompt(lang: Language, text: &str) -> String {
 }
 
 /// A language's name as `lang` writes it (`Deutsch` is `German` in English, `德语` in Chinese).
-pub fn language_name(lang: Language, of: Lang) -> String {
+pub fn language_name(lang: Language, of: TextLanguage) -> String {
     crate::i18n::text(lang, &format!("language-{}", of.code()), &[])
 }
 

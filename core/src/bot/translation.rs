@@ -22,7 +22,7 @@ use crate::i18n::Language;
 use crate::seam::{Incoming, Outbox};
 use crate::translate::{
     self, strict_translation_prompt, strip_chatter, translation_fits, translation_prompt,
-    ContentKind, Lang,
+    ContentKind, TextLanguage,
 };
 use crate::{Error, Result};
 
@@ -166,7 +166,7 @@ impl BotContext {
 /// translation enters the conversation.
 pub(super) async fn on_demand(
     inner: &BotContext,
-    asked: Option<Lang>,
+    asked: Option<TextLanguage>,
     message: &Incoming,
     lang: Language,
     outbox: &dyn Outbox,
@@ -194,12 +194,12 @@ pub(super) async fn on_demand(
         .settings
         .translate
         .iter()
-        .find_map(|c| Lang::from_code(c));
-    let users = message.language.as_deref().and_then(Lang::parse);
+        .find_map(|c| TextLanguage::from_code(c));
+    let users = message.language.as_deref().and_then(TextLanguage::parse);
     let to = asked
         .or(chat_target)
         .or(users)
-        .or_else(|| Lang::from_code("en"));
+        .or_else(|| TextLanguage::from_code("en"));
     let Some(to) = to else {
         return Ok(None);
     };

@@ -1,6 +1,6 @@
 //! Which language a message is in, and whether it is prose at all ([`detect`]).
 
-use super::lang::{Lang, Script};
+use super::lang::{TextLanguage, Script};
 use super::words::{lexicon_vote, INTERJECTIONS, SHORT_WORDS};
 
 /// What a message is, as far as translation cares.
@@ -24,7 +24,7 @@ pub enum ContentKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
     /// The language, when it can be told with enough confidence.
-    pub lang: Option<Lang>,
+    pub lang: Option<TextLanguage>,
     /// 0.0 (a guess) to 1.0 (certain); 0.0 when `lang` is `None`.
     pub confidence: f64,
     /// What the message is.
@@ -75,13 +75,13 @@ pub fn detect(text: &str) -> Detection {
     }
     let counts = ScriptCounts::of(&letters);
     let script = counts.main();
-    let text_detection = |lang: Option<Lang>, confidence: f64| Detection {
+    let text_detection = |lang: Option<TextLanguage>, confidence: f64| Detection {
         lang,
         confidence: if lang.is_some() { confidence } else { 0.0 },
         kind: ContentKind::Text,
         script: Some(script),
     };
-    let code = |c: &str| Lang::from_code(c);
+    let code = |c: &str| TextLanguage::from_code(c);
     match script {
         Script::Kana => text_detection(code("ja"), 0.99),
         Script::Han => {
@@ -120,7 +120,7 @@ pub fn detect(text: &str) -> Detection {
 fn detect_latin(prose: &str, script: Script) -> Detection {
     let normalized = normalize_words(prose);
     let words = normalized.split_whitespace().count();
-    let text = |lang: Option<Lang>, confidence: f64, kind: ContentKind| Detection {
+    let text = |lang: Option<TextLanguage>, confidence: f64, kind: ContentKind| Detection {
         lang,
         confidence: if lang.is_some() { confidence } else { 0.0 },
         kind,
@@ -138,7 +138,7 @@ fn detect_latin(prose: &str, script: Script) -> Detection {
             .iter()
             .find(|(_, list)| list.contains(&normalized.as_str()))
         {
-            return text(Lang::from_code(code), 0.9, ContentKind::Text);
+            return text(TextLanguage::from_code(code), 0.9, ContentKind::Text);
         }
     }
     let letters = prose.chars().filter(|c| c.is_alphabetic()).count();
@@ -184,10 +184,10 @@ fn normalize_words(text: &str) -> String {
 }
 
 /// whatlang restricted to the languages Parley knows.
-fn whatlang_detect(text: &str) -> Option<(Lang, f64)> {
+fn whatlang_detect(text: &str) -> Option<(TextLanguage, f64)> {
     let allow: Vec<whatlang::Lang> = LANGS.iter().map(|r| r.4).collect();
     let info = whatlang::Detector::with_allowlist(allow).detect(text)?;
-    Lang::from_whatlang(info.lang()).map(|l| (l, info.confidence()))
+    TextLanguage::from_whatlang(info.lang()).map(|l| (l, info.confidence()))
 }
 
 /// Letters counted by script.
@@ -393,7 +393,7 @@ mod tests {
             ("Tudo bem?", "pt"),
             ("Hoe gaat het?", "nl"),
         ] {
-            assert_eq!(detect(text).lang.map(Lang::code), Some(code), "{text}");
+            assert_eq!(detect(text).lang.map(TextLanguage::code), Some(code), "{text}");
         }
         // Shared by several languages: not guessed.
         assert_eq!(detect("no").lang, None);

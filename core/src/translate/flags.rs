@@ -1,6 +1,6 @@
 //! Country flags as languages, for translation on demand by flag reaction.
 
-use super::lang::Lang;
+use super::lang::TextLanguage;
 
 /// One language per country flag, for translation on demand by flag reaction (🇩🇪 → German).
 /// A flag whose country speaks several languages names the one most of its people read
@@ -73,7 +73,7 @@ const FLAG_LANGS: &[(&str, &str)] = &[
 /// assert_eq!(flag_language("🇯🇵").map(|l| l.code()), Some("ja"));
 /// assert_eq!(flag_language("👍"), None);
 /// ```
-pub fn flag_language(emoji: &str) -> Option<Lang> {
+pub fn flag_language(emoji: &str) -> Option<TextLanguage> {
     let letters: Option<String> = emoji
         .chars()
         .map(|c| {
@@ -83,14 +83,14 @@ pub fn flag_language(emoji: &str) -> Option<Lang> {
         .collect();
     let country = letters.filter(|l| l.len() == 2)?;
     let (_, code) = FLAG_LANGS.iter().find(|(c, _)| *c == country)?;
-    Lang::from_code(code)
+    TextLanguage::from_code(code)
 }
 
 /// Every flag with a language, as (country code, language): the table the README shows.
-pub fn flag_languages() -> impl Iterator<Item = (&'static str, Lang)> {
+pub fn flag_languages() -> impl Iterator<Item = (&'static str, TextLanguage)> {
     FLAG_LANGS
         .iter()
-        .filter_map(|(c, l)| Lang::from_code(l).map(|l| (*c, l)))
+        .filter_map(|(c, l)| TextLanguage::from_code(l).map(|l| (*c, l)))
 }
 
 #[cfg(test)]
@@ -100,9 +100,9 @@ mod tests {
     #[test]
     fn every_flag_names_a_known_language() {
         assert_eq!(flag_languages().count(), FLAG_LANGS.len());
-        assert_eq!(flag_language("🇩🇪").map(Lang::code), Some("de"));
-        assert_eq!(flag_language("🇧🇷").map(Lang::code), Some("pt"));
-        assert_eq!(flag_language("🇺🇸").map(Lang::code), Some("en"));
+        assert_eq!(flag_language("🇩🇪").map(TextLanguage::code), Some("de"));
+        assert_eq!(flag_language("🇧🇷").map(TextLanguage::code), Some("pt"));
+        assert_eq!(flag_language("🇺🇸").map(TextLanguage::code), Some("en"));
         assert_eq!(flag_language("🇦"), None);
         assert_eq!(
             flag_language("🇦🇶"),

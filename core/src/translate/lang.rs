@@ -29,9 +29,10 @@ pub enum Script {
     Other,
 }
 
-/// A language Parley can detect and translate to.
+/// A language a text is written in, as translation sees it: one Parley can detect and
+/// translate to (not [`crate::i18n::Language`], the few the bot speaks its own lines in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Lang {
+pub struct TextLanguage {
     code: &'static str,
     name: &'static str,
 }
@@ -92,7 +93,7 @@ const LANGS: &[LangRow] = {
     ]
 };
 
-impl Lang {
+impl TextLanguage {
     /// ISO 639-1 code (`en`, `zh`).
     pub fn code(self) -> &'static str {
         self.code
@@ -104,19 +105,19 @@ impl Lang {
     }
 
     /// The language with ISO 639-1 `code` (lowercase), if Parley knows it.
-    pub fn from_code(code: &str) -> Option<Lang> {
+    pub fn from_code(code: &str) -> Option<TextLanguage> {
         LANGS.iter().find(|r| r.0 == code).map(Self::from_row)
     }
 
     /// Every language Parley knows, most used first.
-    pub fn all() -> impl Iterator<Item = Lang> {
+    pub fn all() -> impl Iterator<Item = TextLanguage> {
         LANGS.iter().map(Self::from_row)
     }
 
     /// Parse what a user types: an ISO 639-1 code (`en`), one with a region (`zh-CN`,
     /// `pt_BR`), an ISO 639-3 code (`eng`, `cmn`), or a name in English or the language itself
     /// (`english`, `Chinese`, `中文`, `Deutsch`). Case-insensitive.
-    pub fn parse(text: &str) -> Option<Lang> {
+    pub fn parse(text: &str) -> Option<TextLanguage> {
         let t = text.trim().to_lowercase();
         if t.is_empty() {
             return None;
@@ -160,8 +161,8 @@ impl Lang {
         None
     }
 
-    fn from_row(row: &LangRow) -> Lang {
-        Lang {
+    fn from_row(row: &LangRow) -> TextLanguage {
+        TextLanguage {
             code: row.0,
             name: row.1,
         }
@@ -176,12 +177,12 @@ impl Lang {
         self.row().3
     }
 
-    fn from_whatlang(w: whatlang::Lang) -> Option<Lang> {
+    fn from_whatlang(w: whatlang::Lang) -> Option<TextLanguage> {
         LANGS.iter().find(|r| r.4 == w).map(Self::from_row)
     }
 }
 
-impl fmt::Display for Lang {
+impl fmt::Display for TextLanguage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name)
     }
@@ -194,20 +195,20 @@ mod tests {
 
     #[test]
     fn codes_names_regions_and_iso3_parse() {
-        assert_eq!(Lang::parse("en"), Some(l("en")));
-        assert_eq!(Lang::parse("EN"), Some(l("en")));
-        assert_eq!(Lang::parse("english"), Some(l("en")));
-        assert_eq!(Lang::parse("Chinese"), Some(l("zh")));
-        assert_eq!(Lang::parse("中文"), Some(l("zh")));
-        assert_eq!(Lang::parse("zh-CN"), Some(l("zh")));
-        assert_eq!(Lang::parse("zh_hans"), Some(l("zh")));
-        assert_eq!(Lang::parse("pt-BR"), Some(l("pt")));
-        assert_eq!(Lang::parse("es-419"), Some(l("es")));
-        assert_eq!(Lang::parse("deutsch"), Some(l("de")));
-        assert_eq!(Lang::parse("Français"), Some(l("fr")));
-        assert_eq!(Lang::parse("eng"), Some(l("en")));
-        assert_eq!(Lang::parse("cmn"), Some(l("zh")));
-        assert_eq!(Lang::parse("ger"), Some(l("de")));
+        assert_eq!(TextLanguage::parse("en"), Some(l("en")));
+        assert_eq!(TextLanguage::parse("EN"), Some(l("en")));
+        assert_eq!(TextLanguage::parse("english"), Some(l("en")));
+        assert_eq!(TextLanguage::parse("Chinese"), Some(l("zh")));
+        assert_eq!(TextLanguage::parse("中文"), Some(l("zh")));
+        assert_eq!(TextLanguage::parse("zh-CN"), Some(l("zh")));
+        assert_eq!(TextLanguage::parse("zh_hans"), Some(l("zh")));
+        assert_eq!(TextLanguage::parse("pt-BR"), Some(l("pt")));
+        assert_eq!(TextLanguage::parse("es-419"), Some(l("es")));
+        assert_eq!(TextLanguage::parse("deutsch"), Some(l("de")));
+        assert_eq!(TextLanguage::parse("Français"), Some(l("fr")));
+        assert_eq!(TextLanguage::parse("eng"), Some(l("en")));
+        assert_eq!(TextLanguage::parse("cmn"), Some(l("zh")));
+        assert_eq!(TextLanguage::parse("ger"), Some(l("de")));
     }
 
     #[test]
@@ -221,17 +222,17 @@ mod tests {
             "e",
             "zz-zz",
         ] {
-            assert_eq!(Lang::parse(bad), None, "{bad}");
+            assert_eq!(TextLanguage::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn every_lang_has_a_code_name_and_whatlang_mapping() {
         let mut codes = std::collections::HashSet::new();
-        for lang in Lang::all() {
+        for lang in TextLanguage::all() {
             assert_eq!(lang.code().len(), 2);
             assert!(codes.insert(lang.code()), "duplicate {}", lang.code());
-            assert_eq!(Lang::parse(lang.name()), Some(lang));
+            assert_eq!(TextLanguage::parse(lang.name()), Some(lang));
             assert_eq!(lang.to_string(), lang.name());
         }
     }

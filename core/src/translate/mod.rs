@@ -31,12 +31,12 @@ mod words;
 
 pub use detect::{detect, ContentKind, Detection};
 pub use flags::{flag_language, flag_languages};
-pub use lang::{Lang, Script};
+pub use lang::{TextLanguage, Script};
 pub use output::{strict_translation_prompt, strip_chatter, translation_fits, translation_prompt};
 pub use plan::{plan, SkipReason, TranslatePlan};
 
 /// The language of `code`, in tests.
 #[cfg(test)]
-fn l(code: &str) -> Lang {
-    Lang::from_code(code).unwrap()
+fn l(code: &str) -> TextLanguage {
+    TextLanguage::from_code(code).unwrap()
 }

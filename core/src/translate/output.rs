@@ -2,11 +2,11 @@
 //! language asked for, and the chatter stripped around it.
 
 use super::detect::detect;
-use super::lang::Lang;
+use super::lang::TextLanguage;
 
 /// The system instruction that makes the model translate a message from `from` (if known) into
 /// `to`. Short, direct sentences, so small models follow it too.
-pub fn translation_prompt(from: Option<Lang>, to: Lang) -> String {
+pub fn translation_prompt(from: Option<TextLanguage>, to: TextLanguage) -> String {
     let source = match from {
         Some(l) => format!("from {} ", l.name()),
         None => String::new(),
@@ -21,7 +21,7 @@ pub fn translation_prompt(from: Option<Lang>, to: Lang) -> String {
 
 /// [`translation_prompt`] made stricter, for the one retry after a translation came out in
 /// the wrong language: the target language is named again and the reply's language demanded.
-pub fn strict_translation_prompt(from: Option<Lang>, to: Lang) -> String {
+pub fn strict_translation_prompt(from: Option<TextLanguage>, to: TextLanguage) -> String {
     format!(
         "{}\nYour whole reply must be written in {to}, and only in {to}. Do not repeat the \
          original. Do not write anything before or after the translation.",
@@ -38,13 +38,13 @@ pub fn strict_translation_prompt(from: Option<Lang>, to: Lang) -> String {
 /// kanji only reads as Chinese.
 ///
 /// ```
-/// use parley_core::translate::{translation_fits, Lang};
+/// use parley_core::translate::{translation_fits, TextLanguage};
 ///
-/// let de = Lang::parse("de").unwrap();
+/// let de = TextLanguage::parse("de").unwrap();
 /// assert!(translation_fits("Guten Morgen, wie geht es dir heute?", de));
 /// assert!(!translation_fits("Good morning, how are you today?", de));
 /// ```
-pub fn translation_fits(output: &str, to: Lang) -> bool {
+pub fn translation_fits(output: &str, to: TextLanguage) -> bool {
     if output.trim().is_empty() {
         return false;
     }
@@ -52,7 +52,7 @@ pub fn translation_fits(output: &str, to: Lang) -> bool {
     if d.kind != ContentKind::Text {
         return true;
     }
-    let kanji_for_japanese = |l: Lang| to.code() == "ja" && l.code() == "zh";
+    let kanji_for_japanese = |l: TextLanguage| to.code() == "ja" && l.code() == "zh";
     match d.lang {
         Some(l) if l == to || kanji_for_japanese(l) => true,
         Some(l) => l.script() == to.script() && d.confidence < 0.5,
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn output_in_the_wrong_language_does_not_fit() {
-        let l = |c| Lang::from_code(c).unwrap();
+        let l = |c| TextLanguage::from_code(c).unwrap();
         assert!(translation_fits(
             "Wo ist der Bahnhof? Ich kann ihn nicht finden.",
             l("de")

@@ -1,7 +1,7 @@
 //! Whether and into what to translate one message in a channel with translation on.
 
 use super::detect::{detect, ContentKind};
-use super::lang::Lang;
+use super::lang::TextLanguage;
 
 /// Why a message is not translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,7 +11,7 @@ pub enum SkipReason {
     /// Nothing in it is prose (emoji, link, code, number, an interjection).
     Nothing(ContentKind),
     /// It is already in the only target language.
-    AlreadyInTarget(Lang),
+    AlreadyInTarget(TextLanguage),
     /// Its language cannot be told and it may well be in the target language already.
     Unsure,
 }
@@ -24,9 +24,9 @@ pub enum TranslatePlan {
     /// Translate it.
     Translate {
         /// The detected source language, if known.
-        from: Option<Lang>,
+        from: Option<TextLanguage>,
         /// The language to translate into.
-        to: Lang,
+        to: TextLanguage,
     },
 }
 
@@ -45,14 +45,14 @@ pub enum TranslatePlan {
 ///    already in the target language is worse than none.
 ///
 /// ```
-/// use parley_core::translate::{plan, Lang, TranslatePlan};
+/// use parley_core::translate::{plan, TextLanguage, TranslatePlan};
 ///
-/// let en = Lang::parse("en").unwrap();
-/// let zh = Lang::parse("zh").unwrap();
+/// let en = TextLanguage::parse("en").unwrap();
+/// let zh = TextLanguage::parse("zh").unwrap();
 /// assert_eq!(plan("你好，明天见", &[en, zh]), TranslatePlan::Translate { from: Some(zh), to: en });
 /// assert!(matches!(plan("👍", &[en, zh]), TranslatePlan::Skip(_)));
 /// ```
-pub fn plan(text: &str, targets: &[Lang]) -> TranslatePlan {
+pub fn plan(text: &str, targets: &[TextLanguage]) -> TranslatePlan {
     let Some(&first) = targets.first() else {
         return TranslatePlan::Skip(SkipReason::NoTarget);
     };
@@ -77,7 +77,7 @@ pub fn plan(text: &str, targets: &[Lang]) -> TranslatePlan {
             },
         };
     }
-    let same_script: Vec<Lang> = targets
+    let same_script: Vec<TextLanguage> = targets
         .iter()
         .copied()
         .filter(|t| Some(t.script()) == d.script)

@@ -1,7 +1,7 @@
 //! The word lists short-text detection votes with: chat interjections every language uses,
 //! common short chat words, and frequent, distinctive words of each language.
 
-use super::lang::Lang;
+use super::lang::TextLanguage;
 
 /// Chat interjections shared by many languages: never worth translating.
 const INTERJECTIONS: &[&str] = &[
@@ -284,7 +284,7 @@ const LEXICON: &[(&str, &[&str])] = &[
 
 /// The language whose [`LEXICON`] words (and telltale letters) the text uses most, if one
 /// clearly leads: (language, hits).
-fn lexicon_vote(normalized: &str, original: &str) -> Option<(Lang, usize)> {
+fn lexicon_vote(normalized: &str, original: &str) -> Option<(TextLanguage, usize)> {
     let mut scores: Vec<(&str, usize)> = LEXICON
         .iter()
         .map(|(code, words)| {
@@ -312,7 +312,7 @@ fn lexicon_vote(normalized: &str, original: &str) -> Option<(Lang, usize)> {
     scores.sort_by_key(|s| std::cmp::Reverse(s.1));
     match scores.as_slice() {
         [(code, best), (_, second), ..] if *best > 0 && best > second => {
-            Lang::from_code(code).map(|l| (l, *best))
+            TextLanguage::from_code(code).map(|l| (l, *best))
         }
         _ => None,
     }
