@@ -7,17 +7,14 @@
 //! ([`crate::guilds`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parley_core::seam::{AccessVerdict, Allowlist, Incoming};
 use serenity::http::Http;
 use serenity::model::channel::Channel;
 
-use serenity::model::channel::GuildChannel;
-use serenity::model::guild::{Guild, Role};
 use serenity::model::id::{ChannelId, GuildId, RoleId, UserId};
-use serenity::model::permissions::Permissions;
 
 use crate::guilds::GuildDirectory;
 use crate::settings::DiscordSettings;

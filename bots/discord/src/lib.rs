@@ -67,7 +67,6 @@ pub mod slash;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parley_core::seam::Handler;
 use serenity::all::{Client, ClientBuilder, GatewayIntents, HttpBuilder, ShardManager};

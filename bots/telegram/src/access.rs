@@ -204,12 +204,4 @@ mod tests {
         assert_eq!(loud.check(-7, 2, false, true), AccessVerdict::Refuse);
         assert_eq!(loud.check(-7, 2, false, false), AccessVerdict::Ignore);
     }
-
-    #[test]
-    fn refusals_are_rate_limited_per_chat() {
-        let a = access(&[1], &[], false);
-        assert!(a.refusal_due(2));
-        assert!(!a.refusal_due(2));
-        assert!(a.refusal_due(3));
-    }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley_core::i18n::Language;
-use parley_core::seam::{Allowlist, CommandInfo, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, CommandInfo, Handler, Outbox, Platform};
 use teloxide::payloads::{
     DeleteMyCommandsSetters, DeleteWebhookSetters, GetUpdatesSetters, SetMyCommandsSetters,
 };
@@ -18,7 +18,6 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::access::Access;
-use parley_core::seam::AccessVerdict;
 use crate::chats::Chats;
 use crate::mapping::{map_update, BotIdentity};
 use crate::outbox::{is_transient, Redactor, TelegramOutbox};

@@ -6,19 +6,19 @@
 //! cannot lose each other's note, and an answer cannot be stored into a conversation that a
 //! `/reset` is clearing. No lock spans two channels.
 //!
-//! Channels idle for `bot.unload_idle_minutes` are unloaded by the maintenance task (their
-//! turns and settings stay in the store), so a bot in thousands of chats holds only the active
-//! ones; retention runs from the same task.
+//! Channels idle for `bot.unload_idle_minutes` are unloaded by the maintenance task (in
+//! `context`; their turns and settings stay in the store), so a bot in thousands of chats
+//! holds only the active ones.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::sync::{Mutex as ChannelLock, OwnedMappedMutexGuard, OwnedMutexGuard};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
-use crate::config::{SamplingSettings, Settings};
+use crate::config::SamplingSettings;
 use crate::conversation::Conversation;
 use crate::engine::SamplingParams;
 use crate::seam::ChannelKey;

@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 
 use super::channels::OpenChannel;
 use super::context::{say, BotContext};
-use super::job::{prompt_for, Origin, Prompt, Translation};
+use super::job::{prompt_for, Origin};
 use super::prompt::{pinned_budget, pinned_tokens};
 use super::queue::{submit, translate_on_demand};
 use super::replies;
@@ -23,7 +23,7 @@ use crate::engine::{Engine, Role};
 use crate::i18n::Language;
 use crate::seam::{ChannelKey, Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
-use crate::translate::{self, ContentKind, TextLanguage};
+use crate::translate::TextLanguage;
 use crate::Result;
 
 /// One command being run: the bot, the message that carried it, and where to answer.

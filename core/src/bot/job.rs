@@ -58,7 +58,7 @@ pub(super) struct Origin {
     /// answer queued behind others in a group does not see later questions, nor answer them
     /// twice. `None` (after `/retry`): up to the newest turn.
     pub(super) upto: Option<(String, String, i64)>,
-    /// The message the question replies to: shown with the question (see [`with_quote`]).
+    /// The message the question replies to: shown with the question (see `prompt::with_quote`).
     pub(super) quote: Option<RepliedTo>,
 }
 

@@ -60,7 +60,7 @@ fn discord_mention_len(after: &str) -> Option<usize> {
 
 /// How many bytes at the end of `text` could still become a mention once more text arrives;
 /// [`StreamRenderer`] holds them back so neutralising never changes text already shown.
-fn unfinished_mention_tail(text: &str, markup: Markup) -> usize {
+pub(super) fn unfinished_mention_tail(text: &str, markup: Markup) -> usize {
     let window_start = text.len().saturating_sub(32);
     let mut hold = 0;
     for (i, c) in text.char_indices().rev() {

@@ -9,13 +9,13 @@ const FENCE_CLOSE_CHARS: usize = 4;
 
 /// One part of a split text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Piece {
+pub(super) struct Piece {
     /// The part as it is sent (fence markers included).
-    text: String,
+    pub(super) text: String,
     /// Bytes of the input this part consumed (including whitespace dropped at the cut).
-    consumed: usize,
+    pub(super) consumed: usize,
     /// The code fence open after this part (its language tag), to reopen in the next part.
-    open_after: Option<String>,
+    pub(super) open_after: Option<String>,
 }
 
 /// Split `text` into parts of at most `max_chars` characters, counted as UTF-16 code units:
@@ -54,7 +54,7 @@ pub fn split_message(text: &str, max_chars: usize) -> Vec<String> {
 
 /// [`split_message`], starting with the fence `open` (the language tag of a block that a
 /// previous part left open), returning how much of `text` each part consumed.
-fn split_pieces(text: &str, max_chars: usize, open: Option<String>) -> Vec<Piece> {
+pub(super) fn split_pieces(text: &str, max_chars: usize, open: Option<String>) -> Vec<Piece> {
     let max = max_chars.max(1);
     let mut pieces = Vec::new();
     let mut open = open;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::seam::PlatformLimits;
 
 use super::mentions::{neutralize_mentions, unfinished_mention_tail};
-use super::split::{split_pieces, Piece};
+use super::split::{split_pieces, units, Piece};
 use super::think::ThinkFilter;
 
 /// One thing to do on the platform while an answer streams.
@@ -300,6 +300,8 @@ pub const DEFAULT_EDIT_INTERVAL: Duration = Duration::from_millis(1000);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::split_message;
+    use crate::seam::Markup;
 
     fn limits(max: usize, edit: bool) -> PlatformLimits {
         PlatformLimits {
@@ -444,7 +446,7 @@ mod tests {
             "final parts equal a plain split"
         );
         for m in &chat.messages {
-            assert!(chars(m) <= max);
+            assert!(units(m) <= max);
         }
         // far fewer updates than characters
         assert!(chat.sends + chat.edits < text.chars().count() / 5);
@@ -473,7 +475,7 @@ mod tests {
                 }
                 chat.apply(r.finish(t));
                 for m in &chat.messages {
-                    assert!(chars(m) <= max, "max {max} chunk {chunk}: {m:?}");
+                    assert!(units(m) <= max, "max {max} chunk {chunk}: {m:?}");
                 }
                 assert_eq!(
                     content(&chat.messages.join("\n")),

@@ -23,7 +23,7 @@ pub fn strip_thinking(text: &str) -> String {
 
 /// Streaming `<think>` remover: fed deltas, returns only text that will stay visible.
 #[derive(Debug, Default, Clone)]
-struct ThinkFilter {
+pub(super) struct ThinkFilter {
     /// Inside a think block.
     thinking: bool,
     /// Held back: a possible start of a tag.
@@ -34,7 +34,7 @@ struct ThinkFilter {
 
 impl ThinkFilter {
     /// Feed a delta; returns the newly visible text.
-    fn push(&mut self, delta: &str) -> String {
+    pub(super) fn push(&mut self, delta: &str) -> String {
         let mut buf = std::mem::take(&mut self.pending);
         buf.push_str(delta);
         let mut out = String::new();
@@ -72,7 +72,7 @@ impl ThinkFilter {
     }
 
     /// End of stream: a held-back partial tag that never completed is text after all.
-    fn finish(&mut self) -> String {
+    pub(super) fn finish(&mut self) -> String {
         let rest = std::mem::take(&mut self.pending);
         if self.thinking {
             String::new()

@@ -1,6 +1,6 @@
 //! Which language a message is in, and whether it is prose at all ([`detect`]).
 
-use super::lang::{TextLanguage, Script};
+use super::lang::{Script, TextLanguage, LANGS};
 use super::words::{lexicon_vote, INTERJECTIONS, SHORT_WORDS};
 
 /// What a message is, as far as translation cares.

@@ -46,7 +46,7 @@ type LangRow = (
     whatlang::Lang,
 );
 
-const LANGS: &[LangRow] = {
+pub(super) const LANGS: &[LangRow] = {
     use whatlang::Lang as W;
     use Script::*;
     &[
@@ -177,7 +177,7 @@ impl TextLanguage {
         self.row().3
     }
 
-    fn from_whatlang(w: whatlang::Lang) -> Option<TextLanguage> {
+    pub(super) fn from_whatlang(w: whatlang::Lang) -> Option<TextLanguage> {
         LANGS.iter().find(|r| r.4 == w).map(Self::from_row)
     }
 }

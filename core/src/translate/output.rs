@@ -1,8 +1,8 @@
 //! The model's side of a translation: the instruction it gets, whether its output is in the
 //! language asked for, and the chatter stripped around it.
 
-use super::detect::detect;
-use super::lang::TextLanguage;
+use super::detect::{detect, ContentKind};
+use super::lang::{Script, TextLanguage};
 
 /// The system instruction that makes the model translate a message from `from` (if known) into
 /// `to`. Short, direct sentences, so small models follow it too.

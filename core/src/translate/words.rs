@@ -4,7 +4,7 @@
 use super::lang::TextLanguage;
 
 /// Chat interjections shared by many languages: never worth translating.
-const INTERJECTIONS: &[&str] = &[
+pub(super) const INTERJECTIONS: &[&str] = &[
     "ok", "okay", "okey", "k", "kk", "lol", "lmao", "rofl", "haha", "hahaha", "hehe", "xd", "omg",
     "wtf", "hmm", "hm", "gg", "brb", "np", "ty", "thx", "pls", "plz", "ah", "oh", "eh", "uh",
     "wow", "yay", "ha", "jaja", "jajaja", "mdr", "xoxo", "afk", "idk", "imo", "btw", "ok ok",
@@ -12,7 +12,7 @@ const INTERJECTIONS: &[&str] = &[
 ];
 
 /// Common short chat words that settle the language of a message of one or two words.
-const SHORT_WORDS: &[(&str, &[&str])] = &[
+pub(super) const SHORT_WORDS: &[(&str, &[&str])] = &[
     (
         "en",
         &[
@@ -284,7 +284,7 @@ const LEXICON: &[(&str, &[&str])] = &[
 
 /// The language whose [`LEXICON`] words (and telltale letters) the text uses most, if one
 /// clearly leads: (language, hits).
-fn lexicon_vote(normalized: &str, original: &str) -> Option<(TextLanguage, usize)> {
+pub(super) fn lexicon_vote(normalized: &str, original: &str) -> Option<(TextLanguage, usize)> {
     let mut scores: Vec<(&str, usize)> = LEXICON
         .iter()
         .map(|(code, words)| {
