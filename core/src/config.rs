@@ -468,11 +468,12 @@ fn move_deprecated_retry_keys(
             };
             value = serde_json::json!(retries.saturating_add(1));
         }
-        let retry = map
-            .entry("retry")
-            .or_insert_with(|| serde_json::json!({}));
+        let retry = map.entry("retry").or_insert_with(|| serde_json::json!({}));
         let serde_json::Value::Object(retry) = retry else {
-            return setting_error(&format!("{section}.retry"), "expected a table ([section.retry])");
+            return setting_error(
+                &format!("{section}.retry"),
+                "expected a table ([section.retry])",
+            );
         };
         retry.entry(*new).or_insert(value);
     }

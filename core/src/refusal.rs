@@ -150,9 +150,21 @@ mod tests {
     async fn allowed_passes_and_ignored_is_silent() {
         let outbox = Arc::new(RecordingOutbox::default());
         let refusals = Refusals::new(REFUSAL_GAP, Language::English, Some("custom".into()));
-        assert!(refusals.admit(AccessVerdict::Allow, judged("a", None, true), outbox.clone()));
-        assert!(!refusals.admit(AccessVerdict::Ignore, judged("a", None, true), outbox.clone()));
-        assert!(!refusals.admit(AccessVerdict::Refuse, judged("a", None, true), outbox.clone()));
+        assert!(refusals.admit(
+            AccessVerdict::Allow,
+            judged("a", None, true),
+            outbox.clone()
+        ));
+        assert!(!refusals.admit(
+            AccessVerdict::Ignore,
+            judged("a", None, true),
+            outbox.clone()
+        ));
+        assert!(!refusals.admit(
+            AccessVerdict::Refuse,
+            judged("a", None, true),
+            outbox.clone()
+        ));
         assert_eq!(sent(&outbox, 1).await, vec!["custom".to_string()]);
     }
 }

@@ -23,8 +23,8 @@ use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
 use crate::config::SchedulerSettings;
-use tokio_util::sync::CancellationToken;
 use crate::seam::ChannelKey;
+use tokio_util::sync::CancellationToken;
 
 /// A unit of work: generate and deliver one answer.
 pub type Job = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;

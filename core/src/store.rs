@@ -617,7 +617,8 @@ impl Store {
     pub async fn delivery(&self, key: &ChannelKey, message_id: &str) -> Result<Delivery> {
         let key = key.clone();
         let message_id = message_id.to_string();
-        self.with_connection(move |c| delivery(c, &key, &message_id)).await
+        self.with_connection(move |c| delivery(c, &key, &message_id))
+            .await
     }
 
     /// Take in a user's message: Look up its [`Store::delivery`] and, when it is new, record it in the same
@@ -654,7 +655,8 @@ impl Store {
     /// The newest `limit` turns of a channel that `/reset` has not cleared, oldest first.
     pub async fn recent_turns(&self, key: &ChannelKey, limit: usize) -> Result<Vec<Turn>> {
         let key = key.clone();
-        self.with_connection(move |c| recent_turns(c, &key, limit)).await
+        self.with_connection(move |c| recent_turns(c, &key, limit))
+            .await
     }
 
     /// A channel as the bot loads it, read in one go: its newest `limit` turns (as

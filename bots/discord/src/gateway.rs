@@ -16,13 +16,13 @@ use serenity::all::{
 };
 use serenity::model::guild::Guild;
 
-use crate::access::{Access, Gate, Asker, ResumeGate};
-use parley_core::seam::AccessVerdict;
+use crate::access::{Access, Asker, Gate, ResumeGate};
 use crate::guilds::GuildDirectory;
-use parley_core::refusal::{Judged, Refusals, REFUSAL_GAP};
-use crate::slash::{map_interaction, slash_commands};
 use crate::mapping::{map_flag_reaction, map_message, replied_to, MessageFacts};
+use crate::slash::{map_interaction, slash_commands};
 use parley_core::outbound::{EditThrottle, RetryPolicy};
+use parley_core::refusal::{Judged, Refusals, REFUSAL_GAP};
+use parley_core::seam::AccessVerdict;
 
 use crate::outbox::{channel_outbox, interaction_outbox, Serenity};
 use crate::settings::DiscordSettings;
@@ -156,7 +156,8 @@ impl Events {
                     language: None,
                     is_direct: msg.guild_id.is_none(),
                 };
-                self.refusals.admit(AccessVerdict::Refuse, judged, self.outbox(ctx));
+                self.refusals
+                    .admit(AccessVerdict::Refuse, judged, self.outbox(ctx));
                 return None;
             }
         }

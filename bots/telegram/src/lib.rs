@@ -61,8 +61,8 @@ pub use mapping::{
 pub use outbox::{
     is_transient, telegram_outbox, Redactor, TelegramClient, TelegramOutbox, MAX_MESSAGE_LEN,
 };
-pub use parley_core::seam::{Handler, Incoming, Outbox};
 use parley_core::refusal::{Refusals, REFUSAL_GAP};
+pub use parley_core::seam::{Handler, Incoming, Outbox};
 pub use poller::bot_commands;
 /// The URL type of [`build`]'s `api_url` (teloxide's, via reqwest).
 pub use reqwest::Url;

@@ -51,5 +51,10 @@ async fn run() -> anyhow::Result<()> {
         Ok::<_, parley_telegram::Error>(parley_telegram::build(settings, token, api_url, handler))
     })
     .await
-    .with_context(|| format!("running the Telegram bot (config {})", args.config.display()))
+    .with_context(|| {
+        format!(
+            "running the Telegram bot (config {})",
+            args.config.display()
+        )
+    })
 }

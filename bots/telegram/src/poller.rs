@@ -398,14 +398,16 @@ impl Poller {
             language: incoming.language.clone(),
             is_direct: incoming.is_direct,
         };
-        if !self.refusals.admit(verdict, judged, Arc::new(self.outbox.clone())) {
+        if !self
+            .refusals
+            .admit(verdict, judged, Arc::new(self.outbox.clone()))
+        {
             return;
         }
         let update = i32::try_from(update_id).unwrap_or(i32::MAX);
         self.chats.push(chat, update, user, incoming);
     }
 }
-
 
 #[cfg(test)]
 mod tests {

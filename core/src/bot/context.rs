@@ -66,7 +66,6 @@ impl BotContext {
         }
     }
 
-
     /// Unload idle channels; see [`Bot::unload_idle`](super::Bot::unload_idle).
     pub(super) fn unload_idle(&self, idle: Duration) -> usize {
         let unloaded = self

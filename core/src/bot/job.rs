@@ -207,44 +207,44 @@ async fn sleep_until(wake: Option<Instant>) {
 }
 
 impl BotContext {
-/// Store a finished (or, `partial`, cut-off) answer, unless a `/reset` started a new
-/// conversation while it was written (the conversation's epoch moved), and keep the
-/// numbers `/stats` shows.
-pub(super) async fn keep_answer(
-    &self,
-    origin: &Origin,
-    epoch: u64,
-    window: Option<&ContextWindow>,
-    streamed: &Streamed,
-    partial: bool,
-) {
-    let key = &origin.key;
-    let mut channel = match self.channels.open(key, &self.store).await {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(channel = %key, error = %e, "could not load the channel to keep the answer");
-            return;
+    /// Store a finished (or, `partial`, cut-off) answer, unless a `/reset` started a new
+    /// conversation while it was written (the conversation's epoch moved), and keep the
+    /// numbers `/stats` shows.
+    pub(super) async fn keep_answer(
+        &self,
+        origin: &Origin,
+        epoch: u64,
+        window: Option<&ContextWindow>,
+        streamed: &Streamed,
+        partial: bool,
+    ) {
+        let key = &origin.key;
+        let mut channel = match self.channels.open(key, &self.store).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(channel = %key, error = %e, "could not load the channel to keep the answer");
+                return;
+            }
+        };
+        if !streamed.raw.trim().is_empty() && channel.conversation.epoch == epoch {
+            let turn = Turn::assistant(&streamed.raw, now_unix(), partial);
+            // The question its window ended at: the one it answers (`None`: the newest turn).
+            let answers = origin.upto.as_ref().map(|_| origin.message_id.as_str());
+            if let Err(e) = self.store.append_answer(key, &turn, answers).await {
+                warn!(channel = %key, error = %e, "could not store the answer");
+            }
+            channel.conversation.push(turn);
         }
-    };
-    if !streamed.raw.trim().is_empty() && channel.conversation.epoch == epoch {
-        let turn = Turn::assistant(&streamed.raw, now_unix(), partial);
-        // The question its window ended at: the one it answers (`None`: the newest turn).
-        let answers = origin.upto.as_ref().map(|_| origin.message_id.as_str());
-        if let Err(e) = self.store.append_answer(key, &turn, answers).await {
-            warn!(channel = %key, error = %e, "could not store the answer");
+        if let (Some(u), Some(w)) = (&streamed.usage, window) {
+            channel.conversation.last_window = Some(window_stats(w, u));
+            debug!(
+                prompt = u.prompt_tokens,
+                cached = u.cached_tokens,
+                completion = u.completion_tokens,
+                "answer done"
+            );
         }
-        channel.conversation.push(turn);
     }
-    if let (Some(u), Some(w)) = (&streamed.usage, window) {
-        channel.conversation.last_window = Some(window_stats(w, u));
-        debug!(
-            prompt = u.prompt_tokens,
-            cached = u.cached_tokens,
-            completion = u.completion_tokens,
-            "answer done"
-        );
-    }
-}
 }
 
 /// The numbers `/stats` shows about an answer.

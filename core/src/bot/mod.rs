@@ -62,7 +62,7 @@ use self::channels::{Channels, OpenChannel};
 use self::context::{now_unix, retention, say, spawn_maintenance, BotContext};
 use self::job::prompt_for;
 use self::queue::submit;
-use self::rate_limit::{RateLimits, RateCheck};
+use self::rate_limit::{RateCheck, RateLimits};
 use crate::commands::{Addressee, Command, CommandError};
 use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};

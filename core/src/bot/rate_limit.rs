@@ -78,7 +78,11 @@ impl RateLimits {
         if w.times.len() >= self.per_minute {
             let first = !w.warned;
             w.warned = true;
-            return if first { RateCheck::Warn } else { RateCheck::Drop };
+            return if first {
+                RateCheck::Warn
+            } else {
+                RateCheck::Drop
+            };
         }
         w.times.push_back(now);
         RateCheck::Pass
@@ -125,11 +129,17 @@ mod tests {
         let start = Instant::now();
         for i in 0..100 {
             let user = format!("u{i}");
-            assert_eq!(limits.check_at(&dm("d", &user, "hi"), start), RateCheck::Pass);
+            assert_eq!(
+                limits.check_at(&dm("d", &user, "hi"), start),
+                RateCheck::Pass
+            );
         }
         assert_eq!(limits.windows.len(), 100);
         let later = start + MINUTE + Duration::from_secs(1);
-        assert_eq!(limits.check_at(&dm("d", "new", "hi"), later), RateCheck::Pass);
+        assert_eq!(
+            limits.check_at(&dm("d", "new", "hi"), later),
+            RateCheck::Pass
+        );
         assert_eq!(
             limits.windows.len(),
             1,

@@ -178,13 +178,7 @@ pub(super) async fn on_demand(
         .map(|r| r.text.trim())
         .filter(|t| !t.is_empty())
     else {
-        say(
-            outbox,
-            key,
-            reply_to,
-            &replies::tr_needs_reply(lang),
-        )
-        .await;
+        say(outbox, key, reply_to, &replies::tr_needs_reply(lang)).await;
         return Ok(None);
     };
     let chat_target = inner

@@ -206,7 +206,8 @@ impl ModelShelf {
             last_used: now,
         });
         while in_memory.loaded.len() > self.max_loaded {
-            let Some(oldest) = (0..in_memory.loaded.len()).min_by_key(|&i| in_memory.loaded[i].last_used)
+            let Some(oldest) =
+                (0..in_memory.loaded.len()).min_by_key(|&i| in_memory.loaded[i].last_used)
             else {
                 break;
             };

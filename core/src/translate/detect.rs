@@ -393,7 +393,11 @@ mod tests {
             ("Tudo bem?", "pt"),
             ("Hoe gaat het?", "nl"),
         ] {
-            assert_eq!(detect(text).lang.map(TextLanguage::code), Some(code), "{text}");
+            assert_eq!(
+                detect(text).lang.map(TextLanguage::code),
+                Some(code),
+                "{text}"
+            );
         }
         // Shared by several languages: not guessed.
         assert_eq!(detect("no").lang, None);

@@ -31,7 +31,7 @@ mod words;
 
 pub use detect::{detect, ContentKind, Detection};
 pub use flags::{flag_language, flag_languages};
-pub use lang::{TextLanguage, Script};
+pub use lang::{Script, TextLanguage};
 pub use output::{strict_translation_prompt, strip_chatter, translation_fits, translation_prompt};
 pub use plan::{plan, SkipReason, TranslatePlan};
 
