@@ -267,6 +267,7 @@ where
     let result = tokio::select! {
         r = &mut runner => r,
         () = shutdown_signal() => {
+            info!("shutting down");
             // The runner keeps being polled while the adapter stops: it is what stops.
             let (_, ended) = tokio::join!(stop.stop(), tokio::time::timeout(STOP_WAIT, &mut runner));
             ended.unwrap_or_else(|_| {

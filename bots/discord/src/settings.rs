@@ -244,4 +244,26 @@ mod tests {
         let err = DiscordSettings::load(&path).unwrap_err().to_string();
         assert!(err.contains("token"), "{err}");
     }
+
+    #[test]
+    fn retry_keys_are_shared_and_the_old_ones_still_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[discord]\nmax_retries = 2\nretry_backoff_ms = 20\nrate_limit_wait_ms = 50\n\
+             [discord.retry]\nbackoff_initial_ms = 30\n",
+        )
+        .unwrap();
+        let s = DiscordSettings::load(&path).unwrap();
+        // Two retries after the first attempt: three attempts.
+        assert_eq!(s.retry.max_attempts, 3);
+        // A key under [discord.retry] wins over its old name.
+        assert_eq!(s.retry.backoff_initial_ms, 30);
+        assert_eq!(s.retry.rate_limit_wait_ms, 50);
+
+        std::fs::write(&path, "[discord.retry]\nmax_attempts = 0\n").unwrap();
+        let err = DiscordSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("discord.retry.max_attempts"), "{err}");
+    }
 }

@@ -261,4 +261,19 @@ mod tests {
         assert_eq!(u.as_str(), "http://127.0.0.1:8081/");
         assert!(parse_api_url("not a url").is_err());
     }
+
+    #[test]
+    fn retry_keys_are_shared_and_the_old_ones_still_work() {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(f, "[telegram]\nmax_attempts = 3\nbackoff_max_ms = 900").unwrap();
+        let s = TelegramSettings::load_from(
+            Some(f.path()),
+            env(&[("PARLEY__TELEGRAM__RETRY__BACKOFF_INITIAL_MS", "40")]),
+        )
+        .unwrap();
+        assert_eq!(s.retry.max_attempts, 3);
+        assert_eq!(s.retry.backoff_max_ms, 900);
+        assert_eq!(s.retry.backoff_initial_ms, 40);
+        assert_eq!(s.retry_policy().max_attempts, 3);
+    }
 }
