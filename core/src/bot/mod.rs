@@ -602,21 +602,6 @@ impl Handler for Bot {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_match_as_whole_words_anywhere() {
-        assert!(contains_word("hey Parley, what's up", "parley"));
-        assert!(contains_word("PARLEY", "parley"));
-        assert!(contains_word("what do you think, parley?", "parley"));
-        assert!(!contains_word("parleying is fun", "parley"));
-        assert!(!contains_word("myparley", "parley"));
-        assert!(contains_word("bonjour Élodie", "élodie"));
-    }
-}
-
 /// How often the maintenance task wakes; idle channels are looked for every time.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 /// How often retention runs while the bot is up (it also runs at start).
@@ -653,4 +638,19 @@ fn spawn_maintenance(inner: std::sync::Weak<BotContext>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_as_whole_words_anywhere() {
+        assert!(contains_word("hey Parley, what's up", "parley"));
+        assert!(contains_word("PARLEY", "parley"));
+        assert!(contains_word("what do you think, parley?", "parley"));
+        assert!(!contains_word("parleying is fun", "parley"));
+        assert!(!contains_word("myparley", "parley"));
+        assert!(contains_word("bonjour Élodie", "élodie"));
+    }
 }
