@@ -15,7 +15,7 @@ use std::fmt;
 use crate::i18n::Language;
 use crate::seam::CommandInfo;
 use crate::t;
-use crate::translate::Lang;
+use crate::translate::TextLanguage;
 
 /// A command from a user.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ pub enum Command {
     Translate(TranslateArg),
     /// Translate the message replied to, once: into this language, else the chat's translate
     /// target, else the user's language.
-    Tr(Option<Lang>),
+    Tr(Option<TextLanguage>),
     /// Change a sampling setting for this channel; `None` (`/set` alone) shows them.
     Set(Option<Setting>),
     /// Show what is in the context window and how fast answers are.
@@ -125,7 +125,7 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TranslateArg {
     /// Translate into these languages: one, or a pair that works both ways (`en,zh`).
-    Langs(Vec<Lang>),
+    Langs(Vec<TextLanguage>),
     /// Stop translating (`off`).
     Off,
     /// Show the current setting (no argument).
@@ -505,9 +505,9 @@ fn parse_translate(args: &str, lang: Language) -> Result<TranslateArg, CommandEr
         "off" | "none" | "stop" | "disable" => return Ok(TranslateArg::Off),
         _ => {}
     }
-    let mut langs: Vec<Lang> = Vec::new();
+    let mut langs: Vec<TextLanguage> = Vec::new();
     for word in args.split([',', ' ', '/', '+']).filter(|w| !w.is_empty()) {
-        let target = Lang::parse(word).ok_or_else(|| {
+        let target = TextLanguage::parse(word).ok_or_else(|| {
             let usage = usage(lang, "translate");
             err(t!(lang, "unknown-language", word = word, usage = usage))
         })?;
@@ -531,12 +531,12 @@ fn parse_forget(args: &str, lang: Language) -> Result<ForgetArg, CommandError> {
     }
 }
 
-fn parse_tr(args: &str, lang: Language) -> Result<Option<Lang>, CommandError> {
+fn parse_tr(args: &str, lang: Language) -> Result<Option<TextLanguage>, CommandError> {
     let word = args.trim();
     if word.is_empty() {
         return Ok(None);
     }
-    Lang::parse(word).map(Some).ok_or_else(|| {
+    TextLanguage::parse(word).map(Some).ok_or_else(|| {
         let usage = usage(lang, "tr");
         error_of("tr")(t!(lang, "unknown-language", word = word, usage = usage))
     })
@@ -745,8 +745,8 @@ mod tests {
         }
     }
 
-    fn lang(code: &str) -> Lang {
-        Lang::from_code(code).unwrap()
+    fn lang(code: &str) -> TextLanguage {
+        TextLanguage::from_code(code).unwrap()
     }
 
     #[test]
@@ -1028,7 +1028,7 @@ mod tests {
 
     #[test]
     fn tr_takes_an_optional_language() {
-        let de = Lang::parse("de");
+        let de = TextLanguage::parse("de");
         assert_eq!(
             parse("/tr", None, Language::English),
             Some(Ok(Command::Tr(None)))

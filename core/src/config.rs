@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use crate::engine::SamplingParams;
 use crate::i18n::Language;
@@ -366,7 +367,7 @@ impl MetricsSettings {
         }
         match listen.parse() {
             Ok(a) => Ok(Some(a)),
-            Err(_) => bad(
+            Err(_) => setting_error(
                 "metrics.listen",
                 &format!("must be an address with a port such as \"127.0.0.1:9464\", or empty for off; got {listen:?}"),
             ),
@@ -444,6 +445,55 @@ const MOVED: &[(&str, &str)] = &[
         "admins are listed once, in [bot] admins, as \"platform:user_id\"",
     ),
 ];
+
+/// The adapters' retry keys from before `[telegram.retry]` / `[discord.retry]` (one
+/// `RetrySettings`, the same keys on every platform): (section, old key, its key under
+/// `retry`). They keep working, with a warning; a key set under `retry` wins.
+const DEPRECATED_RETRY_KEYS: &[(&str, &str, &str)] = &[
+    ("telegram", "max_attempts", "max_attempts"),
+    ("telegram", "backoff_initial_ms", "backoff_initial_ms"),
+    ("telegram", "backoff_max_ms", "backoff_max_ms"),
+    ("telegram", "max_retry_after_secs", "max_retry_after_secs"),
+    // Retries after the first attempt: one attempt more.
+    ("discord", "max_retries", "max_attempts"),
+    ("discord", "retry_backoff_ms", "backoff_initial_ms"),
+    ("discord", "retry_backoff_max_ms", "backoff_max_ms"),
+    ("discord", "rate_limit_wait_ms", "rate_limit_wait_ms"),
+];
+
+/// Move `section`'s deprecated retry keys under its `retry` table (see
+/// [`DEPRECATED_RETRY_KEYS`]), warning about each.
+fn move_deprecated_retry_keys(
+    section: &str,
+    map: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    for (_, old, new) in DEPRECATED_RETRY_KEYS.iter().filter(|k| k.0 == section) {
+        let Some(mut value) = map.remove(*old) else {
+            continue;
+        };
+        warn!("`{section}.{old}` is deprecated: write `{new}` under [{section}.retry] instead");
+        if *old == "max_retries" {
+            let retries = match &value {
+                serde_json::Value::Number(n) => n.as_u64(),
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            let Some(retries) = retries else {
+                return setting_error(&format!("{section}.{old}"), "expected a whole number");
+            };
+            value = serde_json::json!(retries.saturating_add(1));
+        }
+        let retry = map.entry("retry").or_insert_with(|| serde_json::json!({}));
+        let serde_json::Value::Object(retry) = retry else {
+            return setting_error(
+                &format!("{section}.retry"),
+                "expected a table ([section.retry])",
+            );
+        };
+        retry.entry(*new).or_insert(value);
+    }
+    Ok(())
+}
 
 /// The key of `[section]` that [`Settings::platform_section`] fills from `bot.admins`.
 const ADMIN_IDS: &str = "admin_user_ids";
@@ -528,24 +578,24 @@ impl Settings {
     /// `[[models]]`: one-word names, each once; a source where the local engine needs one.
     fn validate_models(&self) -> Result<()> {
         if self.engine.max_loaded_models == 0 {
-            return bad("engine.max_loaded_models", "must be at least 1, got 0");
+            return setting_error("engine.max_loaded_models", "must be at least 1, got 0");
         }
         for (i, m) in self.models.iter().enumerate() {
             let key = format!("models[{i}]");
             if m.name.is_empty() || m.name.chars().any(char::is_whitespace) {
-                return bad(&format!("{key}.name"), "must be one word");
+                return setting_error(&format!("{key}.name"), "must be one word");
             }
             if self.models[..i]
                 .iter()
                 .any(|o| o.name.eq_ignore_ascii_case(&m.name))
             {
-                return bad(
+                return setting_error(
                     &format!("{key}.name"),
                     &format!("`{}` is listed twice", m.name),
                 );
             }
             if self.engine.kind == EngineKind::Local && m.source.trim().is_empty() {
-                return bad(
+                return setting_error(
                     &format!("{key}.source"),
                     "the local engine needs a GGUF path or hf:owner/repo:QUANT",
                 );
@@ -567,7 +617,7 @@ impl Settings {
         )?;
         range_f64("sampling.top_p", s.top_p, 0.0, 1.0)?;
         if s.top_p == 0.0 {
-            return bad("sampling.top_p", "must be above 0 (1 turns it off), got 0");
+            return setting_error("sampling.top_p", "must be above 0 (1 turns it off), got 0");
         }
         range_f64(
             "sampling.repeat_penalty",
@@ -578,14 +628,14 @@ impl Settings {
         range_usize("sampling.max_tokens_max", s.max_tokens_max, 1, 32768)?;
         range_usize("sampling.max_tokens", s.max_tokens, 1, s.max_tokens_max)?;
         if s.stop.iter().any(String::is_empty) {
-            return bad("sampling.stop", "stop strings must not be empty");
+            return setting_error("sampling.stop", "stop strings must not be empty");
         }
         let b = &self.bot;
         if b.name.trim().is_empty() {
-            return bad("bot.name", "must not be empty");
+            return setting_error("bot.name", "must not be empty");
         }
         if b.trigger_names.iter().any(|n| n.trim().is_empty()) {
-            return bad("bot.trigger_names", "names must not be empty");
+            return setting_error("bot.trigger_names", "names must not be empty");
         }
         range_usize("bot.max_input_chars", b.max_input_chars, 1, 1_000_000)?;
         for a in &b.admins {
@@ -593,7 +643,7 @@ impl Settings {
                 .split_once(':')
                 .is_some_and(|(p, id)| crate::seam::Platform::parse(p).is_some() && !id.is_empty());
             if !ok {
-                return bad(
+                return setting_error(
                     "bot.admins",
                     &format!("each admin is \"platform:user_id\" with platform console, telegram or discord, got {a:?}"),
                 );
@@ -618,14 +668,14 @@ impl Settings {
         range_usize("scheduler.queue_total", q.queue_total, 1, 100_000)?;
         self.metrics.address()?;
         if self.prompts.default_mode.trim().is_empty() {
-            return bad(
+            return setting_error(
                 "prompts.default_mode",
                 "must name a persona file in prompts.dir",
             );
         }
         let date = &self.prompts.date;
         if !date.is_empty() && crate::persona::unix_of_date(date).is_none() {
-            return bad(
+            return setting_error(
                 "prompts.date",
                 &format!("must be a date as YYYY-MM-DD, or empty for today; got {date:?}"),
             );
@@ -641,7 +691,7 @@ impl Settings {
             "telegram" => &self.telegram,
             "discord" => &self.discord,
             "engine.openai" => &self.engine.openai,
-            _ => return bad(name, "not a section handed to an adapter or engine"),
+            _ => return setting_error(name, "not a section handed to an adapter or engine"),
         };
         typed_section(name, table)
     }
@@ -657,17 +707,18 @@ impl Settings {
         let mut table = match name {
             "telegram" => self.telegram.clone(),
             "discord" => self.discord.clone(),
-            _ => return bad(name, "not a section handed to an adapter"),
+            _ => return setting_error(name, "not a section handed to an adapter"),
         };
         let serde_json::Value::Object(map) = &mut table else {
-            return bad(name, "expected a table ([section]), got a single value");
+            return setting_error(name, "expected a table ([section]), got a single value");
         };
         if map.contains_key(ADMIN_IDS) {
-            return bad(
+            return setting_error(
                 &format!("{name}.{ADMIN_IDS}"),
                 moved(ADMIN_IDS).unwrap_or_default(),
             );
         }
+        move_deprecated_retry_keys(name, map)?;
         let ids = self.admin_ids(platform);
         map.insert(ADMIN_IDS.into(), serde_json::json!(ids));
         typed_section(name, &table).map_err(|e| match e {
@@ -785,7 +836,8 @@ fn moved(key: &str) -> Option<&'static str> {
     MOVED.iter().find(|(k, _)| *k == key).map(|(_, to)| *to)
 }
 
-fn bad<T>(key: &str, reason: &str) -> Result<T> {
+/// The error for setting `key` (dotted) with what is wrong and what is allowed.
+fn setting_error<T>(key: &str, reason: &str) -> Result<T> {
     Err(Error::Config {
         key: key.into(),
         reason: reason.into(),
@@ -794,14 +846,14 @@ fn bad<T>(key: &str, reason: &str) -> Result<T> {
 
 fn range_f64(key: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
     if !(lo..=hi).contains(&v) {
-        return bad(key, &format!("must be between {lo} and {hi}, got {v}"));
+        return setting_error(key, &format!("must be between {lo} and {hi}, got {v}"));
     }
     Ok(())
 }
 
 fn range_usize(key: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
     if !(lo..=hi).contains(&v) {
-        return bad(key, &format!("must be between {lo} and {hi}, got {v}"));
+        return setting_error(key, &format!("must be between {lo} and {hi}, got {v}"));
     }
     Ok(())
 }
@@ -815,7 +867,7 @@ fn check_keys(raw: &serde_json::Value, schema: &serde_json::Value, prefix: &str)
     let allowed = match schema {
         serde_json::Value::Object(m) => m,
         _ => {
-            return bad(prefix, "is a single value, not a table");
+            return setting_error(prefix, "is a single value, not a table");
         }
     };
     for (k, v) in map {
@@ -826,7 +878,7 @@ fn check_keys(raw: &serde_json::Value, schema: &serde_json::Value, prefix: &str)
         };
         let Some(expected) = allowed.get(k) else {
             if let Some(to) = moved(k) {
-                return bad(&key, &format!("no longer a setting here: {to}"));
+                return setting_error(&key, &format!("no longer a setting here: {to}"));
             }
             let names: Vec<&str> = allowed.keys().map(String::as_str).collect();
             let place = if prefix.is_empty() {
@@ -834,7 +886,7 @@ fn check_keys(raw: &serde_json::Value, schema: &serde_json::Value, prefix: &str)
             } else {
                 format!("keys in [{prefix}]")
             };
-            return bad(
+            return setting_error(
                 &key,
                 &format!("unknown key; allowed {place}: {}", names.join(", ")),
             );
@@ -847,10 +899,10 @@ fn check_keys(raw: &serde_json::Value, schema: &serde_json::Value, prefix: &str)
                 check_keys(v, expected, &key)?
             }
             (serde_json::Value::Object(_), _) => {
-                return bad(&key, "expected a single value, got a table");
+                return setting_error(&key, "expected a single value, got a table");
             }
             (_, serde_json::Value::Object(_)) => {
-                return bad(&key, "expected a table ([section]), got a single value");
+                return setting_error(&key, "expected a table ([section]), got a single value");
             }
             _ => {}
         }

@@ -21,6 +21,7 @@ use crate::engine::Engine;
 use crate::hub::{self, HubModel, LogProgress};
 use crate::metrics;
 use crate::persona::Personas;
+use crate::seam::Handler;
 use crate::store::Store;
 use crate::Result;
 
@@ -261,4 +262,63 @@ pub async fn shutdown_signal() {
         () = ctrl_c => info!("Ctrl-C received"),
         () = term => info!("SIGTERM received"),
     }
+}
+
+/// How [`run_adapter`] stops an adapter it started: every adapter's shutdown handle.
+#[async_trait::async_trait]
+pub trait AdapterStop: Send + Sync {
+    /// Ask the adapter to stop taking events and let the core finish; its runner then
+    /// resolves. Calling it again does nothing.
+    async fn stop(&self);
+
+    /// The adapter's part of a reload (its allowlists), when it has one.
+    fn reloadable(&self) -> Option<Arc<dyn crate::reload::Reloadable>> {
+        None
+    }
+}
+
+/// How long a stopped adapter's runner may take to resolve before it is abandoned.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The body of every adapter binary, once its settings are read: serve `/metrics`, build the
+/// bot on `settings`, `start` the adapter with it (a runner that resolves when the adapter has
+/// stopped, and its stop handle), and run until the runner ends (a fatal error, such as a
+/// rejected token) or Ctrl-C / SIGTERM, which stops the adapter and waits for it (at most
+/// [`STOP_WAIT`]). SIGHUP (and a changed `config`, with `bot.watch_config`) reloads the live
+/// settings of the bot and the adapter ([`crate::reload`]).
+pub async fn run_adapter<E, Start, Started, Run, Stop>(
+    config: &Path,
+    settings: &Settings,
+    platform: crate::seam::Platform,
+    start: Start,
+) -> std::result::Result<(), E>
+where
+    E: From<crate::Error>,
+    Start: FnOnce(Arc<dyn Handler>) -> Started,
+    Started: std::future::Future<Output = std::result::Result<(Run, Stop), E>>,
+    Run: std::future::Future<Output = std::result::Result<(), E>>,
+    Stop: AdapterStop,
+{
+    metrics::serve(&settings.metrics, Some(platform)).await?;
+    let bot = handler(settings).await?;
+    let (runner, stop) = start(bot.clone()).await?;
+    let mut parts: Vec<Arc<dyn crate::reload::Reloadable>> = vec![bot];
+    parts.extend(stop.reloadable());
+    crate::reload::Reloader::new(config, settings.clone(), parts).spawn();
+    tokio::pin!(runner);
+    let result = tokio::select! {
+        r = &mut runner => r,
+        () = shutdown_signal() => {
+            info!("shutting down");
+            // The runner keeps being polled while the adapter stops: it is what stops.
+            let (_, ended) = tokio::join!(stop.stop(), tokio::time::timeout(STOP_WAIT, &mut runner));
+            ended.unwrap_or_else(|_| {
+                warn!("the adapter did not stop within {STOP_WAIT:?}; abandoning it");
+                Ok(())
+            })
+        }
+    };
+    // After a fatal error too: the core finishes or cancels its answers and flushes its store.
+    stop.stop().await;
+    result
 }

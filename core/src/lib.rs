@@ -9,10 +9,13 @@
 //!
 //! Rooms, in the order a message flows through them:
 //! - [`seam`]: the types adapters speak: `Incoming`, `ChannelKey`, `Outbox`, `Handler`.
+//! - [`refusal`]: what every adapter does once its allowlists have judged a message (allowed,
+//!   ignored, or refused with one polite, localized line per gap).
 //! - [`bot`]: the `Handler` adapters call. `bot/mod.rs` takes a message in (addressing,
-//!   admission, rate verdict, queue); `channels` holds one `Channel` per loaded channel; its
-//!   `commands` run one function per command; `answer` builds the request and streams the
-//!   answer; `replies` is every text the bot writes itself, in the user's language.
+//!   admission, rate limit); `queue` queues a job and runs it as a chat answer (`prompt`
+//!   builds its request, `answer` streams it) or a translation, both through `job`'s one pump;
+//!   `channels` holds one `Channel` per loaded channel; `commands` runs one function per
+//!   command; `replies` is every text the bot writes itself, in the user's language.
 //! - [`i18n`]: the languages the bot speaks (`Language`, resolved once per message from the
 //!   user's platform language, else `bot.language`) and the one Fluent catalogue
 //!   (`locales/<lang>/parley.ftl`) its words come from.
@@ -50,6 +53,7 @@ pub mod launch;
 pub mod metrics;
 pub mod outbound;
 pub mod persona;
+pub mod refusal;
 pub mod reload;
 pub mod render;
 pub mod scheduler;

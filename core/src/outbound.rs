@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -145,6 +146,78 @@ impl Backoff {
     /// Start again from the first wait (after a success).
     pub fn reset(&mut self) {
         self.next = self.initial;
+    }
+}
+
+/// How an adapter retries its platform calls: `[telegram.retry]` and `[discord.retry]`, the
+/// same keys and defaults on every platform (see `config.toml` for why each default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Attempts per call on network errors and 5xx, the first included.
+    pub max_attempts: u32,
+    /// First backoff after a failed call, milliseconds; doubles up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    /// Longest backoff, milliseconds.
+    pub backoff_max_ms: u64,
+    /// Longest `retry_after` (seconds) that is waited for; a call asked to wait longer fails.
+    pub max_retry_after_secs: u64,
+    /// Wait after a 429 that did not say how long, milliseconds.
+    pub rate_limit_wait_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+            max_retry_after_secs: 300,
+            rate_limit_wait_ms: 1000,
+        }
+    }
+}
+
+/// Rate limits in a row waited out before a call gives up.
+const MAX_RATE_LIMITED: u32 = 10;
+
+impl RetrySettings {
+    /// Check what serde cannot; `section` (`telegram`, `discord`) names the key in the error.
+    pub fn validate(&self, section: &str) -> Result<()> {
+        let bad = |key: &str, reason: String| {
+            Err(Error::Config {
+                key: format!("{section}.retry.{key}"),
+                reason,
+            })
+        };
+        if !(1..=20).contains(&self.max_attempts) {
+            return bad(
+                "max_attempts",
+                format!("must be 1 to 20, got {}", self.max_attempts),
+            );
+        }
+        if self.backoff_max_ms < self.backoff_initial_ms {
+            return bad(
+                "backoff_max_ms",
+                format!(
+                    "{} is below backoff_initial_ms ({})",
+                    self.backoff_max_ms, self.backoff_initial_ms
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The policy these settings describe.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(self.backoff_initial_ms),
+            max_backoff: Duration::from_millis(self.backoff_max_ms),
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            max_rate_limited: MAX_RATE_LIMITED,
+            rate_limit_wait: Duration::from_millis(self.rate_limit_wait_ms),
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //!   [`Rejected::Busy`] and the caller answers politely;
 //! - a newer job from the same author in the same channel replaces their waiting (not started)
 //!   one in its place in the line ([`Admission::Replaced`]);
-//! - [`Scheduler::cancel`] stops the channel's running job at once (its [`CancelToken`]) and
+//! - [`Scheduler::cancel`] stops the channel's running job at once (its [`CancellationToken`]) and
 //!   drops its waiting ones.
 //!
 //! Jobs are async closures receiving their cancel token; the scheduler spawns them on the
@@ -23,11 +23,11 @@ use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
 use crate::config::SchedulerSettings;
-use crate::engine::CancelToken;
 use crate::seam::ChannelKey;
+use tokio_util::sync::CancellationToken;
 
 /// A unit of work: generate and deliver one answer.
-pub type Job = Box<dyn FnOnce(CancelToken) -> BoxFuture<'static, ()> + Send>;
+pub type Job = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
 
 /// How a submitted job was taken in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ struct Pending {
 #[derive(Default)]
 struct Channel {
     pending: VecDeque<Pending>,
-    running: Option<CancelToken>,
+    running: Option<CancellationToken>,
     /// The author of the running job.
     running_author: String,
 }
@@ -191,7 +191,7 @@ impl Scheduler {
             let Some(p) = ch.pending.pop_front() else {
                 continue;
             };
-            let token = CancelToken::new();
+            let token = CancellationToken::new();
             ch.running = Some(token.clone());
             ch.running_author = p.author;
             s.queued -= 1;

@@ -2,30 +2,26 @@
 //!
 //! [`Access`] applies the optional allowlists of `[discord]` to what a message says; [`Gate`]
 //! adds what must be looked up (a DM author's guild roles, for `direct_messages_from_members`)
-//! and paces refusals; [`ResumeGate`] asks it again for questions a restart left unanswered.
-//! [`GuildDirectory`] remembers what
-//! GUILD_CREATE and thread events said about each guild (owner, role permissions, the bot's
-//! managed role, thread parents, channel names), which the gateway messages themselves lack.
+//! (refusals are the core's `refusal` flow); [`ResumeGate`] asks it again for questions a restart left unanswered.
+//! The guilds they read roles and owners from are [`GuildDirectory`]'s
+//! ([`crate::guilds`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use parley_core::outbound::RefusalGap;
-use parley_core::seam::{Allowlist, Incoming};
+use parley_core::seam::{AccessVerdict, Allowlist, Incoming};
 use serenity::http::Http;
 use serenity::model::channel::Channel;
 
-use serenity::model::channel::GuildChannel;
-use serenity::model::guild::{Guild, Role};
 use serenity::model::id::{ChannelId, GuildId, RoleId, UserId};
-use serenity::model::permissions::Permissions;
 
+use crate::guilds::GuildDirectory;
 use crate::settings::DiscordSettings;
 
-/// Where a message or command comes from, for the allowlists.
+/// Who asks, and where: what the allowlists judge a message or command by.
 #[derive(Debug, Clone, Default)]
-pub struct Origin {
+pub struct Asker {
     /// Guild, `None` for a DM.
     pub guild: Option<GuildId>,
     /// Channel (or thread) it was posted in.
@@ -88,7 +84,7 @@ impl Access {
     /// or its author is listed; membership of an allowed guild is [`Gate`]'s to look up. In a
     /// guild the guild list, the channel list (a thread passes through its parent) and "user
     /// list or role list" must all admit.
-    pub fn allows(&self, o: &Origin) -> bool {
+    pub fn allows(&self, o: &Asker) -> bool {
         if self.is_configured_admin(o.user) {
             return true;
         }
@@ -114,15 +110,10 @@ impl Access {
     }
 }
 
-/// What the allowlists say about a message (the core's one verdict type).
-pub use parley_core::seam::AccessVerdict as Verdict;
-
 /// How long a member's roles looked up through REST are trusted.
 const MEMBER_TTL: Duration = Duration::from_secs(300);
 /// How long "not a member" (or a failed lookup) is trusted.
 const NOT_MEMBER_TTL: Duration = Duration::from_secs(60);
-/// Gap between two refusals to one user.
-const REFUSAL_GAP: Duration = Duration::from_secs(600);
 
 /// The `[discord]` keys a reload applies live ([`Gate::reload`]).
 pub const LIVE_KEYS: &[&str] = &[
@@ -173,7 +164,6 @@ pub struct Gate {
     access: RwLock<Arc<Access>>,
     directory: Arc<GuildDirectory>,
     members: Mutex<HashMap<(GuildId, UserId), CachedMember>>,
-    refused: RefusalGap,
 }
 
 impl Gate {
@@ -183,7 +173,6 @@ impl Gate {
             access: RwLock::new(Arc::new(access)),
             directory,
             members: Mutex::new(HashMap::new()),
-            refused: RefusalGap::new(REFUSAL_GAP),
         }
     }
 
@@ -202,23 +191,18 @@ impl Gate {
     }
 
     /// What to do with a message or command from `o`.
-    pub async fn verdict(&self, http: &Http, o: &Origin) -> Verdict {
+    pub async fn verdict(&self, http: &Http, o: &Asker) -> AccessVerdict {
         let a = self.access();
         if a.allows(o) {
-            return Verdict::Allow;
+            return AccessVerdict::Allow;
         }
         if o.guild.is_some() {
-            return Verdict::Ignore;
+            return AccessVerdict::Ignore;
         }
         if a.direct && a.members_in_dms && self.holds_an_allowed_role(http, o.user).await {
-            return Verdict::Allow;
+            return AccessVerdict::Allow;
         }
-        Verdict::Refuse
-    }
-
-    /// Whether a refusal may be sent to `user` now (one per ten minutes).
-    pub fn refusal_due(&self, user: UserId) -> bool {
-        self.refused.due(&user.to_string())
+        AccessVerdict::Refuse
     }
 
     /// Whether `user` is a member of an allowed guild holding an allowed role. The guilds
@@ -290,10 +274,10 @@ pub struct ResumeGate {
 
 impl ResumeGate {
     /// Where `m` came from, as the allowlists need it; `None` when that cannot be found out.
-    async fn origin(&self, m: &Incoming) -> Option<Origin> {
+    async fn asker(&self, m: &Incoming) -> Option<Asker> {
         let user = UserId::new(m.author.id.parse::<u64>().ok().filter(|u| *u != 0)?);
         let channel = ChannelId::new(m.key.chat.parse::<u64>().ok().filter(|c| *c != 0)?);
-        let mut origin = Origin {
+        let mut asker = Asker {
             guild: None,
             channel,
             parent: None,
@@ -301,20 +285,20 @@ impl ResumeGate {
             roles: Vec::new(),
         };
         if m.is_direct {
-            return Some(origin);
+            return Some(asker);
         }
         let Ok(Channel::Guild(c)) = self.http.get_channel(channel).await else {
             tracing::info!(%channel, "cannot tell the guild of a resumed question's channel");
             return None;
         };
-        origin.guild = Some(c.guild_id);
-        origin.parent = c.thread_metadata.and(c.parent_id);
-        origin.roles = self
+        asker.guild = Some(c.guild_id);
+        asker.parent = c.thread_metadata.and(c.parent_id);
+        asker.roles = self
             .gate
             .member_roles(&self.http, c.guild_id, user)
             .await
             .unwrap_or_default();
-        Some(origin)
+        Some(asker)
     }
 }
 
@@ -324,151 +308,19 @@ impl Allowlist for ResumeGate {
         if self.gate.access().is_open() {
             return true;
         }
-        match self.origin(m).await {
-            Some(o) => self.gate.verdict(&self.http, &o).await == Verdict::Allow,
+        match self.asker(m).await {
+            Some(o) => self.gate.verdict(&self.http, &o).await == AccessVerdict::Allow,
             None => false,
         }
     }
-}
-
-/// What the adapter knows about one guild.
-#[derive(Debug, Clone, Default)]
-pub struct GuildFacts {
-    /// Owner: always an admin.
-    pub owner: UserId,
-    /// Permission bits of each role (the guild id is the `@everyone` role).
-    pub role_permissions: HashMap<RoleId, Permissions>,
-    /// Roles managed for a bot user, by the bot's id.
-    pub bot_roles: HashMap<UserId, Vec<RoleId>>,
-}
-
-impl GuildFacts {
-    /// Whether a member with `roles` may manage the server (Manage Server or Administrator,
-    /// from the role permissions; the owner always may).
-    pub fn can_manage(&self, guild: GuildId, user: UserId, roles: &[RoleId]) -> bool {
-        if user == self.owner {
-            return true;
-        }
-        let everyone = RoleId::new(guild.get());
-        let perms = roles
-            .iter()
-            .chain(std::iter::once(&everyone))
-            .filter_map(|r| self.role_permissions.get(r))
-            .fold(Permissions::empty(), |a, p| a | *p);
-        perms.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR)
-    }
-}
-
-/// Facts from GUILD_CREATE and thread events, shared by all event tasks.
-#[derive(Debug, Default)]
-pub struct GuildDirectory {
-    guilds: RwLock<HashMap<GuildId, GuildFacts>>,
-    /// Thread id → parent channel id.
-    parents: RwLock<HashMap<ChannelId, ChannelId>>,
-    /// Channel or thread id → name.
-    names: RwLock<HashMap<ChannelId, String>>,
-}
-
-fn role_entry(r: &Role) -> (RoleId, Permissions) {
-    (r.id, r.permissions)
-}
-
-impl GuildDirectory {
-    /// Remember a guild from GUILD_CREATE.
-    pub fn add_guild(&self, g: &Guild) {
-        let mut facts = GuildFacts {
-            owner: g.owner_id,
-            role_permissions: g.roles.values().map(role_entry).collect(),
-            bot_roles: HashMap::new(),
-        };
-        for r in g.roles.values() {
-            if let Some(bot) = r.tags.bot_id {
-                facts.bot_roles.entry(bot).or_default().push(r.id);
-            }
-        }
-        write(&self.guilds).insert(g.id, facts);
-        for c in g.channels.values() {
-            self.add_channel(c);
-        }
-        for t in &g.threads {
-            self.add_channel(t);
-        }
-    }
-
-    /// Remember a channel or thread (name, and parent for threads).
-    pub fn add_channel(&self, c: &GuildChannel) {
-        write(&self.names).insert(c.id, c.name.clone());
-        if c.thread_metadata.is_some() {
-            if let Some(p) = c.parent_id {
-                write(&self.parents).insert(c.id, p);
-            }
-        }
-    }
-
-    /// Update one role (GUILD_ROLE_CREATE / UPDATE).
-    pub fn update_role(&self, r: &Role) {
-        if let Some(g) = write(&self.guilds).get_mut(&r.guild_id) {
-            g.role_permissions.insert(r.id, r.permissions);
-            if let Some(bot) = r.tags.bot_id {
-                let v = g.bot_roles.entry(bot).or_default();
-                if !v.contains(&r.id) {
-                    v.push(r.id);
-                }
-            }
-        }
-    }
-
-    /// The known guilds that have at least one of `roles`.
-    pub fn guilds_with_any_role(&self, roles: &HashSet<u64>) -> Vec<GuildId> {
-        read(&self.guilds)
-            .iter()
-            .filter(|(_, g)| g.role_permissions.keys().any(|r| roles.contains(&r.get())))
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
-    /// The thread's parent, if `channel` is a known thread.
-    pub fn parent_of(&self, channel: ChannelId) -> Option<ChannelId> {
-        read(&self.parents).get(&channel).copied()
-    }
-
-    /// The channel's name, if known.
-    pub fn name_of(&self, channel: ChannelId) -> Option<String> {
-        read(&self.names).get(&channel).cloned()
-    }
-
-    /// The managed roles of `bot` in `guild`.
-    pub fn bot_roles(&self, guild: GuildId, bot: UserId) -> Vec<RoleId> {
-        read(&self.guilds)
-            .get(&guild)
-            .and_then(|g| g.bot_roles.get(&bot).cloned())
-            .unwrap_or_default()
-    }
-
-    /// Whether the member may manage the guild; `false` when the guild is unknown.
-    pub fn can_manage(&self, guild: GuildId, user: UserId, roles: &[RoleId]) -> bool {
-        read(&self.guilds)
-            .get(&guild)
-            .is_some_and(|g| g.can_manage(guild, user, roles))
-    }
-}
-
-// A poisoned lock only means another task panicked mid-update of a plain map; the data is
-// still usable, and refusing service would be worse.
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn origin(guild: Option<u64>, channel: u64, user: u64, roles: &[u64]) -> Origin {
-        Origin {
+    fn asker(guild: Option<u64>, channel: u64, user: u64, roles: &[u64]) -> Asker {
+        Asker {
             guild: guild.map(GuildId::new),
             channel: ChannelId::new(channel),
             parent: None,
@@ -480,8 +332,8 @@ mod tests {
     #[test]
     fn empty_lists_admit_everyone() {
         let a = Access::new(&DiscordSettings::default());
-        assert!(a.allows(&origin(Some(1), 2, 3, &[])));
-        assert!(a.allows(&origin(None, 2, 3, &[])));
+        assert!(a.allows(&asker(Some(1), 2, 3, &[])));
+        assert!(a.allows(&asker(None, 2, 3, &[])));
     }
 
     #[test]
@@ -492,10 +344,10 @@ mod tests {
             ..DiscordSettings::default()
         };
         let a = Access::new(&s);
-        assert!(a.allows(&origin(Some(1), 20, 3, &[])));
-        assert!(!a.allows(&origin(Some(9), 20, 3, &[])));
-        assert!(!a.allows(&origin(Some(1), 21, 3, &[])));
-        let mut t = origin(Some(1), 30, 3, &[]);
+        assert!(a.allows(&asker(Some(1), 20, 3, &[])));
+        assert!(!a.allows(&asker(Some(9), 20, 3, &[])));
+        assert!(!a.allows(&asker(Some(1), 21, 3, &[])));
+        let mut t = asker(Some(1), 30, 3, &[]);
         t.parent = Some(ChannelId::new(20));
         assert!(a.allows(&t));
     }
@@ -510,11 +362,11 @@ mod tests {
             ..DiscordSettings::default()
         };
         let a = Access::new(&s);
-        assert!(a.allows(&origin(Some(1), 2, 3, &[])));
-        assert!(a.allows(&origin(Some(1), 2, 4, &[50])));
-        assert!(!a.allows(&origin(Some(1), 2, 4, &[51])));
-        assert!(!a.allows(&origin(None, 2, 3, &[])));
-        assert!(a.allows(&origin(None, 2, 99, &[])));
+        assert!(a.allows(&asker(Some(1), 2, 3, &[])));
+        assert!(a.allows(&asker(Some(1), 2, 4, &[50])));
+        assert!(!a.allows(&asker(Some(1), 2, 4, &[51])));
+        assert!(!a.allows(&asker(None, 2, 3, &[])));
+        assert!(a.allows(&asker(None, 2, 99, &[])));
     }
 
     #[test]
@@ -530,31 +382,12 @@ mod tests {
             },
         ] {
             let a = Access::new(&s);
-            assert!(!a.allows(&origin(None, 2, 3, &[])), "{s:?}");
+            assert!(!a.allows(&asker(None, 2, 3, &[])), "{s:?}");
             let listed = Access::new(&DiscordSettings {
                 allowed_user_ids: vec![3],
                 ..s
             });
-            assert!(listed.allows(&origin(None, 2, 3, &[])));
+            assert!(listed.allows(&asker(None, 2, 3, &[])));
         }
-    }
-
-    #[test]
-    fn manage_server_comes_from_roles_or_ownership() {
-        let g = GuildId::new(1);
-        let mut f = GuildFacts {
-            owner: UserId::new(7),
-            ..GuildFacts::default()
-        };
-        f.role_permissions
-            .insert(RoleId::new(1), Permissions::SEND_MESSAGES);
-        f.role_permissions
-            .insert(RoleId::new(5), Permissions::MANAGE_GUILD);
-        f.role_permissions
-            .insert(RoleId::new(6), Permissions::ADMINISTRATOR);
-        assert!(f.can_manage(g, UserId::new(7), &[]));
-        assert!(!f.can_manage(g, UserId::new(8), &[]));
-        assert!(f.can_manage(g, UserId::new(8), &[RoleId::new(5)]));
-        assert!(f.can_manage(g, UserId::new(8), &[RoleId::new(6)]));
     }
 }

@@ -23,13 +23,18 @@ pub enum Error {
          then start parley-discord again"
     )]
     MessageContentIntentDisabled,
-    /// A `[discord]` setting has a value the adapter cannot use.
-    #[error("config: {0}")]
-    Config(String),
-    /// The configuration could not be read, or a key is unknown or has the wrong type (the
-    /// core's loader names it).
+    /// The configuration file or environment could not be read, or a key is unknown or has
+    /// the wrong type (the core's loader names it).
     #[error("{0}")]
-    Settings(#[from] parley_core::Error),
+    Config(#[from] parley_core::Error),
+    /// A `[discord]` setting has a value the adapter cannot use.
+    #[error("config: `discord.{key}`: {reason}")]
+    Setting {
+        /// The key inside `[discord]`.
+        key: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
     /// The gateway or the client failed in another way.
     #[error("discord client: {0}")]
     Client(String),

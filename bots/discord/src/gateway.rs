@@ -16,10 +16,13 @@ use serenity::all::{
 };
 use serenity::model::guild::Guild;
 
-use crate::access::{Access, Gate, GuildDirectory, Origin, ResumeGate, Verdict};
-use crate::commands::{map_interaction, slash_commands};
+use crate::access::{Access, Asker, Gate, ResumeGate};
+use crate::guilds::GuildDirectory;
 use crate::mapping::{map_flag_reaction, map_message, replied_to, MessageFacts};
+use crate::slash::{map_interaction, slash_commands};
 use parley_core::outbound::{EditThrottle, RetryPolicy};
+use parley_core::refusal::{Judged, Refusals, REFUSAL_GAP};
+use parley_core::seam::AccessVerdict;
 
 use crate::outbox::{channel_outbox, interaction_outbox, Serenity};
 use crate::settings::DiscordSettings;
@@ -29,6 +32,7 @@ pub struct Events {
     handler: Arc<dyn Handler>,
     settings: DiscordSettings,
     gate: Arc<Gate>,
+    refusals: Refusals,
     directory: Arc<GuildDirectory>,
     retry: RetryPolicy,
     throttle: Arc<EditThrottle>,
@@ -40,9 +44,11 @@ impl Events {
     /// Events for `handler` under `settings`.
     pub fn new(handler: Arc<dyn Handler>, settings: DiscordSettings, bot_id: UserId) -> Self {
         let directory = Arc::new(GuildDirectory::default());
+        let refusals = Refusals::new(REFUSAL_GAP, handler.language(), None);
         Self {
             handler,
             gate: Arc::new(Gate::new(Access::new(&settings), directory.clone())),
+            refusals,
             directory,
             retry: settings.retry_policy(),
             throttle: Arc::new(EditThrottle::new(settings.edit_interval())),
@@ -110,14 +116,14 @@ impl Events {
         }
     }
 
-    fn origin(
+    fn asker(
         &self,
         guild: Option<GuildId>,
         channel: serenity::all::ChannelId,
         user: UserId,
         roles: Vec<serenity::all::RoleId>,
-    ) -> Origin {
-        Origin {
+    ) -> Asker {
+        Asker {
             guild,
             channel,
             parent: self.directory.parent_of(channel),
@@ -139,18 +145,24 @@ impl Events {
             .as_ref()
             .map(|m| m.roles.clone())
             .unwrap_or_default();
-        let origin = self.origin(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
-        match self.gate.verdict(&ctx.http, &origin).await {
-            Verdict::Allow => {}
-            Verdict::Ignore => {
+        let asker = self.asker(msg.guild_id, msg.channel_id, msg.author.id, roles.clone());
+        match self.gate.verdict(&ctx.http, &asker).await {
+            AccessVerdict::Allow => {}
+            AccessVerdict::Ignore => {
                 tracing::debug!(channel = %msg.channel_id, user = %msg.author.id, "message outside the allowlists ignored");
                 return None;
             }
-            Verdict::Refuse => {
-                tracing::info!(user = %msg.author.id, "direct message from someone not allowed; refusing");
-                if self.gate.refusal_due(msg.author.id) {
-                    self.refuse(ctx, msg).await;
-                }
+            AccessVerdict::Refuse => {
+                // A message carries no locale: the line is in the bot's language.
+                let judged = Judged {
+                    place: msg.author.id.to_string(),
+                    key: ChannelKey::new(Platform::Discord, msg.channel_id.get().to_string()),
+                    message_id: msg.id.get().to_string(),
+                    language: None,
+                    is_direct: msg.guild_id.is_none(),
+                };
+                self.refusals
+                    .admit(AccessVerdict::Refuse, judged, self.outbox(ctx));
                 return None;
             }
         }
@@ -168,24 +180,6 @@ impl Events {
             channel_title: self.directory.name_of(msg.channel_id),
         };
         map_message(msg, &facts)
-    }
-
-    /// Tell someone whose DM is not allowed that the bot is private.
-    async fn refuse(&self, ctx: &Context, msg: &Message) {
-        let key = ChannelKey::new(Platform::Discord, msg.channel_id.get().to_string());
-        let reply_to = msg.id.get().to_string();
-        let sent = self
-            .outbox(ctx)
-            // A message carries no locale: the bot's language.
-            .send(
-                &key,
-                &replies::direct_message_refused(self.handler.language()),
-                Some(&reply_to),
-            )
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "could not send the refusal");
-        }
     }
 
     /// A message by id, through REST (retried like every call); `None`, logged, when it
@@ -257,8 +251,8 @@ impl Events {
             .as_ref()
             .map(|m| m.roles.clone())
             .unwrap_or_default();
-        let origin = self.origin(reaction.guild_id, reaction.channel_id, user, roles.clone());
-        if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
+        let asker = self.asker(reaction.guild_id, reaction.channel_id, user, roles.clone());
+        if self.gate.verdict(&ctx.http, &asker).await != AccessVerdict::Allow {
             tracing::debug!(channel = %reaction.channel_id, user = %user, "reaction outside the allowlists ignored");
             return;
         }
@@ -299,8 +293,8 @@ impl Events {
             .as_ref()
             .map(|m| m.roles.clone())
             .unwrap_or_default();
-        let origin = self.origin(cmd.guild_id, cmd.channel_id, cmd.user.id, roles);
-        if self.gate.verdict(&ctx.http, &origin).await != Verdict::Allow {
+        let asker = self.asker(cmd.guild_id, cmd.channel_id, cmd.user.id, roles);
+        if self.gate.verdict(&ctx.http, &asker).await != AccessVerdict::Allow {
             let reply = CreateInteractionResponse::Message(
                 CreateInteractionResponseMessage::new()
                     .content(replies::not_enabled_here(Language::resolve(

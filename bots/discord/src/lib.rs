@@ -9,7 +9,7 @@
 //! ## How data flows
 //! ```text
 //! gateway ─ MESSAGE_CREATE ─▶ gateway::Events ─ access::Access ─ mapping::map_message ─▶ Handler
-//!         ─ INTERACTION_CREATE ─▶ defer ─ commands::map_interaction ("/name args") ─▶ Handler
+//!         ─ INTERACTION_CREATE ─▶ defer ─ slash::map_interaction ("/name args") ─▶ Handler
 //! Handler ─▶ outbox::channel_outbox (reply, edits, typing) ─▶ REST
 //!         ─▶ outbox::interaction_outbox (original response, follow-ups) ─▶ REST
 //! ```
@@ -52,22 +52,22 @@
 //!
 //! ## Start and stop
 //! [`start`] builds the client (REST base from `DISCORD_API_BASE` when given) and returns a
-//! [`Runner`] and a [`ShutdownHandle`]; [`run_until_signal`] runs until Ctrl-C / SIGTERM, then
-//! closes the shards and calls the handler's `shutdown` (answers finished or cancelled, store
-//! flushed).
+//! [`Runner`] and a [`ShutdownHandle`]; the binary hands them to the core's
+//! `launch::run_adapter`, which runs until Ctrl-C / SIGTERM, then closes the shards and calls
+//! the handler's `shutdown` (answers finished or cancelled, store flushed).
 
 pub mod access;
 pub mod check;
-pub mod commands;
 pub mod error;
 pub mod gateway;
+pub mod guilds;
 pub mod mapping;
 pub mod outbox;
 pub mod settings;
+pub mod slash;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parley_core::seam::Handler;
 use serenity::all::{Client, ClientBuilder, GatewayIntents, HttpBuilder, ShardManager};
@@ -245,23 +245,13 @@ pub async fn start(
     Ok((Runner { client, shards }, shutdown))
 }
 
-/// Run until Ctrl-C or SIGTERM (or a fatal gateway error), then shut down cleanly.
-pub async fn run_until_signal(runner: Runner, shutdown: ShutdownHandle) -> Result<()> {
-    let mut task = tokio::spawn(runner.run());
-    let result = tokio::select! {
-        r = &mut task => r,
-        () = parley_core::launch::shutdown_signal() => {
-            shutdown.shutdown().await;
-            match tokio::time::timeout(Duration::from_secs(10), &mut task).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!("gateway did not stop within 10 s; abandoning it");
-                    task.abort();
-                    Ok(Ok(()))
-                }
-            }
-        }
-    };
-    shutdown.shutdown().await;
-    result.map_err(|e| Error::Client(format!("gateway task: {e}")))?
+#[async_trait::async_trait]
+impl parley_core::launch::AdapterStop for ShutdownHandle {
+    async fn stop(&self) {
+        self.shutdown().await;
+    }
+
+    fn reloadable(&self) -> Option<Arc<dyn parley_core::reload::Reloadable>> {
+        Some(ShutdownHandle::reloadable(self))
+    }
 }

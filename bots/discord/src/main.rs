@@ -4,13 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use parley_core::seam::Platform;
 
 /// Parley on Discord. The token comes from DISCORD_TOKEN only.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Configuration file (its `[discord]` section; PARLEY__DISCORD__* overrides).
-    #[arg(long, default_value = "config.toml")]
+    /// The configuration file (its `[discord]` section; PARLEY__DISCORD__* overrides; a
+    /// missing default file means defaults).
+    #[arg(long, env = "PARLEY_CONFIG", default_value = "config.toml")]
     config: PathBuf,
     /// Check what a first run needs (config, token, Message Content intent, guilds and
     /// permissions, model, data directory, metrics port), print a checklist with the fix for
@@ -50,25 +52,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .init();
     let config = parley_core::config::Settings::load(Some(&args.config))
         .with_context(|| format!("reading {}", args.config.display()))?;
-    let settings = parley_discord::DiscordSettings::from_settings(&config)?;
+    let settings = parley_discord::DiscordSettings::from_settings(&config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
     let token = parley_discord::token_from_env()?;
-    parley_core::metrics::serve(&config.metrics, Some(parley_core::seam::Platform::Discord))
-        .await?;
-    let handler = parley_core::launch::handler(&config)
-        .await
-        .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
-    let (runner, shutdown) = parley_discord::start(
-        settings,
-        &token,
-        parley_discord::api_base_from_env(),
-        handler.clone(),
+    let api_base = parley_discord::api_base_from_env();
+    parley_core::launch::run_adapter(
+        &args.config,
+        &config,
+        Platform::Discord,
+        |handler| async move {
+            let (runner, stop) = parley_discord::start(settings, &token, api_base, handler).await?;
+            Ok::<_, parley_discord::Error>((runner.run(), stop))
+        },
     )
     .await
-    .context("starting the Discord client")?;
-    // SIGHUP (and a changed file with bot.watch_config) reloads the live settings.
-    let parts: Vec<std::sync::Arc<dyn parley_core::reload::Reloadable>> =
-        vec![handler, shutdown.reloadable()];
-    parley_core::reload::Reloader::new(&args.config, config, parts).spawn();
-    parley_discord::run_until_signal(runner, shutdown).await?;
-    Ok(())
+    .with_context(|| format!("running the Discord bot (config {})", args.config.display()))
 }

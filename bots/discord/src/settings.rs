@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use parley_core::config::{comma_list, Settings};
-use parley_core::outbound::RetryPolicy;
+use parley_core::outbound::{RetryPolicy, RetrySettings};
 use parley_core::seam::Platform;
 use serde::Deserialize;
 
@@ -51,14 +51,8 @@ pub struct DiscordSettings {
     pub admin_user_ids: Vec<u64>,
     /// Smallest gap between two edits in one channel, in milliseconds.
     pub edit_interval_ms: u64,
-    /// How often a failed REST call is retried (429, 5xx, network) before giving up.
-    pub max_retries: u32,
-    /// First back-off after a 5xx or network error, doubled each time, in milliseconds.
-    pub retry_backoff_ms: u64,
-    /// Longest back-off, in milliseconds.
-    pub retry_backoff_max_ms: u64,
-    /// Wait after a 429 whose `retry_after` is unknown, in milliseconds.
-    pub rate_limit_wait_ms: u64,
+    /// How failed REST calls are retried (`[discord.retry]`, the keys every adapter shares).
+    pub retry: RetrySettings,
     /// Gateway shards this process runs.
     pub shards: Shards,
 }
@@ -139,10 +133,7 @@ impl Default for DiscordSettings {
             direct_messages_from_members: false,
             admin_user_ids: Vec::new(),
             edit_interval_ms: 1000,
-            max_retries: 5,
-            retry_backoff_ms: 250,
-            retry_backoff_max_ms: 8000,
-            rate_limit_wait_ms: 1000,
+            retry: RetrySettings::default(),
             shards: Shards::Single,
         }
     }
@@ -157,33 +148,26 @@ impl DiscordSettings {
     /// `[discord]` of settings the core has loaded, checked.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
         let section: Self = settings.platform_section(Platform::Discord)?;
-        section.validated()
+        section.validate()?;
+        Ok(section)
     }
 
-    /// Check ranges; errors name the key.
-    pub fn validated(self) -> Result<Self> {
+    /// Check values serde cannot: ranges; errors name the key.
+    pub fn validate(&self) -> Result<()> {
         if self.edit_interval_ms > 60_000 {
-            return Err(Error::Config(
-                "`discord.edit_interval_ms`: at most 60000".into(),
-            ));
+            return Err(Error::Setting {
+                key: "edit_interval_ms",
+                reason: format!("at most 60000, got {}", self.edit_interval_ms),
+            });
         }
-        if self.max_retries > 20 {
-            return Err(Error::Config("`discord.max_retries`: at most 20".into()));
-        }
-        Ok(self)
+        self.retry.validate(Platform::Discord.as_str())?;
+        Ok(())
     }
 
-    /// How failed REST calls are retried: `max_retries` after the first attempt, for network
-    /// errors and 5xx as for 429s (whose wait is `rate_limit_wait_ms`).
+    /// How failed REST calls are retried: network errors and 5xx with backoff, 429s after
+    /// their `retry_after` (or `retry.rate_limit_wait_ms` when serenity hides it).
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.max_retries + 1,
-            initial_backoff: Duration::from_millis(self.retry_backoff_ms),
-            max_backoff: Duration::from_millis(self.retry_backoff_max_ms),
-            max_retry_after: Duration::MAX,
-            max_rate_limited: self.max_retries,
-            rate_limit_wait: Duration::from_millis(self.rate_limit_wait_ms),
-        }
+        self.retry.policy()
     }
 
     /// [`Self::edit_interval_ms`] as a duration.
@@ -259,5 +243,27 @@ mod tests {
         std::fs::write(&path, "[discord]\ntoken = \"secret\"\n").unwrap();
         let err = DiscordSettings::load(&path).unwrap_err().to_string();
         assert!(err.contains("token"), "{err}");
+    }
+
+    #[test]
+    fn retry_keys_are_shared_and_the_old_ones_still_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[discord]\nmax_retries = 2\nretry_backoff_ms = 20\nrate_limit_wait_ms = 50\n\
+             [discord.retry]\nbackoff_initial_ms = 30\n",
+        )
+        .unwrap();
+        let s = DiscordSettings::load(&path).unwrap();
+        // Two retries after the first attempt: three attempts.
+        assert_eq!(s.retry.max_attempts, 3);
+        // A key under [discord.retry] wins over its old name.
+        assert_eq!(s.retry.backoff_initial_ms, 30);
+        assert_eq!(s.retry.rate_limit_wait_ms, 50);
+
+        std::fs::write(&path, "[discord.retry]\nmax_attempts = 0\n").unwrap();
+        let err = DiscordSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("discord.retry.max_attempts"), "{err}");
     }
 }

@@ -502,10 +502,8 @@ async fn long_command_answer_fills_the_original_response_then_follow_ups() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bot_keeps_running_after_giving_up_on_a_failing_call() {
-    let settings = DiscordSettings {
-        max_retries: 2,
-        ..test_settings()
-    };
+    let mut settings = test_settings();
+    settings.retry.max_attempts = 3;
     let bot = TestBot::start(settings).await;
     let path = format!("/channels/{CHANNEL_A}/messages");
     bot.fake.fail_next("POST", &path, 3, Fault::Status(500));

@@ -15,22 +15,17 @@ use teloxide::requests::Request;
 use teloxide::types::ChatId;
 use tracing::{debug, warn};
 
-use parley_core::outbound::{Client, RefusalGap};
-use parley_core::seam::{Allowlist, Incoming};
+use parley_core::outbound::Client;
+use parley_core::seam::{AccessVerdict, Allowlist, Incoming};
 
 use crate::outbox::TelegramOutbox;
 use crate::settings::TelegramSettings;
-
-/// What the allowlists say about a message (the core's one verdict type).
-pub use parley_core::seam::AccessVerdict as Verdict;
 
 /// How long a group's admin list is trusted after a failed lookup.
 const FAILED_LOOKUP_TTL: Duration = Duration::from_secs(30);
 /// Longest wait for a group's administrator list: after it the author is taken as no admin,
 /// and the failure is cached like any other, so a slow API costs a chat this wait only once.
 const ADMIN_LOOKUP_LIMIT: Duration = Duration::from_secs(5);
-/// Gap between two refusals in one chat.
-const REFUSAL_GAP: Duration = Duration::from_secs(600);
 
 /// A group's administrators, valid until the instant.
 type CachedAdmins = (Instant, Arc<HashSet<i64>>);
@@ -100,7 +95,6 @@ impl Rules {
 pub struct Access {
     rules: RwLock<Arc<Rules>>,
     group_admins: Mutex<HashMap<i64, CachedAdmins>>,
-    refused: RefusalGap,
 }
 
 impl Access {
@@ -109,7 +103,6 @@ impl Access {
         Self {
             rules: RwLock::new(Arc::new(Rules::new(settings))),
             group_admins: Mutex::new(HashMap::new()),
-            refused: RefusalGap::new(REFUSAL_GAP),
         }
     }
 
@@ -125,7 +118,7 @@ impl Access {
 
     /// Whether `user` in `chat` may talk to the bot; for those who may not, whether they are told.
     /// `addressed`: the message mentions or replies to the bot (groups are only refused then).
-    pub fn check(&self, chat: i64, user: i64, is_direct: bool, addressed: bool) -> Verdict {
+    pub fn check(&self, chat: i64, user: i64, is_direct: bool, addressed: bool) -> AccessVerdict {
         let rules = self.rules();
         let open = rules.allowed_users.is_empty() && rules.allowed_chats.is_empty();
         if open
@@ -133,19 +126,13 @@ impl Access {
             || rules.allowed_users.contains(&user)
             || rules.allowed_chats.contains(&chat)
         {
-            return Verdict::Allow;
+            return AccessVerdict::Allow;
         }
         if is_direct || (rules.refuse_in_groups && addressed) {
-            Verdict::Refuse
+            AccessVerdict::Refuse
         } else {
-            Verdict::Ignore
+            AccessVerdict::Ignore
         }
-    }
-
-    /// Whether a refusal may be sent in `chat` now (at most one per chat per ten minutes, so a
-    /// persistent stranger cannot make the bot spam).
-    pub fn refusal_due(&self, chat: i64) -> bool {
-        self.refused.due(&chat.to_string())
     }
 
     /// Whether `user` is a configured admin.
@@ -225,7 +212,7 @@ impl Allowlist for Access {
         ) else {
             return false;
         };
-        self.check(chat, user, message.is_direct, true) == Verdict::Allow
+        self.check(chat, user, message.is_direct, true) == AccessVerdict::Allow
     }
 }
 
@@ -247,19 +234,19 @@ mod tests {
     fn empty_allowlists_allow_everyone() {
         assert_eq!(
             access(&[], &[], false).check(-5, 1, false, false),
-            Verdict::Allow
+            AccessVerdict::Allow
         );
     }
 
     #[test]
     fn listed_user_or_chat_is_allowed() {
         let a = access(&[1], &[-5], false);
-        assert_eq!(a.check(1, 1, true, false), Verdict::Allow);
-        assert_eq!(a.check(-7, 1, false, true), Verdict::Allow);
-        assert_eq!(a.check(-5, 2, false, false), Verdict::Allow);
+        assert_eq!(a.check(1, 1, true, false), AccessVerdict::Allow);
+        assert_eq!(a.check(-7, 1, false, true), AccessVerdict::Allow);
+        assert_eq!(a.check(-5, 2, false, false), AccessVerdict::Allow);
         assert_eq!(
             a.check(-7, 99, false, false),
-            Verdict::Allow,
+            AccessVerdict::Allow,
             "admins always pass"
         );
     }
@@ -267,18 +254,10 @@ mod tests {
     #[test]
     fn strangers_are_refused_in_private_and_ignored_in_groups() {
         let a = access(&[1], &[], false);
-        assert_eq!(a.check(2, 2, true, false), Verdict::Refuse);
-        assert_eq!(a.check(-7, 2, false, true), Verdict::Ignore);
+        assert_eq!(a.check(2, 2, true, false), AccessVerdict::Refuse);
+        assert_eq!(a.check(-7, 2, false, true), AccessVerdict::Ignore);
         let loud = access(&[1], &[], true);
-        assert_eq!(loud.check(-7, 2, false, true), Verdict::Refuse);
-        assert_eq!(loud.check(-7, 2, false, false), Verdict::Ignore);
-    }
-
-    #[test]
-    fn refusals_are_rate_limited_per_chat() {
-        let a = access(&[1], &[], false);
-        assert!(a.refusal_due(2));
-        assert!(!a.refusal_due(2));
-        assert!(a.refusal_due(3));
+        assert_eq!(loud.check(-7, 2, false, true), AccessVerdict::Refuse);
+        assert_eq!(loud.check(-7, 2, false, false), AccessVerdict::Ignore);
     }
 }

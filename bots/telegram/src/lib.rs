@@ -54,7 +54,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use access::{Access, Verdict};
+pub use access::Access;
 pub use check::check_telegram;
 pub use error::{Error, Result};
 pub use mapping::{
@@ -63,6 +63,7 @@ pub use mapping::{
 pub use outbox::{
     is_transient, telegram_outbox, Redactor, TelegramClient, TelegramOutbox, MAX_MESSAGE_LEN,
 };
+use parley_core::refusal::{Refusals, REFUSAL_GAP};
 pub use parley_core::seam::{Handler, Incoming, Outbox};
 pub use poller::bot_commands;
 /// The URL type of [`build`]'s `api_url` (teloxide's, via reqwest).
@@ -132,8 +133,12 @@ pub fn build(
             access.clone(),
             chats::CHAT_IDLE,
         );
+        // The operator's own line when `refusal_text` is set, else the catalogue's, localized.
+        let custom = Some(settings.refusal_text.clone());
+        let refusals = Refusals::new(REFUSAL_GAP, handler.language(), custom);
         let poller = poller::Poller {
             access,
+            refusals,
             chats,
             bot,
             settings,
@@ -147,7 +152,13 @@ pub fn build(
     (Box::pin(runner), handle)
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    parley_core::launch::shutdown_signal().await;
+#[async_trait::async_trait]
+impl parley_core::launch::AdapterStop for ShutdownHandle {
+    async fn stop(&self) {
+        self.shutdown();
+    }
+
+    fn reloadable(&self) -> Option<Arc<dyn parley_core::reload::Reloadable>> {
+        Some(ShutdownHandle::reloadable(self))
+    }
 }

@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use parley_core::config::Settings;
-use parley_core::reload::Reloadable;
 use parley_core::seam::Platform;
 use parley_telegram::TelegramSettings;
-use std::sync::Arc;
 use tracing::info;
 
 /// Parley on Telegram. The bot token comes from TELOXIDE_TOKEN (ask @BotFather for one).
@@ -68,24 +66,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(url) = &api_url {
         info!(%url, "using a custom Bot API server");
     }
-    parley_core::metrics::serve(&config.metrics, Some(Platform::Telegram)).await?;
-    let handler = parley_core::launch::handler(&config)
-        .await
-        .with_context(|| format!("starting the bot (config {})", args.config.display()))?;
-
-    let (runner, shutdown) = parley_telegram::build(settings, token, api_url, handler.clone());
-    // SIGHUP (and a changed file with bot.watch_config) reloads the live settings.
-    parley_core::reload::Reloader::new(
+    parley_core::launch::run_adapter(
         &args.config,
-        config,
-        vec![handler as Arc<dyn Reloadable>, shutdown.reloadable()],
+        &config,
+        Platform::Telegram,
+        |handler| async move {
+            Ok::<_, parley_telegram::Error>(parley_telegram::build(
+                settings, token, api_url, handler,
+            ))
+        },
     )
-    .spawn();
-    tokio::spawn(async move {
-        parley_telegram::shutdown_signal().await;
-        info!("signal received; shutting down");
-        shutdown.shutdown();
-    });
-    runner.await?;
-    Ok(())
+    .await
+    .with_context(|| {
+        format!(
+            "running the Telegram bot (config {})",
+            args.config.display()
+        )
+    })
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley_core::i18n::Language;
-use parley_core::seam::{Allowlist, CommandInfo, Handler, Incoming, Outbox, Platform};
+use parley_core::seam::{Allowlist, CommandInfo, Handler, Outbox, Platform};
 use teloxide::payloads::{
     DeleteMyCommandsSetters, DeleteWebhookSetters, GetUpdatesSetters, SetMyCommandsSetters,
 };
@@ -17,7 +17,7 @@ use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::access::{Access, Verdict};
+use crate::access::Access;
 use crate::chats::Chats;
 use crate::mapping::{map_update, BotIdentity};
 use crate::outbox::{is_transient, Redactor, TelegramOutbox};
@@ -25,6 +25,7 @@ use crate::settings::TelegramSettings;
 use crate::{Error, Result};
 use parley_core::metrics;
 use parley_core::outbound::Backoff;
+use parley_core::refusal::{Judged, Refusals};
 
 /// Everything the running adapter holds.
 pub(crate) struct Poller {
@@ -33,6 +34,7 @@ pub(crate) struct Poller {
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) outbox: TelegramOutbox,
     pub(crate) access: Arc<Access>,
+    pub(crate) refusals: Refusals,
     pub(crate) chats: Chats,
     pub(crate) redactor: Redactor,
     pub(crate) stop: watch::Receiver<bool>,
@@ -388,35 +390,22 @@ impl Poller {
             return;
         };
         let addressed = incoming.mentions_bot || incoming.reply_to_bot;
-        match self.access.check(chat, user, incoming.is_direct, addressed) {
-            Verdict::Allow => {}
-            Verdict::Refuse => {
-                info!(channel = %incoming.key, user, "message from someone not allowed; refusing");
-                if self.access.refusal_due(chat) {
-                    // In its own task: a rate-limited refusal must not hold up polling.
-                    let outbox = self.outbox.clone();
-                    let text = self.settings.refusal_text.clone();
-                    tokio::spawn(async move { refuse(outbox, incoming, text).await });
-                }
-                return;
-            }
-            Verdict::Ignore => {
-                debug!(channel = %incoming.key, user, "message from a chat not allowed; ignored");
-                return;
-            }
+        let verdict = self.access.check(chat, user, incoming.is_direct, addressed);
+        let judged = Judged {
+            place: chat.to_string(),
+            key: incoming.key.clone(),
+            message_id: incoming.message_id.clone(),
+            language: incoming.language.clone(),
+            is_direct: incoming.is_direct,
+        };
+        if !self
+            .refusals
+            .admit(verdict, judged, Arc::new(self.outbox.clone()))
+        {
+            return;
         }
         let update = i32::try_from(update_id).unwrap_or(i32::MAX);
         self.chats.push(chat, update, user, incoming);
-    }
-}
-
-/// Tell someone not allowed that the bot is private.
-async fn refuse(outbox: TelegramOutbox, incoming: Incoming, text: String) {
-    if let Err(e) = outbox
-        .send(&incoming.key, &text, Some(&incoming.message_id))
-        .await
-    {
-        warn!(channel = %incoming.key, error = %e, "could not send the refusal");
     }
 }
 

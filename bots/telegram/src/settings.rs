@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use parley_core::config::{comma_list, Settings};
-use parley_core::outbound::RetryPolicy;
+use parley_core::outbound::{RetryPolicy, RetrySettings};
 use parley_core::seam::Platform;
 use serde::Deserialize;
 
@@ -48,19 +48,14 @@ pub struct TelegramSettings {
     pub group_admins_are_admins: bool,
     /// How long a group's administrator list is cached, seconds.
     pub admin_cache_secs: u64,
-    /// What a user who is not allowed gets told in a private chat.
+    /// What someone not allowed gets told, verbatim; empty (the default): the catalogue's
+    /// polite line in their language.
     pub refusal_text: String,
     /// Whether a group that is not allowed gets the refusal too (when the bot is addressed);
     /// otherwise the bot stays silent there.
     pub refuse_in_groups: bool,
-    /// Attempts per Bot API call on network errors and 5xx before giving up.
-    pub max_attempts: u32,
-    /// First backoff after a failed call, milliseconds; doubles up to `backoff_max_ms`.
-    pub backoff_initial_ms: u64,
-    /// Longest backoff, milliseconds.
-    pub backoff_max_ms: u64,
-    /// Longest `retry_after` (seconds) that is waited for; a call asked to wait longer fails.
-    pub max_retry_after_secs: u64,
+    /// How Bot API calls are retried (`[telegram.retry]`, the keys every adapter shares).
+    pub retry: RetrySettings,
     /// Register the core's commands with `setMyCommands` at start.
     pub register_commands: bool,
     /// Skip messages that arrived while the bot was not running.
@@ -78,13 +73,9 @@ impl Default for TelegramSettings {
             admin_user_ids: Vec::new(),
             group_admins_are_admins: true,
             admin_cache_secs: 300,
-            refusal_text: "Sorry, this is a private bot: I only talk to people on its list."
-                .to_owned(),
+            refusal_text: String::new(),
             refuse_in_groups: false,
-            max_attempts: 5,
-            backoff_initial_ms: 500,
-            backoff_max_ms: 30_000,
-            max_retry_after_secs: 300,
+            retry: RetrySettings::default(),
             register_commands: true,
             drop_pending_updates: false,
         }
@@ -133,34 +124,13 @@ impl TelegramSettings {
                 reason: format!("{} is above Telegram's limit of 50", self.poll_timeout_secs),
             });
         }
-        if self.max_attempts == 0 {
-            return Err(Error::Setting {
-                key: "max_attempts",
-                reason: "must be at least 1".to_owned(),
-            });
-        }
-        if self.backoff_max_ms < self.backoff_initial_ms {
-            return Err(Error::Setting {
-                key: "backoff_max_ms",
-                reason: format!(
-                    "{} is below backoff_initial_ms ({})",
-                    self.backoff_max_ms, self.backoff_initial_ms
-                ),
-            });
-        }
+        self.retry.validate(Platform::Telegram.as_str())?;
         Ok(())
     }
 
-    /// How Bot API calls are retried. Telegram always says how long to wait after a 429.
+    /// How Bot API calls are retried.
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.max_attempts.max(1),
-            initial_backoff: Duration::from_millis(self.backoff_initial_ms),
-            max_backoff: Duration::from_millis(self.backoff_max_ms),
-            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
-            max_rate_limited: 10,
-            rate_limit_wait: Duration::from_secs(1),
-        }
+        self.retry.policy()
     }
 
     /// [`TelegramSettings::edit_interval_ms`] as a duration.
@@ -290,5 +260,20 @@ mod tests {
         let u = parse_api_url("http://127.0.0.1:8081//").unwrap();
         assert_eq!(u.as_str(), "http://127.0.0.1:8081/");
         assert!(parse_api_url("not a url").is_err());
+    }
+
+    #[test]
+    fn retry_keys_are_shared_and_the_old_ones_still_work() {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(f, "[telegram]\nmax_attempts = 3\nbackoff_max_ms = 900").unwrap();
+        let s = TelegramSettings::load_from(
+            Some(f.path()),
+            env(&[("PARLEY__TELEGRAM__RETRY__BACKOFF_INITIAL_MS", "40")]),
+        )
+        .unwrap();
+        assert_eq!(s.retry.max_attempts, 3);
+        assert_eq!(s.retry.backoff_max_ms, 900);
+        assert_eq!(s.retry.backoff_initial_ms, 40);
+        assert_eq!(s.retry_policy().max_attempts, 3);
     }
 }

@@ -550,7 +550,8 @@ async fn strangers_are_refused_in_private_and_ignored_in_groups() {
     fake.push_group(&club, &stranger, "@parley_test_bot hi");
     fake.push_private(&stranger, "hi");
     fake.push_private(&stranger, "hi again");
-    assert!(answer_lands(&fake, 3003, &settings.refusal_text).await);
+    let refusal = parley_core::bot::replies::direct_message_refused(Default::default());
+    assert!(answer_lands(&fake, 3003, &refusal).await);
     fake.push_private(&ada(), "me too");
     assert!(answer_lands(&fake, 1001, "echo: me too | history: me too").await);
 

@@ -12,6 +12,7 @@ not-saved-answer = Hinweis: Ich konnte diesen Austausch nicht speichern (mein Sp
 rate-limited = Du schickst Nachrichten schneller, als ich sie lesen kann. Bitte warte eine Minute.
 too-long = Diese Nachricht ist mir zu lang ({ $got } Zeichen; die Grenze liegt bei { $limit }). Bitte kürze sie oder teile sie auf.
 direct-message-refused = Entschuldigung, dies ist ein privater Bot: Ich beantworte Direktnachrichten nur von Personen auf seiner Liste.
+private-bot = Entschuldigung, dies ist ein privater Bot: Ich spreche nur mit Personen auf seiner Liste.
 not-enabled-here = Entschuldigung, hier bin ich nicht freigeschaltet.
 admins-only = Nur Admins können den Systemprompt ändern.
 group-admins-only = Entschuldigung, in dieser Gruppe können das nur Admins für alle ändern.

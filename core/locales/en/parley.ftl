@@ -13,6 +13,7 @@ not-saved-answer = Note: I could not save this exchange (my storage is failing),
 rate-limited = You're sending messages faster than I can read them. Please wait a minute.
 too-long = That message is too long for me ({ $got } characters; the limit is { $limit }). Please shorten it or split it up.
 direct-message-refused = Sorry, this is a private bot: I only answer direct messages from people on its list.
+private-bot = Sorry, this is a private bot: I only talk to people on its list.
 not-enabled-here = Sorry, I'm not enabled here.
 admins-only = Only admins can change the system prompt.
 group-admins-only = Sorry, in this group only admins can change that for everyone.

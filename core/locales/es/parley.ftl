@@ -12,6 +12,7 @@ not-saved-answer = Nota: no pude guardar este intercambio (mi almacenamiento est
 rate-limited = Envías mensajes más rápido de lo que puedo leerlos. Espera un minuto, por favor.
 too-long = Ese mensaje es demasiado largo para mí ({ $got } caracteres; el límite es { $limit }). Acórtalo o divídelo, por favor.
 direct-message-refused = Lo siento, este es un bot privado: solo respondo mensajes directos de las personas de su lista.
+private-bot = Lo siento, este es un bot privado: solo hablo con las personas de su lista.
 not-enabled-here = Lo siento, aquí no estoy activado.
 admins-only = Solo los administradores pueden cambiar el prompt del sistema.
 group-admins-only = Lo siento, en este grupo solo los administradores pueden cambiar eso para todos.

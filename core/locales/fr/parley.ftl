@@ -12,6 +12,7 @@ not-saved-answer = Remarque : je n'ai pas pu enregistrer cet échange (mon stock
 rate-limited = Vous envoyez des messages plus vite que je ne peux les lire. Merci de patienter une minute.
 too-long = Ce message est trop long pour moi ({ $got } caractères ; la limite est de { $limit }). Merci de le raccourcir ou de le découper.
 direct-message-refused = Désolé, ce bot est privé : je ne réponds en message direct qu'aux personnes de sa liste.
+private-bot = Désolé, ce bot est privé : je ne parle qu'aux personnes de sa liste.
 not-enabled-here = Désolé, je ne suis pas activé ici.
 admins-only = Seuls les admins peuvent changer le prompt système.
 group-admins-only = Désolé, dans ce groupe seuls les admins peuvent changer cela pour tout le monde.

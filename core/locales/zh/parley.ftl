@@ -12,6 +12,7 @@ not-saved-answer = 提示：存储出现故障，这段对话没有保存，我�
 rate-limited = 你发消息的速度比我读得还快，请稍等一分钟。
 too-long = 这条消息对我来说太长了（{ $got } 个字符；上限是 { $limit }）。请缩短或分开发送。
 direct-message-refused = 抱歉，这是一个私人机器人：我只回复名单上的人发来的私信。
+private-bot = 抱歉，这是一个私人机器人：我只和名单上的人交谈。
 not-enabled-here = 抱歉，我在这里没有启用。
 admins-only = 只有管理员可以修改系统提示词。
 group-admins-only = 抱歉，在这个群里只有管理员可以为所有人修改这项设置。

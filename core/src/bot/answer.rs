@@ -1,81 +1,25 @@
-//! One answer: the request (persona, pinned notes, the context window) and the streaming loop
-//! that carries the engine's words into the platform.
+//! One chat answer: the request on the channel's model, and its stream into the platform.
 //!
-//! The loop shows "typing…" until the first text, edits no more often than the platform's
-//! interval (through [`StreamRenderer`]), watches for `/cancel`, stores the answer durably, and
+//! The stream shows "typing…" until the first text, edits no more often than the platform's
+//! interval (through [`StreamRenderer`]), stops on `/cancel`, stores the answer durably, and
 //! only then sends the final text.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tracing::{debug, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
-use super::channels::Channel;
-use super::translation::{self, Translation};
-use super::{now_unix, replies, say, why, Inner};
-use crate::conversation::{
-    conversation_id, start_within_tokens, ContextWindow, Turn, WindowSpec, WindowStats,
-};
-use crate::engine::{
-    CancelToken, Engine, FinishReason, GenEvent, GenerateRequest, Generation, Role, SamplingParams,
-    Usage,
-};
-use crate::i18n::Language;
+use super::context::{say, BotContext};
+use super::job::{note_not_saved, pump, Carrier, Origin, Streamed};
+use super::{replies, why};
+use crate::conversation::{conversation_id, ContextWindow};
+use crate::engine::{Engine, FinishReason, GenerateRequest, Role};
 use crate::metrics;
-use crate::persona::PromptContext;
 use crate::render::{Action, StreamRenderer};
-use crate::seam::{ChannelKey, Incoming, MessageRef, Outbox, RepliedTo};
-use crate::store::{AnswerRecord, ChannelSettings};
-use crate::translate::{self, Lang, TranslatePlan};
+use crate::seam::{ChannelKey, MessageRef, Outbox};
+use crate::store::AnswerRecord;
 use crate::Result;
-
-/// How long Telegram shows "typing…" after one call; refreshed a little before.
-pub(super) const TYPING_REFRESH: Duration = Duration::from_secs(4);
-/// How often a streaming answer checks for `/cancel` while nothing else happens.
-pub(super) const CANCEL_POLL: Duration = Duration::from_millis(20);
-
-/// What one answer job produces.
-pub(super) enum Prompt {
-    /// Answer the conversation.
-    Chat,
-    /// Translate one message, without the history; `keep` stores the translation as the
-    /// bot's turn (translate mode does, a translation on demand does not).
-    Translate(Translation),
-}
-
-/// What a job needs to know about the message it answers.
-#[derive(Clone)]
-pub(super) struct Origin {
-    pub(super) key: ChannelKey,
-    pub(super) message_id: String,
-    /// The language the user is answered in where the bot speaks for itself.
-    pub(super) lang: Language,
-    is_direct: bool,
-    channel_title: Option<String>,
-    user_name: String,
-    /// The user turn this answer is for (author id, text, time): the window ends there, so an
-    /// answer queued behind others in a group does not see later questions, nor answer them
-    /// twice. `None` (after `/retry`): up to the newest turn.
-    pub(super) upto: Option<(String, String, i64)>,
-    /// The message the question replies to: shown with the question (see [`with_quote`]).
-    quote: Option<RepliedTo>,
-}
-
-impl Origin {
-    /// The origin of an answer to `m` (in `lang`), seeing the conversation up to its newest turn.
-    pub(super) fn of(m: &Incoming, lang: Language) -> Origin {
-        Origin {
-            key: m.key.clone(),
-            message_id: m.message_id.clone(),
-            lang,
-            is_direct: m.is_direct,
-            channel_title: m.channel_title.clone(),
-            user_name: m.author.display_name.clone(),
-            upto: None,
-            quote: m.reply_to.clone(),
-        }
-    }
-}
 
 /// A request ready for the engine, with what the answer's end needs.
 struct Planned {
@@ -90,248 +34,7 @@ struct Planned {
     record: AnswerRecord,
 }
 
-/// How the stream ended.
-pub(super) struct Streamed {
-    /// Everything the engine wrote.
-    pub(super) raw: String,
-    /// Its numbers, when it finished.
-    pub(super) usage: Option<Usage>,
-    /// Whether it failed.
-    pub(super) failed: bool,
-}
-
-/// What answering `text` means in `channel`: the conversation, or (translate mode) a one-shot
-/// translation; `None` when translate mode leaves it alone.
-pub(super) fn prompt_for(channel: &Channel, text: &str) -> Option<Prompt> {
-    let targets: Vec<Lang> = channel
-        .settings
-        .translate
-        .iter()
-        .filter_map(|c| Lang::from_code(c))
-        .collect();
-    if targets.is_empty() {
-        return Some(Prompt::Chat);
-    }
-    match translate::plan(text, &targets) {
-        TranslatePlan::Skip(why) => {
-            debug!(?why, "not translated");
-            None
-        }
-        TranslatePlan::Translate { from, to } => Some(Prompt::Translate(Translation {
-            text: text.to_string(),
-            from,
-            to,
-            keep: true,
-        })),
-    }
-}
-
-impl Inner {
-    /// The engine of the channel's model (`/model`, else the default), loaded on the blocking
-    /// pool when it is not loaded.
-    pub(super) async fn channel_engine(&self, key: &ChannelKey) -> Result<Arc<dyn Engine>> {
-        let chosen = self
-            .channels
-            .open(key, &self.store)
-            .await?
-            .settings
-            .model
-            .clone();
-        let name = self
-            .models
-            .choice_or_default(chosen.as_deref())
-            .name
-            .clone();
-        if let Some(engine) = self.models.loaded(&name) {
-            return Ok(engine);
-        }
-        let models = self.models.clone();
-        match tokio::task::spawn_blocking(move || models.engine(&name)).await {
-            Ok(loaded) => loaded,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-
-    /// The channel's system prompt: its `/system` override verbatim, or its persona rendered
-    /// once per conversation (kept until reset or a change of mode), with the pinned notes
-    /// that fit `engine`'s context.
-    pub(super) fn system_prompt(
-        &self,
-        channel: &mut Channel,
-        key: &ChannelKey,
-        origin: Option<&Origin>,
-        engine: &dyn Engine,
-    ) -> String {
-        if let Some(s) = &channel.conversation.system {
-            return s.clone();
-        }
-        let text = self.pinned_base(&channel.settings, key, origin);
-        let notes = self.notes_that_fit(&text, &channel.settings.notes, engine);
-        channel
-            .conversation
-            .system
-            .get_or_insert(text + &notes)
-            .clone()
-    }
-
-    /// The pinned text under the notes: the chat's `/system` override, or its persona rendered
-    /// for this chat.
-    pub(super) fn pinned_base(
-        &self,
-        settings: &ChannelSettings,
-        key: &ChannelKey,
-        origin: Option<&Origin>,
-    ) -> String {
-        match &settings.system {
-            Some(s) => s.clone(),
-            None => self.persona_prompt(settings, key, origin),
-        }
-    }
-
-    /// The notes block for `notes` pinned under `text`: the newest notes that keep what is
-    /// pinned within [`pinned_budget`].
-    fn notes_that_fit(&self, text: &str, notes: &[String], engine: &dyn Engine) -> String {
-        let budget = pinned_budget(engine);
-        let mut from = 0;
-        while from < notes.len() {
-            if pinned_tokens(engine, text, &notes[from..]) <= budget {
-                break;
-            }
-            from += 1;
-        }
-        if from > 0 {
-            warn!(
-                left_out = from,
-                budget, "pinned notes over the pinned budget; the oldest are left out"
-            );
-        }
-        if from == notes.len() {
-            return String::new();
-        }
-        replies::notes_block(&notes[from..])
-    }
-
-    /// The channel's persona (`/mode`, else its model's, else the default), rendered for this
-    /// chat.
-    fn persona_prompt(
-        &self,
-        cs: &ChannelSettings,
-        key: &ChannelKey,
-        origin: Option<&Origin>,
-    ) -> String {
-        let (mode, ctx) = self.persona_context(cs, origin);
-        match self.personas.render(&mode, &ctx) {
-            Ok(t) => t,
-            Err(e) => {
-                warn!(channel = %key, error = %e, "persona failed; using the default");
-                self.personas
-                    .render(crate::persona::DEFAULT_PERSONA, &ctx)
-                    .unwrap_or_else(|_| {
-                        format!("You are {}, a helpful assistant.", self.settings().bot.name)
-                    })
-            }
-        }
-    }
-
-    /// How many leading bytes of `system` (the chat's system prompt) hold nothing from any
-    /// user: its persona's text before the first name or title. A `/system` text holds none.
-    fn shareable_bytes(
-        &self,
-        cs: &ChannelSettings,
-        origin: Option<&Origin>,
-        system: &str,
-    ) -> usize {
-        if cs.system.is_some() {
-            return 0;
-        }
-        let (mode, ctx) = self.persona_context(cs, origin);
-        self.personas.user_free_start(&mode, &ctx, system)
-    }
-
-    /// The persona the chat uses and what its template sees.
-    fn persona_context(
-        &self,
-        cs: &ChannelSettings,
-        origin: Option<&Origin>,
-    ) -> (String, PromptContext) {
-        let model = self.models.choice_or_default(cs.model.as_deref());
-        let mode = cs
-            .mode
-            .clone()
-            .or_else(|| model.persona.clone())
-            .unwrap_or_else(|| self.settings().prompts.default_mode.clone());
-        let today = self.settings().prompts.clock(now_unix());
-        let mut ctx = PromptContext::new(self.settings().bot.name.clone(), today);
-        if let Some(o) = origin {
-            ctx.is_group = !o.is_direct;
-            ctx.channel_title = o.channel_title.clone();
-            ctx.user_name = o.user_name.clone();
-        }
-        ctx.languages = cs
-            .translate
-            .iter()
-            .filter_map(|c| Lang::from_code(c))
-            .map(|l| l.name().to_string())
-            .collect();
-        (mode, ctx)
-    }
-
-    /// Build the channel's window, with the parameters of its answer and the conversation's
-    /// epoch. The turns are copied out under the channel's lock and measured on the blocking
-    /// pool without it: counting tokens is real tokenizer work, and the channel's next message
-    /// must not wait for it.
-    pub(super) async fn build_window(
-        &self,
-        key: &ChannelKey,
-        is_direct: bool,
-        origin: Option<&Origin>,
-        engine: &Arc<dyn Engine>,
-    ) -> Result<(ContextWindow, SamplingParams, u64)> {
-        let mut channel = self.channels.open(key, &self.store).await?;
-        let system = self.system_prompt(&mut channel, key, origin, engine.as_ref());
-        let params = channel.params(&self.settings().sampling);
-        let c = &channel.conversation;
-        let end = origin
-            .and_then(|o| o.upto.as_ref())
-            .and_then(|(author, text, at)| {
-                c.turns.iter().rposition(|t| {
-                    t.role == Role::User && t.author_id == *author && t.text == *text && t.at == *at
-                })
-            })
-            .map_or(c.turns.len(), |i| i + 1);
-        let (mut turns, start, epoch) = (c.turns[..end].to_vec(), c.window_start, c.epoch);
-        drop(channel);
-        let engine = engine.clone();
-        let group_context_turns = self.settings().bot.group_context_turns;
-        let max_tokens = params.max_tokens;
-        // The quote goes with the question it came with, never with a later window.
-        let quote = origin
-            .filter(|o| o.upto.is_some() && end > 0)
-            .and_then(|o| o.quote.clone());
-        let build = move || {
-            if let Some(q) = &quote {
-                with_quote(engine.as_ref(), &mut turns, q, &system, max_tokens);
-            }
-            let spec = WindowSpec {
-                system: &system,
-                group: !is_direct,
-                max_tokens,
-                group_context_turns,
-                start,
-            };
-            ContextWindow::build(engine.as_ref(), &turns, spec)
-        };
-        let window = match tokio::task::spawn_blocking(build).await {
-            Ok(w) => w,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-        let mut channel = self.channels.open(key, &self.store).await?;
-        if channel.conversation.epoch == epoch {
-            channel.conversation.window_start = window.start;
-        }
-        Ok((window, params, epoch))
-    }
-
+impl BotContext {
     /// The engine request for a chat answer, on the channel's model.
     async fn plan(&self, origin: &Origin) -> Result<Planned> {
         let key = &origin.key;
@@ -361,119 +64,15 @@ impl Inner {
             record,
         })
     }
-
-    /// Store a finished (or, `partial`, cut-off) answer, unless a `/reset` started a new
-    /// conversation while it was written (the conversation's epoch moved), and keep the
-    /// numbers `/stats` shows. `false` when the store refused it (the user is to be told).
-    pub(super) async fn keep_answer(
-        &self,
-        origin: &Origin,
-        epoch: u64,
-        window: Option<&ContextWindow>,
-        streamed: &Streamed,
-        partial: bool,
-    ) -> bool {
-        let key = &origin.key;
-        let mut channel = match self.channels.open(key, &self.store).await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(channel = %key, error = %e, "could not load the channel to keep the answer");
-                return false;
-            }
-        };
-        let mut saved = true;
-        if !streamed.raw.trim().is_empty() && channel.conversation.epoch == epoch {
-            let turn = Turn::assistant(&streamed.raw, now_unix(), partial);
-            // The question its window ended at: the one it answers (`None`: the newest turn).
-            let answers = origin.upto.as_ref().map(|_| origin.message_id.as_str());
-            if let Err(e) = self.store.append_answer(key, &turn, answers).await {
-                warn!(channel = %key, error = %e, "could not store the answer");
-                saved = false;
-            }
-            channel.conversation.push(turn);
-        }
-        if let (Some(u), Some(w)) = (&streamed.usage, window) {
-            channel.conversation.last_window = Some(window_stats(w, u));
-            debug!(
-                prompt = u.prompt_tokens,
-                cached = u.cached_tokens,
-                completion = u.completion_tokens,
-                "answer done"
-            );
-        }
-        saved
-    }
-}
-
-/// Put the message a question replies to above the question (its last turn), so the model
-/// sees what is pointed at. The quote gives way first: it gets at most a quarter of the
-/// window and only what the system prompt and the question leave, keeping its start. Left out
-/// when it is the bot's own message and still among the turns (replying to the bot's last
-/// answer is how a group talks to it; the model has that answer already).
-fn with_quote(
-    engine: &dyn crate::engine::Engine,
-    turns: &mut [Turn],
-    quote: &RepliedTo,
-    system: &str,
-    max_tokens: usize,
-) {
-    let Some((question, earlier)) = turns.split_last_mut() else {
-        return;
-    };
-    let probe: String = quote.text.trim().chars().take(200).collect();
-    let known = quote.is_bot
-        && earlier
-            .iter()
-            .any(|t| t.role == Role::Assistant && t.text.contains(&probe));
-    if known || probe.is_empty() {
-        return;
-    }
-    let budget = engine.context_len().saturating_sub(max_tokens);
-    let cost = |t: &str| engine.count_tokens(t) + engine.message_overhead();
-    let room = budget.saturating_sub(cost(system) + cost(&question.text));
-    let frame = engine.count_tokens(&replies::quote_block(
-        &quote.author_name,
-        quote.is_bot,
-        "",
-        true,
-    ));
-    let share = (budget / 4).min(room).saturating_sub(frame);
-    let start = start_within_tokens(engine, quote.text.trim(), share);
-    let text = start.as_deref().unwrap_or(quote.text.trim());
-    let block = replies::quote_block(&quote.author_name, quote.is_bot, text, start.is_some());
-    question.text = format!("{block}\n{}", question.text);
-}
-
-/// The numbers `/stats` shows about an answer.
-fn window_stats(w: &ContextWindow, u: &Usage) -> WindowStats {
-    let secs = u.decode.as_secs_f64();
-    WindowStats {
-        turns: w.turns,
-        tokens: w.tokens,
-        budget: w.budget,
-        dropped: w.dropped,
-        cached_tokens: u.cached_tokens,
-        shared_tokens: u.shared_tokens,
-        prompt_tokens: u.prompt_tokens,
-        tokens_per_second: if secs > 0.0 {
-            u.completion_tokens as f64 / secs
-        } else {
-            0.0
-        },
-    }
 }
 
 /// Generate one answer and stream it into the platform. Runs as a scheduler job.
 pub(super) async fn answer(
-    inner: Arc<Inner>,
+    inner: Arc<BotContext>,
     origin: Origin,
     outbox: Arc<dyn Outbox>,
-    prompt: Prompt,
-    token: CancelToken,
+    token: CancellationToken,
 ) {
-    if let Prompt::Translate(job) = prompt {
-        return translation::translate(inner, origin, outbox, job, token).await;
-    }
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
     let lang = origin.lang;
@@ -510,7 +109,7 @@ pub(super) async fn answer(
         sent: Vec::new(),
         ids: Vec::new(),
     };
-    let streamed = stream.run(generation, &token).await;
+    let streamed = pump(generation, &token, outbox.as_ref(), key, &mut stream).await;
     let cancelled = token.is_cancelled()
         || streamed
             .usage
@@ -541,13 +140,6 @@ pub(super) async fn answer(
     }
 }
 
-/// Tell the user that the answer they were shown could not be stored.
-pub(super) async fn note_not_saved(outbox: &dyn Outbox, origin: &Origin) {
-    let reply_to = Some(origin.message_id.as_str());
-    let note = replies::not_saved_answer(origin.lang);
-    say(outbox, &origin.key, reply_to, &note).await;
-}
-
 /// How an answer's stream ended, for its record and the metrics.
 struct Ended<'a> {
     streamed: &'a Streamed,
@@ -558,7 +150,7 @@ struct Ended<'a> {
 /// After the stream: keep the answer's `/why` record under every message it was sent as, and
 /// count it in the metrics (answered, or an engine error).
 async fn keep_record_and_count(
-    inner: &Inner,
+    inner: &BotContext,
     key: &ChannelKey,
     ids: &[String],
     mut record: AnswerRecord,
@@ -590,66 +182,27 @@ struct Stream<'a> {
     ids: Vec<String>,
 }
 
+impl Carrier for Stream<'_> {
+    async fn delta(&mut self, text: &str) {
+        let actions = self.renderer.push(text, Instant::now());
+        self.apply(actions).await;
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.renderer.next_due()
+    }
+
+    async fn tick(&mut self, now: Instant) {
+        let actions = self.renderer.tick(now);
+        self.apply(actions).await;
+    }
+
+    fn shows_text(&self) -> bool {
+        !self.sent.is_empty()
+    }
+}
+
 impl Stream<'_> {
-    /// Carry the generation into the platform until it ends; `/cancel` (the job's `token`)
-    /// stops the engine, which then ends the stream.
-    async fn run(&mut self, mut generation: Generation, token: &CancelToken) -> Streamed {
-        let key = &self.origin.key;
-        let gen_cancel = generation.cancel_token();
-        let mut raw = String::new();
-        let mut next_typing = Instant::now() + TYPING_REFRESH;
-        loop {
-            if token.is_cancelled() {
-                gen_cancel.cancel();
-            }
-            let due = self.renderer.next_due();
-            let typing = self.sent.is_empty().then_some(next_typing);
-            let wake = [Some(Instant::now() + CANCEL_POLL), due, typing]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or_else(|| Instant::now() + CANCEL_POLL);
-            tokio::select! {
-                ev = generation.next() => {
-                    let (usage, failed) = match ev {
-                        Some(Ok(GenEvent::Delta(d))) => {
-                            raw.push_str(&d);
-                            let actions = self.renderer.push(&d, Instant::now());
-                            self.apply(actions).await;
-                            continue;
-                        }
-                        Some(Ok(GenEvent::Done(u))) => (Some(u), false),
-                        Some(Err(e)) => {
-                            warn!(channel = %key, error = %e, "generation failed");
-                            (None, true)
-                        }
-                        None => {
-                            warn!(channel = %key, "generation ended without a result");
-                            (None, true)
-                        }
-                    };
-                    return Streamed { raw, usage, failed };
-                },
-                _ = tokio::time::sleep_until(wake.into()) => {
-                    self.tick(due, &mut next_typing).await;
-                }
-            }
-        }
-    }
-
-    /// Nothing came from the engine for a while: send a due edit, refresh "typing…".
-    async fn tick(&mut self, due: Option<Instant>, next_typing: &mut Instant) {
-        let now = Instant::now();
-        if due.is_some_and(|d| d <= now) {
-            let actions = self.renderer.tick(now);
-            self.apply(actions).await;
-        }
-        if self.sent.is_empty() && now >= *next_typing {
-            let _ = self.outbox.typing(&self.origin.key).await;
-            *next_typing = now + TYPING_REFRESH;
-        }
-    }
-
     /// Carry out the renderer's actions on the platform.
     async fn apply(&mut self, actions: Vec<Action>) {
         for action in actions {
@@ -690,20 +243,4 @@ impl Stream<'_> {
             }
         }
     }
-}
-
-/// The pinned budget in tokens: what is pinned (system prompt or persona, and notes) may take
-/// at most a quarter of `engine`'s context, so stored state can never crowd the window out.
-pub(super) fn pinned_budget(engine: &dyn Engine) -> usize {
-    engine.context_len() / 4
-}
-
-/// The tokens `text` with `notes` pinned under it takes, by `engine`'s own count.
-pub(super) fn pinned_tokens(engine: &dyn Engine, text: &str, notes: &[String]) -> usize {
-    let block = if notes.is_empty() {
-        String::new()
-    } else {
-        replies::notes_block(notes)
-    };
-    engine.count_tokens(&format!("{text}{block}"))
 }

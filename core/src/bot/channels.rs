@@ -6,19 +6,18 @@
 //! cannot lose each other's note, and an answer cannot be stored into a conversation that a
 //! `/reset` is clearing. No lock spans two channels.
 //!
-//! Channels idle for `bot.unload_idle_minutes` are unloaded by the maintenance task (their
-//! turns and settings stay in the store), so a bot in thousands of chats holds only the active
-//! ones; retention (`privacy::retain`) runs from the same task.
+//! Channels idle for `bot.unload_idle_minutes` are unloaded by the maintenance task (in
+//! `context`; their turns and settings stay in the store), so a bot in thousands of chats
+//! holds only the active ones.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::sync::{Mutex as ChannelLock, OwnedMappedMutexGuard, OwnedMutexGuard};
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::{now_unix, privacy, Inner};
 use crate::config::SamplingSettings;
 use crate::conversation::Conversation;
 use crate::engine::SamplingParams;
@@ -216,42 +215,4 @@ impl Channels {
         }
         unloaded
     }
-}
-
-/// How often the maintenance task wakes; idle channels are looked for every time.
-const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
-/// How often retention runs while the bot is up (it also runs at start).
-const RETENTION_EVERY: Duration = Duration::from_secs(6 * 3600);
-
-/// Until the bot is dropped: unload idle channels (`bot.unload_idle_minutes`) every minute, and
-/// apply retention every [`RETENTION_EVERY`].
-pub(super) fn spawn_maintenance(inner: Weak<Inner>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(MAINTAIN_EVERY);
-        // Start-up already applied retention.
-        let mut retained_at = Instant::now();
-        loop {
-            tick.tick().await;
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let minutes = inner.settings().bot.unload_idle_minutes;
-            if minutes > 0 {
-                let n = inner.unload_idle(Duration::from_secs(u64::from(minutes) * 60));
-                if n > 0 {
-                    debug!(
-                        unloaded = n,
-                        loaded = inner.channels.loaded(),
-                        "idle channels unloaded"
-                    );
-                }
-            }
-            if retained_at.elapsed() >= RETENTION_EVERY {
-                retained_at = Instant::now();
-                if let Err(e) = privacy::retain(&inner, now_unix()).await {
-                    warn!(error = %e, "retention failed");
-                }
-            }
-        }
-    });
 }

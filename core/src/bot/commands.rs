@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::answer::{pinned_budget, pinned_tokens, prompt_for, Origin, Prompt};
 use super::channels::OpenChannel;
-use super::translation::Translation;
-use super::{replies, say, submit, Inner};
+use super::context::{say, BotContext};
+use super::job::{prompt_for, Origin};
+use super::prompt::{pinned_budget, pinned_tokens};
+use super::queue::{submit, translate_on_demand};
+use super::replies;
 use crate::commands::{self, Command, RememberArg, Setting, TranslateArg};
 use crate::config::{EngineKind, GroupSettings, ModelChoice, SamplingSettings};
 use crate::conversation::conversation_id;
@@ -21,12 +23,12 @@ use crate::engine::{Engine, Role};
 use crate::i18n::Language;
 use crate::seam::{ChannelKey, Incoming, Outbox};
 use crate::store::{ChannelSettings, SamplingOverrides, SeedChoice};
-use crate::translate::{self, ContentKind, Lang};
+use crate::translate::TextLanguage;
 use crate::Result;
 
 /// One command being run: the bot, the message that carried it, and where to answer.
 struct Call<'a> {
-    inner: &'a Arc<Inner>,
+    inner: &'a Arc<BotContext>,
     message: &'a Incoming,
     /// The language the answer is in.
     lang: Language,
@@ -69,7 +71,7 @@ impl Call<'_> {
 
 /// Run `cmd`, carried by `message`, and answer through `outbox`.
 pub(super) async fn run(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     cmd: Command,
     message: &Incoming,
     lang: Language,
@@ -373,7 +375,7 @@ struct Pinned<'a> {
 /// Whether the note `text` fits in the chat's pinned budget next to its system prompt and
 /// notes; `Err` is the refusal, saying how much room is left.
 fn note_fits(
-    inner: &Inner,
+    inner: &BotContext,
     settings: &ChannelSettings,
     text: &str,
     pinned: &Pinned<'_>,
@@ -406,7 +408,7 @@ async fn translate(call: &Call<'_>, arg: TranslateArg) -> Result<String> {
                 let names: Vec<String> = s
                     .translate
                     .iter()
-                    .filter_map(|c| Lang::from_code(c))
+                    .filter_map(|c| TextLanguage::from_code(c))
                     .map(|l| replies::language_name(lang, l))
                     .collect();
                 let joined = replies::languages(lang, &names);
@@ -427,74 +429,6 @@ async fn translate(call: &Call<'_>, arg: TranslateArg) -> Result<String> {
         })
     })
     .await
-}
-
-/// `/tr [call.lang]` as a reply, or a flag reaction: translate the message replied to, once,
-/// into `asked`, else the chat's translate target, else the user's language, else English.
-/// Queued like an answer (so it takes its turn and honours `/cancel`); neither the request
-/// nor the translation enters the conversation.
-pub(super) async fn translate_on_demand(
-    inner: &Arc<Inner>,
-    asked: Option<Lang>,
-    message: &Incoming,
-    lang: Language,
-    outbox: &Arc<dyn Outbox>,
-) -> Result<()> {
-    let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
-    let Some(source) = message
-        .reply_to
-        .as_ref()
-        .map(|r| r.text.trim())
-        .filter(|t| !t.is_empty())
-    else {
-        say(
-            outbox.as_ref(),
-            key,
-            reply_to,
-            &replies::tr_needs_reply(lang),
-        )
-        .await;
-        return Ok(());
-    };
-    let chat_target = inner
-        .channels
-        .open(key, &inner.store)
-        .await?
-        .settings
-        .translate
-        .iter()
-        .find_map(|c| Lang::from_code(c));
-    let users = message.language.as_deref().and_then(Lang::parse);
-    let to = asked
-        .or(chat_target)
-        .or(users)
-        .or_else(|| Lang::from_code("en"));
-    let Some(to) = to else {
-        return Ok(());
-    };
-    let found = translate::detect(source);
-    if found.kind != ContentKind::Text {
-        say(outbox.as_ref(), key, reply_to, &replies::tr_nothing(lang)).await;
-        return Ok(());
-    }
-    if found.lang == Some(to) {
-        say(
-            outbox.as_ref(),
-            key,
-            reply_to,
-            &replies::tr_already(lang, &replies::language_name(lang, to)),
-        )
-        .await;
-        return Ok(());
-    }
-    let prompt = Prompt::Translate(Translation {
-        text: source.to_string(),
-        from: found.lang,
-        to,
-        keep: false,
-    });
-    submit(inner, message, lang, outbox.clone(), prompt, None).await;
-    Ok(())
 }
 
 /// `/set`: the chat's generation settings.

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::{replies, say, Inner};
+use super::context::{say, BotContext};
+use super::replies;
 use crate::conversation::start_within_tokens;
 use crate::engine::Engine;
 use crate::i18n::Language;
@@ -189,7 +190,7 @@ struct FileText {
     text: String,
 }
 
-impl Inner {
+impl BotContext {
     /// The question `text` of `message` with its attached files read into it (`text` itself
     /// when it has none), or `None` when none could be read (the user was told why; a question
     /// about a file is not answered without it). Files that could not be read are named to the

@@ -19,7 +19,7 @@
 //!    durably, and only then sends the final text.
 //!
 //! A message the platform delivers again (after a crash, Telegram redelivers the updates of the
-//! last unconfirmed poll) is recognised by its id ([`Store::sight`]): it is neither stored nor
+//! last unconfirmed poll) is recognised by its id ([`Store::delivery`]): it is neither stored nor
 //! answered twice, but a stored question whose answer the crash cut off is answered.
 //!
 //! Channels whose last message is older than `bot.unload_idle_minutes` are unloaded from memory
@@ -31,31 +31,40 @@
 //! another channel's turns. What users read comes from [`replies`]; errors are logged with
 //! their detail and answered with a short, polite line.
 //!
-//! Rooms: this file is the intake (the [`Handler`] impl, addressing, admission, the queue);
-//! `channels` holds loaded channels, their unloading and maintenance; `commands` runs one
-//! function per command; `answer` builds the request and streams the answer; [`replies`] is
-//! every text the bot writes itself; `rate` is the per-user limit; `why` keeps and tells what
-//! `/why` says about each answer; `privacy` is `/forget`, `/export`, `/privacy` and retention.
+//! Rooms, each importing only rooms below it: this file is the intake (the [`Handler`] impl,
+//! addressing, admission); `commands` runs one function per command; `queue` queues a job and
+//! runs it as a chat `answer` (the request and its stream) or a `translation`; `prompt` builds
+//! a chat answer's prompt (pinned text, quote, window); `job` is what a job knows (its origin,
+//! its prompt kind), the one pump that carries a generation out, and keeping what it wrote;
+//! `context` is what every room shares (`BotContext`) and its maintenance; `channels` holds
+//! loaded channels; `files` reads attachments; [`replies`] is every text the bot writes itself;
+//! `rate_limit` is the per-user limit; `why` keeps and tells what `/why` says about each answer; `privacy` is
+//! `/forget`, `/export`, `/privacy` and retention, and this file runs the maintenance task.
 
 mod answer;
 mod channels;
 mod commands;
+mod context;
 mod files;
+mod job;
 mod privacy;
-mod rate;
+mod prompt;
+mod queue;
+mod rate_limit;
 pub mod replies;
 mod translation;
 mod why;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use futures::FutureExt;
 use tracing::{debug, info, instrument, warn};
 
-use self::answer::{answer, prompt_for, Origin, Prompt};
-use self::channels::{spawn_maintenance, AnswerInFlight, Channels, OpenChannel};
-use self::rate::{RateLimits, Verdict};
+use self::channels::{Channels, OpenChannel};
+use self::context::{now_unix, say, BotContext};
+use self::job::prompt_for;
+use self::queue::submit;
+use self::rate_limit::{RateCheck, RateLimits};
 use crate::commands::{Addressee, Command, CommandError};
 use crate::config::{GroupSettings, SchedulerSettings, Settings};
 use crate::conversation::{ContextWindow, Turn};
@@ -64,18 +73,17 @@ use crate::engine::Engine;
 use crate::i18n::Language;
 use crate::metrics::{self, Refusal};
 use crate::persona::Personas;
-use crate::render;
-use crate::scheduler::{Admission, Job, Rejected, Scheduler};
+use crate::scheduler::Scheduler;
 use crate::seam::{
     Allowlist, Author, ChannelKey, CommandInfo, Handler, Incoming, Outbox, Platform,
 };
-use crate::store::{Sight, Store, Unanswered};
+use crate::store::{Delivery, Store, Unanswered};
 use crate::Result;
 
 /// The bot. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Bot {
-    inner: Arc<Inner>,
+    inner: Arc<BotContext>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -83,33 +91,6 @@ impl std::fmt::Debug for Bot {
         f.debug_struct("Bot")
             .field("channels", &self.inner.channels.loaded())
             .finish_non_exhaustive()
-    }
-}
-
-/// What every part of the bot shares.
-struct Inner {
-    /// The settings in force: live keys change on a reload ([`crate::reload`]).
-    settings: std::sync::RwLock<Arc<Settings>>,
-    /// The models channels may use (`/model`) and their loaded engines.
-    models: Arc<ModelShelf>,
-    store: Store,
-    personas: Personas,
-    channels: Channels,
-    scheduler: Scheduler,
-    rate: RateLimits,
-    /// The bot's name and `bot.trigger_names`: words that address it in a group.
-    trigger_words: Vec<String>,
-    /// When each user last got an `/export`.
-    exports: privacy::ExportTimes,
-}
-
-impl Inner {
-    /// The settings in force (a reload swaps them; a caller keeps the ones it read).
-    fn settings(&self) -> Arc<Settings> {
-        self.settings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 }
 
@@ -126,12 +107,6 @@ impl crate::reload::Reloadable for Bot {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(settings.clone());
     }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Whether `text` contains `word` as a whole word (case-insensitive).
@@ -216,7 +191,7 @@ impl Bot {
     ) -> Result<Bot> {
         let mut trigger_words = vec![settings.bot.name.clone()];
         trigger_words.extend(settings.bot.trigger_names.iter().cloned());
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(BotContext {
             settings: std::sync::RwLock::new(Arc::new(settings.clone())),
             scheduler: Scheduler::new(admission(settings, &models)),
             models,
@@ -225,7 +200,7 @@ impl Bot {
             channels: Channels::default(),
             rate: RateLimits::new(settings.bot.messages_per_minute),
             trigger_words,
-            exports: privacy::ExportTimes::default(),
+            exports: rate_limit::ExportTimes::default(),
         });
         privacy::retain(&inner, now_unix()).await?;
         spawn_maintenance(Arc::downgrade(&inner));
@@ -286,16 +261,7 @@ enum Intake {
     Addressed(Option<std::result::Result<Command, CommandError>>),
 }
 
-impl Inner {
-    fn unload_idle(&self, idle: Duration) -> usize {
-        let unloaded = self
-            .channels
-            .unload_idle(idle, |key| self.scheduler.is_busy(key));
-        // Rate windows older than a minute say nothing any more.
-        self.rate.forget_quiet();
-        unloaded
-    }
-
+impl BotContext {
     /// The language to answer `message` in: the user's when the catalogue has it, else
     /// `bot.language`. Resolved once per message, when it comes in.
     fn language_of(&self, message: &Incoming) -> Language {
@@ -355,11 +321,11 @@ impl Inner {
         let mut turn = Turn::user(&author.id, &author.display_name, text, message.at);
         turn.addressed = false;
         let id = &message.message_id;
-        let sight = self
+        let delivery = self
             .store
             .receive(key, id, message.at, Some(&turn), false)
             .await?;
-        if sight != Sight::New {
+        if delivery != Delivery::New {
             debug!("delivered again; already kept");
             return Ok(());
         }
@@ -379,14 +345,14 @@ impl Inner {
     ) -> bool {
         let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
         match self.rate.check(message) {
-            Verdict::Pass => {}
-            Verdict::Warn => {
+            RateCheck::Pass => {}
+            RateCheck::Warn => {
                 debug!("rate limited");
                 metrics::message_refused(key.platform, Refusal::RateLimited);
                 say(outbox, key, reply_to, &replies::rate_limited(lang)).await;
                 return false;
             }
-            Verdict::Drop => {
+            RateCheck::Drop => {
                 debug!("rate limited");
                 metrics::message_refused(key.platform, Refusal::RateLimited);
                 return false;
@@ -410,7 +376,7 @@ impl Inner {
 
 /// Handle one message: addressing, admission, then its command or its question.
 async fn handle_message(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     message: &Incoming,
     lang: Language,
     outbox: &Arc<dyn Outbox>,
@@ -431,7 +397,7 @@ async fn handle_message(
     if let Some(Ok(Command::Tr(to))) = command {
         // A translation on demand is not part of the conversation: neither kept nor recorded
         // (a flag reaction arrives with the id of the message it translates).
-        return commands::translate_on_demand(inner, to, message, lang, outbox).await;
+        return queue::translate_on_demand(inner, to, message, lang, outbox).await;
     }
     let asked = match command {
         None => {
@@ -456,7 +422,7 @@ async fn handle_message(
     let author = &message.author;
     let question = Turn::user(&author.id, &author.display_name, &asked, message.at);
     let turn = command.is_none().then_some(&question);
-    let sight = inner
+    let delivery = inner
         .store
         .receive(
             key,
@@ -466,7 +432,7 @@ async fn handle_message(
             message.is_direct,
         )
         .await?;
-    if sight == Sight::Done {
+    if delivery == Delivery::Done {
         debug!("delivered again; already handled");
         return Ok(());
     }
@@ -474,13 +440,13 @@ async fn handle_message(
         drop(channel);
         return run_command(inner, command, message, lang, outbox).await;
     }
-    queue_question(inner, channel, message, lang, outbox, question, sight).await;
+    queue_question(inner, channel, message, lang, outbox, question, delivery).await;
     Ok(())
 }
 
 /// A command taken in (and marked handled): run it, or say what was wrong with it.
 async fn run_command(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     command: std::result::Result<Command, CommandError>,
     message: &Incoming,
     lang: Language,
@@ -499,16 +465,16 @@ async fn run_command(
 /// A question taken in: keep it in the conversation when it is new (the store has it), then
 /// queue its answer (unless translate mode leaves it alone).
 async fn queue_question(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     mut channel: OpenChannel,
     message: &Incoming,
     lang: Language,
     outbox: &Arc<dyn Outbox>,
     question: Turn,
-    sight: Sight,
+    delivery: Delivery,
 ) {
     let asked = question.text.clone();
-    if sight == Sight::New {
+    if delivery == Delivery::New {
         channel.conversation.push(question);
     } else {
         info!("answering a stored question whose answer was cut off");
@@ -524,75 +490,6 @@ async fn queue_question(
         ..message.clone()
     };
     submit(inner, &asked, lang, outbox.clone(), prompt, Some(in_flight)).await;
-}
-
-/// Queue an answer for `message`; tell the user if the queue is full. `in_flight` marks the
-/// user turn it answers (the window ends there); `None` (`/retry`) answers the newest turn.
-async fn submit(
-    inner: &Arc<Inner>,
-    message: &Incoming,
-    lang: Language,
-    outbox: Arc<dyn Outbox>,
-    prompt: Prompt,
-    in_flight: Option<AnswerInFlight>,
-) {
-    let mut origin = Origin::of(message, lang);
-    if in_flight.is_some() {
-        origin.upto = Some((
-            message.author.id.clone(),
-            message.text.trim().to_string(),
-            message.at,
-        ));
-    }
-    let (job_inner, job_outbox, job_origin) = (inner.clone(), outbox.clone(), origin.clone());
-    let job: Job = Box::new(move |token| {
-        async move {
-            answer(job_inner, job_origin, job_outbox, prompt, token).await;
-            drop(in_flight);
-        }
-        .boxed()
-    });
-    let reply_to = Some(origin.message_id.as_str());
-    match inner.scheduler.submit(&origin.key, &message.author.id, job) {
-        Ok(Admission::Queued { ahead }) => {
-            debug!(ahead, "answer queued");
-            if ahead > 0 {
-                let _ = outbox.typing(&origin.key).await;
-            }
-        }
-        Ok(Admission::Replaced) => debug!("replaced a waiting message of the same author"),
-        Err(Rejected::Busy) => {
-            info!("queue full; busy reply");
-            metrics::message_refused(origin.key.platform, Refusal::Busy);
-            say(outbox.as_ref(), &origin.key, reply_to, &replies::busy(lang)).await;
-        }
-        Err(Rejected::Closed) => {
-            metrics::message_refused(origin.key.platform, Refusal::Closing);
-            say(
-                outbox.as_ref(),
-                &origin.key,
-                reply_to,
-                &replies::closing(lang),
-            )
-            .await;
-        }
-    }
-}
-
-/// Send a reply made by the bot itself (split to the platform's limit, mentions neutralised).
-async fn say(outbox: &dyn Outbox, key: &ChannelKey, reply_to: Option<&str>, text: &str) {
-    let limits = outbox.limits();
-    let clean = render::neutralize_mentions(text, limits.markup);
-    for (i, part) in render::split_message(&clean, limits.max_message_chars)
-        .iter()
-        .enumerate()
-    {
-        let to = if i == 0 { reply_to } else { None };
-        if let Err(e) = outbox.send(key, part, to).await {
-            warn!(channel = %key, error = %e, "could not send a reply");
-            return;
-        }
-    }
 }
 
 /// A stored question a restart left unanswered, as the message it came in.
@@ -703,6 +600,44 @@ impl Handler for Bot {
             warn!(error = %e, "store checkpoint at shutdown failed");
         }
     }
+}
+
+/// How often the maintenance task wakes; idle channels are looked for every time.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+/// How often retention runs while the bot is up (it also runs at start).
+const RETENTION_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// Until the bot is dropped: unload idle channels (`bot.unload_idle_minutes`) every minute, and
+/// apply retention every [`RETENTION_EVERY`].
+fn spawn_maintenance(inner: std::sync::Weak<BotContext>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MAINTAIN_EVERY);
+        // Start-up already applied retention.
+        let mut retained_at = Instant::now();
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let minutes = inner.settings().bot.unload_idle_minutes;
+            if minutes > 0 {
+                let n = inner.unload_idle(Duration::from_secs(u64::from(minutes) * 60));
+                if n > 0 {
+                    debug!(
+                        unloaded = n,
+                        loaded = inner.channels.loaded(),
+                        "idle channels unloaded"
+                    );
+                }
+            }
+            if retained_at.elapsed() >= RETENTION_EVERY {
+                retained_at = Instant::now();
+                if let Err(e) = privacy::retain(&inner, now_unix()).await {
+                    warn!(error = %e, "retention failed");
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]

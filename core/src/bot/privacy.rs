@@ -9,13 +9,13 @@
 //! ([`retain`]) deletes what is older than `store.retain_days` and drops what loaded channels
 //! and engines still hold of it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
-use super::{now_unix, replies, Inner};
+use super::context::{now_unix, BotContext};
+use super::replies;
 use crate::commands::ForgetArg;
 use crate::config::EngineKind;
 use crate::conversation::{conversation_id, Conversation};
@@ -25,36 +25,9 @@ use crate::seam::{ChannelKey, Incoming, Outbox, Platform, PrivateFile};
 use crate::store::{ChannelSettings, Export, Forgetting, Retained};
 use crate::Result;
 
-/// How often a user may `/export`, in seconds.
-pub(super) const EXPORT_EVERY_SECS: i64 = 3600;
-
-/// When each user last got an `/export` (platform, user id → Unix seconds).
-#[derive(Default)]
-pub(super) struct ExportTimes(Mutex<HashMap<(Platform, String), i64>>);
-
-impl ExportTimes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Platform, String), i64>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Seconds the user must still wait at `now` (0: they may export).
-    fn wait(&self, user: &(Platform, String), now: i64) -> i64 {
-        self.lock()
-            .get(user)
-            .map_or(0, |last| (last + EXPORT_EVERY_SECS - now).max(0))
-    }
-
-    fn record(&self, user: (Platform, String), now: i64) {
-        let mut times = self.lock();
-        // Entries older than the hour say nothing any more.
-        times.retain(|_, last| now - *last < EXPORT_EVERY_SECS);
-        times.insert(user, now);
-    }
-}
-
 /// Drop what the engines cache of a channel's conversations (its answers' and its
 /// translations').
-fn drop_caches(inner: &Inner, key: &ChannelKey) {
+fn drop_caches(inner: &BotContext, key: &ChannelKey) {
     let conversation = conversation_id(key);
     inner.models.forget(&conversation);
     inner.models.forget(&format!("{conversation}#translate"));
@@ -63,7 +36,7 @@ fn drop_caches(inner: &Inner, key: &ChannelKey) {
 /// `/forget [notes|all]`: delete, reload what the channel holds in memory, drop the caches;
 /// the reply says what was deleted.
 pub(super) async fn forget(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     message: &Incoming,
     arg: ForgetArg,
     lang: Language,
@@ -118,14 +91,14 @@ fn kept_notes(settings: &ChannelSettings, user: &str, direct: bool) -> Vec<(usiz
 }
 
 /// `/privacy`.
-pub(super) fn privacy(inner: &Inner, lang: Language) -> String {
+pub(super) fn privacy(inner: &BotContext, lang: Language) -> String {
     let remote = inner.settings().engine.kind == EngineKind::Openai;
     replies::privacy(lang, inner.settings().store.retain_days, remote)
 }
 
 /// `/export`: the user's data as a JSON file, sent privately; the reply says whether it went.
 pub(super) async fn export(
-    inner: &Arc<Inner>,
+    inner: &Arc<BotContext>,
     message: &Incoming,
     lang: Language,
     outbox: &Arc<dyn Outbox>,
@@ -215,7 +188,7 @@ fn export_json(platform: Platform, user: &str, now: i64, data: &Export) -> Value
 /// The retention pass as of `now`: delete what `[store]` says is too old (turns, `/why`
 /// records) or too many, securely, then reload the loaded channels that lost turns and drop
 /// their caches, so no copy of what was deleted feeds another answer.
-pub(super) async fn retain(inner: &Inner, now: i64) -> Result<Retained> {
+pub(super) async fn retain(inner: &BotContext, now: i64) -> Result<Retained> {
     let settings = inner.settings();
     let s = &settings.store;
     let done = inner

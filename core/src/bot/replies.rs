@@ -12,7 +12,7 @@ use crate::store::{
     AnswerRecord, Forgetting, Forgotten, PromptSource, SamplingOverrides, StopCause,
 };
 use crate::t;
-use crate::translate::Lang;
+use crate::translate::TextLanguage;
 
 /// The queue is full.
 pub fn busy(lang: Language) -> String {
@@ -66,6 +66,11 @@ pub fn nothing_to_cancel(lang: Language) -> String {
 /// A direct message from someone a platform's allowlists do not admit.
 pub fn direct_message_refused(lang: Language) -> String {
     t!(lang, "direct-message-refused")
+}
+/// A group message to the bot from someone the allowlists do not admit (Telegram's
+/// `refuse_in_groups`).
+pub fn private_bot(lang: Language) -> String {
+    t!(lang, "private-bot")
 }
 /// A slash command where the platform's allowlists do not let the bot answer.
 pub fn not_enabled_here(lang: Language) -> String {
@@ -371,7 +376,7 @@ pub fn system_prompt(lang: Language, text: &str) -> String {
 }
 
 /// A language's name as `lang` writes it (`Deutsch` is `German` in English, `德语` in Chinese).
-pub fn language_name(lang: Language, of: Lang) -> String {
+pub fn language_name(lang: Language, of: TextLanguage) -> String {
     crate::i18n::text(lang, &format!("language-{}", of.code()), &[])
 }
 

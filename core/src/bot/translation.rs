@@ -9,33 +9,22 @@
 //! in the wrong one.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use tracing::{debug, info, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
-use super::answer::{note_not_saved, Origin, Streamed, CANCEL_POLL, TYPING_REFRESH};
-use super::{replies, say, Inner};
+use super::context::{say, BotContext};
+use super::job::{note_not_saved, pump, Hold, Origin, Streamed, Translation};
+use super::replies;
 use crate::conversation::conversation_id;
-use crate::engine::{
-    CancelToken, ChatMessage, Engine, GenEvent, GenerateRequest, Generation, Role,
-};
-use crate::seam::Outbox;
+use crate::engine::{ChatMessage, Engine, GenerateRequest, Role};
+use crate::i18n::Language;
+use crate::seam::{Incoming, Outbox};
 use crate::translate::{
-    strict_translation_prompt, strip_chatter, translation_fits, translation_prompt, Lang,
+    self, strict_translation_prompt, strip_chatter, translation_fits, translation_prompt,
+    ContentKind, TextLanguage,
 };
 use crate::{Error, Result};
-
-/// What to translate, and whether the translation joins the conversation.
-pub(super) struct Translation {
-    /// The message's text.
-    pub(super) text: String,
-    /// Its language, when detected.
-    pub(super) from: Option<Lang>,
-    /// The language asked for.
-    pub(super) to: Lang,
-    /// Store it as the bot's turn (translate mode) or not (on demand).
-    pub(super) keep: bool,
-}
 
 /// How one attempt ended.
 enum Attempt {
@@ -47,11 +36,11 @@ enum Attempt {
 
 /// Translate `job` and post it as a reply to the origin's message, or say why not.
 pub(super) async fn translate(
-    inner: Arc<Inner>,
+    inner: Arc<BotContext>,
     origin: Origin,
     outbox: Arc<dyn Outbox>,
     job: Translation,
-    token: CancelToken,
+    token: CancellationToken,
 ) {
     let key = &origin.key;
     let reply_to = Some(origin.message_id.as_str());
@@ -107,7 +96,7 @@ pub(super) async fn translate(
     }
 }
 
-impl Inner {
+impl BotContext {
     /// One try at the translation; `strict` is the retry: greedy, with the stricter prompt.
     async fn attempt(
         &self,
@@ -115,7 +104,7 @@ impl Inner {
         job: &Translation,
         strict: bool,
         outbox: &dyn Outbox,
-        token: &CancelToken,
+        token: &CancellationToken,
     ) -> Result<Attempt> {
         let engine = self.channel_engine(&origin.key).await?;
         let request = self
@@ -123,10 +112,14 @@ impl Inner {
             .await?;
         let _ = outbox.typing(&origin.key).await;
         let generation = engine.generate(request)?;
-        Ok(match collect(generation, token, outbox, origin).await? {
-            Some(raw) => Attempt::Done(strip_chatter(&raw, &job.text)),
-            None => Attempt::Cancelled,
-        })
+        let streamed = pump(generation, token, outbox, &origin.key, &mut Hold).await;
+        if token.is_cancelled() {
+            Ok(Attempt::Cancelled)
+        } else if streamed.failed {
+            Err(Error::Remote("the translation's generation failed".into()))
+        } else {
+            Ok(Attempt::Done(strip_chatter(&streamed.raw, &job.text)))
+        }
     }
 
     /// The engine request translating `job` (not the conversation: the message alone).
@@ -173,37 +166,63 @@ impl Inner {
     }
 }
 
-/// Everything the generation writes, showing "typing…" meanwhile; `None` when `/cancel`
-/// stopped it.
-async fn collect(
-    mut generation: Generation,
-    token: &CancelToken,
+/// `/tr [call.lang]` as a reply, or a flag reaction: translate the message replied to, once,
+/// into `asked`, else the chat's translate target, else the user's language, else English.
+/// Returns the translation to queue like an answer (so it takes its turn and honours
+/// `/cancel`), or `None` when the user was told why not; neither the request nor the
+/// translation enters the conversation.
+pub(super) async fn on_demand(
+    inner: &BotContext,
+    asked: Option<TextLanguage>,
+    message: &Incoming,
+    lang: Language,
     outbox: &dyn Outbox,
-    origin: &Origin,
-) -> Result<Option<String>> {
-    let stop = generation.cancel_token();
-    let mut raw = String::new();
-    let mut next_typing = Instant::now() + TYPING_REFRESH;
-    loop {
-        if token.is_cancelled() {
-            stop.cancel();
-        }
-        match tokio::time::timeout(CANCEL_POLL, generation.next()).await {
-            Err(_) => {
-                if Instant::now() >= next_typing {
-                    let _ = outbox.typing(&origin.key).await;
-                    next_typing = Instant::now() + TYPING_REFRESH;
-                }
-            }
-            Ok(Some(Ok(GenEvent::Delta(d)))) => raw.push_str(&d),
-            Ok(Some(Ok(GenEvent::Done(_)))) => {
-                return Ok((!token.is_cancelled()).then_some(raw));
-            }
-            Ok(Some(Err(e))) => return Err(e),
-            Ok(None) => {
-                debug!("generation ended without a result");
-                return Err(Error::Remote("generation ended without a result".into()));
-            }
-        }
+) -> Result<Option<Translation>> {
+    let (key, reply_to) = (&message.key, Some(message.message_id.as_str()));
+    let Some(source) = message
+        .reply_to
+        .as_ref()
+        .map(|r| r.text.trim())
+        .filter(|t| !t.is_empty())
+    else {
+        say(outbox, key, reply_to, &replies::tr_needs_reply(lang)).await;
+        return Ok(None);
+    };
+    let chat_target = inner
+        .channels
+        .open(key, &inner.store)
+        .await?
+        .settings
+        .translate
+        .iter()
+        .find_map(|c| TextLanguage::from_code(c));
+    let users = message.language.as_deref().and_then(TextLanguage::parse);
+    let to = asked
+        .or(chat_target)
+        .or(users)
+        .or_else(|| TextLanguage::from_code("en"));
+    let Some(to) = to else {
+        return Ok(None);
+    };
+    let found = translate::detect(source);
+    if found.kind != ContentKind::Text {
+        say(outbox, key, reply_to, &replies::tr_nothing(lang)).await;
+        return Ok(None);
     }
+    if found.lang == Some(to) {
+        say(
+            outbox,
+            key,
+            reply_to,
+            &replies::tr_already(lang, &replies::language_name(lang, to)),
+        )
+        .await;
+        return Ok(None);
+    }
+    Ok(Some(Translation {
+        text: source.to_string(),
+        from: found.lang,
+        to,
+        keep: false,
+    }))
 }

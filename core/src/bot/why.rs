@@ -8,7 +8,8 @@
 //! nothing of another channel, no server address (engines describe their model without one).
 
 use super::channels::Channel;
-use super::{now_unix, replies, Inner};
+use super::context::{now_unix, BotContext};
+use super::replies;
 use crate::conversation::ContextWindow;
 use crate::engine::local::rate;
 use crate::engine::{Engine, FinishReason, SamplingParams, Usage};
@@ -16,7 +17,7 @@ use crate::i18n::Language;
 use crate::seam::ChannelKey;
 use crate::store::{AnswerRecord, PromptSource, StopCause};
 
-impl Inner {
+impl BotContext {
     /// The record of an answer about to be generated: the engine, the prompt's make-up (for a
     /// chat answer, from its `window`) and the sampling settings, seed included.
     pub(super) fn record_for(
@@ -102,7 +103,7 @@ pub(super) fn finish_record(record: &mut AnswerRecord, usage: Option<&Usage>, ca
 /// `/why`: the record of the answer `replied_to` names (a reply to one of the bot's messages),
 /// else of the channel's newest answer, as the text to send.
 pub(super) async fn why(
-    inner: &Inner,
+    inner: &BotContext,
     key: &ChannelKey,
     replied_to: Option<&str>,
     lang: Language,

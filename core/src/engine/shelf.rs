@@ -39,9 +39,9 @@ struct Loaded {
     last_used: u64,
 }
 
-/// Loaded engines, with the clock that orders their use.
+/// The models in memory, with the clock that orders their use (least recently used goes first).
 #[derive(Default)]
-struct Racks {
+struct InMemory {
     loaded: Vec<Loaded>,
     clock: u64,
 }
@@ -51,7 +51,7 @@ pub struct ModelShelf {
     choices: Vec<ModelChoice>,
     loader: Box<dyn ModelLoader>,
     max_loaded: usize,
-    racks: Mutex<Racks>,
+    in_memory: Mutex<InMemory>,
     /// Held while a model loads: one load at a time (each can take most of the memory).
     loading: Mutex<()>,
 }
@@ -87,7 +87,7 @@ impl ModelShelf {
             choices,
             loader: Box::new(loader),
             max_loaded: max_loaded.max(1),
-            racks: Mutex::default(),
+            in_memory: Mutex::default(),
             loading: Mutex::new(()),
         })
     }
@@ -118,20 +118,20 @@ impl ModelShelf {
                 c.name
             )))
         };
-        let mut racks = Racks::default();
+        let mut in_memory = InMemory::default();
         for (choice, engine) in choices.iter().zip(engines) {
-            racks.clock += 1;
-            racks.loaded.push(Loaded {
+            in_memory.clock += 1;
+            in_memory.loaded.push(Loaded {
                 name: choice.name.clone(),
                 engine,
-                last_used: racks.clock,
+                last_used: in_memory.clock,
             });
         }
         Self {
-            max_loaded: max_loaded.max(racks.loaded.len()).max(1),
+            max_loaded: max_loaded.max(in_memory.loaded.len()).max(1),
             choices,
             loader: Box::new(loader),
-            racks: Mutex::new(racks),
+            in_memory: Mutex::new(in_memory),
             loading: Mutex::new(()),
         }
     }
@@ -162,18 +162,18 @@ impl ModelShelf {
 
     /// The engine of `name` if it is loaded (counts as a use).
     pub fn loaded(&self, name: &str) -> Option<Arc<dyn Engine>> {
-        let mut racks = lock(&self.racks);
-        racks.clock += 1;
-        let now = racks.clock;
-        let found = racks.loaded.iter_mut().find(|l| l.name == name)?;
+        let mut in_memory = lock(&self.in_memory);
+        in_memory.clock += 1;
+        let now = in_memory.clock;
+        let found = in_memory.loaded.iter_mut().find(|l| l.name == name)?;
         found.last_used = now;
         Some(found.engine.clone())
     }
 
     /// The names of the loaded models, most recently used first.
     pub fn loaded_names(&self) -> Vec<String> {
-        let racks = lock(&self.racks);
-        let mut loaded: Vec<(&String, u64)> = racks
+        let in_memory = lock(&self.in_memory);
+        let mut loaded: Vec<(&String, u64)> = in_memory
             .loaded
             .iter()
             .map(|l| (&l.name, l.last_used))
@@ -197,20 +197,21 @@ impl ModelShelf {
         }
         let engine = self.loader.load(choice)?;
         info!(model = %choice.name, engine = %engine.describe(), "model loaded");
-        let mut racks = lock(&self.racks);
-        racks.clock += 1;
-        let now = racks.clock;
-        racks.loaded.push(Loaded {
+        let mut in_memory = lock(&self.in_memory);
+        in_memory.clock += 1;
+        let now = in_memory.clock;
+        in_memory.loaded.push(Loaded {
             name: choice.name.clone(),
             engine: engine.clone(),
             last_used: now,
         });
-        while racks.loaded.len() > self.max_loaded {
-            let Some(oldest) = (0..racks.loaded.len()).min_by_key(|&i| racks.loaded[i].last_used)
+        while in_memory.loaded.len() > self.max_loaded {
+            let Some(oldest) =
+                (0..in_memory.loaded.len()).min_by_key(|&i| in_memory.loaded[i].last_used)
             else {
                 break;
             };
-            let gone = racks.loaded.remove(oldest);
+            let gone = in_memory.loaded.remove(oldest);
             info!(model = %gone.name, "model unloaded (least recently used)");
         }
         Ok(engine)
@@ -218,7 +219,7 @@ impl ModelShelf {
 
     /// Drop what every loaded engine caches for `conversation`.
     pub fn forget(&self, conversation: &str) {
-        let engines: Vec<Arc<dyn Engine>> = lock(&self.racks)
+        let engines: Vec<Arc<dyn Engine>> = lock(&self.in_memory)
             .loaded
             .iter()
             .map(|l| l.engine.clone())

@@ -16,7 +16,7 @@ impl Store {
     /// From now on every write fails with "database or disk is full" (reads still work), until
     /// [`Store::free_disk`].
     pub async fn fill_disk(&self) -> Result<()> {
-        self.with(|c| {
+        self.with_connection(|c| {
             for table in TABLES {
                 for write in WRITES {
                     c.execute_batch(&format!(
@@ -33,7 +33,7 @@ impl Store {
 
     /// Writes work again after [`Store::fill_disk`].
     pub async fn free_disk(&self) -> Result<()> {
-        self.with(|c| {
+        self.with_connection(|c| {
             for table in TABLES {
                 for write in WRITES {
                     c.execute_batch(&format!(
@@ -49,6 +49,6 @@ impl Store {
     /// How long a write waits (SQLite retrying meanwhile) for a database another process
     /// holds before it fails with "database is locked"; the store opens with 5 s.
     pub async fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
-        self.with(move |c| c.busy_timeout(wait)).await
+        self.with_connection(move |c| c.busy_timeout(wait)).await
     }
 }

@@ -105,7 +105,7 @@ ALTER TABLE channels ADD COLUMN notes_by TEXT NOT NULL DEFAULT '[]';
 "#,
 ];
 
-/// How long the ids of handled messages are remembered for [`Store::sight`], in seconds. A
+/// How long the ids of handled messages are remembered for [`Store::delivery`], in seconds. A
 /// platform replays messages after a crash within seconds or minutes (Telegram redelivers the
 /// updates of the last poll that was never confirmed); two days is ample.
 pub const SEEN_KEEP_SECS: i64 = 2 * 86_400;
@@ -114,7 +114,7 @@ pub const SEEN_KEEP_SECS: i64 = 2 * 86_400;
 /// it. An answer's window ends at the question it answers (`answers`, that question's message
 /// id), so an answer to an earlier question, written while `t` waited in the queue, does not
 /// count; an answer without `answers` (`/retry`, or stored before answers named their
-/// question) saw every turn before it. [`Store::sight`] and [`Store::unanswered`] share it, so
+/// question) saw every turn before it. [`Store::delivery`] and [`Store::unanswered`] share it, so
 /// both mean the same by "answered".
 const ANSWERED_AFTER: &str = "EXISTS (SELECT 1 FROM turns a
      WHERE a.platform = t.platform AND a.chat = t.chat AND a.thread = t.thread
@@ -123,9 +123,9 @@ const ANSWERED_AFTER: &str = "EXISTS (SELECT 1 FROM turns a
             WHERE q.platform = a.platform AND q.chat = a.chat AND q.thread = a.thread
               AND q.message_id = a.answers AND q.role = 'user' AND q.id >= t.id)))";
 
-/// Whether a platform message was handled before (see [`Store::sight`]).
+/// Whether a platform message was handled before (see [`Store::delivery`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sight {
+pub enum Delivery {
     /// Never seen: handle it.
     New,
     /// Its user turn is stored but no answer came after it (the process stopped in between):
@@ -348,8 +348,8 @@ fn mark_seen(
     Ok(())
 }
 
-/// See [`Store::sight`].
-fn sight(c: &Connection, key: &ChannelKey, message_id: &str) -> rusqlite::Result<Sight> {
+/// See [`Store::delivery`].
+fn delivery(c: &Connection, key: &ChannelKey, message_id: &str) -> rusqlite::Result<Delivery> {
     let thread = thread_of(key);
     let seen: bool = c.query_row(
         "SELECT EXISTS(SELECT 1 FROM seen
@@ -358,7 +358,7 @@ fn sight(c: &Connection, key: &ChannelKey, message_id: &str) -> rusqlite::Result
         |r| r.get(0),
     )?;
     if !seen {
-        return Ok(Sight::New);
+        return Ok(Delivery::New);
     }
     let turn: Option<(bool, bool, bool)> = c
         .query_row(
@@ -373,12 +373,12 @@ fn sight(c: &Connection, key: &ChannelKey, message_id: &str) -> rusqlite::Result
         )
         .optional()?;
     let Some((false, true, answered)) = turn else {
-        return Ok(Sight::Done);
+        return Ok(Delivery::Done);
     };
     Ok(if answered {
-        Sight::Done
+        Delivery::Done
     } else {
-        Sight::Unanswered
+        Delivery::Unanswered
     })
 }
 
@@ -566,7 +566,7 @@ impl Store {
     }
 
     /// Run `f` with the connection on the blocking pool.
-    async fn with<R: Send + 'static>(
+    async fn with_connection<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R> {
@@ -581,7 +581,7 @@ impl Store {
 
     /// The journal mode in use (`wal`).
     pub async fn journal_mode(&self) -> Result<String> {
-        self.with(|c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)))
+        self.with_connection(|c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)))
             .await
     }
 
@@ -606,7 +606,7 @@ impl Store {
         let key = key.clone();
         let turn = turn.clone();
         let answers = answers.map(str::to_string);
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let tx = c.transaction()?;
             let id = insert_turn(&tx, &key, &turn, None, false)?;
             tx.execute(
@@ -631,7 +631,7 @@ impl Store {
         let key = key.clone();
         let turn = turn.clone();
         let message_id = message_id.map(str::to_string);
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let tx = c.transaction()?;
             let id = insert_turn(&tx, &key, &turn, message_id.as_deref(), direct)?;
             tx.commit()?;
@@ -641,11 +641,11 @@ impl Store {
     }
 
     /// Remember that the platform message `message_id` was handled without storing a turn (a
-    /// command), so a redelivery of it is recognised by [`Store::sight`].
+    /// command), so a redelivery of it is recognised by [`Store::delivery`].
     pub async fn mark_handled(&self, key: &ChannelKey, message_id: &str, at: i64) -> Result<()> {
         let key = key.clone();
         let message_id = message_id.to_string();
-        self.with(move |c| mark_seen(c, &key, &message_id, at, false))
+        self.with_connection(move |c| mark_seen(c, &key, &message_id, at, false))
             .await
     }
 
@@ -653,13 +653,14 @@ impl Store {
     /// redeliver after a crash (an unconfirmed Telegram poll, a Discord resume), and a
     /// redelivered message must neither be stored twice nor answered twice, while one whose
     /// answer was cut off by the crash still deserves one.
-    pub async fn sight(&self, key: &ChannelKey, message_id: &str) -> Result<Sight> {
+    pub async fn delivery(&self, key: &ChannelKey, message_id: &str) -> Result<Delivery> {
         let key = key.clone();
         let message_id = message_id.to_string();
-        self.with(move |c| sight(c, &key, &message_id)).await
+        self.with_connection(move |c| delivery(c, &key, &message_id))
+            .await
     }
 
-    /// Take in a user's message: [`Store::sight`] it and, when it is new, record it in the same
+    /// Take in a user's message: Look up its [`Store::delivery`] and, when it is new, record it in the same
     /// transaction. A question's `turn` is appended (as [`Store::append_message`] does, with
     /// `direct`); without a turn (a command) the message is only marked handled.
     pub async fn receive(
@@ -669,14 +670,14 @@ impl Store {
         at: i64,
         turn: Option<&Turn>,
         direct: bool,
-    ) -> Result<Sight> {
+    ) -> Result<Delivery> {
         let key = key.clone();
         let message_id = message_id.to_string();
         let turn = turn.cloned();
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let tx = c.transaction()?;
-            let sight = sight(&tx, &key, &message_id)?;
-            if sight == Sight::New {
+            let delivery = delivery(&tx, &key, &message_id)?;
+            if delivery == Delivery::New {
                 match &turn {
                     Some(t) => {
                         insert_turn(&tx, &key, t, Some(&message_id), direct)?;
@@ -685,7 +686,7 @@ impl Store {
                 }
             }
             tx.commit()?;
-            Ok(sight)
+            Ok(delivery)
         })
         .await
     }
@@ -693,7 +694,8 @@ impl Store {
     /// The newest `limit` turns of a channel that `/reset` has not cleared, oldest first.
     pub async fn recent_turns(&self, key: &ChannelKey, limit: usize) -> Result<Vec<Turn>> {
         let key = key.clone();
-        self.with(move |c| recent_turns(c, &key, limit)).await
+        self.with_connection(move |c| recent_turns(c, &key, limit))
+            .await
     }
 
     /// A channel as the bot loads it, read in one go: its newest `limit` turns (as
@@ -705,7 +707,7 @@ impl Store {
     ) -> Result<(Vec<Turn>, ChannelSettings)> {
         let key = key.clone();
         let (turns, row) = self
-            .with(move |c| Ok((recent_turns(c, &key, limit)?, settings_row(c, &key)?)))
+            .with_connection(move |c| Ok((recent_turns(c, &key, limit)?, settings_row(c, &key)?)))
             .await?;
         Ok((turns, settings_from(row)))
     }
@@ -714,7 +716,7 @@ impl Store {
     /// was deleted.
     pub async fn delete_last_assistant_turn(&self, key: &ChannelKey) -> Result<bool> {
         let key = key.clone();
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let last: Option<(i64, String)> = c
                 .query_row(
                     "SELECT id, role FROM turns
@@ -740,7 +742,7 @@ impl Store {
     /// counts as answered when an answer's window included it (see `ANSWERED_AFTER`): one
     /// queued behind another is still listed after the other's answer. Oldest first.
     pub async fn unanswered(&self, platform: Platform, since: i64) -> Result<Vec<Unanswered>> {
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let mut st = c.prepare(&format!(
                 "SELECT t.chat, t.thread, t.author_id, t.author_name, t.text, t.at,
                         t.message_id, s.direct
@@ -785,7 +787,7 @@ impl Store {
     /// The settings of a channel (defaults if it never changed any).
     pub async fn load_settings(&self, key: &ChannelKey) -> Result<ChannelSettings> {
         let key = key.clone();
-        let row = self.with(move |c| settings_row(c, &key)).await?;
+        let row = self.with_connection(move |c| settings_row(c, &key)).await?;
         Ok(settings_from(row))
     }
 
@@ -798,7 +800,7 @@ impl Store {
         let notes = serde_json::to_string(&s.notes).map_err(|e| Error::Store(e.to_string()))?;
         let notes_by =
             serde_json::to_string(&s.notes_by).map_err(|e| Error::Store(e.to_string()))?;
-        self.with(move |c| {
+        self.with_connection(move |c| {
             c.execute(
                 "INSERT INTO channels (platform, chat, thread, mode, system, translate, sampling,
                                        notes, model, notes_by)
@@ -829,7 +831,7 @@ impl Store {
     /// Every channel that has visible turns or settings.
     pub async fn list_channels(&self) -> Result<Vec<ChannelKey>> {
         let rows: Vec<(String, String, String)> = self
-            .with(|c| {
+            .with_connection(|c| {
                 let mut st = c.prepare(
                     "SELECT platform, chat, thread FROM turns WHERE cleared = 0
                      UNION SELECT platform, chat, thread FROM channels
@@ -859,7 +861,7 @@ impl Store {
         let ids = message_ids.to_vec();
         let json = serde_json::to_string(record).map_err(|e| Error::Store(e.to_string()))?;
         let at = record.at;
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let tx = c.transaction()?;
             let question: Option<String> = tx.query_row(
                 "SELECT COALESCE(
@@ -904,7 +906,7 @@ impl Store {
         let key = key.clone();
         let message_id = message_id.map(str::to_string);
         let json: Option<String> = self
-            .with(move |c| {
+            .with_connection(move |c| {
                 let (platform, thread) = (key.platform.as_str(), thread_of(&key));
                 match &message_id {
                     Some(id) => c.query_row(
@@ -931,7 +933,7 @@ impl Store {
     /// Turn counts of one channel.
     pub async fn stats(&self, key: &ChannelKey) -> Result<ChannelStats> {
         let key = key.clone();
-        self.with(move |c| {
+        self.with_connection(move |c| {
             c.query_row(
                 "SELECT COALESCE(SUM(cleared = 0), 0), COUNT(*) FROM turns
                  WHERE platform = ?1 AND chat = ?2 AND thread = ?3",
@@ -949,7 +951,7 @@ impl Store {
 
     /// Write the WAL back into the main file (on shutdown; not needed for durability).
     pub async fn checkpoint(&self) -> Result<()> {
-        self.with(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
+        self.with_connection(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
             .await
     }
 }
@@ -981,7 +983,7 @@ mod tests {
         // SQLite reports the level as a number: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA. In WAL mode
         // only FULL syncs the log at every commit, which the kill test relies on.
         let level: i64 = s
-            .with(|c| c.pragma_query_value(None, "synchronous", |r| r.get(0)))
+            .with_connection(|c| c.pragma_query_value(None, "synchronous", |r| r.get(0)))
             .await
             .unwrap();
         assert_eq!(level, 2, "PRAGMA synchronous");
@@ -1110,36 +1112,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sight_tells_new_unanswered_and_done_messages() {
+    async fn delivery_tells_new_unanswered_and_done_messages() {
         let s = Store::in_memory().unwrap();
         let k = key("a");
-        assert_eq!(s.sight(&k, "m1").await.unwrap(), Sight::New);
+        assert_eq!(s.delivery(&k, "m1").await.unwrap(), Delivery::New);
         s.append_turn(&k, &turn(Role::User, "u", "q1", 100), Some("m1"))
             .await
             .unwrap();
-        assert_eq!(s.sight(&k, "m1").await.unwrap(), Sight::Unanswered);
+        assert_eq!(s.delivery(&k, "m1").await.unwrap(), Delivery::Unanswered);
         // The same id in another channel or thread is another message.
-        assert_eq!(s.sight(&key("b"), "m1").await.unwrap(), Sight::New);
+        assert_eq!(s.delivery(&key("b"), "m1").await.unwrap(), Delivery::New);
         let t = key("a").with_thread("7");
-        assert_eq!(s.sight(&t, "m1").await.unwrap(), Sight::New);
+        assert_eq!(s.delivery(&t, "m1").await.unwrap(), Delivery::New);
         s.append_turn(&k, &turn(Role::Assistant, "bot", "a1", 101), Some("r1"))
             .await
             .unwrap();
-        assert_eq!(s.sight(&k, "m1").await.unwrap(), Sight::Done);
+        assert_eq!(s.delivery(&k, "m1").await.unwrap(), Delivery::Done);
         // A reset question counts as handled.
         s.append_turn(&k, &turn(Role::User, "u", "q2", 102), Some("m2"))
             .await
             .unwrap();
         s.clear_channel(&k).await.unwrap();
-        assert_eq!(s.sight(&k, "m2").await.unwrap(), Sight::Done);
+        assert_eq!(s.delivery(&k, "m2").await.unwrap(), Delivery::Done);
         // A command leaves no turn, only its id.
         s.mark_handled(&k, "m3", 103).await.unwrap();
-        assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::Done);
+        assert_eq!(s.delivery(&k, "m3").await.unwrap(), Delivery::Done);
         // The ids are forgotten after SEEN_KEEP_SECS.
         s.prune(103 + SEEN_KEEP_SECS, 0, 0).await.unwrap();
-        assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::Done);
+        assert_eq!(s.delivery(&k, "m3").await.unwrap(), Delivery::Done);
         s.prune(104 + SEEN_KEEP_SECS, 0, 0).await.unwrap();
-        assert_eq!(s.sight(&k, "m3").await.unwrap(), Sight::New);
+        assert_eq!(s.delivery(&k, "m3").await.unwrap(), Delivery::New);
     }
 
     #[tokio::test]
@@ -1171,7 +1173,7 @@ mod tests {
         assert!(cs.notes.is_empty());
         assert_eq!(s.recent_turns(&key("a"), 10).await.unwrap().len(), 1);
         // Turns stored before the migration were never marked seen.
-        assert_eq!(s.sight(&key("a"), "m1").await.unwrap(), Sight::New);
+        assert_eq!(s.delivery(&key("a"), "m1").await.unwrap(), Delivery::New);
         let mut cs = cs;
         cs.notes.push("kept".into());
         s.save_settings(&key("a"), &cs).await.unwrap();

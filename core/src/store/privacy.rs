@@ -256,7 +256,7 @@ impl Store {
     ) -> Result<Forgotten> {
         let key = key.clone();
         let user = user_id.to_string();
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let tx = c.transaction()?;
             let mut done = Forgotten::default();
             if what.messages {
@@ -276,7 +276,7 @@ impl Store {
     /// settings and notes stay), then truncate the WAL. Returns how many turns were deleted.
     pub async fn clear_channel(&self, key: &ChannelKey) -> Result<usize> {
         let key = key.clone();
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let tx = c.transaction()?;
             let p = params![key.platform.as_str(), key.chat, thread_of(&key)];
             let channel = "platform = ?1 AND chat = ?2 AND thread = ?3";
@@ -294,7 +294,7 @@ impl Store {
     /// limit), and the ids of handled messages past [`SEEN_KEEP_SECS`]; the WAL is truncated
     /// after any deletion.
     pub async fn prune(&self, now: i64, days: u32, turns_per_channel: usize) -> Result<Retained> {
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let tx = c.transaction()?;
             let cutoff = if days > 0 {
                 now - i64::from(days) * 86_400
@@ -345,7 +345,7 @@ impl Store {
     ) -> Result<Export> {
         let user = user_id.to_string();
         let direct = direct.cloned();
-        self.with(move |c| {
+        self.with_connection(move |c| {
             let mut export = Export {
                 turns: exported_turns(c, platform, &user)?,
                 notes: exported_notes(c, platform, &user)?,
@@ -486,7 +486,7 @@ mod tests {
         assert_eq!(mode(&dir.path().join("data")), 0o700);
         assert_eq!(mode(&path), 0o600);
         let on: i64 = s
-            .with(|c| c.pragma_query_value(None, "secure_delete", |r| r.get(0)))
+            .with_connection(|c| c.pragma_query_value(None, "secure_delete", |r| r.get(0)))
             .await
             .unwrap();
         assert_eq!(on, 1, "PRAGMA secure_delete");

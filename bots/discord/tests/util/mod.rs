@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parley_core::outbound::RetrySettings;
 use parley_core::seam::{Handler, Incoming, Outbox};
 use parley_discord::{DiscordSettings, ShutdownHandle};
 use parley_testkit::discord::{
@@ -84,8 +85,12 @@ impl Script for Echo {
 pub fn test_settings() -> DiscordSettings {
     DiscordSettings {
         edit_interval_ms: 50,
-        retry_backoff_ms: 20,
-        rate_limit_wait_ms: 100,
+        retry: RetrySettings {
+            backoff_initial_ms: 20,
+            backoff_max_ms: 8000,
+            rate_limit_wait_ms: 100,
+            ..RetrySettings::default()
+        },
         ..DiscordSettings::default()
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use parley_core::outbound::RetrySettings;
 use parley_core::seam::{Incoming, Outbox};
 use parley_telegram::{ShutdownHandle, TelegramSettings};
 use parley_testkit::handler::{Script, ScriptedHandler};
@@ -20,9 +21,12 @@ pub fn fast_settings() -> TelegramSettings {
     TelegramSettings {
         poll_timeout_secs: 1,
         edit_interval_ms: 30,
-        backoff_initial_ms: 20,
-        backoff_max_ms: 200,
-        max_attempts: 4,
+        retry: RetrySettings {
+            backoff_initial_ms: 20,
+            backoff_max_ms: 200,
+            max_attempts: 4,
+            ..RetrySettings::default()
+        },
         ..TelegramSettings::default()
     }
 }

@@ -4,9 +4,10 @@
 //! knows why the bot went quiet; later ones are dropped silently, so the limit cannot be turned
 //! into a way of making the bot spam.
 
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -18,7 +19,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// What the limit says about one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(super) enum RateCheck {
     /// Within the limit: handle it.
     Pass,
     /// The first message over the limit this minute: drop it and tell the user.
@@ -61,15 +62,15 @@ impl RateLimits {
     }
 
     /// Count `message` against its author's limit.
-    pub(super) fn check(&self, message: &Incoming) -> Verdict {
+    pub(super) fn check(&self, message: &Incoming) -> RateCheck {
         self.check_at(message, Instant::now())
     }
 
     /// [`Self::check`] at `now` (tests move the clock).
-    fn check_at(&self, message: &Incoming, now: Instant) -> Verdict {
+    fn check_at(&self, message: &Incoming, now: Instant) -> RateCheck {
         let per_minute = self.per_minute.load(Ordering::Relaxed);
         if per_minute == 0 {
-            return Verdict::Pass;
+            return RateCheck::Pass;
         }
         self.prune_due(now);
         let who = format!("{}:{}", message.key.platform.as_str(), message.author.id);
@@ -87,10 +88,14 @@ impl RateLimits {
         if w.times.len() >= per_minute {
             let first = !w.warned;
             w.warned = true;
-            return if first { Verdict::Warn } else { Verdict::Drop };
+            return if first {
+                RateCheck::Warn
+            } else {
+                RateCheck::Drop
+            };
         }
         w.times.push_back(now);
-        Verdict::Pass
+        RateCheck::Pass
     }
 
     /// Whether `user` of `platform` may send one more message now (nothing is counted).
@@ -141,6 +146,33 @@ impl RateLimits {
     }
 }
 
+/// How often a user may `/export`, in seconds.
+pub(super) const EXPORT_EVERY_SECS: i64 = 3600;
+
+/// When each user last got an `/export` (platform, user id → Unix seconds).
+#[derive(Default)]
+pub(super) struct ExportTimes(Mutex<HashMap<(Platform, String), i64>>);
+
+impl ExportTimes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Platform, String), i64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Seconds the user must still wait at `now` (0: they may export).
+    pub(super) fn wait(&self, user: &(Platform, String), now: i64) -> i64 {
+        self.lock()
+            .get(user)
+            .map_or(0, |last| (last + EXPORT_EVERY_SECS - now).max(0))
+    }
+
+    pub(super) fn record(&self, user: (Platform, String), now: i64) {
+        let mut times = self.lock();
+        // Entries older than the hour say nothing any more.
+        times.retain(|_, last| now - *last < EXPORT_EVERY_SECS);
+        times.insert(user, now);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,9 +186,9 @@ mod tests {
         for _ in 0..5 {
             assert!(limits.would_pass_at(p, user, start));
         }
-        assert_eq!(limits.check_at(&dm("d", user, "a"), start), Verdict::Pass);
+        assert_eq!(limits.check_at(&dm("d", user, "a"), start), RateCheck::Pass);
         assert!(limits.would_pass_at(p, user, start));
-        assert_eq!(limits.check_at(&dm("d", user, "b"), start), Verdict::Pass);
+        assert_eq!(limits.check_at(&dm("d", user, "b"), start), RateCheck::Pass);
         assert!(!limits.would_pass_at(p, user, start));
         assert!(limits.would_pass_at(p, "other", start));
         assert!(limits.would_pass_at(p, user, start + MINUTE));
@@ -168,11 +200,17 @@ mod tests {
         let start = Instant::now();
         for i in 0..100 {
             let user = format!("u{i}");
-            assert_eq!(limits.check_at(&dm("d", &user, "hi"), start), Verdict::Pass);
+            assert_eq!(
+                limits.check_at(&dm("d", &user, "hi"), start),
+                RateCheck::Pass
+            );
         }
         assert_eq!(limits.windows.len(), 100);
         let later = start + MINUTE + Duration::from_secs(1);
-        assert_eq!(limits.check_at(&dm("d", "new", "hi"), later), Verdict::Pass);
+        assert_eq!(
+            limits.check_at(&dm("d", "new", "hi"), later),
+            RateCheck::Pass
+        );
         assert_eq!(
             limits.windows.len(),
             1,
