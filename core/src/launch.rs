@@ -284,7 +284,7 @@ const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// bot on `settings`, `start` the adapter with it (a runner that resolves when the adapter has
 /// stopped, and its stop handle), and run until the runner ends (a fatal error, such as a
 /// rejected token) or Ctrl-C / SIGTERM, which stops the adapter and waits for it (at most
-/// [`STOP_WAIT`]). SIGHUP (and a changed `config`, with `bot.watch_config`) reloads the live
+/// `STOP_WAIT`). SIGHUP (and a changed `config`, with `bot.watch_config`) reloads the live
 /// settings of the bot and the adapter ([`crate::reload`]).
 pub async fn run_adapter<E, Start, Started, Run, Stop>(
     config: &Path,

@@ -106,7 +106,7 @@ impl Access {
         }
     }
 
-    /// Take the allowlists and admins of reloaded settings ([`LIVE_KEYS`]); the next message
+    /// Take the allowlists and admins of reloaded settings (`LIVE_KEYS`); the next message
     /// is judged by them.
     pub fn reload(&self, settings: &TelegramSettings) {
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Rules::new(settings));

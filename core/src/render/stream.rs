@@ -37,8 +37,8 @@ pub enum Action {
 /// that the shown messages are brought up to date at most once per `edit_interval` (call
 /// [`StreamRenderer::tick`] at [`StreamRenderer::next_due`] so a pause in the stream still
 /// shows the latest text). When the text outgrows a message, that part is completed (cut by the
-/// rules of [`split_message`]) and never changes again; the rest continues in a new message.
-/// The parts end up exactly as [`split_message`] would cut the whole visible text.
+/// rules of [`split_message`](super::split_message)) and never changes again; the rest continues in a new message.
+/// The parts end up exactly as [`split_message`](super::split_message) would cut the whole visible text.
 /// [`StreamRenderer::finish`] returns whatever makes every message show its final text exactly,
 /// ignoring the interval. Without edits (the console), every push returns one
 /// [`Action::Append`] with the newly visible text and nothing is split.
